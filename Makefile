@@ -1,0 +1,46 @@
+# Thin wrapper over CMake/CTest. `make serve` and `make test` work on a fresh
+# Debian 12 machine: they install missing packages first.
+BUILD_DIR ?= build
+ASAN_DIR  ?= build-asan
+JOBS      ?= $(shell nproc)
+CONFIG    ?= configs/default.yaml
+KVASIR    := $(BUILD_DIR)/tools/kvasir
+
+.PHONY: all deps configure build test test-asan bench serve format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+configure: deps
+	@test -f $(BUILD_DIR)/CMakeCache.txt || \
+	  cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 600
+
+# AddressSanitizer + UBSan build of the whole suite (benchmarks left out).
+test-asan: deps
+	@test -f $(ASAN_DIR)/CMakeCache.txt || \
+	  cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Release -DKVASIR_SANITIZE=ON \
+	    -DKVASIR_BUILD_BENCH=OFF -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g1"
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) --timeout 1200
+
+bench: build
+	@for b in $(BUILD_DIR)/bench/*_bench; do echo "== $$b"; $$b || exit 1; done
+
+serve: build
+	$(KVASIR) generate --model dummy:tiny --prompt "Once upon a time" --max-tokens 32
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

@@ -1,0 +1,196 @@
+#ifndef KVASIR_ENGINE_ENGINE_H_
+#define KVASIR_ENGINE_ENGINE_H_
+
+// The engine API: what the server (and `kvasir generate` / `kvasir bench`)
+// use to run requests. CONTRACT: the server codes against this header; the
+// scheduler issue implements it. Change it only with both sides in view.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "common/clock.h"
+#include "engine/model/model_runner.h"
+#include "engine/sampling/sampling_params.h"
+#include "kvcache/kv_layout.h"
+
+namespace kvasir::engine {
+
+using RequestId = uint64_t;
+
+// Why a request ended. Chronological states of a request live in the
+// scheduler; this is only the outcome.
+enum class FinishReason {
+  kLength,     // max_new_tokens reached (or the context is full)
+  kEos,        // the model produced EOS
+  kStop,       // a stop sequence matched
+  kCancelled,  // Cancel() or the client went away
+  kDeadline,   // the request's deadline passed
+  kError,      // see FinishInfo::error
+};
+absl::string_view FinishReasonName(FinishReason reason);  // "length", ...
+
+struct StoppingParams {
+  int32_t max_new_tokens = 16;     // >= 1
+  std::vector<std::string> stop;   // stop sequences, matched on output text
+  bool include_stop = false;       // keep the matched stop text in the output
+  bool ignore_eos = false;         // keep going after EOS (benchmarks)
+};
+
+struct Request {
+  std::string tenant;              // a configured tenant name
+  std::vector<int32_t> prompt;     // token ids (BOS included if wanted), >= 1
+  SamplingParams sampling;
+  StoppingParams stopping;
+  int32_t top_logprobs = -1;       // -1: none; 0: chosen token's logprob;
+                                   // n > 0: and the n best alternatives
+  int32_t priority = 0;            // higher first, within the tenant
+  absl::Time deadline = absl::InfiniteFuture();
+  std::string request_id;          // optional client id, for logs
+};
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0.0f;
+};
+
+struct GeneratedToken {
+  int32_t token = 0;
+  float logprob = 0.0f;             // when Request::top_logprobs >= 0
+  std::vector<TokenLogprob> top;    // when Request::top_logprobs > 0
+};
+
+struct FinishInfo {
+  FinishReason reason = FinishReason::kLength;
+  absl::Status error;               // not OK iff reason == kError
+  int32_t prompt_tokens = 0;
+  int32_t generated_tokens = 0;
+  int32_t cached_prompt_tokens = 0; // prompt tokens served from the prefix cache
+  int32_t preemptions = 0;
+  absl::Duration queue_time;           // submit -> first scheduled
+  absl::Duration time_to_first_token;  // submit -> first token
+  absl::Duration total_time;           // submit -> finish
+};
+
+// Receives one request's output. Called on the engine thread: must not
+// block (hand the data to another thread if it needs to).
+class RequestSink {
+ public:
+  virtual ~RequestSink() = default;
+  // Tokens accepted this step and the output text they complete. The text
+  // is UTF-8-safe (a character split over tokens arrives whole, later) and
+  // text that could be the start of a stop sequence is held back until it
+  // is known not to be one.
+  virtual void OnTokens(absl::Span<const GeneratedToken> tokens,
+                        absl::string_view text) = 0;
+  // Exactly once, after the last OnTokens.
+  virtual void OnFinish(const FinishInfo& info) = 0;
+};
+
+// A tenant's policy and KV budget.
+struct TenantConfig {
+  std::string name;
+  int64_t reserved_bytes = 0;   // floor: KV memory nobody else can take
+  int64_t limit_bytes = 0;      // ceiling: never exceeded; >= reserved
+  double weight = 1.0;          // share of served tokens under contention
+  int32_t max_concurrent = 0;   // running requests; 0 = no cap
+  int32_t max_queued = 0;       // waiting requests; 0 = no cap beyond global
+  bool prefix_caching = true;
+};
+
+struct TenantStats {
+  std::string name;
+  int64_t kv_used_blocks = 0;
+  int64_t kv_reserved_blocks = 0;
+  int64_t kv_limit_blocks = 0;
+  int64_t kv_used_bytes = 0;
+  int64_t kv_reserved_bytes = 0;
+  int64_t kv_limit_bytes = 0;
+  bool over_limit = false;
+  int32_t running = 0;
+  int32_t queued = 0;
+  int64_t prompt_tokens_served = 0;     // prefill tokens computed
+  int64_t generated_tokens = 0;
+  int64_t preemptions = 0;
+  int64_t prefix_hit_tokens = 0;
+};
+
+struct EngineStats {
+  int64_t total_blocks = 0;
+  int64_t free_blocks = 0;
+  int64_t cached_blocks = 0;   // unreferenced blocks kept for prefix reuse
+  int32_t block_size = 0;      // tokens per block
+  int64_t block_bytes = 0;
+  int64_t kv_bytes_per_token = 0;
+  double prefix_hit_rate = 0;  // hit tokens / looked-up tokens
+  int32_t running = 0;
+  int32_t queued = 0;
+  int64_t steps = 0;
+  int64_t preemptions = 0;
+  std::vector<TenantStats> tenants;
+};
+
+class Engine {
+ public:
+  struct Options {
+    int32_t max_batch_tokens = 512;  // tokens per step, all sequences
+    int32_t max_running = 64;        // sequences per step
+    int32_t max_queued = 1024;       // waiting requests, all tenants
+    int64_t kv_capacity_bytes = int64_t{256} << 20;
+    int32_t block_size = 16;
+    kvcache::KvDtype kv_dtype = kvcache::KvDtype::kF32;
+    bool prefix_caching = true;
+    Clock* clock = nullptr;          // not owned; nullptr = system clock
+  };
+
+  // Validates the options and tenants (sum of floors <= capacity, ...),
+  // creates the KV cache and starts the engine thread.
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(
+      const Options& options, std::unique_ptr<ModelRunner> runner,
+      std::vector<TenantConfig> tenants);
+
+  // Shutdown(absl::ZeroDuration()) if still running.
+  virtual ~Engine() = default;
+
+  // Thread-safe, never waits for a step. Returns the request's id, or
+  // InvalidArgument (the field, value and limit: empty prompt, prompt +
+  // max_new_tokens over the context, bad sampling values), NotFound (no such
+  // tenant), ResourceExhausted (tenant or global queue full; or the request
+  // could never fit in the tenant's KV limit: the message says which), or
+  // Unavailable (shutting down). On error the sink is never called.
+  virtual absl::StatusOr<RequestId> Submit(
+      Request request, std::shared_ptr<RequestSink> sink) = 0;
+
+  // Thread-safe. Finishes the request with kCancelled at the next step and
+  // frees its blocks; unknown or finished ids are ignored.
+  virtual void Cancel(RequestId id) = 0;
+
+  // Thread-safe. Validates and applies the new tenant set between steps.
+  // Removed tenants' queued requests finish with kCancelled; running ones
+  // continue. A tenant above its new limit gets no new blocks and is
+  // preempted first.
+  virtual absl::Status UpdateTenants(std::vector<TenantConfig> tenants) = 0;
+
+  // Thread-safe snapshot (taken at the end of the last step).
+  virtual EngineStats Stats() const = 0;
+
+  // Stops accepting (Submit returns Unavailable), lets running and queued
+  // requests finish for up to `drain`, cancels what is left, then stops the
+  // engine thread. Every sink has had OnFinish when this returns.
+  virtual void Shutdown(absl::Duration drain) = 0;
+
+  virtual const ModelConfig& model_config() const = 0;
+  virtual const Tokenizer& tokenizer() const = 0;
+  virtual const kvcache::KvLayout& kv_layout() const = 0;
+  virtual int64_t kv_capacity_blocks() const = 0;
+};
+
+}  // namespace kvasir::engine
+
+#endif  // KVASIR_ENGINE_ENGINE_H_

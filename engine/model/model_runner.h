@@ -1,0 +1,64 @@
+#ifndef KVASIR_ENGINE_MODEL_MODEL_RUNNER_H_
+#define KVASIR_ENGINE_MODEL_MODEL_RUNNER_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "engine/model/model.h"
+#include "kvcache/kv_arena.h"
+
+namespace kvasir::engine {
+
+// One sequence's share of a step: its new tokens, where they go, and where
+// its earlier tokens' K/V are.
+struct SequenceStep {
+  // [n] new token ids at positions start_pos .. start_pos + n - 1; n >= 1.
+  absl::Span<const int32_t> tokens;
+  // Tokens of this sequence already in the KV cache (their K/V is read from
+  // the blocks, never recomputed).
+  int32_t start_pos = 0;
+  // Physical block ids covering positions [0, start_pos + n), in order
+  // (entry p / block_size holds position p). Owned by the caller.
+  absl::Span<const int32_t> block_table;
+  // Whether to produce logits for the last of `tokens`.
+  bool compute_logits = false;
+};
+
+// Wall time of the last Step split by kind of work, for benchmarks.
+struct StepTimings {
+  int64_t matmul_ns = 0;
+  int64_t attention_ns = 0;
+  int64_t other_ns = 0;
+};
+
+// Runs the decoder over a batch of sequences, one step at a time, with K/V
+// in a paged KvArena. Implemented by the Llama runner (oneDNN) and, in
+// tests, by a fake with deterministic logits.
+//
+// Not thread-safe: one thread (the engine thread) calls Step and logits.
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  virtual const Tokenizer& tokenizer() const = 0;
+
+  // Processes every sequence's new tokens as one batch: writes their K/V
+  // into their cache slots and computes logits where asked. The sequences
+  // must be distinct, the total token count at most the runner's
+  // max_batch_tokens, and the arena's layout the runner's KvLayout.
+  // InvalidArgument when a precondition fails (nothing is written then).
+  virtual absl::Status Step(absl::Span<const SequenceStep> seqs,
+                            kvcache::KvArena& kv) = 0;
+
+  // Logits [vocab] of the i-th sequence of the last Step that had
+  // compute_logits set (counting only those). Valid until the next Step.
+  virtual absl::Span<const float> logits(int i) const = 0;
+
+  virtual StepTimings last_timings() const { return {}; }
+};
+
+}  // namespace kvasir::engine
+
+#endif  // KVASIR_ENGINE_MODEL_MODEL_RUNNER_H_

@@ -1,0 +1,32 @@
+#include "engine/sampling/sampling_params.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace kvasir::engine {
+
+absl::Status SamplingParams::Validate() const {
+  auto bad = [](absl::string_view field, double value,
+                absl::string_view rule) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " ", value, " ", rule));
+  };
+  if (!std::isfinite(temperature) || temperature < 0) {
+    return bad("temperature", temperature, "must be a finite number >= 0");
+  }
+  if (top_k < 0) return bad("top_k", top_k, "must be >= 0 (0 = off)");
+  if (!std::isfinite(top_p) || top_p <= 0 || top_p > 1) {
+    return bad("top_p", top_p, "must be in (0, 1]");
+  }
+  if (!std::isfinite(min_p) || min_p < 0 || min_p > 1) {
+    return bad("min_p", min_p, "must be in [0, 1]");
+  }
+  if (!std::isfinite(repetition_penalty) || repetition_penalty <= 0) {
+    return bad("repetition_penalty", repetition_penalty,
+               "must be a finite number > 0 (1 = off)");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kvasir::engine

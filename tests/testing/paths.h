@@ -1,0 +1,25 @@
+#ifndef KVASIR_TESTS_TESTING_PATHS_H_
+#define KVASIR_TESTS_TESTING_PATHS_H_
+
+#include <string>
+
+namespace kvasir::testing {
+
+// The repository's folder (tests run from it). The environment variables
+// KVASIR_SOURCE_DIR, KVASIR_BINARY_DIR and KVASIR_SHARED_DIR override the
+// folders fixed at build time.
+std::string SourceDir();
+// The build folder, where tools/kvasir is.
+std::string BinaryDir();
+// ../shared beside the checkout: models/ and golden/ for tests.
+std::string SharedDir();
+// SharedDir() + "/models/" + name.
+std::string ModelPath(const std::string& name);
+// SharedDir() + "/golden/" + name.
+std::string GoldenPath(const std::string& name);
+// A fresh, empty folder under the system temp dir, unique to this process.
+std::string MakeTempDir();
+
+}  // namespace kvasir::testing
+
+#endif  // KVASIR_TESTS_TESTING_PATHS_H_

@@ -1,0 +1,13 @@
+#ifndef KVASIR_TOOLS_COMMANDS_H_
+#define KVASIR_TOOLS_COMMANDS_H_
+
+#include "CLI/CLI.hpp"
+
+namespace kvasir::tools {
+
+// Each `kvasir <command>` lives in its own file and adds itself to the app
+// here. The callback it installs runs the command and sets `*exit_code`.
+
+}  // namespace kvasir::tools
+
+#endif  // KVASIR_TOOLS_COMMANDS_H_

@@ -1,0 +1,14 @@
+// kvasir: the command line. One subcommand per file (see commands.h).
+#include <cstdio>
+
+#include "CLI/CLI.hpp"
+#include "tools/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Kvasir: a multi-tenant LLM inference server for the CPU"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "kvasir 0.1.0");
+  int exit_code = 0;
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}
