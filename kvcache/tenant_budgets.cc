@@ -1,0 +1,206 @@
+#include "kvcache/tenant_budgets.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/units.h"
+
+namespace kvasir::kvcache {
+namespace {
+
+std::string Blocks(int64_t n) {
+  return absl::StrCat(n, n == 1 ? " block" : " blocks");
+}
+
+// "1.5KiB (1536 bytes)"; just "100 bytes" when the unit adds nothing.
+std::string Bytes(int64_t bytes) {
+  const std::string formatted = FormatByteSize(bytes);
+  if (formatted == absl::StrCat(bytes, "B")) {
+    return absl::StrCat(bytes, " bytes");
+  }
+  return absl::StrCat(formatted, " (", bytes, " bytes)");
+}
+
+// Whole blocks a floor of `reserved` bytes needs, never above the limit's
+// block count (reserved == limit must be valid for any block size).
+int64_t ReservedBlocks(int64_t reserved, int64_t limit_blocks,
+                       int64_t block_bytes) {
+  const int64_t up = reserved / block_bytes + (reserved % block_bytes != 0);
+  return std::min(up, limit_blocks);
+}
+
+}  // namespace
+
+absl::string_view AllocStatusName(AllocStatus status) {
+  switch (status) {
+    case AllocStatus::kOk:
+      return "ok";
+    case AllocStatus::kTenantLimit:
+      return "tenant_limit";
+    case AllocStatus::kOtherTenantsFloors:
+      return "other_tenants_floors";
+    case AllocStatus::kPoolExhausted:
+      return "pool_exhausted";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::unique_ptr<TenantBudgets>> TenantBudgets::Create(
+    const Options& options, std::vector<TenantBudget> budgets) {
+  if (options.block_bytes < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TenantBudgets: block_bytes ", options.block_bytes, " must be >= 1"));
+  }
+  if (options.total_blocks < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TenantBudgets: total_blocks ", options.total_blocks, " must be >= 1"));
+  }
+  std::unique_ptr<TenantBudgets> budgets_ptr(new TenantBudgets(options));
+  RETURN_IF_ERROR(budgets_ptr->Set(std::move(budgets)));
+  return budgets_ptr;
+}
+
+absl::Status TenantBudgets::Validate(
+    const std::vector<TenantBudget>& budgets) const {
+  const int64_t block_bytes = options_.block_bytes;
+  const std::string block_desc =
+      absl::StrCat("one KV block = ", Bytes(block_bytes));
+  absl::flat_hash_map<absl::string_view, size_t> seen;
+  int64_t floors = 0;
+  for (size_t i = 0; i < budgets.size(); ++i) {
+    const TenantBudget& b = budgets[i];
+    if (b.name.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tenants[", i, "].name is empty"));
+    }
+    const auto [it, inserted] = seen.try_emplace(b.name, i);
+    if (!inserted) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tenant '", b.name, "' is configured twice (tenants[",
+                       it->second, "] and tenants[", i, "])"));
+    }
+    const std::string who = absl::StrCat("tenant '", b.name, "': ");
+    if (b.reserved_bytes < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, "reserved ", b.reserved_bytes, " bytes must be >= 0"));
+    }
+    if (b.limit_bytes <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, "limit ", b.limit_bytes, " bytes must be > 0"));
+    }
+    if (b.reserved_bytes > b.limit_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, "reserved ", Bytes(b.reserved_bytes),
+                       " exceeds its limit ", Bytes(b.limit_bytes)));
+    }
+    const int64_t limit_blocks = b.limit_bytes / block_bytes;
+    if (limit_blocks < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, "limit ", Bytes(b.limit_bytes),
+                       " is less than one KV block (", block_desc, ")"));
+    }
+    const int64_t floor =
+        ReservedBlocks(b.reserved_bytes, limit_blocks, block_bytes);
+    if (floor > options_.total_blocks) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, "reserved ", Bytes(b.reserved_bytes), " rounds up to ",
+          Blocks(floor), ", more than the KV cache capacity of ",
+          Blocks(options_.total_blocks), " (", block_desc, ")"));
+    }
+    floors += floor;  // <= tenants * 2^31: no overflow
+  }
+  if (floors > options_.total_blocks) {
+    std::string parts;
+    for (const TenantBudget& t : budgets) {
+      const int64_t floor = ReservedBlocks(
+          t.reserved_bytes, t.limit_bytes / block_bytes, block_bytes);
+      if (floor > 0) {
+        absl::StrAppend(&parts, parts.empty() ? "" : ", ", t.name, " ",
+                        Blocks(floor));
+      }
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the sum of reserved floors, ", Blocks(floors),
+        ", exceeds the KV cache capacity of ", Blocks(options_.total_blocks),
+        " (", Bytes(int64_t{options_.total_blocks} * block_bytes), "; ",
+        block_desc, ", floors round up to whole blocks): ", parts));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TenantBudgets::Set(std::vector<TenantBudget> budgets) {
+  RETURN_IF_ERROR(Validate(budgets));
+  for (Tenant& t : tenants_) {
+    t.configured = false;
+    t.reserved_bytes = t.limit_bytes = 0;
+    t.reserved_blocks = t.limit_blocks = 0;
+    t.prefix_caching = false;
+  }
+  for (TenantBudget& b : budgets) {
+    auto [it, inserted] =
+        ids_.try_emplace(b.name, static_cast<int32_t>(tenants_.size()));
+    if (inserted) {
+      tenants_.emplace_back();
+      tenants_.back().name = std::move(b.name);
+    }
+    Tenant& t = tenants_[it->second];
+    t.configured = true;
+    t.reserved_bytes = b.reserved_bytes;
+    t.limit_bytes = b.limit_bytes;
+    t.limit_blocks = b.limit_bytes / options_.block_bytes;
+    t.reserved_blocks =
+        ReservedBlocks(b.reserved_bytes, t.limit_blocks, options_.block_bytes);
+    t.prefix_caching = b.prefix_caching;
+  }
+  unused_floors_ = 0;
+  for (const Tenant& t : tenants_) unused_floors_ += t.unused_floor();
+  return absl::OkStatus();
+}
+
+std::optional<int32_t> TenantBudgets::Find(absl::string_view name) const {
+  const auto it = ids_.find(name);
+  if (it == ids_.end() || !tenants_[it->second].configured) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+AllocStatus TenantBudgets::CanTake(int32_t id, int64_t n,
+                                   int64_t available) const {
+  if (n <= 0) return AllocStatus::kOk;
+  const Tenant& t = tenants_[id];
+  if (t.used_blocks + n > t.limit_blocks) return AllocStatus::kTenantLimit;
+  if (n > available) return AllocStatus::kPoolExhausted;
+  const int64_t others_unused = unused_floors_ - t.unused_floor();
+  if (available - n < others_unused) return AllocStatus::kOtherTenantsFloors;
+  return AllocStatus::kOk;
+}
+
+int64_t TenantBudgets::MaxBlocks(int32_t id) const {
+  const Tenant& t = tenants_[id];
+  int64_t others_floors = 0;
+  for (int32_t u = 0; u < size(); ++u) {
+    if (u != id && tenants_[u].configured) {
+      others_floors += tenants_[u].reserved_blocks;
+    }
+  }
+  return std::max<int64_t>(
+      0, std::min(t.limit_blocks, options_.total_blocks - others_floors));
+}
+
+void TenantBudgets::AddUsed(int32_t id, int64_t delta) {
+  Tenant& t = tenants_[id];
+  unused_floors_ -= t.unused_floor();
+  t.used_blocks += delta;
+  unused_floors_ += t.unused_floor();
+}
+
+void TenantBudgets::AddPrefixStats(int32_t id, int64_t lookup_tokens,
+                                   int64_t hit_tokens) {
+  tenants_[id].prefix_lookup_tokens += lookup_tokens;
+  tenants_[id].prefix_hit_tokens += hit_tokens;
+}
+
+}  // namespace kvasir::kvcache
