@@ -132,8 +132,12 @@ absl::Status KvCacheManager::CheckMatch(const KvSequence& seq,
         seq.num_tokens(), " tokens in ", seq.num_blocks(), " blocks"));
   }
   if (prefix.tenant_id != seq.tenant_) {
+    const bool known =
+        prefix.tenant_id >= 0 && prefix.tenant_id < budgets_->size();
     return absl::FailedPreconditionError(absl::StrCat(
-        "KV cache: the prefix match was made for tenant id ", prefix.tenant_id,
+        "KV cache: the prefix match was made for ",
+        known ? absl::StrCat("tenant '", TenantName(prefix.tenant_id), "'")
+              : absl::StrCat("tenant id ", prefix.tenant_id),
         ", the sequence belongs to tenant '", TenantName(seq.tenant_), "'"));
   }
   const int64_t n = static_cast<int64_t>(prefix.blocks.size());

@@ -266,9 +266,10 @@ TEST(KvCachePrefixTest, StaleOrForeignMatchIsRejected) {
   ASSERT_EQ(match.num_tokens, 4);
 
   ASSERT_OK_AND_ASSIGN(KvSequence b, m->NewSequence("b"));
-  EXPECT_THAT(
-      m->Allocate(b, 1, match),
-      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("tenant 'b'")));
+  EXPECT_THAT(m->Allocate(b, 1, match),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("made for tenant 'a', the sequence belongs to "
+                                 "tenant 'b'")));
   ASSERT_OK_AND_ASSIGN(KvSequence used, m->NewSequence("a"));
   ASSERT_TRUE(m->Allocate(used, 1)->ok());
   EXPECT_THAT(m->Allocate(used, 1, match),
