@@ -130,6 +130,9 @@ class KvCacheManager {
     KvLayout layout;
     // Size of the arena. num_blocks = capacity_bytes / layout.BlockBytes();
     // a remainder smaller than a block is not allocated. >= one block.
+    // Bookkeeping outside the arena: about 4 bytes per token slot (the
+    // prefix cache keeps each cached block's token ids) plus ~55 bytes per
+    // block.
     int64_t capacity_bytes = int64_t{256} << 20;
     // Global prefix-caching switch; off: no lookups and nothing cached for
     // any tenant.
