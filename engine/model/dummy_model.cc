@@ -13,6 +13,7 @@ namespace kvasir::engine {
 namespace {
 
 constexpr float kWeightStd = 0.02f;
+constexpr int64_t kParallelMin = int64_t{1} << 18;
 
 DummyPreset MakePreset(std::string name, std::string description, int dim,
                        int hidden, int layers, int heads, int kv_heads,
@@ -54,7 +55,8 @@ void FillNormal(Tensor& t, uint64_t key, float std) {
   constexpr float kInv = 1.0f / 65536.0f;
   float* data = t.data();
   const int64_t n = t.numel();
-#pragma omp parallel for schedule(static)
+  // Small tensors are not worth waking the thread team for.
+#pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const uint64_t h = Mix(key + static_cast<uint64_t>(i));
     const float sum = (static_cast<float>(h & 0xFFFF) +

@@ -2,3 +2,8 @@
 kvasir_test(gguf_test SOURCES gguf_test.cc DEPS kvasir_engine)
 kvasir_test(tokenizer_test SOURCES tokenizer_test.cc
             DEPS kvasir_engine nlohmann_json::nlohmann_json)
+kvasir_test(llama2c_test SOURCES llama2c_test.cc DEPS kvasir_engine)
+kvasir_test(dummy_model_test SOURCES dummy_model_test.cc loader_test.cc
+            DEPS kvasir_engine)
+kvasir_test(sampler_test SOURCES sampler_test.cc stop_matcher_test.cc
+            DEPS kvasir_engine)
