@@ -47,37 +47,43 @@ uint64_t Mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// Fills `t` with approximately normal values of standard deviation `std`:
-// the sum of four 16-bit uniforms of one hash (Irwin-Hall, n = 4) has mean
-// 2 and variance 1/3. Element i depends only on (key, i).
+// Fills `t` with approximately normal values of standard deviation `std`.
+// Each 64-bit hash gives two values; each value is the sum of four random
+// bytes (Irwin-Hall with n = 4, mean 510, standard deviation 147.8 for
+// bytes 0..255), centred and scaled: bell-shaped, bounded by ~3.45 sigma.
+// Element i depends only on (key, i), not on how threads split the work.
 void FillNormal(Tensor& t, uint64_t key, float std) {
-  const float scale = std * std::sqrt(3.0f);
-  constexpr float kInv = 1.0f / 65536.0f;
+  constexpr float kByteSumMean = 510.0f;
+  const float scale = std / 147.80138f;  // sqrt(4 * (256^2 - 1) / 12)
+  auto byte_sum = [](uint32_t x) {
+    const uint32_t pairs = (x & 0x00FF00FFu) + ((x >> 8) & 0x00FF00FFu);
+    return static_cast<float>((pairs & 0xFFFFu) + (pairs >> 16));
+  };
   float* data = t.data();
   const int64_t n = t.numel();
+  const int64_t pairs = (n + 1) / 2;
   // Small tensors are not worth waking the thread team for.
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < pairs; ++i) {
     const uint64_t h = Mix(key + static_cast<uint64_t>(i));
-    const float sum = (static_cast<float>(h & 0xFFFF) +
-                       static_cast<float>((h >> 16) & 0xFFFF) +
-                       static_cast<float>((h >> 32) & 0xFFFF) +
-                       static_cast<float>(h >> 48) + 2.0f) *
-                      kInv;
-    data[i] = (sum - 2.0f) * scale;
+    data[2 * i] = (byte_sum(static_cast<uint32_t>(h)) - kByteSumMean) * scale;
+    if (2 * i + 1 < n) {
+      data[2 * i + 1] =
+          (byte_sum(static_cast<uint32_t>(h >> 32)) - kByteSumMean) * scale;
+    }
   }
 }
 
 Tensor RandomTensor(std::vector<int64_t> shape, uint64_t seed,
                     uint64_t tensor_index) {
-  Tensor t = Tensor::Zeros(std::move(shape));
+  Tensor t = NewWeightTensor(std::move(shape));
   // Separate streams per tensor: a hashed (seed, index) pair as the key.
   FillNormal(t, Mix(seed ^ Mix(tensor_index)), kWeightStd);
   return t;
 }
 
 Tensor Ones(std::vector<int64_t> shape) {
-  Tensor t = Tensor::Zeros(std::move(shape));
+  Tensor t = NewWeightTensor(std::move(shape));
   for (float& x : t.span()) x = 1.0f;
   return t;
 }

@@ -36,8 +36,8 @@ absl::StatusOr<DummyPreset> FindDummyPreset(absl::string_view name);
 
 // Builds preset `name` with random weights determined by `seed` alone (not
 // by the thread count): matrices are approximately N(0, 0.02^2) (a scaled
-// Irwin-Hall sum of four uniforms from a counter-based hash), norm weights
-// are 1. Filled in parallel with OpenMP; dummy:1b holds ~1.1e9 floats
+// Irwin-Hall sum of four random bytes from a counter-based hash), norm
+// weights are 1. Filled in parallel with OpenMP; dummy:1b holds ~1.1e9 floats
 // (4.4 GB).
 absl::StatusOr<std::unique_ptr<Model>> CreateDummyModel(absl::string_view name,
                                                         uint64_t seed);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "engine/model/gguf_dequant.h"
+#include "engine/model/loader_util.h"
 
 namespace kvasir::engine {
 namespace {
@@ -368,7 +369,7 @@ absl::StatusOr<Tensor> GgufFile::ReadTensor(const GgufTensorInfo& info) const {
         gguf::TensorTypeName(info.type),
         ", which Kvasir does not support (supported: F32, F16, BF16, Q8_0)"));
   }
-  Tensor t = Tensor::Zeros(info.Shape());
+  Tensor t = NewWeightTensor(info.Shape());
   const auto n = static_cast<int64_t>(info.n_elements);
   switch (static_cast<gguf::TensorType>(info.type)) {
     case gguf::TensorType::kF32:
