@@ -96,7 +96,9 @@ int32_t Sampler::Sample(absl::Span<const float> logits,
   if (is_greedy()) return ArgMax(logits_);
 
   const float max_logit = *std::max_element(logits_.begin(), logits_.end());
-  if (max_logit == kNegInf) return 0;
+  // All -inf: nothing to weigh. +inf: it outweighs everything (and inf - inf
+  // would be NaN below).
+  if (std::isinf(max_logit)) return ArgMax(logits_);
   const float inv_t = 1.0f / params_.temperature;
   // Probabilities relative to the best token (which has 1), so min-p is a
   // plain threshold.
@@ -116,6 +118,7 @@ int32_t Sampler::SampleFromCandidates() {
     return a.p > b.p || (a.p == b.p && a.id < b.id);
   };
   std::vector<Candidate>& c = candidates_;
+  if (c.empty()) return ArgMax(logits_);
   const int32_t k = params_.top_k;
   if (k > 0 && static_cast<size_t>(k) < c.size()) {
     std::nth_element(c.begin(), c.begin() + (k - 1), c.end(), better);

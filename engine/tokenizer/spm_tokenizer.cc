@@ -150,6 +150,13 @@ absl::StatusOr<std::vector<int32_t>> SpmTokenizer::Encode(
   std::vector<int32_t> ids;
   if (add_bos) ids.push_back(vocab_.bos_id);
   if (text.empty()) return ids;
+  // Symbol offsets are 32-bit; no prompt comes near this.
+  constexpr size_t kMaxTextBytes = size_t{1} << 30;
+  if (text.size() > kMaxTextBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "text of ", text.size(), " bytes is too long to encode (limit ",
+        kMaxTextBytes, " bytes)"));
+  }
 
   // Escape spaces and add the dummy prefix.
   std::string buf;

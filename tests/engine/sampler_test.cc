@@ -81,6 +81,13 @@ TEST(SamplerTest, GreedyIsArgmaxFirstMaximumWins) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   EXPECT_EQ(s->Sample(std::vector<float>{nan, 1, 0}, {}), 1);
   EXPECT_EQ(s->Sample(std::vector<float>{}, {}), -1);
+  SamplingParams hot;
+  hot.temperature = 1.0f;
+  auto h = MakeSampler(hot);
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(h->Sample(std::vector<float>{0, inf, 1}, {}), 1);
+  EXPECT_EQ(h->Sample(std::vector<float>{-inf, -inf}, {}), 0);
+  EXPECT_EQ(h->Sample(std::vector<float>{nan, 2, nan}, {}), 1);
   std::mt19937 rng(1);
   for (int i = 0; i < 50; ++i) {
     const auto logits = RandomLogits(rng, 1000);
