@@ -31,7 +31,8 @@ std::string ReadFile(const std::string& path) {
 
 bool SameTensor(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), a.numel() * sizeof(float)) == 0;
+         (a.numel() == 0 ||
+          std::memcmp(a.data(), b.data(), a.numel() * sizeof(float)) == 0);
 }
 
 // Every weight of `a` equals the same weight of `b`, bit for bit.
