@@ -110,8 +110,11 @@ class Parser {
         return Truncated(
             absl::StrCat(what, " (an array of ", v->count, " strings)"));
       }
-      v->strings.resize(v->count);
-      for (auto& s : v->strings) RETURN_IF_ERROR(ReadString(&s, what));
+      for (uint64_t k = 0; k < v->count; ++k) {
+        absl::string_view s;
+        RETURN_IF_ERROR(ReadString(&s, what));
+        v->strings.push_back(s);
+      }
       return absl::OkStatus();
     }
     if (v->elem_type == static_cast<uint32_t>(ValueType::kArray)) {
@@ -173,43 +176,127 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Parse(
   return g;
 }
 
-absl::Status GgufFile::ParseAll() {
-  const std::string& p = file_->path();
-  Parser in(p, file_->data(), file_->size());
+namespace {
 
-  // Header: magic, version, tensor count, metadata count.
-  const absl::string_view head = file_->bytes().substr(0, 4);
+// Magic and version; leaves `in` after the version.
+absl::Status ParseMagicAndVersion(const std::string& path,
+                                  absl::string_view bytes, Parser& in,
+                                  uint32_t* version) {
+  const absl::string_view head = bytes.substr(0, 4);
   if (head != absl::string_view("GGUF", 4)) {
     if (head.size() < 4 &&
         absl::string_view("GGUF").substr(0, head.size()) == head) {
       return in.Truncated("the magic number");
     }
     return absl::InvalidArgumentError(
-        absl::StrCat(p, ": bad magic: not a GGUF file (starts with '",
+        absl::StrCat(path, ": bad magic: not a GGUF file (starts with '",
                      Printable(head), "', expected 'GGUF')"));
   }
   RETURN_IF_ERROR(in.Skip(4, "the magic number"));
-  RETURN_IF_ERROR(in.Read(&version_, "the version"));
-  if (version_ != 2 && version_ != 3) {
-    std::string hint;
-    if (version_ == 1) {
-      hint = " (GGUF v1 is obsolete; re-convert the model)";
-    } else if (version_ == 0x02000000u || version_ == 0x03000000u) {
-      hint = " (this looks like a big-endian GGUF file)";
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat(p, ": unsupported GGUF version ", version_,
-                     " (supported: 2, 3)", hint));
+  RETURN_IF_ERROR(in.Read(version, "the version"));
+  if (*version == 2 || *version == 3) return absl::OkStatus();
+  std::string hint;
+  if (*version == 1) {
+    hint = " (GGUF v1 is obsolete; re-convert the model)";
+  } else if (*version == 0x02000000u || *version == 0x03000000u) {
+    hint = " (this looks like a big-endian GGUF file)";
   }
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": unsupported GGUF version ", *version,
+                   " (supported: 2, 3)", hint));
+}
+
+// One tensor info (name, dims, type, offset); computes its element count
+// and, for supported types, its byte size.
+absl::Status ParseTensorInfo(Parser& in, uint64_t index, uint64_t alignment,
+                             GgufTensorInfo* info) {
+  absl::string_view name;
+  RETURN_IF_ERROR(
+      in.ReadString(&name, absl::StrCat("the name of tensor #", index)));
+  info->name = Printable(name);
+  const std::string what =
+      absl::StrCat("the header of tensor '", info->name, "'");
+  uint32_t n_dims = 0;
+  RETURN_IF_ERROR(in.Read(&n_dims, what));
+  if (n_dims < 1 || n_dims > gguf::kMaxDims) {
+    return in.Invalid(absl::StrCat("tensor '", info->name, "' has ", n_dims,
+                                   " dimensions (must be 1 to ", gguf::kMaxDims,
+                                   ")"));
+  }
+  info->ne.resize(n_dims);
+  uint64_t n = 1;
+  for (uint64_t& d : info->ne) {
+    RETURN_IF_ERROR(in.Read(&d, what));
+    if (d == 0) {
+      return in.Invalid(
+          absl::StrCat("tensor '", info->name, "' has a zero dimension"));
+    }
+    if (__builtin_mul_overflow(n, d, &n) ||
+        n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return in.Invalid(absl::StrCat(
+          "tensor '", info->name, "' has too many elements (shape overflows)"));
+    }
+  }
+  info->n_elements = n;
+  RETURN_IF_ERROR(in.Read(&info->type, what));
+  RETURN_IF_ERROR(in.Read(&info->offset, what));
+  if (info->offset % alignment != 0) {
+    return in.Invalid(
+        absl::StrCat("tensor '", info->name, "' data offset ", info->offset,
+                     " is not a multiple of the alignment ", alignment));
+  }
+  if (gguf::IsSupportedTensorType(info->type)) {
+    auto bytes = gguf::TensorBytes(info->type, info->ne[0], n);
+    if (!bytes) {
+      const std::string type = gguf::TensorTypeName(info->type);
+      return in.Invalid(absl::StrCat(
+          "tensor '", info->name, "' of type ", type, " and shape ",
+          info->ShapeString(), " has no valid byte size (", type,
+          " needs ne0 to be a multiple of its block size)"));
+    }
+    info->n_bytes = *bytes;
+  }
+  return absl::OkStatus();
+}
+
+// A tensor must not run into the next one: a tensor whose shape and type
+// need more bytes than it was given means its header is wrong.
+absl::Status CheckNoOverlap(const std::vector<GgufTensorInfo>& tensors,
+                            const Parser& in) {
+  std::vector<size_t> order(tensors.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return tensors[a].offset < tensors[b].offset;
+  });
+  for (size_t k = 0; k + 1 < order.size(); ++k) {
+    const GgufTensorInfo& a = tensors[order[k]];
+    const GgufTensorInfo& b = tensors[order[k + 1]];
+    if (a.n_bytes > 0 && a.n_bytes > b.offset - a.offset) {
+      return in.Invalid(absl::StrCat(
+          "tensor '", a.name, "' (", gguf::TensorTypeName(a.type), " ",
+          a.ShapeString(), ") needs ", a.n_bytes, " bytes but tensor '", b.name,
+          "' starts ", b.offset - a.offset,
+          " bytes after it: its data size does not match its shape and type"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status GgufFile::ParseAll() {
+  const std::string& p = file_->path();
+  Parser in(p, file_->data(), file_->size());
+  RETURN_IF_ERROR(ParseMagicAndVersion(p, file_->bytes(), in, &version_));
   uint64_t n_tensors = 0, n_kv = 0;
   RETURN_IF_ERROR(in.Read(&n_tensors, "the tensor count"));
   RETURN_IF_ERROR(in.Read(&n_kv, "the metadata count"));
+  // Counts are checked against the bytes left before anything is looped
+  // over; containers grow as entries are parsed, never from a count.
   if (n_kv > in.remaining() / kMinKvBytes) {
     return in.Truncated(absl::StrCat("the metadata (", n_kv, " entries)"));
   }
 
-  // Metadata.
-  metadata_.reserve(n_kv);
   for (uint64_t k = 0; k < n_kv; ++k) {
     absl::string_view key;
     RETURN_IF_ERROR(in.ReadString(&key, absl::StrCat("metadata key #", k)));
@@ -237,91 +324,25 @@ absl::Status GgufFile::ParseAll() {
     alignment_ = static_cast<uint64_t>(a->i);
   }
 
-  // Tensor infos.
   if (n_tensors > in.remaining() / kMinTensorInfoBytes) {
     return in.Truncated(
         absl::StrCat("the tensor infos (", n_tensors, " tensors)"));
   }
-  tensors_.resize(n_tensors);
   for (uint64_t t = 0; t < n_tensors; ++t) {
-    GgufTensorInfo& info = tensors_[t];
-    absl::string_view name;
-    RETURN_IF_ERROR(
-        in.ReadString(&name, absl::StrCat("the name of tensor #", t)));
-    info.name = Printable(name);
-    const std::string what =
-        absl::StrCat("the header of tensor '", info.name, "'");
-    uint32_t n_dims = 0;
-    RETURN_IF_ERROR(in.Read(&n_dims, what));
-    if (n_dims < 1 || n_dims > gguf::kMaxDims) {
-      return in.Invalid(absl::StrCat("tensor '", info.name, "' has ", n_dims,
-                                     " dimensions (must be 1 to ",
-                                     gguf::kMaxDims, ")"));
-    }
-    info.ne.resize(n_dims);
-    uint64_t n = 1;
-    for (uint64_t& d : info.ne) {
-      RETURN_IF_ERROR(in.Read(&d, what));
-      if (d == 0) {
-        return in.Invalid(
-            absl::StrCat("tensor '", info.name, "' has a zero dimension"));
-      }
-      if (__builtin_mul_overflow(n, d, &n) ||
-          n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return in.Invalid(
-            absl::StrCat("tensor '", info.name,
-                         "' has too many elements (shape overflows)"));
-      }
-    }
-    info.n_elements = n;
-    RETURN_IF_ERROR(in.Read(&info.type, what));
-    RETURN_IF_ERROR(in.Read(&info.offset, what));
-    if (info.offset % alignment_ != 0) {
-      return in.Invalid(
-          absl::StrCat("tensor '", info.name, "' data offset ", info.offset,
-                       " is not a multiple of the alignment ", alignment_));
-    }
-    if (gguf::IsSupportedTensorType(info.type)) {
-      auto bytes = gguf::TensorBytes(info.type, info.ne[0], n);
-      if (!bytes) {
-        return in.Invalid(absl::StrCat(
-            "tensor '", info.name, "' of type ",
-            gguf::TensorTypeName(info.type), " and shape ", info.ShapeString(),
-            " has no valid byte size (", gguf::TensorTypeName(info.type),
-            " needs ne0 to be a multiple of its block size)"));
-      }
-      info.n_bytes = *bytes;
-    }
-    if (!tensor_index_.emplace(info.name, t).second) {
+    GgufTensorInfo info;
+    RETURN_IF_ERROR(ParseTensorInfo(in, t, alignment_, &info));
+    if (!tensor_index_.emplace(info.name, tensors_.size()).second) {
       return in.Invalid(
           absl::StrCat("duplicate tensor name '", info.name, "'"));
     }
+    tensors_.push_back(std::move(info));
   }
 
   // The data section starts at the next multiple of the alignment.
-  const uint64_t end_of_infos = in.pos();
-  data_offset_ = (end_of_infos + alignment_ - 1) / alignment_ * alignment_;
+  data_offset_ = (in.pos() + alignment_ - 1) / alignment_ * alignment_;
+  RETURN_IF_ERROR(CheckNoOverlap(tensors_, in));
+  // Every tensor's data must be inside the file.
   const uint64_t file_size = file_->size();
-
-  // A tensor must not run into the next one: a tensor whose shape and type
-  // need more bytes than it was given means its header is wrong ...
-  std::vector<size_t> order(tensors_.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [this](size_t a, size_t b) {
-    return tensors_[a].offset < tensors_[b].offset;
-  });
-  for (size_t k = 0; k + 1 < order.size(); ++k) {
-    const GgufTensorInfo& a = tensors_[order[k]];
-    const GgufTensorInfo& b = tensors_[order[k + 1]];
-    if (a.n_bytes > 0 && a.n_bytes > b.offset - a.offset) {
-      return in.Invalid(absl::StrCat(
-          "tensor '", a.name, "' (", gguf::TensorTypeName(a.type), " ",
-          a.ShapeString(), ") needs ", a.n_bytes, " bytes but tensor '", b.name,
-          "' starts ", b.offset - a.offset,
-          " bytes after it: its data size does not match its shape and type"));
-    }
-  }
-  // ... and every tensor's data must be inside the file.
   for (GgufTensorInfo& info : tensors_) {
     if (info.n_bytes == 0) continue;
     const bool inside = data_offset_ <= file_size &&

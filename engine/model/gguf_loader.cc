@@ -99,9 +99,10 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromGguf(const GgufFile& file) {
   ModelWeights& w = model->weights;
   ASSIGN_OR_RETURN(w.tok_embeddings,
                    file.ReadTensor("token_embd.weight", s.embedding));
-  w.layers.resize(c.n_layers);
+  // Layers are added as they load, so a corrupt block_count fails on its
+  // first missing tensor instead of allocating for billions of layers.
   for (int l = 0; l < c.n_layers; ++l) {
-    LayerWeights& lw = w.layers[l];
+    LayerWeights& lw = w.layers.emplace_back();
     const std::string b = absl::StrCat("blk.", l, ".");
     ASSIGN_OR_RETURN(lw.attn_norm,
                      file.ReadTensor(b + "attn_norm.weight", s.norm));

@@ -1,3 +1,4 @@
+// Typed access to GGUF metadata (declared in gguf_file.h).
 #include <cstring>
 #include <limits>
 

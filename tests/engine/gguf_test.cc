@@ -495,6 +495,14 @@ TEST_F(GgufTest, UnknownArchitecture) {
                              HasSubstr("llama"))));
 }
 
+TEST_F(GgufTest, AbsurdBlockCountFailsOnTheFirstMissingLayer) {
+  GgufWriter w = MakeTinyLlamaGguf({});
+  w.RemoveKey("llama.block_count").AddUint32("llama.block_count", 2000000000);
+  EXPECT_THAT(LoadGgufModel(Write("layers.gguf", w)),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("blk.2.attn_norm.weight")));
+}
+
 TEST_F(GgufTest, MissingOrBadHyperparameters) {
   GgufWriter missing = MakeTinyLlamaGguf({});
   missing.RemoveKey("llama.block_count");
