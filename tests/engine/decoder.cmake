@@ -1,0 +1,16 @@
+# Decoder tests: ops (matmul, norms, RoPE, SwiGLU, bf16), paged attention,
+# the Llama runner against a naive reference, and KV-head conversion.
+add_library(kvasir_decoder_testing STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/decoder_test_util.cc)
+target_link_libraries(kvasir_decoder_testing PUBLIC kvasir_testing kvasir_engine)
+kvasir_warnings(kvasir_decoder_testing)
+
+kvasir_test(ops_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ops_test.cc
+  DEPS kvasir_engine)
+kvasir_test(attention_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/attention_test.cc
+  DEPS kvasir_engine)
+kvasir_test(llama_runner_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/llama_runner_test.cc
+  DEPS kvasir_decoder_testing)
+kvasir_test(kv_heads_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/kv_heads_test.cc
+  DEPS kvasir_decoder_testing)
