@@ -39,19 +39,20 @@ struct SeqSpec {
   int n;
 };
 
+// Block sizes 4 (partial key chunks), 16 (one chunk per block) and 40
+// (two full chunks and a partial one per block).
 class PagedAttentionTest
-    : public ::testing::TestWithParam<std::tuple<Heads, KvDtype>> {
+    : public ::testing::TestWithParam<std::tuple<Heads, KvDtype, int>> {
  protected:
   static constexpr int kLayers = 2;
-  static constexpr int kBlockSize = 4;
   static constexpr int kBlocks = 40;
 
   void SetUp() override {
-    std::tie(heads_, dtype_) = GetParam();
+    std::tie(heads_, dtype_, block_size_) = GetParam();
     layout_ = {.n_layers = kLayers,
                .n_kv_heads = heads_.n_kv_heads,
                .head_dim = heads_.head_dim,
-               .block_size = kBlockSize,
+               .block_size = block_size_,
                .dtype = dtype_};
     auto arena =
         kvcache::KvArena::Create(layout_, layout_.BlockBytes() * kBlocks);
@@ -71,16 +72,21 @@ class PagedAttentionTest
 
   Heads heads_;
   KvDtype dtype_;
+  int block_size_ = 4;
   kvcache::KvLayout layout_;
   std::unique_ptr<kvcache::KvArena> kv_;
 };
 
 TEST_P(PagedAttentionTest, MatchesDenseCausalAttention) {
+  const int kBlockSize = block_size_;
   const int h = heads_.n_heads, hkv = heads_.n_kv_heads, hd = heads_.head_dim;
   const int group = h / hkv;
   const int kv_width = hkv * hd;
   std::mt19937 rng(42);
-  const std::vector<SeqSpec> specs = {{0, 9}, {13, 1}, {5, 6}, {30, 3}, {3, 1}};
+  // Decodes, chunked prefills that start mid-block, a fresh prefill longer
+  // than a 16-key chunk.
+  const std::vector<SeqSpec> specs = {{0, 9},  {13, 1}, {5, 6},
+                                      {30, 3}, {3, 1},  {0, 21}};
 
   // Blocks scattered over the arena.
   std::vector<int32_t> ids(kBlocks);
@@ -229,13 +235,15 @@ INSTANTIATE_TEST_SUITE_P(
     Modes, PagedAttentionTest,
     ::testing::Combine(::testing::Values(Heads{4, 4, 16}, Heads{8, 4, 8},
                                          Heads{8, 2, 8}, Heads{4, 1, 16},
-                                         Heads{32, 4, 64}),
-                       ::testing::Values(KvDtype::kF32, KvDtype::kBF16)),
+                                         Heads{32, 4, 64}, Heads{6, 3, 12}),
+                       ::testing::Values(KvDtype::kF32, KvDtype::kBF16),
+                       ::testing::Values(4, 16, 40)),
     [](const auto& info) {
       const Heads& hs = std::get<0>(info.param);
       return absl::StrCat("H", hs.n_heads, "_Hkv", hs.n_kv_heads, "_hd",
                           hs.head_dim, "_",
-                          kvcache::KvDtypeName(std::get<1>(info.param)));
+                          kvcache::KvDtypeName(std::get<1>(info.param)),
+                          "_block", std::get<2>(info.param));
     });
 
 TEST(PagedAttentionErrorsTest, RejectsBadOptionsAndCalls) {

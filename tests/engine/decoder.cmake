@@ -5,12 +5,13 @@ add_library(kvasir_decoder_testing STATIC
 target_link_libraries(kvasir_decoder_testing PUBLIC kvasir_testing kvasir_engine)
 kvasir_warnings(kvasir_decoder_testing)
 
+# All carry the CTest label `decoder`: ctest -L decoder.
 kvasir_test(ops_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ops_test.cc
-  DEPS kvasir_engine)
+  DEPS kvasir_engine LABELS decoder)
 kvasir_test(attention_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/attention_test.cc
-  DEPS kvasir_engine)
+  DEPS kvasir_engine LABELS decoder)
 kvasir_test(llama_runner_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/llama_runner_test.cc
-  DEPS kvasir_decoder_testing)
+  DEPS kvasir_decoder_testing LABELS decoder)
 kvasir_test(kv_heads_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/kv_heads_test.cc
-  DEPS kvasir_decoder_testing)
+  DEPS kvasir_decoder_testing LABELS decoder)

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvcache/kv_arena.h"
@@ -169,11 +170,13 @@ struct Case {
   kvcache::KvDtype kv_dtype;
   WeightsDtype weights_dtype;
   double tolerance;
+  int block_size = 4;
 };
 
 void PrintTo(const Case& c, std::ostream* os) {
   *os << c.shape.name << " kv " << kvcache::KvDtypeName(c.kv_dtype)
-      << " weights " << WeightsDtypeName(c.weights_dtype);
+      << " weights " << WeightsDtypeName(c.weights_dtype) << " block "
+      << c.block_size;
 }
 
 class ReferenceTest : public ::testing::TestWithParam<Case> {};
@@ -186,6 +189,7 @@ TEST_P(ReferenceTest, MatchesNaiveForwardPass) {
   LlamaRunner::Options options = SmallOptions();
   options.kv_dtype = c.kv_dtype;
   options.weights_dtype = c.weights_dtype;
+  options.block_size = c.block_size;
   std::unique_ptr<LlamaRunner> runner = MakeRunner(options, *model);
   ASSERT_NE(runner, nullptr);
   kvcache::KvArena kv = MakeArena(*runner, 16);
@@ -227,29 +231,37 @@ std::vector<Case> ReferenceCases() {
   TinyShape gqa = TinyShapes()[2];
   cases.push_back({gqa, kvcache::KvDtype::kF32, WeightsDtype::kBF16, 6e-2});
   cases.push_back({gqa, kvcache::KvDtype::kBF16, WeightsDtype::kBF16, 6e-2});
+  // Blocks of one full 16-key chunk plus a partial one, and of exactly one.
+  cases.push_back(
+      {TinyShapes()[1], kvcache::KvDtype::kF32, WeightsDtype::kF32, 1e-4, 20});
+  cases.push_back(
+      {TinyShapes()[3], kvcache::KvDtype::kBF16, WeightsDtype::kF32, 3e-2, 16});
   return cases;
 }
 
 std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
   const Case& c = info.param;
-  return c.shape.name + "_kv" + std::string(kvcache::KvDtypeName(c.kv_dtype)) +
-         "_w" + std::string(WeightsDtypeName(c.weights_dtype));
+  return absl::StrCat(c.shape.name, "_kv", kvcache::KvDtypeName(c.kv_dtype),
+                      "_w", WeightsDtypeName(c.weights_dtype), "_block",
+                      c.block_size);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ReferenceTest,
                          ::testing::ValuesIn(ReferenceCases()), CaseName);
 
 class BatchInvarianceTest
-    : public ::testing::TestWithParam<std::tuple<int, kvcache::KvDtype>> {};
+    : public ::testing::TestWithParam<std::tuple<int, kvcache::KvDtype, int>> {
+};
 
 // The same sequences give the same logits alone or batched with others,
 // with any chunking of their prefill, and with blocks anywhere in the arena.
 TEST_P(BatchInvarianceTest, LogitsDoNotDependOnTheBatch) {
-  const auto [shape_index, kv_dtype] = GetParam();
+  const auto [shape_index, kv_dtype, block_size] = GetParam();
   const TinyShape shape = TinyShapes()[shape_index];
   std::unique_ptr<Model> model = RandomModel(shape, 21);
   LlamaRunner::Options options = SmallOptions();
   options.kv_dtype = kv_dtype;
+  options.block_size = block_size;
   options.max_batch_tokens = 24;
   std::unique_ptr<LlamaRunner> runner = MakeRunner(options, *model);
   ASSERT_NE(runner, nullptr);
@@ -292,7 +304,8 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, BatchInvarianceTest,
     ::testing::Combine(::testing::Values(0, 1, 2, 3),
                        ::testing::Values(kvcache::KvDtype::kF32,
-                                         kvcache::KvDtype::kBF16)));
+                                         kvcache::KvDtype::kBF16),
+                       ::testing::Values(4, 20)));
 
 TEST(LlamaRunnerTest, CreateOwningReleasesProjectionsAndMatchesCreate) {
   TinyShape shape = TinyShapes()[1];

@@ -1,0 +1,285 @@
+// Step time of the Llama decoder (LlamaRunner) on random-weight models
+// shaped like stories110M and TinyLlama-1.1B: single-sequence decode,
+// batched decode and a 512-token prefill, split into matmul / attention /
+// other time (LlamaRunner::last_timings).
+//
+//   build/bench/decoder_bench [--shapes=110m,1b] [--weights=f32|bf16]
+//                             [--kv=f32|bf16] [--context=256]
+//                             [--benchmark_* flags]
+//
+// Decode steps run at position --context: the sequences' block tables
+// cover that many cached positions, whose K/V are whatever the (zeroed)
+// arena holds. The work of a step does not depend on those values, so this
+// measures a decode step at that context without a long prefill first.
+
+#include <omp.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "benchmark/benchmark.h"
+#include "engine/model/llama_runner.h"
+#include "engine/model/model.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "kvcache/kv_arena.h"
+
+namespace kvasir::engine {
+namespace {
+
+struct Shape {
+  std::string name;
+  int dim, hidden, layers, heads, kv_heads, vocab;
+};
+
+const Shape kShapes[] = {
+    {"110m", 768, 2048, 12, 12, 12, 32000},
+    {"1b", 2048, 5632, 22, 32, 4, 32000},
+};
+
+// The runner never tokenizes here; it only needs a tokenizer to exist.
+class NullTokenizer final : public Tokenizer {
+ public:
+  explicit NullTokenizer(int32_t vocab) : vocab_(vocab) {}
+  int32_t vocab_size() const override { return vocab_; }
+  int32_t bos_id() const override { return 1; }
+  int32_t eos_id() const override { return 2; }
+  absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view,
+                                              bool) const override {
+    return std::vector<int32_t>{};
+  }
+  absl::string_view TokenBytes(int32_t) const override { return {}; }
+  absl::string_view Piece(int32_t) const override { return {}; }
+
+ private:
+  int32_t vocab_;
+};
+
+uint64_t SplitMix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Uniform in [-scale, scale], deterministic in (seed, index); parallel.
+Tensor RandomTensor(std::vector<int64_t> shape, float scale, uint64_t seed) {
+  Tensor t = Tensor::Zeros(std::move(shape));
+  float* p = t.data();
+  const int64_t n = t.numel();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t r = SplitMix(seed * 0x100000001b3ull + i);
+    p[i] = scale * (static_cast<float>(r >> 40) * 0x1p-23f - 1.0f);
+  }
+  return t;
+}
+
+std::unique_ptr<Model> RandomModel(const Shape& s) {
+  auto model = std::make_unique<Model>();
+  ModelConfig& c = model->config;
+  c.name = "random:" + s.name;
+  c.dim = s.dim;
+  c.hidden_dim = s.hidden;
+  c.n_layers = s.layers;
+  c.n_heads = s.heads;
+  c.n_kv_heads = s.kv_heads;
+  c.head_dim = s.dim / s.heads;
+  c.vocab_size = s.vocab;
+  c.context_length = 2048;
+  const int64_t d = c.dim, f = c.hidden_dim, hd = c.head_dim;
+  uint64_t seed = 1;
+  auto matrix = [&](int64_t rows, int64_t cols) {
+    return RandomTensor({rows, cols}, 1.0f / std::sqrt(float(cols)), seed++);
+  };
+  auto norm = [&]() {
+    Tensor t = Tensor::Zeros({d});
+    for (float& x : t.span()) x = 1.0f;
+    return t;
+  };
+  model->weights.tok_embeddings = RandomTensor({c.vocab_size, d}, 1.0f, seed++);
+  for (int l = 0; l < c.n_layers; ++l) {
+    LayerWeights lw;
+    lw.attn_norm = norm();
+    lw.wq = matrix(c.n_heads * hd, d);
+    lw.wk = matrix(c.n_kv_heads * hd, d);
+    lw.wv = matrix(c.n_kv_heads * hd, d);
+    lw.wo = matrix(d, c.n_heads * hd);
+    lw.ffn_norm = norm();
+    lw.w_gate = matrix(f, d);
+    lw.w_up = matrix(f, d);
+    lw.w_down = matrix(d, f);
+    model->weights.layers.push_back(std::move(lw));
+  }
+  model->weights.final_norm = norm();
+  model->weights.output = matrix(c.vocab_size, d);
+  model->tokenizer = std::make_unique<NullTokenizer>(c.vocab_size);
+  return model;
+}
+
+struct Flags {
+  std::vector<std::string> shapes = {"110m", "1b"};
+  WeightsDtype weights = WeightsDtype::kF32;
+  kvcache::KvDtype kv = kvcache::KvDtype::kF32;
+  int context = 256;
+};
+
+// Runs `n_seqs` sequences of `n_tokens` new tokens each at position `pos`
+// per step, logits for every sequence.
+void RunSteps(benchmark::State& state, LlamaRunner& runner,
+              kvcache::KvArena& kv, int n_seqs, int n_tokens, int pos) {
+  const int bs = runner.kv_layout().block_size;
+  const int blocks_per_seq = (pos + n_tokens + bs - 1) / bs;
+  std::vector<std::vector<int32_t>> tables(n_seqs);
+  std::vector<int32_t> tokens(n_tokens);
+  for (int i = 0; i < n_tokens; ++i) tokens[i] = (i * 7919 + 13) % 32000;
+  std::vector<SequenceStep> seqs(n_seqs);
+  for (int s = 0; s < n_seqs; ++s) {
+    for (int b = 0; b < blocks_per_seq; ++b) {
+      tables[s].push_back(s * blocks_per_seq + b);
+    }
+    seqs[s] = {.tokens = tokens,
+               .start_pos = pos,
+               .block_table = tables[s],
+               .compute_logits = true};
+  }
+  // Warm-up step: creates the primitives for this M.
+  if (absl::Status st = runner.Step(seqs, kv); !st.ok()) {
+    state.SkipWithError(std::string(st.message()).c_str());
+    return;
+  }
+  double matmul = 0, attention = 0, other = 0;
+  for (auto _ : state) {
+    absl::Status st = runner.Step(seqs, kv);
+    if (!st.ok()) {
+      state.SkipWithError(std::string(st.message()).c_str());
+      return;
+    }
+    const StepTimings t = runner.last_timings();
+    matmul += t.matmul_ns;
+    attention += t.attention_ns;
+    other += t.other_ns;
+  }
+  const double it = static_cast<double>(state.iterations());
+  state.counters["matmul_ms"] = matmul / it * 1e-6;
+  state.counters["attention_ms"] = attention / it * 1e-6;
+  state.counters["other_ms"] = other / it * 1e-6;
+  state.counters["tokens_per_s"] = benchmark::Counter(
+      double(n_seqs) * n_tokens, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+int RunShape(const Shape& shape, const Flags& flags) {
+  std::fprintf(stderr, "building random %s model...\n", shape.name.c_str());
+  LlamaRunner::Options options;
+  options.max_batch_tokens = 512;
+  options.max_seqs = 64;
+  options.weights_dtype = flags.weights;
+  options.kv_dtype = flags.kv;
+  auto runner_or = LlamaRunner::CreateOwning(options, RandomModel(shape));
+  if (!runner_or.ok()) {
+    std::fprintf(stderr, "%s\n", runner_or.status().ToString().c_str());
+    return 1;
+  }
+  std::shared_ptr<LlamaRunner> runner = std::move(runner_or).value();
+  const kvcache::KvLayout layout = runner->kv_layout();
+  // Enough blocks for 32 sequences at --context + 1, and a 512 prefill.
+  const int64_t per_seq =
+      (flags.context + 1 + layout.block_size - 1) / layout.block_size;
+  const int64_t blocks =
+      std::max<int64_t>(32 * per_seq, 512 / layout.block_size);
+  auto kv_or = kvcache::KvArena::Create(layout, blocks * layout.BlockBytes());
+  if (!kv_or.ok()) {
+    std::fprintf(stderr, "%s\n", kv_or.status().ToString().c_str());
+    return 1;
+  }
+  auto kv = std::make_shared<kvcache::KvArena>(std::move(kv_or).value());
+  std::fprintf(stderr,
+               "%s: %.2f GB of %s weights, matmul kernel %s, %d threads, "
+               "KV %s\n",
+               shape.name.c_str(), runner->weight_bytes() * 1e-9,
+               std::string(WeightsDtypeName(flags.weights)).c_str(),
+               runner->matmul_impl().c_str(), runner->num_threads(),
+               layout.DebugString().c_str());
+
+  const std::string prefix =
+      shape.name + "/" + std::string(WeightsDtypeName(flags.weights)) + "/";
+  for (int batch : {1, 8, 32}) {
+    benchmark::RegisterBenchmark(
+        (prefix + "decode/batch:" + std::to_string(batch) +
+         "/context:" + std::to_string(flags.context))
+            .c_str(),
+        [=](benchmark::State& state) {
+          RunSteps(state, *runner, *kv, batch, 1, flags.context);
+        })
+        ->Unit(benchmark::kMillisecond)
+        ->MinTime(1.0);
+  }
+  benchmark::RegisterBenchmark((prefix + "prefill/tokens:512").c_str(),
+                               [=](benchmark::State& state) {
+                                 RunSteps(state, *runner, *kv, 1, 512, 0);
+                               })
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(shape.dim > 1024 ? 2 : 5);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::ClearRegisteredBenchmarks();
+  return 0;
+}
+
+}  // namespace
+}  // namespace kvasir::engine
+
+int main(int argc, char** argv) {
+  using namespace kvasir::engine;
+  Flags flags;
+  std::vector<char*> rest = {argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      const size_t n = std::strlen(name);
+      return a.compare(0, n, name) == 0 ? argv[i] + n : nullptr;
+    };
+    if (const char* v = value("--shapes=")) {
+      flags.shapes = absl::StrSplit(v, ',', absl::SkipEmpty());
+    } else if (const char* v = value("--weights=")) {
+      auto d = ParseWeightsDtype(v, "--weights");
+      if (!d.ok())
+        return std::fprintf(stderr, "%s\n", d.status().ToString().c_str()), 2;
+      flags.weights = *d;
+    } else if (const char* v = value("--kv=")) {
+      auto d = kvasir::kvcache::ParseKvDtype(v, "--kv");
+      if (!d.ok())
+        return std::fprintf(stderr, "%s\n", d.status().ToString().c_str()), 2;
+      flags.kv = *d;
+    } else if (const char* v = value("--context=")) {
+      flags.context = std::atoi(v);
+      if (flags.context < 0 || flags.context > 1500) {
+        std::fprintf(stderr, "--context %d must be in [0, 1500]\n",
+                     flags.context);
+        return 2;
+      }
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  int rest_argc = static_cast<int>(rest.size());
+  benchmark::Initialize(&rest_argc, rest.data());
+  if (benchmark::ReportUnrecognizedArguments(rest_argc, rest.data())) return 2;
+  for (const std::string& name : flags.shapes) {
+    const Shape* shape = nullptr;
+    for (const Shape& s : kShapes) {
+      if (s.name == name) shape = &s;
+    }
+    if (shape == nullptr) {
+      std::fprintf(stderr, "--shapes: unknown shape '%s' (110m, 1b)\n",
+                   name.c_str());
+      return 2;
+    }
+    if (int rc = RunShape(*shape, flags); rc != 0) return rc;
+  }
+  benchmark::Shutdown();
+  return 0;
+}
