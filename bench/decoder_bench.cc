@@ -4,8 +4,13 @@
 // other time (LlamaRunner::last_timings).
 //
 //   build/bench/decoder_bench [--shapes=110m,1b] [--weights=f32|bf16]
-//                             [--kv=f32|bf16] [--context=256]
+//                             [--kv=f32|bf16] [--context=256] [--no_matmuls]
 //                             [--benchmark_* flags]
+//
+// It first times the TinyLlama-1.1B projections as oneDNN matmuls two ways,
+// the measurement behind ops::Linear's design: one primitive per row count
+// M with weights in the layout the kernel picks (what Linear does), against
+// one primitive with a runtime M (DNNL_RUNTIME_DIM_VAL).
 //
 // Decode steps run at position --context: the sequences' block tables
 // cover that many cached positions, whose K/V are whatever the (zeroed)
@@ -19,14 +24,17 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/strings/str_split.h"
 #include "benchmark/benchmark.h"
 #include "engine/model/llama_runner.h"
 #include "engine/model/model.h"
+#include "engine/ops/linear.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "kvcache/kv_arena.h"
+#include "oneapi/dnnl/dnnl.hpp"
 
 namespace kvasir::engine {
 namespace {
@@ -126,6 +134,7 @@ struct Flags {
   WeightsDtype weights = WeightsDtype::kF32;
   kvcache::KvDtype kv = kvcache::KvDtype::kF32;
   int context = 256;
+  bool matmuls = true;
 };
 
 // Runs `n_seqs` sequences of `n_tokens` new tokens each at position `pos`
@@ -170,6 +179,105 @@ void RunSteps(benchmark::State& state, LlamaRunner& runner,
   state.counters["other_ms"] = other / it * 1e-6;
   state.counters["tokens_per_s"] = benchmark::Counter(
       double(n_seqs) * n_tokens, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// y[M, N] = x[M, K] W^T for the projections of TinyLlama-1.1B.
+struct MatmulShape {
+  const char* name;
+  int64_t n, k;
+};
+const MatmulShape kMatmuls[] = {
+    {"wqkv", 2560, 2048}, {"w_gate_up", 11264, 2048}, {"w_down", 2048, 5632}};
+const int kMatmulRows[] = {1, 8, 32, 128, 512};
+
+std::vector<float> RandomVector(int64_t n, uint64_t seed) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    v[i] = static_cast<float>(SplitMix(seed + i) >> 40) * 0x1p-24f - 0.5f;
+  }
+  return v;
+}
+
+// ops::Linear: a fixed-M primitive per row count, weights laid out once.
+void BM_FixedM(benchmark::State& state, MatmulShape shape) {
+  const int m = static_cast<int>(state.range(0));
+  auto ctx = ops::MatmulContext::Create();
+  const std::vector<float> w = RandomVector(shape.n * shape.k, 1);
+  const ops::Linear::WeightPart part{w.data(), shape.n};
+  auto linear = ops::Linear::Create({.name = shape.name, .max_rows = m},
+                                    ctx->get(), {&part, 1}, shape.k);
+  if (!ctx.ok() || !linear.ok()) {
+    state.SkipWithError("cannot create the matmul");
+    return;
+  }
+  const std::vector<float> x = RandomVector(m * shape.k, 2);
+  std::vector<float> y(static_cast<size_t>(m * shape.n));
+  (void)(*linear)->Forward(x.data(), m, y.data());
+  for (auto _ : state) {
+    absl::Status st = (*linear)->Forward(x.data(), m, y.data());
+    benchmark::DoNotOptimize(st);
+  }
+  state.SetLabel((*linear)->impl_name());
+}
+
+// One primitive for every M (DNNL_RUNTIME_DIM_VAL rows).
+void BM_RuntimeM(benchmark::State& state, MatmulShape shape) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  const int64_t m = state.range(0);
+  try {
+    dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    dnnl::stream stream(eng);
+    const dnnl::memory::dim rt = DNNL_RUNTIME_DIM_VAL;
+    dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(
+            dnnl::memory::desc({rt, shape.k}, dt::f32, tag::ab),
+            dnnl::memory::desc({shape.k, shape.n}, dt::f32, tag::any),
+            dnnl::memory::desc({rt, shape.n}, dt::f32, tag::ab)),
+        eng);
+    std::vector<float> w = RandomVector(shape.n * shape.k, 1);
+    dnnl::memory user_w({{shape.k, shape.n}, dt::f32, tag::ba}, eng, w.data());
+    dnnl::memory weights(pd.weights_desc(), eng);
+    dnnl::reorder(user_w, weights).execute(stream, user_w, weights);
+    dnnl::matmul primitive(pd);
+    std::vector<float> x = RandomVector(m * shape.k, 2);
+    std::vector<float> y(static_cast<size_t>(m * shape.n));
+    dnnl::memory src({{m, shape.k}, dt::f32, tag::ab}, eng, x.data());
+    dnnl::memory dst({{m, shape.n}, dt::f32, tag::ab}, eng, y.data());
+    const std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    primitive.execute(stream, args);
+    stream.wait();
+    for (auto _ : state) {
+      primitive.execute(stream, args);
+      stream.wait();
+    }
+    state.SetLabel(pd.impl_info_str());
+  } catch (const dnnl::error& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+void RunMatmulComparison() {
+  for (const MatmulShape& shape : kMatmuls) {
+    for (int m : kMatmulRows) {
+      const std::string suffix = std::string(shape.name) + "/" +
+                                 std::to_string(shape.n) + "x" +
+                                 std::to_string(shape.k);
+      benchmark::RegisterBenchmark(("matmul/fixed_m/" + suffix).c_str(),
+                                   BM_FixedM, shape)
+          ->Arg(m)
+          ->Unit(benchmark::kMillisecond)
+          ->MinTime(0.3);
+      benchmark::RegisterBenchmark(("matmul/runtime_m/" + suffix).c_str(),
+                                   BM_RuntimeM, shape)
+          ->Arg(m)
+          ->Unit(benchmark::kMillisecond)
+          ->MinTime(0.3);
+    }
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::ClearRegisteredBenchmarks();
 }
 
 int RunShape(const Shape& shape, const Flags& flags) {
@@ -254,6 +362,8 @@ int main(int argc, char** argv) {
       if (!d.ok())
         return std::fprintf(stderr, "%s\n", d.status().ToString().c_str()), 2;
       flags.kv = *d;
+    } else if (a == "--no_matmuls") {
+      flags.matmuls = false;
     } else if (const char* v = value("--context=")) {
       flags.context = std::atoi(v);
       if (flags.context < 0 || flags.context > 1500) {
@@ -268,6 +378,7 @@ int main(int argc, char** argv) {
   int rest_argc = static_cast<int>(rest.size());
   benchmark::Initialize(&rest_argc, rest.data());
   if (benchmark::ReportUnrecognizedArguments(rest_argc, rest.data())) return 2;
+  if (flags.matmuls) RunMatmulComparison();
   for (const std::string& name : flags.shapes) {
     const Shape* shape = nullptr;
     for (const Shape& s : kShapes) {

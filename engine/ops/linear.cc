@@ -178,9 +178,9 @@ absl::StatusOr<Linear::Entry> Linear::MakeEntry(int m) const {
     entry.primitive = dnnl::matmul(pd);
     entry.src = dnnl::memory(src_md, eng, DNNL_MEMORY_NONE);
     entry.dst = dnnl::memory(dst_md, eng, DNNL_MEMORY_NONE);
-    entry.args = {{DNNL_ARG_SRC, entry.src},
-                  {DNNL_ARG_WEIGHTS, weights_},
-                  {DNNL_ARG_DST, entry.dst}};
+    entry.args[0] = {DNNL_ARG_SRC, entry.src.get()};
+    entry.args[1] = {DNNL_ARG_WEIGHTS, weights_.get()};
+    entry.args[2] = {DNNL_ARG_DST, entry.dst.get()};
     return entry;
   } catch (const dnnl::error& e) {
     return FromDnnl(
@@ -230,7 +230,10 @@ absl::Status Linear::Forward(const float* x, int m, float* y) {
       entry->src.set_data_handle(const_cast<float*>(x));
     }
     entry->dst.set_data_handle(y);
-    entry->primitive.execute(ctx_->stream(), entry->args);
+    dnnl::error::wrap_c_api(
+        dnnl_primitive_execute(entry->primitive.get(), ctx_->stream().get(), 3,
+                               entry->args),
+        "could not execute a matmul");
     ctx_->stream().wait();
   } catch (const dnnl::error& e) {
     return FromDnnl(e, absl::StrCat(options_.name, ": matmul of ", m, " rows"));

@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -114,7 +113,9 @@ class Linear {
     dnnl::matmul primitive;
     dnnl::memory src;
     dnnl::memory dst;
-    std::unordered_map<int, dnnl::memory> args;
+    // The C API's argument list, built once: the C++ execute() copies its
+    // argument map into a fresh std::vector on every call.
+    dnnl_exec_arg_t args[3];
   };
 
   Linear(const Options& options, MatmulContext* ctx, int64_t in_features,
