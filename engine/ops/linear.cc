@@ -70,6 +70,21 @@ Linear::Linear(const Options& options, MatmulContext* ctx, int64_t in_features,
 
 Linear::~Linear() = default;
 
+bool Linear::IsSupported(WeightsDtype dtype) {
+  if (dtype == WeightsDtype::kF32) return true;
+  try {
+    dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(dnnl::memory::desc({1, 16}, dt::bf16, tag::ab),
+                           dnnl::memory::desc({16, 16}, dt::bf16, tag::any),
+                           dnnl::memory::desc({1, 16}, dt::f32, tag::ab)),
+        eng);
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
 int64_t Linear::weight_bytes() const {
   return static_cast<int64_t>(weights_md_.get_size());
 }

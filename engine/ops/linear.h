@@ -86,6 +86,11 @@ class Linear {
       const Options& options, MatmulContext* ctx,
       absl::Span<const WeightPart> parts, int64_t in_features);
 
+  // Whether oneDNN has a matmul for `dtype` weights on this CPU (bf16 needs
+  // AVX-512 in oneDNN 2.6; f32 always works). Cheap; for callers that want
+  // to choose or report before loading a model.
+  static bool IsSupported(WeightsDtype dtype);
+
   ~Linear();
   Linear(const Linear&) = delete;
   Linear& operator=(const Linear&) = delete;

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -185,6 +186,9 @@ class ReferenceTest : public ::testing::TestWithParam<Case> {};
 // every step must match the naive reference.
 TEST_P(ReferenceTest, MatchesNaiveForwardPass) {
   const Case& c = GetParam();
+  if (!ops::Linear::IsSupported(c.weights_dtype)) {
+    GTEST_SKIP() << "oneDNN has no bf16 matmul on this CPU";
+  }
   std::unique_ptr<Model> model = RandomModel(c.shape, 7);
   LlamaRunner::Options options = SmallOptions();
   options.kv_dtype = c.kv_dtype;
@@ -283,7 +287,12 @@ TEST_P(BatchInvarianceTest, LogitsDoNotDependOnTheBatch) {
       ASSERT_FALSE(base[s][p].empty());
     }
   }
-  constexpr double kTol = 1e-5;
+  // oneDNN's brgemm kernels (AVX-512) compute each row the same way for
+  // every M, so logits agree to rounding noise. On CPUs where oneDNN falls
+  // back to gemm:jit, its reduction order depends on M and logits agree to
+  // ~1e-4 only.
+  const double kTol =
+      absl::StartsWith(runner->matmul_impl(), "brg") ? 1e-5 : 2e-4;
   const SeqLogits prefill =
       RunSchedule(*runner, kv, tokens, shuffled, AloneSchedule(tokens, 24));
   // One chunk per sequence, two for the one of 30 tokens.

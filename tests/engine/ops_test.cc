@@ -55,6 +55,11 @@ class LinearTest : public ::testing::TestWithParam<WeightsDtype> {};
 TEST_P(LinearTest, MatchesNaiveMatmulForEveryRowCount) {
   const WeightsDtype dtype = GetParam();
   const bool bf16 = dtype == WeightsDtype::kBF16;
+  if (!Linear::IsSupported(dtype)) {
+    // Hardware: oneDNN 2.6 needs AVX-512 for bf16; Create then returns
+    // Unimplemented naming the matmul.
+    GTEST_SKIP() << "oneDNN has no bf16 matmul on this CPU";
+  }
   ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
   constexpr int kIn = 96, kRowsA = 40, kRowsB = 24, kOut = kRowsA + kRowsB;
   const std::vector<float> w = Random(size_t{kOut} * kIn, 1);
@@ -81,6 +86,9 @@ TEST_P(LinearTest, MatchesNaiveMatmulForEveryRowCount) {
 }
 
 TEST_P(LinearTest, RowsDoNotDependOnTheOtherRows) {
+  if (!Linear::IsSupported(GetParam())) {
+    GTEST_SKIP() << "oneDNN has no bf16 matmul on this CPU";
+  }
   ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
   constexpr int kIn = 64, kOut = 48;
   const std::vector<float> w = Random(size_t{kOut} * kIn, 2);
