@@ -1,9 +1,12 @@
 #include "engine/ops/linear.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <new>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/ops/bf16.h"
@@ -181,6 +184,17 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
 }
 
 absl::StatusOr<Linear::Entry> Linear::MakeEntry(int m) const {
+  // oneDNN fixes a primitive's thread count when it is created (from the
+  // calling thread's OpenMP setting), so a small matmul is made serial here.
+  const int saved_threads = omp_get_max_threads();
+  const bool serial =
+      int64_t{m} * in_features_ * out_features_ < options_.min_parallel_macs;
+  if (serial && saved_threads != 1) omp_set_num_threads(1);
+  absl::Cleanup restore = [&] {
+    if (omp_get_max_threads() != saved_threads) {
+      omp_set_num_threads(saved_threads);
+    }
+  };
   try {
     const dnnl::engine& eng = ctx_->engine();
     dnnl::memory::desc src_md({m, in_features_}, compute_type_, tag::ab);

@@ -372,13 +372,17 @@ absl::Status PagedAttention::Attend(int layer, absl::Span<const Sequence> seqs,
 
   // Biggest items first, so that the dynamic schedule ends balanced.
   items_.clear();
+  int64_t total_cost = 0;
   for (size_t i = 0; i < seqs.size(); ++i) {
+    // (new token, visible key) pairs of the sequence.
     const int64_t n = seqs[i].n_new;
     const int64_t cost = n * (seqs[i].start_pos + (n + 1) / 2);
     for (int h = 0; h < layout.n_kv_heads; ++h) {
       items_.push_back(WorkItem{static_cast<int32_t>(i), h, cost});
     }
+    total_cost += cost * layout.n_kv_heads;
   }
+  const int64_t macs = 2 * total_cost * group_ * layout.head_dim;
   // (std::sort: stable_sort may allocate a buffer.)
   std::sort(items_.begin(), items_.end(),
             [](const WorkItem& a, const WorkItem& b) {
@@ -399,7 +403,9 @@ absl::Status PagedAttention::Attend(int layer, absl::Span<const Sequence> seqs,
   };
 
   const int n_items = static_cast<int>(items_.size());
-  const int threads = std::min(options_.num_threads, n_items);
+  const int threads = macs < options_.min_parallel_macs
+                          ? 1
+                          : std::min(options_.num_threads, n_items);
   if (threads <= 1) {
     const Scratch s = scratch_of(0);
     for (const WorkItem& item : items_) {

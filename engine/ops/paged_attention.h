@@ -39,6 +39,11 @@ class PagedAttention {
     int max_rows = 512;        // new tokens per call, all sequences
     int max_seqs = 64;         // sequences per call
     int num_threads = 1;       // OpenMP threads, >= 1
+    // Calls with fewer multiply-adds than this (2 per query, visible key
+    // and head_dim element) run on the calling thread alone: a parallel
+    // region costs more than such a call, and far more when the cores are
+    // oversubscribed.
+    int64_t min_parallel_macs = int64_t{1} << 18;
   };
 
   // One sequence's new tokens. Preconditions (the caller validates): rows

@@ -65,7 +65,8 @@ class PagedAttentionTest
                                      .layout = layout_,
                                      .max_rows = 32,
                                      .max_seqs = 8,
-                                     .num_threads = threads});
+                                     .num_threads = threads,
+                                     .min_parallel_macs = 0});
     EXPECT_THAT(a, IsOk());
     return a.ok() ? std::move(a).value() : nullptr;
   }

@@ -15,3 +15,11 @@ kvasir_test(llama_runner_test
   DEPS kvasir_decoder_testing LABELS decoder)
 kvasir_test(kv_heads_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/kv_heads_test.cc
   DEPS kvasir_decoder_testing LABELS decoder)
+
+# Real checkpoints against ../shared/golden; needs the model loaders
+# (engine/model/loader.h), so it is built once they are in the tree.
+if(EXISTS ${CMAKE_SOURCE_DIR}/engine/model/loader.h)
+  kvasir_test(llama_runner_golden_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/llama_runner_golden_test.cc
+    DEPS kvasir_decoder_testing nlohmann_json::nlohmann_json LABELS decoder)
+endif()

@@ -66,8 +66,11 @@ TEST_P(LinearTest, MatchesNaiveMatmulForEveryRowCount) {
   // Two stacked parts, as the fused projections are given.
   const Linear::WeightPart parts[] = {{w.data(), kRowsA},
                                       {w.data() + kRowsA * kIn, kRowsB}};
-  Linear::Options options{
-      .name = "test", .weights_dtype = dtype, .max_rows = 70};
+  // min_parallel_macs 0: oneDNN's multi-threaded kernels even at this size.
+  Linear::Options options{.name = "test",
+                          .weights_dtype = dtype,
+                          .max_rows = 70,
+                          .min_parallel_macs = 0};
   ASSERT_OK_AND_ASSIGN(auto linear,
                        Linear::Create(options, ctx.get(), parts, kIn));
   EXPECT_EQ(linear->in_features(), kIn);
