@@ -71,9 +71,10 @@ class Linear {
     int max_rows = 512;              // largest M that Forward accepts, >= 1
     int primitive_cache_size = 128;  // per-M primitives kept, >= 1
     // Matmuls with fewer multiply-adds (M * N * K) than this run on one
-    // thread: below ~1M MACs (tens of microseconds) a parallel region costs
-    // more than it saves, and far more when the cores are oversubscribed.
-    int64_t min_parallel_macs = int64_t{1} << 20;
+    // thread: below ~256K MACs (~1 MB of f32 weights, tens of microseconds)
+    // a parallel region costs more than it saves, and far more when the
+    // cores are oversubscribed.
+    int64_t min_parallel_macs = int64_t{1} << 18;
   };
   // Row block [rows, in_features] of W, row-major f32; read only during
   // Create (the caller may free it afterwards).
