@@ -10,7 +10,8 @@ ConfigFileWatcher::ConfigFileWatcher(std::string path, absl::Duration interval,
                                      std::function<void()> on_change)
     : path_(std::move(path)),
       interval_(interval),
-      on_change_(std::move(on_change)) {
+      on_change_(std::move(on_change)),
+      last_(Read(path_)) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -34,11 +35,10 @@ ConfigFileWatcher::Signature ConfigFileWatcher::Read(const std::string& path) {
 }
 
 void ConfigFileWatcher::Loop() {
-  Signature last = Read(path_);
   while (!stop_.WaitForNotificationWithTimeout(interval_)) {
     const Signature now = Read(path_);
-    if (now == last) continue;
-    last = now;
+    if (now == last_) continue;
+    last_ = now;
     on_change_();
   }
 }

@@ -40,6 +40,7 @@ class ConfigFileWatcher {
   const std::string path_;
   const absl::Duration interval_;
   const std::function<void()> on_change_;
+  Signature last_;  // read before the thread starts; then the thread's
   absl::Notification stop_;
   std::thread thread_;
 };

@@ -7,6 +7,9 @@ namespace kvasir::tools {
 
 // Each `kvasir <command>` lives in its own file and adds itself to the app
 // here. The callback it installs runs the command and sets `*exit_code`.
+void AddServeCommand(CLI::App& app, int* exit_code);    // serve_command.cc
+void AddClientCommand(CLI::App& app, int* exit_code);   // client_command.cc
+void AddHashKeyCommand(CLI::App& app, int* exit_code);  // hash_key_command.cc
 
 }  // namespace kvasir::tools
 
