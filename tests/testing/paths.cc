@@ -17,13 +17,9 @@ std::string EnvOr(const char* name, const std::string& fallback) {
 
 }  // namespace
 
-std::string SourceDir() {
-  return EnvOr("KVASIR_SOURCE_DIR", KVASIR_SOURCE_DIR);
-}
+std::string SourceDir() { return EnvOr("KVASIR_SOURCE_DIR", KVASIR_SOURCE_DIR); }
 
-std::string BinaryDir() {
-  return EnvOr("KVASIR_BINARY_DIR", KVASIR_BINARY_DIR);
-}
+std::string BinaryDir() { return EnvOr("KVASIR_BINARY_DIR", KVASIR_BINARY_DIR); }
 
 std::string SharedDir() {
   return EnvOr("KVASIR_SHARED_DIR", SourceDir() + "/../shared");
