@@ -72,7 +72,7 @@ absl::StatusOr<ReloadOutcome> ConfigReloader::ReloadLocked(
   if (auth != nullptr) hooks_.auth->Swap(std::move(auth));
   if (changes.logging_changed) {
     if (hooks_.reconfigure_logging) {
-      absl::Status s = InitServerLogging(merged.logging);
+      absl::Status s = ReconfigureServerLogging(merged.logging);
       if (!s.ok()) spdlog::error("logging: {}", s.message());
     }
     if (hooks_.request_log != nullptr) {

@@ -42,8 +42,8 @@ class ConfigReloader {
     Authenticator* auth = nullptr;         // required; not owned
     RequestLogger* request_log = nullptr;  // optional; not owned
     Metrics* metrics = nullptr;            // optional; not owned
-    // Re-initialize spdlog when logging.* changes (off in tests, where the
-    // test owns the logger).
+    // Reconfigure spdlog's default logger when logging.* changes (off in
+    // tests, where the test owns the logger).
     bool reconfigure_logging = false;
   };
 

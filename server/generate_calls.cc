@@ -122,7 +122,9 @@ UnaryGenerateCall::UnaryGenerateCall(ServiceEnv* env,
                                      grpc::CallbackServerContext* context,
                                      const v1::GenerateRequest* request,
                                      v1::GenerateResponse* response)
-    : env_(env), context_(context), request_(request), response_(response) {}
+    : env_(env), context_(context), request_(request), response_(response) {
+  env_->CallStarted();
+}
 
 void UnaryGenerateCall::Start() {
   absl::StatusOr<Admission> admission =
@@ -157,6 +159,7 @@ void UnaryGenerateCall::OnCancel() { latch_.Cancel(engine_); }
 
 void UnaryGenerateCall::OnDone() {
   if (record_.submitted) LogFinished(env_, record_, "Generate");
+  env_->CallDone();
   delete this;
 }
 
@@ -183,7 +186,9 @@ class StreamGenerateCall::Sink final : public engine::RequestSink {
 StreamGenerateCall::StreamGenerateCall(ServiceEnv* env,
                                        grpc::CallbackServerContext* context,
                                        const v1::GenerateRequest* request)
-    : env_(env), context_(context), request_(request) {}
+    : env_(env), context_(context), request_(request) {
+  env_->CallStarted();
+}
 
 void StreamGenerateCall::Start() {
   absl::StatusOr<Admission> admission =
@@ -321,6 +326,7 @@ void StreamGenerateCall::OnDone() {
     }
     LogFinished(env_, record_, "GenerateStream");
   }
+  env_->CallDone();
   delete this;
 }
 

@@ -3,8 +3,10 @@
 #include <cstring>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/pattern_formatter.h"
 
 namespace kvasir::server {
 namespace {
@@ -12,6 +14,9 @@ namespace {
 // A log call whose payload is JSON members carries this file name in its
 // source location, which text patterns never print.
 constexpr char kFieldsMarker[] = "kvasir:json-fields";
+
+// The text pattern of kvasir::InitLogging (common/logging.cc).
+constexpr char kTextPattern[] = "%Y-%m-%d %H:%M:%S.%e %^%l%$ %v";
 
 void Append(spdlog::memory_buf_t& dest, absl::string_view s) {
   dest.append(s.data(), s.data() + s.size());
@@ -25,6 +30,29 @@ absl::Status InitServerLogging(const LoggingOptions& options) {
   if (options.format == "json") {
     spdlog::default_logger()->set_formatter(std::make_unique<JsonFormatter>());
   }
+  return absl::OkStatus();
+}
+
+absl::Status ReconfigureServerLogging(const LoggingOptions& options) {
+  const spdlog::level::level_enum level =
+      spdlog::level::from_str(options.level);
+  if (level == spdlog::level::off && options.level != "off") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "logging.level: '", options.level,
+        "' is not one of trace, debug, info, warn, error, critical, off"));
+  }
+  std::unique_ptr<spdlog::formatter> formatter;
+  if (options.format == "json") {
+    formatter = std::make_unique<JsonFormatter>();
+  } else if (options.format == "text") {
+    formatter = std::make_unique<spdlog::pattern_formatter>(kTextPattern);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "logging.format: '", options.format, "' is not one of text, json"));
+  }
+  std::shared_ptr<spdlog::logger> logger = spdlog::default_logger();
+  logger->set_level(level);
+  logger->set_formatter(std::move(formatter));
   return absl::OkStatus();
 }
 

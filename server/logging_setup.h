@@ -23,6 +23,11 @@ namespace kvasir::server {
 // formatter below in "json" mode. Safe to call again (config reload).
 absl::Status InitServerLogging(const LoggingOptions& options);
 
+// Applies `options` to the running default logger in place (level and
+// line format) without replacing it, so threads that log meanwhile are
+// safe: what a config reload uses. Same validation as InitServerLogging.
+absl::Status ReconfigureServerLogging(const LoggingOptions& options);
+
 // Formats log lines as JSON objects (spdlog formatter).
 class JsonFormatter final : public spdlog::formatter {
  public:

@@ -163,8 +163,14 @@ void Server::Shutdown() {
     engine->Shutdown(drain);
   }
   if (grpc_ != nullptr) {
-    grpc_->Shutdown(std::chrono::system_clock::now() +
-                    absl::ToChronoMicroseconds(options_.grpc_shutdown_grace));
+    // Every request has finished; let their last messages go out, then stop
+    // at once (waiting longer would only wait for idle connections and
+    // health watchers to go away).
+    if (!env_->WaitForCalls(options_.grpc_shutdown_grace)) {
+      spdlog::warn("some calls did not complete within {}; cancelling them",
+                   absl::FormatDuration(options_.grpc_shutdown_grace));
+    }
+    grpc_->Shutdown(std::chrono::system_clock::now());
   }
   if (metrics_http_ != nullptr) metrics_http_->Stop();
   spdlog::info("server stopped");

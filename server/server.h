@@ -50,8 +50,8 @@ class Server {
     // How often the config file is checked for changes; <= 0 turns the
     // check off (SIGHUP and Admin.ReloadConfig still work).
     absl::Duration config_poll_interval = absl::Seconds(1);
-    // After the drain, how long gRPC may take to finish the last writes
-    // before it cancels them.
+    // After the drain, how long the finished requests' last writes may take
+    // before gRPC cancels them.
     absl::Duration grpc_shutdown_grace = absl::Seconds(5);
     // Reloads re-initialize spdlog when logging.* changes (kvasir serve).
     bool reconfigure_logging = false;

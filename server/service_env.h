@@ -13,6 +13,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 #include "engine/engine.h"
 #include "server/auth.h"
@@ -70,6 +72,25 @@ class ServiceEnv {
   bool draining() const { return draining_.load(std::memory_order_acquire); }
   void set_draining() { draining_.store(true, std::memory_order_release); }
 
+  // Generate calls alive (created, OnDone not yet run). Shutdown waits for
+  // them after the drain, so their last writes go out before gRPC stops.
+  void CallStarted() {
+    absl::MutexLock lock(&calls_mu_);
+    ++live_calls_;
+  }
+  void CallDone() {
+    absl::MutexLock lock(&calls_mu_);
+    --live_calls_;
+  }
+  // True when no call is alive within `timeout`.
+  bool WaitForCalls(absl::Duration timeout) {
+    absl::MutexLock lock(&calls_mu_);
+    auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(calls_mu_) {
+      return live_calls_ == 0;
+    };
+    return calls_mu_.AwaitWithTimeout(absl::Condition(&none), timeout);
+  }
+
   // A server-assigned request id for requests that bring none: "kv-<n>".
   std::string NewRequestId() {
     return "kv-" + std::to_string(next_request_id_.fetch_add(
@@ -91,6 +112,8 @@ class ServiceEnv {
   std::atomic<engine::Engine*> engine_{nullptr};
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> next_request_id_{1};
+  absl::Mutex calls_mu_;
+  int64_t live_calls_ ABSL_GUARDED_BY(calls_mu_) = 0;
 };
 
 }  // namespace kvasir::server

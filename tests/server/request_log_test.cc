@@ -90,6 +90,29 @@ TEST(JsonLoggingTest, EveryLineIsValidJson) {
   EXPECT_EQ(parsed[1]["level"], "info");
 }
 
+TEST(JsonLoggingTest, ReconfigureSwitchesFormatAndLevelInPlace) {
+  CapturedLog log;
+  LoggingOptions json;
+  json.format = "json";
+  ASSERT_TRUE(ReconfigureServerLogging(json).ok());
+  spdlog::info("first");
+  LoggingOptions text;
+  text.level = "warn";
+  ASSERT_TRUE(ReconfigureServerLogging(text).ok());
+  spdlog::info("hidden");
+  spdlog::warn("second");
+  std::istringstream lines(log.text());
+  std::string line;
+  ASSERT_TRUE(std::getline(lines, line));
+  EXPECT_EQ(nlohmann::json::parse(line)["msg"], "first");
+  ASSERT_TRUE(std::getline(lines, line));
+  EXPECT_THAT(line, HasSubstr("warning second"));
+  EXPECT_FALSE(std::getline(lines, line));
+  LoggingOptions bad;
+  bad.level = "chatty";
+  EXPECT_FALSE(ReconfigureServerLogging(bad).ok());
+}
+
 TEST(JsonLoggingTest, InitRejectsBadOptions) {
   LoggingOptions bad;
   bad.format = "yaml";

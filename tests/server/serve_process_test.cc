@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -151,6 +152,35 @@ TEST_F(ServeProcessTest, SighupReloadsBudgets) {
   absl::StatusOr<int> code = server_->Wait(absl::Seconds(30));
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 0);
+}
+
+TEST_F(ServeProcessTest, SighupSwitchesToJsonLogs) {
+  StartServer();
+  WriteConfig(TestConfigYaml() + "logging: { format: json }\n");
+  ASSERT_TRUE(server_->Signal(SIGHUP).ok());
+  ASSERT_TRUE(FakeEngine::WaitUntil([&] {
+    return server_->ReadLog().find("\"msg\":\"config reload") !=
+           std::string::npos;
+  }));
+  absl::StatusOr<CommandResult> r =
+      server_->Client({"generate", "--prompt", "hi", "--request-id", "q\"1"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0);
+  ASSERT_TRUE(server_->Signal(SIGTERM).ok());
+  ASSERT_TRUE(server_->Wait(absl::Seconds(30)).ok());
+  // The request's line is one JSON object with its fields.
+  bool found = false;
+  std::istringstream lines(server_->ReadLog());
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.find("request finished") == std::string::npos) continue;
+    const nlohmann::json j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["tenant"], "default");
+    EXPECT_EQ(j["request_id"], "q\"1");
+    EXPECT_EQ(j["level"], "info");
+    found = true;
+  }
+  EXPECT_TRUE(found) << server_->ReadLog();
 }
 
 TEST_F(ServeProcessTest, BadConfigExitsTwoNamingTheKey) {
