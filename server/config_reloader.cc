@@ -63,6 +63,7 @@ absl::StatusOr<ReloadOutcome> ConfigReloader::ReloadLocked(
   }
   if (changes.tenants_changed) {
     absl::Status s = hooks_.update_tenants(ToTenantConfigs(merged));
+    if (s.code() == absl::StatusCode::kUnavailable) deferred_.store(true);
     if (!s.ok()) {
       return absl::Status(
           s.code(),
@@ -97,6 +98,10 @@ absl::StatusOr<ReloadOutcome> ConfigReloader::ReloadLocked(
     spdlog::warn("config reload ({}): NOT applied, {}", trigger, c);
   }
   return outcome;
+}
+
+void ConfigReloader::RetryDeferred() {
+  if (deferred_.exchange(false)) ReloadAsync("model loaded", nullptr);
 }
 
 void ConfigReloader::ReloadAsync(std::string trigger, Done done) {

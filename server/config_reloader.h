@@ -12,6 +12,7 @@
 //   engine UpdateTenants (the engine validates budgets against its real
 //   capacity) -> swap the auth table -> logging -> make it current.
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <string>
@@ -66,6 +67,11 @@ class ConfigReloader {
   // outcome there. After Stop(), `done` gets Unavailable at once.
   void ReloadAsync(std::string trigger, Done done);
 
+  // A reload that failed only because the engine was not attached yet (the
+  // model was loading) is queued again. The server calls this once the
+  // engine is ready.
+  void RetryDeferred();
+
   // The config in effect (restart-only settings as started).
   ServerConfig current() const;
 
@@ -88,6 +94,7 @@ class ConfigReloader {
   std::deque<std::pair<std::string, Done>> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread thread_;
+  std::atomic<bool> deferred_{false};
 };
 
 }  // namespace kvasir::server

@@ -119,6 +119,7 @@ absl::Status Server::Start() {
 void Server::SetEngine(engine::Engine* engine) {
   env_->set_engine(engine);
   UpdateHealth();
+  reloader_->RetryDeferred();
 }
 
 void Server::UpdateHealth() {

@@ -267,6 +267,22 @@ TEST_F(AdminTest, FileChangeReloadsWithoutBeingAsked) {
   }));
 }
 
+TEST_F(AdminTest, ReloadWhileLoadingIsRetriedWhenTheModelIsReady) {
+  StartServer(EngineNotAttached());
+  server_->WriteConfig(
+      Replace(TestConfigYaml(), "limit: 128KiB", "limit: 96KiB"));
+  v1::ReloadConfigResponse r;
+  grpc::Status status = Reload(&r);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("still loading"));
+  EXPECT_EQ(server_->server().config().FindTenant("alpha")->limit_bytes,
+            128 * 1024);
+  server_->AttachEngine();
+  ASSERT_TRUE(FakeEngine::WaitUntil(
+      [&] { return !server_->engine().tenant_updates().empty(); }));
+  EXPECT_EQ(server_->engine().tenant_updates()[0][0].limit_bytes, 96 * 1024);
+}
+
 TEST_F(AdminTest, ServerReloadApiReportsErrors) {
   StartServer();
   server_->WriteConfig("tenants: []\n");
