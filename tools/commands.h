@@ -7,6 +7,7 @@ namespace kvasir::tools {
 
 // Each `kvasir <command>` lives in its own file and adds itself to the app
 // here. The callback it installs runs the command and sets `*exit_code`.
+void AddInspectCommand(CLI::App& app, int* exit_code);  // inspect_command.cc
 
 }  // namespace kvasir::tools
 

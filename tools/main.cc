@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "kvasir 0.1.0");
   int exit_code = 0;
+  kvasir::tools::AddInspectCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

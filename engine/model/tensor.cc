@@ -9,6 +9,12 @@
 namespace kvasir::engine {
 
 Tensor Tensor::Zeros(std::vector<int64_t> shape) {
+  Tensor t = Uninitialized(std::move(shape));
+  if (t.numel_ > 0) std::memset(t.data(), 0, t.numel_ * sizeof(float));
+  return t;  // (the padding after numel is zeroed by Uninitialized)
+}
+
+Tensor Tensor::Uninitialized(std::vector<int64_t> shape) {
   Tensor t;
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
@@ -19,7 +25,8 @@ Tensor Tensor::Zeros(std::vector<int64_t> shape) {
     bytes = (bytes + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, bytes);
     if (p == nullptr) throw std::bad_alloc();
-    std::memset(p, 0, bytes);
+    const size_t used = static_cast<size_t>(n) * sizeof(float);
+    std::memset(static_cast<char*>(p) + used, 0, bytes - used);
     t.data_.reset(static_cast<float*>(p));
   }
   return t;

@@ -19,6 +19,10 @@ class Tensor {
   Tensor() = default;
   // A zero-filled tensor of the given shape.
   static Tensor Zeros(std::vector<int64_t> shape);
+  // A tensor of the given shape with unspecified contents, for loaders that
+  // overwrite every element: skips the zero pass, so the pages are first
+  // touched (and faulted in) by the filling threads.
+  static Tensor Uninitialized(std::vector<int64_t> shape);
 
   Tensor(Tensor&&) = default;
   Tensor& operator=(Tensor&&) = default;

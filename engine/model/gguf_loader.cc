@@ -1,0 +1,134 @@
+#include "engine/model/gguf_loader.h"
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/model/loader_util.h"
+#include "engine/model/mapped_file.h"
+#include "engine/tokenizer/gguf_tokenizer.h"
+
+namespace kvasir::engine {
+namespace {
+
+// An integer hyperparameter that must fit in a positive int.
+absl::StatusOr<int> GetDim(const GgufFile& file, const std::string& key) {
+  ASSIGN_OR_RETURN(int64_t v, file.GetInt(key));
+  if (v <= 0 || v > INT32_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path(), ": metadata key '", key, "' value ", v,
+                     " is out of range (1 to ", INT32_MAX, ")"));
+  }
+  return static_cast<int>(v);
+}
+
+// Whether two tensors hold the same bytes (a tied output written twice).
+bool SameData(const GgufTensorInfo& a, const GgufTensorInfo& b) {
+  return a.type == b.type && a.ne == b.ne && a.n_bytes == b.n_bytes &&
+         a.data != nullptr && b.data != nullptr &&
+         std::memcmp(a.data, b.data, a.n_bytes) == 0;
+}
+
+}  // namespace
+
+absl::StatusOr<ModelConfig> GgufModelConfig(const GgufFile& file,
+                                            int32_t vocab_size) {
+  const std::string& path = file.path();
+  if (file.FindValue("general.architecture") == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": metadata key 'general.architecture' is missing"));
+  }
+  ASSIGN_OR_RETURN(std::string arch, file.GetString("general.architecture"));
+  if (arch != "llama") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": unsupported architecture '", arch, "' (supported: llama)"));
+  }
+  const std::string p = arch + ".";
+  ModelConfig c;
+  c.architecture = arch;
+  c.name = FileBaseName(path);
+  ASSIGN_OR_RETURN(c.dim, GetDim(file, p + "embedding_length"));
+  ASSIGN_OR_RETURN(c.hidden_dim, GetDim(file, p + "feed_forward_length"));
+  ASSIGN_OR_RETURN(c.n_layers, GetDim(file, p + "block_count"));
+  ASSIGN_OR_RETURN(c.n_heads, GetDim(file, p + "attention.head_count"));
+  c.n_kv_heads = c.n_heads;
+  if (file.FindValue(p + "attention.head_count_kv") != nullptr) {
+    ASSIGN_OR_RETURN(c.n_kv_heads, GetDim(file, p + "attention.head_count_kv"));
+  }
+  ASSIGN_OR_RETURN(c.context_length, GetDim(file, p + "context_length"));
+  if (file.FindValue(p + "rope.freq_base") != nullptr) {
+    ASSIGN_OR_RETURN(double theta, file.GetFloat(p + "rope.freq_base"));
+    c.rope_theta = static_cast<float>(theta);
+  }
+  ASSIGN_OR_RETURN(double eps,
+                   file.GetFloat(p + "attention.layer_norm_rms_epsilon"));
+  c.rms_eps = static_cast<float>(eps);
+  c.head_dim = c.dim / c.n_heads;
+  c.vocab_size = vocab_size;
+  if (file.FindValue(p + "vocab_size") != nullptr) {
+    ASSIGN_OR_RETURN(int64_t v, file.GetInt(p + "vocab_size"));
+    if (v != vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", p, "vocab_size ", v, " does not match the ",
+                       vocab_size, " tokens of tokenizer.ggml.tokens"));
+    }
+  }
+  RETURN_IF_ERROR(ValidateModelConfig(c, path));
+  if (file.FindValue(p + "rope.dimension_count") != nullptr) {
+    ASSIGN_OR_RETURN(int64_t rope_dims,
+                     file.GetInt(p + "rope.dimension_count"));
+    if (rope_dims != c.head_dim) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", p, "rope.dimension_count ", rope_dims,
+                       " differs from head_dim ", c.head_dim,
+                       " (partial rotary embeddings are not supported)"));
+    }
+  }
+  return c;
+}
+
+absl::StatusOr<std::unique_ptr<Model>> ModelFromGguf(const GgufFile& file) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SpmTokenizer> tokenizer,
+                   TokenizerFromGguf(file));
+  auto model = std::make_unique<Model>();
+  ASSIGN_OR_RETURN(model->config,
+                   GgufModelConfig(file, tokenizer->vocab_size()));
+  const ModelConfig& c = model->config;
+  const WeightShapes s = ShapesFor(c);
+  ModelWeights& w = model->weights;
+  ASSIGN_OR_RETURN(w.tok_embeddings,
+                   file.ReadTensor("token_embd.weight", s.embedding));
+  // Layers are added as they load, so a corrupt block_count fails on its
+  // first missing tensor instead of allocating for billions of layers.
+  for (int l = 0; l < c.n_layers; ++l) {
+    LayerWeights& lw = w.layers.emplace_back();
+    const std::string b = absl::StrCat("blk.", l, ".");
+    ASSIGN_OR_RETURN(lw.attn_norm,
+                     file.ReadTensor(b + "attn_norm.weight", s.norm));
+    ASSIGN_OR_RETURN(lw.wq, file.ReadTensor(b + "attn_q.weight", s.wq));
+    ASSIGN_OR_RETURN(lw.wk, file.ReadTensor(b + "attn_k.weight", s.wk));
+    ASSIGN_OR_RETURN(lw.wv, file.ReadTensor(b + "attn_v.weight", s.wk));
+    ASSIGN_OR_RETURN(lw.wo, file.ReadTensor(b + "attn_output.weight", s.wo));
+    ASSIGN_OR_RETURN(lw.ffn_norm,
+                     file.ReadTensor(b + "ffn_norm.weight", s.norm));
+    ASSIGN_OR_RETURN(lw.w_gate, file.ReadTensor(b + "ffn_gate.weight", s.up));
+    ASSIGN_OR_RETURN(lw.w_up, file.ReadTensor(b + "ffn_up.weight", s.up));
+    ASSIGN_OR_RETURN(lw.w_down, file.ReadTensor(b + "ffn_down.weight", s.down));
+  }
+  ASSIGN_OR_RETURN(w.final_norm, file.ReadTensor("output_norm.weight", s.norm));
+  const GgufTensorInfo* output = file.FindTensor("output.weight");
+  if (output != nullptr &&
+      !SameData(*output, *file.FindTensor("token_embd.weight"))) {
+    ASSIGN_OR_RETURN(w.output, file.ReadTensor("output.weight", s.embedding));
+  }
+  model->tokenizer = std::move(tokenizer);
+  return model;
+}
+
+absl::StatusOr<std::unique_ptr<Model>> LoadGgufModel(const std::string& path) {
+  ASSIGN_OR_RETURN(auto file, GgufFile::Open(path));
+  return ModelFromGguf(*file);
+}
+
+}  // namespace kvasir::engine

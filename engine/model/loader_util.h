@@ -1,0 +1,41 @@
+#ifndef KVASIR_ENGINE_MODEL_LOADER_UTIL_H_
+#define KVASIR_ENGINE_MODEL_LOADER_UTIL_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "engine/model/model.h"
+
+// Helpers shared by the GGUF, llama2.c and dummy model loaders.
+namespace kvasir::engine {
+
+// Checks the hyperparameters a Llama decoder needs: every size positive,
+// H divides D, Hkv divides H, head_dim = D / H and even (RoPE rotates
+// pairs), rope_theta and rms_eps finite and positive. InvalidArgument
+// naming `source`, the field and its value.
+absl::Status ValidateModelConfig(const ModelConfig& config,
+                                 absl::string_view source);
+
+// Shapes of the weights of `config`, outermost first (see LayerWeights).
+struct WeightShapes {
+  std::vector<int64_t> embedding;  // [V, D]
+  std::vector<int64_t> norm;       // [D]
+  std::vector<int64_t> wq;         // [H * head_dim, D]
+  std::vector<int64_t> wk;         // [Hkv * head_dim, D] (also wv)
+  std::vector<int64_t> wo;         // [D, H * head_dim]
+  std::vector<int64_t> up;         // [F, D] (gate and up)
+  std::vector<int64_t> down;       // [D, F]
+};
+WeightShapes ShapesFor(const ModelConfig& config);
+
+// An uninitialized tensor for weights the caller then fills completely.
+// Large ones ask the kernel for transparent huge pages (madvise) before the
+// first touch: a 4 GB model then takes ~2K page faults instead of ~1M, and
+// the matmuls that stream the weights see fewer TLB misses.
+Tensor NewWeightTensor(std::vector<int64_t> shape);
+
+}  // namespace kvasir::engine
+
+#endif  // KVASIR_ENGINE_MODEL_LOADER_UTIL_H_
