@@ -1,5 +1,9 @@
 #include "engine/engine.h"
 
+#include <utility>
+
+#include "engine/engine_impl.h"
+
 namespace kvasir::engine {
 
 absl::string_view FinishReasonName(FinishReason reason) {
@@ -18,6 +22,12 @@ absl::string_view FinishReasonName(FinishReason reason) {
       return "error";
   }
   return "?";
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
+    const Options& options, std::unique_ptr<ModelRunner> runner,
+    std::vector<TenantConfig> tenants) {
+  return EngineImpl::Create(options, std::move(runner), std::move(tenants));
 }
 
 }  // namespace kvasir::engine
