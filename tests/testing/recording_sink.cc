@@ -28,6 +28,21 @@ bool RecordingSink::WaitForFinish(absl::Duration timeout) {
                               timeout);
 }
 
+bool RecordingSink::WaitForTokens(size_t n, absl::Duration timeout) {
+  struct Arg {
+    RecordingSink* self;
+    size_t n;
+  } arg{this, n};
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](Arg* a) {
+                                    return a->self->tokens_.size() >= a->n ||
+                                           a->self->finishes_ > 0;
+                                  },
+                                  &arg),
+                              timeout);
+}
+
 bool RecordingSink::finished() const {
   absl::MutexLock lock(&mu_);
   return finishes_ > 0;

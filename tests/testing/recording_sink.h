@@ -23,6 +23,8 @@ class RecordingSink final : public engine::RequestSink {
 
   // Waits (real time, up to `timeout`) for OnFinish; false on timeout.
   bool WaitForFinish(absl::Duration timeout = absl::Seconds(60));
+  // Waits for at least n tokens or the finish; false on timeout.
+  bool WaitForTokens(size_t n, absl::Duration timeout = absl::Seconds(60));
 
   bool finished() const;
   // Protocol violations seen ("OnTokens after OnFinish", "2 finishes").
