@@ -279,6 +279,12 @@ void EngineImpl::ApplyInbox() {
 
 void EngineImpl::FinishRequest(EngineRequest* r, FinishReason reason,
                                const absl::Status& error) {
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("request {} ('{}', tenant '{}') finished: {}, {} tokens{}",
+                  r->id, r->request_id, r->tenant,
+                  std::string(FinishReasonName(reason)), r->num_generated(),
+                  error.ok() ? "" : absl::StrCat(", ", error.ToString()));
+  }
   output_->Finish(*r, reason, error, clock_->Now());
   scheduler_->Finish(r);
   requests_.erase(r->id);
