@@ -10,6 +10,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "kvasir 0.1.0");
   int exit_code = 0;
   kvasir::tools::AddInspectCommand(app, &exit_code);
+  kvasir::tools::AddServeCommand(app, &exit_code);
+  kvasir::tools::AddClientCommand(app, &exit_code);
+  kvasir::tools::AddHashKeyCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

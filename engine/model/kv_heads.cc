@@ -1,0 +1,89 @@
+#include "engine/model/kv_heads.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace kvasir::engine {
+namespace {
+
+// Rows of `src` [old_heads * hd, d] regrouped into [new_heads * hd, d].
+Tensor Regroup(const Tensor& src, int old_heads, int new_heads, int hd) {
+  const int64_t d = src.dim(1);
+  const int64_t head_elems = int64_t{hd} * d;
+  Tensor dst = Tensor::Zeros({int64_t{new_heads} * hd, d});
+  if (new_heads > old_heads) {
+    const int copies = new_heads / old_heads;
+    for (int j = 0; j < new_heads; ++j) {
+      const float* from = src.data() + (j / copies) * head_elems;
+      std::copy(from, from + head_elems, dst.data() + j * head_elems);
+    }
+  } else {
+    const int r = old_heads / new_heads;
+    std::vector<double> sum(static_cast<size_t>(head_elems));
+    for (int j = 0; j < new_heads; ++j) {
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (int i = 0; i < r; ++i) {
+        const float* from = src.data() + (int64_t{j} * r + i) * head_elems;
+        for (int64_t e = 0; e < head_elems; ++e) sum[e] += from[e];
+      }
+      float* to = dst.data() + j * head_elems;
+      for (int64_t e = 0; e < head_elems; ++e) {
+        to[e] = static_cast<float>(sum[e] / r);
+      }
+    }
+  }
+  return dst;
+}
+
+}  // namespace
+
+absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
+  ModelConfig& c = model.config;
+  const int hkv = c.n_kv_heads;
+  const int h = c.n_heads;
+  const int n = n_kv_heads;
+  if (n < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv_heads: ", n, " must be at least 1"));
+  }
+  if (hkv < 1 || h < 1 || c.head_dim < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv_heads: the model's n_heads ", h, ", n_kv_heads ", hkv,
+                     " and head_dim ", c.head_dim, " must be positive"));
+  }
+  if (n == hkv) return absl::OkStatus();
+  if (n < hkv && hkv % n != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kv_heads: ", n, " does not divide the model's ", hkv,
+        " KV heads (to mean-pool K/V heads, kv_heads must divide ", hkv, ")"));
+  }
+  if (n > hkv && (n % hkv != 0 || h % n != 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kv_heads: ", n, " cannot be made from the model's ", hkv,
+        " KV heads and ", h, " query heads (to duplicate K/V heads, ", hkv,
+        " must divide kv_heads and kv_heads must divide ", h, ")"));
+  }
+  // Check every layer before changing any.
+  const int64_t rows = int64_t{hkv} * c.head_dim;
+  for (size_t l = 0; l < model.weights.layers.size(); ++l) {
+    const LayerWeights& lw = model.weights.layers[l];
+    for (const Tensor* t : {&lw.wk, &lw.wv}) {
+      if (t->rank() != 2 || t->dim(0) != rows || t->dim(1) < 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("kv_heads: layers.", l, (t == &lw.wk ? ".wk" : ".wv"),
+                         " has shape ", t->ShapeString(), ", expected [", rows,
+                         ", dim] for ", hkv, " KV heads of ", c.head_dim));
+      }
+    }
+  }
+  for (LayerWeights& lw : model.weights.layers) {
+    lw.wk = Regroup(lw.wk, hkv, n, c.head_dim);
+    lw.wv = Regroup(lw.wv, hkv, n, c.head_dim);
+  }
+  c.n_kv_heads = n;
+  return absl::OkStatus();
+}
+
+}  // namespace kvasir::engine

@@ -1,0 +1,28 @@
+#ifndef KVASIR_ENGINE_MODEL_KV_HEADS_H_
+#define KVASIR_ENGINE_MODEL_KV_HEADS_H_
+
+#include "absl/status/status.h"
+#include "engine/model/model.h"
+
+namespace kvasir::engine {
+
+// Changes the model's number of K/V heads from Hkv to `n_kv_heads` (N) at
+// load time, by rewriting the rows of every layer's wk and wv (head-major:
+// rows [j * head_dim, (j + 1) * head_dim) are head j) and setting
+// config.n_kv_heads:
+//
+// - N == Hkv: nothing changes.
+// - N < Hkv (towards MQA): new head j is the mean of old heads
+//   j*r .. j*r + r - 1, r = Hkv / N (the GQA paper's conversion of an MHA
+//   checkpoint; quality drops without further training). N must divide Hkv.
+// - N > Hkv (towards MHA): new head j is old head j / (N / Hkv), so query
+//   head h still meets the same keys and values and the logits do not
+//   change. Hkv must divide N and N must divide H.
+//
+// InvalidArgument naming `kv_heads`, the value and the rule otherwise, or
+// when wk/wv do not have the config's shape; the model is unchanged then.
+absl::Status ConvertKvHeads(Model& model, int n_kv_heads);
+
+}  // namespace kvasir::engine
+
+#endif  // KVASIR_ENGINE_MODEL_KV_HEADS_H_

@@ -1,0 +1,490 @@
+#include "engine/model/llama_runner.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "engine/ops/elementwise.h"
+
+namespace kvasir::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NanosSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
+                                                              start)
+      .count();
+}
+
+// Upper bounds that keep the scratch allocations sane.
+constexpr int kMaxBatchTokensLimit = 1 << 16;
+constexpr int kMaxSeqsLimit = 1 << 14;
+
+// Sets the calling thread's OpenMP thread count (which oneDNN follows too)
+// for a scope and restores it after, so the runner leaves no trace on its
+// caller's thread.
+class ScopedOmpThreads {
+ public:
+  explicit ScopedOmpThreads(int n) : saved_(omp_get_max_threads()) {
+    if (n != saved_) omp_set_num_threads(n);
+  }
+  ~ScopedOmpThreads() {
+    if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
+  }
+  ScopedOmpThreads(const ScopedOmpThreads&) = delete;
+  ScopedOmpThreads& operator=(const ScopedOmpThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
+std::string Shape(std::initializer_list<int64_t> dims) {
+  return absl::StrCat("[", absl::StrJoin(dims, ", "), "]");
+}
+
+absl::Status CheckShape(const Tensor& t, std::initializer_list<int64_t> want,
+                        absl::string_view name) {
+  if (t.shape() != std::vector<int64_t>(want)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: tensor ", name, " has shape ", t.ShapeString(),
+                     ", the config needs ", Shape(want)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOptions(const LlamaRunner::Options& o) {
+  auto bad = [](absl::string_view field, int64_t value,
+                absl::string_view rule) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("llama runner: ", field, " ", value, " ", rule));
+  };
+  if (o.max_batch_tokens < 1 || o.max_batch_tokens > kMaxBatchTokensLimit) {
+    return bad("max_batch_tokens", o.max_batch_tokens,
+               absl::StrCat("must be in [1, ", kMaxBatchTokensLimit, "]"));
+  }
+  if (o.max_seqs < 1 || o.max_seqs > kMaxSeqsLimit) {
+    return bad("max_seqs", o.max_seqs,
+               absl::StrCat("must be in [1, ", kMaxSeqsLimit, "]"));
+  }
+  if (o.block_size < 1) {
+    return bad("block_size", o.block_size, "must be at least 1");
+  }
+  if (o.num_threads < 0) {
+    return bad("num_threads", o.num_threads,
+               "must be 0 (all cores) or positive");
+  }
+  if (o.primitive_cache_size < 1) {
+    return bad("primitive_cache_size", o.primitive_cache_size,
+               "must be at least 1");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateModel(const Model& model) {
+  const ModelConfig& c = model.config;
+  auto positive = [](absl::string_view field, int64_t value) {
+    return value > 0 ? absl::OkStatus()
+                     : absl::InvalidArgumentError(absl::StrCat(
+                           "model: ", field, " ", value, " must be positive"));
+  };
+  RETURN_IF_ERROR(positive("dim", c.dim));
+  RETURN_IF_ERROR(positive("hidden_dim", c.hidden_dim));
+  RETURN_IF_ERROR(positive("n_layers", c.n_layers));
+  RETURN_IF_ERROR(positive("n_heads", c.n_heads));
+  RETURN_IF_ERROR(positive("n_kv_heads", c.n_kv_heads));
+  RETURN_IF_ERROR(positive("head_dim", c.head_dim));
+  RETURN_IF_ERROR(positive("vocab_size", c.vocab_size));
+  RETURN_IF_ERROR(positive("context_length", c.context_length));
+  if (c.n_heads % c.n_kv_heads != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: n_kv_heads ", c.n_kv_heads,
+                     " does not divide n_heads ", c.n_heads));
+  }
+  if (c.head_dim % 2 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: head_dim ", c.head_dim, " must be even for RoPE"));
+  }
+  if (!(c.rms_eps >= 0.0f) || !std::isfinite(c.rms_eps)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: rms_eps ", c.rms_eps, " must be finite and >= 0"));
+  }
+  if (model.tokenizer == nullptr) {
+    return absl::InvalidArgumentError("model: has no tokenizer");
+  }
+  const ModelWeights& w = model.weights;
+  const int64_t d = c.dim, f = c.hidden_dim, v = c.vocab_size;
+  const int64_t q_rows = int64_t{c.n_heads} * c.head_dim;
+  const int64_t kv_rows = int64_t{c.n_kv_heads} * c.head_dim;
+  RETURN_IF_ERROR(CheckShape(w.tok_embeddings, {v, d}, "tok_embeddings"));
+  if (static_cast<int>(w.layers.size()) != c.n_layers) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model: has ", w.layers.size(),
+        " layers of weights, the config says n_layers ", c.n_layers));
+  }
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& lw = w.layers[l];
+    const std::string p = absl::StrCat("layers.", l, ".");
+    RETURN_IF_ERROR(CheckShape(lw.attn_norm, {d}, p + "attn_norm"));
+    RETURN_IF_ERROR(CheckShape(lw.wq, {q_rows, d}, p + "wq"));
+    RETURN_IF_ERROR(CheckShape(lw.wk, {kv_rows, d}, p + "wk"));
+    RETURN_IF_ERROR(CheckShape(lw.wv, {kv_rows, d}, p + "wv"));
+    RETURN_IF_ERROR(CheckShape(lw.wo, {d, q_rows}, p + "wo"));
+    RETURN_IF_ERROR(CheckShape(lw.ffn_norm, {d}, p + "ffn_norm"));
+    RETURN_IF_ERROR(CheckShape(lw.w_gate, {f, d}, p + "w_gate"));
+    RETURN_IF_ERROR(CheckShape(lw.w_up, {f, d}, p + "w_up"));
+    RETURN_IF_ERROR(CheckShape(lw.w_down, {d, f}, p + "w_down"));
+  }
+  RETURN_IF_ERROR(CheckShape(w.final_norm, {d}, "final_norm"));
+  if (!w.tied_output()) RETURN_IF_ERROR(CheckShape(w.output, {v, d}, "output"));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void LlamaRunner::Buffer::Free::operator()(float* p) const { std::free(p); }
+
+LlamaRunner::LlamaRunner(const Options& options, int num_threads)
+    : options_(options), num_threads_(num_threads) {}
+
+LlamaRunner::~LlamaRunner() = default;
+
+absl::StatusOr<std::unique_ptr<LlamaRunner>> LlamaRunner::Create(
+    const Options& options, std::shared_ptr<const Model> model) {
+  if (model == nullptr) return absl::InvalidArgumentError("model: is null");
+  return Build(options, nullptr, std::move(model));
+}
+
+absl::StatusOr<std::unique_ptr<LlamaRunner>> LlamaRunner::CreateOwning(
+    const Options& options, std::unique_ptr<Model> model) {
+  if (model == nullptr) return absl::InvalidArgumentError("model: is null");
+  std::shared_ptr<Model> owned(std::move(model));
+  return Build(options, owned, owned);
+}
+
+absl::StatusOr<std::unique_ptr<LlamaRunner>> LlamaRunner::Build(
+    const Options& options, std::shared_ptr<Model> owned,
+    std::shared_ptr<const Model> shared) {
+  RETURN_IF_ERROR(ValidateOptions(options));
+  RETURN_IF_ERROR(ValidateModel(*shared));
+  const int threads =
+      options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
+  std::unique_ptr<LlamaRunner> runner(new LlamaRunner(options, threads));
+  runner->model_ = std::move(shared);
+  ScopedOmpThreads omp_threads(threads);
+  try {
+    RETURN_IF_ERROR(runner->Init(owned.get()));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "llama runner: out of memory setting up ", runner->config().name,
+        " for max_batch_tokens ", options.max_batch_tokens));
+  }
+  return runner;
+}
+
+absl::Status LlamaRunner::Init(Model* releasable) {
+  const ModelConfig& c = model_->config;
+  const ModelWeights& w = model_->weights;
+  const int d = c.dim, f = c.hidden_dim, h = c.n_heads, hkv = c.n_kv_heads;
+  const int hd = c.head_dim;
+  const int m = options_.max_batch_tokens, s = options_.max_seqs;
+
+  layout_ = kvcache::KvLayout{.n_layers = c.n_layers,
+                              .n_kv_heads = hkv,
+                              .head_dim = hd,
+                              .block_size = options_.block_size,
+                              .dtype = options_.kv_dtype};
+  RETURN_IF_ERROR(layout_.Validate());
+
+  ASSIGN_OR_RETURN(matmul_ctx_, ops::MatmulContext::Create());
+  ops::Linear::Options lo;
+  lo.weights_dtype = options_.weights_dtype;
+  lo.max_rows = m;
+  lo.primitive_cache_size = options_.primitive_cache_size;
+  using Part = ops::Linear::WeightPart;
+  auto part = [](const Tensor& t) { return Part{t.data(), t.dim(0)}; };
+  // With an owned model, each f32 matrix is dropped right after its layout.
+  auto release = [releasable](Tensor LayerWeights::*field, int l) {
+    if (releasable != nullptr) releasable->weights.layers[l].*field = Tensor();
+  };
+
+  layers_.resize(c.n_layers);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& lw = w.layers[l];
+    Layer& layer = layers_[l];
+    layer.attn_norm = lw.attn_norm.data();
+    layer.ffn_norm = lw.ffn_norm.data();
+    const std::string p = absl::StrCat("layers.", l, ".");
+
+    lo.name = p + "wqkv";
+    const Part qkv[] = {part(lw.wq), part(lw.wk), part(lw.wv)};
+    ASSIGN_OR_RETURN(layer.wqkv,
+                     ops::Linear::Create(lo, matmul_ctx_.get(), qkv, d));
+    release(&LayerWeights::wq, l);
+    release(&LayerWeights::wk, l);
+    release(&LayerWeights::wv, l);
+
+    lo.name = p + "wo";
+    const Part wo[] = {part(lw.wo)};
+    ASSIGN_OR_RETURN(layer.wo, ops::Linear::Create(lo, matmul_ctx_.get(), wo,
+                                                   int64_t{h} * hd));
+    release(&LayerWeights::wo, l);
+
+    lo.name = p + "w_gate_up";
+    const Part gate_up[] = {part(lw.w_gate), part(lw.w_up)};
+    ASSIGN_OR_RETURN(layer.w_gate_up,
+                     ops::Linear::Create(lo, matmul_ctx_.get(), gate_up, d));
+    release(&LayerWeights::w_gate, l);
+    release(&LayerWeights::w_up, l);
+
+    lo.name = p + "w_down";
+    const Part down[] = {part(lw.w_down)};
+    ASSIGN_OR_RETURN(layer.w_down,
+                     ops::Linear::Create(lo, matmul_ctx_.get(), down, f));
+    release(&LayerWeights::w_down, l);
+  }
+
+  lo.name = w.tied_output() ? "output (tied to tok_embeddings)" : "output";
+  lo.max_rows = s;
+  const Part out[] = {part(w.tied_output() ? w.tok_embeddings : w.output)};
+  ASSIGN_OR_RETURN(output_, ops::Linear::Create(lo, matmul_ctx_.get(), out, d));
+  if (releasable != nullptr && !w.tied_output()) {
+    releasable->weights.output = Tensor();
+  }
+
+  ASSIGN_OR_RETURN(rope_,
+                   ops::Rope::Create(
+                       {.head_dim = hd, .theta = c.rope_theta, .max_rows = m}));
+  ASSIGN_OR_RETURN(attention_,
+                   ops::PagedAttention::Create({.n_heads = h,
+                                                .layout = layout_,
+                                                .max_rows = m,
+                                                .max_seqs = s,
+                                                .num_threads = num_threads_}));
+
+  auto alloc = [](int64_t floats) {
+    const size_t bytes =
+        (static_cast<size_t>(floats) * sizeof(float) + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return Buffer{std::unique_ptr<float, Buffer::Free>(static_cast<float*>(p))};
+  };
+  const int64_t qkv_width = int64_t{h + 2 * hkv} * hd;
+  x_ = alloc(int64_t{m} * d);
+  xn_ = alloc(int64_t{m} * d);
+  qkv_ = alloc(int64_t{m} * qkv_width);
+  attn_ = alloc(int64_t{m} * h * hd);
+  proj_ = alloc(int64_t{m} * d);
+  gate_up_ = alloc(int64_t{m} * 2 * f);
+  ffn_ = alloc(int64_t{m} * f);
+  last_ = alloc(int64_t{s} * d);
+  logits_ = alloc(int64_t{s} * c.vocab_size);
+  token_ids_.resize(m);
+  positions_.resize(m);
+  att_seqs_.resize(s);
+  logit_rows_.resize(s);
+  return absl::OkStatus();
+}
+
+int64_t LlamaRunner::weight_bytes() const {
+  int64_t bytes = output_->weight_bytes();
+  for (const Layer& l : layers_) {
+    bytes += l.wqkv->weight_bytes() + l.wo->weight_bytes() +
+             l.w_gate_up->weight_bytes() + l.w_down->weight_bytes();
+  }
+  return bytes;
+}
+
+const std::string& LlamaRunner::matmul_impl() const {
+  return layers_[0].wqkv->impl_name();
+}
+
+absl::Span<const float> LlamaRunner::logits(int i) const {
+  if (i < 0 || i >= n_logits_) return {};
+  const size_t v = static_cast<size_t>(config().vocab_size);
+  return {logits_.get() + i * v, v};
+}
+
+absl::Status LlamaRunner::Validate(absl::Span<const SequenceStep> seqs,
+                                   const kvcache::KvArena& kv) const {
+  const ModelConfig& c = config();
+  const kvcache::KvLayout& a = kv.layout();
+  if (a.n_layers != layout_.n_layers || a.n_kv_heads != layout_.n_kv_heads ||
+      a.head_dim != layout_.head_dim || a.block_size != layout_.block_size ||
+      a.dtype != layout_.dtype) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "step: the KV arena's layout (", a.DebugString(),
+        ") is not the runner's kv_layout() (", layout_.DebugString(), ")"));
+  }
+  if (seqs.empty()) {
+    return absl::InvalidArgumentError("step: no sequences");
+  }
+  if (seqs.size() > static_cast<size_t>(options_.max_seqs)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("step: ", seqs.size(), " sequences exceed max_seqs ",
+                     options_.max_seqs));
+  }
+  int64_t total = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const SequenceStep& s = seqs[i];
+    const int64_t n = static_cast<int64_t>(s.tokens.size());
+    if (n < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("step: seqs[", i, "].tokens is empty"));
+    }
+    total += n;
+    if (total > options_.max_batch_tokens) break;  // reported below
+    for (int64_t j = 0; j < n; ++j) {
+      const int32_t id = s.tokens[j];
+      if (id < 0 || id >= c.vocab_size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("step: seqs[", i, "].tokens[", j, "]: token id ", id,
+                         " is outside the vocabulary [0, ", c.vocab_size, ")"));
+      }
+    }
+    if (s.start_pos < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "step: seqs[", i, "].start_pos ", s.start_pos, " is negative"));
+    }
+    const int64_t end = int64_t{s.start_pos} + n;
+    if (end > c.context_length) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "step: seqs[", i, "]: start_pos ", s.start_pos, " + ", n,
+          " tokens = ", end, " exceeds the context length ", c.context_length));
+    }
+    const int64_t blocks_needed =
+        (end + layout_.block_size - 1) / layout_.block_size;
+    if (static_cast<int64_t>(s.block_table.size()) < blocks_needed) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "step: seqs[", i, "].block_table has ", s.block_table.size(),
+          " blocks; positions [0, ", end, ") need ", blocks_needed, " of ",
+          layout_.block_size, " tokens"));
+    }
+    for (int64_t b = 0; b < blocks_needed; ++b) {
+      const int32_t block = s.block_table[b];
+      if (block < 0 || block >= kv.num_blocks()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "step: seqs[", i, "].block_table[", b, "]: block ", block,
+            " is outside the arena's ", kv.num_blocks(), " blocks"));
+      }
+    }
+  }
+  if (total > options_.max_batch_tokens) {
+    int64_t all = 0;
+    for (const SequenceStep& s : seqs) all += s.tokens.size();
+    return absl::InvalidArgumentError(
+        absl::StrCat("step: ", all, " tokens exceed max_batch_tokens ",
+                     options_.max_batch_tokens));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LlamaRunner::Step(absl::Span<const SequenceStep> seqs,
+                               kvcache::KvArena& kv) {
+  const Clock::time_point start = Clock::now();
+  timings_ = StepTimings{};
+  n_logits_ = 0;
+  RETURN_IF_ERROR(Validate(seqs, kv));
+  ScopedOmpThreads omp_threads(num_threads_);
+  absl::Status status = Forward(seqs, kv);
+  if (!status.ok()) n_logits_ = 0;
+  timings_.other_ns = std::max<int64_t>(
+      0, NanosSince(start) - timings_.matmul_ns - timings_.attention_ns);
+  return status;
+}
+
+absl::Status LlamaRunner::Matmul(ops::Linear& linear, const float* x, int m,
+                                 float* y) {
+  const Clock::time_point start = Clock::now();
+  absl::Status status = linear.Forward(x, m, y);
+  timings_.matmul_ns += NanosSince(start);
+  return status;
+}
+
+absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
+                                  kvcache::KvArena& kv) {
+  const ModelConfig& c = config();
+  const int d = c.dim, f = c.hidden_dim, h = c.n_heads, hkv = c.n_kv_heads;
+  const int hd = c.head_dim;
+  const int64_t qkv_width = int64_t{h + 2 * hkv} * hd;
+  const float eps = c.rms_eps;
+
+  // Flatten the batch: rows in sequence order.
+  int m = 0;
+  int n_logits = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const SequenceStep& s = seqs[i];
+    const int n = static_cast<int>(s.tokens.size());
+    att_seqs_[i] =
+        ops::PagedAttention::Sequence{.row = m,
+                                      .n_new = n,
+                                      .start_pos = s.start_pos,
+                                      .block_table = s.block_table.data()};
+    for (int j = 0; j < n; ++j) {
+      token_ids_[m + j] = s.tokens[j];
+      positions_[m + j] = s.start_pos + j;
+    }
+    m += n;
+    if (s.compute_logits) logit_rows_[n_logits++] = m - 1;
+  }
+  const absl::Span<const ops::PagedAttention::Sequence> att_seqs(
+      att_seqs_.data(), seqs.size());
+
+  float* x = x_.get();
+  float* xn = xn_.get();
+  float* qkv = qkv_.get();
+  float* proj = proj_.get();
+  ops::EmbeddingLookup(model_->weights.tok_embeddings.data(), d,
+                       absl::MakeConstSpan(token_ids_.data(), m), x);
+  rope_->SetPositions(absl::MakeConstSpan(positions_.data(), m));
+
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    Layer& layer = layers_[l];
+    // Attention block. qkv rows: [q: H hd | k: Hkv hd | v: Hkv hd].
+    ops::RmsNorm(x, layer.attn_norm, m, d, eps, xn);
+    RETURN_IF_ERROR(Matmul(*layer.wqkv, xn, m, qkv));
+    rope_->Apply(qkv, m, h, qkv_width);
+    rope_->Apply(qkv + int64_t{h} * hd, m, hkv, qkv_width);
+    const Clock::time_point att_start = Clock::now();
+    RETURN_IF_ERROR(attention_->WriteKv(
+        static_cast<int>(l), att_seqs, qkv + int64_t{h} * hd,
+        qkv + int64_t{h + hkv} * hd, qkv_width, kv));
+    RETURN_IF_ERROR(attention_->Attend(static_cast<int>(l), att_seqs, qkv,
+                                       qkv_width, kv, attn_.get()));
+    timings_.attention_ns += NanosSince(att_start);
+    RETURN_IF_ERROR(Matmul(*layer.wo, attn_.get(), m, proj));
+    ops::AddInPlace(x, proj, int64_t{m} * d);
+
+    // Feed-forward block.
+    ops::RmsNorm(x, layer.ffn_norm, m, d, eps, xn);
+    RETURN_IF_ERROR(Matmul(*layer.w_gate_up, xn, m, gate_up_.get()));
+    ops::SwiGlu(gate_up_.get(), m, f, ffn_.get());
+    RETURN_IF_ERROR(Matmul(*layer.w_down, ffn_.get(), m, proj));
+    ops::AddInPlace(x, proj, int64_t{m} * d);
+  }
+
+  if (n_logits > 0) {
+    float* last = last_.get();
+    for (int i = 0; i < n_logits; ++i) {
+      std::memcpy(last + int64_t{i} * d, x + int64_t{logit_rows_[i]} * d,
+                  sizeof(float) * d);
+    }
+    ops::RmsNorm(last, model_->weights.final_norm.data(), n_logits, d, eps,
+                 last);
+    RETURN_IF_ERROR(Matmul(*output_, last, n_logits, logits_.get()));
+  }
+  n_logits_ = n_logits;
+  return absl::OkStatus();
+}
+
+}  // namespace kvasir::engine

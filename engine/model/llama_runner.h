@@ -1,0 +1,165 @@
+#ifndef KVASIR_ENGINE_MODEL_LLAMA_RUNNER_H_
+#define KVASIR_ENGINE_MODEL_LLAMA_RUNNER_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/model/model.h"
+#include "engine/model/model_runner.h"
+#include "engine/ops/linear.h"
+#include "engine/ops/paged_attention.h"
+#include "engine/ops/rope.h"
+#include "kvcache/kv_arena.h"
+#include "kvcache/kv_layout.h"
+
+namespace kvasir::engine {
+
+// The Llama decoder on the CPU: a batched, paged forward pass (see
+// ModelRunner). One Step runs all scheduled tokens of all sequences as one
+// M-row matrix:
+//
+//   embedding -> per layer: RMSNorm -> fused QKV matmul -> RoPE(q, k) ->
+//   K/V into the cache slots -> paged causal attention -> output matmul ->
+//   residual -> RMSNorm -> fused gate/up matmul -> SwiGLU -> down matmul ->
+//   residual -> final RMSNorm and output matmul for the logits rows only.
+//
+// Projections are oneDNN matmuls (ops::Linear) whose weights are laid out
+// once here; every buffer a step needs is allocated at Create, so Step does
+// not allocate (except oneDNN creating a primitive for a row count it has not
+// seen yet). Not thread-safe: one thread calls Step and logits.
+class LlamaRunner final : public ModelRunner {
+ public:
+  struct Options {
+    // Tokens per step over all sequences (the M of the matmuls).
+    int max_batch_tokens = 512;
+    // Sequences per step.
+    int max_seqs = 64;
+    // Tokens per KV block.
+    int block_size = 16;
+    // Element type of the KV cache.
+    kvcache::KvDtype kv_dtype = kvcache::KvDtype::kF32;
+    // Storage type of the projection weights (f32 is exact; bf16 halves the
+    // memory and bandwidth, with bf16-rounded activations into the matmuls).
+    WeightsDtype weights_dtype = WeightsDtype::kF32;
+    // OpenMP threads for matmuls and attention; 0 = omp_get_max_threads()
+    // (all cores unless OMP_NUM_THREADS says otherwise).
+    int num_threads = 0;
+    // Per-projection cache of oneDNN primitives, one per row count M.
+    int primitive_cache_size = 128;
+  };
+
+  // Lays out copies of the model's weights; `model` is left as it is, so
+  // while both live the projection weights are held twice (with f32 weights
+  // and shared model memory, ~2x the checkpoint). InvalidArgument naming
+  // the field for bad options or a model whose tensor shapes do not match
+  // its config (or that has no tokenizer).
+  static absl::StatusOr<std::unique_ptr<LlamaRunner>> Create(
+      const Options& options, std::shared_ptr<const Model> model);
+
+  // Like Create, but takes the model and frees each f32 projection matrix
+  // (wq, wk, wv, wo, gate, up, down and an untied output) as soon as it is
+  // laid out, so peak memory stays near one copy of the weights. The model
+  // the runner keeps (and model() returns) has those tensors empty; config,
+  // tokenizer, embeddings and norms stay.
+  static absl::StatusOr<std::unique_ptr<LlamaRunner>> CreateOwning(
+      const Options& options, std::unique_ptr<Model> model);
+
+  ~LlamaRunner() override;
+
+  const ModelConfig& config() const override { return model_->config; }
+  const Tokenizer& tokenizer() const override { return *model_->tokenizer; }
+  const Model& model() const { return *model_; }
+  const Options& options() const { return options_; }
+
+  // The cache geometry Step expects: create the KvArena with this layout.
+  kvcache::KvLayout kv_layout() const { return layout_; }
+
+  // See ModelRunner::Step. Checks, before writing anything: 1 to max_seqs
+  // sequences, 1 to max_batch_tokens tokens in all, each sequence with at
+  // least one token, token ids in [0, vocab), start_pos >= 0,
+  // start_pos + n <= context_length, a block table covering positions
+  // [0, start_pos + n) whose entries are blocks of `kv`, and kv's layout
+  // equal to kv_layout(). InvalidArgument naming the sequence and field.
+  // Internal if oneDNN fails mid-step (the cache may then hold partial K/V
+  // for the step's positions; the caller should drop those sequences).
+  absl::Status Step(absl::Span<const SequenceStep> seqs,
+                    kvcache::KvArena& kv) override;
+
+  absl::Span<const float> logits(int i) const override;
+
+  // Split of the last Step's wall time (steady clock).
+  StepTimings last_timings() const override { return timings_; }
+
+  // Bytes of the laid-out projection weights (all layers and the output).
+  int64_t weight_bytes() const;
+  // oneDNN's kernel for the decode (M = 1) QKV matmul, for logs.
+  const std::string& matmul_impl() const;
+  int num_threads() const { return num_threads_; }
+
+ private:
+  struct Layer {
+    const float* attn_norm = nullptr;        // [D], in model_
+    const float* ffn_norm = nullptr;         // [D], in model_
+    std::unique_ptr<ops::Linear> wqkv;       // [(H + 2 Hkv) hd, D]
+    std::unique_ptr<ops::Linear> wo;         // [D, H hd]
+    std::unique_ptr<ops::Linear> w_gate_up;  // [2F, D]: gate rows first
+    std::unique_ptr<ops::Linear> w_down;     // [D, F]
+  };
+
+  // A row-major f32 buffer, 64-byte aligned, allocated once.
+  struct Buffer {
+    struct Free {
+      void operator()(float* p) const;
+    };
+    std::unique_ptr<float, Free> data;
+    float* get() const { return data.get(); }
+  };
+
+  LlamaRunner(const Options& options, int num_threads);
+  static absl::StatusOr<std::unique_ptr<LlamaRunner>> Build(
+      const Options& options, std::shared_ptr<Model> owned,
+      std::shared_ptr<const Model> shared);
+  absl::Status Init(Model* releasable);
+  absl::Status Validate(absl::Span<const SequenceStep> seqs,
+                        const kvcache::KvArena& kv) const;
+  absl::Status Forward(absl::Span<const SequenceStep> seqs,
+                       kvcache::KvArena& kv);
+  absl::Status Matmul(ops::Linear& linear, const float* x, int m, float* y);
+
+  Options options_;
+  int num_threads_;
+  std::shared_ptr<const Model> model_;
+  kvcache::KvLayout layout_;
+
+  std::unique_ptr<ops::MatmulContext> matmul_ctx_;
+  std::vector<Layer> layers_;
+  std::unique_ptr<ops::Linear> output_;  // [V, D]
+  std::unique_ptr<ops::Rope> rope_;
+  std::unique_ptr<ops::PagedAttention> attention_;
+
+  // Step scratch; M = max_batch_tokens, S = max_seqs.
+  Buffer x_;        // [M, D] residual stream
+  Buffer xn_;       // [M, D] normed input of a block
+  Buffer qkv_;      // [M, (H + 2 Hkv) hd]
+  Buffer attn_;     // [M, H hd]
+  Buffer proj_;     // [M, D] output of wo / w_down
+  Buffer gate_up_;  // [M, 2F]
+  Buffer ffn_;      // [M, F]
+  Buffer last_;     // [S, D] final hidden state of the logits rows
+  Buffer logits_;   // [S, V]
+  std::vector<int32_t> token_ids_;                       // [M]
+  std::vector<int32_t> positions_;                       // [M]
+  std::vector<ops::PagedAttention::Sequence> att_seqs_;  // [S]
+  std::vector<int32_t> logit_rows_;                      // [S]
+  int n_logits_ = 0;
+
+  StepTimings timings_;
+};
+
+}  // namespace kvasir::engine
+
+#endif  // KVASIR_ENGINE_MODEL_LLAMA_RUNNER_H_

@@ -1,0 +1,78 @@
+#include "engine/ops/rope.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "engine/ops/simd.h"
+
+namespace kvasir::engine::ops {
+namespace {
+
+KVASIR_SIMD_CLONES
+void RotateHead(float* x, const float* c, const float* s, int half) {
+#pragma omp simd
+  for (int i = 0; i < half; ++i) {
+    const float x0 = x[2 * i];
+    const float x1 = x[2 * i + 1];
+    x[2 * i] = x0 * c[i] - x1 * s[i];
+    x[2 * i + 1] = x0 * s[i] + x1 * c[i];
+  }
+}
+
+}  // namespace
+
+Rope::Rope(const Options& options) : options_(options) {
+  const int half = options.head_dim / 2;
+  inv_freq_.resize(half);
+  for (int i = 0; i < half; ++i) {
+    inv_freq_[i] = std::pow(static_cast<double>(options.theta),
+                            -2.0 * i / static_cast<double>(options.head_dim));
+  }
+  cos_.resize(static_cast<size_t>(options.max_rows) * half);
+  sin_.resize(static_cast<size_t>(options.max_rows) * half);
+}
+
+absl::StatusOr<std::unique_ptr<Rope>> Rope::Create(const Options& options) {
+  if (options.head_dim < 2 || options.head_dim % 2 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rope: head_dim ", options.head_dim,
+                     " must be even and at least 2 (pairs are rotated)"));
+  }
+  if (!(options.theta > 0.0f) || !std::isfinite(options.theta)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rope: theta ", options.theta, " must be finite and positive"));
+  }
+  if (options.max_rows < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rope: max_rows ", options.max_rows, " must be at least 1"));
+  }
+  return std::unique_ptr<Rope>(new Rope(options));
+}
+
+void Rope::SetPositions(absl::Span<const int32_t> positions) {
+  const int half = options_.head_dim / 2;
+  for (size_t r = 0; r < positions.size(); ++r) {
+    float* c = cos_.data() + r * half;
+    float* s = sin_.data() + r * half;
+    const double pos = positions[r];
+    for (int i = 0; i < half; ++i) {
+      const double angle = pos * inv_freq_[i];
+      c[i] = static_cast<float>(std::cos(angle));
+      s[i] = static_cast<float>(std::sin(angle));
+    }
+  }
+}
+
+void Rope::Apply(float* x, int rows, int n_heads, int64_t stride) const {
+  const int half = options_.head_dim / 2;
+  const int hd = options_.head_dim;
+#pragma omp parallel for if (int64_t{rows} * n_heads * hd >= (1 << 16))
+  for (int r = 0; r < rows; ++r) {
+    const float* c = cos_.data() + static_cast<size_t>(r) * half;
+    const float* s = sin_.data() + static_cast<size_t>(r) * half;
+    float* row = x + r * stride;
+    for (int h = 0; h < n_heads; ++h) RotateHead(row + h * hd, c, s, half);
+  }
+}
+
+}  // namespace kvasir::engine::ops

@@ -1,0 +1,51 @@
+#ifndef KVASIR_ENGINE_OPS_ROPE_H_
+#define KVASIR_ENGINE_OPS_ROPE_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace kvasir::engine::ops {
+
+// Rotary position embedding in the GGUF-llama / llama2.c convention: the
+// adjacent pairs (2i, 2i+1) of each head are rotated by the angle
+// pos * theta^(-2i / head_dim), i < head_dim / 2.
+//
+// Usage per step: SetPositions once (the cos/sin of every row's position,
+// computed in double and shared by all layers), then Apply to the queries
+// and keys of each layer. Neither allocates. Not thread-safe.
+class Rope {
+ public:
+  struct Options {
+    int head_dim = 0;        // even, >= 2
+    float theta = 10000.0f;  // base, > 0
+    int max_rows = 512;      // rows per step, >= 1
+  };
+  // InvalidArgument naming the bad option.
+  static absl::StatusOr<std::unique_ptr<Rope>> Create(const Options& options);
+
+  // Precondition: positions.size() <= max_rows, every position >= 0.
+  void SetPositions(absl::Span<const int32_t> positions);
+
+  // Rotates x: [rows, n_heads, head_dim] in place, row r at x + r * stride
+  // (stride in floats, >= n_heads * head_dim), with the angles of the r-th
+  // position given to SetPositions. Precondition: rows <= positions set.
+  void Apply(float* x, int rows, int n_heads, int64_t stride) const;
+
+  int head_dim() const { return options_.head_dim; }
+
+ private:
+  explicit Rope(const Options& options);
+
+  Options options_;
+  std::vector<double> inv_freq_;  // [head_dim / 2]
+  std::vector<float> cos_;        // [max_rows, head_dim / 2]
+  std::vector<float> sin_;        // [max_rows, head_dim / 2]
+};
+
+}  // namespace kvasir::engine::ops
+
+#endif  // KVASIR_ENGINE_OPS_ROPE_H_

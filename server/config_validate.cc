@@ -1,0 +1,274 @@
+// Semantic checks of a parsed ServerConfig: addresses, hashes, names and
+// KV budgets.
+#include <cmath>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/units.h"
+#include "server/config.h"
+
+namespace kvasir::server {
+namespace {
+
+bool ValidTenantName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' &&
+        c != '-' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status ValidateModel(const ServerConfig& config, absl::string_view src) {
+  const ServerConfig::Model& m = config.model;
+  if (m.path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, "model.path: must not be empty"));
+  }
+  if (absl::StartsWith(m.path, "dummy:") && m.path.size() == 6) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, "model.path: 'dummy:' needs a preset name, e.g. ", kDefaultModel));
+  }
+  if (m.kv_heads.has_value() && *m.kv_heads <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, "model.kv_heads: ", *m.kv_heads, " must be a positive number"));
+  }
+  if (m.weights_dtype != "f32" && m.weights_dtype != "bf16") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, "model.weights_dtype: '", m.weights_dtype,
+                     "' is not one of f32, bf16"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTenant(const ServerConfig& config, size_t i,
+                            absl::string_view src) {
+  const TenantSpec& t = config.tenants[i];
+  const std::string path = absl::StrCat("tenants[", i, "]");
+  const int64_t capacity = config.kv_cache.capacity_bytes;
+  auto bad = [&](absl::string_view key, absl::string_view message) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, path, ".", key, ": ", message));
+  };
+  if (!ValidTenantName(t.name)) {
+    return bad("name", absl::StrCat("'", t.name,
+                                    "' must be 1-64 characters of "
+                                    "A-Z a-z 0-9 _ - ."));
+  }
+  for (size_t j = 0; j < i; ++j) {
+    if (config.tenants[j].name == t.name) {
+      return bad("name", absl::StrCat("duplicate tenant name '", t.name,
+                                      "' (also tenants[", j, "])"));
+    }
+  }
+  if (t.api_key_sha256.empty()) {
+    if (t.name != kDefaultTenantName) {
+      return bad("api_key_sha256",
+                 absl::StrCat("is required for tenant '", t.name,
+                              "' (only the '", kDefaultTenantName,
+                              "' tenant serves requests without a key); "
+                              "get one with `kvasir hash-key <key>`"));
+    }
+  } else {
+    RETURN_IF_ERROR(
+        NormalizeSha256Hex(t.api_key_sha256, path + ".api_key_sha256")
+            .status());
+    for (size_t j = 0; j < i; ++j) {
+      if (config.tenants[j].api_key_sha256 == t.api_key_sha256) {
+        return bad("api_key_sha256",
+                   absl::StrCat("same key hash as tenants[", j, "] ('",
+                                config.tenants[j].name,
+                                "'); every tenant needs its own key"));
+      }
+    }
+    if (t.api_key_sha256 == config.server.admin_api_key_sha256) {
+      return bad("api_key_sha256",
+                 "equals server.admin_api_key_sha256; use a separate admin "
+                 "key");
+    }
+  }
+  if (t.reserved_bytes < 0) {
+    return bad("reserved", absl::StrCat(t.reserved_bytes, " is negative"));
+  }
+  if (t.limit_bytes <= 0) {
+    return bad("limit", absl::StrCat(FormatByteSize(t.limit_bytes),
+                                     " must be more than 0 bytes"));
+  }
+  if (t.reserved_bytes > t.limit_bytes) {
+    return bad("reserved", absl::StrCat(FormatByteSize(t.reserved_bytes),
+                                        " exceeds the tenant's limit ",
+                                        FormatByteSize(t.limit_bytes)));
+  }
+  if (t.limit_bytes > capacity) {
+    return bad("limit", absl::StrCat(FormatByteSize(t.limit_bytes),
+                                     " exceeds kv_cache.capacity ",
+                                     FormatByteSize(capacity)));
+  }
+  if (!std::isfinite(t.weight) || t.weight <= 0) {
+    return bad("weight",
+               absl::StrCat(t.weight, " must be a finite number > 0"));
+  }
+  if (t.max_concurrent < 0) {
+    return bad("max_concurrent",
+               absl::StrCat(t.max_concurrent, " must be >= 0 (0 = no cap)"));
+  }
+  if (t.max_queued < 0) {
+    return bad("max_queued",
+               absl::StrCat(t.max_queued, " must be >= 0 (0 = no cap)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> NormalizeSha256Hex(absl::string_view hex,
+                                               absl::string_view field) {
+  std::string lower = absl::AsciiStrToLower(hex);
+  bool ok = lower.size() == 64;
+  for (char c : lower) {
+    ok = ok && absl::ascii_isxdigit(static_cast<unsigned char>(c));
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": '", hex,
+        "' is not a SHA-256 hash (64 hex digits; `kvasir hash-key <key>` "
+        "prints one)"));
+  }
+  return lower;
+}
+
+absl::Status ValidateListenAddress(absl::string_view address,
+                                   absl::string_view field) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": '", address, "' ", why,
+        " (expected host:port, e.g. 0.0.0.0:50051 or [::]:50051)"));
+  };
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) {
+    return bad("has no host:port form");
+  }
+  absl::string_view host = address.substr(0, colon);
+  absl::string_view port = address.substr(colon + 1);
+  if (host.front() == '[' ? host.back() != ']' || host.size() < 3
+                          : host.find(':') != absl::string_view::npos) {
+    return bad("has a malformed host (IPv6 hosts go in brackets)");
+  }
+  int port_number = -1;
+  if (port.empty() || !absl::SimpleAtoi(port, &port_number) ||
+      port_number < 0 || port_number > 65535) {
+    return bad("has a port outside 0..65535");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ConfigOverrides::ApplyTo(ServerConfig* config) const {
+  if (!model.empty()) {
+    config->model.path = model;
+    config->model_defaulted = false;
+  }
+  if (!tokenizer.empty()) config->model.tokenizer = tokenizer;
+  if (!listen.empty()) config->server.listen = listen;
+  if (metrics_listen == "off") {
+    config->server.metrics_listen.clear();
+  } else if (!metrics_listen.empty()) {
+    config->server.metrics_listen = metrics_listen;
+  }
+  return ValidateConfig(*config);
+}
+
+absl::Status ValidateConfig(const ServerConfig& config) {
+  const std::string src =
+      config.source.empty() ? std::string() : absl::StrCat(config.source, ": ");
+  auto wrap = [&](const absl::Status& s) {
+    return s.ok() ? s
+                  : absl::InvalidArgumentError(absl::StrCat(src, s.message()));
+  };
+  RETURN_IF_ERROR(
+      wrap(ValidateListenAddress(config.server.listen, "server.listen")));
+  if (!config.server.metrics_listen.empty()) {
+    RETURN_IF_ERROR(wrap(ValidateListenAddress(config.server.metrics_listen,
+                                               "server.metrics_listen")));
+    if (config.server.metrics_listen == config.server.listen &&
+        !absl::EndsWith(config.server.listen, ":0")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          src, "server.metrics_listen: '", config.server.metrics_listen,
+          "' is also server.listen; give metrics a port of their own"));
+    }
+  }
+  if (!config.server.admin_api_key_sha256.empty()) {
+    RETURN_IF_ERROR(wrap(NormalizeSha256Hex(config.server.admin_api_key_sha256,
+                                            "server.admin_api_key_sha256")
+                             .status()));
+  }
+  if (config.server.drain_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, "server.drain_timeout: ",
+                     absl::FormatDuration(config.server.drain_timeout),
+                     " must not be negative"));
+  }
+  RETURN_IF_ERROR(ValidateModel(config, src));
+  const ServerConfig::KvCache& kv = config.kv_cache;
+  if (kv.capacity_bytes <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, "kv_cache.capacity: ", kv.capacity_bytes, " must be > 0 bytes"));
+  }
+  if (kv.block_size < 1 || kv.block_size > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, "kv_cache.block_size: ", kv.block_size,
+                     " is out of range [1, 1024]"));
+  }
+  const ServerConfig::Scheduler& s = config.scheduler;
+  if (s.max_batch_tokens < 1 || s.max_running < 1 || s.max_queued < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, "scheduler: max_batch_tokens (", s.max_batch_tokens,
+                     "), max_running (", s.max_running, ") and max_queued (",
+                     s.max_queued, ") must all be >= 1"));
+  }
+  if (config.tenants.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, "tenants: at least one tenant is required"));
+  }
+  int64_t reserved_sum = 0;
+  for (size_t i = 0; i < config.tenants.size(); ++i) {
+    RETURN_IF_ERROR(ValidateTenant(config, i, src));
+    reserved_sum += config.tenants[i].reserved_bytes;
+  }
+  if (reserved_sum > kv.capacity_bytes) {
+    std::string parts;
+    for (const TenantSpec& t : config.tenants) {
+      if (t.reserved_bytes == 0) continue;
+      absl::StrAppend(&parts, parts.empty() ? "" : " + ", t.name, " ",
+                      FormatByteSize(t.reserved_bytes));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, "tenants[].reserved: the floors add up to ",
+                     FormatByteSize(reserved_sum), " (", parts,
+                     ") which exceeds kv_cache.capacity ",
+                     FormatByteSize(kv.capacity_bytes)));
+  }
+  const LoggingOptions& logging = config.logging;
+  if (logging.format != "text" && logging.format != "json") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, "logging.format: '", logging.format,
+                     "' is not one of text, json"));
+  }
+  static constexpr absl::string_view kLevels[] = {
+      "trace", "debug", "info", "warn", "error", "critical", "off"};
+  bool level_ok = false;
+  for (absl::string_view l : kLevels) level_ok = level_ok || l == logging.level;
+  if (!level_ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, "logging.level: '", logging.level,
+        "' is not one of trace, debug, info, warn, error, critical, off"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kvasir::server

@@ -1,0 +1,90 @@
+#include "server/generation_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "server/call_context.h"
+#include "server/generate_calls.h"
+#include "server/response_convert.h"
+#include "server/status_mapping.h"
+
+namespace kvasir::server {
+namespace {
+
+// Checks the gate and the caller for the small unary calls.
+absl::StatusOr<engine::Engine*> AdmitSmallCall(
+    ServiceEnv* env, const grpc::CallbackServerContext* context) {
+  ASSIGN_OR_RETURN(engine::Engine * engine, env->AdmitEngine());
+  RETURN_IF_ERROR(env->auth()
+                      ->table()
+                      ->AuthenticateTenant(AuthorizationOf(context))
+                      .status());
+  return engine;
+}
+
+absl::Status DoTokenize(ServiceEnv* env,
+                        const grpc::CallbackServerContext* context,
+                        const v1::TokenizeRequest& request,
+                        v1::TokenizeResponse* response) {
+  ASSIGN_OR_RETURN(engine::Engine * engine, AdmitSmallCall(env, context));
+  if (static_cast<int64_t>(request.text().size()) >
+      env->limits().max_prompt_text_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("text: ", request.text().size(), " bytes, at most ",
+                     env->limits().max_prompt_text_bytes));
+  }
+  const engine::Tokenizer& tokenizer = engine->tokenizer();
+  const bool add_bos = request.has_add_bos() ? request.add_bos() : true;
+  absl::StatusOr<std::vector<int32_t>> ids =
+      tokenizer.Encode(request.text(), add_bos);
+  if (!ids.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("text: cannot be encoded: ", ids.status().message()));
+  }
+  response->mutable_token_ids()->Add(ids->begin(), ids->end());
+  response->set_token_count(static_cast<int32_t>(ids->size()));
+  if (request.return_pieces()) {
+    for (int32_t id : *ids) {
+      absl::string_view piece = tokenizer.Piece(id);
+      response->add_pieces(piece.data(), piece.size());
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* GenerationService::Generate(
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request,
+    v1::GenerateResponse* response) {
+  auto* call = new UnaryGenerateCall(env_, context, request, response);
+  call->Start();
+  return call;
+}
+
+grpc::ServerWriteReactor<v1::GenerateResponse>*
+GenerationService::GenerateStream(grpc::CallbackServerContext* context,
+                                  const v1::GenerateRequest* request) {
+  auto* call = new StreamGenerateCall(env_, context, request);
+  call->Start();
+  return call;
+}
+
+grpc::ServerUnaryReactor* GenerationService::Tokenize(
+    grpc::CallbackServerContext* context, const v1::TokenizeRequest* request,
+    v1::TokenizeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(DoTokenize(env_, context, *request, response)));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GenerationService::ModelInfo(
+    grpc::CallbackServerContext* context, const v1::ModelInfoRequest*,
+    v1::ModelInfoResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<engine::Engine*> engine = AdmitSmallCall(env_, context);
+  if (engine.ok()) FillModelInfo(**engine, response);
+  reactor->Finish(ToGrpcStatus(engine.status()));
+  return reactor;
+}
+
+}  // namespace kvasir::server

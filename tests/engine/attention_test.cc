@@ -1,0 +1,294 @@
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/ops/bf16.h"
+#include "engine/ops/paged_attention.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kvcache/kv_arena.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kvasir::engine::ops {
+namespace {
+
+using ::kvasir::testing::IsOk;
+using ::kvasir::testing::StatusIs;
+using kvcache::KvDtype;
+using ::testing::HasSubstr;
+
+struct Heads {
+  int n_heads;
+  int n_kv_heads;
+  int head_dim;
+};
+
+std::vector<float> Random(size_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::uniform_real_distribution<float> u(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+// One sequence of the test: `start` cached positions, `n` new ones.
+struct SeqSpec {
+  int start;
+  int n;
+};
+
+// Block sizes 4 (partial key chunks), 16 (one chunk per block) and 40
+// (two full chunks and a partial one per block).
+class PagedAttentionTest
+    : public ::testing::TestWithParam<std::tuple<Heads, KvDtype, int>> {
+ protected:
+  static constexpr int kLayers = 2;
+  static constexpr int kBlocks = 40;
+
+  void SetUp() override {
+    std::tie(heads_, dtype_, block_size_) = GetParam();
+    layout_ = {.n_layers = kLayers,
+               .n_kv_heads = heads_.n_kv_heads,
+               .head_dim = heads_.head_dim,
+               .block_size = block_size_,
+               .dtype = dtype_};
+    auto arena =
+        kvcache::KvArena::Create(layout_, layout_.BlockBytes() * kBlocks);
+    ASSERT_THAT(arena, IsOk());
+    kv_ = std::make_unique<kvcache::KvArena>(std::move(arena).value());
+  }
+
+  std::unique_ptr<PagedAttention> Make(int threads) {
+    auto a = PagedAttention::Create({.n_heads = heads_.n_heads,
+                                     .layout = layout_,
+                                     .max_rows = 32,
+                                     .max_seqs = 8,
+                                     .num_threads = threads,
+                                     .min_parallel_macs = 0});
+    EXPECT_THAT(a, IsOk());
+    return a.ok() ? std::move(a).value() : nullptr;
+  }
+
+  Heads heads_;
+  KvDtype dtype_;
+  int block_size_ = 4;
+  kvcache::KvLayout layout_;
+  std::unique_ptr<kvcache::KvArena> kv_;
+};
+
+TEST_P(PagedAttentionTest, MatchesDenseCausalAttention) {
+  const int kBlockSize = block_size_;
+  const int h = heads_.n_heads, hkv = heads_.n_kv_heads, hd = heads_.head_dim;
+  const int group = h / hkv;
+  const int kv_width = hkv * hd;
+  std::mt19937 rng(42);
+  // Decodes, chunked prefills that start mid-block, a fresh prefill longer
+  // than a 16-key chunk.
+  const std::vector<SeqSpec> specs = {{0, 9},  {13, 1}, {5, 6},
+                                      {30, 3}, {3, 1},  {0, 21}};
+
+  // Blocks scattered over the arena.
+  std::vector<int32_t> ids(kBlocks);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  std::vector<std::vector<int32_t>> tables;
+  size_t next = 0;
+  for (const SeqSpec& s : specs) {
+    const int n_blocks = (s.start + s.n + kBlockSize - 1) / kBlockSize;
+    tables.emplace_back(ids.begin() + next, ids.begin() + next + n_blocks);
+    next += n_blocks;
+  }
+
+  // K/V of every position of every sequence, and the new tokens' queries.
+  std::vector<std::vector<float>> k_all, v_all;
+  for (const SeqSpec& s : specs) {
+    k_all.push_back(Random(size_t(s.start + s.n) * kv_width, rng));
+    v_all.push_back(Random(size_t(s.start + s.n) * kv_width, rng));
+  }
+
+  std::unique_ptr<PagedAttention> attention = Make(2);
+  ASSERT_NE(attention, nullptr);
+  // History: earlier positions written by earlier calls, into layer 1; the
+  // same blocks' layer 0 gets unrelated values that must not leak in.
+  {
+    std::vector<PagedAttention::Sequence> hist;
+    std::vector<float> k_rows, v_rows;
+    for (size_t i = 0; i < specs.size(); ++i) {
+      if (specs[i].start == 0) continue;
+      hist.push_back({.row = static_cast<int32_t>(k_rows.size() / kv_width),
+                      .n_new = specs[i].start,
+                      .start_pos = 0,
+                      .block_table = tables[i].data()});
+      k_rows.insert(k_rows.end(), k_all[i].begin(),
+                    k_all[i].begin() + specs[i].start * kv_width);
+      v_rows.insert(v_rows.end(), v_all[i].begin(),
+                    v_all[i].begin() + specs[i].start * kv_width);
+    }
+    ASSERT_THAT(attention->WriteKv(1, hist, k_rows.data(), v_rows.data(),
+                                   kv_width, *kv_),
+                IsOk());
+    const std::vector<float> noise = Random(k_rows.size(), rng, 50.0f);
+    ASSERT_THAT(
+        attention->WriteKv(0, hist, noise.data(), noise.data(), kv_width, *kv_),
+        IsOk());
+  }
+
+  // This call: new tokens' K/V (row stride padded) and queries.
+  std::vector<PagedAttention::Sequence> seqs;
+  int rows = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    seqs.push_back({.row = rows,
+                    .n_new = specs[i].n,
+                    .start_pos = specs[i].start,
+                    .block_table = tables[i].data()});
+    rows += specs[i].n;
+  }
+  const int64_t kv_stride = kv_width + 3;
+  std::vector<float> k_new(size_t(rows) * kv_stride), v_new(k_new.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    for (int j = 0; j < specs[i].n; ++j) {
+      const float* ks = k_all[i].data() + (specs[i].start + j) * kv_width;
+      const float* vs = v_all[i].data() + (specs[i].start + j) * kv_width;
+      std::copy(ks, ks + kv_width,
+                k_new.data() + (seqs[i].row + j) * kv_stride);
+      std::copy(vs, vs + kv_width,
+                v_new.data() + (seqs[i].row + j) * kv_stride);
+    }
+  }
+  const int64_t q_stride = h * hd + 5;
+  const std::vector<float> q = Random(size_t(rows) * q_stride, rng, 2.0f);
+  ASSERT_THAT(
+      attention->WriteKv(1, seqs, k_new.data(), v_new.data(), kv_stride, *kv_),
+      IsOk());
+  std::vector<float> out(size_t(rows) * h * hd, std::nanf(""));
+  ASSERT_THAT(attention->Attend(1, seqs, q.data(), q_stride, *kv_, out.data()),
+              IsOk());
+
+  // The cache holds what was written, where kv_layout.h says.
+  for (size_t i = 0; i < specs.size(); ++i) {
+    for (int p = 0; p < specs[i].start + specs[i].n; ++p) {
+      for (int g = 0; g < hkv; ++g) {
+        for (int e = 0; e < hd; ++e) {
+          const int32_t blk = tables[i][p / kBlockSize];
+          const int off = (p % kBlockSize) * hd + e;
+          const float want = k_all[i][p * kv_width + g * hd + e];
+          const float got =
+              dtype_ == KvDtype::kF32
+                  ? kv_->head<float>(blk, 1, 0, g)[off]
+                  : Bf16ToFloat(kv_->head<uint16_t>(blk, 1, 0, g)[off]);
+          const float expected =
+              dtype_ == KvDtype::kF32 ? want : Bf16ToFloat(FloatToBf16(want));
+          ASSERT_EQ(got, expected) << "seq " << i << " pos " << p;
+        }
+      }
+    }
+  }
+
+  // Dense reference in double over the values as stored.
+  auto stored = [&](float x) {
+    return dtype_ == KvDtype::kF32 ? double{x}
+                                   : double{Bf16ToFloat(FloatToBf16(x))};
+  };
+  double worst = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    for (int j = 0; j < specs[i].n; ++j) {
+      const int pos = specs[i].start + j;
+      const int row = seqs[i].row + j;
+      for (int head = 0; head < h; ++head) {
+        const int g = head / group;
+        std::vector<double> sc(pos + 1);
+        double mx = -1e300;
+        for (int t = 0; t <= pos; ++t) {
+          double s = 0;
+          for (int e = 0; e < hd; ++e) {
+            s += double{q[row * q_stride + head * hd + e]} *
+                 stored(k_all[i][t * kv_width + g * hd + e]);
+          }
+          sc[t] = s / std::sqrt(double(hd));
+          mx = std::max(mx, sc[t]);
+        }
+        double sum = 0;
+        for (double& s : sc) sum += (s = std::exp(s - mx));
+        for (int e = 0; e < hd; ++e) {
+          double o = 0;
+          for (int t = 0; t <= pos; ++t) {
+            o += sc[t] / sum * stored(v_all[i][t * kv_width + g * hd + e]);
+          }
+          worst = std::max(
+              worst, std::abs(o - out[size_t(row) * h * hd + head * hd + e]));
+        }
+      }
+    }
+  }
+  EXPECT_LT(worst, 2e-6);
+
+  // One thread gives exactly the same result.
+  std::unique_ptr<PagedAttention> single = Make(1);
+  std::vector<float> out1(out.size());
+  ASSERT_THAT(single->Attend(1, seqs, q.data(), q_stride, *kv_, out1.data()),
+              IsOk());
+  EXPECT_EQ(out, out1);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, PagedAttentionTest,
+    ::testing::Combine(::testing::Values(Heads{4, 4, 16}, Heads{8, 4, 8},
+                                         Heads{8, 2, 8}, Heads{4, 1, 16},
+                                         Heads{32, 4, 64}, Heads{6, 3, 12}),
+                       ::testing::Values(KvDtype::kF32, KvDtype::kBF16),
+                       ::testing::Values(4, 16, 40)),
+    [](const auto& info) {
+      const Heads& hs = std::get<0>(info.param);
+      return absl::StrCat("H", hs.n_heads, "_Hkv", hs.n_kv_heads, "_hd",
+                          hs.head_dim, "_",
+                          kvcache::KvDtypeName(std::get<1>(info.param)),
+                          "_block", std::get<2>(info.param));
+    });
+
+TEST(PagedAttentionErrorsTest, RejectsBadOptionsAndCalls) {
+  kvcache::KvLayout layout{
+      .n_layers = 2, .n_kv_heads = 2, .head_dim = 8, .block_size = 4};
+  EXPECT_THAT(PagedAttention::Create({.n_heads = 3, .layout = layout}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("n_heads 3 must be a positive multiple of "
+                                 "the 2 KV heads")));
+  EXPECT_THAT(
+      PagedAttention::Create(
+          {.n_heads = 4, .layout = layout, .num_threads = 0}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("num_threads 0")));
+  kvcache::KvLayout bad = layout;
+  bad.head_dim = 0;
+  EXPECT_THAT(
+      PagedAttention::Create({.n_heads = 4, .layout = bad}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("head_dim=0")));
+
+  ASSERT_OK_AND_ASSIGN(
+      auto attention,
+      PagedAttention::Create({.n_heads = 4, .layout = layout, .max_seqs = 1}));
+  kvcache::KvLayout other = layout;
+  other.block_size = 8;
+  ASSERT_OK_AND_ASSIGN(kvcache::KvArena wrong,
+                       kvcache::KvArena::Create(other, other.BlockBytes()));
+  const std::vector<float> x(64);
+  std::vector<float> out(64);
+  const int32_t table[] = {0};
+  PagedAttention::Sequence s{
+      .row = 0, .n_new = 1, .start_pos = 0, .block_table = table};
+  EXPECT_THAT(
+      attention->WriteKv(0, {&s, 1}, x.data(), x.data(), 16, wrong),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("layout")));
+  ASSERT_OK_AND_ASSIGN(kvcache::KvArena arena,
+                       kvcache::KvArena::Create(layout, layout.BlockBytes()));
+  EXPECT_THAT(attention->Attend(2, {&s, 1}, x.data(), 32, arena, out.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("layer 2 is outside [0, 2)")));
+  const PagedAttention::Sequence two[] = {s, s};
+  EXPECT_THAT(attention->Attend(0, two, x.data(), 32, arena, out.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("2 sequences exceed max_seqs 1")));
+}
+
+}  // namespace
+}  // namespace kvasir::engine::ops

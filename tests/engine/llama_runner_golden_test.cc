@@ -1,0 +1,264 @@
+// The Llama runner on real checkpoints against llama.cpp's greedy outputs
+// in ../shared/golden: top-10 logits at the last prompt position, the 64
+// greedy continuation ids (one token per step), the same with every prompt
+// of a model batched together, and the KV-head conversions of stories260K.
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/model/kv_heads.h"
+#include "engine/model/llama_runner.h"
+#include "engine/model/loader.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kvcache/kv_arena.h"
+#include "nlohmann/json.hpp"
+#include "tests/engine/decoder_test_util.h"
+#include "tests/testing/paths.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kvasir::engine {
+namespace {
+
+using ::kvasir::engine::testing::MaxRelError;
+using ::kvasir::testing::GoldenPath;
+using ::kvasir::testing::IsOk;
+using ::kvasir::testing::ModelPath;
+
+struct Golden {
+  std::string prompt;
+  std::vector<int32_t> prompt_ids;
+  std::vector<int32_t> continuation;
+  std::vector<std::pair<int32_t, float>> top10;
+};
+
+std::vector<Golden> ReadGolden(const std::string& file) {
+  std::vector<Golden> out;
+  std::ifstream in(GoldenPath(file));
+  EXPECT_TRUE(in.good()) << GoldenPath(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const nlohmann::json j = nlohmann::json::parse(line);
+    Golden g;
+    g.prompt = j.at("prompt").get<std::string>();
+    g.prompt_ids = j.at("prompt_token_ids").get<std::vector<int32_t>>();
+    g.continuation = j.at("continuation_token_ids").get<std::vector<int32_t>>();
+    for (const auto& pair : j.at("top10_last_prompt_logits")) {
+      g.top10.emplace_back(pair.at(0).get<int32_t>(), pair.at(1).get<float>());
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+// First maximum wins, as in the golden outputs.
+int32_t Argmax(absl::Span<const float> logits) {
+  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) -
+                              logits.begin());
+}
+
+std::unique_ptr<Model> Load(const std::string& file) {
+  LoadOptions options;
+  options.path_or_spec = ModelPath(file);
+  auto model = LoadModel(options);
+  EXPECT_THAT(model, IsOk());
+  return model.ok() ? std::move(model).value() : nullptr;
+}
+
+LlamaRunner::Options RunnerOptions() {
+  LlamaRunner::Options o;
+  o.max_batch_tokens = 128;  // all prompts of a model in one step
+  o.max_seqs = 8;
+  o.block_size = 16;
+  return o;
+}
+
+// Sequences decoded side by side, one token per step after their prompts;
+// every step schedules all unfinished sequences.
+class Batch {
+ public:
+  Batch(LlamaRunner& runner, int n_seqs, int max_len)
+      : runner_(runner),
+        blocks_per_seq_((max_len + runner.kv_layout().block_size - 1) /
+                        runner.kv_layout().block_size) {
+    auto arena = kvcache::KvArena::Create(
+        runner.kv_layout(),
+        runner.kv_layout().BlockBytes() * blocks_per_seq_ * n_seqs);
+    EXPECT_THAT(arena, IsOk());
+    kv_ = std::make_unique<kvcache::KvArena>(std::move(arena).value());
+    // Interleaved blocks: sequence s owns blocks s, s + n, s + 2n, ...
+    tables_.resize(n_seqs);
+    for (int s = 0; s < n_seqs; ++s) {
+      for (int b = 0; b < blocks_per_seq_; ++b) {
+        tables_[s].push_back(b * n_seqs + s);
+      }
+    }
+  }
+
+  // One step: seqs[i] gets tokens[i] at position pos[i]; returns the logits
+  // of each sequence's last token.
+  std::vector<std::vector<float>> Step(
+      const std::vector<std::vector<int32_t>>& tokens,
+      const std::vector<int32_t>& pos) {
+    std::vector<SequenceStep> steps;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      steps.push_back({.tokens = tokens[i],
+                       .start_pos = pos[i],
+                       .block_table = tables_[i],
+                       .compute_logits = true});
+    }
+    std::vector<std::vector<float>> out;
+    const absl::Status status = runner_.Step(steps, *kv_);
+    EXPECT_THAT(status, IsOk());
+    if (!status.ok()) return out;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      absl::Span<const float> l = runner_.logits(static_cast<int>(i));
+      out.emplace_back(l.begin(), l.end());
+    }
+    return out;
+  }
+
+ private:
+  LlamaRunner& runner_;
+  int blocks_per_seq_;
+  std::unique_ptr<kvcache::KvArena> kv_;
+  std::vector<std::vector<int32_t>> tables_;
+};
+
+struct ModelCase {
+  const char* model;
+  const char* golden;
+};
+
+void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.model; }
+
+class GoldenTest : public ::testing::TestWithParam<ModelCase> {};
+
+TEST_P(GoldenTest, TopLogitsAndGreedyContinuationMatchLlamaCpp) {
+  const std::vector<Golden> cases = ReadGolden(GetParam().golden);
+  ASSERT_FALSE(cases.empty());
+  std::unique_ptr<Model> model = Load(GetParam().model);
+  ASSERT_NE(model, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto runner, LlamaRunner::CreateOwning(
+                                        RunnerOptions(), std::move(model)));
+  for (const Golden& g : cases) {
+    SCOPED_TRACE("prompt '" + g.prompt + "'");
+    Batch batch(*runner, 1, 128);
+    std::vector<std::vector<float>> logits = batch.Step({g.prompt_ids}, {0});
+    ASSERT_EQ(logits.size(), 1u);
+    for (const auto& [id, want] : g.top10) {
+      EXPECT_NEAR(logits[0][id], want, 1e-4) << "token " << id;
+    }
+    std::vector<int32_t> generated;
+    int32_t pos = static_cast<int32_t>(g.prompt_ids.size());
+    for (size_t i = 0; i < g.continuation.size(); ++i) {
+      const int32_t next = Argmax(logits[0]);
+      generated.push_back(next);
+      if (i + 1 == g.continuation.size()) break;
+      logits = batch.Step({{next}}, {pos++});
+      ASSERT_EQ(logits.size(), 1u);
+    }
+    EXPECT_EQ(generated, g.continuation);
+  }
+}
+
+// All prompts of the model in one batch: prefill together, then decode
+// together; every sequence must still produce its golden continuation.
+TEST_P(GoldenTest, AllPromptsBatchedGiveTheSameContinuations) {
+  const std::vector<Golden> cases = ReadGolden(GetParam().golden);
+  ASSERT_FALSE(cases.empty());
+  std::unique_ptr<Model> model = Load(GetParam().model);
+  ASSERT_NE(model, nullptr);
+  ASSERT_OK_AND_ASSIGN(auto runner, LlamaRunner::CreateOwning(
+                                        RunnerOptions(), std::move(model)));
+  const int n = static_cast<int>(cases.size());
+  Batch batch(*runner, n, 128);
+  std::vector<std::vector<int32_t>> tokens;
+  std::vector<int32_t> pos(n, 0);
+  for (const Golden& g : cases) tokens.push_back(g.prompt_ids);
+  std::vector<std::vector<float>> logits = batch.Step(tokens, pos);
+  ASSERT_EQ(logits.size(), cases.size());
+  std::vector<std::vector<int32_t>> generated(n);
+  for (int i = 0; i < n; ++i) pos[i] = static_cast<int32_t>(tokens[i].size());
+  for (size_t step = 0; step < 64; ++step) {
+    for (int i = 0; i < n; ++i) {
+      const int32_t next = Argmax(logits[i]);
+      generated[i].push_back(next);
+      tokens[i] = {next};
+    }
+    if (step + 1 == 64) break;
+    logits = batch.Step(tokens, pos);
+    ASSERT_EQ(logits.size(), cases.size());
+    for (int i = 0; i < n; ++i) ++pos[i];
+  }
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(generated[i], cases[i].continuation)
+        << "prompt '" << cases[i].prompt << "'";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, GoldenTest,
+    ::testing::Values(ModelCase{"stories260K.gguf", "stories260K.jsonl"},
+                      ModelCase{"babyllama5000.gguf", "babyllama.jsonl"}),
+    [](const auto& info) {
+      return std::string(info.param.model).substr(0, 7) == "stories"
+                 ? std::string("stories260K")
+                 : std::string("babyllama5000");
+    });
+
+// Logits after every token of the first golden prompt and its continuation.
+std::vector<std::vector<float>> TraceLogits(std::unique_ptr<Model> model,
+                                            const Golden& g) {
+  auto runner = LlamaRunner::CreateOwning(RunnerOptions(), std::move(model));
+  EXPECT_THAT(runner, IsOk());
+  if (!runner.ok()) return {};
+  Batch batch(**runner, 1, 128);
+  std::vector<std::vector<float>> out = batch.Step({g.prompt_ids}, {0});
+  int32_t pos = static_cast<int32_t>(g.prompt_ids.size());
+  for (int i = 0; i < 16 && !out.empty(); ++i) {
+    auto next = batch.Step({{g.continuation[i]}}, {pos++});
+    if (next.empty()) break;
+    out.push_back(std::move(next[0]));
+  }
+  return out;
+}
+
+TEST(GoldenKvHeadsTest, Stories260KAsMhaHasTheSameLogitsAndAsMqaRuns) {
+  const std::vector<Golden> cases = ReadGolden("stories260K.jsonl");
+  ASSERT_FALSE(cases.empty());
+  std::unique_ptr<Model> gqa = Load("stories260K.gguf");
+  ASSERT_NE(gqa, nullptr);
+  ASSERT_EQ(gqa->config.n_kv_heads, 4);
+  ASSERT_EQ(gqa->config.n_heads, 8);
+  std::unique_ptr<Model> mha = Load("stories260K.gguf");
+  std::unique_ptr<Model> mqa = Load("stories260K.gguf");
+  ASSERT_NE(mha, nullptr);
+  ASSERT_NE(mqa, nullptr);
+  ASSERT_THAT(ConvertKvHeads(*mha, 8), IsOk());
+  ASSERT_THAT(ConvertKvHeads(*mqa, 1), IsOk());
+  EXPECT_EQ(mha->config.attention_mode(), AttentionMode::kMHA);
+  EXPECT_EQ(mqa->config.attention_mode(), AttentionMode::kMQA);
+
+  const auto want = TraceLogits(std::move(gqa), cases[0]);
+  const auto got = TraceLogits(std::move(mha), cases[0]);
+  ASSERT_EQ(want.size(), 17u);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_LE(MaxRelError(got[i], want[i]), 1e-5) << "step " << i;
+  }
+  const auto pooled = TraceLogits(std::move(mqa), cases[0]);
+  ASSERT_EQ(pooled.size(), want.size());
+  for (const auto& l : pooled) {
+    ASSERT_EQ(l.size(), want[0].size());
+    for (float x : l) ASSERT_TRUE(std::isfinite(x));
+  }
+}
+
+}  // namespace
+}  // namespace kvasir::engine

@@ -1,0 +1,540 @@
+#include "engine/model/llama_runner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kvcache/kv_arena.h"
+#include "tests/engine/decoder_test_util.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kvasir::engine {
+namespace {
+
+using ::kvasir::engine::testing::MaxRelError;
+using ::kvasir::engine::testing::RandomModel;
+using ::kvasir::engine::testing::RandomTokens;
+using ::kvasir::engine::testing::ReferenceLogits;
+using ::kvasir::engine::testing::TinyShape;
+using ::kvasir::engine::testing::TinyShapes;
+using ::kvasir::testing::IsOk;
+using ::kvasir::testing::StatusIs;
+using ::testing::HasSubstr;
+
+// logits[seq][pos]: empty where the schedule computed none.
+using SeqLogits = std::vector<std::vector<std::vector<float>>>;
+
+struct Chunk {
+  int seq = 0;
+  int n = 0;
+};
+using Schedule = std::vector<std::vector<Chunk>>;  // steps of chunks
+
+// Runs `schedule` over the sequences, asking for logits after every chunk.
+SeqLogits RunSchedule(LlamaRunner& runner, kvcache::KvArena& kv,
+                      const std::vector<std::vector<int32_t>>& tokens,
+                      const std::vector<std::vector<int32_t>>& tables,
+                      const Schedule& schedule) {
+  SeqLogits out(tokens.size());
+  for (size_t s = 0; s < tokens.size(); ++s) out[s].resize(tokens[s].size());
+  std::vector<int> done(tokens.size(), 0);
+  for (const std::vector<Chunk>& step : schedule) {
+    std::vector<SequenceStep> seqs;
+    for (const Chunk& c : step) {
+      SequenceStep s;
+      s.tokens = absl::MakeConstSpan(tokens[c.seq]).subspan(done[c.seq], c.n);
+      s.start_pos = done[c.seq];
+      s.block_table = tables[c.seq];
+      s.compute_logits = true;
+      seqs.push_back(s);
+    }
+    absl::Status status = runner.Step(seqs, kv);
+    EXPECT_THAT(status, IsOk());
+    if (!status.ok()) return out;
+    for (size_t i = 0; i < step.size(); ++i) {
+      const Chunk& c = step[i];
+      done[c.seq] += c.n;
+      absl::Span<const float> l = runner.logits(static_cast<int>(i));
+      out[c.seq][done[c.seq] - 1].assign(l.begin(), l.end());
+    }
+    EXPECT_TRUE(runner.logits(static_cast<int>(step.size())).empty());
+  }
+  return out;
+}
+
+// Each sequence alone, `chunk` tokens per step.
+Schedule AloneSchedule(const std::vector<std::vector<int32_t>>& tokens,
+                       int chunk) {
+  Schedule schedule;
+  for (size_t s = 0; s < tokens.size(); ++s) {
+    const int len = static_cast<int>(tokens[s].size());
+    for (int p = 0; p < len; p += chunk) {
+      schedule.push_back({{static_cast<int>(s), std::min(chunk, len - p)}});
+    }
+  }
+  return schedule;
+}
+
+// All sequences at once, random chunk sizes (1..max_chunk), random order
+// within a step, a sequence sometimes sitting a step out.
+Schedule MixedSchedule(const std::vector<std::vector<int32_t>>& tokens,
+                       int max_chunk, int max_step_tokens, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int> left;
+  for (const auto& t : tokens) left.push_back(static_cast<int>(t.size()));
+  Schedule schedule;
+  while (std::any_of(left.begin(), left.end(), [](int n) { return n > 0; })) {
+    std::vector<int> order(tokens.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<Chunk> step;
+    int budget = max_step_tokens;
+    for (int s : order) {
+      if (left[s] == 0 || budget == 0 || rng() % 4 == 0) continue;
+      const int n =
+          std::min({left[s], budget, 1 + static_cast<int>(rng() % max_chunk)});
+      step.push_back({s, n});
+      left[s] -= n;
+      budget -= n;
+    }
+    if (!step.empty()) schedule.push_back(step);
+  }
+  return schedule;
+}
+
+// Block tables over `num_blocks` arena blocks: in order, or a random
+// permutation of all of them.
+std::vector<std::vector<int32_t>> Tables(
+    const std::vector<std::vector<int32_t>>& tokens, int block_size,
+    int num_blocks, bool shuffled, uint32_t seed) {
+  std::vector<int32_t> ids(num_blocks);
+  std::iota(ids.begin(), ids.end(), 0);
+  if (shuffled) std::shuffle(ids.begin(), ids.end(), std::mt19937(seed));
+  std::vector<std::vector<int32_t>> tables;
+  size_t next = 0;
+  for (const auto& t : tokens) {
+    const size_t n = (t.size() + block_size - 1) / block_size;
+    tables.emplace_back(ids.begin() + next, ids.begin() + next + n);
+    next += n;
+  }
+  EXPECT_LE(next, ids.size());
+  return tables;
+}
+
+LlamaRunner::Options SmallOptions() {
+  LlamaRunner::Options o;
+  o.max_batch_tokens = 64;
+  o.max_seqs = 8;
+  o.block_size = 4;
+  return o;
+}
+
+std::unique_ptr<LlamaRunner> MakeRunner(const LlamaRunner::Options& options,
+                                        const Model& model) {
+  auto runner = LlamaRunner::CreateOwning(
+      options, ::kvasir::engine::testing::CopyModel(model));
+  EXPECT_THAT(runner, IsOk());
+  return runner.ok() ? std::move(runner).value() : nullptr;
+}
+
+kvcache::KvArena MakeArena(const LlamaRunner& runner, int blocks) {
+  auto arena = kvcache::KvArena::Create(
+      runner.kv_layout(), runner.kv_layout().BlockBytes() * blocks);
+  EXPECT_THAT(arena, IsOk());
+  return std::move(arena).value();
+}
+
+// Compares logits wherever both have them; returns the number compared.
+int CompareLogits(const SeqLogits& got, const SeqLogits& want, double tol,
+                  const std::string& what) {
+  int compared = 0;
+  for (size_t s = 0; s < got.size(); ++s) {
+    for (size_t p = 0; p < got[s].size(); ++p) {
+      if (got[s][p].empty() || want[s][p].empty()) continue;
+      ++compared;
+      EXPECT_LE(MaxRelError(got[s][p], want[s][p]), tol)
+          << what << ": sequence " << s << " position " << p;
+    }
+  }
+  return compared;
+}
+
+struct Case {
+  TinyShape shape;
+  kvcache::KvDtype kv_dtype;
+  WeightsDtype weights_dtype;
+  double tolerance;
+  int block_size = 4;
+};
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.shape.name << " kv " << kvcache::KvDtypeName(c.kv_dtype)
+      << " weights " << WeightsDtypeName(c.weights_dtype) << " block "
+      << c.block_size;
+}
+
+class ReferenceTest : public ::testing::TestWithParam<Case> {};
+
+// Prefill a prompt in one step, then decode one token per step; logits at
+// every step must match the naive reference.
+TEST_P(ReferenceTest, MatchesNaiveForwardPass) {
+  const Case& c = GetParam();
+  if (!ops::Linear::IsSupported(c.weights_dtype)) {
+    GTEST_SKIP() << "oneDNN has no bf16 matmul on this CPU";
+  }
+  std::unique_ptr<Model> model = RandomModel(c.shape, 7);
+  LlamaRunner::Options options = SmallOptions();
+  options.kv_dtype = c.kv_dtype;
+  options.weights_dtype = c.weights_dtype;
+  options.block_size = c.block_size;
+  std::unique_ptr<LlamaRunner> runner = MakeRunner(options, *model);
+  ASSERT_NE(runner, nullptr);
+  kvcache::KvArena kv = MakeArena(*runner, 16);
+
+  const std::vector<std::vector<int32_t>> tokens = {
+      RandomTokens(23, c.shape.vocab_size, 11)};
+  const auto tables = Tables(tokens, options.block_size, 16, false, 0);
+  Schedule schedule = {{{0, 13}}};
+  for (int i = 0; i < 10; ++i) schedule.push_back({{0, 1}});
+  const SeqLogits got = RunSchedule(*runner, kv, tokens, tables, schedule);
+
+  const std::vector<std::vector<float>> ref =
+      ReferenceLogits(*model, tokens[0]);
+  double worst = 0;
+  for (int p = 12; p < 23; ++p) {
+    ASSERT_EQ(got[0][p].size(), ref[p].size()) << "position " << p;
+    worst = std::max(worst, MaxRelError(got[0][p], ref[p]));
+  }
+  EXPECT_LE(worst, c.tolerance);
+  // A meaningful comparison: the logits are not all alike.
+  const auto [lo, hi] = std::minmax_element(ref[22].begin(), ref[22].end());
+  EXPECT_GT(*hi - *lo, 1.0f);
+}
+
+std::vector<Case> ReferenceCases() {
+  std::vector<Case> cases;
+  for (TinyShape s : TinyShapes()) {
+    cases.push_back({s, kvcache::KvDtype::kF32, WeightsDtype::kF32, 1e-4});
+    s.tied_output = true;
+    s.name += "_tied";
+    cases.push_back({s, kvcache::KvDtype::kF32, WeightsDtype::kF32, 1e-4});
+  }
+  // bf16 rounds K/V (and, for bf16 weights, the weights and the matmul
+  // inputs) to 8 significant bits: relative errors of ~0.4% per value add
+  // up to a few hundredths on logits of magnitude ~5.
+  for (const TinyShape& s : TinyShapes()) {
+    cases.push_back({s, kvcache::KvDtype::kBF16, WeightsDtype::kF32, 3e-2});
+  }
+  TinyShape gqa = TinyShapes()[2];
+  cases.push_back({gqa, kvcache::KvDtype::kF32, WeightsDtype::kBF16, 6e-2});
+  cases.push_back({gqa, kvcache::KvDtype::kBF16, WeightsDtype::kBF16, 6e-2});
+  // Blocks of one full 16-key chunk plus a partial one, and of exactly one.
+  cases.push_back(
+      {TinyShapes()[1], kvcache::KvDtype::kF32, WeightsDtype::kF32, 1e-4, 20});
+  cases.push_back(
+      {TinyShapes()[3], kvcache::KvDtype::kBF16, WeightsDtype::kF32, 3e-2, 16});
+  return cases;
+}
+
+std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
+  const Case& c = info.param;
+  return absl::StrCat(c.shape.name, "_kv", kvcache::KvDtypeName(c.kv_dtype),
+                      "_w", WeightsDtypeName(c.weights_dtype), "_block",
+                      c.block_size);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ReferenceTest,
+                         ::testing::ValuesIn(ReferenceCases()), CaseName);
+
+class BatchInvarianceTest
+    : public ::testing::TestWithParam<std::tuple<int, kvcache::KvDtype, int>> {
+};
+
+// The same sequences give the same logits alone or batched with others,
+// with any chunking of their prefill, and with blocks anywhere in the arena.
+TEST_P(BatchInvarianceTest, LogitsDoNotDependOnTheBatch) {
+  const auto [shape_index, kv_dtype, block_size] = GetParam();
+  const TinyShape shape = TinyShapes()[shape_index];
+  std::unique_ptr<Model> model = RandomModel(shape, 21);
+  LlamaRunner::Options options = SmallOptions();
+  options.kv_dtype = kv_dtype;
+  options.block_size = block_size;
+  options.max_batch_tokens = 24;
+  std::unique_ptr<LlamaRunner> runner = MakeRunner(options, *model);
+  ASSERT_NE(runner, nullptr);
+  constexpr int kBlocks = 64;
+  kvcache::KvArena kv = MakeArena(*runner, kBlocks);
+
+  std::vector<std::vector<int32_t>> tokens;
+  for (int len : {19, 7, 30, 1, 12}) {
+    tokens.push_back(RandomTokens(len, shape.vocab_size, 100 + len));
+  }
+  const auto in_order = Tables(tokens, options.block_size, kBlocks, false, 0);
+  const auto shuffled = Tables(tokens, options.block_size, kBlocks, true, 5);
+
+  // Baseline: each sequence alone, one token per step (M = 1).
+  const SeqLogits base =
+      RunSchedule(*runner, kv, tokens, in_order, AloneSchedule(tokens, 1));
+  for (size_t s = 0; s < tokens.size(); ++s) {
+    for (size_t p = 0; p < tokens[s].size(); ++p) {
+      ASSERT_FALSE(base[s][p].empty());
+    }
+  }
+  // oneDNN's brgemm kernels (AVX-512) compute each row the same way for
+  // every M, so logits agree to rounding noise. On CPUs where oneDNN falls
+  // back to gemm:jit, its reduction order depends on M and logits agree to
+  // ~1e-4 only.
+  const double kTol =
+      absl::StartsWith(runner->matmul_impl(), "brg") ? 1e-5 : 2e-4;
+  const SeqLogits prefill =
+      RunSchedule(*runner, kv, tokens, shuffled, AloneSchedule(tokens, 24));
+  // One chunk per sequence, two for the one of 30 tokens.
+  EXPECT_EQ(CompareLogits(prefill, base, kTol, "alone, 24-token chunks"), 6);
+  const SeqLogits chunked =
+      RunSchedule(*runner, kv, tokens, shuffled, AloneSchedule(tokens, 5));
+  EXPECT_GE(CompareLogits(chunked, base, kTol, "alone, chunks of 5"), 14);
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    const SeqLogits mixed = RunSchedule(
+        *runner, kv, tokens, seed % 2 ? shuffled : in_order,
+        MixedSchedule(tokens, 1 + 3 * seed, options.max_batch_tokens, seed));
+    EXPECT_GE(CompareLogits(mixed, base, kTol, "batched, random chunks"), 5)
+        << "seed " << seed;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, BatchInvarianceTest,
+    ::testing::Combine(::testing::Values(0, 1, 2, 3),
+                       ::testing::Values(kvcache::KvDtype::kF32,
+                                         kvcache::KvDtype::kBF16),
+                       ::testing::Values(4, 20)));
+
+TEST(LlamaRunnerTest, CreateOwningReleasesProjectionsAndMatchesCreate) {
+  TinyShape shape = TinyShapes()[1];
+  std::unique_ptr<Model> model = RandomModel(shape, 3);
+  std::shared_ptr<const Model> shared =
+      ::kvasir::engine::testing::CopyModel(*model);
+  ASSERT_OK_AND_ASSIGN(auto copying,
+                       LlamaRunner::Create(SmallOptions(), shared));
+  ASSERT_OK_AND_ASSIGN(
+      auto owning,
+      LlamaRunner::CreateOwning(SmallOptions(),
+                                ::kvasir::engine::testing::CopyModel(*model)));
+  // The shared model keeps its weights; the owned one lost its projections.
+  EXPECT_FALSE(shared->weights.layers[0].wq.empty());
+  for (const LayerWeights& lw : owning->model().weights.layers) {
+    EXPECT_TRUE(lw.wq.empty() && lw.wk.empty() && lw.wv.empty() &&
+                lw.wo.empty() && lw.w_gate.empty() && lw.w_up.empty() &&
+                lw.w_down.empty());
+    EXPECT_FALSE(lw.attn_norm.empty());
+  }
+  EXPECT_TRUE(owning->model().weights.output.empty());
+  EXPECT_FALSE(owning->model().weights.tok_embeddings.empty());
+  EXPECT_EQ(owning->config().n_kv_heads, shape.n_kv_heads);
+  EXPECT_GT(owning->weight_bytes(), 0);
+
+  const std::vector<std::vector<int32_t>> tokens = {
+      RandomTokens(9, shape.vocab_size, 4)};
+  const auto tables = Tables(tokens, 4, 8, false, 0);
+  kvcache::KvArena kv1 = MakeArena(*copying, 8);
+  kvcache::KvArena kv2 = MakeArena(*owning, 8);
+  const SeqLogits a =
+      RunSchedule(*copying, kv1, tokens, tables, AloneSchedule(tokens, 3));
+  const SeqLogits b =
+      RunSchedule(*owning, kv2, tokens, tables, AloneSchedule(tokens, 3));
+  EXPECT_EQ(CompareLogits(a, b, 0.0, "owning vs copying"), 3);
+}
+
+TEST(LlamaRunnerTest, ReportsLayoutAndTimings) {
+  TinyShape shape = TinyShapes()[2];
+  std::unique_ptr<Model> model = RandomModel(shape, 3);
+  LlamaRunner::Options options = SmallOptions();
+  options.kv_dtype = kvcache::KvDtype::kBF16;
+  std::unique_ptr<LlamaRunner> runner = MakeRunner(options, *model);
+  ASSERT_NE(runner, nullptr);
+  const kvcache::KvLayout layout = runner->kv_layout();
+  EXPECT_EQ(layout.n_layers, 2);
+  EXPECT_EQ(layout.n_kv_heads, 2);
+  EXPECT_EQ(layout.head_dim, 8);
+  EXPECT_EQ(layout.block_size, 4);
+  EXPECT_EQ(layout.dtype, kvcache::KvDtype::kBF16);
+  EXPECT_FALSE(runner->matmul_impl().empty());
+
+  kvcache::KvArena kv = MakeArena(*runner, 4);
+  const std::vector<int32_t> tokens = {5, 6, 7};
+  const std::vector<int32_t> table = {0};
+  SequenceStep s{.tokens = tokens,
+                 .start_pos = 0,
+                 .block_table = table,
+                 .compute_logits = false};
+  ASSERT_THAT(runner->Step({&s, 1}, kv), IsOk());
+  // No logits were asked for.
+  EXPECT_TRUE(runner->logits(0).empty());
+  const StepTimings t = runner->last_timings();
+  EXPECT_GT(t.matmul_ns, 0);
+  EXPECT_GT(t.attention_ns, 0);
+  EXPECT_GE(t.other_ns, 0);
+}
+
+class StepErrorsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = RandomModel(TinyShapes()[1], 9);
+    LlamaRunner::Options options = SmallOptions();
+    options.max_batch_tokens = 16;
+    options.max_seqs = 2;
+    runner_ = MakeRunner(options, *model_);
+    ASSERT_NE(runner_, nullptr);
+    auto arena = kvcache::KvArena::Create(
+        runner_->kv_layout(), runner_->kv_layout().BlockBytes() * 8);
+    ASSERT_THAT(arena, IsOk());
+    kv_ = std::make_unique<kvcache::KvArena>(std::move(arena).value());
+    // Known bytes everywhere, to see that a failed step writes nothing.
+    std::memset(kv_->block(0), 0x5a, kv_->layout().BlockBytes() * 8);
+  }
+
+  absl::Status Step(std::vector<SequenceStep> seqs) {
+    return runner_->Step(seqs, *kv_);
+  }
+
+  bool ArenaUntouched() const {
+    const auto* p = reinterpret_cast<const unsigned char*>(kv_->block(0));
+    const size_t n = kv_->layout().BlockBytes() * 8;
+    return std::all_of(p, p + n, [](unsigned char c) { return c == 0x5a; });
+  }
+
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<LlamaRunner> runner_;
+  std::unique_ptr<kvcache::KvArena> kv_;
+  const std::vector<int32_t> good_ = {1, 2, 3};
+  const std::vector<int32_t> table_ = {0, 1};
+};
+
+TEST_F(StepErrorsTest, RejectsBadTokenIds) {
+  const std::vector<int32_t> bad = {1, 101, 2};
+  EXPECT_THAT(Step({{.tokens = good_, .block_table = table_},
+                    {.tokens = bad, .block_table = {table_.data() + 1, 1}}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("seqs[1].tokens[1]: token id 101 is outside "
+                                 "the vocabulary [0, 101)")));
+  const std::vector<int32_t> negative = {-1};
+  EXPECT_THAT(
+      Step({{.tokens = negative, .block_table = table_}}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("token id -1")));
+  EXPECT_TRUE(ArenaUntouched());
+}
+
+TEST_F(StepErrorsTest, RejectsShortBlockTablesAndForeignBlocks) {
+  const std::vector<int32_t> one = {0};
+  EXPECT_THAT(Step({{.tokens = good_, .start_pos = 2, .block_table = one}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("seqs[0].block_table has 1 blocks; positions "
+                                 "[0, 5) need 2")));
+  const std::vector<int32_t> outside = {0, 8};
+  EXPECT_THAT(Step({{.tokens = good_, .start_pos = 2, .block_table = outside}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("seqs[0].block_table[1]: block 8 is outside "
+                                 "the arena's 8 blocks")));
+  const std::vector<int32_t> negative = {-3};
+  EXPECT_THAT(
+      Step({{.tokens = good_, .block_table = negative}}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("block -3")));
+  EXPECT_TRUE(ArenaUntouched());
+}
+
+TEST_F(StepErrorsTest, RejectsTooManyTokensOrSequences) {
+  const std::vector<int32_t> many(17, 3);
+  const std::vector<int32_t> table = {0, 1, 2, 3, 4};
+  EXPECT_THAT(Step({{.tokens = many, .block_table = table}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("17 tokens exceed max_batch_tokens 16")));
+  const std::vector<int32_t> ten(10, 3);
+  EXPECT_THAT(Step({{.tokens = ten, .block_table = table},
+                    {.tokens = ten, .block_table = table}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("20 tokens exceed max_batch_tokens 16")));
+  EXPECT_THAT(Step({{.tokens = good_, .block_table = table_},
+                    {.tokens = good_, .block_table = table_},
+                    {.tokens = good_, .block_table = table_}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("3 sequences exceed max_seqs 2")));
+  EXPECT_THAT(Step({}), StatusIs(absl::StatusCode::kInvalidArgument,
+                                 HasSubstr("no sequences")));
+  EXPECT_THAT(Step({{.tokens = {}, .block_table = table_}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("seqs[0].tokens is empty")));
+  EXPECT_TRUE(ArenaUntouched());
+}
+
+TEST_F(StepErrorsTest, RejectsPositionsPastTheContext) {
+  std::vector<int32_t> table(40, 0);
+  EXPECT_THAT(Step({{.tokens = good_, .start_pos = 126, .block_table = table}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("start_pos 126 + 3 tokens = 129 exceeds the "
+                                 "context length 128")));
+  EXPECT_THAT(Step({{.tokens = good_, .start_pos = -1, .block_table = table}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("start_pos -1 is negative")));
+  EXPECT_TRUE(ArenaUntouched());
+}
+
+TEST_F(StepErrorsTest, RejectsAnArenaOfAnotherLayout) {
+  kvcache::KvLayout other = runner_->kv_layout();
+  other.dtype = kvcache::KvDtype::kBF16;
+  ASSERT_OK_AND_ASSIGN(kvcache::KvArena arena,
+                       kvcache::KvArena::Create(other, other.BlockBytes() * 2));
+  SequenceStep s{.tokens = good_, .block_table = table_};
+  EXPECT_THAT(runner_->Step({&s, 1}, arena),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("is not the runner's kv_layout()")));
+}
+
+TEST(LlamaRunnerCreateTest, RejectsBadOptionsAndModels) {
+  std::unique_ptr<Model> model = RandomModel(TinyShapes()[0], 1);
+  std::shared_ptr<const Model> shared =
+      ::kvasir::engine::testing::CopyModel(*model);
+  LlamaRunner::Options options;
+  options.max_batch_tokens = 0;
+  EXPECT_THAT(LlamaRunner::Create(options, shared),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("max_batch_tokens 0")));
+  options = LlamaRunner::Options();
+  options.max_seqs = -2;
+  EXPECT_THAT(
+      LlamaRunner::Create(options, shared),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_seqs -2")));
+  options = LlamaRunner::Options();
+  options.block_size = 0;
+  EXPECT_THAT(
+      LlamaRunner::Create(options, shared),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("block_size 0")));
+  EXPECT_THAT(LlamaRunner::Create(LlamaRunner::Options(), nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("null")));
+
+  auto bad = ::kvasir::engine::testing::CopyModel(*model);
+  bad->weights.layers[1].wk = Tensor::Zeros({8, 64});
+  EXPECT_THAT(LlamaRunner::CreateOwning(LlamaRunner::Options(), std::move(bad)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("layers.1.wk has shape [8, 64], the config "
+                                 "needs [64, 64]")));
+  auto no_tok = ::kvasir::engine::testing::CopyModel(*model);
+  no_tok->tokenizer.reset();
+  EXPECT_THAT(
+      LlamaRunner::CreateOwning(LlamaRunner::Options(), std::move(no_tok)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("tokenizer")));
+  auto odd = ::kvasir::engine::testing::CopyModel(*model);
+  odd->config.n_kv_heads = 3;
+  EXPECT_THAT(LlamaRunner::CreateOwning(LlamaRunner::Options(), std::move(odd)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("n_kv_heads 3 does not divide n_heads 4")));
+}
+
+}  // namespace
+}  // namespace kvasir::engine

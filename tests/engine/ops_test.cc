@@ -1,0 +1,306 @@
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "engine/ops/bf16.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/fast_math.h"
+#include "engine/ops/linear.h"
+#include "engine/ops/rope.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kvasir::engine::ops {
+namespace {
+
+using ::kvasir::testing::IsOk;
+using ::kvasir::testing::StatusIs;
+using ::testing::HasSubstr;
+
+std::vector<float> Random(size_t n, uint32_t seed, float lo = -1.0f,
+                          float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+float RoundBf16(float x) { return Bf16ToFloat(FloatToBf16(x)); }
+
+// y[m, n] = x[m, k] . w[n, k]^T in double, optionally on bf16-rounded inputs.
+std::vector<double> NaiveMatmul(const std::vector<float>& x,
+                                const std::vector<float>& w, int m, int n,
+                                int k, bool bf16) {
+  std::vector<double> y(static_cast<size_t>(m) * n);
+  for (int r = 0; r < m; ++r) {
+    for (int c = 0; c < n; ++c) {
+      double s = 0;
+      for (int i = 0; i < k; ++i) {
+        float a = x[r * k + i], b = w[c * k + i];
+        if (bf16) a = RoundBf16(a), b = RoundBf16(b);
+        s += double{a} * b;
+      }
+      y[r * n + c] = s;
+    }
+  }
+  return y;
+}
+
+class LinearTest : public ::testing::TestWithParam<WeightsDtype> {};
+
+TEST_P(LinearTest, MatchesNaiveMatmulForEveryRowCount) {
+  const WeightsDtype dtype = GetParam();
+  const bool bf16 = dtype == WeightsDtype::kBF16;
+  if (!Linear::IsSupported(dtype)) {
+    // Hardware: oneDNN 2.6 needs AVX-512 for bf16; Create then returns
+    // Unimplemented naming the matmul.
+    GTEST_SKIP() << "oneDNN has no bf16 matmul on this CPU";
+  }
+  ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
+  constexpr int kIn = 96, kRowsA = 40, kRowsB = 24, kOut = kRowsA + kRowsB;
+  const std::vector<float> w = Random(size_t{kOut} * kIn, 1);
+  // Two stacked parts, as the fused projections are given.
+  const Linear::WeightPart parts[] = {{w.data(), kRowsA},
+                                      {w.data() + kRowsA * kIn, kRowsB}};
+  // min_parallel_macs 0: oneDNN's multi-threaded kernels even at this size.
+  Linear::Options options{.name = "test",
+                          .weights_dtype = dtype,
+                          .max_rows = 70,
+                          .min_parallel_macs = 0};
+  ASSERT_OK_AND_ASSIGN(auto linear,
+                       Linear::Create(options, ctx.get(), parts, kIn));
+  EXPECT_EQ(linear->in_features(), kIn);
+  EXPECT_EQ(linear->out_features(), kOut);
+  EXPECT_GE(linear->weight_bytes(), int64_t{kOut} * kIn * (bf16 ? 2 : 4));
+  for (int m : {1, 2, 7, 16, 33, 70}) {
+    const std::vector<float> x = Random(static_cast<size_t>(m) * kIn, 100 + m);
+    std::vector<float> y(static_cast<size_t>(m) * kOut, std::nanf(""));
+    ASSERT_THAT(linear->Forward(x.data(), m, y.data()), IsOk());
+    const std::vector<double> want = NaiveMatmul(x, w, m, kOut, kIn, bf16);
+    for (size_t i = 0; i < y.size(); ++i) {
+      ASSERT_NEAR(y[i], want[i], 1e-4 * std::max(1.0, std::abs(want[i])))
+          << "m=" << m << " i=" << i;
+    }
+  }
+}
+
+TEST_P(LinearTest, RowsDoNotDependOnTheOtherRows) {
+  if (!Linear::IsSupported(GetParam())) {
+    GTEST_SKIP() << "oneDNN has no bf16 matmul on this CPU";
+  }
+  ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
+  constexpr int kIn = 64, kOut = 48;
+  const std::vector<float> w = Random(size_t{kOut} * kIn, 2);
+  const Linear::WeightPart part{w.data(), kOut};
+  ASSERT_OK_AND_ASSIGN(
+      auto linear,
+      Linear::Create({.name = "t", .weights_dtype = GetParam(), .max_rows = 64},
+                     ctx.get(), {&part, 1}, kIn));
+  const std::vector<float> x = Random(size_t{37} * kIn, 3);
+  std::vector<float> all(size_t{37} * kOut);
+  ASSERT_THAT(linear->Forward(x.data(), 37, all.data()), IsOk());
+  std::vector<float> one(kOut);
+  for (int r : {0, 17, 36}) {
+    ASSERT_THAT(linear->Forward(x.data() + r * kIn, 1, one.data()), IsOk());
+    for (int c = 0; c < kOut; ++c) {
+      EXPECT_NEAR(one[c], all[r * kOut + c], 1e-6) << "row " << r;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, LinearTest,
+                         ::testing::Values(WeightsDtype::kF32,
+                                           WeightsDtype::kBF16),
+                         [](const auto& info) {
+                           return std::string(WeightsDtypeName(info.param));
+                         });
+
+TEST(LinearTest, KeepsABoundedCacheOfPrimitives) {
+  ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
+  constexpr int kIn = 16, kOut = 8;
+  const std::vector<float> w = Random(size_t{kOut} * kIn, 4);
+  const Linear::WeightPart part{w.data(), kOut};
+  ASSERT_OK_AND_ASSIGN(
+      auto linear,
+      Linear::Create({.name = "t", .max_rows = 8, .primitive_cache_size = 3},
+                     ctx.get(), {&part, 1}, kIn));
+  EXPECT_EQ(linear->cached_primitives(), 1);  // M = 1, made at Create
+  for (int m : {2, 3, 4, 5, 1, 2, 8, 6, 7, 1}) {
+    const std::vector<float> x = Random(static_cast<size_t>(m) * kIn, m);
+    std::vector<float> y(static_cast<size_t>(m) * kOut);
+    ASSERT_THAT(linear->Forward(x.data(), m, y.data()), IsOk());
+    const std::vector<double> want = NaiveMatmul(x, w, m, kOut, kIn, false);
+    for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], 1e-4);
+    EXPECT_LE(linear->cached_primitives(), 3);
+  }
+  EXPECT_EQ(linear->cached_primitives(), 3);
+}
+
+TEST(LinearTest, RejectsBadShapesAndRowCounts) {
+  ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
+  const std::vector<float> w = Random(64, 5);
+  const Linear::WeightPart part{w.data(), 8};
+  EXPECT_THAT(Linear::Create({.name = "layers.0.wo"}, ctx.get(), {}, 8),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("layers.0.wo: no weight rows")));
+  EXPECT_THAT(
+      Linear::Create({.name = "w"}, ctx.get(), {&part, 1}, 0),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("in_features 0")));
+  const Linear::WeightPart empty{w.data(), 0};
+  EXPECT_THAT(Linear::Create({.name = "w"}, ctx.get(), {&empty, 1}, 8),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("weight part 0 is empty")));
+  EXPECT_THAT(
+      Linear::Create({.name = "w", .max_rows = 0}, ctx.get(), {&part, 1}, 8),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_rows 0")));
+  ASSERT_OK_AND_ASSIGN(auto linear, Linear::Create({.name = "w", .max_rows = 4},
+                                                   ctx.get(), {&part, 1}, 8));
+  std::vector<float> x(5 * 8), y(5 * 8);
+  EXPECT_THAT(linear->Forward(x.data(), 5, y.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("w: 5 rows; the matmul takes 1 to 4")));
+  EXPECT_THAT(
+      linear->Forward(x.data(), 0, y.data()),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0 rows")));
+}
+
+TEST(WeightsDtypeTest, ParsesNamesAndRejectsOthers) {
+  EXPECT_EQ(*ParseWeightsDtype("f32", "f"), WeightsDtype::kF32);
+  EXPECT_EQ(*ParseWeightsDtype("bf16", "f"), WeightsDtype::kBF16);
+  EXPECT_THAT(ParseWeightsDtype("fp8", "model.weights_dtype"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("model.weights_dtype: 'fp8'")));
+}
+
+TEST(Bf16Test, RoundsToNearestEven) {
+  // 1 + 2^-8 lies halfway between bf16 1.0 and 1.0078125: ties to even.
+  EXPECT_EQ(RoundBf16(1.0f + 0x1p-8f), 1.0f);
+  // 1 + 3 * 2^-8 lies halfway between 1.0078125 and 1.015625: to even.
+  EXPECT_EQ(RoundBf16(1.0f + 3 * 0x1p-8f), 1.015625f);
+  // Just above half way rounds up.
+  EXPECT_EQ(RoundBf16(1.0f + 0x1p-8f + 0x1p-20f), 1.0078125f);
+  EXPECT_EQ(RoundBf16(-2.5f), -2.5f);
+  EXPECT_EQ(RoundBf16(std::numeric_limits<float>::infinity()),
+            std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(RoundBf16(std::nanf(""))));
+  // The largest finite float rounds up to infinity, as in IEEE.
+  EXPECT_TRUE(std::isinf(RoundBf16(std::numeric_limits<float>::max())));
+
+  const std::vector<float> x = Random(1000, 6, -100.0f, 100.0f);
+  std::vector<uint16_t> b(x.size());
+  std::vector<float> back(x.size());
+  FloatToBf16Row(x.data(), static_cast<int64_t>(x.size()), b.data());
+  Bf16ToFloatRow(b.data(), static_cast<int64_t>(b.size()), back.data());
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_EQ(b[i], FloatToBf16(x[i]));
+    EXPECT_EQ(back[i], RoundBf16(x[i]));
+    EXPECT_LE(std::abs(back[i] - x[i]), std::abs(x[i]) * 0x1p-8f);
+  }
+}
+
+TEST(FastExpTest, IsAccurateAndSaturates) {
+  double worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
+    const double want = std::exp(double{x});
+    worst = std::max(worst, std::abs(FastExp(x) - want) / want);
+  }
+  EXPECT_LT(worst, 3e-7);
+  EXPECT_EQ(FastExp(0.0f), 1.0f);
+  EXPECT_EQ(FastExp(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_EQ(FastExp(-1000.0f), 0.0f);
+  EXPECT_TRUE(std::isinf(FastExp(1000.0f)));
+  EXPECT_NEAR(Silu(2.0f), 2.0 / (1.0 + std::exp(-2.0)), 1e-6);
+  EXPECT_EQ(Silu(-200.0f), -0.0f);
+}
+
+TEST(ElementwiseTest, RmsNormMatchesDefinition) {
+  constexpr int kRows = 300, kDim = 130;  // enough rows to go parallel
+  const std::vector<float> x = Random(size_t{kRows} * kDim, 7, -3.0f, 3.0f);
+  const std::vector<float> w = Random(kDim, 8, 0.5f, 1.5f);
+  std::vector<float> y(x.size());
+  RmsNorm(x.data(), w.data(), kRows, kDim, 1e-5f, y.data());
+  for (int r = 0; r < kRows; ++r) {
+    double ss = 0;
+    for (int i = 0; i < kDim; ++i)
+      ss += double{x[r * kDim + i]} * x[r * kDim + i];
+    const double inv = 1.0 / std::sqrt(ss / kDim + 1e-5);
+    for (int i = 0; i < kDim; ++i) {
+      ASSERT_NEAR(y[r * kDim + i], x[r * kDim + i] * inv * w[i], 1e-5);
+    }
+  }
+  // In place gives the same.
+  std::vector<float> z = x;
+  RmsNorm(z.data(), w.data(), kRows, kDim, 1e-5f, z.data());
+  EXPECT_EQ(z, y);
+}
+
+TEST(ElementwiseTest, SwiGluAddAndEmbedding) {
+  constexpr int kRows = 5, kF = 37;
+  const std::vector<float> gu = Random(size_t{kRows} * 2 * kF, 9, -6.0f, 6.0f);
+  std::vector<float> out(size_t{kRows} * kF);
+  SwiGlu(gu.data(), kRows, kF, out.data());
+  for (int r = 0; r < kRows; ++r) {
+    for (int i = 0; i < kF; ++i) {
+      const double g = gu[r * 2 * kF + i], u = gu[r * 2 * kF + kF + i];
+      ASSERT_NEAR(out[r * kF + i], g / (1.0 + std::exp(-g)) * u, 1e-5);
+    }
+  }
+
+  std::vector<float> a = Random(100000, 10), b = Random(100000, 11);
+  std::vector<float> sum = a;
+  AddInPlace(sum.data(), b.data(), static_cast<int64_t>(sum.size()));
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(sum[i], a[i] + b[i]);
+
+  const std::vector<float> table = Random(10 * 4, 12);
+  const std::vector<int32_t> ids = {3, 0, 9, 3};
+  std::vector<float> e(ids.size() * 4);
+  EmbeddingLookup(table.data(), 4, ids, e.data());
+  for (size_t r = 0; r < ids.size(); ++r) {
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(e[r * 4 + i], table[ids[r] * 4 + i]);
+  }
+}
+
+TEST(RopeTest, RotatesAdjacentPairsByPositionAngles) {
+  constexpr int kHeadDim = 8, kHeads = 3, kStride = 30;  // padded rows
+  ASSERT_OK_AND_ASSIGN(
+      auto rope,
+      Rope::Create({.head_dim = kHeadDim, .theta = 500.0f, .max_rows = 4}));
+  const std::vector<int32_t> positions = {0, 1, 7, 1000};
+  rope->SetPositions(positions);
+  const std::vector<float> x = Random(4 * kStride, 13);
+  std::vector<float> y = x;
+  rope->Apply(y.data(), 4, kHeads, kStride);
+  for (int r = 0; r < 4; ++r) {
+    for (int h = 0; h < kHeads; ++h) {
+      for (int i = 0; i < kHeadDim / 2; ++i) {
+        const double a = positions[r] * std::pow(500.0, -2.0 * i / kHeadDim);
+        const int o = r * kStride + h * kHeadDim + 2 * i;
+        const double x0 = x[o], x1 = x[o + 1];
+        EXPECT_NEAR(y[o], x0 * std::cos(a) - x1 * std::sin(a), 1e-5);
+        EXPECT_NEAR(y[o + 1], x0 * std::sin(a) + x1 * std::cos(a), 1e-5);
+      }
+    }
+    // Padding after the heads is left alone.
+    for (int i = kHeads * kHeadDim; i < kStride; ++i) {
+      EXPECT_EQ(y[r * kStride + i], x[r * kStride + i]);
+    }
+  }
+  // Position 0 is the identity.
+  for (int i = 0; i < kHeads * kHeadDim; ++i) EXPECT_EQ(y[i], x[i]);
+}
+
+TEST(RopeTest, RejectsOddHeadDimAndBadTheta) {
+  EXPECT_THAT(Rope::Create({.head_dim = 7}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("head_dim 7 must be even")));
+  EXPECT_THAT(
+      Rope::Create({.head_dim = 8, .theta = 0.0f}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("theta 0")));
+}
+
+}  // namespace
+}  // namespace kvasir::engine::ops

@@ -1,0 +1,177 @@
+// The `kvasir client` library (tools/client.h) against a real server.
+#include "tools/client.h"
+
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/server/test_server.h"
+#include "tests/testing/ascii_tokenizer.h"
+#include "tests/testing/server_process.h"
+
+namespace kvasir::server {
+namespace {
+
+using ::kvasir::testing::AsciiTokenizer;
+using ::kvasir::tools::ClientOptions;
+using ::kvasir::tools::RunClient;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void StartServer(TestServer::Options options = {}) {
+    absl::StatusOr<std::unique_ptr<TestServer>> s =
+        TestServer::Start(std::move(options));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+  }
+
+  ClientOptions Options(const std::string& command) const {
+    ClientOptions o;
+    o.command = command;
+    o.addr = server_->address();
+    o.api_key = kAlphaKey;
+    return o;
+  }
+
+  int Run(const ClientOptions& o) {
+    out_.str("");
+    err_.str("");
+    return RunClient(o, out_, err_);
+  }
+
+  std::unique_ptr<TestServer> server_;
+  std::ostringstream out_;
+  std::ostringstream err_;
+};
+
+TEST_F(ClientTest, GenerateJsonHasWhatScriptsNeed) {
+  StartServer();
+  ClientOptions o = Options("generate");
+  o.prompt = "ab";
+  o.max_tokens = 3;
+  o.json = true;
+  ASSERT_EQ(Run(o), 0) << err_.str();
+  const nlohmann::json j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j["prompt_token_ids"],
+            nlohmann::json({1, AsciiTokenizer::TokenOf(' '),
+                            AsciiTokenizer::TokenOf('a'),
+                            AsciiTokenizer::TokenOf('b')}));
+  EXPECT_EQ(j["token_ids"], nlohmann::json({AsciiTokenizer::TokenOf('c'),
+                                            AsciiTokenizer::TokenOf('d'),
+                                            AsciiTokenizer::TokenOf('e')}));
+  EXPECT_EQ(j["text"], "cde");
+  EXPECT_EQ(j["finish_reason"], "length");
+  EXPECT_EQ(j["usage"]["generated_tokens"], 3);
+}
+
+TEST_F(ClientTest, GenerateAndStreamPrintText) {
+  StartServer();
+  ClientOptions o = Options("generate");
+  o.prompt = "ab";
+  o.max_tokens = 4;
+  ASSERT_EQ(Run(o), 0);
+  EXPECT_EQ(out_.str(), "cdef\n");
+  o.command = "stream";
+  ASSERT_EQ(Run(o), 0);
+  EXPECT_EQ(out_.str(), "cdef\n");
+  o.json = true;
+  o.stop = {"e"};
+  o.top_logprobs = 1;
+  ASSERT_EQ(Run(o), 0);
+  const nlohmann::json j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j["text"], "cd");
+  EXPECT_EQ(j["finish_reason"], "stop");
+  EXPECT_EQ(j["prompt_token_ids"].size(), 4u);
+  ASSERT_EQ(j["logprobs"].size(), 3u);
+  EXPECT_EQ(j["logprobs"][0]["top_logprobs"].size(), 1u);
+}
+
+TEST_F(ClientTest, SamplingFlagsReachTheEngine) {
+  StartServer();
+  ClientOptions o = Options("generate");
+  o.token_ids = {1, 70};
+  o.max_tokens = 2;
+  o.temperature = 0.5f;
+  o.top_k = 7;
+  o.top_p = 0.9f;
+  o.min_p = 0.05f;
+  o.repetition_penalty = 1.1f;
+  o.seed = 99;
+  o.priority = 4;
+  o.request_id = "cli-1";
+  ASSERT_EQ(Run(o), 0) << err_.str();
+  const engine::Request r = server_->engine().submitted().at(0);
+  EXPECT_THAT(r.prompt, ElementsAre(1, 70));
+  EXPECT_FLOAT_EQ(r.sampling.temperature, 0.5f);
+  EXPECT_EQ(r.sampling.top_k, 7);
+  EXPECT_FLOAT_EQ(r.sampling.top_p, 0.9f);
+  EXPECT_FLOAT_EQ(r.sampling.min_p, 0.05f);
+  EXPECT_FLOAT_EQ(r.sampling.repetition_penalty, 1.1f);
+  EXPECT_EQ(r.sampling.seed.value_or(0), 99u);
+  EXPECT_EQ(r.priority, 4);
+  EXPECT_EQ(r.request_id, "cli-1");
+}
+
+TEST_F(ClientTest, ExitCodesFollowTheGrpcStatus) {
+  StartServer(NoDefaultTenant());
+  ClientOptions o = Options("generate");
+  o.prompt = "a";
+  o.api_key = "";
+  EXPECT_EQ(Run(o), 16);  // UNAUTHENTICATED
+  EXPECT_THAT(err_.str(), HasSubstr("UNAUTHENTICATED"));
+  o.api_key = kAlphaKey;
+  o.top_p = 3;
+  o.json = true;
+  EXPECT_EQ(Run(o), 3);  // INVALID_ARGUMENT
+  const nlohmann::json j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j["error"]["code"], "INVALID_ARGUMENT");
+  EXPECT_THAT(j["error"]["message"].get<std::string>(), HasSubstr("top_p"));
+  o = Options("stats");
+  EXPECT_EQ(Run(o), 7);  // PERMISSION_DENIED for a tenant key
+  o.api_key = kAdminKey;
+  EXPECT_EQ(Run(o), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("tenant alpha: kv blocks 0 used / 16 "
+                                    "reserved / 32 limit"));
+  o = Options("generate");
+  EXPECT_EQ(Run(o), 2);  // no prompt
+  absl::StatusOr<int> port = testing::PickFreePort();
+  ASSERT_TRUE(port.ok());
+  o.prompt = "a";
+  o.addr = "127.0.0.1:" + std::to_string(*port);
+  EXPECT_EQ(Run(o), 14);  // UNAVAILABLE: nobody listens
+}
+
+TEST_F(ClientTest, HealthTokenizeInfoReload) {
+  StartServer(EngineNotAttached());
+  ClientOptions o = Options("health");
+  EXPECT_EQ(Run(o), 14);
+  EXPECT_EQ(out_.str(), "NOT_SERVING\n");
+  server_->AttachEngine();
+  EXPECT_EQ(Run(o), 0);
+  EXPECT_EQ(out_.str(), "SERVING\n");
+
+  o = Options("tokenize");
+  o.prompt = "ab";
+  ASSERT_EQ(Run(o), 0);
+  EXPECT_EQ(out_.str(), "1 35 100 101\n");
+
+  o = Options("info");
+  o.json = true;
+  ASSERT_EQ(Run(o), 0);
+  const nlohmann::json info = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(info["attention_mode"], "GQA");
+  EXPECT_EQ(info["n_kv_heads"], 2);
+  EXPECT_EQ(info["kv_capacity_tokens"], 1024);
+
+  o = Options("reload");
+  o.api_key = kAdminKey;
+  ASSERT_EQ(Run(o), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("no changes"));
+}
+
+}  // namespace
+}  // namespace kvasir::server

@@ -1,0 +1,52 @@
+#include "server/config_watcher.h"
+
+#include <atomic>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tests/testing/fake_engine.h"
+#include "tests/testing/paths.h"
+
+namespace kvasir::server {
+namespace {
+
+using ::kvasir::testing::FakeEngine;
+
+void Write(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+TEST(ConfigWatcherTest, SeesContentChangesAndReplacement) {
+  const std::string dir = testing::MakeTempDir();
+  ASSERT_FALSE(dir.empty());
+  const std::string path = dir + "/c.yaml";
+  Write(path, "a: 1\n");
+  std::atomic<int> changes{0};
+  ConfigFileWatcher watcher(path, absl::Milliseconds(5), [&] { ++changes; });
+  Write(path, "a: 22\n");  // size changes
+  ASSERT_TRUE(FakeEngine::WaitUntil([&] { return changes.load() >= 1; }));
+  // An editor's write-to-temp-and-rename: a new inode.
+  const int before = changes.load();
+  Write(dir + "/tmp.yaml", "a: 333\n");
+  ASSERT_EQ(std::rename((dir + "/tmp.yaml").c_str(), path.c_str()), 0);
+  EXPECT_TRUE(FakeEngine::WaitUntil([&] { return changes.load() > before; }));
+  watcher.Stop();
+  std::remove(path.c_str());
+}
+
+TEST(ConfigWatcherTest, QuietFileCausesNoCallbacks) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string path = dir + "/c.yaml";
+  Write(path, "a: 1\n");
+  std::atomic<int> changes{0};
+  {
+    ConfigFileWatcher watcher(path, absl::Milliseconds(2), [&] { ++changes; });
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(changes.load(), 0);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace kvasir::server

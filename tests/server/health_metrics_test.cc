@@ -1,0 +1,209 @@
+// grpc.health.v1 (Check and Watch), server reflection and the Prometheus
+// endpoint of a running server.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "gtest/gtest.h"
+#include "tests/server/test_server.h"
+
+namespace kvasir::server {
+namespace {
+
+using ::grpc::health::v1::HealthCheckRequest;
+using ::grpc::health::v1::HealthCheckResponse;
+using ::kvasir::testing::FakeEngine;
+using ::testing::HasSubstr;
+
+class HealthTest : public ::testing::Test {
+ protected:
+  void StartServer(TestServer::Options options = {}) {
+    absl::StatusOr<std::unique_ptr<TestServer>> s =
+        TestServer::Start(std::move(options));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+  }
+
+  grpc::Status Check(const std::string& service, HealthCheckResponse* out) {
+    auto stub = server_->Health();
+    grpc::ClientContext ctx;
+    HealthCheckRequest request;
+    request.set_service(service);
+    return stub->Check(&ctx, request, out);
+  }
+
+  std::unique_ptr<TestServer> server_;
+};
+
+TEST_F(HealthTest, ServingWhenTheEngineIsAttached) {
+  StartServer();
+  HealthCheckResponse r;
+  ASSERT_TRUE(Check("", &r).ok());
+  EXPECT_EQ(r.status(), HealthCheckResponse::SERVING);
+  ASSERT_TRUE(Check("kvasir.v1.Generation", &r).ok());
+  EXPECT_EQ(r.status(), HealthCheckResponse::SERVING);
+  EXPECT_EQ(Check("no.such.Service", &r).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(HealthTest, NotServingWhileLoading) {
+  StartServer(EngineNotAttached());
+  HealthCheckResponse r;
+  ASSERT_TRUE(Check("", &r).ok());
+  EXPECT_EQ(r.status(), HealthCheckResponse::NOT_SERVING);
+  ASSERT_TRUE(Check("kvasir.v1.Generation", &r).ok());
+  EXPECT_EQ(r.status(), HealthCheckResponse::NOT_SERVING);
+  server_->AttachEngine();
+  ASSERT_TRUE(Check("", &r).ok());
+  EXPECT_EQ(r.status(), HealthCheckResponse::SERVING);
+}
+
+TEST_F(HealthTest, WatchSeesDrainAsNotServing) {
+  StartServer();
+  // A running request keeps the drain going while we look.
+  auto gen = server_->Generation();
+  auto gen_ctx = TestServer::Context();
+  auto stream = gen->GenerateStream(gen_ctx.get(), TextRequest("a", 250));
+  v1::GenerateResponse m;
+  ASSERT_TRUE(stream->Read(&m));
+
+  auto stub = server_->Health();
+  grpc::ClientContext ctx;
+  HealthCheckRequest request;
+  request.set_service("kvasir.v1.Generation");
+  auto watch = stub->Watch(&ctx, request);
+  HealthCheckResponse r;
+  ASSERT_TRUE(watch->Read(&r));
+  EXPECT_EQ(r.status(), HealthCheckResponse::SERVING);
+
+  std::thread shutdown([&] { server_->server().Shutdown(); });
+  ASSERT_TRUE(watch->Read(&r));
+  EXPECT_EQ(r.status(), HealthCheckResponse::NOT_SERVING);
+  // Check agrees while the drain runs.
+  HealthCheckResponse checked;
+  ASSERT_TRUE(Check("", &checked).ok());
+  EXPECT_EQ(checked.status(), HealthCheckResponse::NOT_SERVING);
+  ctx.TryCancel();
+  while (watch->Read(&r)) {
+  }
+  watch->Finish();
+  while (stream->Read(&m)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  shutdown.join();
+}
+
+// Server reflection lists our services (v1alpha, over a generic stream).
+TEST_F(HealthTest, ReflectionListsTheServices) {
+  StartServer();
+  grpc::GenericStub stub(server_->channel());
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  auto call = stub.PrepareCall(
+      &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  // ServerReflectionRequest{list_services: "*"}: field 7, length 1.
+  const std::string request("\x3a\x01*", 3);
+  grpc::Slice slice(request);
+  grpc::ByteBuffer out(&slice, 1);
+  call->Write(out, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  call->WritesDone(reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::ByteBuffer in;
+  call->Read(&in, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(in.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& s : slices) {
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  EXPECT_THAT(bytes, HasSubstr("kvasir.v1.Generation"));
+  EXPECT_THAT(bytes, HasSubstr("kvasir.v1.Admin"));
+  EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+// A plain HTTP/1.0 GET of 127.0.0.1:port/path; the whole response.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string request = "GET " + path + " HTTP/1.0\r\n\r\n";
+  if (write(fd, request.data(), request.size()) !=
+      static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return "";
+  }
+  std::string response;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) response.append(buf, n);
+  close(fd);
+  return response;
+}
+
+TEST_F(HealthTest, MetricsEndpointServesTheFamilies) {
+  StartServer();
+  auto gen = server_->Generation();
+  auto ctx = TestServer::Context();
+  v1::GenerateResponse response;
+  ASSERT_TRUE(gen->Generate(ctx.get(), TextRequest("a", 4), &response).ok());
+  auto bad = TestServer::Context("nope");
+  gen->Generate(bad.get(), TextRequest("a", 4), &response);
+  ASSERT_GT(server_->server().metrics_port(), 0);
+  // The request's metrics are recorded when its call completes.
+  std::string text;
+  ASSERT_TRUE(FakeEngine::WaitUntil([&] {
+    text = HttpGet(server_->server().metrics_port(), "/metrics");
+    return text.find("kvasir_requests_total{") != std::string::npos;
+  })) << text;
+  EXPECT_THAT(text, HasSubstr("200 OK"));
+  EXPECT_THAT(text, HasSubstr("text/plain; version=0.0.4"));
+  EXPECT_THAT(text, HasSubstr("kvasir_requests_total{finish_reason=\"length\","
+                              "tenant=\"alpha\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("kvasir_prompt_tokens_total{tenant=\"alpha\"} 3"));
+  EXPECT_THAT(text,
+              HasSubstr("kvasir_generated_tokens_total{tenant=\"alpha\"} 4"));
+  EXPECT_THAT(text, HasSubstr("kvasir_time_to_first_token_seconds_bucket{"));
+  EXPECT_THAT(text, HasSubstr("kvasir_time_per_output_token_seconds_count{"));
+  EXPECT_THAT(text, HasSubstr("kvasir_requests_rejected_total{code="
+                              "\"UNAUTHENTICATED\",tenant=\"\"} 1"));
+  EXPECT_THAT(text, HasSubstr("kvasir_queue_depth 0"));
+  EXPECT_THAT(text, HasSubstr("kvasir_running_requests 0"));
+  EXPECT_THAT(text,
+              HasSubstr("kvasir_tenant_kv_blocks_limit{tenant=\"alpha\"} 32"));
+  EXPECT_THAT(text,
+              HasSubstr("kvasir_tenant_kv_blocks_reserved{tenant=\"beta\"} 8"));
+  EXPECT_THAT(text,
+              HasSubstr("kvasir_tenant_kv_blocks_used{tenant=\"default\"} 0"));
+  EXPECT_THAT(text, HasSubstr("kvasir_preemptions_total 0"));
+  EXPECT_THAT(text, HasSubstr("kvasir_prefix_cache_hit_rate 0"));
+  EXPECT_THAT(text, HasSubstr("kvasir_ready 1"));
+}
+
+}  // namespace
+}  // namespace kvasir::server

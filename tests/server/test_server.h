@@ -1,0 +1,90 @@
+#ifndef KVASIR_TESTS_SERVER_TEST_SERVER_H_
+#define KVASIR_TESTS_SERVER_TEST_SERVER_H_
+
+// A real server::Server on 127.0.0.1 (ports picked by the OS) in front of a
+// FakeEngine, with generated gRPC clients, for the service tests.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+#include "kvasir/v1/admin.grpc.pb.h"
+#include "kvasir/v1/generation.grpc.pb.h"
+#include "server/config.h"
+#include "server/server.h"
+#include "tests/testing/fake_engine.h"
+
+namespace kvasir::server {
+
+// API keys of the test config (only their hashes are in it).
+inline constexpr char kAlphaKey[] = "alpha-key";
+inline constexpr char kBetaKey[] = "beta-key";
+inline constexpr char kAdminKey[] = "admin-key";
+
+// The config the tests start from: tenants alpha, beta and default; fake
+// engine blocks are 4 KiB (16 tokens of 256 bytes), capacity 64 blocks.
+//   alpha: reserved 16 blocks, limit 32; beta: reserved 8, limit 16;
+//   default: limit 8 blocks (128 tokens), max_queued 2.
+std::string TestConfigYaml(bool with_default_tenant = true);
+
+class TestServer {
+ public:
+  struct Options {
+    std::string yaml = TestConfigYaml();
+    testing::FakeEngine::Options engine;
+    bool attach_engine = true;  // false: the model is "still loading"
+    absl::Duration config_poll_interval = absl::ZeroDuration();
+    Clock* clock = nullptr;  // server and engine; nullptr = system
+    RequestLimits limits;
+  };
+
+  static absl::StatusOr<std::unique_ptr<TestServer>> Start(Options options);
+  ~TestServer();
+
+  testing::FakeEngine& engine() { return *engine_; }
+  Server& server() { return *server_; }
+  const std::string& config_path() const { return config_path_; }
+  std::string address() const;
+
+  // Replaces the config file's text (for reloads).
+  void WriteConfig(const std::string& yaml) const;
+  // Attaches the engine when started with attach_engine = false.
+  void AttachEngine() { server_->SetEngine(engine_.get()); }
+
+  std::unique_ptr<v1::Generation::Stub> Generation() const;
+  std::unique_ptr<v1::Admin::Stub> Admin() const;
+  std::unique_ptr<grpc::health::v1::Health::Stub> Health() const;
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+
+  // A context with `authorization: Bearer <key>` (none when key is empty)
+  // and a deadline `timeout` from now (none when zero).
+  static std::unique_ptr<grpc::ClientContext> Context(
+      const std::string& key = kAlphaKey,
+      absl::Duration timeout = absl::Seconds(30));
+
+ private:
+  TestServer() = default;
+
+  std::string dir_;
+  std::string config_path_;
+  std::unique_ptr<testing::FakeEngine> engine_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+// Options of a server whose config has no default tenant.
+TestServer::Options NoDefaultTenant();
+// Options of a server whose engine is not attached yet (model loading).
+TestServer::Options EngineNotAttached();
+
+// A text-prompt request with max_new_tokens and ignore_eos (the fake
+// engine's token counter wraps around to EOS after ~30 tokens).
+v1::GenerateRequest TextRequest(const std::string& text, int max_new_tokens);
+
+}  // namespace kvasir::server
+
+#endif  // KVASIR_TESTS_SERVER_TEST_SERVER_H_

@@ -1,0 +1,101 @@
+#ifndef KVASIR_TESTS_TESTING_SERVER_PROCESS_H_
+#define KVASIR_TESTS_TESTING_SERVER_PROCESS_H_
+
+// Runs `kvasir serve` (or a stand-in binary with the same flags) as a child
+// process for integration tests: free loopback ports, posix_spawn, wait for
+// health SERVING (by running `<binary> client health`), signals, and a kill
+// on teardown. Also runs short commands (`kvasir client ...`) and captures
+// their output.
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace kvasir::testing {
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
+// released). Another process may take it before the caller binds it; tests
+// accept that small race.
+absl::StatusOr<int> PickFreePort();
+
+struct CommandResult {
+  int exit_code = -1;  // the exit status, or 128 + signal
+  std::string out;     // stdout
+  std::string err;     // stderr
+};
+
+// Runs argv[0] (a path) with the arguments to completion, capturing stdout
+// and stderr. DeadlineExceeded (after killing it) when it runs past
+// `timeout`.
+absl::StatusOr<CommandResult> RunCommand(
+    const std::vector<std::string>& argv,
+    absl::Duration timeout = absl::Seconds(60));
+
+class ServerProcess {
+ public:
+  struct Options {
+    // The executable; default BinaryDir() + "/tools/kvasir".
+    std::string binary;
+    // The first argument; empty: none.
+    std::string subcommand = "serve";
+    // Arguments after it, e.g. {"--config", path}.
+    std::vector<std::string> args;
+    // Append --listen 127.0.0.1:<free> --metrics-listen 127.0.0.1:<free>.
+    bool pick_ports = true;
+    // stdout and stderr of the server; default: a file in a fresh temp dir.
+    std::string log_path;
+    absl::Duration ready_timeout = absl::Seconds(60);
+    // Exits 0 once the server is ready; "{addr}" is replaced by address().
+    // Default: {binary, "client", "health", "--addr", "{addr}"}.
+    std::vector<std::string> health_command;
+  };
+
+  // Spawns the server and waits until the health command succeeds. Fails
+  // (with the log's tail) when the process exits or the timeout passes;
+  // the process is killed then.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(Options options);
+
+  ~ServerProcess();  // SIGKILL and reap if still running
+
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
+  std::string address() const;  // "127.0.0.1:<port>"
+  const std::string& binary() const { return options_.binary; }
+
+  absl::Status Signal(int signo);
+  // Waits for the process to exit; returns its exit status (128 + signal
+  // when killed). DeadlineExceeded when it is still running at `timeout`.
+  absl::StatusOr<int> Wait(absl::Duration timeout);
+  bool Running();
+
+  // Runs `<binary> client <args...> --addr <address>`.
+  absl::StatusOr<CommandResult> Client(
+      std::vector<std::string> args,
+      absl::Duration timeout = absl::Seconds(60)) const;
+
+  std::string ReadLog() const;
+
+ private:
+  explicit ServerProcess(Options options) : options_(std::move(options)) {}
+
+  Options options_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  int metrics_port_ = 0;
+  bool reaped_ = false;
+  int exit_status_ = -1;
+};
+
+}  // namespace kvasir::testing
+
+#endif  // KVASIR_TESTS_TESTING_SERVER_PROCESS_H_

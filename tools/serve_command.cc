@@ -1,0 +1,32 @@
+// kvasir serve --config FILE [--model M] [--tokenizer T] [--listen A]
+//              [--metrics-listen A]
+#include <memory>
+
+#include "server/serve.h"
+#include "tools/commands.h"
+#include "tools/engine_factory.h"
+
+namespace kvasir::tools {
+
+void AddServeCommand(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<server::ServeFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Run the gRPC server (SIGHUP reloads the config, SIGTERM drains)");
+  cmd->add_option("--config", flags->config_path, "YAML config file")
+      ->required();
+  cmd->add_option("--model", flags->model,
+                  "Model file or dummy:<preset>; overrides model.path");
+  cmd->add_option("--tokenizer", flags->tokenizer,
+                  "Tokenizer file; overrides model.tokenizer");
+  cmd->add_option("--listen", flags->listen,
+                  "gRPC host:port; overrides server.listen");
+  cmd->add_option("--metrics-listen", flags->metrics_listen,
+                  "Metrics host:port or 'off'; overrides "
+                  "server.metrics_listen");
+  cmd->callback([flags, exit_code] {
+    *exit_code = server::RunServe(*flags, &BuildEngine);
+  });
+}
+
+}  // namespace kvasir::tools
