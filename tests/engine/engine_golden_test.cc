@@ -4,6 +4,7 @@
 // exactly llama.cpp's greedy continuation.
 #include <fstream>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,8 @@ struct ModelCase {
   std::string model;
   std::string golden;
 };
+
+void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.model; }
 
 class EngineGoldenTest : public ::testing::TestWithParam<ModelCase> {
  protected:

@@ -2,6 +2,7 @@
 // model format and checks that it reproduces llama.cpp's prompt ids and
 // 64 greedy tokens exactly.
 #include <fstream>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,8 @@ struct Variant {
   std::string tokenizer;  // for llama2.c checkpoints
   std::string golden;
 };
+
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 
 class GenerateGoldenTest : public ::testing::TestWithParam<Variant> {};
 
