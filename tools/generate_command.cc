@@ -208,6 +208,7 @@ int RunGenerate(const GenerateFlags& flags) {
                     .c_str());
   } else {
     std::printf("\n");
+    std::fflush(stdout);  // the summary on stderr comes after the text
     std::fprintf(stderr,
                  "[%d prompt + %d generated tokens, %s; prefill %.1f tok/s, "
                  "decode %.2f tok/s, load %.2f s]\n",
