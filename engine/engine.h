@@ -134,6 +134,17 @@ struct EngineStats {
   int64_t steps = 0;
   int64_t preemptions = 0;
   std::vector<TenantStats> tenants;
+
+  // Work done since Create, for benchmarks and metrics. Step wall time is
+  // measured around a whole step (schedule, model, sampling, sinks) with a
+  // steady clock.
+  int64_t prefill_tokens = 0;      // tokens of prompt chunks (recomputation
+                                   // after preemption included)
+  int64_t decode_tokens = 0;       // one-token decodes
+  int64_t prefill_step_ns = 0;     // steps with at least one prompt chunk
+  int64_t decode_step_ns = 0;      // steps of decodes only
+  int64_t decode_step_tokens = 0;  // tokens of those decode-only steps
+  StepTimings step_timings;        // ModelRunner::last_timings(), summed
 };
 
 class Engine {

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   kvasir::tools::AddServeCommand(app, &exit_code);
   kvasir::tools::AddClientCommand(app, &exit_code);
   kvasir::tools::AddHashKeyCommand(app, &exit_code);
+  kvasir::tools::AddGenerateCommand(app, &exit_code);
+  kvasir::tools::AddBenchCommand(app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

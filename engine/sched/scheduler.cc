@@ -1,0 +1,485 @@
+#include "engine/sched/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace kvasir::engine::sched {
+
+void StepPlan::Clear() {
+  scheduled.clear();
+  finished.clear();
+  preempted.clear();
+  num_tokens = 0;
+  num_decode_tokens = 0;
+  num_logits = 0;
+}
+
+absl::Status ValidateTenantConfigs(const std::vector<TenantConfig>& tenants) {
+  if (tenants.empty()) {
+    return absl::InvalidArgumentError("tenants: at least one is required");
+  }
+  absl::flat_hash_set<std::string> names;
+  for (size_t i = 0; i < tenants.size(); ++i) {
+    const TenantConfig& t = tenants[i];
+    const std::string who = t.name.empty()
+                                ? absl::StrCat("tenants[", i, "]")
+                                : absl::StrCat("tenant '", t.name, "'");
+    if (t.name.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(who, ": name is empty"));
+    }
+    if (!names.insert(t.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, ": the name is used twice"));
+    }
+    if (!std::isfinite(t.weight) || t.weight <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, ": weight ", t.weight, " must be a finite number > 0"));
+    }
+    if (t.max_concurrent < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, ": max_concurrent ", t.max_concurrent, " must be >= 0"));
+    }
+    if (t.max_queued < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, ": max_queued ", t.max_queued, " must be >= 0"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<kvcache::TenantBudget> ToKvBudgets(
+    const std::vector<TenantConfig>& tenants) {
+  std::vector<kvcache::TenantBudget> budgets;
+  budgets.reserve(tenants.size());
+  for (const TenantConfig& t : tenants) {
+    budgets.push_back(kvcache::TenantBudget{t.name, t.reserved_bytes,
+                                            t.limit_bytes, t.prefix_caching});
+  }
+  return budgets;
+}
+
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
+    const Options& options, kvcache::KvCacheManager* kv,
+    AdmissionControl* admission, std::vector<TenantConfig> tenants) {
+  if (options.max_batch_tokens < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_batch_tokens ", options.max_batch_tokens, " must be >= 1"));
+  }
+  if (options.max_running < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_running ", options.max_running, " must be >= 1"));
+  }
+  if (options.clock == nullptr || kv == nullptr) {
+    return absl::InvalidArgumentError(
+        "scheduler: the clock and the KV cache manager are required");
+  }
+  std::unique_ptr<Scheduler> s(new Scheduler(options, kv, admission));
+  std::vector<FinishedSeq> none;
+  RETURN_IF_ERROR(s->SetTenants(std::move(tenants), &none));
+  return s;
+}
+
+Scheduler::Scheduler(const Options& options, kvcache::KvCacheManager* kv,
+                     AdmissionControl* admission)
+    : options_(options),
+      kv_(kv),
+      admission_(admission),
+      batch_({.max_batch_tokens = options.max_batch_tokens,
+              .max_running = options.max_running}),
+      capacity_(kv) {
+  running_.reserve(static_cast<size_t>(options.max_running));
+  order_.reserve(static_cast<size_t>(options.max_running));
+  plan_.scheduled.reserve(static_cast<size_t>(options.max_running));
+}
+
+int32_t Scheduler::FindTenant(absl::string_view name) const {
+  for (size_t i = 0; i < tenants_.size(); ++i) {
+    if (tenants_[i].info.configured && tenants_[i].info.name == name) {
+      return static_cast<int32_t>(i);
+    }
+  }
+  return -1;
+}
+
+absl::Status Scheduler::SetTenants(std::vector<TenantConfig> tenants,
+                                   std::vector<FinishedSeq>* cancelled) {
+  RETURN_IF_ERROR(ValidateTenantConfigs(tenants));
+  RETURN_IF_ERROR(kv_->SetBudgets(ToKvBudgets(tenants)));
+  for (Tenant& t : tenants_) t.info.configured = false;
+  std::vector<AdmissionControl::TenantLimits> limits;
+  for (const TenantConfig& c : tenants) {
+    int32_t idx = -1;
+    for (size_t i = 0; i < tenants_.size(); ++i) {
+      if (tenants_[i].info.name == c.name) idx = static_cast<int32_t>(i);
+    }
+    if (idx < 0) {
+      idx = fair_.AddTenant(c.weight);
+      tenants_.emplace_back();
+      tenants_.back().info.name = c.name;
+    }
+    Tenant& t = tenants_[idx];
+    t.info.configured = true;
+    t.info.weight = c.weight;
+    t.info.max_concurrent = c.max_concurrent;
+    t.max_queued = c.max_queued;
+    fair_.SetWeight(idx, c.weight);
+    const absl::StatusOr<kvcache::TenantKvStats> kv_tenant =
+        kv_->GetTenant(c.name);
+    const absl::StatusOr<int64_t> max_tokens = kv_->MaxTokens(c.name);
+    if (!kv_tenant.ok() || !max_tokens.ok()) {
+      return absl::InternalError(absl::StrCat(
+          "tenant '", c.name, "' is missing from the KV cache after update"));
+    }
+    t.info.kv_id = kv_tenant->id;
+    limits.push_back(
+        {c.name, c.max_queued, *max_tokens, kv_tenant->limit_bytes});
+  }
+  // Removed tenants: their waiting requests are cancelled now; running ones
+  // go on with the blocks they hold.
+  for (Tenant& t : tenants_) {
+    if (t.info.configured) continue;
+    while (!t.waiting.empty()) {
+      Sequence* s = *t.waiting.begin();
+      Drop(s);
+      cancelled->push_back({s, FinishReason::kCancelled, absl::OkStatus()});
+    }
+  }
+  if (admission_ != nullptr) admission_->SetTenants(std::move(limits));
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::Add(Sequence* seq) {
+  const int32_t t = FindTenant(seq->tenant);
+  if (t < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("unknown tenant '", seq->tenant, "'"));
+  }
+  if (seq->prompt_len < 1 || seq->num_tokens() < seq->prompt_len ||
+      seq->max_new_tokens < 1 || seq->status != SeqStatus::kWaiting ||
+      seq->kv.valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "scheduler: malformed sequence ", seq->id, " (prompt_len ",
+        seq->prompt_len, ", ", seq->num_tokens(), " tokens, max_new_tokens ",
+        seq->max_new_tokens, ", status ", SeqStatusName(seq->status), ")"));
+  }
+  seq->tenant_index = t;
+  seq->arrival = next_arrival_++;
+  seq->arrival_time = options_.clock->Now();
+  seq->plan_index = -1;
+  tenants_[t].waiting.insert(seq);
+  ++tenants_[t].info.waiting;
+  ++num_waiting_;
+  UpdateActive(t);
+  return absl::OkStatus();
+}
+
+void Scheduler::UpdateActive(int32_t t) {
+  const Tenant& tenant = tenants_[t];
+  if (tenant.info.running > 0 || !tenant.waiting.empty()) {
+    fair_.Activate(t);
+  } else {
+    fair_.Deactivate(t);
+  }
+}
+
+absl::Time Scheduler::NextDeadline() const {
+  absl::Time next = absl::InfiniteFuture();
+  for (const Sequence* s : running_) next = std::min(next, s->deadline);
+  for (const Tenant& t : tenants_) {
+    for (const Sequence* s : t.waiting) next = std::min(next, s->deadline);
+  }
+  return next;
+}
+
+const StepPlan& Scheduler::Schedule() {
+  plan_.Clear();
+  const absl::Time now = options_.clock->Now();
+  batch_.StartStep();
+  ExpireDeadlines(now);
+  ScheduleRunning();
+  // As vLLM: a step that had to preempt is short of memory; starting more
+  // requests now would only thrash.
+  if (plan_.preempted.empty()) ScheduleWaiting(now);
+  for (const ScheduledSeq& e : plan_.scheduled) {
+    e.seq->plan_index = -1;
+    plan_.num_logits += e.compute_logits ? 1 : 0;
+  }
+  return plan_;
+}
+
+void Scheduler::ExpireDeadlines(absl::Time now) {
+  for (size_t i = 0; i < running_.size();) {
+    Sequence* s = running_[i];
+    if (s->deadline <= now) {
+      FinishInPlan(s, FinishReason::kDeadline, absl::OkStatus());
+    } else {
+      ++i;
+    }
+  }
+  for (Tenant& t : tenants_) {
+    for (auto it = t.waiting.begin(); it != t.waiting.end();) {
+      Sequence* s = *it++;
+      if (s->deadline <= now) {
+        FinishInPlan(s, FinishReason::kDeadline, absl::OkStatus());
+      }
+    }
+  }
+}
+
+void Scheduler::ScheduleRunning() {
+  order_.assign(running_.begin(), running_.end());
+  // Decodes first, then prompt chunks; fair-share order inside each, so a
+  // tight token budget is shared by weight.
+  std::sort(order_.begin(), order_.end(),
+            [this](const Sequence* a, const Sequence* b) {
+              const bool da = a->status == SeqStatus::kDecoding;
+              const bool db = b->status == SeqStatus::kDecoding;
+              if (da != db) return da;
+              const double ca = fair_.counter(a->tenant_index);
+              const double cb = fair_.counter(b->tenant_index);
+              if (ca != cb) return ca < cb;
+              if (a->priority != b->priority) return a->priority > b->priority;
+              return a->arrival < b->arrival;
+            });
+  for (Sequence* s : order_) {
+    if (batch_.tokens_left() <= 0) break;
+    // A victim preempted earlier in this loop is no longer running.
+    if (!s->running()) continue;
+    const int32_t n = batch_.ChunkFor(s->num_tokens() - s->num_computed());
+    if (n <= 0) continue;
+    if (!AllocateOrPreempt(s, n)) continue;
+    AddToPlan(s, n);
+  }
+}
+
+bool Scheduler::AllocateOrPreempt(Sequence* seq, int32_t n) {
+  while (true) {
+    absl::StatusOr<kvcache::AllocationResult> r = kv_->Allocate(seq->kv, n);
+    if (!r.ok()) {
+      FinishInPlan(seq, FinishReason::kError, r.status());
+      return false;
+    }
+    if (r->ok()) return true;
+    Sequence* victim = capacity_.PickVictim(*seq, r->status, running_);
+    Preempt(victim);
+    if (victim == seq) return false;
+  }
+}
+
+int32_t Scheduler::PickWaitingTenant() const {
+  int32_t best = -1;
+  for (size_t i = 0; i < tenants_.size(); ++i) {
+    const Tenant& t = tenants_[i];
+    if (t.waiting.empty() || blocked_[i] != 0) continue;
+    if (t.info.max_concurrent > 0 && t.info.running >= t.info.max_concurrent) {
+      continue;
+    }
+    if (best < 0) {
+      best = static_cast<int32_t>(i);
+      continue;
+    }
+    const double c = fair_.counter(static_cast<int32_t>(i));
+    const double cb = fair_.counter(best);
+    if (c < cb || (c == cb && (*t.waiting.begin())->arrival <
+                                  (*tenants_[best].waiting.begin())->arrival)) {
+      best = static_cast<int32_t>(i);
+    }
+  }
+  return best;
+}
+
+void Scheduler::ScheduleWaiting(absl::Time now) {
+  blocked_.assign(tenants_.size(), 0);
+  while (batch_.tokens_left() > 0 && batch_.CanStart(num_running())) {
+    const int32_t t = PickWaitingTenant();
+    if (t < 0) break;
+    if (!TryStart(t, now)) blocked_[t] = 1;
+  }
+}
+
+bool Scheduler::TryStart(int32_t t, absl::Time now) {
+  Tenant& tenant = tenants_[t];
+  Sequence* s = *tenant.waiting.begin();
+  if (s->deadline <= now) {
+    // Already expired at the head of the queue: never starts prefill.
+    FinishInPlan(s, FinishReason::kDeadline, absl::OkStatus());
+    return true;
+  }
+  const absl::StatusOr<int64_t> max_tokens = kv_->MaxTokens(tenant.info.name);
+  if (!max_tokens.ok()) {
+    FinishInPlan(s, FinishReason::kCancelled, absl::OkStatus());
+    return true;
+  }
+  if (s->max_kv_tokens() > *max_tokens) {
+    // Possible after a budget change: it could never run now.
+    FinishInPlan(s, FinishReason::kError,
+                 absl::ResourceExhaustedError(
+                     absl::StrCat("the request needs ", s->max_kv_tokens(),
+                                  " tokens of KV cache but tenant '",
+                                  tenant.info.name, "' can now hold at most ",
+                                  *max_tokens, " tokens in one sequence")));
+    return true;
+  }
+  absl::StatusOr<kvcache::KvSequence> kvseq =
+      kv_->NewSequence(tenant.info.name);
+  if (!kvseq.ok()) {
+    FinishInPlan(s, FinishReason::kCancelled, absl::OkStatus());
+    return true;
+  }
+  absl::StatusOr<kvcache::PrefixMatch> match =
+      kv_->FindCachedPrefix(*kvseq, s->tokens);
+  if (!match.ok()) {
+    FinishInPlan(s, FinishReason::kError, match.status());
+    return true;
+  }
+  const int32_t n = batch_.ChunkFor(s->num_tokens() - match->num_tokens);
+  absl::StatusOr<kvcache::AllocationResult> r =
+      kv_->Allocate(*kvseq, n, *match);
+  if (!r.ok()) {
+    FinishInPlan(s, FinishReason::kError, r.status());
+    return true;
+  }
+  // Does not fit: it waits (a waiting request never preempts a running
+  // one), and so do its tenant's later requests, this step.
+  if (!r->ok()) return false;
+
+  tenant.waiting.erase(tenant.waiting.begin());
+  --tenant.info.waiting;
+  --num_waiting_;
+  if (admission_ != nullptr) admission_->Dequeued(tenant.info.name);
+  s->kv = *std::move(kvseq);
+  s->status = SeqStatus::kPrefilling;
+  running_.push_back(s);
+  ++tenant.info.running;
+  if (!s->started) {
+    s->started = true;
+    s->first_scheduled_time = now;
+    s->cached_prompt_tokens = std::min(match->num_tokens, s->prompt_len);
+  }
+  AddToPlan(s, n);
+  return true;
+}
+
+void Scheduler::AddToPlan(Sequence* seq, int32_t n) {
+  const int32_t start = seq->num_computed();
+  ScheduledSeq e;
+  e.seq = seq;
+  e.start_pos = start;
+  e.num_tokens = n;
+  e.compute_logits = start + n == seq->num_tokens();
+  seq->plan_index = static_cast<int32_t>(plan_.scheduled.size());
+  plan_.scheduled.push_back(e);
+  batch_.Take(n);
+  fair_.Charge(seq->tenant_index, n);
+  plan_.num_tokens += n;
+  if (seq->status == SeqStatus::kDecoding) plan_.num_decode_tokens += n;
+}
+
+void Scheduler::RemoveFromPlan(Sequence* seq) {
+  const int32_t idx = seq->plan_index;
+  if (idx < 0) return;
+  const ScheduledSeq e = plan_.scheduled[idx];
+  batch_.GiveBack(e.num_tokens);
+  fair_.Refund(seq->tenant_index, e.num_tokens);
+  plan_.num_tokens -= e.num_tokens;
+  if (seq->status == SeqStatus::kDecoding) {
+    plan_.num_decode_tokens -= e.num_tokens;
+  }
+  plan_.scheduled.erase(plan_.scheduled.begin() + idx);
+  for (size_t i = static_cast<size_t>(idx); i < plan_.scheduled.size(); ++i) {
+    plan_.scheduled[i].seq->plan_index = static_cast<int32_t>(i);
+  }
+  seq->plan_index = -1;
+}
+
+void Scheduler::RemoveRunning(Sequence* seq) {
+  auto it = std::find(running_.begin(), running_.end(), seq);
+  if (it != running_.end()) running_.erase(it);
+  --tenants_[seq->tenant_index].info.running;
+}
+
+void Scheduler::Preempt(Sequence* seq) {
+  RemoveFromPlan(seq);
+  RemoveRunning(seq);
+  seq->kv.Free();
+  seq->status = SeqStatus::kWaiting;
+  ++seq->preemptions;
+  ++total_preemptions_;
+  Tenant& tenant = tenants_[seq->tenant_index];
+  ++tenant.info.preemptions;
+  plan_.preempted.push_back(seq);
+  if (!tenant.info.configured) {
+    // Its tenant was removed: it cannot get blocks again.
+    seq->status = SeqStatus::kFinished;
+    plan_.finished.push_back({seq, FinishReason::kCancelled, absl::OkStatus()});
+    UpdateActive(seq->tenant_index);
+    return;
+  }
+  // Back in line with its original arrival: ahead of later requests.
+  tenant.waiting.insert(seq);
+  ++tenant.info.waiting;
+  ++num_waiting_;
+  if (admission_ != nullptr) admission_->Requeued(tenant.info.name);
+}
+
+void Scheduler::Drop(Sequence* seq) {
+  if (seq->status == SeqStatus::kFinished) return;
+  const int32_t t = seq->tenant_index;
+  Tenant& tenant = tenants_[t];
+  if (seq->running()) {
+    RemoveFromPlan(seq);
+    RemoveRunning(seq);
+  } else if (tenant.waiting.erase(seq) > 0) {
+    --tenant.info.waiting;
+    --num_waiting_;
+    if (admission_ != nullptr) admission_->Dequeued(tenant.info.name);
+  }
+  seq->kv.Free();
+  seq->status = SeqStatus::kFinished;
+  UpdateActive(t);
+}
+
+void Scheduler::FinishInPlan(Sequence* seq, FinishReason reason,
+                             absl::Status error) {
+  Drop(seq);
+  plan_.finished.push_back({seq, reason, std::move(error)});
+}
+
+void Scheduler::Finish(Sequence* seq) {
+  // Outside Schedule() plan indices are reset, so the plan stays intact
+  // for the caller iterating it.
+  Drop(seq);
+}
+
+void Scheduler::Commit() {
+  for (const ScheduledSeq& e : plan_.scheduled) {
+    Sequence* s = e.seq;
+    if (!s->running()) continue;
+    const bool prefill = s->status == SeqStatus::kPrefilling;
+    const absl::Status st =
+        kv_->AppendTokens(s->kv, absl::MakeConstSpan(s->tokens).subspan(
+                                     static_cast<size_t>(e.start_pos),
+                                     static_cast<size_t>(e.num_tokens)));
+    if (!st.ok()) {
+      FinishInPlan(
+          s, FinishReason::kError,
+          absl::InternalError(absl::StrCat(
+              "recording the step in the KV cache failed: ", st.message())));
+      continue;
+    }
+    TenantSched& info = tenants_[s->tenant_index].info;
+    info.served_tokens += e.num_tokens;
+    if (prefill) info.prompt_tokens_served += e.num_tokens;
+    if (e.compute_logits) ++info.generated_tokens;
+    if (s->num_computed() == s->num_tokens()) {
+      s->status = SeqStatus::kDecoding;
+    }
+  }
+}
+
+}  // namespace kvasir::engine::sched

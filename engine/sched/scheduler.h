@@ -1,0 +1,234 @@
+#ifndef KVASIR_ENGINE_SCHED_SCHEDULER_H_
+#define KVASIR_ENGINE_SCHED_SCHEDULER_H_
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/clock.h"
+#include "engine/engine.h"
+#include "engine/sched/admission_control.h"
+#include "engine/sched/batch_policy.h"
+#include "engine/sched/capacity_policy.h"
+#include "engine/sched/fair_share.h"
+#include "engine/sched/sequence.h"
+#include "kvcache/kv_cache_manager.h"
+
+namespace kvasir::engine::sched {
+
+// One sequence's share of a step: run tokens [start_pos, start_pos + n) of
+// seq->tokens. compute_logits when that reaches the end of the known tokens
+// (the caller then samples the next token).
+struct ScheduledSeq {
+  Sequence* seq = nullptr;
+  int32_t start_pos = 0;
+  int32_t num_tokens = 0;
+  bool compute_logits = false;
+};
+
+// A sequence the scheduler finished on its own (its blocks are freed and it
+// left every queue): the caller delivers the finish, then may destroy it.
+struct FinishedSeq {
+  Sequence* seq = nullptr;
+  FinishReason reason = FinishReason::kLength;
+  absl::Status error;  // set iff reason == kError
+};
+
+// What Schedule() decided. Valid until the next Schedule().
+struct StepPlan {
+  // In the order the model runner gets them: decodes, then chunks.
+  std::vector<ScheduledSeq> scheduled;
+  // Finished by the scheduler (deadline, could never fit, tenant removed);
+  // Commit() appends the sequences whose tokens could not be recorded.
+  std::vector<FinishedSeq> finished;
+  // Preempted this step (back in the queue; blocks freed).
+  std::vector<Sequence*> preempted;
+  int32_t num_tokens = 0;         // sum over `scheduled`
+  int32_t num_decode_tokens = 0;  // of which one-token decodes
+  int32_t num_logits = 0;         // entries with compute_logits
+
+  void Clear();
+};
+
+// Per-tenant scheduling state, readable for stats and tests.
+struct TenantSched {
+  std::string name;
+  int32_t kv_id = -1;      // the KvCacheManager's tenant id
+  bool configured = true;  // false: removed, kept while requests run
+  double weight = 1.0;
+  int32_t max_concurrent = 0;
+  int32_t running = 0;
+  int32_t waiting = 0;
+  int64_t served_tokens = 0;         // all computed tokens
+  int64_t prompt_tokens_served = 0;  // computed tokens before decoding
+  int64_t generated_tokens = 0;      // logits produced (tokens sampled)
+  int64_t preemptions = 0;
+};
+
+// Continuous batching at iteration level (vLLM v1's scheduler, TensorRT-LLM's
+// batch manager): every step it decides only how many tokens each request
+// runs, {request: n_tokens}, within max_batch_tokens and max_running.
+//
+// Each Schedule():
+//   1. Requests whose deadline has passed finish with kDeadline (running or
+//      waiting; a request that is already expired never starts prefill).
+//   2. Running requests first: decodes (one token each), then the next
+//      chunk of partially prefilled prompts, so decodes never stall behind
+//      a long prompt. Under a tight token budget, in fair-share order.
+//   3. Then, unless step 2 had to preempt, waiting requests start (chunked
+//      prefill) in fair order: the tenant with the smallest virtual token
+//      counter (FairShare) first, priority then arrival within a tenant;
+//      respecting max_running and each tenant's max_concurrent.
+// KV blocks come from the KvCacheManager only. When a running request's
+// chunk does not fit, CapacityPolicy picks a victim, which is preempted by
+// recompute: its blocks are freed and it is requeued with its generated
+// tokens kept; on resume it prefills prompt + generated tokens, and
+// prefix-cache hits skip what is still cached. A waiting request whose
+// chunk does not fit waits (it never preempts a running one); its tenant's
+// later requests wait behind it.
+//
+// Time comes from the injected clock only. Not thread-safe: one thread (the
+// engine thread) calls everything; `admission` (thread-safe) is told when
+// requests leave or re-enter the queue.
+class Scheduler {
+ public:
+  struct Options {
+    int32_t max_batch_tokens = 512;  // >= 1
+    int32_t max_running = 64;        // >= 1
+    Clock* clock = nullptr;          // required; not owned
+  };
+
+  // Validates the options and tenants and applies the tenants' budgets to
+  // `kv` (SetTenants). `kv` and `admission` (may be null) are not owned and
+  // must outlive the scheduler.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(
+      const Options& options, kvcache::KvCacheManager* kv,
+      AdmissionControl* admission, std::vector<TenantConfig> tenants);
+
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Replaces the tenant set, all or nothing (InvalidArgument naming the
+  // tenant and the field; nothing changes then). KV budgets change at once
+  // (a tenant above its new limit gets no new blocks and is preempted
+  // first). Waiting requests of removed tenants finish with kCancelled and
+  // are appended to *cancelled; running ones continue (but get no new
+  // blocks: when they need one they are preempted, then cancelled).
+  absl::Status SetTenants(std::vector<TenantConfig> tenants,
+                          std::vector<FinishedSeq>* cancelled);
+
+  // Queues `seq` (its tenant, tokens, prompt_len, max_new_tokens, priority
+  // and deadline set; status kWaiting). Queue limits are AdmissionControl's
+  // job, before this. NotFound for an unknown or removed tenant;
+  // InvalidArgument for a malformed sequence. Not owned: it must live until
+  // the scheduler finishes it.
+  absl::Status Add(Sequence* seq);
+
+  // Decides the next step (see the class comment). The plan is valid until
+  // the next call.
+  const StepPlan& Schedule();
+
+  // After the model ran the plan: records the computed tokens in the KV
+  // cache (full blocks enter the prefix cache) and moves sequences whose
+  // known tokens are all computed to kDecoding. The caller then appends a
+  // sampled token to each compute_logits sequence. Sequences whose tokens
+  // could not be recorded are finished (kError) and appended to
+  // plan().finished. Not called when the model step failed: nothing is
+  // recorded then, and the caller finishes the sequences.
+  void Commit();
+
+  // Finishes `seq` (done, cancelled, failed): it leaves its queue and its
+  // blocks are freed now. No-op for a finished sequence.
+  void Finish(Sequence* seq);
+
+  const StepPlan& plan() const { return plan_; }
+  int32_t num_running() const { return static_cast<int32_t>(running_.size()); }
+  int32_t num_waiting() const { return num_waiting_; }
+  bool idle() const { return running_.empty() && num_waiting_ == 0; }
+  // Sequences running now, in the order they started.
+  absl::Span<Sequence* const> running() const { return running_; }
+  // The earliest deadline of any queued or running request.
+  absl::Time NextDeadline() const;
+
+  int32_t num_tenants() const { return static_cast<int32_t>(tenants_.size()); }
+  const TenantSched& tenant(int32_t i) const { return tenants_[i].info; }
+  // Index of a configured tenant, or -1.
+  int32_t FindTenant(absl::string_view name) const;
+  const FairShare& fair_share() const { return fair_; }
+  int64_t total_preemptions() const { return total_preemptions_; }
+  const Options& options() const { return options_; }
+  kvcache::KvCacheManager& kv() { return *kv_; }
+  const kvcache::KvCacheManager& kv() const { return *kv_; }
+
+ private:
+  // Waiting order within a tenant: priority (higher first), then arrival.
+  struct WaitingOrder {
+    bool operator()(const Sequence* a, const Sequence* b) const {
+      if (a->priority != b->priority) return a->priority > b->priority;
+      return a->arrival < b->arrival;
+    }
+  };
+  struct Tenant {
+    TenantSched info;
+    int32_t max_queued = 0;
+    std::set<Sequence*, WaitingOrder> waiting;
+  };
+
+  Scheduler(const Options& options, kvcache::KvCacheManager* kv,
+            AdmissionControl* admission);
+
+  void ExpireDeadlines(absl::Time now);
+  void ScheduleRunning();
+  void ScheduleWaiting(absl::Time now);
+  // Grows `seq`'s blocks for n more tokens, preempting victims as needed.
+  // False when it could not (the sequence is then preempted or finished).
+  bool AllocateOrPreempt(Sequence* seq, int32_t n);
+  // Starts the head of tenant t's queue; false (tenant blocked this step)
+  // when its first chunk does not fit.
+  bool TryStart(int32_t t, absl::Time now);
+  // The tenant whose waiting head goes next, or -1.
+  int32_t PickWaitingTenant() const;
+  void AddToPlan(Sequence* seq, int32_t n);
+  void RemoveFromPlan(Sequence* seq);
+  void Preempt(Sequence* seq);
+  // Takes `seq` out of its queue and frees its blocks; `reason` goes to
+  // plan_.finished unless `report` is false.
+  void Drop(Sequence* seq);
+  void FinishInPlan(Sequence* seq, FinishReason reason, absl::Status error);
+  void RemoveRunning(Sequence* seq);
+  void UpdateActive(int32_t t);
+
+  Options options_;
+  kvcache::KvCacheManager* kv_;
+  AdmissionControl* admission_;
+  BatchPolicy batch_;
+  CapacityPolicy capacity_;
+  FairShare fair_;
+  std::vector<Tenant> tenants_;
+  std::vector<Sequence*> running_;
+  int32_t num_waiting_ = 0;
+  uint64_t next_arrival_ = 0;
+  int64_t total_preemptions_ = 0;
+  StepPlan plan_;
+  // Step scratch, reused.
+  std::vector<Sequence*> order_;
+  std::vector<uint8_t> blocked_;
+};
+
+// Checks a tenant set as Engine::Create and UpdateTenants do (names, weights,
+// caps; the KV budgets are checked by the KV cache): InvalidArgument naming
+// the tenant and the field.
+absl::Status ValidateTenantConfigs(const std::vector<TenantConfig>& tenants);
+
+// The KV budgets of a tenant set.
+std::vector<kvcache::TenantBudget> ToKvBudgets(
+    const std::vector<TenantConfig>& tenants);
+
+}  // namespace kvasir::engine::sched
+
+#endif  // KVASIR_ENGINE_SCHED_SCHEDULER_H_

@@ -1,0 +1,145 @@
+// Runs the real `kvasir generate` binary on the golden prompts of every
+// model format and checks that it reproduces llama.cpp's prompt ids and
+// 64 greedy tokens exactly.
+#include <fstream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/paths.h"
+#include "tests/testing/subprocess.h"
+
+namespace kvasir {
+namespace {
+
+using ::kvasir::testing::BinaryDir;
+using ::kvasir::testing::GoldenPath;
+using ::kvasir::testing::ModelPath;
+using ::kvasir::testing::ProcessResult;
+using ::kvasir::testing::RunProcess;
+using ::testing::HasSubstr;
+
+ProcessResult Generate(std::vector<std::string> args) {
+  args.insert(args.begin(),
+              {BinaryDir() + "/tools/kvasir", std::string("generate")});
+  return RunProcess(args);
+}
+
+struct Variant {
+  std::string name;
+  std::string model;
+  std::string tokenizer;  // for llama2.c checkpoints
+  std::string golden;
+};
+
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+
+class GenerateGoldenTest : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(GenerateGoldenTest, JsonReproducesPromptIdsAndContinuation) {
+  const Variant& v = GetParam();
+  std::ifstream in(GoldenPath(v.golden));
+  ASSERT_TRUE(in.good()) << GoldenPath(v.golden);
+  std::string line;
+  int cases = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const nlohmann::json g = nlohmann::json::parse(line);
+    const std::string prompt = g["prompt"].get<std::string>();
+    std::vector<std::string> args = {"--model", ModelPath(v.model), "--prompt",
+                                     prompt,    "--max-tokens",     "64",
+                                     "--json"};
+    if (!v.tokenizer.empty()) {
+      args.insert(args.end(), {"--tokenizer", ModelPath(v.tokenizer)});
+    }
+    const ProcessResult r = Generate(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json out = nlohmann::json::parse(r.out);
+    EXPECT_EQ(out["prompt_token_ids"], g["prompt_token_ids"]) << prompt;
+    EXPECT_EQ(out["token_ids"], g["continuation_token_ids"]) << prompt;
+    EXPECT_EQ(out["finish_reason"], "length");
+    EXPECT_GT(out["timing"]["decode_tokens_per_s"].get<double>(), 0.0);
+    ++cases;
+  }
+  EXPECT_EQ(cases, 6);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Formats, GenerateGoldenTest,
+    ::testing::Values(Variant{"stories260K_gguf", "stories260K.gguf", "",
+                              "stories260K.jsonl"},
+                      Variant{"stories260K_bin", "stories260K.bin",
+                              "tok512.bin", "stories260K.jsonl"},
+                      Variant{"babyllama_gguf", "babyllama5000.gguf", "",
+                              "babyllama.jsonl"},
+                      Variant{"babyllama_bin", "babyllama5000.bin",
+                              "tok105.bin", "babyllama.jsonl"}),
+    [](const ::testing::TestParamInfo<Variant>& info) {
+      return info.param.name;
+    });
+
+TEST(GenerateCommandTest, StreamsTheTextToStdout) {
+  std::ifstream in(GoldenPath("stories260K.jsonl"));
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  const nlohmann::json g = nlohmann::json::parse(line);
+  const ProcessResult r =
+      Generate({"--model", ModelPath("stories260K.gguf"), "--prompt",
+                g["prompt"].get<std::string>(), "--max-tokens", "64"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, g["continuation_text"].get<std::string>() + "\n");
+  EXPECT_THAT(r.err, HasSubstr("decode"));
+}
+
+TEST(GenerateCommandTest, MqaConversionRuns) {
+  const ProcessResult r = Generate(
+      {"--model", ModelPath("stories260K.gguf"), "--prompt", "Hello",
+       "--max-tokens", "8", "--kv-heads", "1", "--kv-dtype", "bf16", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["token_ids"].size(), 8u);
+}
+
+TEST(GenerateCommandTest, ErrorsGoToStderrWithANonZeroExit) {
+  ProcessResult r =
+      Generate({"--model", ModelPath("no-such-model.gguf"), "--prompt", "x"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("no-such-model.gguf"));
+  EXPECT_TRUE(r.out.empty());
+
+  r = Generate({"--model", ModelPath("stories260K.bin"), "--prompt", "x"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--tokenizer"));
+
+  r = Generate({"--model", ModelPath("babyllama5000.gguf"), "--prompt", "x",
+                "--max-tokens", "200"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("context length 128"));
+
+  r = Generate({"--model", ModelPath("stories260K.gguf"), "--prompt", "x",
+                "--kv-dtype", "f16"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--kv-dtype"));
+
+  r = Generate({"--model", ModelPath("stories260K.gguf"), "--prompt", "x",
+                "--kv-heads", "3"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("kv_heads"));
+
+  r = Generate({"--model", ModelPath("stories260K.gguf"), "--prompt", "x",
+                "--temperature", "-1"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("temperature"));
+
+  // babyllama's character vocabulary has no byte fallback and no 'Ω'.
+  r = Generate({"--model", ModelPath("babyllama5000.gguf"), "--prompt",
+                "\xCE\xA9mega", "--json"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("cannot encode"));
+  EXPECT_TRUE(r.out.empty());
+}
+
+}  // namespace
+}  // namespace kvasir
