@@ -18,16 +18,19 @@ namespace kvasir::engine::ops {
 // One path for MHA, GQA and MQA: KV head g serves the G = H / Hkv query
 // heads g*G .. g*G+G-1.
 //
-// Work is split over (sequence, KV head) pairs with OpenMP. Each pair
-// streams its sequence's K and V blocks once (blocks in block-table order)
-// and uses every block for all G query heads and all of the sequence's new
-// tokens, with an online (flash-attention style) softmax: scale
-// 1/sqrt(head_dim), f32 accumulation. New token at position p sees
-// positions 0..p: earlier cached tokens and the earlier new tokens of the
-// same call, whose K/V WriteKv has put into the cache first.
+// Work is split over (sequence, KV head) pairs with OpenMP (largest first,
+// dynamic schedule). Each pair streams its sequence's K and V blocks once
+// (in block-table order, in chunks of up to 16 slots) and applies every
+// chunk to all G query heads of all of the sequence's new tokens, four
+// queries at a time sharing each K and V row load, with an online
+// (flash-attention style) softmax: scale 1/sqrt(head_dim), f32
+// accumulation. New token at position p sees positions 0..p: earlier cached
+// tokens and the earlier new tokens of the same call, whose K/V WriteKv has
+// put into the cache first. A query's result does not depend on the other
+// sequences of the call nor on the thread count.
 //
 // With a bf16 cache, K/V are rounded to nearest even when written and each
-// block is widened to f32 once per use.
+// chunk is widened to f32 once per (sequence, KV head).
 //
 // Scratch is sized at Create; WriteKv and Attend never allocate. Not
 // thread-safe (one caller; the parallelism is inside).
@@ -47,7 +50,7 @@ class PagedAttention {
   };
 
   // One sequence's new tokens. Preconditions (the caller validates): rows
-  // [row, row + n_new) of q/k/v/out belong to it; n_new >= 1;
+  // [row, row + n_new) of q/k/v/out belong to it; 1 <= n_new <= max_rows;
   // start_pos >= 0; block_table has at least
   // ceil((start_pos + n_new) / block_size) entries, each a block of the
   // arena; distinct sequences write distinct blocks.
