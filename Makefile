@@ -6,7 +6,7 @@ JOBS      ?= $(shell nproc)
 CONFIG    ?= configs/default.yaml
 KVASIR    := $(BUILD_DIR)/tools/kvasir
 
-.PHONY: all deps configure build test test-asan bench serve format clean
+.PHONY: all deps configure build test test-asan test-docker bench serve format clean
 
 all: build
 
@@ -32,6 +32,11 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) --timeout 1200
+
+# Builds the Docker image and runs it for real (starts a private dockerd and
+# makes a Debian base image with mmdebstrap when needed): scripts/test-docker.sh.
+test-docker: build
+	scripts/test-docker.sh
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do echo "== $$b"; $$b || exit 1; done
