@@ -6,9 +6,12 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "engine/engine.h"
 #include "engine/engine_builder.h"
 #include "gmock/gmock.h"
@@ -109,11 +112,20 @@ TEST_P(EngineGoldenTest, AllAtOnceWithChunkingAndPreemption) {
   ASSERT_EQ(cases.size(), 6u);
   std::unique_ptr<Engine> engine = MakeEngine();
   ASSERT_NE(engine, nullptr);
+  // The first sink holds the engine thread at its first token until all
+  // six are submitted, so they compete for blocks on any thread schedule.
+  absl::Notification all_submitted;
+  absl::Cleanup release = [&] {  // before ~Engine, even when ASSERT returns
+    if (!all_submitted.HasBeenNotified()) all_submitted.Notify();
+  };
   std::vector<std::shared_ptr<RecordingSink>> sinks;
   for (const GoldenCase& c : cases) {
-    sinks.push_back(std::make_shared<RecordingSink>());
+    sinks.push_back(sinks.empty()
+                        ? std::make_shared<RecordingSink>(&all_submitted)
+                        : std::make_shared<RecordingSink>());
     ASSERT_OK(engine->Submit(Req(c), sinks.back()));
   }
+  std::move(release).Invoke();
   ExpectGolden(cases, sinks);
   EXPECT_GT(engine->Stats().preemptions, 0);
   ExpectAllBlocksFree(*engine);

@@ -396,6 +396,9 @@ TEST_F(EngineTest, ChunkedPrefillAndPreemptionKeepEveryOutputExact) {
   FakeRunner::Options ro;
   ro.max_batch_tokens = 24;
   Start(o, {Tenant("t", 0, 24)}, ro);
+  // All twelve must be in flight together, whatever the thread scheduling,
+  // or the early ones could finish before the late ones need their blocks.
+  runner_->Pause();
   std::vector<std::shared_ptr<RecordingSink>> sinks;
   std::vector<std::vector<int32_t>> expected;
   for (int i = 0; i < 12; ++i) {
@@ -405,6 +408,7 @@ TEST_F(EngineTest, ChunkedPrefillAndPreemptionKeepEveryOutputExact) {
     expected.push_back(FakeRunner::Generate(r.prompt, 40));
     sinks.push_back(Submit(r));
   }
+  runner_->Resume();
   for (int i = 0; i < 12; ++i) {
     ASSERT_TRUE(sinks[i]->WaitForFinish());
     EXPECT_EQ(sinks[i]->token_ids(), expected[i]) << "request " << i;

@@ -6,6 +6,7 @@ namespace kvasir::testing {
 
 void RecordingSink::OnTokens(absl::Span<const engine::GeneratedToken> tokens,
                              absl::string_view text) {
+  if (gate_ != nullptr) gate_->WaitForNotification();
   absl::MutexLock lock(&mu_);
   if (finishes_ > 0) violations_.push_back("OnTokens after OnFinish");
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());

@@ -7,6 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/engine.h"
@@ -17,6 +18,12 @@ namespace kvasir::testing {
 // then exactly one finish, nothing after it. Thread-safe.
 class RecordingSink final : public engine::RequestSink {
  public:
+  RecordingSink() = default;
+  // OnTokens first waits for `gate` (not owned, must outlive the sink): the
+  // engine thread stalls there, so a test can make sure every request it
+  // submits is in flight together, however the threads are scheduled.
+  explicit RecordingSink(const absl::Notification* gate) : gate_(gate) {}
+
   void OnTokens(absl::Span<const engine::GeneratedToken> tokens,
                 absl::string_view text) override;
   void OnFinish(const engine::FinishInfo& info) override;
@@ -38,6 +45,7 @@ class RecordingSink final : public engine::RequestSink {
   int calls() const;  // OnTokens + OnFinish calls
 
  private:
+  const absl::Notification* const gate_ = nullptr;
   mutable absl::Mutex mu_;
   std::vector<engine::GeneratedToken> tokens_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> deltas_ ABSL_GUARDED_BY(mu_);
