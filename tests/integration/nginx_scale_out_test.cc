@@ -11,14 +11,18 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -75,32 +79,46 @@ absl::StatusOr<std::string> RewriteConf(const std::string& conf,
   }
   out = absl::StrReplaceAll(out, {{"/tmp/kvasir-nginx", dir + "/nginx"}});
 
-  const std::regex listen(R"(listen\s+50051(\s))");
-  if (!std::regex_search(out, listen)) {
-    return absl::FailedPreconditionError(
-        "docker/nginx.conf: no `listen 50051` line");
-  }
-  out = std::regex_replace(
-      out, listen, absl::StrCat("listen 127.0.0.1:", listen_port, "$1"));
-
+  // Line by line (std::regex trips GCC 12's -Wmaybe-uninitialized in the
+  // sanitizer build): `listen 50051 ...` -> the loopback port;
   // `server kvasir-N:50051 ...;` -> the N-th replica's port, or dropped.
-  const std::regex server(R"(([ \t]*)server\s+kvasir-(\d+):50051([^;]*;)\n)");
+  constexpr absl::string_view kListen = "listen 50051 ";
+  constexpr absl::string_view kServer = "server kvasir-";
   std::string rewritten;
+  int listens = 0;
   int seen = 0;
-  std::sregex_iterator it(out.begin(), out.end(), server), end;
-  size_t last = 0;
-  for (; it != end; ++it) {
-    const std::smatch& m = *it;
-    rewritten += out.substr(last, m.position() - last);
-    last = m.position() + m.length();
-    const int n = std::stoi(m[2].str());
-    ++seen;
-    if (n >= 1 && n <= static_cast<int>(replicas.size())) {
-      rewritten += absl::StrCat(
-          m[1].str(), "server 127.0.0.1:", replicas[n - 1], m[3].str(), "\n");
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    const absl::string_view code = absl::StripLeadingAsciiWhitespace(line);
+    const absl::string_view indent = line.substr(0, line.size() - code.size());
+    if (absl::StartsWith(code, kListen)) {
+      ++listens;
+      absl::StrAppend(&rewritten, indent, "listen 127.0.0.1:", listen_port, " ",
+                      code.substr(kListen.size()), "\n");
+      continue;
     }
+    if (absl::StartsWith(code, kServer)) {
+      const absl::string_view rest = code.substr(kServer.size());
+      const size_t colon = rest.find(":50051");
+      int n = 0;
+      if (colon == absl::string_view::npos ||
+          !absl::SimpleAtoi(rest.substr(0, colon), &n)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "docker/nginx.conf: cannot read the server line '", code, "'"));
+      }
+      ++seen;
+      if (n >= 1 && n <= static_cast<int>(replicas.size())) {
+        absl::StrAppend(&rewritten, indent,
+                        "server 127.0.0.1:", replicas[n - 1],
+                        rest.substr(colon + 6), "\n");
+      }
+      continue;
+    }
+    absl::StrAppend(&rewritten, line, "\n");
   }
-  rewritten += out.substr(last);
+  if (listens != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "docker/nginx.conf: ", listens, " `listen 50051` lines, need 1"));
+  }
   if (seen < static_cast<int>(replicas.size())) {
     return absl::FailedPreconditionError(
         absl::StrCat("docker/nginx.conf: ", seen,
