@@ -41,8 +41,12 @@ test-docker: build
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do echo "== $$b"; $$b || exit 1; done
 
-serve: build
-	$(KVASIR) generate --model dummy:tiny --prompt "Once upon a time" --max-tokens 32
+# The quick start: the gRPC server with $(CONFIG) (as shipped: the demo model
+# dummy:tiny, the default tenant, 0.0.0.0:50051, metrics on :9090). Then, in
+# another shell: build/tools/kvasir client stream --prompt "Once upon a time"
+serve: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvasir
+	$(KVASIR) serve --config $(CONFIG)
 
 format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')

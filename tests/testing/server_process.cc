@@ -1,10 +1,8 @@
 #include "tests/testing/server_process.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -17,9 +15,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "tests/testing/child_process.h"
 #include "tests/testing/paths.h"
-
-extern char** environ;
 
 namespace kvasir::testing {
 namespace {
@@ -35,59 +32,6 @@ std::string ReadFile(const std::string& path) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// Spawns argv with stdout and stderr redirected to files.
-absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
-                            const std::string& out_path,
-                            const std::string& err_path) {
-  if (argv.empty()) return absl::InvalidArgumentError("empty command");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                   O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (err_path == out_path) {
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  }
-  // The child starts with no blocked signals, whatever this test does.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  std::vector<char*> args;
-  for (const std::string& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc =
-      posix_spawn(&pid, argv[0].c_str(), &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    return absl::InternalError(
-        absl::StrCat("posix_spawn ", argv[0], ": ", strerror(rc)));
-  }
-  return pid;
-}
-
-// Waits for `pid` up to `timeout`; the decoded exit status, or nullopt.
-std::optional<int> WaitPid(pid_t pid, absl::Duration timeout) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (true) {
-    int status = 0;
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return DecodeStatus(status);
-    if (r < 0) return -1;
-    if (absl::Now() >= give_up) return std::nullopt;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
 }
 
 }  // namespace
@@ -116,12 +60,12 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
   if (dir.empty()) return absl::InternalError("cannot make a temp dir");
   const std::string out_path = dir + "/stdout";
   const std::string err_path = dir + "/stderr";
-  absl::StatusOr<pid_t> pid = Spawn(argv, out_path, err_path);
+  absl::StatusOr<pid_t> pid = SpawnProcess(argv, out_path, err_path);
   if (!pid.ok()) return pid.status();
-  std::optional<int> status = WaitPid(*pid, timeout);
+  std::optional<int> status = WaitProcess(*pid, timeout);
   if (!status.has_value()) {
     kill(*pid, SIGKILL);
-    WaitPid(*pid, absl::Seconds(10));
+    WaitProcess(*pid, absl::Seconds(10));
     return absl::DeadlineExceededError(absl::StrCat(
         argv[0], " still ran after ", absl::FormatDuration(timeout)));
   }
@@ -162,7 +106,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
                 {"--listen", absl::StrCat("127.0.0.1:", *port),
                  "--metrics-listen", absl::StrCat("127.0.0.1:", *metrics)});
   }
-  absl::StatusOr<pid_t> pid = Spawn(argv, options.log_path, options.log_path);
+  absl::StatusOr<pid_t> pid =
+      SpawnProcess(argv, options.log_path, options.log_path);
   if (!pid.ok()) return pid.status();
   p->pid_ = *pid;
 
@@ -192,7 +137,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
 ServerProcess::~ServerProcess() {
   if (pid_ > 0 && !reaped_) {
     kill(pid_, SIGKILL);
-    WaitPid(pid_, absl::Seconds(10));
+    WaitProcess(pid_, absl::Seconds(10));
   }
 }
 
@@ -208,7 +153,7 @@ absl::Status ServerProcess::Signal(int signo) {
 
 absl::StatusOr<int> ServerProcess::Wait(absl::Duration timeout) {
   if (reaped_) return exit_status_;
-  std::optional<int> status = WaitPid(pid_, timeout);
+  std::optional<int> status = WaitProcess(pid_, timeout);
   if (!status.has_value()) {
     return absl::DeadlineExceededError("the server is still running");
   }
