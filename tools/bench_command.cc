@@ -23,6 +23,7 @@
 #include "engine/ops/linear.h"
 #include "kvcache/kv_layout.h"
 #include "nlohmann/json.hpp"
+#include "tools/command_util.h"
 #include "tools/commands.h"
 
 namespace kvasir::tools {
@@ -94,24 +95,6 @@ class BenchSink final : public engine::RequestSink {
   Completion* done_;
 };
 
-template <typename Flags>
-engine::ModelSource Source(const Flags& flags) {
-  engine::ModelSource source;
-  source.path = flags.model;
-  source.tokenizer = flags.tokenizer;
-  if (flags.has_kv_heads) source.kv_heads = flags.kv_heads;
-  return source;
-}
-
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "kvasir bench offline: %s\n",
-               std::string(status.message()).c_str());
-  return status.code() == absl::StatusCode::kInvalidArgument ||
-                 status.code() == absl::StatusCode::kNotFound
-             ? 2
-             : 1;
-}
-
 absl::Status CheckFlags(const BenchFlags& f) {
   auto positive = [](absl::string_view flag, int64_t v) {
     return v >= 1 ? absl::OkStatus()
@@ -134,24 +117,27 @@ double PerSecond(double count, int64_t ns) {
 }
 
 int RunBench(const BenchFlags& flags) {
-  if (absl::Status s = CheckFlags(flags); !s.ok()) return Fail(s);
+  if (absl::Status s = CheckFlags(flags); !s.ok())
+    return Fail("bench offline", s);
   absl::StatusOr<kvcache::KvDtype> kv_dtype =
       kvcache::ParseKvDtype(flags.kv_dtype, "--kv-dtype");
-  if (!kv_dtype.ok()) return Fail(kv_dtype.status());
+  if (!kv_dtype.ok()) return Fail("bench offline", kv_dtype.status());
   absl::StatusOr<engine::WeightsDtype> weights_dtype =
       engine::ParseWeightsDtype(flags.weights_dtype, "--weights-dtype");
-  if (!weights_dtype.ok()) return Fail(weights_dtype.status());
+  if (!weights_dtype.ok()) return Fail("bench offline", weights_dtype.status());
 
   const absl::Time load_start = absl::Now();
   absl::StatusOr<std::unique_ptr<engine::Model>> model =
-      engine::LoadModelForEngine(Source(flags));
-  if (!model.ok()) return Fail(model.status());
+      engine::LoadModelForEngine(ModelSourceFromFlags(flags));
+  if (!model.ok()) return Fail("bench offline", model.status());
   const engine::ModelConfig config = (*model)->config;
   const int32_t vocab = config.vocab_size;
   if (flags.prompt_len + flags.gen_len > config.context_length) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "--prompt-len ", flags.prompt_len, " + --gen-len ", flags.gen_len,
-        " exceeds the model's context length ", config.context_length)));
+    return Fail(
+        "bench offline",
+        absl::InvalidArgumentError(absl::StrCat(
+            "--prompt-len ", flags.prompt_len, " + --gen-len ", flags.gen_len,
+            " exceeds the model's context length ", config.context_length)));
   }
 
   engine::Engine::Options options;
@@ -169,7 +155,7 @@ int RunBench(const BenchFlags& flags) {
           *std::move(model),
           engine::RunnerSettings{*weights_dtype, flags.threads}, options,
           {engine::SoleTenant(options.kv_capacity_bytes)});
-  if (!eng.ok()) return Fail(eng.status());
+  if (!eng.ok()) return Fail("bench offline", eng.status());
   const double load_s = absl::ToDoubleSeconds(absl::Now() - load_start);
 
   std::mt19937_64 rng(flags.seed);
@@ -192,16 +178,17 @@ int RunBench(const BenchFlags& flags) {
   const absl::Time start = absl::Now();
   int submitted = 0;
   for (; submitted < std::min(flags.concurrency, flags.requests); ++submitted) {
-    if (absl::Status s = submit(); !s.ok()) return Fail(s);
+    if (absl::Status s = submit(); !s.ok()) return Fail("bench offline", s);
   }
   int finished = 0;
   while (finished < flags.requests) {
     finished = completion.WaitBeyond(finished);
-    if (!completion.error().ok()) return Fail(completion.error());
+    if (!completion.error().ok())
+      return Fail("bench offline", completion.error());
     // Keep `concurrency` in flight.
     while (submitted < flags.requests &&
            submitted - finished < flags.concurrency) {
-      if (absl::Status s = submit(); !s.ok()) return Fail(s);
+      if (absl::Status s = submit(); !s.ok()) return Fail("bench offline", s);
       ++submitted;
     }
   }

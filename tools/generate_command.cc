@@ -20,6 +20,7 @@
 #include "engine/ops/linear.h"
 #include "kvcache/kv_layout.h"
 #include "nlohmann/json.hpp"
+#include "tools/command_util.h"
 #include "tools/commands.h"
 
 namespace kvasir::tools {
@@ -94,25 +95,6 @@ class StreamSink final : public engine::RequestSink {
   std::optional<engine::FinishInfo> info_ ABSL_GUARDED_BY(mu_);
 };
 
-template <typename Flags>
-engine::ModelSource Source(const Flags& flags) {
-  engine::ModelSource source;
-  source.path = flags.model;
-  source.tokenizer = flags.tokenizer;
-  if (flags.has_kv_heads) source.kv_heads = flags.kv_heads;
-  return source;
-}
-
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "kvasir generate: %s\n",
-               std::string(status.message()).c_str());
-  return status.code() == absl::StatusCode::kInvalidArgument ||
-                 status.code() == absl::StatusCode::kNotFound ||
-                 status.code() == absl::StatusCode::kDataLoss
-             ? 2
-             : 1;
-}
-
 double PerSecond(double count, absl::Duration d) {
   const double s = absl::ToDoubleSeconds(d);
   return s > 0 ? count / s : 0.0;
@@ -121,23 +103,24 @@ double PerSecond(double count, absl::Duration d) {
 int RunGenerate(const GenerateFlags& flags) {
   absl::StatusOr<kvasir::kvcache::KvDtype> kv_dtype =
       kvcache::ParseKvDtype(flags.kv_dtype, "--kv-dtype");
-  if (!kv_dtype.ok()) return Fail(kv_dtype.status());
+  if (!kv_dtype.ok()) return Fail("generate", kv_dtype.status());
   absl::StatusOr<engine::WeightsDtype> weights_dtype =
       engine::ParseWeightsDtype(flags.weights_dtype, "--weights-dtype");
-  if (!weights_dtype.ok()) return Fail(weights_dtype.status());
+  if (!weights_dtype.ok()) return Fail("generate", weights_dtype.status());
   if (flags.max_tokens < 1) {
-    return Fail(absl::InvalidArgumentError(
-        absl::StrCat("--max-tokens ", flags.max_tokens, " must be >= 1")));
+    return Fail("generate",
+                absl::InvalidArgumentError(absl::StrCat(
+                    "--max-tokens ", flags.max_tokens, " must be >= 1")));
   }
 
   const absl::Time load_start = absl::Now();
   absl::StatusOr<std::unique_ptr<engine::Model>> model =
-      engine::LoadModelForEngine(Source(flags));
-  if (!model.ok()) return Fail(model.status());
+      engine::LoadModelForEngine(ModelSourceFromFlags(flags));
+  if (!model.ok()) return Fail("generate", model.status());
   // BOS + the text, as the golden files and llama.cpp do.
   absl::StatusOr<std::vector<int32_t>> prompt =
       (*model)->tokenizer->Encode(flags.prompt, /*add_bos=*/true);
-  if (!prompt.ok()) return Fail(prompt.status());
+  if (!prompt.ok()) return Fail("generate", prompt.status());
 
   engine::Engine::Options options;
   options.max_running = 1;
@@ -151,7 +134,7 @@ int RunGenerate(const GenerateFlags& flags) {
           *std::move(model),
           engine::RunnerSettings{*weights_dtype, flags.threads}, options,
           {engine::SoleTenant(options.kv_capacity_bytes)});
-  if (!eng.ok()) return Fail(eng.status());
+  if (!eng.ok()) return Fail("generate", eng.status());
   const absl::Duration load_time = absl::Now() - load_start;
 
   engine::Request request;
@@ -165,7 +148,7 @@ int RunGenerate(const GenerateFlags& flags) {
   auto sink = std::make_shared<StreamSink>();
   absl::StatusOr<engine::RequestId> id =
       (*eng)->Submit(std::move(request), sink);
-  if (!id.ok()) return Fail(id.status());
+  if (!id.ok()) return Fail("generate", id.status());
 
   std::string chunk;
   bool done = false;
@@ -178,7 +161,8 @@ int RunGenerate(const GenerateFlags& flags) {
   }
   (*eng)->Shutdown(absl::ZeroDuration());
   const engine::FinishInfo info = sink->info();
-  if (info.reason == engine::FinishReason::kError) return Fail(info.error);
+  if (info.reason == engine::FinishReason::kError)
+    return Fail("generate", info.error);
 
   const absl::Duration decode_time = info.total_time - info.time_to_first_token;
   const double prefill_tps =

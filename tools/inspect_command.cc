@@ -16,6 +16,7 @@
 #include "engine/model/loader.h"
 #include "kvcache/kv_layout.h"
 #include "nlohmann/json.hpp"
+#include "tools/command_util.h"
 #include "tools/commands.h"
 
 namespace kvasir::tools {
@@ -27,20 +28,6 @@ struct InspectFlags {
   uint64_t seed = 0;
   bool json = false;
 };
-
-// 2 for bad input (a missing or malformed file, a bad flag), 1 otherwise.
-int ExitCodeFor(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kDataLoss:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-      return 2;
-    default:
-      return 1;
-  }
-}
 
 // "1,234,567".
 std::string WithThousands(int64_t n) {
@@ -142,9 +129,7 @@ int RunInspect(const InspectFlags& flags) {
   absl::StatusOr<std::unique_ptr<engine::Model>> model =
       engine::LoadModel(options);
   if (!model.ok()) {
-    std::fprintf(stderr, "kvasir inspect: %s\n",
-                 std::string(model.status().message()).c_str());
-    return ExitCodeFor(model.status());
+    return Fail("inspect", model.status());
   }
   const double seconds = absl::ToDoubleSeconds(clock.Now() - start);
   if (flags.json) {

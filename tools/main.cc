@@ -15,6 +15,13 @@ int main(int argc, char** argv) {
   kvasir::tools::AddHashKeyCommand(app, &exit_code);
   kvasir::tools::AddGenerateCommand(app, &exit_code);
   kvasir::tools::AddBenchCommand(app, &exit_code);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; any usage error exits 2, as the commands
+    // do for bad input (CLI11's own codes, like 106 for a missing flag, mean
+    // nothing to a shell script).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   return exit_code;
 }

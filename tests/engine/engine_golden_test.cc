@@ -2,7 +2,6 @@
 // together into an engine whose token budget forces chunked prefill and
 // whose KV cache is small enough to force preemption, still produces
 // exactly llama.cpp's greedy continuation.
-#include <fstream>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -16,7 +15,7 @@
 #include "engine/engine_builder.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "nlohmann/json.hpp"
+#include "tests/testing/golden.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/recording_sink.h"
 #include "tests/testing/status_matchers.h"
@@ -24,31 +23,11 @@
 namespace kvasir::engine {
 namespace {
 
-using ::kvasir::testing::GoldenPath;
+using ::kvasir::testing::GoldenCase;
 using ::kvasir::testing::ModelPath;
+using ::kvasir::testing::ReadGolden;
 using ::kvasir::testing::RecordingSink;
 using ::testing::IsEmpty;
-
-struct GoldenCase {
-  std::string prompt;
-  std::vector<int32_t> prompt_ids;
-  std::vector<int32_t> continuation;
-};
-
-std::vector<GoldenCase> ReadGolden(const std::string& file) {
-  std::vector<GoldenCase> cases;
-  std::ifstream in(GoldenPath(file));
-  EXPECT_TRUE(in.good()) << GoldenPath(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const nlohmann::json j = nlohmann::json::parse(line);
-    cases.push_back({j["prompt"].get<std::string>(),
-                     j["prompt_token_ids"].get<std::vector<int32_t>>(),
-                     j["continuation_token_ids"].get<std::vector<int32_t>>()});
-  }
-  return cases;
-}
 
 struct ModelCase {
   std::string model;

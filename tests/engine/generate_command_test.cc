@@ -102,41 +102,44 @@ TEST(GenerateCommandTest, MqaConversionRuns) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["token_ids"].size(), 8u);
 }
 
-TEST(GenerateCommandTest, ErrorsGoToStderrWithANonZeroExit) {
-  ProcessResult r =
-      Generate({"--model", ModelPath("no-such-model.gguf"), "--prompt", "x"});
-  EXPECT_NE(r.exit_code, 0);
+TEST(GenerateCommandTest, BadInputGoesToStderrWithExitCodeTwo) {
+  ProcessResult r = Generate({"--prompt", "x"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // a usage error, not CLI11's 106
+  EXPECT_THAT(r.err, HasSubstr("--model is required"));
+
+  r = Generate({"--model", ModelPath("no-such-model.gguf"), "--prompt", "x"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // bad input
   EXPECT_THAT(r.err, HasSubstr("no-such-model.gguf"));
   EXPECT_TRUE(r.out.empty());
 
   r = Generate({"--model", ModelPath("stories260K.bin"), "--prompt", "x"});
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // bad input
   EXPECT_THAT(r.err, HasSubstr("--tokenizer"));
 
   r = Generate({"--model", ModelPath("babyllama5000.gguf"), "--prompt", "x",
                 "--max-tokens", "200"});
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // bad input
   EXPECT_THAT(r.err, HasSubstr("context length 128"));
 
   r = Generate({"--model", ModelPath("stories260K.gguf"), "--prompt", "x",
                 "--kv-dtype", "f16"});
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // bad input
   EXPECT_THAT(r.err, HasSubstr("--kv-dtype"));
 
   r = Generate({"--model", ModelPath("stories260K.gguf"), "--prompt", "x",
                 "--kv-heads", "3"});
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // bad input
   EXPECT_THAT(r.err, HasSubstr("kv_heads"));
 
   r = Generate({"--model", ModelPath("stories260K.gguf"), "--prompt", "x",
                 "--temperature", "-1"});
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // bad input
   EXPECT_THAT(r.err, HasSubstr("temperature"));
 
   // babyllama's character vocabulary has no byte fallback and no 'Ω'.
   r = Generate({"--model", ModelPath("babyllama5000.gguf"), "--prompt",
                 "\xCE\xA9mega", "--json"});
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // bad input
   EXPECT_THAT(r.err, HasSubstr("cannot encode"));
   EXPECT_TRUE(r.out.empty());
 }

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,8 +15,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvcache/kv_arena.h"
-#include "nlohmann/json.hpp"
 #include "tests/engine/decoder_test_util.h"
+#include "tests/testing/golden.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/status_matchers.h"
 
@@ -25,36 +24,10 @@ namespace kvasir::engine {
 namespace {
 
 using ::kvasir::engine::testing::MaxRelError;
-using ::kvasir::testing::GoldenPath;
+using ::kvasir::testing::GoldenCase;
 using ::kvasir::testing::IsOk;
 using ::kvasir::testing::ModelPath;
-
-struct Golden {
-  std::string prompt;
-  std::vector<int32_t> prompt_ids;
-  std::vector<int32_t> continuation;
-  std::vector<std::pair<int32_t, float>> top10;
-};
-
-std::vector<Golden> ReadGolden(const std::string& file) {
-  std::vector<Golden> out;
-  std::ifstream in(GoldenPath(file));
-  EXPECT_TRUE(in.good()) << GoldenPath(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const nlohmann::json j = nlohmann::json::parse(line);
-    Golden g;
-    g.prompt = j.at("prompt").get<std::string>();
-    g.prompt_ids = j.at("prompt_token_ids").get<std::vector<int32_t>>();
-    g.continuation = j.at("continuation_token_ids").get<std::vector<int32_t>>();
-    for (const auto& pair : j.at("top10_last_prompt_logits")) {
-      g.top10.emplace_back(pair.at(0).get<int32_t>(), pair.at(1).get<float>());
-    }
-    out.push_back(std::move(g));
-  }
-  return out;
-}
+using ::kvasir::testing::ReadGolden;
 
 // First maximum wins, as in the golden outputs.
 int32_t Argmax(absl::Span<const float> logits) {
@@ -140,13 +113,13 @@ void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.model; }
 class GoldenTest : public ::testing::TestWithParam<ModelCase> {};
 
 TEST_P(GoldenTest, TopLogitsAndGreedyContinuationMatchLlamaCpp) {
-  const std::vector<Golden> cases = ReadGolden(GetParam().golden);
+  const std::vector<GoldenCase> cases = ReadGolden(GetParam().golden);
   ASSERT_FALSE(cases.empty());
   std::unique_ptr<Model> model = Load(GetParam().model);
   ASSERT_NE(model, nullptr);
   ASSERT_OK_AND_ASSIGN(auto runner, LlamaRunner::CreateOwning(
                                         RunnerOptions(), std::move(model)));
-  for (const Golden& g : cases) {
+  for (const GoldenCase& g : cases) {
     SCOPED_TRACE("prompt '" + g.prompt + "'");
     Batch batch(*runner, 1, 128);
     std::vector<std::vector<float>> logits = batch.Step({g.prompt_ids}, {0});
@@ -170,7 +143,7 @@ TEST_P(GoldenTest, TopLogitsAndGreedyContinuationMatchLlamaCpp) {
 // All prompts of the model in one batch: prefill together, then decode
 // together; every sequence must still produce its golden continuation.
 TEST_P(GoldenTest, AllPromptsBatchedGiveTheSameContinuations) {
-  const std::vector<Golden> cases = ReadGolden(GetParam().golden);
+  const std::vector<GoldenCase> cases = ReadGolden(GetParam().golden);
   ASSERT_FALSE(cases.empty());
   std::unique_ptr<Model> model = Load(GetParam().model);
   ASSERT_NE(model, nullptr);
@@ -180,7 +153,7 @@ TEST_P(GoldenTest, AllPromptsBatchedGiveTheSameContinuations) {
   Batch batch(*runner, n, 128);
   std::vector<std::vector<int32_t>> tokens;
   std::vector<int32_t> pos(n, 0);
-  for (const Golden& g : cases) tokens.push_back(g.prompt_ids);
+  for (const GoldenCase& g : cases) tokens.push_back(g.prompt_ids);
   std::vector<std::vector<float>> logits = batch.Step(tokens, pos);
   ASSERT_EQ(logits.size(), cases.size());
   std::vector<std::vector<int32_t>> generated(n);
@@ -214,7 +187,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 // Logits after every token of the first golden prompt and its continuation.
 std::vector<std::vector<float>> TraceLogits(std::unique_ptr<Model> model,
-                                            const Golden& g) {
+                                            const GoldenCase& g) {
   auto runner = LlamaRunner::CreateOwning(RunnerOptions(), std::move(model));
   EXPECT_THAT(runner, IsOk());
   if (!runner.ok()) return {};
@@ -230,7 +203,7 @@ std::vector<std::vector<float>> TraceLogits(std::unique_ptr<Model> model,
 }
 
 TEST(GoldenKvHeadsTest, Stories260KAsMhaHasTheSameLogitsAndAsMqaRuns) {
-  const std::vector<Golden> cases = ReadGolden("stories260K.jsonl");
+  const std::vector<GoldenCase> cases = ReadGolden("stories260K.jsonl");
   ASSERT_FALSE(cases.empty());
   std::unique_ptr<Model> gqa = Load("stories260K.gguf");
   ASSERT_NE(gqa, nullptr);

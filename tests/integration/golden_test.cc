@@ -2,45 +2,22 @@
 // through Generation.Generate and Generation.GenerateStream, against
 // llama.cpp's reference in ../shared/golden/stories260K.jsonl: the prompt
 // ids, all 64 continuation ids and the text of every line.
-#include <fstream>
+#include "tests/testing/golden.h"
+
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "nlohmann/json.hpp"
 #include "tests/integration/live_server.h"
 #include "tests/testing/paths.h"
 
 namespace kvasir::integration {
 namespace {
 
+using ::kvasir::testing::GoldenCase;
 using ::testing::ElementsAreArray;
-
-struct GoldenCase {
-  std::string prompt;
-  std::vector<int32_t> prompt_ids;
-  std::vector<int32_t> continuation;
-  std::string text;
-};
-
-std::vector<GoldenCase> LoadGolden() {
-  std::vector<GoldenCase> cases;
-  std::ifstream in(testing::GoldenPath("stories260K.jsonl"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const nlohmann::json j = nlohmann::json::parse(line);
-    GoldenCase c;
-    c.prompt = j.at("prompt").get<std::string>();
-    c.prompt_ids = j.at("prompt_token_ids").get<std::vector<int32_t>>();
-    c.continuation = j.at("continuation_token_ids").get<std::vector<int32_t>>();
-    c.text = j.at("continuation_text").get<std::string>();
-    cases.push_back(std::move(c));
-  }
-  return cases;
-}
 
 // The golden request: greedy, 64 tokens, EOS honoured (the references
 // never stop early). The empty prompt cannot go as text (the API refuses an
@@ -64,7 +41,7 @@ void ExpectGolden(const GoldenCase& c, const Outcome& out) {
   ASSERT_TRUE(out.status.ok()) << out.status.error_message();
   EXPECT_THAT(out.prompt_ids, ElementsAreArray(c.prompt_ids));
   EXPECT_THAT(out.ids, ElementsAreArray(c.continuation));
-  EXPECT_EQ(out.text, c.text);
+  EXPECT_EQ(out.text, c.continuation_text);
   EXPECT_EQ(out.finish, v1::FINISH_REASON_LENGTH);
   EXPECT_EQ(out.usage.prompt_tokens(), static_cast<int>(c.prompt_ids.size()));
   EXPECT_EQ(out.usage.generated_tokens(),
@@ -74,7 +51,7 @@ void ExpectGolden(const GoldenCase& c, const Outcome& out) {
 class GoldenTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    cases_ = LoadGolden();
+    cases_ = testing::ReadGolden("stories260K.jsonl");
     ASSERT_EQ(cases_.size(), 6u) << testing::GoldenPath("stories260K.jsonl");
     absl::StatusOr<std::unique_ptr<LiveServer>> s =
         LiveServer::Start(TwoTenantConfig());

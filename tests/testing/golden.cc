@@ -1,0 +1,45 @@
+#include "tests/testing/golden.h"
+
+#include <fstream>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/paths.h"
+
+namespace kvasir::testing {
+
+std::vector<GoldenCase> ReadGolden(const std::string& file) {
+  std::vector<GoldenCase> cases;
+  const std::string path = GoldenPath(file);
+  std::ifstream in(path);
+  if (!in.good()) {
+    ADD_FAILURE() << "cannot read golden file " << path;
+    return cases;
+  }
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    try {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      GoldenCase c;
+      c.prompt = j.at("prompt").get<std::string>();
+      c.prompt_ids = j.at("prompt_token_ids").get<std::vector<int32_t>>();
+      c.continuation =
+          j.at("continuation_token_ids").get<std::vector<int32_t>>();
+      c.continuation_text = j.at("continuation_text").get<std::string>();
+      for (const nlohmann::json& pair : j.at("top10_last_prompt_logits")) {
+        c.top10.emplace_back(pair.at(0).get<int32_t>(),
+                             pair.at(1).get<float>());
+      }
+      cases.push_back(std::move(c));
+    } catch (const nlohmann::json::exception& e) {
+      ADD_FAILURE() << path << ":" << line_no << ": " << e.what();
+      break;
+    }
+  }
+  return cases;
+}
+
+}  // namespace kvasir::testing

@@ -1,0 +1,27 @@
+#include "tools/command_util.h"
+
+#include <cstdio>
+#include <string>
+
+namespace kvasir::tools {
+
+int ExitCodeFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+int Fail(absl::string_view command, const absl::Status& status) {
+  std::fprintf(stderr, "kvasir %s: %s\n", std::string(command).c_str(),
+               std::string(status.message()).c_str());
+  return ExitCodeFor(status);
+}
+
+}  // namespace kvasir::tools
