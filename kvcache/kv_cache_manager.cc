@@ -289,23 +289,35 @@ int64_t KvCacheManager::ReleasableBlocks(const KvSequence& seq) const {
   return n;
 }
 
-TenantKvStats KvCacheManager::GetTenant(int32_t id) const {
+TenantKvUsage KvCacheManager::GetTenantUsage(int32_t id) const {
   const TenantBudgets::Tenant& t = budgets_->tenant(id);
+  TenantKvUsage u;
+  u.configured = t.configured;
+  u.used_blocks = t.used_blocks;
+  u.reserved_blocks = t.reserved_blocks;
+  u.limit_blocks = t.limit_blocks;
+  u.prefix_lookup_tokens = t.prefix_lookup_tokens;
+  u.prefix_hit_tokens = t.prefix_hit_tokens;
+  return u;
+}
+
+TenantKvStats KvCacheManager::GetTenant(int32_t id) const {
+  const TenantKvUsage u = GetTenantUsage(id);
   TenantKvStats s;
-  s.name = t.name;
+  s.name = budgets_->tenant(id).name;
   s.id = id;
-  s.configured = t.configured;
+  s.configured = u.configured;
   s.prefix_caching = CachingOn(id);
-  s.used_blocks = t.used_blocks;
-  s.reserved_blocks = t.reserved_blocks;
-  s.limit_blocks = t.limit_blocks;
-  s.used_bytes = t.used_blocks * block_bytes();
-  s.reserved_bytes = t.reserved_blocks * block_bytes();
-  s.limit_bytes = t.limit_blocks * block_bytes();
-  s.over_limit = t.over_limit();
-  s.above_floor = t.used_blocks > t.reserved_blocks;
-  s.prefix_lookup_tokens = t.prefix_lookup_tokens;
-  s.prefix_hit_tokens = t.prefix_hit_tokens;
+  s.used_blocks = u.used_blocks;
+  s.reserved_blocks = u.reserved_blocks;
+  s.limit_blocks = u.limit_blocks;
+  s.used_bytes = u.used_blocks * block_bytes();
+  s.reserved_bytes = u.reserved_blocks * block_bytes();
+  s.limit_bytes = u.limit_blocks * block_bytes();
+  s.over_limit = u.over_limit();
+  s.above_floor = u.above_floor();
+  s.prefix_lookup_tokens = u.prefix_lookup_tokens;
+  s.prefix_hit_tokens = u.prefix_hit_tokens;
   return s;
 }
 
