@@ -206,11 +206,14 @@ absl::Status LlamaRunner::Init(Model* releasable) {
                               .dtype = options_.kv_dtype};
   RETURN_IF_ERROR(layout_.Validate());
 
-  ASSIGN_OR_RETURN(matmul_ctx_, ops::MatmulContext::Create());
+  // One primitive cache for the whole model: the layers' projections share
+  // their shapes, so each (shape, M) primitive is made once.
+  ASSIGN_OR_RETURN(matmul_ctx_, ops::MatmulContext::Create(
+                                    {.primitive_cache_size =
+                                         options_.primitive_cache_size}));
   ops::Linear::Options lo;
   lo.weights_dtype = options_.weights_dtype;
   lo.max_rows = m;
-  lo.primitive_cache_size = options_.primitive_cache_size;
   using Part = ops::Linear::WeightPart;
   auto part = [](const Tensor& t) { return Part{t.data(), t.dim(0)}; };
   // With an owned model, each f32 matrix is dropped right after its layout.
@@ -309,6 +312,10 @@ const std::string& LlamaRunner::matmul_impl() const {
   return layers_[0].wqkv->impl_name();
 }
 
+int LlamaRunner::cached_primitives() const {
+  return matmul_ctx_->cached_primitives();
+}
+
 absl::Span<const float> LlamaRunner::logits(int i) const {
   if (i < 0 || i >= n_logits_) return {};
   const size_t v = static_cast<size_t>(config().vocab_size);
@@ -403,10 +410,10 @@ absl::Status LlamaRunner::Step(absl::Span<const SequenceStep> seqs,
   return status;
 }
 
-absl::Status LlamaRunner::Matmul(ops::Linear& linear, const float* x, int m,
-                                 float* y) {
+absl::Status LlamaRunner::Matmul(const ops::Linear& linear, const float* x,
+                                 int m, float* y) {
   const Clock::time_point start = Clock::now();
-  absl::Status status = linear.Forward(x, m, y);
+  absl::Status status = linear.Forward(*matmul_ctx_, x, m, y);
   timings_.matmul_ns += NanosSince(start);
   return status;
 }
