@@ -208,6 +208,12 @@ class KvCacheManager {
   // FailedPrecondition when the sequence already has blocks or tokens.
   absl::StatusOr<PrefixMatch> FindCachedPrefix(
       const KvSequence& seq, absl::Span<const int32_t> prompt) const;
+  // The same into *match (overwritten; its vectors' capacity is reused, so
+  // a caller that keeps one PrefixMatch does not allocate per lookup). On
+  // error *match is left empty.
+  absl::Status FindCachedPrefix(const KvSequence& seq,
+                                absl::Span<const int32_t> prompt,
+                                PrefixMatch* match) const;
 
   // New blocks `seq` needs so that n_new_tokens more tokens fit after its
   // num_tokens(): ceil((num_tokens + n) / block_size) - num_blocks, at

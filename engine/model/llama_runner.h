@@ -29,10 +29,10 @@ namespace kvasir::engine {
 //
 // Projections are oneDNN matmuls (ops::Linear) whose weights are laid out
 // once here; their primitives are cached by shape in one ops::MatmulContext,
-// shared by all layers. Every buffer a step needs is allocated at Create,
-// so Step does not allocate (except oneDNN creating a primitive for a row
-// count it has not seen yet). Not thread-safe: one thread calls Step and
-// logits.
+// shared by all layers. Every buffer a step needs is allocated at Create
+// (RoPE angles included), so Step does not allocate (except oneDNN creating
+// a primitive for a row count it has not seen yet). Not thread-safe: one
+// thread calls Step and logits.
 class LlamaRunner final : public ModelRunner {
  public:
   struct Options {

@@ -331,19 +331,19 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
     FinishInPlan(s, FinishReason::kCancelled, absl::OkStatus());
     return true;
   }
-  absl::StatusOr<kvcache::PrefixMatch> match;
+  kvcache::PrefixMatch& match = match_;
   int32_t n = 0;
   while (true) {
     // (Looked up again after a preemption: the match must be fresh, and a
     // victim taken out of the plan gives its tokens back.)
-    match = kv_->FindCachedPrefix(*kvseq, s->tokens);
-    if (!match.ok()) {
-      FinishInPlan(s, FinishReason::kError, match.status());
+    const absl::Status found = kv_->FindCachedPrefix(*kvseq, s->tokens, &match);
+    if (!found.ok()) {
+      FinishInPlan(s, FinishReason::kError, found);
       return true;
     }
-    n = batch_.ChunkFor(s->num_tokens() - match->num_tokens);
+    n = batch_.ChunkFor(s->num_tokens() - match.num_tokens);
     absl::StatusOr<kvcache::AllocationResult> r =
-        kv_->Allocate(*kvseq, n, *match);
+        kv_->Allocate(*kvseq, n, match);
     if (!r.ok()) {
       FinishInPlan(s, FinishReason::kError, r.status());
       return true;
@@ -371,7 +371,7 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
   if (!s->started) {
     s->started = true;
     s->first_scheduled_time = now;
-    s->cached_prompt_tokens = std::min(match->num_tokens, s->prompt_len);
+    s->cached_prompt_tokens = std::min(match.num_tokens, s->prompt_len);
   }
   AddToPlan(s, n);
   return true;

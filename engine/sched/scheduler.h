@@ -220,9 +220,10 @@ class Scheduler {
   uint64_t next_arrival_ = 0;
   int64_t total_preemptions_ = 0;
   StepPlan plan_;
-  // Step scratch, reused.
+  // Step scratch, reused (no allocation per step).
   std::vector<Sequence*> order_;
   std::vector<uint8_t> blocked_;
+  kvcache::PrefixMatch match_;  // of the request TryStart looks at
 };
 
 // Checks a tenant set as Engine::Create and UpdateTenants do (names, weights,

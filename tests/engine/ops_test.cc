@@ -322,9 +322,11 @@ TEST(ElementwiseTest, SwiGluAddAndEmbedding) {
 
 TEST(RopeTest, RotatesAdjacentPairsByPositionAngles) {
   constexpr int kHeadDim = 8, kHeads = 3, kStride = 30;  // padded rows
-  ASSERT_OK_AND_ASSIGN(
-      auto rope,
-      Rope::Create({.head_dim = kHeadDim, .theta = 500.0f, .max_rows = 4}));
+  // Positions 0, 1 and 7 come from the table, 1000 is past it.
+  ASSERT_OK_AND_ASSIGN(auto rope, Rope::Create({.head_dim = kHeadDim,
+                                                .theta = 500.0f,
+                                                .max_rows = 4,
+                                                .max_positions = 100}));
   const std::vector<int32_t> positions = {0, 1, 7, 1000};
   rope->SetPositions(positions);
   const std::vector<float> x = Random(4 * kStride, 13);
@@ -349,6 +351,34 @@ TEST(RopeTest, RotatesAdjacentPairsByPositionAngles) {
   for (int i = 0; i < kHeads * kHeadDim; ++i) EXPECT_EQ(y[i], x[i]);
 }
 
+TEST(RopeTest, TabulatedAnglesEqualComputedOnes) {
+  constexpr int kHeadDim = 64, kHeads = 2, kStride = kHeads * kHeadDim;
+  ASSERT_OK_AND_ASSIGN(
+      auto computed,
+      Rope::Create({.head_dim = kHeadDim, .max_rows = 8, .max_positions = 0}));
+  ASSERT_OK_AND_ASSIGN(auto tabulated, Rope::Create({.head_dim = kHeadDim,
+                                                     .max_rows = 8,
+                                                     .max_positions = 2048}));
+  // Inside the table, its last row, and past it.
+  const std::vector<int32_t> positions = {0, 1, 7, 1000, 2047, 2048, 5000, 3};
+  computed->SetPositions(positions);
+  tabulated->SetPositions(positions);
+  const std::vector<float> x = Random(positions.size() * kStride, 14);
+  std::vector<float> a = x, b = x;
+  computed->Apply(a.data(), 8, kHeads, kStride);
+  tabulated->Apply(b.data(), 8, kHeads, kStride);
+  EXPECT_EQ(a, b);  // bit for bit
+  EXPECT_NE(a, x);
+  // Positions set later replace earlier ones (no stale rows).
+  const std::vector<int32_t> later = {5, 4, 3, 2, 1, 0, 9, 8};
+  computed->SetPositions(later);
+  tabulated->SetPositions(later);
+  a = x, b = x;
+  computed->Apply(a.data(), 8, kHeads, kStride);
+  tabulated->Apply(b.data(), 8, kHeads, kStride);
+  EXPECT_EQ(a, b);
+}
+
 TEST(RopeTest, RejectsOddHeadDimAndBadTheta) {
   EXPECT_THAT(Rope::Create({.head_dim = 7}),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -356,6 +386,9 @@ TEST(RopeTest, RejectsOddHeadDimAndBadTheta) {
   EXPECT_THAT(
       Rope::Create({.head_dim = 8, .theta = 0.0f}),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("theta 0")));
+  EXPECT_THAT(Rope::Create({.head_dim = 8, .max_positions = -1}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("max_positions -1")));
 }
 
 }  // namespace
