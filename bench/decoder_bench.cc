@@ -177,6 +177,7 @@ void RunSteps(benchmark::State& state, LlamaRunner& runner,
   state.counters["matmul_ms"] = matmul / it * 1e-6;
   state.counters["attention_ms"] = attention / it * 1e-6;
   state.counters["other_ms"] = other / it * 1e-6;
+  state.counters["primitives"] = runner.cached_primitives();
   state.counters["tokens_per_s"] = benchmark::Counter(
       double(n_seqs) * n_tokens, benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -203,18 +204,23 @@ void BM_FixedM(benchmark::State& state, MatmulShape shape) {
   const int m = static_cast<int>(state.range(0));
   auto ctx = ops::MatmulContext::Create();
   const std::vector<float> w = RandomVector(shape.n * shape.k, 1);
+  if (!ctx.ok()) {
+    state.SkipWithError("cannot create the matmul context");
+    return;
+  }
   const ops::Linear::WeightPart part{w.data(), shape.n};
   auto linear = ops::Linear::Create({.name = shape.name, .max_rows = m},
                                     ctx->get(), {&part, 1}, shape.k);
-  if (!ctx.ok() || !linear.ok()) {
+  if (!linear.ok()) {
     state.SkipWithError("cannot create the matmul");
     return;
   }
+  ops::MatmulContext& c = **ctx;
   const std::vector<float> x = RandomVector(m * shape.k, 2);
   std::vector<float> y(static_cast<size_t>(m * shape.n));
-  (void)(*linear)->Forward(x.data(), m, y.data());
+  (void)(*linear)->Forward(c, x.data(), m, y.data());
   for (auto _ : state) {
-    absl::Status st = (*linear)->Forward(x.data(), m, y.data());
+    absl::Status st = (*linear)->Forward(c, x.data(), m, y.data());
     benchmark::DoNotOptimize(st);
   }
   state.SetLabel((*linear)->impl_name());
@@ -317,11 +323,11 @@ class Slot {
     kv_ = std::make_unique<kvcache::KvArena>(std::move(kv).value());
     std::fprintf(stderr,
                  "%s: %.2f GB of %s weights, matmul kernel %s, %d threads, "
-                 "KV %s\n",
+                 "%d matmul primitives after load, KV %s\n",
                  shape.name.c_str(), runner_->weight_bytes() * 1e-9,
                  std::string(WeightsDtypeName(flags_.weights)).c_str(),
                  runner_->matmul_impl().c_str(), runner_->num_threads(),
-                 layout.DebugString().c_str());
+                 runner_->cached_primitives(), layout.DebugString().c_str());
     return runner_.get();
   }
   kvcache::KvArena& kv() { return *kv_; }

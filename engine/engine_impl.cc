@@ -384,11 +384,13 @@ void EngineImpl::PublishStats(const sched::StepPlan* plan, int64_t step_ns) {
     s.step_timings.other_ns += t.other_ns;
   }
   // Configured tenants, and removed ones that still run or hold blocks.
+  // (Every step: by id and numbers only, no name copied.)
   size_t n = 0;
   int64_t lookups = 0, hits = 0;
+  const int64_t block_bytes = kv_->block_bytes();
   for (int32_t i = 0; i < scheduler_->num_tenants(); ++i) {
     const sched::TenantSched& info = scheduler_->tenant(i);
-    const kvcache::TenantKvStats kvs = kv_->GetTenant(info.kv_id);
+    const kvcache::TenantKvUsage kvs = kv_->GetTenantUsage(info.kv_id);
     lookups += kvs.prefix_lookup_tokens;
     hits += kvs.prefix_hit_tokens;
     if (!info.configured && info.running == 0 && kvs.used_blocks == 0) {
@@ -400,10 +402,10 @@ void EngineImpl::PublishStats(const sched::StepPlan* plan, int64_t step_ns) {
     t.kv_used_blocks = kvs.used_blocks;
     t.kv_reserved_blocks = kvs.reserved_blocks;
     t.kv_limit_blocks = kvs.limit_blocks;
-    t.kv_used_bytes = kvs.used_bytes;
-    t.kv_reserved_bytes = kvs.reserved_bytes;
-    t.kv_limit_bytes = kvs.limit_bytes;
-    t.over_limit = kvs.over_limit;
+    t.kv_used_bytes = kvs.used_blocks * block_bytes;
+    t.kv_reserved_bytes = kvs.reserved_blocks * block_bytes;
+    t.kv_limit_bytes = kvs.limit_blocks * block_bytes;
+    t.over_limit = kvs.over_limit();
     t.running = info.running;
     t.queued = info.waiting;
     t.prompt_tokens_served = info.prompt_tokens_served;

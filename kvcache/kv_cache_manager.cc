@@ -85,6 +85,20 @@ absl::Status KvCacheManager::CheckOwned(const KvSequence& seq) const {
 
 absl::StatusOr<PrefixMatch> KvCacheManager::FindCachedPrefix(
     const KvSequence& seq, absl::Span<const int32_t> prompt) const {
+  PrefixMatch match;
+  RETURN_IF_ERROR(FindCachedPrefix(seq, prompt, &match));
+  return match;
+}
+
+absl::Status KvCacheManager::FindCachedPrefix(const KvSequence& seq,
+                                              absl::Span<const int32_t> prompt,
+                                              PrefixMatch* match) const {
+  match->tenant_id = -1;
+  match->looked_up = false;
+  match->prompt_tokens = 0;
+  match->blocks.clear();
+  match->hashes.clear();
+  match->num_tokens = 0;
   RETURN_IF_ERROR(CheckOwned(seq));
   if (seq.num_blocks() != 0 || seq.num_tokens() != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -92,21 +106,20 @@ absl::StatusOr<PrefixMatch> KvCacheManager::FindCachedPrefix(
         seq.num_tokens(), " tokens in ", seq.num_blocks(),
         " blocks; only a new sequence can attach a cached prefix"));
   }
-  PrefixMatch match;
-  match.tenant_id = seq.tenant_;
-  if (!CachingOn(seq.tenant_)) return match;
-  match.looked_up = true;
-  match.prompt_tokens = static_cast<int32_t>(
+  match->tenant_id = seq.tenant_;
+  if (!CachingOn(seq.tenant_)) return absl::OkStatus();
+  match->looked_up = true;
+  match->prompt_tokens = static_cast<int32_t>(
       std::min<size_t>(prompt.size(), std::numeric_limits<int32_t>::max()));
-  if (prompt.empty()) return match;
+  if (prompt.empty()) return absl::OkStatus();
   const int64_t max_blocks =
       (static_cast<int64_t>(prompt.size()) - 1) / block_size();
   const int32_t matched = prefix_->Match(
       seq.tenant_, prompt,
       static_cast<int32_t>(std::min<int64_t>(max_blocks, total_blocks())),
-      &match.blocks, &match.hashes);
-  match.num_tokens = matched * block_size();
-  return match;
+      &match->blocks, &match->hashes);
+  match->num_tokens = matched * block_size();
+  return absl::OkStatus();
 }
 
 int64_t KvCacheManager::BlocksNeeded(const KvSequence& seq,
@@ -256,6 +269,7 @@ absl::Status KvCacheManager::AppendTokens(KvSequence& seq,
         "; call Allocate first"));
   }
   const size_t bs = static_cast<size_t>(block_size());
+  if (seq.hashing_ && seq.pending_.capacity() < bs) seq.pending_.reserve(bs);
   size_t i = 0;
   while (seq.hashing_ && i < tokens.size()) {
     const size_t n = std::min(bs - seq.pending_.size(), tokens.size() - i);
@@ -289,23 +303,35 @@ int64_t KvCacheManager::ReleasableBlocks(const KvSequence& seq) const {
   return n;
 }
 
-TenantKvStats KvCacheManager::GetTenant(int32_t id) const {
+TenantKvUsage KvCacheManager::GetTenantUsage(int32_t id) const {
   const TenantBudgets::Tenant& t = budgets_->tenant(id);
+  TenantKvUsage u;
+  u.configured = t.configured;
+  u.used_blocks = t.used_blocks;
+  u.reserved_blocks = t.reserved_blocks;
+  u.limit_blocks = t.limit_blocks;
+  u.prefix_lookup_tokens = t.prefix_lookup_tokens;
+  u.prefix_hit_tokens = t.prefix_hit_tokens;
+  return u;
+}
+
+TenantKvStats KvCacheManager::GetTenant(int32_t id) const {
+  const TenantKvUsage u = GetTenantUsage(id);
   TenantKvStats s;
-  s.name = t.name;
+  s.name = budgets_->tenant(id).name;
   s.id = id;
-  s.configured = t.configured;
+  s.configured = u.configured;
   s.prefix_caching = CachingOn(id);
-  s.used_blocks = t.used_blocks;
-  s.reserved_blocks = t.reserved_blocks;
-  s.limit_blocks = t.limit_blocks;
-  s.used_bytes = t.used_blocks * block_bytes();
-  s.reserved_bytes = t.reserved_blocks * block_bytes();
-  s.limit_bytes = t.limit_blocks * block_bytes();
-  s.over_limit = t.over_limit();
-  s.above_floor = t.used_blocks > t.reserved_blocks;
-  s.prefix_lookup_tokens = t.prefix_lookup_tokens;
-  s.prefix_hit_tokens = t.prefix_hit_tokens;
+  s.used_blocks = u.used_blocks;
+  s.reserved_blocks = u.reserved_blocks;
+  s.limit_blocks = u.limit_blocks;
+  s.used_bytes = u.used_blocks * block_bytes();
+  s.reserved_bytes = u.reserved_blocks * block_bytes();
+  s.limit_bytes = u.limit_blocks * block_bytes();
+  s.over_limit = u.over_limit();
+  s.above_floor = u.above_floor();
+  s.prefix_lookup_tokens = u.prefix_lookup_tokens;
+  s.prefix_hit_tokens = u.prefix_hit_tokens;
   return s;
 }
 

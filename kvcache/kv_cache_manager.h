@@ -78,6 +78,24 @@ struct TenantKvStats {
   int64_t prefix_hit_tokens = 0;
 };
 
+// One tenant's block counts, without its name: what the scheduler reads on
+// every step (to pick victims, to publish stats), so nothing is copied or
+// allocated.
+struct TenantKvUsage {
+  bool configured = false;  // see TenantKvStats
+  int64_t used_blocks = 0;
+  int64_t reserved_blocks = 0;
+  int64_t limit_blocks = 0;
+  int64_t prefix_lookup_tokens = 0;
+  int64_t prefix_hit_tokens = 0;
+
+  // used > limit: gets no new blocks, preempt it first.
+  bool over_limit() const { return used_blocks > limit_blocks; }
+  // used > reserved: may be preempted for another tenant (down to its
+  // floor, never below).
+  bool above_floor() const { return used_blocks > reserved_blocks; }
+};
+
 struct KvCacheStats {
   int64_t total_blocks = 0;
   int64_t free_blocks = 0;    // unreferenced and not cached
@@ -190,6 +208,12 @@ class KvCacheManager {
   // FailedPrecondition when the sequence already has blocks or tokens.
   absl::StatusOr<PrefixMatch> FindCachedPrefix(
       const KvSequence& seq, absl::Span<const int32_t> prompt) const;
+  // The same into *match (overwritten; its vectors' capacity is reused, so
+  // a caller that keeps one PrefixMatch does not allocate per lookup). On
+  // error *match is left empty.
+  absl::Status FindCachedPrefix(const KvSequence& seq,
+                                absl::Span<const int32_t> prompt,
+                                PrefixMatch* match) const;
 
   // New blocks `seq` needs so that n_new_tokens more tokens fit after its
   // num_tokens(): ceil((num_tokens + n) / block_size) - num_blocks, at
@@ -227,8 +251,12 @@ class KvCacheManager {
   // blocks; NotFound otherwise.
   absl::StatusOr<TenantKvStats> GetTenant(absl::string_view tenant) const;
   // Usage of the tenant with id `id` (e.g. KvSequence::tenant_id()).
-  // Precondition: id came from this manager.
+  // Precondition: id came from this manager. Copies the name: off the step
+  // loop, prefer GetTenantUsage.
   TenantKvStats GetTenant(int32_t id) const;
+  // The block counts of tenant `id`, O(1), allocation-free. Precondition:
+  // id came from this manager.
+  TenantKvUsage GetTenantUsage(int32_t id) const;
   absl::string_view TenantName(int32_t id) const {
     return budgets_->tenant(id).name;
   }

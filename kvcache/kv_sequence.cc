@@ -12,7 +12,9 @@ KvSequence::KvSequence(KvCacheManager* manager, int32_t tenant,
       tenant_(tenant),
       table_(block_size),
       hashing_(hashing) {
-  if (hashing_) pending_.reserve(static_cast<size_t>(block_size));
+  // pending_ is reserved at the first AppendTokens: a sequence made only to
+  // see whether a request fits (and dropped when it does not, maybe at every
+  // step) allocates nothing.
 }
 
 KvSequence::KvSequence(KvSequence&& other) noexcept { TakeFrom(other); }

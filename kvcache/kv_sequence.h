@@ -75,7 +75,8 @@ class KvSequence {
   bool hashing_ = false;
   int32_t hashed_blocks_ = 0;
   BlockHash chain_hash_ = kRootBlockHash;
-  std::vector<int32_t> pending_;  // ids of the partial block, reserved once
+  std::vector<int32_t> pending_;  // ids of the partial block; reserved
+                                  // once, at the first AppendTokens
 };
 
 }  // namespace kvasir::kvcache

@@ -30,6 +30,10 @@ int64_t NanosSince(Clock::time_point start) {
 // Upper bounds that keep the scratch allocations sane.
 constexpr int kMaxBatchTokensLimit = 1 << 16;
 constexpr int kMaxSeqsLimit = 1 << 14;
+// Positions whose RoPE angles are tabulated at Create (8 bytes per position
+// and rotated pair: 512 KB for TinyLlama's 2048 x 32); positions past it
+// (only for longer contexts) are computed per step.
+constexpr int kMaxRopeTablePositions = 1 << 16;
 
 // Sets the calling thread's OpenMP thread count (which oneDNN follows too)
 // for a scope and restores it after, so the runner leaves no trace on its
@@ -206,11 +210,14 @@ absl::Status LlamaRunner::Init(Model* releasable) {
                               .dtype = options_.kv_dtype};
   RETURN_IF_ERROR(layout_.Validate());
 
-  ASSIGN_OR_RETURN(matmul_ctx_, ops::MatmulContext::Create());
+  // One primitive cache for the whole model: the layers' projections share
+  // their shapes, so each (shape, M) primitive is made once.
+  ASSIGN_OR_RETURN(matmul_ctx_, ops::MatmulContext::Create(
+                                    {.primitive_cache_size =
+                                         options_.primitive_cache_size}));
   ops::Linear::Options lo;
   lo.weights_dtype = options_.weights_dtype;
   lo.max_rows = m;
-  lo.primitive_cache_size = options_.primitive_cache_size;
   using Part = ops::Linear::WeightPart;
   auto part = [](const Tensor& t) { return Part{t.data(), t.dim(0)}; };
   // With an owned model, each f32 matrix is dropped right after its layout.
@@ -262,9 +269,13 @@ absl::Status LlamaRunner::Init(Model* releasable) {
     releasable->weights.output = Tensor();
   }
 
-  ASSIGN_OR_RETURN(rope_,
-                   ops::Rope::Create(
-                       {.head_dim = hd, .theta = c.rope_theta, .max_rows = m}));
+  // The angles of every position the model can see, computed once here.
+  ASSIGN_OR_RETURN(rope_, ops::Rope::Create(
+                              {.head_dim = hd,
+                               .theta = c.rope_theta,
+                               .max_rows = m,
+                               .max_positions = std::min(
+                                   c.context_length, kMaxRopeTablePositions)}));
   ASSIGN_OR_RETURN(attention_,
                    ops::PagedAttention::Create({.n_heads = h,
                                                 .layout = layout_,
@@ -307,6 +318,10 @@ int64_t LlamaRunner::weight_bytes() const {
 
 const std::string& LlamaRunner::matmul_impl() const {
   return layers_[0].wqkv->impl_name();
+}
+
+int LlamaRunner::cached_primitives() const {
+  return matmul_ctx_->cached_primitives();
 }
 
 absl::Span<const float> LlamaRunner::logits(int i) const {
@@ -403,10 +418,10 @@ absl::Status LlamaRunner::Step(absl::Span<const SequenceStep> seqs,
   return status;
 }
 
-absl::Status LlamaRunner::Matmul(ops::Linear& linear, const float* x, int m,
-                                 float* y) {
+absl::Status LlamaRunner::Matmul(const ops::Linear& linear, const float* x,
+                                 int m, float* y) {
   const Clock::time_point start = Clock::now();
-  absl::Status status = linear.Forward(x, m, y);
+  absl::Status status = linear.Forward(*matmul_ctx_, x, m, y);
   timings_.matmul_ns += NanosSince(start);
   return status;
 }
@@ -447,6 +462,8 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
   ops::EmbeddingLookup(model_->weights.tok_embeddings.data(), d,
                        absl::MakeConstSpan(token_ids_.data(), m), x);
   rope_->SetPositions(absl::MakeConstSpan(positions_.data(), m));
+  // The attention work list depends on the sequences only: once per step.
+  RETURN_IF_ERROR(attention_->Prepare(att_seqs));
 
   for (size_t l = 0; l < layers_.size(); ++l) {
     Layer& layer = layers_[l];
@@ -459,8 +476,8 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
     RETURN_IF_ERROR(attention_->WriteKv(
         static_cast<int>(l), att_seqs, qkv + int64_t{h} * hd,
         qkv + int64_t{h + hkv} * hd, qkv_width, kv));
-    RETURN_IF_ERROR(attention_->Attend(static_cast<int>(l), att_seqs, qkv,
-                                       qkv_width, kv, attn_.get()));
+    RETURN_IF_ERROR(attention_->Attend(static_cast<int>(l), qkv, qkv_width, kv,
+                                       attn_.get()));
     timings_.attention_ns += NanosSince(att_start);
     RETURN_IF_ERROR(Matmul(*layer.wo, attn_.get(), m, proj));
     ops::AddInPlace(x, proj, int64_t{m} * d);

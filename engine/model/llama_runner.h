@@ -28,9 +28,11 @@ namespace kvasir::engine {
 //   residual -> final RMSNorm and output matmul for the logits rows only.
 //
 // Projections are oneDNN matmuls (ops::Linear) whose weights are laid out
-// once here; every buffer a step needs is allocated at Create, so Step does
-// not allocate (except oneDNN creating a primitive for a row count it has not
-// seen yet). Not thread-safe: one thread calls Step and logits.
+// once here; their primitives are cached by shape in one ops::MatmulContext,
+// shared by all layers. Every buffer a step needs is allocated at Create
+// (RoPE angles included), so Step does not allocate (except oneDNN creating
+// a primitive for a row count it has not seen yet). Not thread-safe: one
+// thread calls Step and logits.
 class LlamaRunner final : public ModelRunner {
  public:
   struct Options {
@@ -48,7 +50,8 @@ class LlamaRunner final : public ModelRunner {
     // OpenMP threads for matmuls and attention; 0 = omp_get_max_threads()
     // (all cores unless OMP_NUM_THREADS says otherwise).
     int num_threads = 0;
-    // Per-projection cache of oneDNN primitives, one per row count M.
+    // oneDNN primitives kept per weight shape, one per row count M (the
+    // layers share them: a model has a handful of shapes).
     int primitive_cache_size = 128;
   };
 
@@ -98,6 +101,9 @@ class LlamaRunner final : public ModelRunner {
   int64_t weight_bytes() const;
   // oneDNN's kernel for the decode (M = 1) QKV matmul, for logs.
   const std::string& matmul_impl() const;
+  // oneDNN matmul primitives cached now, over all layers (one per weight
+  // shape and row count seen), for logs and tests.
+  int cached_primitives() const;
   int num_threads() const { return num_threads_; }
 
  private:
@@ -128,7 +134,8 @@ class LlamaRunner final : public ModelRunner {
                         const kvcache::KvArena& kv) const;
   absl::Status Forward(absl::Span<const SequenceStep> seqs,
                        kvcache::KvArena& kv);
-  absl::Status Matmul(ops::Linear& linear, const float* x, int m, float* y);
+  absl::Status Matmul(const ops::Linear& linear, const float* x, int m,
+                      float* y);
 
   Options options_;
   int num_threads_;

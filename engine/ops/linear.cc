@@ -46,15 +46,33 @@ absl::Status FromDnnl(const dnnl::error& e, absl::string_view what) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MatmulContext>> MatmulContext::Create() {
+  return Create(Options());
+}
+
+absl::StatusOr<std::unique_ptr<MatmulContext>> MatmulContext::Create(
+    const Options& options) {
+  if (options.primitive_cache_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("matmul context: primitive_cache_size ",
+                     options.primitive_cache_size, " must be at least 1"));
+  }
   try {
     dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     dnnl::stream stream(engine);
     return std::unique_ptr<MatmulContext>(
-        new MatmulContext(std::move(engine), std::move(stream)));
+        new MatmulContext(options, std::move(engine), std::move(stream)));
   } catch (const dnnl::error& e) {
     return FromDnnl(e, "creating the oneDNN CPU engine");
   }
 }
+
+MatmulContext::MatmulContext(const Options& options, dnnl::engine engine,
+                             dnnl::stream stream)
+    : options_(options),
+      engine_(std::move(engine)),
+      stream_(std::move(stream)) {}
+
+MatmulContext::~MatmulContext() = default;
 
 void MatmulContext::ReserveBf16Scratch(int64_t elements) {
   if (static_cast<int64_t>(bf16_scratch_.size()) < elements) {
@@ -62,14 +80,123 @@ void MatmulContext::ReserveBf16Scratch(int64_t elements) {
   }
 }
 
-Linear::Linear(const Options& options, MatmulContext* ctx, int64_t in_features,
-               int64_t out_features)
+int MatmulContext::cached_primitives() const {
+  size_t n = 0;
+  for (const std::unique_ptr<Shape>& s : shapes_) n += s->entries.size();
+  return static_cast<int>(n);
+}
+
+absl::StatusOr<int32_t> MatmulContext::RegisterShape(int64_t k, int64_t n,
+                                                     WeightsDtype dtype,
+                                                     int max_rows,
+                                                     absl::string_view name) {
+  // The weight layout is chosen once per shape (oneDNN picks it for the
+  // probe M) and then imposed on every per-M primitive.
+  const int probe_m = std::min(max_rows, 32);
+  int32_t id = -1;
+  for (size_t i = 0; i < shapes_.size(); ++i) {
+    const Shape& s = *shapes_[i];
+    if (s.k == k && s.n == n && s.dtype == dtype && s.probe_m == probe_m) {
+      id = static_cast<int32_t>(i);
+      break;
+    }
+  }
+  if (id < 0) {
+    auto shape = std::make_unique<Shape>();
+    shape->k = k;
+    shape->n = n;
+    shape->dtype = dtype;
+    shape->probe_m = probe_m;
+    try {
+      const dt type = dtype == WeightsDtype::kBF16 ? dt::bf16 : dt::f32;
+      dnnl::memory::desc src_md({probe_m, k}, type, tag::ab);
+      dnnl::memory::desc any_w_md({k, n}, type, tag::any);
+      dnnl::memory::desc dst_md({probe_m, n}, dt::f32, tag::ab);
+      dnnl::matmul::primitive_desc probe(
+          dnnl::matmul::desc(src_md, any_w_md, dst_md), engine_);
+      shape->weights_md = probe.weights_desc();
+    } catch (const dnnl::error& e) {
+      return FromDnnl(e, absl::StrCat(name, ": choosing the layout of ",
+                                      WeightsDtypeName(dtype), " weights [", n,
+                                      ", ", k, "]"));
+    }
+    id = static_cast<int32_t>(shapes_.size());
+    shapes_.push_back(std::move(shape));
+  }
+  Shape& shape = *shapes_[id];
+  if (max_rows > shape.max_rows) {
+    shape.max_rows = max_rows;
+    shape.capacity = std::min(options_.primitive_cache_size, max_rows);
+    shape.entries.reserve(static_cast<size_t>(shape.capacity));
+    shape.entry_of_m.resize(static_cast<size_t>(max_rows) + 1, -1);
+  }
+  return id;
+}
+
+absl::StatusOr<MatmulContext::Entry> MatmulContext::MakeEntry(
+    const Shape& shape, int m, absl::string_view name) const {
+  // oneDNN fixes a primitive's thread count when it is created (from the
+  // calling thread's OpenMP setting), so a small matmul is made serial here.
+  const int saved_threads = omp_get_max_threads();
+  const bool serial =
+      int64_t{m} * shape.k * shape.n < options_.min_parallel_macs;
+  if (serial && saved_threads != 1) omp_set_num_threads(1);
+  absl::Cleanup restore = [&] {
+    if (omp_get_max_threads() != saved_threads) {
+      omp_set_num_threads(saved_threads);
+    }
+  };
+  try {
+    const dt type = shape.dtype == WeightsDtype::kBF16 ? dt::bf16 : dt::f32;
+    dnnl::memory::desc src_md({m, shape.k}, type, tag::ab);
+    dnnl::memory::desc dst_md({m, shape.n}, dt::f32, tag::ab);
+    dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(src_md, shape.weights_md, dst_md), engine_);
+    Entry entry;
+    entry.m = m;
+    entry.impl = pd.impl_info_str();
+    entry.primitive = dnnl::matmul(pd);
+    entry.src = dnnl::memory(src_md, engine_, DNNL_MEMORY_NONE);
+    entry.dst = dnnl::memory(dst_md, engine_, DNNL_MEMORY_NONE);
+    return entry;
+  } catch (const dnnl::error& e) {
+    return FromDnnl(e,
+                    absl::StrCat(name, ": matmul primitive for ", m, " rows"));
+  }
+}
+
+absl::StatusOr<MatmulContext::Entry*> MatmulContext::GetEntry(
+    int32_t id, int m, absl::string_view name) {
+  Shape& shape = *shapes_[id];
+  ++tick_;
+  const int32_t index = shape.entry_of_m[m];
+  if (index >= 0) {
+    shape.entries[index].last_use = tick_;
+    return &shape.entries[index];
+  }
+  ASSIGN_OR_RETURN(Entry entry, MakeEntry(shape, m, name));
+  entry.last_use = tick_;
+  size_t slot = shape.entries.size();
+  if (shape.entries.size() < static_cast<size_t>(shape.capacity)) {
+    shape.entries.push_back(std::move(entry));
+  } else {
+    slot = 0;
+    for (size_t i = 1; i < shape.entries.size(); ++i) {
+      if (shape.entries[i].last_use < shape.entries[slot].last_use) slot = i;
+    }
+    shape.entry_of_m[shape.entries[slot].m] = -1;
+    shape.entries[slot] = std::move(entry);
+  }
+  shape.entry_of_m[m] = static_cast<int32_t>(slot);
+  return &shape.entries[slot];
+}
+
+Linear::Linear(const Options& options, const MatmulContext* ctx,
+               int64_t in_features, int64_t out_features)
     : options_(options),
       ctx_(ctx),
       in_features_(in_features),
-      out_features_(out_features),
-      compute_type_(options.weights_dtype == WeightsDtype::kBF16 ? dt::bf16
-                                                                 : dt::f32) {}
+      out_features_(out_features) {}
 
 Linear::~Linear() = default;
 
@@ -89,7 +216,7 @@ bool Linear::IsSupported(WeightsDtype dtype) {
 }
 
 int64_t Linear::weight_bytes() const {
-  return static_cast<int64_t>(weights_md_.get_size());
+  return static_cast<int64_t>(weights_.get_desc().get_size());
 }
 
 absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
@@ -103,11 +230,6 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
   if (options.max_rows < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         name, ": max_rows ", options.max_rows, " must be at least 1"));
-  }
-  if (options.primitive_cache_size < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": primitive_cache_size ",
-                     options.primitive_cache_size, " must be at least 1"));
   }
   if (in_features < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -128,21 +250,14 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
 
   std::unique_ptr<Linear> linear(
       new Linear(options, ctx, in_features, out_features));
+  ASSIGN_OR_RETURN(linear->shape_, ctx->RegisterShape(in_features, out_features,
+                                                      options.weights_dtype,
+                                                      options.max_rows, name));
   const dnnl::engine& eng = ctx->engine();
   try {
-    // The weight layout is chosen once (oneDNN picks it for the probe M)
-    // and then imposed on every per-M primitive.
-    const dnnl::memory::dim k = in_features, n = out_features;
-    const dnnl::memory::dim probe_m = std::min(options.max_rows, 32);
-    dnnl::memory::desc src_md({probe_m, k}, linear->compute_type_, tag::ab);
-    dnnl::memory::desc any_w_md({k, n}, linear->compute_type_, tag::any);
-    dnnl::memory::desc dst_md({probe_m, n}, dt::f32, tag::ab);
-    dnnl::matmul::primitive_desc probe(
-        dnnl::matmul::desc(src_md, any_w_md, dst_md), eng);
-    linear->weights_md_ = probe.weights_desc();
-    linear->weights_ = dnnl::memory(linear->weights_md_, eng);
-
+    linear->weights_ = dnnl::memory(ctx->shape(linear->shape_).weights_md, eng);
     // W [n, k] row-major is the matmul's B [k, n] in `ba` order.
+    const dnnl::memory::dim k = in_features, n = out_features;
     std::vector<float> stacked;
     const float* plain = parts[0].data;
     if (parts.size() > 1) {
@@ -173,84 +288,30 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
   if (options.weights_dtype == WeightsDtype::kBF16) {
     ctx->ReserveBf16Scratch(int64_t{options.max_rows} * in_features);
   }
-  linear->entries_.reserve(static_cast<size_t>(
-      std::min(options.primitive_cache_size, options.max_rows)));
-  linear->entry_of_m_.assign(static_cast<size_t>(options.max_rows) + 1, -1);
-  // Create the decode primitive now: it is the one every step needs, and
-  // it names the kernel for logs.
-  ASSIGN_OR_RETURN(Entry * first, linear->GetEntry(1));
+  // Create the decode primitive now (once per shape): it is the one every
+  // step needs, and it names the kernel for logs.
+  ASSIGN_OR_RETURN(MatmulContext::Entry * first,
+                   ctx->GetEntry(linear->shape_, 1, name));
   linear->impl_name_ = first->impl;
   return linear;
 }
 
-absl::StatusOr<Linear::Entry> Linear::MakeEntry(int m) const {
-  // oneDNN fixes a primitive's thread count when it is created (from the
-  // calling thread's OpenMP setting), so a small matmul is made serial here.
-  const int saved_threads = omp_get_max_threads();
-  const bool serial =
-      int64_t{m} * in_features_ * out_features_ < options_.min_parallel_macs;
-  if (serial && saved_threads != 1) omp_set_num_threads(1);
-  absl::Cleanup restore = [&] {
-    if (omp_get_max_threads() != saved_threads) {
-      omp_set_num_threads(saved_threads);
-    }
-  };
-  try {
-    const dnnl::engine& eng = ctx_->engine();
-    dnnl::memory::desc src_md({m, in_features_}, compute_type_, tag::ab);
-    dnnl::memory::desc dst_md({m, out_features_}, dt::f32, tag::ab);
-    dnnl::matmul::primitive_desc pd(
-        dnnl::matmul::desc(src_md, weights_md_, dst_md), eng);
-    Entry entry;
-    entry.m = m;
-    entry.impl = pd.impl_info_str();
-    entry.primitive = dnnl::matmul(pd);
-    entry.src = dnnl::memory(src_md, eng, DNNL_MEMORY_NONE);
-    entry.dst = dnnl::memory(dst_md, eng, DNNL_MEMORY_NONE);
-    entry.args[0] = {DNNL_ARG_SRC, entry.src.get()};
-    entry.args[1] = {DNNL_ARG_WEIGHTS, weights_.get()};
-    entry.args[2] = {DNNL_ARG_DST, entry.dst.get()};
-    return entry;
-  } catch (const dnnl::error& e) {
-    return FromDnnl(
-        e, absl::StrCat(options_.name, ": matmul primitive for ", m, " rows"));
+absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
+                             float* y) const {
+  if (&ctx != ctx_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options_.name, ": matmul with another context than its weights'"));
   }
-}
-
-absl::StatusOr<Linear::Entry*> Linear::GetEntry(int m) {
-  ++tick_;
-  const int32_t index = entry_of_m_[m];
-  if (index >= 0) {
-    entries_[index].last_use = tick_;
-    return &entries_[index];
-  }
-  ASSIGN_OR_RETURN(Entry entry, MakeEntry(m));
-  entry.last_use = tick_;
-  size_t slot = entries_.size();
-  if (entries_.size() < entries_.capacity()) {
-    entries_.push_back(std::move(entry));
-  } else {
-    slot = 0;
-    for (size_t i = 1; i < entries_.size(); ++i) {
-      if (entries_[i].last_use < entries_[slot].last_use) slot = i;
-    }
-    entry_of_m_[entries_[slot].m] = -1;
-    entries_[slot] = std::move(entry);
-  }
-  entry_of_m_[m] = static_cast<int32_t>(slot);
-  return &entries_[slot];
-}
-
-absl::Status Linear::Forward(const float* x, int m, float* y) {
   if (m < 1 || m > options_.max_rows) {
     return absl::InvalidArgumentError(
         absl::StrCat(options_.name, ": ", m, " rows; the matmul takes 1 to ",
                      options_.max_rows));
   }
-  ASSIGN_OR_RETURN(Entry * entry, GetEntry(m));
+  ASSIGN_OR_RETURN(MatmulContext::Entry * entry,
+                   ctx.GetEntry(shape_, m, options_.name));
   try {
-    if (compute_type_ == dt::bf16) {
-      uint16_t* xb = ctx_->bf16_scratch();
+    if (options_.weights_dtype == WeightsDtype::kBF16) {
+      uint16_t* xb = ctx.bf16_scratch();
       const int64_t k = in_features_;
 #pragma omp parallel for if (int64_t{m} * k >= (int64_t{1} << 16))
       for (int r = 0; r < m; ++r) FloatToBf16Row(x + r * k, k, xb + r * k);
@@ -259,11 +320,15 @@ absl::Status Linear::Forward(const float* x, int m, float* y) {
       entry->src.set_data_handle(const_cast<float*>(x));
     }
     entry->dst.set_data_handle(y);
-    dnnl::error::wrap_c_api(
-        dnnl_primitive_execute(entry->primitive.get(), ctx_->stream().get(), 3,
-                               entry->args),
-        "could not execute a matmul");
-    ctx_->stream().wait();
+    // The C API's argument list: the C++ execute() copies its argument map
+    // into a fresh std::vector on every call. The weights are this Linear's.
+    const dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, entry->src.get()},
+                                     {DNNL_ARG_WEIGHTS, weights_.get()},
+                                     {DNNL_ARG_DST, entry->dst.get()}};
+    dnnl::error::wrap_c_api(dnnl_primitive_execute(entry->primitive.get(),
+                                                   ctx.stream().get(), 3, args),
+                            "could not execute a matmul");
+    ctx.stream().wait();
   } catch (const dnnl::error& e) {
     return FromDnnl(e, absl::StrCat(options_.name, ": matmul of ", m, " rows"));
   }

@@ -25,28 +25,106 @@ absl::StatusOr<WeightsDtype> ParseWeightsDtype(absl::string_view text,
 
 namespace ops {
 
-// The oneDNN CPU engine and stream shared by all Linears of one model, and
+class Linear;
+
+// What the matmuls of one model share: the oneDNN CPU engine and stream,
 // the bf16 activation buffer that bf16 matmuls read (sized at load time by
-// the Linears that need it). Not thread-safe: one thread runs the matmuls.
+// the Linears that need it), and the cache of matmul primitives.
+//
+// Primitives are cached by shape, not by projection: a primitive is defined
+// by (row count M, in_features K, out_features N, weights dtype, weight
+// layout), and the weights are an argument of each call, so the layers of a
+// model (22 x 4 projections of the same few shapes in TinyLlama) share one
+// primitive per (shape, M). Linears of the same [N, K] and dtype share the
+// weight layout too, chosen once when the first of them is created.
+//
+// One primitive per row count M (created on first use, ~0.1 ms, kept in an
+// LRU cache of `primitive_cache_size` per shape): on this stack a fixed-M
+// brgemm primitive is several times faster than a runtime-M one for M >= 8
+// and equal at M = 1, and its weight layout does not depend on M. oneDNN
+// fixes a primitive's thread count when it is created (from the calling
+// thread's OpenMP setting): call with the same setting throughout.
+//
+// Not thread-safe: one thread runs the matmuls.
 class MatmulContext {
  public:
-  // Internal error if oneDNN cannot create a CPU engine.
+  struct Options {
+    // Primitives kept per weight shape (one per row count M), >= 1.
+    int primitive_cache_size = 128;
+    // Matmuls with fewer multiply-adds (M * N * K) than this run on one
+    // thread: below ~256K MACs (~1 MB of f32 weights, tens of microseconds)
+    // a parallel region costs more than it saves, and far more when the
+    // cores are oversubscribed.
+    int64_t min_parallel_macs = int64_t{1} << 18;
+  };
+
+  // InvalidArgument for bad options; Internal if oneDNN cannot create a
+  // CPU engine.
   static absl::StatusOr<std::unique_ptr<MatmulContext>> Create();
+  static absl::StatusOr<std::unique_ptr<MatmulContext>> Create(
+      const Options& options);
+
+  ~MatmulContext();
+  MatmulContext(const MatmulContext&) = delete;
+  MatmulContext& operator=(const MatmulContext&) = delete;
 
   const dnnl::engine& engine() const { return engine_; }
   dnnl::stream& stream() { return stream_; }
+  const Options& options() const { return options_; }
 
   // Grows the bf16 activation buffer to at least `elements`. Called at load
   // time (Linear::Create); the pointer from bf16_scratch() changes then.
   void ReserveBf16Scratch(int64_t elements);
   uint16_t* bf16_scratch() { return bf16_scratch_.data(); }
 
+  // Weight shapes registered, and primitives cached over all of them (for
+  // logs and tests).
+  int num_shapes() const { return static_cast<int>(shapes_.size()); }
+  int cached_primitives() const;
+
  private:
-  MatmulContext(dnnl::engine engine, dnnl::stream stream)
-      : engine_(std::move(engine)), stream_(std::move(stream)) {}
+  friend class Linear;
+
+  struct Entry {
+    int m = 0;
+    uint64_t last_use = 0;
+    std::string impl;
+    dnnl::matmul primitive;
+    dnnl::memory src;  // data handle set per call
+    dnnl::memory dst;  // data handle set per call
+  };
+  // Everything but M that defines a primitive, and its primitives by M.
+  struct Shape {
+    int64_t k = 0;
+    int64_t n = 0;
+    WeightsDtype dtype = WeightsDtype::kF32;
+    int probe_m = 0;  // the M oneDNN chose the weight layout for
+    dnnl::memory::desc weights_md;
+    int max_rows = 0;  // largest M of the Linears using it
+    int capacity = 0;  // min(primitive_cache_size, max_rows)
+    std::vector<Entry> entries;
+    std::vector<int32_t> entry_of_m;  // [max_rows + 1]: index or -1
+  };
+
+  MatmulContext(const Options& options, dnnl::engine engine,
+                dnnl::stream stream);
+  // The shape of [n, k] weights of `dtype` for up to `max_rows` rows: an
+  // existing one or a new one (its weight layout chosen now). Load time.
+  absl::StatusOr<int32_t> RegisterShape(int64_t k, int64_t n,
+                                        WeightsDtype dtype, int max_rows,
+                                        absl::string_view name);
+  const Shape& shape(int32_t id) const { return *shapes_[id]; }
+  // The cached primitive of shape `id` for m rows, created if needed.
+  absl::StatusOr<Entry*> GetEntry(int32_t id, int m, absl::string_view name);
+  absl::StatusOr<Entry> MakeEntry(const Shape& shape, int m,
+                                  absl::string_view name) const;
+
+  Options options_;
   dnnl::engine engine_;
   dnnl::stream stream_;
   std::vector<uint16_t> bf16_scratch_;
+  std::vector<std::unique_ptr<Shape>> shapes_;
+  uint64_t tick_ = 0;
 };
 
 // y = x · Wᵀ with a weight matrix fixed at load: W is [out_features,
@@ -54,27 +132,18 @@ class MatmulContext {
 // store projections), given as one or more row blocks that are stacked
 // (fused projections: [wq; wk; wv] gives one matmul for Q, K and V).
 //
-// The weights are converted and reordered ONCE, at Create, into the blocked
-// layout oneDNN's matmul kernel prefers; Forward never touches them again.
-// One primitive per row count M (created on first use, ~0.1 ms, and kept in
-// an LRU cache of `primitive_cache_size`): on this stack a fixed-M brgemm
-// primitive is several times faster than a runtime-M one for M >= 8 and
-// equal at M = 1, and its weight layout does not depend on M, so all the
-// per-M primitives share the one weight copy.
+// A Linear holds only its weights, converted and reordered ONCE, at
+// Create, into the blocked layout oneDNN's matmul kernel prefers; Forward
+// never touches them again. The primitives that run it belong to the
+// MatmulContext and are shared with every Linear of the same shape.
 //
-// Not thread-safe (it shares the context's stream and scratch).
+// Immutable after Create; Forward uses (and mutates) the context.
 class Linear {
  public:
   struct Options {
     std::string name;  // for error messages: "layers.3.wqkv"
     WeightsDtype weights_dtype = WeightsDtype::kF32;
-    int max_rows = 512;              // largest M that Forward accepts, >= 1
-    int primitive_cache_size = 128;  // per-M primitives kept, >= 1
-    // Matmuls with fewer multiply-adds (M * N * K) than this run on one
-    // thread: below ~256K MACs (~1 MB of f32 weights, tens of microseconds)
-    // a parallel region costs more than it saves, and far more when the
-    // cores are oversubscribed.
-    int64_t min_parallel_macs = int64_t{1} << 18;
+    int max_rows = 512;  // largest M that Forward accepts, >= 1
   };
   // Row block [rows, in_features] of W, row-major f32; read only during
   // Create (the caller may free it afterwards).
@@ -83,10 +152,11 @@ class Linear {
     int64_t rows = 0;
   };
 
-  // `ctx` is not owned and must outlive the Linear. InvalidArgument for
-  // empty or non-positive shapes, Unimplemented when oneDNN has no matmul
-  // for the dtype on this CPU (bf16 needs AVX-512), ResourceExhausted when
-  // the weight copy cannot be allocated.
+  // `ctx` is not owned and must outlive the Linear; Forward must be given
+  // the same context. InvalidArgument for empty or non-positive shapes,
+  // Unimplemented when oneDNN has no matmul for the dtype on this CPU (bf16
+  // needs AVX-512), ResourceExhausted when the weight copy cannot be
+  // allocated.
   static absl::StatusOr<std::unique_ptr<Linear>> Create(
       const Options& options, MatmulContext* ctx,
       absl::Span<const WeightPart> parts, int64_t in_features);
@@ -100,50 +170,32 @@ class Linear {
   Linear(const Linear&) = delete;
   Linear& operator=(const Linear&) = delete;
 
-  // y: [m, out_features] = x: [m, in_features] · Wᵀ. Both row-major and
-  // contiguous; x and y must not overlap. InvalidArgument unless
-  // 1 <= m <= max_rows; Internal if oneDNN fails. Allocates only when a
-  // primitive for `m` is not cached yet.
-  absl::Status Forward(const float* x, int m, float* y);
+  // y: [m, out_features] = x: [m, in_features] · Wᵀ, with ctx's primitive
+  // for this shape and m. Both row-major and contiguous; x and y must not
+  // overlap. InvalidArgument unless 1 <= m <= max_rows or for another
+  // context than Create's; Internal if oneDNN fails. Allocates only when
+  // the context has no primitive for (shape, m) yet.
+  absl::Status Forward(MatmulContext& ctx, const float* x, int m,
+                       float* y) const;
 
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
   // Bytes of the laid-out weights.
   int64_t weight_bytes() const;
-  // oneDNN's name of the kernel chosen (for logs and benchmarks).
+  // oneDNN's name of the kernel chosen for M = 1 (for logs and benchmarks).
   const std::string& impl_name() const { return impl_name_; }
-  // Primitives currently cached (for tests).
-  int cached_primitives() const { return static_cast<int>(entries_.size()); }
 
  private:
-  struct Entry {
-    int m = 0;
-    uint64_t last_use = 0;
-    std::string impl;
-    dnnl::matmul primitive;
-    dnnl::memory src;
-    dnnl::memory dst;
-    // The C API's argument list, built once: the C++ execute() copies its
-    // argument map into a fresh std::vector on every call.
-    dnnl_exec_arg_t args[3];
-  };
-
-  Linear(const Options& options, MatmulContext* ctx, int64_t in_features,
+  Linear(const Options& options, const MatmulContext* ctx, int64_t in_features,
          int64_t out_features);
-  absl::StatusOr<Entry*> GetEntry(int m);
-  absl::StatusOr<Entry> MakeEntry(int m) const;
 
   Options options_;
-  MatmulContext* ctx_;
+  const MatmulContext* ctx_;  // for the same-context check only
   int64_t in_features_;
   int64_t out_features_;
-  dnnl::memory::data_type compute_type_;
-  dnnl::memory::desc weights_md_;
+  int32_t shape_ = -1;  // in ctx_
   dnnl::memory weights_;
   std::string impl_name_;
-  std::vector<Entry> entries_;
-  std::vector<int32_t> entry_of_m_;  // [max_rows + 1]: index or -1
-  uint64_t tick_ = 0;
 };
 
 }  // namespace ops

@@ -277,6 +277,7 @@ PagedAttention::PagedAttention(const Options& options)
   const int64_t chunk_elems = int64_t{kChunk} * options.layout.head_dim;
   thread_stride_ = 2 * RoundUp16(rows_x_group) + 2 * RoundUp16(chunk_elems);
   scratch_.resize(static_cast<size_t>(thread_stride_) * options.num_threads);
+  seqs_.reserve(static_cast<size_t>(options.max_seqs));
   items_.reserve(static_cast<size_t>(options.max_seqs) *
                  options.layout.n_kv_heads);
 }
@@ -352,10 +353,52 @@ absl::Status PagedAttention::WriteKv(int layer, absl::Span<const Sequence> seqs,
   return absl::OkStatus();
 }
 
+absl::Status PagedAttention::Prepare(absl::Span<const Sequence> seqs) {
+  prepared_ = false;
+  if (seqs.size() > static_cast<size_t>(options_.max_seqs)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("attention: ", seqs.size(), " sequences exceed max_seqs ",
+                     options_.max_seqs));
+  }
+  const int hkv = options_.layout.n_kv_heads;
+  seqs_.assign(seqs.begin(), seqs.end());
+  items_.clear();
+  total_cost_ = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    // (new token, visible key) pairs of the sequence.
+    const int64_t n = seqs[i].n_new;
+    const int64_t cost = n * (seqs[i].start_pos + (n + 1) / 2);
+    for (int h = 0; h < hkv; ++h) {
+      items_.push_back(WorkItem{static_cast<int32_t>(i), h, cost});
+    }
+    total_cost_ += cost * hkv;
+  }
+  // Biggest items first, so that the dynamic schedule ends balanced.
+  // (std::sort: stable_sort may allocate a buffer.)
+  std::sort(items_.begin(), items_.end(),
+            [](const WorkItem& a, const WorkItem& b) {
+              if (a.cost != b.cost) return a.cost > b.cost;
+              return a.seq != b.seq ? a.seq < b.seq : a.kv_head < b.kv_head;
+            });
+  prepared_ = true;
+  return absl::OkStatus();
+}
+
 absl::Status PagedAttention::Attend(int layer, absl::Span<const Sequence> seqs,
                                     const float* q, int64_t q_stride,
                                     const kvcache::KvArena& kv, float* out) {
   if (absl::Status s = CheckCall(layer, seqs.size(), kv); !s.ok()) return s;
+  if (absl::Status s = Prepare(seqs); !s.ok()) return s;
+  return Attend(layer, q, q_stride, kv, out);
+}
+
+absl::Status PagedAttention::Attend(int layer, const float* q, int64_t q_stride,
+                                    const kvcache::KvArena& kv, float* out) {
+  if (!prepared_) {
+    return absl::FailedPreconditionError(
+        "attention: Attend before Prepare (no sequences)");
+  }
+  if (absl::Status s = CheckCall(layer, seqs_.size(), kv); !s.ok()) return s;
   const kvcache::KvLayout& layout = options_.layout;
   const Geometry geometry{
       .q = q,
@@ -369,26 +412,8 @@ absl::Status PagedAttention::Attend(int layer, absl::Span<const Sequence> seqs,
       .dtype = layout.dtype,
       .scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim)),
   };
-
-  // Biggest items first, so that the dynamic schedule ends balanced.
-  items_.clear();
-  int64_t total_cost = 0;
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    // (new token, visible key) pairs of the sequence.
-    const int64_t n = seqs[i].n_new;
-    const int64_t cost = n * (seqs[i].start_pos + (n + 1) / 2);
-    for (int h = 0; h < layout.n_kv_heads; ++h) {
-      items_.push_back(WorkItem{static_cast<int32_t>(i), h, cost});
-    }
-    total_cost += cost * layout.n_kv_heads;
-  }
-  const int64_t macs = 2 * total_cost * group_ * layout.head_dim;
-  // (std::sort: stable_sort may allocate a buffer.)
-  std::sort(items_.begin(), items_.end(),
-            [](const WorkItem& a, const WorkItem& b) {
-              if (a.cost != b.cost) return a.cost > b.cost;
-              return a.seq != b.seq ? a.seq < b.seq : a.kv_head < b.kv_head;
-            });
+  const int64_t macs = 2 * total_cost_ * group_ * layout.head_dim;
+  const Sequence* seqs = seqs_.data();
 
   const int64_t rows_x_group = RoundUp16(int64_t{options_.max_rows} * group_);
   const int64_t chunk_elems = RoundUp16(int64_t{kChunk} * layout.head_dim);

@@ -32,8 +32,11 @@ namespace kvasir::engine::ops {
 // With a bf16 cache, K/V are rounded to nearest even when written and each
 // chunk is widened to f32 once per (sequence, KV head).
 //
-// Scratch is sized at Create; WriteKv and Attend never allocate. Not
-// thread-safe (one caller; the parallelism is inside).
+// A step's work list depends only on its sequences, not on the layer:
+// Prepare builds it once per step and every layer's Attend reuses it.
+//
+// Scratch is sized at Create; Prepare, WriteKv and Attend never allocate.
+// Not thread-safe (one caller; the parallelism is inside).
 class PagedAttention {
  public:
   struct Options {
@@ -74,11 +77,22 @@ class PagedAttention {
                        const float* k, const float* v, int64_t stride,
                        kvcache::KvArena& kv) const;
 
+  // Takes the step's sequences (copied) and builds the work list that
+  // Attend uses for every layer: (sequence, KV head) pairs, largest first.
+  // InvalidArgument for more than max_seqs sequences (nothing is prepared
+  // then).
+  absl::Status Prepare(absl::Span<const Sequence> seqs);
+
   // out[r, h, :] = softmax_t(q[r, h] . K[t] / sqrt(head_dim)) V[t] over
-  // the row's positions t <= p, for every new-token row r of `seqs`.
-  // q: [rows, H, head_dim], row r at q + r * q_stride (floats);
-  // out: [rows, H * head_dim] contiguous; q and out must not overlap.
-  // Same errors as WriteKv.
+  // the row's positions t <= p, for every new-token row r of the sequences
+  // given to the last Prepare. q: [rows, H, head_dim], row r at
+  // q + r * q_stride (floats); out: [rows, H * head_dim] contiguous; q and
+  // out must not overlap. Same errors as WriteKv; FailedPrecondition before
+  // any Prepare.
+  absl::Status Attend(int layer, const float* q, int64_t q_stride,
+                      const kvcache::KvArena& kv, float* out);
+
+  // Prepare(seqs), then Attend: for callers with a single layer.
   absl::Status Attend(int layer, absl::Span<const Sequence> seqs,
                       const float* q, int64_t q_stride,
                       const kvcache::KvArena& kv, float* out);
@@ -97,10 +111,14 @@ class PagedAttention {
                          const kvcache::KvArena& kv) const;
 
   Options options_;
-  int group_ = 0;                // G = H / Hkv
-  int64_t thread_stride_ = 0;    // floats of scratch per thread
-  std::vector<float> scratch_;   // [num_threads, thread_stride_]
-  std::vector<WorkItem> items_;  // capacity max_seqs * Hkv
+  int group_ = 0;               // G = H / Hkv
+  int64_t thread_stride_ = 0;   // floats of scratch per thread
+  std::vector<float> scratch_;  // [num_threads, thread_stride_]
+  // Set by Prepare.
+  bool prepared_ = false;
+  std::vector<Sequence> seqs_;   // capacity max_seqs
+  std::vector<WorkItem> items_;  // capacity max_seqs * Hkv; largest first
+  int64_t total_cost_ = 0;       // sum of the items' costs
 };
 
 }  // namespace kvasir::engine::ops

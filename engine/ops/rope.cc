@@ -28,8 +28,17 @@ Rope::Rope(const Options& options) : options_(options) {
     inv_freq_[i] = std::pow(static_cast<double>(options.theta),
                             -2.0 * i / static_cast<double>(options.head_dim));
   }
+  const size_t table = static_cast<size_t>(options.max_positions) * half;
+  table_cos_.resize(table);
+  table_sin_.resize(table);
+#pragma omp parallel for if (table >= (size_t{1} << 16))
+  for (int p = 0; p < options.max_positions; ++p) {
+    const size_t at = static_cast<size_t>(p) * half;
+    Angles(p, table_cos_.data() + at, table_sin_.data() + at);
+  }
   cos_.resize(static_cast<size_t>(options.max_rows) * half);
   sin_.resize(static_cast<size_t>(options.max_rows) * half);
+  rows_.resize(static_cast<size_t>(options.max_rows) * 2);
 }
 
 absl::StatusOr<std::unique_ptr<Rope>> Rope::Create(const Options& options) {
@@ -46,19 +55,36 @@ absl::StatusOr<std::unique_ptr<Rope>> Rope::Create(const Options& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         "rope: max_rows ", options.max_rows, " must be at least 1"));
   }
+  if (options.max_positions < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rope: max_positions ", options.max_positions, " must be >= 0"));
+  }
   return std::unique_ptr<Rope>(new Rope(options));
 }
 
-void Rope::SetPositions(absl::Span<const int32_t> positions) {
+void Rope::Angles(int64_t pos, float* c, float* s) const {
   const int half = options_.head_dim / 2;
+  const double p = static_cast<double>(pos);
+  for (int i = 0; i < half; ++i) {
+    const double angle = p * inv_freq_[i];
+    c[i] = static_cast<float>(std::cos(angle));
+    s[i] = static_cast<float>(std::sin(angle));
+  }
+}
+
+void Rope::SetPositions(absl::Span<const int32_t> positions) {
+  const size_t half = static_cast<size_t>(options_.head_dim / 2);
   for (size_t r = 0; r < positions.size(); ++r) {
-    float* c = cos_.data() + r * half;
-    float* s = sin_.data() + r * half;
-    const double pos = positions[r];
-    for (int i = 0; i < half; ++i) {
-      const double angle = pos * inv_freq_[i];
-      c[i] = static_cast<float>(std::cos(angle));
-      s[i] = static_cast<float>(std::sin(angle));
+    const int32_t pos = positions[r];
+    if (pos < options_.max_positions) {
+      rows_[2 * r] = table_cos_.data() + static_cast<size_t>(pos) * half;
+      rows_[2 * r + 1] = table_sin_.data() + static_cast<size_t>(pos) * half;
+    } else {
+      float* c = cos_.data() + r * half;
+      float* s = sin_.data() + r * half;
+      Angles(pos, c, s);
+      rows_[2 * r] = c;
+      rows_[2 * r + 1] = s;
     }
   }
 }
@@ -68,8 +94,8 @@ void Rope::Apply(float* x, int rows, int n_heads, int64_t stride) const {
   const int hd = options_.head_dim;
 #pragma omp parallel for if (int64_t{rows} * n_heads * hd >= (1 << 16))
   for (int r = 0; r < rows; ++r) {
-    const float* c = cos_.data() + static_cast<size_t>(r) * half;
-    const float* s = sin_.data() + static_cast<size_t>(r) * half;
+    const float* c = rows_[2 * static_cast<size_t>(r)];
+    const float* s = rows_[2 * static_cast<size_t>(r) + 1];
     float* row = x + r * stride;
     for (int h = 0; h < n_heads; ++h) RotateHead(row + h * hd, c, s, half);
   }

@@ -12,17 +12,24 @@ namespace kvasir::engine::ops {
 
 // Rotary position embedding in the GGUF-llama / llama2.c convention: the
 // adjacent pairs (2i, 2i+1) of each head are rotated by the angle
-// pos * theta^(-2i / head_dim), i < head_dim / 2.
+// pos * theta^(-2i / head_dim), i < head_dim / 2, with cos and sin computed
+// in double and rounded to float.
 //
-// Usage per step: SetPositions once (the cos/sin of every row's position,
-// computed in double and shared by all layers), then Apply to the queries
-// and keys of each layer. Neither allocates. Not thread-safe.
+// The cos/sin of positions [0, max_positions) are tabulated at Create, so a
+// step costs no trigonometry; a position past the table (when the caller
+// caps its size) gets the same values computed at SetPositions.
+//
+// Usage per step: SetPositions once (shared by all layers), then Apply to
+// the queries and keys of each layer. Neither allocates. Not thread-safe.
 class Rope {
  public:
   struct Options {
     int head_dim = 0;        // even, >= 2
     float theta = 10000.0f;  // base, > 0
     int max_rows = 512;      // rows per step, >= 1
+    // Positions tabulated at Create (the model's context length, or less
+    // to bound the table: 2 * max_positions * head_dim / 2 floats), >= 0.
+    int max_positions = 0;
   };
   // InvalidArgument naming the bad option.
   static absl::StatusOr<std::unique_ptr<Rope>> Create(const Options& options);
@@ -39,11 +46,16 @@ class Rope {
 
  private:
   explicit Rope(const Options& options);
+  // cos and sin of position `pos`: [head_dim / 2] each.
+  void Angles(int64_t pos, float* c, float* s) const;
 
   Options options_;
-  std::vector<double> inv_freq_;  // [head_dim / 2]
-  std::vector<float> cos_;        // [max_rows, head_dim / 2]
-  std::vector<float> sin_;        // [max_rows, head_dim / 2]
+  std::vector<double> inv_freq_;    // [head_dim / 2]
+  std::vector<float> table_cos_;    // [max_positions, head_dim / 2]
+  std::vector<float> table_sin_;    // [max_positions, head_dim / 2]
+  std::vector<float> cos_;          // [max_rows, head_dim / 2]: past the table
+  std::vector<float> sin_;          // [max_rows, head_dim / 2]
+  std::vector<const float*> rows_;  // [max_rows, 2]: each row's cos, sin
 };
 
 }  // namespace kvasir::engine::ops

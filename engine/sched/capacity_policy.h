@@ -10,7 +10,8 @@
 namespace kvasir::engine::sched {
 
 // The memory side of scheduling (TensorRT-LLM's capacity policy): whom to
-// preempt when a running sequence's next chunk does not fit. Block counts
+// preempt when a running sequence's next chunk does not fit, or when a
+// waiting request is kept out by a tenant above its limit. Block counts
 // and budgets are the KvCacheManager's; this only ranks candidates.
 //
 // Not thread-safe; the manager must outlive it.
@@ -26,9 +27,13 @@ class CapacityPolicy {
   // Eligible: the requester's own tenant's sequences; for kTenantLimit only
   // those (freeing another tenant's blocks does not lower this tenant's
   // usage); otherwise also other tenants' sequences when that tenant is
-  // above its limit or above its reserved floor. A tenant within its floor
-  // is never preempted for another tenant. Sequences that would free no
-  // block (all shared with others) are skipped, except the requester.
+  // above its limit or above its reserved floor, and stays at or above its
+  // floor once the sequence's blocks are freed
+  // (used_blocks - ReleasableBlocks(seq) >= reserved_blocks). A tenant is
+  // never pushed below its floor for another tenant (those blocks would be
+  // kept for it anyway, so the work would be lost for nothing). Sequences
+  // that would free no block (all shared with others) are skipped, except
+  // the requester.
   //
   // Order: tenants above their limit first, then tenants above their floor
   // (then the requester's own tenant within its floor); within that, lowest
@@ -38,7 +43,22 @@ class CapacityPolicy {
   Sequence* PickVictim(Sequence& requester, kvcache::AllocStatus status,
                        absl::Span<Sequence* const> running) const;
 
+  // The sequence to preempt so that a waiting request of tenant
+  // `requester_tenant`, refused for lack of pool blocks (kPoolExhausted or
+  // kOtherTenantsFloors, never kTenantLimit), can start: a running sequence
+  // of another tenant that is above its limit (DESIGN.md: such a tenant is
+  // preempted first), whose blocks are not all shared, and whose tenant
+  // stays at or above its floor without them. Lowest priority first, then
+  // latest arrival. nullptr when there is none.
+  Sequence* PickOverLimitVictim(int32_t requester_tenant,
+                                absl::Span<Sequence* const> running) const;
+
  private:
+  // Whether freeing `releasable` blocks leaves `tenant` at or above its
+  // reserved floor.
+  static bool KeepsFloor(const kvcache::TenantKvUsage& tenant,
+                         int64_t releasable);
+
   const kvcache::KvCacheManager* kv_;
 };
 

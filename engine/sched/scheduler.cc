@@ -331,22 +331,34 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
     FinishInPlan(s, FinishReason::kCancelled, absl::OkStatus());
     return true;
   }
-  absl::StatusOr<kvcache::PrefixMatch> match =
-      kv_->FindCachedPrefix(*kvseq, s->tokens);
-  if (!match.ok()) {
-    FinishInPlan(s, FinishReason::kError, match.status());
-    return true;
+  kvcache::PrefixMatch& match = match_;
+  int32_t n = 0;
+  while (true) {
+    // (Looked up again after a preemption: the match must be fresh, and a
+    // victim taken out of the plan gives its tokens back.)
+    const absl::Status found = kv_->FindCachedPrefix(*kvseq, s->tokens, &match);
+    if (!found.ok()) {
+      FinishInPlan(s, FinishReason::kError, found);
+      return true;
+    }
+    n = batch_.ChunkFor(s->num_tokens() - match.num_tokens);
+    absl::StatusOr<kvcache::AllocationResult> r =
+        kv_->Allocate(*kvseq, n, match);
+    if (!r.ok()) {
+      FinishInPlan(s, FinishReason::kError, r.status());
+      return true;
+    }
+    if (r->ok()) break;
+    // Does not fit: it waits, and so do its tenant's later requests, this
+    // step. Over its own limit nothing else helps. Short of pool blocks, a
+    // tenant above its (shrunk) limit gives its blocks up first; otherwise
+    // a waiting request never preempts a running one.
+    if (r->status == kvcache::AllocStatus::kTenantLimit) return false;
+    Sequence* victim =
+        capacity_.PickOverLimitVictim(kvseq->tenant_id(), running_);
+    if (victim == nullptr) return false;
+    Preempt(victim);
   }
-  const int32_t n = batch_.ChunkFor(s->num_tokens() - match->num_tokens);
-  absl::StatusOr<kvcache::AllocationResult> r =
-      kv_->Allocate(*kvseq, n, *match);
-  if (!r.ok()) {
-    FinishInPlan(s, FinishReason::kError, r.status());
-    return true;
-  }
-  // Does not fit: it waits (a waiting request never preempts a running
-  // one), and so do its tenant's later requests, this step.
-  if (!r->ok()) return false;
 
   tenant.waiting.erase(tenant.waiting.begin());
   --tenant.info.waiting;
@@ -359,7 +371,7 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
   if (!s->started) {
     s->started = true;
     s->first_scheduled_time = now;
-    s->cached_prompt_tokens = std::min(match->num_tokens, s->prompt_len);
+    s->cached_prompt_tokens = std::min(match.num_tokens, s->prompt_len);
   }
   AddToPlan(s, n);
   return true;

@@ -89,8 +89,11 @@ struct TenantSched {
 // recompute: its blocks are freed and it is requeued with its generated
 // tokens kept; on resume it prefills prompt + generated tokens, and
 // prefix-cache hits skip what is still cached. A waiting request whose
-// chunk does not fit waits (it never preempts a running one); its tenant's
-// later requests wait behind it.
+// chunk does not fit waits, and its tenant's later requests wait behind it;
+// it preempts a running request only when the pool is short and another
+// tenant is above its limit (after a budget change): that tenant's
+// requests go first (CapacityPolicy::PickOverLimitVictim), until the
+// waiting one fits or that tenant is back within its limit.
 //
 // Time comes from the injected clock only. Not thread-safe: one thread (the
 // engine thread) calls everything; `admission` (thread-safe) is told when
@@ -118,7 +121,8 @@ class Scheduler {
   // (a tenant above its new limit gets no new blocks and is preempted
   // first). Waiting requests of removed tenants finish with kCancelled and
   // are appended to *cancelled; running ones continue (but get no new
-  // blocks: when they need one they are preempted, then cancelled).
+  // blocks: when they need one, or when another tenant's request is short
+  // of pool blocks, they are preempted, then cancelled).
   absl::Status SetTenants(std::vector<TenantConfig> tenants,
                           std::vector<FinishedSeq>* cancelled);
 
@@ -188,7 +192,8 @@ class Scheduler {
   // Grows `seq`'s blocks for n more tokens, preempting victims as needed.
   // False when it could not (the sequence is then preempted or finished).
   bool AllocateOrPreempt(Sequence* seq, int32_t n);
-  // Starts the head of tenant t's queue; false (tenant blocked this step)
+  // Starts the head of tenant t's queue, preempting requests of tenants
+  // above their limit if that makes room; false (tenant blocked this step)
   // when its first chunk does not fit.
   bool TryStart(int32_t t, absl::Time now);
   // The tenant whose waiting head goes next, or -1.
@@ -215,9 +220,10 @@ class Scheduler {
   uint64_t next_arrival_ = 0;
   int64_t total_preemptions_ = 0;
   StepPlan plan_;
-  // Step scratch, reused.
+  // Step scratch, reused (no allocation per step).
   std::vector<Sequence*> order_;
   std::vector<uint8_t> blocked_;
+  kvcache::PrefixMatch match_;  // of the request TryStart looks at
 };
 
 // Checks a tenant set as Engine::Create and UpdateTenants do (names, weights,

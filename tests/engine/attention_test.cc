@@ -230,6 +230,23 @@ TEST_P(PagedAttentionTest, MatchesDenseCausalAttention) {
   ASSERT_THAT(single->Attend(1, seqs, q.data(), q_stride, *kv_, out1.data()),
               IsOk());
   EXPECT_EQ(out, out1);
+
+  // One Prepare per step serves every layer: the same results as preparing
+  // for each layer (layer 0 holds other keys, so its output differs).
+  std::vector<float> layer0(out.size()), layer0_prepared(out.size());
+  ASSERT_THAT(single->Attend(0, seqs, q.data(), q_stride, *kv_, layer0.data()),
+              IsOk());
+  ASSERT_THAT(attention->Prepare(seqs), IsOk());
+  ASSERT_THAT(
+      attention->Attend(0, q.data(), q_stride, *kv_, layer0_prepared.data()),
+      IsOk());
+  std::vector<float> layer1_prepared(out.size());
+  ASSERT_THAT(
+      attention->Attend(1, q.data(), q_stride, *kv_, layer1_prepared.data()),
+      IsOk());
+  EXPECT_EQ(layer0_prepared, layer0);
+  EXPECT_EQ(layer1_prepared, out);
+  EXPECT_NE(layer0, out);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -288,6 +305,22 @@ TEST(PagedAttentionErrorsTest, RejectsBadOptionsAndCalls) {
   EXPECT_THAT(attention->Attend(0, two, x.data(), 32, arena, out.data()),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("2 sequences exceed max_seqs 1")));
+
+  // The per-step work list: Attend needs a successful Prepare first.
+  ASSERT_OK_AND_ASSIGN(
+      auto fresh,
+      PagedAttention::Create({.n_heads = 4, .layout = layout, .max_seqs = 1}));
+  EXPECT_THAT(fresh->Attend(0, x.data(), 32, arena, out.data()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("before Prepare")));
+  EXPECT_THAT(fresh->Prepare(two),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("2 sequences exceed max_seqs 1")));
+  EXPECT_THAT(fresh->Attend(0, x.data(), 32, arena, out.data()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("before Prepare")));
+  ASSERT_THAT(fresh->Prepare({&s, 1}), IsOk());
+  EXPECT_THAT(fresh->Attend(0, x.data(), 32, arena, out.data()), IsOk());
 }
 
 }  // namespace

@@ -23,3 +23,9 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/engine/model/loader.h)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/llama_runner_golden_test.cc
     DEPS kvasir_decoder_testing nlohmann_json::nlohmann_json LABELS decoder)
 endif()
+
+# No heap allocation per step (replaces the global operator new).
+kvasir_test(step_alloc_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/step_alloc_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/sched_harness.cc
+  DEPS kvasir_decoder_testing LABELS decoder)

@@ -383,6 +383,37 @@ TEST(LlamaRunnerTest, ReportsLayoutAndTimings) {
   EXPECT_GE(t.other_ns, 0);
 }
 
+TEST(LlamaRunnerTest, MatmulPrimitivesAreCachedByShapeNotByLayer) {
+  // Projection shapes: wqkv [192, 64], wo [64, 64], w_gate_up [160, 64],
+  // w_down [64, 80]; the output [101, 64] is used for fewer rows.
+  TinyShape shape = TinyShapes()[0];
+  shape.hidden_dim = 80;
+  std::vector<int> counts;
+  for (int layers : {1, 4}) {
+    shape.n_layers = layers;
+    std::unique_ptr<Model> model = RandomModel(shape, 5);
+    std::unique_ptr<LlamaRunner> runner = MakeRunner(SmallOptions(), *model);
+    ASSERT_NE(runner, nullptr);
+    // The decode (M = 1) primitive of each of the 5 shapes, whatever the
+    // number of layers (not 4 per layer + 1).
+    EXPECT_EQ(runner->cached_primitives(), 5) << layers << " layers";
+
+    kvcache::KvArena kv = MakeArena(*runner, 8);
+    const std::vector<std::vector<int32_t>> tokens = {
+        RandomTokens(4, shape.vocab_size, 1),
+        RandomTokens(4, shape.vocab_size, 2),
+        RandomTokens(4, shape.vocab_size, 3)};
+    const auto tables = Tables(tokens, 4, 8, false, 0);
+    // A 3-token prefill (M = 3 for the 4 layer shapes; 1 logits row), then
+    // 3 sequences of 1 token (M = 3 again; 3 logits rows: a new output
+    // primitive only).
+    RunSchedule(*runner, kv, tokens, tables, {{{0, 3}}});
+    EXPECT_EQ(runner->cached_primitives(), 9) << layers << " layers";
+    RunSchedule(*runner, kv, tokens, tables, {{{0, 1}, {1, 1}, {2, 1}}});
+    EXPECT_EQ(runner->cached_primitives(), 10) << layers << " layers";
+  }
+}
+
 class StepErrorsTest : public ::testing::Test {
  protected:
   void SetUp() override {

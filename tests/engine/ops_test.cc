@@ -1,9 +1,11 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <random>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "engine/ops/bf16.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/fast_math.h"
@@ -60,17 +62,16 @@ TEST_P(LinearTest, MatchesNaiveMatmulForEveryRowCount) {
     // Unimplemented naming the matmul.
     GTEST_SKIP() << "oneDNN has no bf16 matmul on this CPU";
   }
-  ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
+  // min_parallel_macs 0: oneDNN's multi-threaded kernels even at this size.
+  ASSERT_OK_AND_ASSIGN(auto ctx,
+                       MatmulContext::Create({.min_parallel_macs = 0}));
   constexpr int kIn = 96, kRowsA = 40, kRowsB = 24, kOut = kRowsA + kRowsB;
   const std::vector<float> w = Random(size_t{kOut} * kIn, 1);
   // Two stacked parts, as the fused projections are given.
   const Linear::WeightPart parts[] = {{w.data(), kRowsA},
                                       {w.data() + kRowsA * kIn, kRowsB}};
-  // min_parallel_macs 0: oneDNN's multi-threaded kernels even at this size.
-  Linear::Options options{.name = "test",
-                          .weights_dtype = dtype,
-                          .max_rows = 70,
-                          .min_parallel_macs = 0};
+  Linear::Options options{
+      .name = "test", .weights_dtype = dtype, .max_rows = 70};
   ASSERT_OK_AND_ASSIGN(auto linear,
                        Linear::Create(options, ctx.get(), parts, kIn));
   EXPECT_EQ(linear->in_features(), kIn);
@@ -79,7 +80,7 @@ TEST_P(LinearTest, MatchesNaiveMatmulForEveryRowCount) {
   for (int m : {1, 2, 7, 16, 33, 70}) {
     const std::vector<float> x = Random(static_cast<size_t>(m) * kIn, 100 + m);
     std::vector<float> y(static_cast<size_t>(m) * kOut, std::nanf(""));
-    ASSERT_THAT(linear->Forward(x.data(), m, y.data()), IsOk());
+    ASSERT_THAT(linear->Forward(*ctx, x.data(), m, y.data()), IsOk());
     const std::vector<double> want = NaiveMatmul(x, w, m, kOut, kIn, bf16);
     for (size_t i = 0; i < y.size(); ++i) {
       ASSERT_NEAR(y[i], want[i], 1e-4 * std::max(1.0, std::abs(want[i])))
@@ -102,10 +103,11 @@ TEST_P(LinearTest, RowsDoNotDependOnTheOtherRows) {
                      ctx.get(), {&part, 1}, kIn));
   const std::vector<float> x = Random(size_t{37} * kIn, 3);
   std::vector<float> all(size_t{37} * kOut);
-  ASSERT_THAT(linear->Forward(x.data(), 37, all.data()), IsOk());
+  ASSERT_THAT(linear->Forward(*ctx, x.data(), 37, all.data()), IsOk());
   std::vector<float> one(kOut);
   for (int r : {0, 17, 36}) {
-    ASSERT_THAT(linear->Forward(x.data() + r * kIn, 1, one.data()), IsOk());
+    ASSERT_THAT(linear->Forward(*ctx, x.data() + r * kIn, 1, one.data()),
+                IsOk());
     for (int c = 0; c < kOut; ++c) {
       EXPECT_NEAR(one[c], all[r * kOut + c], 1e-6) << "row " << r;
     }
@@ -120,24 +122,78 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, LinearTest,
                          });
 
 TEST(LinearTest, KeepsABoundedCacheOfPrimitives) {
-  ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
+  ASSERT_OK_AND_ASSIGN(auto ctx,
+                       MatmulContext::Create({.primitive_cache_size = 3}));
   constexpr int kIn = 16, kOut = 8;
   const std::vector<float> w = Random(size_t{kOut} * kIn, 4);
   const Linear::WeightPart part{w.data(), kOut};
-  ASSERT_OK_AND_ASSIGN(
-      auto linear,
-      Linear::Create({.name = "t", .max_rows = 8, .primitive_cache_size = 3},
-                     ctx.get(), {&part, 1}, kIn));
-  EXPECT_EQ(linear->cached_primitives(), 1);  // M = 1, made at Create
+  ASSERT_OK_AND_ASSIGN(auto linear, Linear::Create({.name = "t", .max_rows = 8},
+                                                   ctx.get(), {&part, 1}, kIn));
+  EXPECT_EQ(ctx->cached_primitives(), 1);  // M = 1, made at Create
   for (int m : {2, 3, 4, 5, 1, 2, 8, 6, 7, 1}) {
     const std::vector<float> x = Random(static_cast<size_t>(m) * kIn, m);
     std::vector<float> y(static_cast<size_t>(m) * kOut);
-    ASSERT_THAT(linear->Forward(x.data(), m, y.data()), IsOk());
+    ASSERT_THAT(linear->Forward(*ctx, x.data(), m, y.data()), IsOk());
     const std::vector<double> want = NaiveMatmul(x, w, m, kOut, kIn, false);
     for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], 1e-4);
-    EXPECT_LE(linear->cached_primitives(), 3);
+    EXPECT_LE(ctx->cached_primitives(), 3);
   }
-  EXPECT_EQ(linear->cached_primitives(), 3);
+  EXPECT_EQ(ctx->cached_primitives(), 3);
+}
+
+TEST(LinearTest, LinearsOfOneShapeShareTheirPrimitives) {
+  ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
+  constexpr int kIn = 32, kOut = 24, kOtherOut = 40;
+  // Three "layers" of one shape with different weights, and one other shape.
+  std::vector<std::vector<float>> weights;
+  std::vector<std::unique_ptr<Linear>> layers;
+  for (int l = 0; l < 3; ++l) {
+    weights.push_back(Random(size_t{kOut} * kIn, 20 + l));
+    const Linear::WeightPart part{weights.back().data(), kOut};
+    ASSERT_OK_AND_ASSIGN(
+        auto linear, Linear::Create({.name = absl::StrCat("layers.", l, ".w"),
+                                     .max_rows = 16},
+                                    ctx.get(), {&part, 1}, kIn));
+    layers.push_back(std::move(linear));
+  }
+  const std::vector<float> w_other = Random(size_t{kOtherOut} * kIn, 30);
+  const Linear::WeightPart other_part{w_other.data(), kOtherOut};
+  ASSERT_OK_AND_ASSIGN(
+      auto other, Linear::Create({.name = "other", .max_rows = 16}, ctx.get(),
+                                 {&other_part, 1}, kIn));
+  // One M = 1 primitive per shape, not per Linear.
+  EXPECT_EQ(ctx->num_shapes(), 2);
+  EXPECT_EQ(ctx->cached_primitives(), 2);
+
+  // Each layer computes with its own weights through the shared primitive,
+  // in any order.
+  for (int m : {5, 1, 5, 9}) {
+    const std::vector<float> x = Random(static_cast<size_t>(m) * kIn, 40 + m);
+    for (int l : {2, 0, 1}) {
+      std::vector<float> y(static_cast<size_t>(m) * kOut, std::nanf(""));
+      ASSERT_THAT(layers[l]->Forward(*ctx, x.data(), m, y.data()), IsOk());
+      const std::vector<double> want =
+          NaiveMatmul(x, weights[l], m, kOut, kIn, false);
+      for (size_t i = 0; i < y.size(); ++i) {
+        ASSERT_NEAR(y[i], want[i], 1e-4) << "layer " << l << " m=" << m;
+      }
+    }
+  }
+  // M = 1, 5, 9 of the layers' shape; M = 1 of the other.
+  EXPECT_EQ(ctx->cached_primitives(), 4);
+  std::vector<float> x(size_t{5} * kIn, 0.5f), y(size_t{5} * kOtherOut);
+  ASSERT_THAT(other->Forward(*ctx, x.data(), 5, y.data()), IsOk());
+  EXPECT_EQ(ctx->cached_primitives(), 5);
+  EXPECT_EQ(ctx->num_shapes(), 2);
+
+  // A Linear runs only with the context it was laid out for.
+  ASSERT_OK_AND_ASSIGN(auto stranger, MatmulContext::Create());
+  EXPECT_THAT(layers[0]->Forward(*stranger, x.data(), 1, y.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("layers.0.w: matmul with another context")));
+  EXPECT_THAT(MatmulContext::Create({.primitive_cache_size = 0}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("primitive_cache_size 0")));
 }
 
 TEST(LinearTest, RejectsBadShapesAndRowCounts) {
@@ -160,11 +216,11 @@ TEST(LinearTest, RejectsBadShapesAndRowCounts) {
   ASSERT_OK_AND_ASSIGN(auto linear, Linear::Create({.name = "w", .max_rows = 4},
                                                    ctx.get(), {&part, 1}, 8));
   std::vector<float> x(5 * 8), y(5 * 8);
-  EXPECT_THAT(linear->Forward(x.data(), 5, y.data()),
+  EXPECT_THAT(linear->Forward(*ctx, x.data(), 5, y.data()),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("w: 5 rows; the matmul takes 1 to 4")));
   EXPECT_THAT(
-      linear->Forward(x.data(), 0, y.data()),
+      linear->Forward(*ctx, x.data(), 0, y.data()),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0 rows")));
 }
 
@@ -266,9 +322,11 @@ TEST(ElementwiseTest, SwiGluAddAndEmbedding) {
 
 TEST(RopeTest, RotatesAdjacentPairsByPositionAngles) {
   constexpr int kHeadDim = 8, kHeads = 3, kStride = 30;  // padded rows
-  ASSERT_OK_AND_ASSIGN(
-      auto rope,
-      Rope::Create({.head_dim = kHeadDim, .theta = 500.0f, .max_rows = 4}));
+  // Positions 0, 1 and 7 come from the table, 1000 is past it.
+  ASSERT_OK_AND_ASSIGN(auto rope, Rope::Create({.head_dim = kHeadDim,
+                                                .theta = 500.0f,
+                                                .max_rows = 4,
+                                                .max_positions = 100}));
   const std::vector<int32_t> positions = {0, 1, 7, 1000};
   rope->SetPositions(positions);
   const std::vector<float> x = Random(4 * kStride, 13);
@@ -293,6 +351,34 @@ TEST(RopeTest, RotatesAdjacentPairsByPositionAngles) {
   for (int i = 0; i < kHeads * kHeadDim; ++i) EXPECT_EQ(y[i], x[i]);
 }
 
+TEST(RopeTest, TabulatedAnglesEqualComputedOnes) {
+  constexpr int kHeadDim = 64, kHeads = 2, kStride = kHeads * kHeadDim;
+  ASSERT_OK_AND_ASSIGN(
+      auto computed,
+      Rope::Create({.head_dim = kHeadDim, .max_rows = 8, .max_positions = 0}));
+  ASSERT_OK_AND_ASSIGN(auto tabulated, Rope::Create({.head_dim = kHeadDim,
+                                                     .max_rows = 8,
+                                                     .max_positions = 2048}));
+  // Inside the table, its last row, and past it.
+  const std::vector<int32_t> positions = {0, 1, 7, 1000, 2047, 2048, 5000, 3};
+  computed->SetPositions(positions);
+  tabulated->SetPositions(positions);
+  const std::vector<float> x = Random(positions.size() * kStride, 14);
+  std::vector<float> a = x, b = x;
+  computed->Apply(a.data(), 8, kHeads, kStride);
+  tabulated->Apply(b.data(), 8, kHeads, kStride);
+  EXPECT_EQ(a, b);  // bit for bit
+  EXPECT_NE(a, x);
+  // Positions set later replace earlier ones (no stale rows).
+  const std::vector<int32_t> later = {5, 4, 3, 2, 1, 0, 9, 8};
+  computed->SetPositions(later);
+  tabulated->SetPositions(later);
+  a = x, b = x;
+  computed->Apply(a.data(), 8, kHeads, kStride);
+  tabulated->Apply(b.data(), 8, kHeads, kStride);
+  EXPECT_EQ(a, b);
+}
+
 TEST(RopeTest, RejectsOddHeadDimAndBadTheta) {
   EXPECT_THAT(Rope::Create({.head_dim = 7}),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -300,6 +386,9 @@ TEST(RopeTest, RejectsOddHeadDimAndBadTheta) {
   EXPECT_THAT(
       Rope::Create({.head_dim = 8, .theta = 0.0f}),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("theta 0")));
+  EXPECT_THAT(Rope::Create({.head_dim = 8, .max_positions = -1}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("max_positions -1")));
 }
 
 }  // namespace

@@ -4,6 +4,11 @@ kvasir_test(scheduler_test
           ${CMAKE_CURRENT_LIST_DIR}/sched_harness.cc
   DEPS kvasir_engine
   LABELS sched)
+kvasir_test(scheduler_budget_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/scheduler_budget_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/sched_harness.cc
+  DEPS kvasir_engine
+  LABELS sched)
 kvasir_test(engine_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_test.cc
   DEPS kvasir_engine

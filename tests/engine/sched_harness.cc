@@ -201,4 +201,21 @@ int64_t SchedHarness::used_blocks(const std::string& tenant) const {
   return t.ok() ? t->used_blocks : 0;
 }
 
+void RunTable(SchedHarness& h, const std::vector<Row>& rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].before) rows[i].before(h);
+    EXPECT_EQ(h.Step(), rows[i].plan) << "plan of step " << i + 1;
+    EXPECT_EQ(h.State(), rows[i].state) << "state after step " << i + 1;
+  }
+}
+
+SchedHarness::Options Opts(int32_t num_blocks, int32_t max_batch_tokens,
+                           int32_t max_running) {
+  SchedHarness::Options o;
+  o.num_blocks = num_blocks;
+  o.max_batch_tokens = max_batch_tokens;
+  o.max_running = max_running;
+  return o;
+}
+
 }  // namespace kvasir::engine::sched::testing

@@ -7,6 +7,7 @@
 // names; State() prints every request's state for table-driven tests.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -98,6 +99,22 @@ class SchedHarness {
   std::map<std::string, Entry> entries_;
   int32_t next_token_base_ = 1000;
 };
+
+// One row of a scheduling table: what happens before the step, the plan
+// the step must make ("a+8 b+1": request + tokens, in the runner's order)
+// and every request's state after it (see SchedHarness::State).
+struct Row {
+  std::function<void(SchedHarness&)> before;
+  std::string plan;
+  std::string state;
+};
+
+// Runs the rows in order, expecting each step's plan and state.
+void RunTable(SchedHarness& h, const std::vector<Row>& rows);
+
+// Harness options with the given pool, token budget and running cap.
+SchedHarness::Options Opts(int32_t num_blocks, int32_t max_batch_tokens,
+                           int32_t max_running);
 
 }  // namespace kvasir::engine::sched::testing
 

@@ -1,6 +1,5 @@
 #include "engine/sched/scheduler.h"
 
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,37 +13,13 @@ namespace kvasir::engine::sched {
 namespace {
 
 using ::kvasir::engine::sched::testing::BlocksTenant;
+using ::kvasir::engine::sched::testing::Opts;
+using ::kvasir::engine::sched::testing::RunTable;
 using ::kvasir::engine::sched::testing::SchedHarness;
 using ::kvasir::testing::IsOk;
 using ::kvasir::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-// One row of a scheduling table: what happens before the step, the plan
-// the step must make ("a+8 b+1": request + tokens, in the runner's order)
-// and every request's state after it (see SchedHarness::State).
-struct Row {
-  std::function<void(SchedHarness&)> before;
-  std::string plan;
-  std::string state;
-};
-
-void RunTable(SchedHarness& h, const std::vector<Row>& rows) {
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (rows[i].before) rows[i].before(h);
-    EXPECT_EQ(h.Step(), rows[i].plan) << "plan of step " << i + 1;
-    EXPECT_EQ(h.State(), rows[i].state) << "state after step " << i + 1;
-  }
-}
-
-SchedHarness::Options Opts(int32_t num_blocks, int32_t max_batch_tokens,
-                           int32_t max_running) {
-  SchedHarness::Options o;
-  o.num_blocks = num_blocks;
-  o.max_batch_tokens = max_batch_tokens;
-  o.max_running = max_running;
-  return o;
-}
 
 TEST(SchedulerTest, ChunkedPrefillNeverStallsDecodes) {
   SchedHarness h(Opts(64, 8, 8), {BlocksTenant("t", 0, 64)});

@@ -268,6 +268,14 @@ TEST(KvCacheManagerTest, ShrinkingABudgetAtRuntimeStopsNewBlocks) {
   EXPECT_EQ(a.used_blocks, 8);
   EXPECT_EQ(a.limit_blocks, 5);
   EXPECT_TRUE(m->Stats().tenants[0].over_limit);
+  // The by-id query (no name copied) reports the same numbers.
+  const TenantKvUsage usage = m->GetTenantUsage(a.id);
+  EXPECT_TRUE(usage.over_limit());
+  EXPECT_TRUE(usage.above_floor());
+  EXPECT_TRUE(usage.configured);
+  EXPECT_EQ(usage.used_blocks, 8);
+  EXPECT_EQ(usage.limit_blocks, 5);
+  EXPECT_EQ(usage.reserved_blocks, 0);
 
   // No new block, but tokens that fit in its blocks still go.
   EXPECT_EQ(TryAllocate(*m, s2, 3), AllocStatus::kTenantLimit);
@@ -280,6 +288,8 @@ TEST(KvCacheManagerTest, ShrinkingABudgetAtRuntimeStopsNewBlocks) {
   // Preempting s1 brings A back under its limit.
   s1.Free();
   EXPECT_FALSE(m->GetTenant("a")->over_limit);
+  EXPECT_FALSE(m->GetTenantUsage(a.id).over_limit());
+  EXPECT_EQ(m->GetTenantUsage(a.id).used_blocks, 4);
   EXPECT_EQ(TryAllocate(*m, s3, 4), AllocStatus::kOk);
   EXPECT_EQ(TryAllocate(*m, s3, 5), AllocStatus::kTenantLimit);
 }
