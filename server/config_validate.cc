@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "common/units.h"
 #include "server/config.h"
@@ -253,22 +254,7 @@ absl::Status ValidateConfig(const ServerConfig& config) {
                      ") which exceeds kv_cache.capacity ",
                      FormatByteSize(kv.capacity_bytes)));
   }
-  const LoggingOptions& logging = config.logging;
-  if (logging.format != "text" && logging.format != "json") {
-    return absl::InvalidArgumentError(
-        absl::StrCat(src, "logging.format: '", logging.format,
-                     "' is not one of text, json"));
-  }
-  static constexpr absl::string_view kLevels[] = {
-      "trace", "debug", "info", "warn", "error", "critical", "off"};
-  bool level_ok = false;
-  for (absl::string_view l : kLevels) level_ok = level_ok || l == logging.level;
-  if (!level_ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        src, "logging.level: '", logging.level,
-        "' is not one of trace, debug, info, warn, error, critical, off"));
-  }
-  return absl::OkStatus();
+  return wrap(ValidateLoggingOptions(config.logging));
 }
 
 }  // namespace kvasir::server
