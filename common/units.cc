@@ -46,6 +46,10 @@ absl::StatusOr<int64_t> ParseByteSize(absl::string_view text,
   }
   absl::string_view number = s.substr(0, i);
   absl::string_view unit = absl::StripAsciiWhitespace(s.substr(i));
+  if (number.empty() && !s.empty() && s[0] == '-') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": '", text, "' is negative; a byte size is 0 or more"));
+  }
   if (number.empty() || number == ".") {
     return absl::InvalidArgumentError(absl::StrCat(
         field, ": '", text,
@@ -66,10 +70,11 @@ absl::StatusOr<int64_t> ParseByteSize(absl::string_view text,
             field, ": '", text, "' is a fraction of a byte; give a unit"));
       }
       double bytes = std::floor(value * u.factor);
-      if (bytes >
-          static_cast<double>(std::numeric_limits<int64_t>::max() / 2)) {
+      constexpr int64_t kMax = std::numeric_limits<int64_t>::max() / 2;
+      if (bytes > static_cast<double>(kMax)) {
         return absl::InvalidArgumentError(
-            absl::StrCat(field, ": '", text, "' is too large"));
+            absl::StrCat(field, ": '", text, "' is too large (at most ",
+                         FormatByteSize(kMax), ")"));
       }
       return static_cast<int64_t>(bytes);
     }

@@ -2,6 +2,7 @@
 // KV budgets.
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -170,6 +171,15 @@ absl::Status ValidateListenAddress(absl::string_view address,
 }
 
 absl::Status ConfigOverrides::ApplyTo(ServerConfig* config) const {
+  // The flags are checked first, so that their errors name the flag the
+  // user typed rather than the config key it replaces.
+  if (!listen.empty()) {
+    RETURN_IF_ERROR(ValidateListenAddress(listen, "--listen"));
+  }
+  if (!metrics_listen.empty() && metrics_listen != "off") {
+    RETURN_IF_ERROR(
+        ValidateListenAddress(metrics_listen, "--metrics-listen (or 'off')"));
+  }
   if (!model.empty()) {
     config->model.path = model;
     config->model_defaulted = false;
@@ -226,11 +236,14 @@ absl::Status ValidateConfig(const ServerConfig& config) {
                      " is out of range [1, 1024]"));
   }
   const ServerConfig::Scheduler& s = config.scheduler;
-  if (s.max_batch_tokens < 1 || s.max_running < 1 || s.max_queued < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(src, "scheduler: max_batch_tokens (", s.max_batch_tokens,
-                     "), max_running (", s.max_running, ") and max_queued (",
-                     s.max_queued, ") must all be >= 1"));
+  for (const auto& [key, value] : {std::pair<absl::string_view, int32_t>{
+                                       "max_batch_tokens", s.max_batch_tokens},
+                                   {"max_running", s.max_running},
+                                   {"max_queued", s.max_queued}}) {
+    if (value < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(src, "scheduler.", key, ": ", value, " must be >= 1"));
+    }
   }
   if (config.tenants.empty()) {
     return absl::InvalidArgumentError(

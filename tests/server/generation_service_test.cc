@@ -450,6 +450,23 @@ TEST_F(GenerationTest, ClientCancelWhileDrainingStaysCancelled) {
             engine::FinishReason::kCancelled);
 }
 
+TEST_F(GenerationTest, TokenizeRejectsTextOverTheLimit) {
+  TestServer::Options o;
+  o.limits.max_prompt_text_bytes = 4;
+  StartServer(o);
+  v1::TokenizeRequest t;
+  t.set_text("hello");
+  v1::TokenizeResponse tr;
+  auto ctx = TestServer::Context();
+  const grpc::Status s = generation_->Tokenize(ctx.get(), t, &tr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("text: the text is 5 bytes, at "
+                                           "most 4"));
+  t.set_text("hell");
+  auto ctx2 = TestServer::Context();
+  EXPECT_TRUE(generation_->Tokenize(ctx2.get(), t, &tr).ok());
+}
+
 TEST_F(GenerationTest, TokenizeAndModelInfo) {
   StartServer();
   v1::TokenizeRequest t;

@@ -185,9 +185,12 @@ TEST_F(ServeProcessTest, BadConfigExitsTwoNamingTheKey) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_THAT(r->err, HasSubstr("missing.yaml"));
+  // A good file with a bad flag: the flag is named.
+  WriteConfig(TestConfigYaml());
   r = RunCommand({kFakeKvasir, "serve", "--config", config_, "--listen", "x"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
+  EXPECT_THAT(r->err, HasSubstr("--listen: 'x' has no host:port form"));
 }
 
 TEST_F(ServeProcessTest, ModelLoadFailureExitsOne) {
