@@ -74,6 +74,7 @@ void CancelLatch::SetId(engine::Engine* engine, engine::RequestId id) {
   bool cancel = false;
   {
     absl::MutexLock lock(&mu_);
+    engine_ = engine;
     id_ = id;
     cancel = cancelled_;
   }
@@ -81,14 +82,16 @@ void CancelLatch::SetId(engine::Engine* engine, engine::RequestId id) {
   if (cancel) engine->Cancel(id);
 }
 
-void CancelLatch::Cancel(engine::Engine* engine) {
+void CancelLatch::Cancel() {
+  engine::Engine* engine = nullptr;
   std::optional<engine::RequestId> id;
   {
     absl::MutexLock lock(&mu_);
     cancelled_ = true;
+    engine = engine_;
     id = id_;
   }
-  if (id.has_value() && engine != nullptr) engine->Cancel(*id);
+  if (id.has_value()) engine->Cancel(*id);
 }
 
 bool CancelLatch::cancelled() const {

@@ -36,15 +36,17 @@ namespace kvasir::server {
 // Submit returns it. Thread-safe.
 class CancelLatch {
  public:
-  // After a successful Submit. Cancels at once if OnCancel came first.
+  // After a successful Submit to `engine`. Cancels at once if OnCancel came
+  // first.
   void SetId(engine::Engine* engine, engine::RequestId id);
-  // From OnCancel: cancels now, or as soon as SetId is called.
-  void Cancel(engine::Engine* engine);
+  // From OnCancel (any thread): cancels now, or as soon as SetId is called.
+  void Cancel();
   // Whether Cancel has been called.
   bool cancelled() const;
 
  private:
   mutable absl::Mutex mu_;
+  engine::Engine* engine_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::optional<engine::RequestId> id_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -78,7 +80,7 @@ class GenerateCallCore {
       absl::FunctionRef<void(const engine::Request&)> before_submit);
 
   // From OnCancel: cancels the engine request (now or once submitted).
-  void Cancel() { latch_.Cancel(engine_); }
+  void Cancel() { latch_.Cancel(); }
 
   // Records the engine's finish and how the call ends in record().status
   // (OK, or the error for the client: see FinishStatus in
