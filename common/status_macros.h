@@ -8,10 +8,10 @@
 
 // RETURN_IF_ERROR(expr): evaluates `expr` (an absl::Status) and returns it
 // from the enclosing function when it is not OK.
-#define RETURN_IF_ERROR(expr)                                  \
-  do {                                                         \
-    ::absl::Status kvasir_status_ = (expr);                    \
-    if (!kvasir_status_.ok()) return kvasir_status_;           \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status kvasir_status_ = (expr);          \
+    if (!kvasir_status_.ok()) return kvasir_status_; \
   } while (0)
 
 #define KVASIR_CONCAT_INNER_(a, b) a##b

@@ -17,13 +17,20 @@ struct Unit {
 };
 
 constexpr Unit kUnits[] = {
-    {"", 1.0},         {"B", 1.0},
-    {"K", 1024.0},     {"KiB", 1024.0},
-    {"M", 1048576.0},  {"MiB", 1048576.0},
-    {"G", 1073741824.0}, {"GiB", 1073741824.0},
-    {"T", 1099511627776.0}, {"TiB", 1099511627776.0},
-    {"KB", 1e3},       {"MB", 1e6},
-    {"GB", 1e9},       {"TB", 1e12},
+    {"", 1.0},
+    {"B", 1.0},
+    {"K", 1024.0},
+    {"KiB", 1024.0},
+    {"M", 1048576.0},
+    {"MiB", 1048576.0},
+    {"G", 1073741824.0},
+    {"GiB", 1073741824.0},
+    {"T", 1099511627776.0},
+    {"TiB", 1099511627776.0},
+    {"KB", 1e3},
+    {"MB", 1e6},
+    {"GB", 1e9},
+    {"TB", 1e12},
 };
 
 }  // namespace
@@ -32,12 +39,17 @@ absl::StatusOr<int64_t> ParseByteSize(absl::string_view text,
                                       absl::string_view field) {
   absl::string_view s = absl::StripAsciiWhitespace(text);
   size_t i = 0;
-  while (i < s.size() &&
-         (absl::ascii_isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) {
+  while (
+      i < s.size() &&
+      (absl::ascii_isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) {
     ++i;
   }
   absl::string_view number = s.substr(0, i);
   absl::string_view unit = absl::StripAsciiWhitespace(s.substr(i));
+  if (number.empty() && !s.empty() && s[0] == '-') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": '", text, "' is negative; a byte size is 0 or more"));
+  }
   if (number.empty() || number == ".") {
     return absl::InvalidArgumentError(absl::StrCat(
         field, ": '", text,
@@ -58,16 +70,18 @@ absl::StatusOr<int64_t> ParseByteSize(absl::string_view text,
             field, ": '", text, "' is a fraction of a byte; give a unit"));
       }
       double bytes = std::floor(value * u.factor);
-      if (bytes > static_cast<double>(std::numeric_limits<int64_t>::max() / 2)) {
+      constexpr int64_t kMax = std::numeric_limits<int64_t>::max() / 2;
+      if (bytes > static_cast<double>(kMax)) {
         return absl::InvalidArgumentError(
-            absl::StrCat(field, ": '", text, "' is too large"));
+            absl::StrCat(field, ": '", text, "' is too large (at most ",
+                         FormatByteSize(kMax), ")"));
       }
       return static_cast<int64_t>(bytes);
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, ": '", text, "' has unknown unit '", unit,
-      "' (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": '", text, "' has unknown unit '", unit,
+                   "' (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)"));
 }
 
 std::string FormatByteSize(int64_t bytes) {

@@ -104,7 +104,8 @@ struct ConfigOverrides {
   std::string listen;
   std::string metrics_listen;  // "off" turns metrics off
 
-  // Applies the overrides and validates the result again.
+  // Checks the flags (InvalidArgument naming the flag; `config` stays as
+  // it was), applies them and validates the result again.
   absl::Status ApplyTo(ServerConfig* config) const;
 };
 

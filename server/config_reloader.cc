@@ -3,11 +3,11 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "server/config_diff.h"
 #include "server/config_engine.h"
 #include "server/fmt_absl.h"
-#include "server/logging_setup.h"
 #include "spdlog/spdlog.h"
 
 namespace kvasir::server {
@@ -62,8 +62,16 @@ absl::StatusOr<ReloadOutcome> ConfigReloader::ReloadLocked(
     ASSIGN_OR_RETURN(auth, AuthTable::Create(merged));
   }
   if (changes.tenants_changed) {
+    // Marked deferred *before* the engine is asked. A server that attaches
+    // its engine meanwhile (SetEngine, then RetryDeferred) either attached
+    // it before update_tenants looked (and the update goes through) or
+    // finds the mark and queues this reload again. Marking after a refusal
+    // would lose the reload when RetryDeferred runs in between.
+    deferred_.store(true);
     absl::Status s = hooks_.update_tenants(ToTenantConfigs(merged));
-    if (s.code() == absl::StatusCode::kUnavailable) deferred_.store(true);
+    // A reload that reached the engine (applied or refused on its merits)
+    // has seen the newest file: nothing is left to retry.
+    if (s.code() != absl::StatusCode::kUnavailable) deferred_.store(false);
     if (!s.ok()) {
       return absl::Status(
           s.code(),
@@ -73,7 +81,7 @@ absl::StatusOr<ReloadOutcome> ConfigReloader::ReloadLocked(
   if (auth != nullptr) hooks_.auth->Swap(std::move(auth));
   if (changes.logging_changed) {
     if (hooks_.reconfigure_logging) {
-      absl::Status s = ReconfigureServerLogging(merged.logging);
+      absl::Status s = ReconfigureLogging(merged.logging);
       if (!s.ok()) spdlog::error("logging: {}", s.message());
     }
     if (hooks_.request_log != nullptr) {

@@ -68,8 +68,10 @@ class ConfigReloader {
   void ReloadAsync(std::string trigger, Done done);
 
   // A reload that failed only because the engine was not attached yet (the
-  // model was loading) is queued again. The server calls this once the
-  // engine is ready.
+  // model was loading: update_tenants returned Unavailable) is queued again.
+  // The server calls this right after it attaches the engine; a reload
+  // racing with that is never lost (it either sees the engine or is
+  // retried). update_tenants must read the engine with a seq_cst load.
   void RetryDeferred();
 
   // The config in effect (restart-only settings as started).
@@ -94,6 +96,8 @@ class ConfigReloader {
   std::deque<std::pair<std::string, Done>> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread thread_;
+  // Set while a tenant update is in flight and after one found no engine;
+  // seq_cst (see RetryDeferred).
   std::atomic<bool> deferred_{false};
 };
 

@@ -2,11 +2,13 @@
 // KV budgets.
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "common/units.h"
 #include "server/config.h"
@@ -169,6 +171,15 @@ absl::Status ValidateListenAddress(absl::string_view address,
 }
 
 absl::Status ConfigOverrides::ApplyTo(ServerConfig* config) const {
+  // The flags are checked first, so that their errors name the flag the
+  // user typed rather than the config key it replaces.
+  if (!listen.empty()) {
+    RETURN_IF_ERROR(ValidateListenAddress(listen, "--listen"));
+  }
+  if (!metrics_listen.empty() && metrics_listen != "off") {
+    RETURN_IF_ERROR(
+        ValidateListenAddress(metrics_listen, "--metrics-listen (or 'off')"));
+  }
   if (!model.empty()) {
     config->model.path = model;
     config->model_defaulted = false;
@@ -225,11 +236,14 @@ absl::Status ValidateConfig(const ServerConfig& config) {
                      " is out of range [1, 1024]"));
   }
   const ServerConfig::Scheduler& s = config.scheduler;
-  if (s.max_batch_tokens < 1 || s.max_running < 1 || s.max_queued < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(src, "scheduler: max_batch_tokens (", s.max_batch_tokens,
-                     "), max_running (", s.max_running, ") and max_queued (",
-                     s.max_queued, ") must all be >= 1"));
+  for (const auto& [key, value] : {std::pair<absl::string_view, int32_t>{
+                                       "max_batch_tokens", s.max_batch_tokens},
+                                   {"max_running", s.max_running},
+                                   {"max_queued", s.max_queued}}) {
+    if (value < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(src, "scheduler.", key, ": ", value, " must be >= 1"));
+    }
   }
   if (config.tenants.empty()) {
     return absl::InvalidArgumentError(
@@ -253,22 +267,7 @@ absl::Status ValidateConfig(const ServerConfig& config) {
                      ") which exceeds kv_cache.capacity ",
                      FormatByteSize(kv.capacity_bytes)));
   }
-  const LoggingOptions& logging = config.logging;
-  if (logging.format != "text" && logging.format != "json") {
-    return absl::InvalidArgumentError(
-        absl::StrCat(src, "logging.format: '", logging.format,
-                     "' is not one of text, json"));
-  }
-  static constexpr absl::string_view kLevels[] = {
-      "trace", "debug", "info", "warn", "error", "critical", "off"};
-  bool level_ok = false;
-  for (absl::string_view l : kLevels) level_ok = level_ok || l == logging.level;
-  if (!level_ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        src, "logging.level: '", logging.level,
-        "' is not one of trace, debug, info, warn, error, critical, off"));
-  }
-  return absl::OkStatus();
+  return wrap(ValidateLoggingOptions(config.logging));
 }
 
 }  // namespace kvasir::server

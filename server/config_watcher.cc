@@ -12,7 +12,9 @@ ConfigFileWatcher::ConfigFileWatcher(std::string path, absl::Duration interval,
       interval_(interval),
       on_change_(std::move(on_change)),
       last_(Read(path_)) {
-  thread_ = std::thread([this] { Loop(); });
+  if (interval_ > absl::ZeroDuration()) {
+    thread_ = std::thread([this] { Loop(); });
+  }
 }
 
 ConfigFileWatcher::~ConfigFileWatcher() { Stop(); }
@@ -34,13 +36,19 @@ ConfigFileWatcher::Signature ConfigFileWatcher::Read(const std::string& path) {
   return s;
 }
 
-void ConfigFileWatcher::Loop() {
-  while (!stop_.WaitForNotificationWithTimeout(interval_)) {
-    const Signature now = Read(path_);
-    if (now == last_) continue;
+bool ConfigFileWatcher::CheckNow() {
+  const Signature now = Read(path_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (now == last_) return false;
     last_ = now;
-    on_change_();
   }
+  on_change_();
+  return true;
+}
+
+void ConfigFileWatcher::Loop() {
+  while (!stop_.WaitForNotificationWithTimeout(interval_)) CheckNow();
 }
 
 }  // namespace kvasir::server

@@ -3,13 +3,15 @@
 
 // Notices when the config file changes: polls its (mtime, size, inode)
 // every `interval` (a rename-over by an editor or a ConfigMap update counts
-// too) from a thread of its own.
+// too) from a thread of its own, or when asked (CheckNow).
 
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
@@ -17,13 +19,21 @@ namespace kvasir::server {
 
 class ConfigFileWatcher {
  public:
-  // `on_change` runs on the watcher's thread after every change seen
+  // `on_change` runs on the checking thread after every change seen
   // (including the file disappearing or coming back); it should hand the
-  // work off (ConfigReloader::ReloadAsync), not do it.
+  // work off (ConfigReloader::ReloadAsync), not do it. The file's state now
+  // is the baseline. An `interval` <= 0 starts no thread: only CheckNow
+  // looks then.
   ConfigFileWatcher(std::string path, absl::Duration interval,
                     std::function<void()> on_change);
   ~ConfigFileWatcher();  // Stop()
 
+  // Looks at the file once, on the calling thread (what the watcher's
+  // thread does every interval): true, after calling on_change, when it
+  // changed since the last look. Thread-safe.
+  bool CheckNow();
+
+  // Stops the thread; CheckNow still works. Idempotent.
   void Stop();
 
  private:
@@ -40,7 +50,8 @@ class ConfigFileWatcher {
   const std::string path_;
   const absl::Duration interval_;
   const std::function<void()> on_change_;
-  Signature last_;  // read before the thread starts; then the thread's
+  absl::Mutex mu_;
+  Signature last_ ABSL_GUARDED_BY(mu_);
   absl::Notification stop_;
   std::thread thread_;
 };

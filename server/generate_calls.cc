@@ -74,6 +74,7 @@ void CancelLatch::SetId(engine::Engine* engine, engine::RequestId id) {
   bool cancel = false;
   {
     absl::MutexLock lock(&mu_);
+    engine_ = engine;
     id_ = id;
     cancel = cancelled_;
   }
@@ -81,14 +82,75 @@ void CancelLatch::SetId(engine::Engine* engine, engine::RequestId id) {
   if (cancel) engine->Cancel(id);
 }
 
-void CancelLatch::Cancel(engine::Engine* engine) {
+void CancelLatch::Cancel() {
+  engine::Engine* engine = nullptr;
   std::optional<engine::RequestId> id;
   {
     absl::MutexLock lock(&mu_);
     cancelled_ = true;
+    engine = engine_;
     id = id_;
   }
-  if (id.has_value() && engine != nullptr) engine->Cancel(*id);
+  if (id.has_value()) engine->Cancel(*id);
+}
+
+bool CancelLatch::cancelled() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_;
+}
+
+// ---------------------------------------------------------------- core
+
+GenerateCallCore::GenerateCallCore(ServiceEnv* env,
+                                   grpc::CallbackServerContext* context,
+                                   const v1::GenerateRequest* request,
+                                   absl::string_view method)
+    : env_(env), context_(context), request_(request), method_(method) {
+  env_->CallStarted();
+}
+
+absl::Status GenerateCallCore::Submit(
+    std::shared_ptr<engine::RequestSink> sink,
+    absl::FunctionRef<void(const engine::Request&)> before_submit) {
+  absl::StatusOr<Admission> admission =
+      Admit(env_, context_, *request_, &record_);
+  if (!admission.ok()) {
+    Reject(env_, record_, method_, admission.status());
+    return admission.status();
+  }
+  engine_ = admission->engine;
+  before_submit(admission->request);
+  // Marked before Submit: once submitted, the sink may finish the call on
+  // the engine thread at any moment.
+  record_.submitted = true;
+  absl::StatusOr<engine::RequestId> id =
+      engine_->Submit(std::move(admission->request), std::move(sink));
+  if (!id.ok()) {
+    record_.submitted = false;
+    const absl::Status status = SubmitError(id.status(), record_.tenant);
+    Reject(env_, record_, method_, status);
+    return status;
+  }
+  latch_.SetId(engine_, *id);
+  return absl::OkStatus();
+}
+
+void GenerateCallCore::Finish(const engine::FinishInfo& info) {
+  // The engine does not say who cancelled a request; the server knows
+  // whether the client did (OnCancel) and whether it is shutting down.
+  CancelCause cause = CancelCause::kTenantRemoved;
+  if (latch_.cancelled()) {
+    cause = CancelCause::kClient;
+  } else if (env_->draining()) {
+    cause = CancelCause::kShutdown;
+  }
+  record_.info = info;
+  record_.status = FinishStatus(info, cause, env_->drain_timeout());
+}
+
+void GenerateCallCore::Done() {
+  if (record_.submitted) LogFinished(env_, record_, method_);
+  env_->CallDone();
 }
 
 // ---------------------------------------------------------------- unary
@@ -101,17 +163,17 @@ class UnaryGenerateCall::Sink final : public engine::RequestSink {
                 absl::string_view text) override {
     v1::GenerateResponse* r = call_->response_;
     r->mutable_text()->append(text.data(), text.size());
-    AppendTokens(tokens, call_->request_->response(),
-                 call_->engine_->tokenizer(), r);
+    AppendTokens(tokens, call_->core_.request().response(),
+                 call_->core_.engine()->tokenizer(), r);
   }
 
   void OnFinish(const engine::FinishInfo& info) override {
     UnaryGenerateCall* call = call_;
     call_ = nullptr;  // the call may be gone once Finish returns
-    call->record_.info = info;
-    call->record_.status = FinishStatus(info);
-    if (call->record_.status.ok()) SetFinished(info, call->response_);
-    call->Finish(ToGrpcStatus(call->record_.status));
+    call->core_.Finish(info);
+    const absl::Status& status = call->core_.record().status;
+    if (status.ok()) SetFinished(info, call->response_);
+    call->Finish(ToGrpcStatus(status));
   }
 
  private:
@@ -122,44 +184,24 @@ UnaryGenerateCall::UnaryGenerateCall(ServiceEnv* env,
                                      grpc::CallbackServerContext* context,
                                      const v1::GenerateRequest* request,
                                      v1::GenerateResponse* response)
-    : env_(env), context_(context), request_(request), response_(response) {
-  env_->CallStarted();
-}
+    : core_(env, context, request, "Generate"), response_(response) {}
 
 void UnaryGenerateCall::Start() {
-  absl::StatusOr<Admission> admission =
-      Admit(env_, context_, *request_, &record_);
-  if (!admission.ok()) {
-    Reject(env_, record_, "Generate", admission.status());
-    Finish(ToGrpcStatus(admission.status()));
-    return;
-  }
-  engine_ = admission->engine;
-  response_->set_request_id(record_.request_id);
-  if (request_->response().prompt_token_ids()) {
-    response_->mutable_prompt_token_ids()->Add(
-        admission->request.prompt.begin(), admission->request.prompt.end());
-  }
-  // Marked before Submit: once submitted, the sink may finish the call on
-  // the engine thread at any moment.
-  record_.submitted = true;
-  absl::StatusOr<engine::RequestId> id = engine_->Submit(
-      std::move(admission->request), std::make_shared<Sink>(this));
-  if (!id.ok()) {
-    record_.submitted = false;
-    const absl::Status status = SubmitError(id.status(), record_.tenant);
-    Reject(env_, record_, "Generate", status);
-    Finish(ToGrpcStatus(status));
-    return;
-  }
-  latch_.SetId(engine_, *id);
+  const absl::Status status = core_.Submit(
+      std::make_shared<Sink>(this), [this](const engine::Request& r) {
+        response_->set_request_id(r.request_id);
+        if (core_.request().response().prompt_token_ids()) {
+          response_->mutable_prompt_token_ids()->Add(r.prompt.begin(),
+                                                     r.prompt.end());
+        }
+      });
+  if (!status.ok()) Finish(ToGrpcStatus(status));
 }
 
-void UnaryGenerateCall::OnCancel() { latch_.Cancel(engine_); }
+void UnaryGenerateCall::OnCancel() { core_.Cancel(); }
 
 void UnaryGenerateCall::OnDone() {
-  if (record_.submitted) LogFinished(env_, record_, "Generate");
-  env_->CallDone();
+  core_.Done();
   delete this;
 }
 
@@ -186,33 +228,16 @@ class StreamGenerateCall::Sink final : public engine::RequestSink {
 StreamGenerateCall::StreamGenerateCall(ServiceEnv* env,
                                        grpc::CallbackServerContext* context,
                                        const v1::GenerateRequest* request)
-    : env_(env), context_(context), request_(request) {
-  env_->CallStarted();
-}
+    : core_(env, context, request, "GenerateStream") {}
 
 void StreamGenerateCall::Start() {
-  absl::StatusOr<Admission> admission =
-      Admit(env_, context_, *request_, &record_);
-  if (!admission.ok()) {
-    Reject(env_, record_, "GenerateStream", admission.status());
-    Finish(ToGrpcStatus(admission.status()));
-    return;
-  }
-  engine_ = admission->engine;
-  if (request_->response().prompt_token_ids()) {
-    prompt_ids_ = admission->request.prompt;
-  }
-  record_.submitted = true;
-  absl::StatusOr<engine::RequestId> id = engine_->Submit(
-      std::move(admission->request), std::make_shared<Sink>(this));
-  if (!id.ok()) {
-    record_.submitted = false;
-    const absl::Status status = SubmitError(id.status(), record_.tenant);
-    Reject(env_, record_, "GenerateStream", status);
-    Finish(ToGrpcStatus(status));
-    return;
-  }
-  latch_.SetId(engine_, *id);
+  const absl::Status status = core_.Submit(
+      std::make_shared<Sink>(this), [this](const engine::Request& r) {
+        if (core_.request().response().prompt_token_ids()) {
+          prompt_ids_ = r.prompt;
+        }
+      });
+  if (!status.ok()) Finish(ToGrpcStatus(status));
 }
 
 bool StreamGenerateCall::HasPendingLocked() const {
@@ -223,7 +248,7 @@ bool StreamGenerateCall::HasPendingLocked() const {
 void StreamGenerateCall::TakePendingLocked() {
   out_.Clear();
   out_.Swap(&pending_);  // both keep their buffers for reuse
-  out_.set_request_id(record_.request_id);
+  out_.set_request_id(core_.record().request_id);
   if (first_message_ && !prompt_ids_.empty()) {
     out_.mutable_prompt_token_ids()->Add(prompt_ids_.begin(),
                                          prompt_ids_.end());
@@ -240,7 +265,7 @@ StreamGenerateCall::Action StreamGenerateCall::NextLocked() {
         grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
     return Action::kFinish;
   }
-  if (finish_.has_value() && record_.status.ok()) {
+  if (finish_.has_value() && core_.record().status.ok()) {
     TakePendingLocked();
     SetFinished(*finish_, &out_);
     finish_started_ = true;
@@ -253,7 +278,7 @@ StreamGenerateCall::Action StreamGenerateCall::NextLocked() {
   }
   if (finish_.has_value()) {
     finish_started_ = true;
-    final_status_ = ToGrpcStatus(record_.status);
+    final_status_ = ToGrpcStatus(core_.record().status);
     return Action::kFinish;
   }
   return Action::kNone;
@@ -282,7 +307,8 @@ void StreamGenerateCall::Push(absl::Span<const engine::GeneratedToken> tokens,
     absl::MutexLock lock(&mu_);
     if (broken_) return;
     pending_.mutable_text()->append(text.data(), text.size());
-    AppendTokens(tokens, request_->response(), engine_->tokenizer(), &pending_);
+    AppendTokens(tokens, core_.request().response(),
+                 core_.engine()->tokenizer(), &pending_);
     action = NextLocked();
   }
   Run(action);
@@ -292,8 +318,7 @@ void StreamGenerateCall::Close(const engine::FinishInfo& info) {
   Action action;
   {
     absl::MutexLock lock(&mu_);
-    record_.info = info;
-    record_.status = FinishStatus(info);
+    core_.Finish(info);
     finish_ = info;
     action = NextLocked();
   }
@@ -316,17 +341,15 @@ void StreamGenerateCall::OnCancel() {
     absl::MutexLock lock(&mu_);
     broken_ = true;
   }
-  latch_.Cancel(engine_);
+  core_.Cancel();
 }
 
 void StreamGenerateCall::OnDone() {
-  if (record_.submitted) {
-    if (record_.status.ok() && !final_status_.ok()) {
-      record_.status = absl::CancelledError(final_status_.error_message());
-    }
-    LogFinished(env_, record_, "GenerateStream");
+  CallRecord& record = core_.record();
+  if (record.status.ok() && !final_status_.ok()) {
+    record.status = absl::CancelledError(final_status_.error_message());
   }
-  env_->CallDone();
+  core_.Done();
   delete this;
 }
 

@@ -20,7 +20,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
 #include "grpcpp/server_context.h"
@@ -34,13 +36,17 @@ namespace kvasir::server {
 // Submit returns it. Thread-safe.
 class CancelLatch {
  public:
-  // After a successful Submit. Cancels at once if OnCancel came first.
+  // After a successful Submit to `engine`. Cancels at once if OnCancel came
+  // first.
   void SetId(engine::Engine* engine, engine::RequestId id);
-  // From OnCancel: cancels now, or as soon as SetId is called.
-  void Cancel(engine::Engine* engine);
+  // From OnCancel (any thread): cancels now, or as soon as SetId is called.
+  void Cancel();
+  // Whether Cancel has been called.
+  bool cancelled() const;
 
  private:
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
+  engine::Engine* engine_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::optional<engine::RequestId> id_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -52,6 +58,51 @@ struct CallRecord {
   bool submitted = false;
   engine::FinishInfo info;
   absl::Status status;
+};
+
+// What Generate and GenerateStream share: admission (auth, validation,
+// conversion), Submit, cancellation, the finish status and the finish log
+// line. Counts as a live call of `env` from construction to Done().
+class GenerateCallCore {
+ public:
+  // `method` ("Generate", "GenerateStream") names the call in logs.
+  GenerateCallCore(ServiceEnv* env, grpc::CallbackServerContext* context,
+                   const v1::GenerateRequest* request,
+                   absl::string_view method);
+
+  // Admits the request and submits it with `sink`. `before_submit` sees the
+  // valid engine request just before Submit (after Submit the sink may
+  // finish the call on the engine thread at any moment). On error nothing
+  // is submitted, the rejection is counted, and the error is what the call
+  // must finish with.
+  absl::Status Submit(
+      std::shared_ptr<engine::RequestSink> sink,
+      absl::FunctionRef<void(const engine::Request&)> before_submit);
+
+  // From OnCancel: cancels the engine request (now or once submitted).
+  void Cancel() { latch_.Cancel(); }
+
+  // Records the engine's finish and how the call ends in record().status
+  // (OK, or the error for the client: see FinishStatus in
+  // response_convert.h).
+  void Finish(const engine::FinishInfo& info);
+
+  // From OnDone: logs a submitted request's finish, then the call is no
+  // longer live.
+  void Done();
+
+  engine::Engine* engine() const { return engine_; }
+  const v1::GenerateRequest& request() const { return *request_; }
+  CallRecord& record() { return record_; }
+
+ private:
+  ServiceEnv* const env_;
+  grpc::CallbackServerContext* const context_;
+  const v1::GenerateRequest* const request_;
+  const absl::string_view method_;
+  engine::Engine* engine_ = nullptr;
+  CancelLatch latch_;
+  CallRecord record_;
 };
 
 class UnaryGenerateCall final : public grpc::ServerUnaryReactor {
@@ -69,13 +120,8 @@ class UnaryGenerateCall final : public grpc::ServerUnaryReactor {
  private:
   class Sink;
 
-  ServiceEnv* const env_;
-  grpc::CallbackServerContext* const context_;
-  const v1::GenerateRequest* const request_;
+  GenerateCallCore core_;                 // its record is written before Finish
   v1::GenerateResponse* const response_;  // gRPC's; written by the sink
-  engine::Engine* engine_ = nullptr;
-  CancelLatch latch_;
-  CallRecord record_;  // written before Finish, read in OnDone
 };
 
 class StreamGenerateCall final
@@ -107,11 +153,7 @@ class StreamGenerateCall final
   bool HasPendingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TakePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  ServiceEnv* const env_;
-  grpc::CallbackServerContext* const context_;
-  const v1::GenerateRequest* const request_;
-  engine::Engine* engine_ = nullptr;
-  CancelLatch latch_;
+  GenerateCallCore core_;            // its record is complete before the finish
   std::vector<int32_t> prompt_ids_;  // sent first when asked for
 
   absl::Mutex mu_;
@@ -123,7 +165,6 @@ class StreamGenerateCall final
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // client gone
   std::optional<engine::FinishInfo> finish_ ABSL_GUARDED_BY(mu_);
   grpc::Status final_status_;  // for kFinish, set with finish_started_
-  CallRecord record_;          // complete before the finish starts
 };
 
 }  // namespace kvasir::server

@@ -29,8 +29,8 @@ absl::Status DoTokenize(ServiceEnv* env,
   if (static_cast<int64_t>(request.text().size()) >
       env->limits().max_prompt_text_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("text: ", request.text().size(), " bytes, at most ",
-                     env->limits().max_prompt_text_bytes));
+        absl::StrCat("text: the text is ", request.text().size(),
+                     " bytes, at most ", env->limits().max_prompt_text_bytes));
   }
   const engine::Tokenizer& tokenizer = engine->tokenizer();
   const bool add_bos = request.has_add_bos() ? request.add_bos() : true;

@@ -90,18 +90,27 @@ absl::Status ConvertSampling(const v1::SamplingParameters& s,
   return absl::OkStatus();
 }
 
+// The prompt must leave room for at least one new token. `request` says
+// which field the prompt came from.
+absl::Status CheckPromptFits(const v1::GenerateRequest& request,
+                             const engine::ModelConfig& model,
+                             int32_t prompt_tokens) {
+  if (prompt_tokens < model.context_length) return absl::OkStatus();
+  const bool text = request.prompt_case() == v1::GenerateRequest::kText;
+  return Invalid(
+      text ? "text" : "token_ids.ids",
+      absl::StrCat(text ? "the prompt encodes to " : "the prompt has ",
+                   prompt_tokens, text ? " tokens (BOS included)" : " tokens",
+                   "; the model's context length is ", model.context_length,
+                   ", which leaves no room for a new token (at most ",
+                   model.context_length - 1, " prompt tokens)"));
+}
+
 absl::Status ConvertStopping(const v1::StoppingCriteria& s,
                              const engine::ModelConfig& model,
                              int32_t prompt_tokens, const RequestLimits& limits,
                              engine::StoppingParams* out) {
   const int32_t room = model.context_length - prompt_tokens;
-  if (room < 1) {
-    return Invalid("prompt",
-                   absl::StrCat("has ", prompt_tokens,
-                                " tokens; the model's context length is ",
-                                model.context_length,
-                                ", which leaves no room for a new token"));
-  }
   if (s.has_max_new_tokens()) {
     const int64_t n = s.max_new_tokens();
     if (n < 1) {
@@ -151,6 +160,8 @@ absl::StatusOr<engine::Request> ToEngineRequest(
   RETURN_IF_ERROR(CheckRequestId(request.request_id(), limits));
   out.request_id = request.request_id();
   ASSIGN_OR_RETURN(out.prompt, PromptTokens(request, model, tokenizer, limits));
+  RETURN_IF_ERROR(
+      CheckPromptFits(request, model, static_cast<int32_t>(out.prompt.size())));
   RETURN_IF_ERROR(ConvertSampling(request.sampling(), &out.sampling));
   RETURN_IF_ERROR(ConvertStopping(request.stopping(), model,
                                   static_cast<int32_t>(out.prompt.size()),

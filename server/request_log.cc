@@ -2,9 +2,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/logging.h"
 #include "nlohmann/json.hpp"
 #include "server/fmt_absl.h"
-#include "server/logging_setup.h"
 #include "server/response_convert.h"
 #include "spdlog/spdlog.h"
 

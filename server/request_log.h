@@ -3,7 +3,7 @@
 
 // One log line per finished request (tenant, request id, token counts,
 // finish reason, status, time to first token, duration), as text or as
-// JSON fields (see logging_setup.h).
+// JSON fields (see common/logging.h).
 
 #include <atomic>
 #include <string>

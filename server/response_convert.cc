@@ -38,6 +38,29 @@ v1::AttentionMode ToProto(engine::AttentionMode mode) {
   return v1::ATTENTION_MODE_UNSPECIFIED;
 }
 
+absl::Status CancelStatus(const engine::FinishInfo& info, CancelCause cause,
+                          absl::Duration drain_timeout) {
+  switch (cause) {
+    case CancelCause::kClient:
+      return absl::CancelledError(absl::StrCat(
+          "the call was cancelled (the client cancelled or went away, or "
+          "its deadline passed) after ",
+          info.generated_tokens, " generated tokens"));
+    case CancelCause::kShutdown:
+      return absl::UnavailableError(absl::StrCat(
+          "the server is shutting down: the request was cancelled after ",
+          info.generated_tokens,
+          " generated tokens because it did not finish within the drain "
+          "timeout (server.drain_timeout ",
+          absl::FormatDuration(drain_timeout), "); retry on another replica"));
+    case CancelCause::kTenantRemoved:
+      break;
+  }
+  return absl::CancelledError(absl::StrCat(
+      "request cancelled by the server after ", info.generated_tokens,
+      " generated tokens: a config reload removed its tenant"));
+}
+
 }  // namespace
 
 absl::string_view FinishReasonLabel(engine::FinishReason reason) {
@@ -58,17 +81,15 @@ absl::string_view FinishReasonLabel(engine::FinishReason reason) {
   return "unknown";
 }
 
-absl::Status FinishStatus(const engine::FinishInfo& info) {
+absl::Status FinishStatus(const engine::FinishInfo& info, CancelCause cause,
+                          absl::Duration drain_timeout) {
   switch (info.reason) {
     case engine::FinishReason::kLength:
     case engine::FinishReason::kEos:
     case engine::FinishReason::kStop:
       return absl::OkStatus();
     case engine::FinishReason::kCancelled:
-      return absl::CancelledError(absl::StrCat(
-          "request cancelled after ", info.generated_tokens,
-          " generated tokens (client gone, tenant removed or server "
-          "shutting down)"));
+      return CancelStatus(info, cause, drain_timeout);
     case engine::FinishReason::kDeadline:
       return absl::DeadlineExceededError(
           absl::StrCat("the request's deadline passed after ",

@@ -8,10 +8,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/logging.h"
 #include "common/units.h"
 #include "engine/model/model.h"
 #include "server/fmt_absl.h"
-#include "server/logging_setup.h"
 #include "server/server.h"
 #include "server/signals.h"
 #include "spdlog/spdlog.h"
@@ -62,7 +62,7 @@ int RunServe(const ServeFlags& flags, const EngineFactory& factory) {
     spdlog::error("{}", s.message());
     return 1;
   }
-  (void)InitServerLogging(LoggingOptions{});
+  (void)InitLogging(LoggingOptions{});
   if (flags.config_path.empty()) {
     spdlog::error("--config FILE is required (see configs/default.yaml)");
     return 2;
@@ -83,7 +83,7 @@ int RunServe(const ServeFlags& flags, const EngineFactory& factory) {
     spdlog::error("{}", config.status().message());
     return 2;
   }
-  if (absl::Status s = InitServerLogging(config->logging); !s.ok()) {
+  if (absl::Status s = InitLogging(config->logging); !s.ok()) {
     spdlog::error("{}", s.message());
     return 2;
   }

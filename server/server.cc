@@ -158,6 +158,7 @@ void Server::Shutdown() {
   if (watcher_ != nullptr) watcher_->Stop();
   reloader_->Stop();
   const absl::Duration drain = reloader_->current().server.drain_timeout;
+  env_->set_drain_timeout(drain);
   if (engine::Engine* engine = env_->engine(); engine != nullptr) {
     spdlog::info("draining: running requests get up to {} to finish",
                  absl::FormatDuration(drain));

@@ -55,22 +55,30 @@ class ServiceEnv {
       return absl::UnavailableError(
           "the server is shutting down (draining); retry on another replica");
     }
-    engine::Engine* e = engine_.load(std::memory_order_acquire);
+    engine::Engine* e = engine_.load();
     if (e == nullptr) {
       return absl::UnavailableError("the model is still loading; retry soon");
     }
     return e;
   }
   // The engine if attached, even while draining (stats); else nullptr.
-  engine::Engine* engine() const {
-    return engine_.load(std::memory_order_acquire);
-  }
-  void set_engine(engine::Engine* e) {
-    engine_.store(e, std::memory_order_release);
-  }
+  // Sequentially consistent, so that a reload deferred while the engine
+  // was missing is never lost (ConfigReloader::RetryDeferred).
+  engine::Engine* engine() const { return engine_.load(); }
+  void set_engine(engine::Engine* e) { engine_.store(e); }
 
   bool draining() const { return draining_.load(std::memory_order_acquire); }
   void set_draining() { draining_.store(true, std::memory_order_release); }
+  // The drain the shutdown gives running requests (set before the engine
+  // drains; requests it cancels name it).
+  absl::Duration drain_timeout() const {
+    absl::MutexLock lock(&drain_mu_);
+    return drain_timeout_;
+  }
+  void set_drain_timeout(absl::Duration d) {
+    absl::MutexLock lock(&drain_mu_);
+    drain_timeout_ = d;
+  }
 
   // Generate calls alive (created, OnDone not yet run). Shutdown waits for
   // them after the drain, so their last writes go out before gRPC stops.
@@ -111,6 +119,8 @@ class ServiceEnv {
   const RequestLimits limits_;
   std::atomic<engine::Engine*> engine_{nullptr};
   std::atomic<bool> draining_{false};
+  mutable absl::Mutex drain_mu_;
+  absl::Duration drain_timeout_ ABSL_GUARDED_BY(drain_mu_);
   std::atomic<uint64_t> next_request_id_{1};
   absl::Mutex calls_mu_;
   int64_t live_calls_ ABSL_GUARDED_BY(calls_mu_) = 0;

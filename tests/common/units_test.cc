@@ -22,16 +22,23 @@ TEST(ParseByteSizeTest, AcceptsBinaryAndDecimalUnits) {
 }
 
 TEST(ParseByteSizeTest, RejectsBadInputNamingTheField) {
-  EXPECT_THAT(ParseByteSize("12 XB", "kv_cache.capacity"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("kv_cache.capacity: '12 XB' has unknown unit 'XB'")));
+  EXPECT_THAT(
+      ParseByteSize("12 XB", "kv_cache.capacity"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("kv_cache.capacity: '12 XB' has unknown unit 'XB'")));
   EXPECT_THAT(ParseByteSize("lots", "tenants[0].limit"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("tenants[0].limit")));
   EXPECT_THAT(ParseByteSize("-5MiB", "x"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("x")));
-  EXPECT_THAT(ParseByteSize("1.5", "x"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("fraction")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("x: '-5MiB' is negative")));
+  EXPECT_THAT(ParseByteSize("9000000TiB", "kv_cache.capacity"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("kv_cache.capacity: '9000000TiB' is too "
+                                 "large (at most 4194304TiB)")));
+  EXPECT_THAT(
+      ParseByteSize("1.5", "x"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("fraction")));
   EXPECT_THAT(ParseByteSize("1.2.3MiB", "x"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("x")));
 }

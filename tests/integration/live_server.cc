@@ -3,12 +3,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
 #include "server/sha256.h"
 #include "tests/testing/paths.h"
 
@@ -105,9 +105,7 @@ LiveServer::~LiveServer() {
 }
 
 void LiveServer::WriteConfig(const std::string& yaml) const {
-  const std::string tmp = config_path_ + ".tmp";
-  std::ofstream(tmp, std::ios::trunc) << yaml;
-  std::rename(tmp.c_str(), config_path_.c_str());
+  EXPECT_TRUE(testing::WriteFileAtomically(config_path_, yaml)) << config_path_;
 }
 
 std::unique_ptr<v1::Generation::Stub> LiveServer::Generation() const {

@@ -268,5 +268,32 @@ TEST_F(StatusCodesTest, UnavailableWhileDraining) {
   EXPECT_EQ(*code, 0) << server_->process().ReadLog();
 }
 
+TEST_F(StatusCodesTest, UnavailableWhenTheDrainTimeoutCutsRequestsShort) {
+  ConfigSpec spec = TwoTenantConfig();
+  spec.drain_timeout = "0s";
+  spec.tenants[0].max_concurrent = 1;  // the second alpha call waits
+  Start(spec);
+  OpenStream running(*stub_, kAlphaKey, TextRequest("Once upon a time", kLong));
+  ASSERT_TRUE(running.ReadOne());
+  OpenStream queued(*stub_, kAlphaKey, TextRequest("The little dog", kLong));
+  ASSERT_TRUE(WaitUntil([&] { return Tenant("alpha").queued() == 1; }));
+  ASSERT_TRUE(server_->process().Signal(SIGTERM).ok());
+  // Both were cut short by the server, not by their clients: they may be
+  // retried on another replica.
+  for (OpenStream* s : {&running, &queued}) {
+    const Outcome& out = s->Finish();
+    EXPECT_EQ(out.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << out.status.error_message();
+    EXPECT_THAT(out.status.error_message(),
+                AllOf(HasSubstr("the server is shutting down"),
+                      HasSubstr("drain timeout (server.drain_timeout 0)")));
+    EXPECT_LT(out.ids.size(), static_cast<size_t>(kLong));
+  }
+  absl::StatusOr<int> code = server_->process().Wait(absl::Seconds(120));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0) << server_->process().ReadLog();
+  EXPECT_THAT(server_->process().ReadLog(), HasSubstr("status=UNAVAILABLE"));
+}
+
 }  // namespace
 }  // namespace kvasir::integration

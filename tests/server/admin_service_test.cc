@@ -14,28 +14,12 @@ namespace {
 
 using ::kvasir::testing::FakeEngine;
 using ::testing::Contains;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::string Replace(std::string s, const std::string& from,
-                    const std::string& to) {
-  const size_t p = s.find(from);
-  EXPECT_NE(p, std::string::npos) << from;
-  if (p != std::string::npos) s.replace(p, from.size(), to);
-  return s;
-}
-
-class AdminTest : public ::testing::Test {
+class AdminTest : public ServerTest {
  protected:
-  void StartServer(TestServer::Options options = {}) {
-    absl::StatusOr<std::unique_ptr<TestServer>> s =
-        TestServer::Start(std::move(options));
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
-    admin_ = server_->Admin();
-    generation_ = server_->Generation();
-  }
-
   grpc::Status Stats(v1::GetStatsResponse* out,
                      const std::string& key = kAdminKey) {
     auto ctx = TestServer::Context(key);
@@ -61,10 +45,6 @@ class AdminTest : public ::testing::Test {
     }
     return nullptr;
   }
-
-  std::unique_ptr<TestServer> server_;
-  std::unique_ptr<v1::Admin::Stub> admin_;
-  std::unique_ptr<v1::Generation::Stub> generation_;
 };
 
 TEST_F(AdminTest, StatsNeedTheAdminKey) {
@@ -91,11 +71,17 @@ TEST_F(AdminTest, StatsNeedTheAdminKey) {
 }
 
 TEST_F(AdminTest, StatsShowARunningRequestAndItsBlocksComeBackOnDisconnect) {
-  StartServer();
+  TestServer::Options o;
+  // 200 tokens take 4 s: ample time to pause the engine mid-request.
+  o.engine.step_interval = absl::Milliseconds(20);
+  StartServer(o);
   auto ctx = TestServer::Context(kBetaKey);
   auto reader = generation_->GenerateStream(ctx.get(), TextRequest("a", 200));
   v1::GenerateResponse m;
   ASSERT_TRUE(reader->Read(&m));
+  // From here the request cannot finish on its own: only the server's
+  // Cancel (on the client's disconnect) gives its blocks back.
+  server_->engine().Pause();
   v1::GetStatsResponse s;
   ASSERT_TRUE(Stats(&s).ok());
   const v1::TenantStats* beta = Tenant(s, "beta");
@@ -103,6 +89,7 @@ TEST_F(AdminTest, StatsShowARunningRequestAndItsBlocksComeBackOnDisconnect) {
   EXPECT_EQ(beta->running(), 1);
   EXPECT_EQ(beta->kv_used_blocks(), 13);  // (3 + 200) tokens / 16
   EXPECT_GT(beta->generated_tokens(), 0);
+  EXPECT_EQ(s.free_blocks(), 64 - 13);
   ctx->TryCancel();
   while (reader->Read(&m)) {
   }
@@ -110,14 +97,17 @@ TEST_F(AdminTest, StatsShowARunningRequestAndItsBlocksComeBackOnDisconnect) {
   ASSERT_TRUE(FakeEngine::WaitUntil([&] {
     v1::GetStatsResponse now;
     return Stats(&now).ok() && Tenant(now, "beta")->kv_used_blocks() == 0 &&
-           now.free_blocks() == 64;
+           Tenant(now, "beta")->running() == 0 && now.free_blocks() == 64;
   }));
+  EXPECT_THAT(server_->engine().cancel_calls(), ElementsAre(1u));
+  ASSERT_EQ(server_->engine().finished().size(), 1u);
+  EXPECT_LT(server_->engine().finished()[0].second.generated_tokens, 200);
 }
 
 TEST_F(AdminTest, ReloadAppliesBudgetsToTheEngine) {
   StartServer();
   server_->WriteConfig(
-      Replace(TestConfigYaml(), "limit: 128KiB", "limit: 96KiB"));
+      ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: 96KiB"));
   v1::ReloadConfigResponse r;
   grpc::Status status = Reload(&r);
   ASSERT_TRUE(status.ok()) << status.error_message();
@@ -142,7 +132,7 @@ TEST_F(AdminTest, ReloadAppliesBudgetsToTheEngine) {
 TEST_F(AdminTest, InvalidReloadKeepsTheOldConfig) {
   StartServer();
   server_->WriteConfig(
-      Replace(TestConfigYaml(), "limit: 128KiB", "limit: 12XB"));
+      ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: 12XB"));
   v1::ReloadConfigResponse r;
   grpc::Status status = Reload(&r);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -153,9 +143,9 @@ TEST_F(AdminTest, InvalidReloadKeepsTheOldConfig) {
             128 * 1024);
   EXPECT_TRUE(Generate(kAlphaKey).ok());
   // Floors over capacity are rejected the same way.
-  server_->WriteConfig(Replace(TestConfigYaml(),
-                               "reserved: 64KiB\n    limit: 128KiB",
-                               "reserved: 250KiB\n    limit: 256KiB"));
+  server_->WriteConfig(ReplaceOnce(TestConfigYaml(),
+                                   "reserved: 64KiB\n    limit: 128KiB",
+                                   "reserved: 250KiB\n    limit: 256KiB"));
   status = Reload(&r);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(),
@@ -203,6 +193,8 @@ TEST_F(AdminTest, RemovedTenantLosesItsKeyAndQueuedRequests) {
   EXPECT_THAT(r.applied(), Contains("tenants.beta: removed"));
   queued.join();
   EXPECT_EQ(queued_status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_THAT(queued_status.error_message(),
+              HasSubstr("a config reload removed its tenant"));
   EXPECT_EQ(Generate(kBetaKey).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   server_->engine().Resume();
   EXPECT_TRUE(Generate(kAlphaKey).ok());
@@ -211,8 +203,8 @@ TEST_F(AdminTest, RemovedTenantLosesItsKeyAndQueuedRequests) {
 TEST_F(AdminTest, RestartOnlyChangesAreReportedNotApplied) {
   StartServer();
   std::string yaml =
-      Replace(TestConfigYaml(), "capacity: 256KiB", "capacity: 512KiB");
-  yaml = Replace(yaml, "max_running: 4", "max_running: 8");
+      ReplaceOnce(TestConfigYaml(), "capacity: 256KiB", "capacity: 512KiB");
+  yaml = ReplaceOnce(yaml, "max_running: 4", "max_running: 8");
   server_->WriteConfig(yaml);
   v1::ReloadConfigResponse r;
   ASSERT_TRUE(Reload(&r).ok());
@@ -234,8 +226,8 @@ TEST_F(AdminTest, KeyRotationAndAdminKeyChange) {
   std::string yaml = TestConfigYaml();
   absl::StatusOr<Sha256Digest> old_alpha = Sha256(kAlphaKey);
   absl::StatusOr<Sha256Digest> old_admin = Sha256(kAdminKey);
-  yaml = Replace(yaml, DigestToHex(*old_alpha), DigestToHex(*rotated));
-  yaml = Replace(yaml, DigestToHex(*old_admin), DigestToHex(*admin2));
+  yaml = ReplaceOnce(yaml, DigestToHex(*old_alpha), DigestToHex(*rotated));
+  yaml = ReplaceOnce(yaml, DigestToHex(*old_admin), DigestToHex(*admin2));
   server_->WriteConfig(yaml);
   v1::ReloadConfigResponse r;
   ASSERT_TRUE(Reload(&r).ok());
@@ -254,13 +246,13 @@ TEST_F(AdminTest, FileChangeReloadsWithoutBeingAsked) {
   TestServer::Options o;
   o.config_poll_interval = absl::Milliseconds(10);
   StartServer(o);
-  server_->WriteConfig(Replace(TestConfigYaml(), "weight: 2", "weight: 5"));
+  server_->WriteConfig(ReplaceOnce(TestConfigYaml(), "weight: 2", "weight: 5"));
   ASSERT_TRUE(FakeEngine::WaitUntil(
       [&] { return !server_->engine().tenant_updates().empty(); }));
   EXPECT_EQ(server_->engine().tenant_updates()[0][0].weight, 5.0);
   // A broken save is ignored; the next good one applies.
   server_->WriteConfig("tenants: [");
-  server_->WriteConfig(Replace(TestConfigYaml(), "weight: 2", "weight: 7"));
+  server_->WriteConfig(ReplaceOnce(TestConfigYaml(), "weight: 2", "weight: 7"));
   ASSERT_TRUE(FakeEngine::WaitUntil([&] {
     const auto u = server_->engine().tenant_updates();
     return u.back()[0].weight == 7.0;
@@ -270,7 +262,7 @@ TEST_F(AdminTest, FileChangeReloadsWithoutBeingAsked) {
 TEST_F(AdminTest, ReloadWhileLoadingIsRetriedWhenTheModelIsReady) {
   StartServer(EngineNotAttached());
   server_->WriteConfig(
-      Replace(TestConfigYaml(), "limit: 128KiB", "limit: 96KiB"));
+      ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: 96KiB"));
   v1::ReloadConfigResponse r;
   grpc::Status status = Reload(&r);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);

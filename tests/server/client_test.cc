@@ -20,15 +20,8 @@ using ::kvasir::tools::RunClient;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class ClientTest : public ::testing::Test {
+class ClientTest : public ServerTest {
  protected:
-  void StartServer(TestServer::Options options = {}) {
-    absl::StatusOr<std::unique_ptr<TestServer>> s =
-        TestServer::Start(std::move(options));
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
-  }
-
   ClientOptions Options(const std::string& command) const {
     ClientOptions o;
     o.command = command;
@@ -43,7 +36,6 @@ class ClientTest : public ::testing::Test {
     return RunClient(o, out_, err_);
   }
 
-  std::unique_ptr<TestServer> server_;
   std::ostringstream out_;
   std::ostringstream err_;
 };

@@ -315,8 +315,33 @@ TEST(ConfigOverridesTest, FlagsReplaceFileValuesAndAreValidated) {
   EXPECT_TRUE(c.server.metrics_listen.empty());
   ConfigOverrides bad;
   bad.listen = "nowhere";
-  EXPECT_THAT(bad.ApplyTo(&c), StatusIs(absl::StatusCode::kInvalidArgument,
-                                        HasSubstr("server.listen")));
+  EXPECT_THAT(bad.ApplyTo(&c),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--listen: 'nowhere' has no host:port form")));
+  ConfigOverrides bad_metrics;
+  bad_metrics.metrics_listen = "127.0.0.1:99999";
+  bad_metrics.model = "/models/y.gguf";
+  EXPECT_THAT(bad_metrics.ApplyTo(&c),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--metrics-listen (or 'off'): "
+                                 "'127.0.0.1:99999' has a port outside")));
+  // Bad flags change nothing.
+  EXPECT_EQ(c.model.path, "/models/x.gguf");
+  EXPECT_EQ(c.server.listen, "127.0.0.1:6000");
+}
+
+TEST(ConfigErrorTest, ValidateNamesTheSchedulerField) {
+  ASSERT_OK_AND_ASSIGN(ServerConfig c,
+                       ParseConfig("tenants: [{name: default}]", "t"));
+  c.scheduler.max_running = 0;
+  EXPECT_THAT(ValidateConfig(c),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("t: scheduler.max_running: 0 must be >= 1")));
+  c.scheduler.max_running = 4;
+  c.scheduler.max_queued = -2;
+  EXPECT_THAT(ValidateConfig(c),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("scheduler.max_queued: -2 must be >= 1")));
 }
 
 TEST(ConfigEngineTest, MapsToEngineTypes) {

@@ -35,16 +35,29 @@ TEST(ConfigWatcherTest, SeesContentChangesAndReplacement) {
   std::remove(path.c_str());
 }
 
-TEST(ConfigWatcherTest, QuietFileCausesNoCallbacks) {
+TEST(ConfigWatcherTest, ReportsEachChangeOnceAndNothingElse) {
   const std::string dir = testing::MakeTempDir();
+  ASSERT_FALSE(dir.empty());
   const std::string path = dir + "/c.yaml";
   Write(path, "a: 1\n");
-  std::atomic<int> changes{0};
-  {
-    ConfigFileWatcher watcher(path, absl::Milliseconds(2), [&] { ++changes; });
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  EXPECT_EQ(changes.load(), 0);
+  int changes = 0;
+  // No thread: every look is this test's CheckNow.
+  ConfigFileWatcher watcher(path, absl::ZeroDuration(), [&] { ++changes; });
+  EXPECT_FALSE(watcher.CheckNow());
+  EXPECT_FALSE(watcher.CheckNow());
+  EXPECT_EQ(changes, 0);
+  Write(path, "a: 22\n");
+  EXPECT_TRUE(watcher.CheckNow());
+  EXPECT_EQ(changes, 1);
+  EXPECT_FALSE(watcher.CheckNow());
+  EXPECT_EQ(changes, 1);
+  // Gone, then back: both are changes.
+  ASSERT_EQ(std::remove(path.c_str()), 0);
+  EXPECT_TRUE(watcher.CheckNow());
+  EXPECT_FALSE(watcher.CheckNow());
+  Write(path, "a: 1\n");
+  EXPECT_TRUE(watcher.CheckNow());
+  EXPECT_EQ(changes, 3);
   std::remove(path.c_str());
 }
 

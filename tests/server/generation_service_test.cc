@@ -1,14 +1,17 @@
 // kvasir.v1.Generation on a real gRPC server with the fake engine: outputs
 // and every status code the API promises.
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "spdlog/pattern_formatter.h"
 #include "tests/server/test_server.h"
 #include "tests/testing/ascii_tokenizer.h"
+#include "tests/testing/captured_log.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kvasir::server {
@@ -23,25 +26,14 @@ using ::testing::StartsWith;
 
 int Tok(char c) { return AsciiTokenizer::TokenOf(c); }
 
-class GenerationTest : public ::testing::Test {
+class GenerationTest : public ServerTest {
  protected:
-  void StartServer(TestServer::Options options = {}) {
-    absl::StatusOr<std::unique_ptr<TestServer>> s =
-        TestServer::Start(std::move(options));
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
-    stub_ = server_->Generation();
-  }
-
   grpc::Status Generate(const v1::GenerateRequest& request,
                         v1::GenerateResponse* response,
                         const std::string& key = kAlphaKey) {
     auto ctx = TestServer::Context(key);
-    return stub_->Generate(ctx.get(), request, response);
+    return generation_->Generate(ctx.get(), request, response);
   }
-
-  std::unique_ptr<TestServer> server_;
-  std::unique_ptr<v1::Generation::Stub> stub_;
 };
 
 TEST_F(GenerationTest, UnaryReturnsTextTokensAndUsage) {
@@ -90,7 +82,7 @@ TEST_F(GenerationTest, StreamSendsTokensThenAFinalMessage) {
   r.mutable_response()->set_token_ids(true);
   r.mutable_response()->set_prompt_token_ids(true);
   auto ctx = TestServer::Context();
-  auto reader = stub_->GenerateStream(ctx.get(), r);
+  auto reader = generation_->GenerateStream(ctx.get(), r);
   std::vector<v1::GenerateResponse> messages;
   v1::GenerateResponse m;
   while (reader->Read(&m)) messages.push_back(m);
@@ -124,7 +116,7 @@ TEST_F(GenerationTest, StreamToASlowReaderLosesNothing) {
   v1::GenerateRequest r = TextRequest("a", 90);
   r.mutable_response()->set_token_ids(true);
   auto ctx = TestServer::Context();
-  auto reader = stub_->GenerateStream(ctx.get(), r);
+  auto reader = generation_->GenerateStream(ctx.get(), r);
   v1::GenerateResponse m;
   std::vector<int> ids;
   std::string text;
@@ -170,7 +162,7 @@ TEST_F(GenerationTest, StopSequences) {
   EXPECT_EQ(response.finish_reason(), v1::FINISH_REASON_STOP);
   r.mutable_stopping()->set_include_stop_sequence(true);
   auto ctx = TestServer::Context();
-  auto reader = stub_->GenerateStream(ctx.get(), r);
+  auto reader = generation_->GenerateStream(ctx.get(), r);
   std::string text;
   v1::GenerateResponse m;
   v1::FinishReason last = v1::FINISH_REASON_UNSPECIFIED;
@@ -210,7 +202,7 @@ TEST_F(GenerationTest, Unauthenticated) {
   EXPECT_THAT(s.error_message(), HasSubstr("missing API key"));
   // Streams check the same way.
   auto ctx = TestServer::Context("");
-  auto reader = stub_->GenerateStream(ctx.get(), TextRequest("a", 1));
+  auto reader = generation_->GenerateStream(ctx.get(), TextRequest("a", 1));
   v1::GenerateResponse m;
   EXPECT_FALSE(reader->Read(&m));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -292,7 +284,8 @@ TEST_F(GenerationTest, EngineDeadlineBecomesDeadlineExceeded) {
   });
   auto ctx = TestServer::Context(kAlphaKey, absl::Seconds(60));
   v1::GenerateResponse response;
-  grpc::Status s = stub_->Generate(ctx.get(), TextRequest("a", 3), &response);
+  grpc::Status s =
+      generation_->Generate(ctx.get(), TextRequest("a", 3), &response);
   advance.join();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_THAT(s.error_message(), HasSubstr("deadline passed"));
@@ -309,7 +302,8 @@ TEST_F(GenerationTest, ClientDeadlineFreesTheEngineRequest) {
   StartServer(o);
   auto ctx = TestServer::Context(kAlphaKey, absl::Milliseconds(300));
   v1::GenerateResponse response;
-  grpc::Status s = stub_->Generate(ctx.get(), TextRequest("a", 3), &response);
+  grpc::Status s =
+      generation_->Generate(ctx.get(), TextRequest("a", 3), &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_TRUE(FakeEngine::WaitUntil(
       [&] { return server_->engine().active_requests() == 0; }));
@@ -318,7 +312,7 @@ TEST_F(GenerationTest, ClientDeadlineFreesTheEngineRequest) {
 TEST_F(GenerationTest, ClientCancelMidStreamReachesEngineCancel) {
   StartServer();
   auto ctx = TestServer::Context();
-  auto reader = stub_->GenerateStream(ctx.get(), TextRequest("a", 200));
+  auto reader = generation_->GenerateStream(ctx.get(), TextRequest("a", 200));
   v1::GenerateResponse m;
   ASSERT_TRUE(reader->Read(&m));  // generating
   ctx->TryCancel();
@@ -334,10 +328,6 @@ TEST_F(GenerationTest, ClientCancelMidStreamReachesEngineCancel) {
   ASSERT_EQ(finished.size(), 1u);
   EXPECT_EQ(finished[0].second.reason, engine::FinishReason::kCancelled);
   EXPECT_LT(finished[0].second.generated_tokens, 200);
-  // Its KV blocks are free again.
-  for (const engine::TenantStats& t : server_->engine().Stats().tenants) {
-    EXPECT_EQ(t.kv_used_blocks, 0) << t.name;
-  }
 }
 
 TEST_F(GenerationTest, UnaryCancelBeforeAnyTokenReachesEngineCancel) {
@@ -351,7 +341,8 @@ TEST_F(GenerationTest, UnaryCancelBeforeAnyTokenReachesEngineCancel) {
     ctx->TryCancel();
   });
   v1::GenerateResponse response;
-  grpc::Status s = stub_->Generate(ctx.get(), TextRequest("a", 3), &response);
+  grpc::Status s =
+      generation_->Generate(ctx.get(), TextRequest("a", 3), &response);
   canceller.join();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
   ASSERT_TRUE(FakeEngine::WaitUntil(
@@ -372,7 +363,7 @@ TEST_F(GenerationTest, UnavailableWhileLoading) {
 TEST_F(GenerationTest, DrainLetsRunningRequestsFinishAndRefusesNewOnes) {
   StartServer();
   auto ctx = TestServer::Context();
-  auto reader = stub_->GenerateStream(ctx.get(), TextRequest("a", 60));
+  auto reader = generation_->GenerateStream(ctx.get(), TextRequest("a", 60));
   v1::GenerateResponse m;
   ASSERT_TRUE(reader->Read(&m));
   std::string text = m.text();
@@ -391,6 +382,91 @@ TEST_F(GenerationTest, DrainLetsRunningRequestsFinishAndRefusesNewOnes) {
   EXPECT_EQ(server_->engine().shutdown_calls(), 1);
 }
 
+TEST_F(GenerationTest, DrainTimeoutEndsRunningCallsWithUnavailable) {
+  TestServer::Options o;
+  o.yaml =
+      ReplaceOnce(TestConfigYaml(), "drain_timeout: 20s", "drain_timeout: 0s");
+  o.engine.start_paused = true;  // nothing can finish before the drain ends
+  StartServer(o);
+  grpc::Status unary;
+  std::thread call([&] {
+    v1::GenerateResponse response;
+    unary = Generate(TextRequest("a", 3), &response);
+  });
+  auto ctx = TestServer::Context();
+  auto reader = generation_->GenerateStream(ctx.get(), TextRequest("b", 3));
+  ASSERT_TRUE(FakeEngine::WaitUntil(
+      [&] { return server_->engine().active_requests() == 2; }));
+  server_->server().Shutdown();
+  v1::GenerateResponse m;
+  EXPECT_FALSE(reader->Read(&m));
+  const grpc::Status stream = reader->Finish();
+  call.join();
+  // The client may retry elsewhere: UNAVAILABLE, saying why.
+  for (const grpc::Status& s : {unary, stream}) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_THAT(s.error_message(),
+                AllOf(HasSubstr("the server is shutting down"),
+                      HasSubstr("drain timeout (server.drain_timeout 0)"),
+                      HasSubstr("retry on another replica")));
+  }
+  const auto finished = server_->engine().finished();
+  ASSERT_EQ(finished.size(), 2u);
+  for (const auto& [id, info] : finished) {
+    EXPECT_EQ(info.reason, engine::FinishReason::kCancelled) << id;
+  }
+  // The server did not cancel them itself: the engine's drain did.
+  EXPECT_TRUE(server_->engine().cancel_calls().empty());
+}
+
+TEST_F(GenerationTest, ClientCancelWhileDrainingStaysCancelled) {
+  testing::CapturedLog log(std::make_unique<spdlog::pattern_formatter>("%v"));
+  TestServer::Options o;
+  o.engine.start_paused = true;  // the drain (20 s) waits for the request
+  StartServer(o);
+  auto ctx = TestServer::Context();
+  grpc::Status unary;
+  std::thread call([&] {
+    v1::GenerateResponse response;
+    unary = generation_->Generate(ctx.get(), TextRequest("a", 3), &response);
+  });
+  ASSERT_TRUE(FakeEngine::WaitUntil(
+      [&] { return server_->engine().active_requests() == 1; }));
+  std::thread shutdown([&] { server_->server().Shutdown(); });
+  ASSERT_TRUE(
+      FakeEngine::WaitUntil([&] { return server_->server().draining(); }));
+  ctx->TryCancel();
+  call.join();
+  shutdown.join();
+  EXPECT_EQ(unary.error_code(), grpc::StatusCode::CANCELLED);
+  // The server forwarded the client's cancel; the drain did not time out.
+  EXPECT_THAT(server_->engine().cancel_calls(), ElementsAre(1u));
+  // And it counts as the client's cancel, not as the shutdown's.
+  EXPECT_THAT(log.text(), AllOf(HasSubstr("request finished: method=Generate"),
+                                HasSubstr("status=CANCELLED"),
+                                HasSubstr("error=\"the call was cancelled")));
+  ASSERT_EQ(server_->engine().finished().size(), 1u);
+  EXPECT_EQ(server_->engine().finished()[0].second.reason,
+            engine::FinishReason::kCancelled);
+}
+
+TEST_F(GenerationTest, TokenizeRejectsTextOverTheLimit) {
+  TestServer::Options o;
+  o.limits.max_prompt_text_bytes = 4;
+  StartServer(o);
+  v1::TokenizeRequest t;
+  t.set_text("hello");
+  v1::TokenizeResponse tr;
+  auto ctx = TestServer::Context();
+  const grpc::Status s = generation_->Tokenize(ctx.get(), t, &tr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("text: the text is 5 bytes, at "
+                                           "most 4"));
+  t.set_text("hell");
+  auto ctx2 = TestServer::Context();
+  EXPECT_TRUE(generation_->Tokenize(ctx2.get(), t, &tr).ok());
+}
+
 TEST_F(GenerationTest, TokenizeAndModelInfo) {
   StartServer();
   v1::TokenizeRequest t;
@@ -398,22 +474,23 @@ TEST_F(GenerationTest, TokenizeAndModelInfo) {
   t.set_return_pieces(true);
   v1::TokenizeResponse tr;
   auto ctx = TestServer::Context();
-  ASSERT_TRUE(stub_->Tokenize(ctx.get(), t, &tr).ok());
+  ASSERT_TRUE(generation_->Tokenize(ctx.get(), t, &tr).ok());
   EXPECT_THAT(tr.token_ids(), ElementsAre(1, Tok(' '), Tok('a'), Tok('b')));
   EXPECT_THAT(tr.pieces(), ElementsAre("<s>", "\xe2\x96\x81", "a", "b"));
   EXPECT_EQ(tr.token_count(), 4);
   t.set_add_bos(false);
   auto ctx2 = TestServer::Context();
-  ASSERT_TRUE(stub_->Tokenize(ctx2.get(), t, &tr).ok());
+  ASSERT_TRUE(generation_->Tokenize(ctx2.get(), t, &tr).ok());
   EXPECT_EQ(tr.token_ids(0), Tok(' '));
   t.set_text("caf\xc3\xa9");  // valid UTF-8, not in the vocabulary
   auto ctx3 = TestServer::Context();
-  EXPECT_EQ(stub_->Tokenize(ctx3.get(), t, &tr).error_code(),
+  EXPECT_EQ(generation_->Tokenize(ctx3.get(), t, &tr).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 
   v1::ModelInfoResponse info;
   auto ctx4 = TestServer::Context();
-  ASSERT_TRUE(stub_->ModelInfo(ctx4.get(), v1::ModelInfoRequest(), &info).ok());
+  ASSERT_TRUE(
+      generation_->ModelInfo(ctx4.get(), v1::ModelInfoRequest(), &info).ok());
   EXPECT_EQ(info.name(), "fake:ascii");
   EXPECT_EQ(info.n_heads(), 4);
   EXPECT_EQ(info.n_kv_heads(), 2);
@@ -429,9 +506,9 @@ TEST_F(GenerationTest, TokenizeAndModelInfo) {
   EXPECT_EQ(info.vocab_size(), AsciiTokenizer::kVocabSize);
 
   auto bad = TestServer::Context("nope");
-  EXPECT_EQ(
-      stub_->ModelInfo(bad.get(), v1::ModelInfoRequest(), &info).error_code(),
-      grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(generation_->ModelInfo(bad.get(), v1::ModelInfoRequest(), &info)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 }  // namespace

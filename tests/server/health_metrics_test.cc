@@ -21,15 +21,8 @@ using ::grpc::health::v1::HealthCheckResponse;
 using ::kvasir::testing::FakeEngine;
 using ::testing::HasSubstr;
 
-class HealthTest : public ::testing::Test {
+class HealthTest : public ServerTest {
  protected:
-  void StartServer(TestServer::Options options = {}) {
-    absl::StatusOr<std::unique_ptr<TestServer>> s =
-        TestServer::Start(std::move(options));
-    ASSERT_TRUE(s.ok()) << s.status();
-    server_ = *std::move(s);
-  }
-
   grpc::Status Check(const std::string& service, HealthCheckResponse* out) {
     auto stub = server_->Health();
     grpc::ClientContext ctx;
@@ -37,8 +30,6 @@ class HealthTest : public ::testing::Test {
     request.set_service(service);
     return stub->Check(&ctx, request, out);
   }
-
-  std::unique_ptr<TestServer> server_;
 };
 
 TEST_F(HealthTest, ServingWhenTheEngineIsAttached) {

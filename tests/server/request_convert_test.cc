@@ -140,8 +140,19 @@ TEST_F(RequestConvertTest, ContextErrors) {
                                            "be >= 1")));
   EXPECT_THAT(Error(Text(std::string(70, 'x'))),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("prompt: has 72 tokens; the model's context "
-                                 "length is 64")));
+                       HasSubstr("text: the prompt encodes to 72 tokens (BOS "
+                                 "included); the model's context length is "
+                                 "64, which leaves no room for a new token "
+                                 "(at most 63 prompt tokens)")));
+  v1::GenerateRequest ids;
+  for (int i = 0; i < 64; ++i) ids.mutable_token_ids()->add_ids(5);
+  EXPECT_THAT(Error(ids),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("token_ids.ids: the prompt has 64 tokens; "
+                                 "the model's context length is 64")));
+  ids.mutable_token_ids()->mutable_ids()->RemoveLast();
+  ids.mutable_stopping()->set_max_new_tokens(1);
+  EXPECT_TRUE(Error(ids).ok());
 }
 
 TEST_F(RequestConvertTest, SamplingErrorsNameTheField) {

@@ -1,14 +1,14 @@
 #include "server/request_log.h"
 
-#include <sstream>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "common/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "server/logging_setup.h"
-#include "spdlog/sinks/ostream_sink.h"
-#include "spdlog/spdlog.h"
+#include "tests/testing/captured_log.h"
 
 namespace kvasir::server {
 namespace {
@@ -55,68 +55,32 @@ TEST(RequestLogTest, JsonMembersAreEscapedProperly) {
   EXPECT_EQ(j["error"], "client \"gone\"\n");
 }
 
-// Routes spdlog's default logger into a string for one test.
-class CapturedLog {
- public:
-  CapturedLog() : previous_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    sink->set_formatter(std::make_unique<JsonFormatter>());
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
-  }
-  ~CapturedLog() { spdlog::set_default_logger(previous_); }
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
-
-TEST(JsonLoggingTest, EveryLineIsValidJson) {
-  CapturedLog log;
-  spdlog::info("a \"quoted\" message\twith\ncontrol chars and bad utf8 \xff");
-  RequestLogger(/*json=*/true).Log(Record());
-  std::istringstream lines(log.text());
-  std::string line;
-  std::vector<nlohmann::json> parsed;
-  while (std::getline(lines, line))
-    parsed.push_back(nlohmann::json::parse(line));
-  ASSERT_EQ(parsed.size(), 2u) << log.text();
-  EXPECT_EQ(parsed[0]["level"], "info");
-  EXPECT_THAT(parsed[0]["msg"].get<std::string>(),
-              HasSubstr("a \"quoted\" message\twith\ncontrol chars"));
-  EXPECT_TRUE(parsed[0].contains("time"));
-  EXPECT_EQ(parsed[1]["msg"], "request finished");
-  EXPECT_EQ(parsed[1]["tenant"], "alpha");
-  EXPECT_EQ(parsed[1]["level"], "info");
+TEST(RequestLogTest, JsonModeLogsOneValidJsonLine) {
+  testing::CapturedLog log(std::make_unique<JsonLogFormatter>());
+  RequestRecord r = Record();
+  r.status = absl::CancelledError("client \"gone\"\n");
+  RequestLogger(/*json=*/true).Log(r);
+  const std::vector<std::string> lines = log.lines();
+  ASSERT_EQ(lines.size(), 1u) << log.text();
+  const nlohmann::json j = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(j["msg"], "request finished");
+  EXPECT_EQ(j["tenant"], "alpha");
+  EXPECT_EQ(j["level"], "info");
+  EXPECT_EQ(j["request_id"], "id \"with\" quotes\\");
+  EXPECT_EQ(j["error"], "client \"gone\"\n");
+  EXPECT_TRUE(j.contains("time"));
 }
 
-TEST(JsonLoggingTest, ReconfigureSwitchesFormatAndLevelInPlace) {
-  CapturedLog log;
-  LoggingOptions json;
-  json.format = "json";
-  ASSERT_TRUE(ReconfigureServerLogging(json).ok());
-  spdlog::info("first");
-  LoggingOptions text;
-  text.level = "warn";
-  ASSERT_TRUE(ReconfigureServerLogging(text).ok());
-  spdlog::info("hidden");
-  spdlog::warn("second");
-  std::istringstream lines(log.text());
-  std::string line;
-  ASSERT_TRUE(std::getline(lines, line));
-  EXPECT_EQ(nlohmann::json::parse(line)["msg"], "first");
-  ASSERT_TRUE(std::getline(lines, line));
-  EXPECT_THAT(line, HasSubstr("warning second"));
-  EXPECT_FALSE(std::getline(lines, line));
-  LoggingOptions bad;
-  bad.level = "chatty";
-  EXPECT_FALSE(ReconfigureServerLogging(bad).ok());
-}
-
-TEST(JsonLoggingTest, InitRejectsBadOptions) {
-  LoggingOptions bad;
-  bad.format = "yaml";
-  EXPECT_FALSE(InitServerLogging(bad).ok());
+TEST(RequestLogTest, FollowsTheFormatSwitch) {
+  testing::CapturedLog log(std::make_unique<JsonLogFormatter>());
+  RequestLogger logger(/*json=*/true);
+  logger.set_json(false);
+  logger.Log(Record());
+  const std::vector<std::string> lines = log.lines();
+  ASSERT_EQ(lines.size(), 1u) << log.text();
+  // A text line through the JSON formatter: the whole text is the message.
+  EXPECT_THAT(nlohmann::json::parse(lines[0])["msg"].get<std::string>(),
+              HasSubstr("request finished: method=GenerateStream"));
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 // codes; and the ServerProcess helper itself.
 #include <signal.h>
 
-#include <fstream>
 #include <sstream>
 #include <string>
 
@@ -29,14 +28,6 @@ using ::testing::HasSubstr;
 
 constexpr char kFakeKvasir[] = FAKE_KVASIR_PATH;
 
-std::string Replace(std::string s, const std::string& from,
-                    const std::string& to) {
-  const size_t p = s.find(from);
-  EXPECT_NE(p, std::string::npos) << from;
-  if (p != std::string::npos) s.replace(p, from.size(), to);
-  return s;
-}
-
 class ServeProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -47,8 +38,7 @@ class ServeProcessTest : public ::testing::Test {
   }
 
   void WriteConfig(const std::string& yaml) {
-    std::ofstream(config_ + ".tmp", std::ios::trunc) << yaml;
-    std::rename((config_ + ".tmp").c_str(), config_.c_str());
+    ASSERT_TRUE(testing::WriteFileAtomically(config_, yaml)) << config_;
   }
 
   void StartServer() {
@@ -130,7 +120,7 @@ TEST_F(ServeProcessTest, SighupReloadsBudgets) {
   nlohmann::json before = Stats();
   ASSERT_FALSE(before.is_null());
   EXPECT_EQ(before["tenants"][0]["kv_limit_blocks"], 32);
-  WriteConfig(Replace(TestConfigYaml(), "limit: 128KiB", "limit: 96KiB"));
+  WriteConfig(ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: 96KiB"));
   ASSERT_TRUE(server_->Signal(SIGHUP).ok());
   ASSERT_TRUE(FakeEngine::WaitUntil([&] {
     nlohmann::json now = Stats();
@@ -141,7 +131,7 @@ TEST_F(ServeProcessTest, SighupReloadsBudgets) {
            std::string::npos;
   }));
   // An invalid edit is rejected and logged; the budget stays.
-  WriteConfig(Replace(TestConfigYaml(), "limit: 128KiB", "limit: -5"));
+  WriteConfig(ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: -5"));
   ASSERT_TRUE(server_->Signal(SIGHUP).ok());
   ASSERT_TRUE(FakeEngine::WaitUntil([&] {
     return server_->ReadLog().find("rejected; the current config stays") !=
@@ -184,7 +174,8 @@ TEST_F(ServeProcessTest, SighupSwitchesToJsonLogs) {
 }
 
 TEST_F(ServeProcessTest, BadConfigExitsTwoNamingTheKey) {
-  WriteConfig(Replace(TestConfigYaml(), "block_size: 16", "block_sise: 16"));
+  WriteConfig(
+      ReplaceOnce(TestConfigYaml(), "block_size: 16", "block_sise: 16"));
   absl::StatusOr<CommandResult> r = RunCommand(
       {kFakeKvasir, "serve", "--config", config_, "--metrics-listen", "off"});
   ASSERT_TRUE(r.ok());
@@ -194,9 +185,12 @@ TEST_F(ServeProcessTest, BadConfigExitsTwoNamingTheKey) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_THAT(r->err, HasSubstr("missing.yaml"));
+  // A good file with a bad flag: the flag is named.
+  WriteConfig(TestConfigYaml());
   r = RunCommand({kFakeKvasir, "serve", "--config", config_, "--listen", "x"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
+  EXPECT_THAT(r->err, HasSubstr("--listen: 'x' has no host:port form"));
 }
 
 TEST_F(ServeProcessTest, ModelLoadFailureExitsOne) {

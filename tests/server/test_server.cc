@@ -1,7 +1,7 @@
 #include "tests/server/test_server.h"
 
 #include <chrono>
-#include <fstream>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
@@ -99,10 +99,7 @@ std::string TestServer::address() const {
 }
 
 void TestServer::WriteConfig(const std::string& yaml) const {
-  // Written aside and renamed over, so a watcher never sees half a file.
-  const std::string tmp = config_path_ + ".tmp";
-  std::ofstream(tmp, std::ios::trunc) << yaml;
-  std::rename(tmp.c_str(), config_path_.c_str());
+  ASSERT_TRUE(testing::WriteFileAtomically(config_path_, yaml)) << config_path_;
 }
 
 std::unique_ptr<v1::Generation::Stub> TestServer::Generation() const {
@@ -147,6 +144,23 @@ v1::GenerateRequest TextRequest(const std::string& text, int max_new_tokens) {
   // The fake engine's counting reaches EOS (id 2) after ~30 tokens.
   r.mutable_stopping()->set_ignore_eos(true);
   return r;
+}
+
+std::string ReplaceOnce(std::string s, const std::string& from,
+                        const std::string& to) {
+  const size_t p = s.find(from);
+  EXPECT_NE(p, std::string::npos) << "no '" << from << "' in:\n" << s;
+  if (p != std::string::npos) s.replace(p, from.size(), to);
+  return s;
+}
+
+void ServerTest::StartServer(TestServer::Options options) {
+  absl::StatusOr<std::unique_ptr<TestServer>> s =
+      TestServer::Start(std::move(options));
+  ASSERT_TRUE(s.ok()) << s.status();
+  server_ = *std::move(s);
+  generation_ = server_->Generation();
+  admin_ = server_->Admin();
 }
 
 }  // namespace kvasir::server

@@ -12,6 +12,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "gtest/gtest.h"
 #include "kvasir/v1/admin.grpc.pb.h"
 #include "kvasir/v1/generation.grpc.pb.h"
 #include "server/config.h"
@@ -84,6 +85,22 @@ TestServer::Options EngineNotAttached();
 // A text-prompt request with max_new_tokens and ignore_eos (the fake
 // engine's token counter wraps around to EOS after ~30 tokens).
 v1::GenerateRequest TextRequest(const std::string& text, int max_new_tokens);
+
+// `s` with the first `from` replaced by `to`; fails the test when `s` has
+// no `from` (a test editing a config must not silently edit nothing).
+std::string ReplaceOnce(std::string s, const std::string& from,
+                        const std::string& to);
+
+// The fixture of the gRPC service tests: a test body calls StartServer
+// (with the options it needs) and talks to server_ through the stubs.
+class ServerTest : public ::testing::Test {
+ protected:
+  void StartServer(TestServer::Options options = {});
+
+  std::unique_ptr<TestServer> server_;
+  std::unique_ptr<v1::Generation::Stub> generation_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+};
 
 }  // namespace kvasir::server
 

@@ -26,6 +26,13 @@ int DecodeStatus(int status) {
   return -1;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 }  // namespace
 
 absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
@@ -77,6 +84,30 @@ std::optional<int> WaitProcess(pid_t pid, absl::Duration timeout) {
     if (absl::Now() >= give_up) return std::nullopt;
     absl::SleepFor(absl::Milliseconds(5));
   }
+}
+
+absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
+                                         absl::Duration timeout) {
+  const std::string dir = MakeTempDir();
+  if (dir.empty()) return absl::InternalError("cannot make a temp dir");
+  const std::string out_path = dir + "/stdout";
+  const std::string err_path = dir + "/stderr";
+  absl::StatusOr<CommandResult> result;
+  absl::StatusOr<pid_t> pid = SpawnProcess(argv, out_path, err_path);
+  if (!pid.ok()) {
+    result = pid.status();
+  } else if (std::optional<int> status = WaitProcess(*pid, timeout);
+             !status.has_value()) {
+    kill(*pid, SIGKILL);
+    WaitProcess(*pid, absl::Seconds(10));
+    result = absl::DeadlineExceededError(absl::StrCat(
+        argv[0], " still ran after ", absl::FormatDuration(timeout)));
+  } else {
+    result = CommandResult{*status, ReadFile(out_path), ReadFile(err_path)};
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+  return result;
 }
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
@@ -138,11 +169,6 @@ bool ChildProcess::Running() {
   return false;
 }
 
-std::string ChildProcess::ReadLog() const {
-  std::ifstream in(log_path_, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string ChildProcess::ReadLog() const { return ReadFile(log_path_); }
 
 }  // namespace kvasir::testing

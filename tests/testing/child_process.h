@@ -1,10 +1,12 @@
 #ifndef KVASIR_TESTS_TESTING_CHILD_PROCESS_H_
 #define KVASIR_TESTS_TESTING_CHILD_PROCESS_H_
 
-// Child processes for integration tests: spawn with output captured in
-// files, wait with a timeout, signal, and kill on teardown. ServerProcess
-// (server_process.h) builds on these; ChildProcess is for anything else a
-// test runs in the background (a client to be killed mid-stream, nginx).
+// Child processes for tests, the one place that spawns them: spawn with
+// output captured in files, wait with a timeout, signal, and kill on
+// teardown. RunCommand runs a command to completion; ChildProcess is for
+// anything a test runs in the background (a client to be killed
+// mid-stream, nginx); ServerProcess (server_process.h) and RunProcess
+// (subprocess.h) build on these.
 
 #include <sys/types.h>
 
@@ -30,6 +32,19 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv,
 // Returns its exit code, 128 + signal when killed, -1 when waitpid fails;
 // nullopt when it is still running at `timeout`.
 std::optional<int> WaitProcess(pid_t pid, absl::Duration timeout);
+
+struct CommandResult {
+  int exit_code = -1;  // the exit status, or 128 + signal
+  std::string out;     // stdout
+  std::string err;     // stderr
+};
+
+// Runs argv[0] (a path) with the arguments to completion, capturing stdout
+// and stderr. DeadlineExceeded (after killing it) when it runs past
+// `timeout`; Internal when it cannot be started.
+absl::StatusOr<CommandResult> RunCommand(
+    const std::vector<std::string>& argv,
+    absl::Duration timeout = absl::Seconds(60));
 
 class ChildProcess {
  public:

@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace kvasir::testing {
@@ -17,9 +19,13 @@ std::string EnvOr(const char* name, const std::string& fallback) {
 
 }  // namespace
 
-std::string SourceDir() { return EnvOr("KVASIR_SOURCE_DIR", KVASIR_SOURCE_DIR); }
+std::string SourceDir() {
+  return EnvOr("KVASIR_SOURCE_DIR", KVASIR_SOURCE_DIR);
+}
 
-std::string BinaryDir() { return EnvOr("KVASIR_BINARY_DIR", KVASIR_BINARY_DIR); }
+std::string BinaryDir() {
+  return EnvOr("KVASIR_BINARY_DIR", KVASIR_BINARY_DIR);
+}
 
 std::string SharedDir() {
   return EnvOr("KVASIR_SHARED_DIR", SourceDir() + "/../shared");
@@ -38,6 +44,16 @@ std::string MakeTempDir() {
       (std::filesystem::temp_directory_path() / "kvasir-test-XXXXXX").string();
   char* dir = mkdtemp(tmpl.data());
   return dir == nullptr ? std::string() : std::string(dir);
+}
+
+bool WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 }  // namespace kvasir::testing

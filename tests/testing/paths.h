@@ -19,6 +19,10 @@ std::string ModelPath(const std::string& name);
 std::string GoldenPath(const std::string& name);
 // A fresh, empty folder under the system temp dir, unique to this process.
 std::string MakeTempDir();
+// Replaces `path`'s contents with `text`: written beside it and renamed
+// over it, so a reader (a config watcher) never sees half a file. False
+// when the write or the rename fails.
+bool WriteFileAtomically(const std::string& path, const std::string& text);
 
 }  // namespace kvasir::testing
 

@@ -2,10 +2,10 @@
 #define KVASIR_TESTS_TESTING_SERVER_PROCESS_H_
 
 // Runs `kvasir serve` (or a stand-in binary with the same flags) as a child
-// process for integration tests: free loopback ports, posix_spawn, wait for
-// health SERVING (by running `<binary> client health`), signals, and a kill
-// on teardown. Also runs short commands (`kvasir client ...`) and captures
-// their output.
+// process (child_process.h) for integration tests: free loopback ports,
+// wait for health SERVING (by running `<binary> client health`), signals,
+// and a kill on teardown. Also runs `kvasir client ...` commands and
+// captures their output.
 
 #include <sys/types.h>
 
@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/testing/child_process.h"
 
 namespace kvasir::testing {
 
@@ -23,19 +24,6 @@ namespace kvasir::testing {
 // released). Another process may take it before the caller binds it; tests
 // accept that small race.
 absl::StatusOr<int> PickFreePort();
-
-struct CommandResult {
-  int exit_code = -1;  // the exit status, or 128 + signal
-  std::string out;     // stdout
-  std::string err;     // stderr
-};
-
-// Runs argv[0] (a path) with the arguments to completion, capturing stdout
-// and stderr. DeadlineExceeded (after killing it) when it runs past
-// `timeout`.
-absl::StatusOr<CommandResult> RunCommand(
-    const std::vector<std::string>& argv,
-    absl::Duration timeout = absl::Seconds(60));
 
 class ServerProcess {
  public:
@@ -48,7 +36,8 @@ class ServerProcess {
     std::vector<std::string> args;
     // Append --listen 127.0.0.1:<free> --metrics-listen 127.0.0.1:<free>.
     bool pick_ports = true;
-    // stdout and stderr of the server; default: a file in a fresh temp dir.
+    // stdout and stderr of the server; default: a file in a fresh temp dir
+    // (removed with the ServerProcess).
     std::string log_path;
     absl::Duration ready_timeout = absl::Seconds(60);
     // Exits 0 once the server is ready; "{addr}" is replaced by address().
@@ -61,39 +50,40 @@ class ServerProcess {
   // the process is killed then.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(Options options);
 
-  ~ServerProcess();  // SIGKILL and reap if still running
+  ~ServerProcess() = default;  // SIGKILL and reap if still running
 
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
 
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_->pid(); }
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
   std::string address() const;  // "127.0.0.1:<port>"
   const std::string& binary() const { return options_.binary; }
 
-  absl::Status Signal(int signo);
+  // FailedPrecondition once the server has exited.
+  absl::Status Signal(int signo) { return child_->Signal(signo); }
   // Waits for the process to exit; returns its exit status (128 + signal
   // when killed). DeadlineExceeded when it is still running at `timeout`.
-  absl::StatusOr<int> Wait(absl::Duration timeout);
-  bool Running();
+  absl::StatusOr<int> Wait(absl::Duration timeout) {
+    return child_->Wait(timeout);
+  }
+  bool Running() { return child_->Running(); }
 
   // Runs `<binary> client <args...> --addr <address>`.
   absl::StatusOr<CommandResult> Client(
       std::vector<std::string> args,
       absl::Duration timeout = absl::Seconds(60)) const;
 
-  std::string ReadLog() const;
+  std::string ReadLog() const { return child_->ReadLog(); }
 
  private:
   explicit ServerProcess(Options options) : options_(std::move(options)) {}
 
   Options options_;
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> child_;
   int port_ = 0;
   int metrics_port_ = 0;
-  bool reaped_ = false;
-  int exit_status_ = -1;
 };
 
 }  // namespace kvasir::testing

@@ -30,8 +30,8 @@ MATCHER_P2(StatusIs, code, message_matcher,
   const absl::Status& s = GetStatus(arg);
   *result_listener << "status is " << s.ToString();
   return s.code() == code &&
-         ::testing::ExplainMatchResult(message_matcher, std::string(s.message()),
-                                       result_listener);
+         ::testing::ExplainMatchResult(
+             message_matcher, std::string(s.message()), result_listener);
 }
 
 }  // namespace kvasir::testing
@@ -39,21 +39,21 @@ MATCHER_P2(StatusIs, code, message_matcher,
 // ASSERT_OK_AND_ASSIGN(auto x, F()); fails the test when F() is not OK.
 #define KVASIR_TESTING_CONCAT_INNER_(a, b) a##b
 #define KVASIR_TESTING_CONCAT_(a, b) KVASIR_TESTING_CONCAT_INNER_(a, b)
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr)                                    \
-  auto KVASIR_TESTING_CONCAT_(statusor_, __LINE__) = (rexpr);               \
-  ASSERT_TRUE(KVASIR_TESTING_CONCAT_(statusor_, __LINE__).ok())             \
-      << KVASIR_TESTING_CONCAT_(statusor_, __LINE__).status().ToString();   \
+#define ASSERT_OK_AND_ASSIGN(lhs, rexpr)                                  \
+  auto KVASIR_TESTING_CONCAT_(statusor_, __LINE__) = (rexpr);             \
+  ASSERT_TRUE(KVASIR_TESTING_CONCAT_(statusor_, __LINE__).ok())           \
+      << KVASIR_TESTING_CONCAT_(statusor_, __LINE__).status().ToString(); \
   lhs = std::move(KVASIR_TESTING_CONCAT_(statusor_, __LINE__)).value()
 
-#define ASSERT_OK(expr)                                        \
-  do {                                                         \
+#define ASSERT_OK(expr)                                                  \
+  do {                                                                   \
     const ::absl::Status kvasir_s_ = ::kvasir::testing::GetStatus(expr); \
-    ASSERT_TRUE(kvasir_s_.ok()) << kvasir_s_.ToString();       \
+    ASSERT_TRUE(kvasir_s_.ok()) << kvasir_s_.ToString();                 \
   } while (0)
-#define EXPECT_OK(expr)                                        \
-  do {                                                         \
+#define EXPECT_OK(expr)                                                  \
+  do {                                                                   \
     const ::absl::Status kvasir_s_ = ::kvasir::testing::GetStatus(expr); \
-    EXPECT_TRUE(kvasir_s_.ok()) << kvasir_s_.ToString();       \
+    EXPECT_TRUE(kvasir_s_.ok()) << kvasir_s_.ToString();                 \
   } while (0)
 
 #endif  // KVASIR_TESTS_TESTING_STATUS_MATCHERS_H_

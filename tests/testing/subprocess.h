@@ -4,16 +4,17 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/child_process.h"
+
 namespace kvasir::testing {
 
-struct ProcessResult {
-  int exit_code = -1;  // -1: could not start, or killed by a signal
-  std::string out;     // stdout
-  std::string err;     // stderr
-};
+// exit_code: the exit status, 128 + signal when killed, -1 when it could
+// not start (`err` says why then); out: stdout; err: stderr.
+using ProcessResult = CommandResult;
 
 // Runs argv[0] (a path) with the arguments as given (no shell), waits for
-// it and returns its exit code and output.
+// it however long it takes and returns its exit code and output
+// (RunCommand without a time limit).
 ProcessResult RunProcess(const std::vector<std::string>& argv);
 
 }  // namespace kvasir::testing
