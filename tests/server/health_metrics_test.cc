@@ -156,6 +156,24 @@ std::string HttpGet(int port, const std::string& path) {
   return response;
 }
 
+// gRPC would share a busy port (SO_REUSEPORT) and split its connections
+// between two servers; ours refuses to start instead, naming the key.
+TEST_F(HealthTest, ABusyPortIsAnErrorNotShared) {
+  StartServer();
+  TestServer::Options second;
+  second.yaml = ReplaceOnce(TestConfigYaml(), "listen: \"127.0.0.1:0\"",
+                            "listen: \"" + server_->address() + "\"");
+  absl::StatusOr<std::unique_ptr<TestServer>> other = TestServer::Start(second);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(other.status().message(),
+              HasSubstr("server.listen: cannot listen on '" +
+                        server_->address() + "'"));
+  HealthCheckResponse response;  // the first one still serves
+  ASSERT_TRUE(Check("", &response).ok());
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+}
+
 TEST_F(HealthTest, MetricsEndpointServesTheFamilies) {
   StartServer();
   auto gen = server_->Generation();

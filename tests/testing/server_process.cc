@@ -8,6 +8,7 @@
 
 #include <cerrno>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "tests/testing/paths.h"
@@ -39,6 +40,21 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     options.health_command = {options.binary, "client",    "health", "--addr",
                               "{addr}",       "--timeout", "2"};
   }
+  // A picked port can be taken by another process before the server binds
+  // it; the server then exits saying it cannot listen (it never shares a
+  // port: SO_REUSEPORT is off), and a fresh pair of ports is tried.
+  constexpr int kAttempts = 5;
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<std::unique_ptr<ServerProcess>> p = StartOnce(options);
+    if (p.ok() || !options.pick_ports || attempt == kAttempts ||
+        !absl::StrContains(p.status().message(), "cannot listen on")) {
+      return p;
+    }
+  }
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartOnce(
+    const Options& options) {
   std::unique_ptr<ServerProcess> p(new ServerProcess(options));
   std::vector<std::string> argv = {options.binary};
   if (!options.subcommand.empty()) argv.push_back(options.subcommand);

@@ -21,8 +21,8 @@
 namespace kvasir::testing {
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
-// released). Another process may take it before the caller binds it; tests
-// accept that small race.
+// released). Another process may take it before the caller binds it:
+// ServerProcess::Start retries with other ports when that happens.
 absl::StatusOr<int> PickFreePort();
 
 class ServerProcess {
@@ -47,7 +47,8 @@ class ServerProcess {
 
   // Spawns the server and waits until the health command succeeds. Fails
   // (with the log's tail) when the process exits or the timeout passes;
-  // the process is killed then.
+  // the process is killed then. With pick_ports, a server that exits
+  // because another process took its port is started again on new ones.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(Options options);
 
   ~ServerProcess() = default;  // SIGKILL and reap if still running
@@ -79,6 +80,8 @@ class ServerProcess {
 
  private:
   explicit ServerProcess(Options options) : options_(std::move(options)) {}
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> StartOnce(
+      const Options& options);
 
   Options options_;
   std::unique_ptr<ChildProcess> child_;
