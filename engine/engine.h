@@ -37,22 +37,22 @@ enum class FinishReason {
 absl::string_view FinishReasonName(FinishReason reason);  // "length", ...
 
 struct StoppingParams {
-  int32_t max_new_tokens = 16;     // >= 1
-  std::vector<std::string> stop;   // stop sequences, matched on output text
-  bool include_stop = false;       // keep the matched stop text in the output
-  bool ignore_eos = false;         // keep going after EOS (benchmarks)
+  int32_t max_new_tokens = 16;    // >= 1
+  std::vector<std::string> stop;  // stop sequences, matched on output text
+  bool include_stop = false;      // keep the matched stop text in the output
+  bool ignore_eos = false;        // keep going after EOS (benchmarks)
 };
 
 struct Request {
-  std::string tenant;              // a configured tenant name
-  std::vector<int32_t> prompt;     // token ids (BOS included if wanted), >= 1
+  std::string tenant;           // a configured tenant name
+  std::vector<int32_t> prompt;  // token ids (BOS included if wanted), >= 1
   SamplingParams sampling;
   StoppingParams stopping;
-  int32_t top_logprobs = -1;       // -1: none; 0: chosen token's logprob;
-                                   // n > 0: and the n best alternatives
-  int32_t priority = 0;            // higher first, within the tenant
+  int32_t top_logprobs = -1;  // -1: none; 0: chosen token's logprob;
+                              // n > 0: and the n best alternatives
+  int32_t priority = 0;       // higher first, within the tenant
   absl::Time deadline = absl::InfiniteFuture();
-  std::string request_id;          // optional client id, for logs
+  std::string request_id;  // optional client id, for logs
 };
 
 struct TokenLogprob {
@@ -62,16 +62,17 @@ struct TokenLogprob {
 
 struct GeneratedToken {
   int32_t token = 0;
-  float logprob = 0.0f;             // when Request::top_logprobs >= 0
-  std::vector<TokenLogprob> top;    // when Request::top_logprobs > 0
+  float logprob = 0.0f;           // when Request::top_logprobs >= 0
+  std::vector<TokenLogprob> top;  // when Request::top_logprobs > 0
 };
 
 struct FinishInfo {
   FinishReason reason = FinishReason::kLength;
-  absl::Status error;               // not OK iff reason == kError
+  absl::Status error;  // not OK iff reason == kError
   int32_t prompt_tokens = 0;
   int32_t generated_tokens = 0;
-  int32_t cached_prompt_tokens = 0; // prompt tokens served from the prefix cache
+  // Prompt tokens served from the prefix cache.
+  int32_t cached_prompt_tokens = 0;
   int32_t preemptions = 0;
   absl::Duration queue_time;           // submit -> first scheduled
   absl::Duration time_to_first_token;  // submit -> first token
@@ -96,11 +97,11 @@ class RequestSink {
 // A tenant's policy and KV budget.
 struct TenantConfig {
   std::string name;
-  int64_t reserved_bytes = 0;   // floor: KV memory nobody else can take
-  int64_t limit_bytes = 0;      // ceiling: never exceeded; >= reserved
-  double weight = 1.0;          // share of served tokens under contention
-  int32_t max_concurrent = 0;   // running requests; 0 = no cap
-  int32_t max_queued = 0;       // waiting requests; 0 = no cap beyond global
+  int64_t reserved_bytes = 0;  // floor: KV memory nobody else can take
+  int64_t limit_bytes = 0;     // ceiling: never exceeded; >= reserved
+  double weight = 1.0;         // share of served tokens under contention
+  int32_t max_concurrent = 0;  // running requests; 0 = no cap
+  int32_t max_queued = 0;      // waiting requests; 0 = no cap beyond global
   bool prefix_caching = true;
 };
 
@@ -115,7 +116,7 @@ struct TenantStats {
   bool over_limit = false;
   int32_t running = 0;
   int32_t queued = 0;
-  int64_t prompt_tokens_served = 0;     // prefill tokens computed
+  int64_t prompt_tokens_served = 0;  // prefill tokens computed
   int64_t generated_tokens = 0;
   int64_t preemptions = 0;
   int64_t prefix_hit_tokens = 0;
@@ -124,8 +125,8 @@ struct TenantStats {
 struct EngineStats {
   int64_t total_blocks = 0;
   int64_t free_blocks = 0;
-  int64_t cached_blocks = 0;   // unreferenced blocks kept for prefix reuse
-  int32_t block_size = 0;      // tokens per block
+  int64_t cached_blocks = 0;  // unreferenced blocks kept for prefix reuse
+  int32_t block_size = 0;     // tokens per block
   int64_t block_bytes = 0;
   int64_t kv_bytes_per_token = 0;
   double prefix_hit_rate = 0;  // hit tokens / looked-up tokens
@@ -157,7 +158,7 @@ class Engine {
     int32_t block_size = 16;
     kvcache::KvDtype kv_dtype = kvcache::KvDtype::kF32;
     bool prefix_caching = true;
-    Clock* clock = nullptr;          // not owned; nullptr = system clock
+    Clock* clock = nullptr;  // not owned; nullptr = system clock
   };
 
   // Validates the options and tenants (sum of floors <= capacity, ...),

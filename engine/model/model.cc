@@ -27,10 +27,10 @@ int64_t ModelConfig::KvBytesPerToken(kvcache::KvDtype dtype) const {
 
 int64_t ModelConfig::ParameterCount(bool tied_output) const {
   const int64_t d = dim, f = hidden_dim, hd = head_dim;
-  const int64_t per_layer = 2 * d                       // norms
-                            + d * n_heads * hd * 2      // wq, wo
-                            + d * n_kv_heads * hd * 2   // wk, wv
-                            + 3 * d * f;                // gate, up, down
+  const int64_t per_layer = 2 * d                      // norms
+                            + d * n_heads * hd * 2     // wq, wo
+                            + d * n_kv_heads * hd * 2  // wk, wv
+                            + 3 * d * f;               // gate, up, down
   int64_t n = int64_t{vocab_size} * d + n_layers * per_layer + d;
   if (!tied_output) n += int64_t{vocab_size} * d;
   return n;

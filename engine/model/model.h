@@ -19,14 +19,14 @@ absl::string_view AttentionModeName(AttentionMode mode);  // "MHA", ...
 // Hyperparameters of a Llama-family decoder.
 struct ModelConfig {
   std::string architecture = "llama";
-  std::string name;  // file name or "dummy:<preset>", for logs
+  std::string name;    // file name or "dummy:<preset>", for logs
   int dim = 0;         // D: embedding width
   int hidden_dim = 0;  // F: SwiGLU inner width
   int n_layers = 0;
-  int n_heads = 0;     // H: query heads
-  int n_kv_heads = 0;  // Hkv: key/value heads; divides H
-  int head_dim = 0;    // D / H
-  int vocab_size = 0;  // V
+  int n_heads = 0;         // H: query heads
+  int n_kv_heads = 0;      // Hkv: key/value heads; divides H
+  int head_dim = 0;        // D / H
+  int vocab_size = 0;      // V
   int context_length = 0;  // maximum positions (as the checkpoint says)
   float rope_theta = 10000.0f;
   float rms_eps = 1e-5f;

@@ -39,7 +39,9 @@ class Tensor {
 
   float* data() { return data_.get(); }
   const float* data() const { return data_.get(); }
-  absl::Span<float> span() { return {data_.get(), static_cast<size_t>(numel_)}; }
+  absl::Span<float> span() {
+    return {data_.get(), static_cast<size_t>(numel_)};
+  }
   absl::Span<const float> span() const {
     return {data_.get(), static_cast<size_t>(numel_)};
   }

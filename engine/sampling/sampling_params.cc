@@ -7,8 +7,7 @@
 namespace kvasir::engine {
 
 absl::Status SamplingParams::Validate() const {
-  auto bad = [](absl::string_view field, double value,
-                absl::string_view rule) {
+  auto bad = [](absl::string_view field, double value, absl::string_view rule) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, " ", value, " ", rule));
   };
