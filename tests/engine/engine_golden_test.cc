@@ -89,11 +89,12 @@ class EngineGoldenTest : public ::testing::TestWithParam<ModelCase> {
 TEST_P(EngineGoldenTest, AllAtOnceWithChunkingAndPreemption) {
   const std::vector<GoldenCase> cases = ReadGolden(GetParam().golden);
   ASSERT_EQ(cases.size(), 6u);
-  std::unique_ptr<Engine> engine = MakeEngine();
-  ASSERT_NE(engine, nullptr);
   // The first sink holds the engine thread at its first token until all
   // six are submitted, so they compete for blocks on any thread schedule.
+  // Declared before the engine: its thread may wait on it until ~Engine.
   absl::Notification all_submitted;
+  std::unique_ptr<Engine> engine = MakeEngine();
+  ASSERT_NE(engine, nullptr);
   absl::Cleanup release = [&] {  // before ~Engine, even when ASSERT returns
     if (!all_submitted.HasBeenNotified()) all_submitted.Notify();
   };

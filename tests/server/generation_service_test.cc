@@ -271,7 +271,9 @@ TEST_F(GenerationTest, ResourceExhaustedWhenTheRequestNeverFitsTheLimit) {
 }
 
 TEST_F(GenerationTest, EngineDeadlineBecomesDeadlineExceeded) {
-  FakeClock clock(absl::Now());
+  // The fixture's clock: the server's threads may still read it after the
+  // test body returns, until server_ is destroyed.
+  FakeClock& clock = clock_;
   TestServer::Options o;
   o.clock = &clock;
   o.engine.start_paused = true;

@@ -97,6 +97,9 @@ class ServerTest : public ::testing::Test {
  protected:
   void StartServer(TestServer::Options options = {});
 
+  // For tests that drive time by hand (options.clock = &clock_). Declared
+  // before server_ so that it outlives the server's threads.
+  FakeClock clock_{absl::Now()};
   std::unique_ptr<TestServer> server_;
   std::unique_ptr<v1::Generation::Stub> generation_;
   std::unique_ptr<v1::Admin::Stub> admin_;
