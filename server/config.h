@@ -26,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "engine/engine.h"
 #include "kvcache/kv_layout.h"
 
 namespace kvasir::server {
@@ -35,17 +36,13 @@ inline constexpr absl::string_view kDefaultTenantName = "default";
 // The model served when the config names none (random weights).
 inline constexpr absl::string_view kDefaultModel = "dummy:tiny";
 
-struct TenantSpec {
-  std::string name;  // [A-Za-z0-9_.-]{1,64}, unique
+// A tenant as the config file gives it: the engine's TenantConfig (name
+// [A-Za-z0-9_.-]{1,64}, unique; a limit unset in the file is the capacity)
+// plus the key that identifies it.
+struct TenantSpec : engine::TenantConfig {
   // SHA-256 of the tenant's API key: 64 lowercase hex digits (the parser
   // lowercases). Empty only for the `default` tenant.
   std::string api_key_sha256;
-  int64_t reserved_bytes = 0;  // KV floor
-  int64_t limit_bytes = 0;     // KV ceiling; unset in the file: capacity
-  double weight = 1.0;         // > 0
-  int32_t max_concurrent = 0;  // 0 = no cap
-  int32_t max_queued = 0;      // 0 = only the global cap
-  bool prefix_caching = true;
 };
 
 struct ServerConfig {

@@ -20,15 +20,7 @@ std::vector<engine::TenantConfig> ToTenantConfigs(const ServerConfig& config) {
   std::vector<engine::TenantConfig> out;
   out.reserve(config.tenants.size());
   for (const TenantSpec& t : config.tenants) {
-    engine::TenantConfig c;
-    c.name = t.name;
-    c.reserved_bytes = t.reserved_bytes;
-    c.limit_bytes = t.limit_bytes;
-    c.weight = t.weight;
-    c.max_concurrent = t.max_concurrent;
-    c.max_queued = t.max_queued;
-    c.prefix_caching = t.prefix_caching;
-    out.push_back(std::move(c));
+    out.push_back(static_cast<const engine::TenantConfig&>(t));
   }
   return out;
 }
