@@ -8,7 +8,7 @@
 
 #include <cerrno>
 
-#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "tests/testing/paths.h"
@@ -40,55 +40,42 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     options.health_command = {options.binary, "client",    "health", "--addr",
                               "{addr}",       "--timeout", "2"};
   }
-  // A picked port can be taken by another process before the server binds
-  // it; the server then exits saying it cannot listen (it never shares a
-  // port: SO_REUSEPORT is off), and a fresh pair of ports is tried.
-  constexpr int kAttempts = 5;
-  for (int attempt = 1;; ++attempt) {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> p = StartOnce(options);
-    if (p.ok() || !options.pick_ports || attempt == kAttempts ||
-        !absl::StrContains(p.status().message(), "cannot listen on")) {
-      return p;
-    }
-  }
-}
-
-absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartOnce(
-    const Options& options) {
   std::unique_ptr<ServerProcess> p(new ServerProcess(options));
   std::vector<std::string> argv = {options.binary};
   if (!options.subcommand.empty()) argv.push_back(options.subcommand);
   argv.insert(argv.end(), options.args.begin(), options.args.end());
   if (options.pick_ports) {
-    absl::StatusOr<int> port = PickFreePort();
-    if (!port.ok()) return port.status();
-    absl::StatusOr<int> metrics = PickFreePort();
-    if (!metrics.ok()) return metrics.status();
-    p->port_ = *port;
-    p->metrics_port_ = *metrics;
+    // Port 0: the server binds ports nobody else holds and logs them. (A
+    // port picked here and bound there could be taken in between, and the
+    // health check would then reach another test's server.)
     argv.insert(argv.end(),
-                {"--listen", absl::StrCat("127.0.0.1:", *port),
-                 "--metrics-listen", absl::StrCat("127.0.0.1:", *metrics)});
+                {"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
   }
   absl::StatusOr<std::unique_ptr<ChildProcess>> child =
       ChildProcess::Spawn(std::move(argv), options.log_path);
   if (!child.ok()) return child.status();
   p->child_ = *std::move(child);
 
-  std::vector<std::string> health;
-  for (const std::string& a : options.health_command) {
-    health.push_back(absl::StrReplaceAll(a, {{"{addr}", p->address()}}));
-  }
   const absl::Time give_up = absl::Now() + options.ready_timeout;
+  std::vector<std::string> health;
   while (true) {
+    if (options.pick_ports && p->port_ == 0) p->ReadBoundPorts();
+    if (health.empty() && (!options.pick_ports || p->port_ != 0)) {
+      for (const std::string& a : options.health_command) {
+        health.push_back(absl::StrReplaceAll(a, {{"{addr}", p->address()}}));
+      }
+    }
     if (!p->Running()) {
       absl::StatusOr<int> status = p->Wait(absl::ZeroDuration());
       return absl::FailedPreconditionError(absl::StrCat(
           "the server exited with status ", status.ok() ? *status : -1,
           " before it was ready; its log:\n", p->ReadLog()));
     }
-    absl::StatusOr<CommandResult> check = RunCommand(health, absl::Seconds(10));
-    if (check.ok() && check->exit_code == 0) return p;
+    if (!health.empty()) {
+      absl::StatusOr<CommandResult> check =
+          RunCommand(health, absl::Seconds(10));
+      if (check.ok() && check->exit_code == 0) return p;
+    }
     if (absl::Now() >= give_up) {
       return absl::DeadlineExceededError(
           absl::StrCat("the server was not ready after ",
@@ -109,6 +96,31 @@ absl::StatusOr<CommandResult> ServerProcess::Client(
   argv.insert(argv.end(), args.begin(), args.end());
   argv.insert(argv.end(), {"--addr", address()});
   return RunCommand(argv, timeout);
+}
+
+void ServerProcess::ReadBoundPorts() {
+  // Server::Start logs "serving gRPC on HOST:0 (port N)[, metrics on
+  // HOST:0 (port M)/metrics]" once it has bound them.
+  const std::string log = ReadLog();
+  const size_t start = log.find("serving gRPC on ");
+  if (start == std::string::npos) return;
+  const size_t eol = log.find('\n', start);
+  if (eol == std::string::npos) return;  // the line is still being written
+  const std::string line = log.substr(start, eol - start);
+  auto port_after = [&line](size_t from) {
+    int port = 0;
+    const size_t at = line.find("(port ", from);
+    if (at == std::string::npos) return 0;
+    const size_t end = line.find(')', at);
+    if (end == std::string::npos ||
+        !absl::SimpleAtoi(line.substr(at + 6, end - at - 6), &port)) {
+      return 0;
+    }
+    return port;
+  };
+  const size_t metrics = line.find("metrics on ");
+  metrics_port_ = metrics == std::string::npos ? 0 : port_after(metrics);
+  port_ = port_after(0);
 }
 
 }  // namespace kvasir::testing

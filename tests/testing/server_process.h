@@ -21,8 +21,8 @@
 namespace kvasir::testing {
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
-// released). Another process may take it before the caller binds it:
-// ServerProcess::Start retries with other ports when that happens.
+// released). Another process may take it before the caller binds it;
+// ServerProcess does not use it (its servers bind port 0).
 absl::StatusOr<int> PickFreePort();
 
 class ServerProcess {
@@ -34,7 +34,8 @@ class ServerProcess {
     std::string subcommand = "serve";
     // Arguments after it, e.g. {"--config", path}.
     std::vector<std::string> args;
-    // Append --listen 127.0.0.1:<free> --metrics-listen 127.0.0.1:<free>.
+    // Append --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 and read the
+    // ports the server bound from its log.
     bool pick_ports = true;
     // stdout and stderr of the server; default: a file in a fresh temp dir
     // (removed with the ServerProcess).
@@ -47,8 +48,7 @@ class ServerProcess {
 
   // Spawns the server and waits until the health command succeeds. Fails
   // (with the log's tail) when the process exits or the timeout passes;
-  // the process is killed then. With pick_ports, a server that exits
-  // because another process took its port is started again on new ones.
+  // the process is killed then.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(Options options);
 
   ~ServerProcess() = default;  // SIGKILL and reap if still running
@@ -80,8 +80,9 @@ class ServerProcess {
 
  private:
   explicit ServerProcess(Options options) : options_(std::move(options)) {}
-  static absl::StatusOr<std::unique_ptr<ServerProcess>> StartOnce(
-      const Options& options);
+  // Sets port_ and metrics_port_ from the server's start-up log line, once
+  // it is there.
+  void ReadBoundPorts();
 
   Options options_;
   std::unique_ptr<ChildProcess> child_;
