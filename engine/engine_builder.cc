@@ -56,10 +56,9 @@ TenantConfig SoleTenant(int64_t kv_capacity_bytes) {
 
 int64_t KvBytesForTokens(const ModelConfig& model, kvcache::KvDtype dtype,
                          int32_t block_size, int64_t tokens) {
-  const int64_t block_bytes = model.KvBytesPerToken(dtype) * block_size;
-  const int64_t blocks =
-      std::max<int64_t>(1, (tokens + block_size - 1) / block_size);
-  return blocks * block_bytes;
+  const kvcache::KvLayout layout = model.KvLayoutFor(dtype, block_size);
+  return std::max<int64_t>(1, layout.BlocksForTokens(tokens)) *
+         layout.BlockBytes();
 }
 
 }  // namespace kvasir::engine

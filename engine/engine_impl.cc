@@ -58,12 +58,8 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
   RETURN_IF_ERROR(ValidateOptions(options));
   RETURN_IF_ERROR(sched::ValidateTenantConfigs(tenants));
   const ModelConfig& mc = runner->config();
-  kvcache::KvLayout layout;
-  layout.n_layers = mc.n_layers;
-  layout.n_kv_heads = mc.n_kv_heads;
-  layout.head_dim = mc.head_dim;
-  layout.block_size = options.block_size;
-  layout.dtype = options.kv_dtype;
+  const kvcache::KvLayout layout =
+      mc.KvLayoutFor(options.kv_dtype, options.block_size);
   RETURN_IF_ERROR(layout.Validate());
 
   std::unique_ptr<EngineImpl> e(new EngineImpl(options, std::move(runner)));

@@ -58,6 +58,13 @@ struct KvLayout {
            int64_t{block_size} * head_dim;
   }
 
+  // Blocks that hold `tokens` tokens (rounded up).
+  int64_t BlocksForTokens(int64_t tokens) const {
+    return (tokens + block_size - 1) / block_size;
+  }
+
+  bool operator==(const KvLayout&) const = default;
+
   std::string DebugString() const;
 };
 

@@ -213,7 +213,8 @@ void Metrics::RecordFinished(absl::string_view tenant,
   try {
     impl_->requests
         .Add({{"tenant", t},
-              {"finish_reason", std::string(FinishReasonLabel(info.reason))}})
+              {"finish_reason",
+               std::string(engine::FinishReasonName(info.reason))}})
         .Increment();
     impl_->prompt_tokens.Add({{"tenant", t}}).Increment(info.prompt_tokens);
     impl_->cached_prompt_tokens.Add({{"tenant", t}})

@@ -26,7 +26,7 @@ std::string RequestLogger::FormatText(const RequestRecord& r) {
       "generated_tokens=%d ttft_ms=%.3f queue_ms=%.3f duration_ms=%.3f "
       "preemptions=%d",
       r.method, r.tenant, r.request_id, StatusCodeName(r.status),
-      FinishReasonLabel(r.info.reason), r.info.prompt_tokens,
+      engine::FinishReasonName(r.info.reason), r.info.prompt_tokens,
       r.info.cached_prompt_tokens, r.info.generated_tokens,
       Ms(r.info.time_to_first_token), Ms(r.info.queue_time),
       Ms(r.info.total_time), r.info.preemptions);
@@ -43,7 +43,7 @@ std::string RequestLogger::FormatJsonMembers(const RequestRecord& r) {
   j["tenant"] = r.tenant;
   j["request_id"] = r.request_id;
   j["status"] = StatusCodeName(r.status);
-  j["finish_reason"] = std::string(FinishReasonLabel(r.info.reason));
+  j["finish_reason"] = std::string(engine::FinishReasonName(r.info.reason));
   j["prompt_tokens"] = r.info.prompt_tokens;
   j["cached_prompt_tokens"] = r.info.cached_prompt_tokens;
   j["generated_tokens"] = r.info.generated_tokens;

@@ -63,24 +63,6 @@ absl::Status CancelStatus(const engine::FinishInfo& info, CancelCause cause,
 
 }  // namespace
 
-absl::string_view FinishReasonLabel(engine::FinishReason reason) {
-  switch (reason) {
-    case engine::FinishReason::kLength:
-      return "length";
-    case engine::FinishReason::kEos:
-      return "eos";
-    case engine::FinishReason::kStop:
-      return "stop";
-    case engine::FinishReason::kCancelled:
-      return "cancelled";
-    case engine::FinishReason::kDeadline:
-      return "deadline";
-    case engine::FinishReason::kError:
-      return "error";
-  }
-  return "unknown";
-}
-
 absl::Status FinishStatus(const engine::FinishInfo& info, CancelCause cause,
                           absl::Duration drain_timeout) {
   switch (info.reason) {

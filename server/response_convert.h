@@ -18,10 +18,6 @@ class ResponseOptions;
 
 namespace kvasir::server {
 
-// "length", "eos", "stop", "cancelled", "deadline", "error": the label used
-// in metrics, logs and the client's JSON.
-absl::string_view FinishReasonLabel(engine::FinishReason reason);
-
 // Who cancelled a request the engine finished with kCancelled. The engine
 // does not say; the server knows what it did itself.
 enum class CancelCause {

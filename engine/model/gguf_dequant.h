@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "engine/ops/bf16.h"
+
 // Conversions from the tensor encodings GGUF stores to f32. Pure functions,
 // thread-safe. The inverse conversions exist for tests and writers.
 namespace kvasir::engine::gguf {
@@ -12,10 +14,9 @@ namespace kvasir::engine::gguf {
 float HalfToFloat(uint16_t h);
 uint16_t FloatToHalf(float f);
 
-// bfloat16 (the top 16 bits of a binary32) <-> binary32. FloatToBf16 rounds
-// to nearest even; NaN stays NaN.
-float Bf16ToFloat(uint16_t b);
-uint16_t FloatToBf16(float f);
+// bfloat16 <-> binary32: the one conversion the kernels use too.
+using ops::Bf16ToFloat;
+using ops::FloatToBf16;
 
 // Dequantizes `n` values of the given encoding from `src` (which may be
 // unaligned) into `dst`. For Q8_0, `n` is a multiple of 32 and `src` holds

@@ -203,11 +203,7 @@ absl::Status LlamaRunner::Init(Model* releasable) {
   const int hd = c.head_dim;
   const int m = options_.max_batch_tokens, s = options_.max_seqs;
 
-  layout_ = kvcache::KvLayout{.n_layers = c.n_layers,
-                              .n_kv_heads = hkv,
-                              .head_dim = hd,
-                              .block_size = options_.block_size,
-                              .dtype = options_.kv_dtype};
+  layout_ = c.KvLayoutFor(options_.kv_dtype, options_.block_size);
   RETURN_IF_ERROR(layout_.Validate());
 
   // One primitive cache for the whole model: the layers' projections share
@@ -334,9 +330,7 @@ absl::Status LlamaRunner::Validate(absl::Span<const SequenceStep> seqs,
                                    const kvcache::KvArena& kv) const {
   const ModelConfig& c = config();
   const kvcache::KvLayout& a = kv.layout();
-  if (a.n_layers != layout_.n_layers || a.n_kv_heads != layout_.n_kv_heads ||
-      a.head_dim != layout_.head_dim || a.block_size != layout_.block_size ||
-      a.dtype != layout_.dtype) {
+  if (a != layout_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "step: the KV arena's layout (", a.DebugString(),
         ") is not the runner's kv_layout() (", layout_.DebugString(), ")"));
@@ -377,8 +371,7 @@ absl::Status LlamaRunner::Validate(absl::Span<const SequenceStep> seqs,
           "step: seqs[", i, "]: start_pos ", s.start_pos, " + ", n,
           " tokens = ", end, " exceeds the context length ", c.context_length));
     }
-    const int64_t blocks_needed =
-        (end + layout_.block_size - 1) / layout_.block_size;
+    const int64_t blocks_needed = layout_.BlocksForTokens(end);
     if (static_cast<int64_t>(s.block_table.size()) < blocks_needed) {
       return absl::InvalidArgumentError(absl::StrCat(
           "step: seqs[", i, "].block_table has ", s.block_table.size(),
@@ -470,8 +463,8 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
     // Attention block. qkv rows: [q: H hd | k: Hkv hd | v: Hkv hd].
     ops::RmsNorm(x, layer.attn_norm, m, d, eps, xn);
     RETURN_IF_ERROR(Matmul(*layer.wqkv, xn, m, qkv));
-    rope_->Apply(qkv, m, h, qkv_width);
-    rope_->Apply(qkv + int64_t{h} * hd, m, hkv, qkv_width);
+    // K heads follow the Q heads in each row: one pass rotates both.
+    rope_->Apply(qkv, m, h + hkv, qkv_width);
     const Clock::time_point att_start = Clock::now();
     RETURN_IF_ERROR(attention_->WriteKv(
         static_cast<int>(l), att_seqs, qkv + int64_t{h} * hd,

@@ -20,9 +20,13 @@ AttentionMode ModelConfig::attention_mode() const {
   return AttentionMode::kGQA;
 }
 
-int64_t ModelConfig::KvBytesPerToken(kvcache::KvDtype dtype) const {
-  return int64_t{2} * n_layers * n_kv_heads * head_dim *
-         kvcache::KvDtypeSize(dtype);
+kvcache::KvLayout ModelConfig::KvLayoutFor(kvcache::KvDtype dtype,
+                                           int32_t block_size) const {
+  return kvcache::KvLayout{.n_layers = n_layers,
+                           .n_kv_heads = n_kv_heads,
+                           .head_dim = head_dim,
+                           .block_size = block_size,
+                           .dtype = dtype};
 }
 
 int64_t ModelConfig::ParameterCount(bool tied_output) const {

@@ -34,8 +34,13 @@ struct ModelConfig {
   // MHA when Hkv == H, MQA when Hkv == 1 (and H > 1), GQA otherwise.
   AttentionMode attention_mode() const;
   int group_size() const { return n_heads / n_kv_heads; }  // G = H / Hkv
+  // The KV-cache layout of this model (not validated).
+  kvcache::KvLayout KvLayoutFor(kvcache::KvDtype dtype,
+                                int32_t block_size) const;
   // 2 * n_layers * Hkv * head_dim * sizeof(dtype).
-  int64_t KvBytesPerToken(kvcache::KvDtype dtype) const;
+  int64_t KvBytesPerToken(kvcache::KvDtype dtype) const {
+    return KvLayoutFor(dtype, 1).BytesPerToken();
+  }
   // Number of parameters in the weights (embedding and output counted once
   // each; a tied output counts zero).
   int64_t ParameterCount(bool tied_output) const;

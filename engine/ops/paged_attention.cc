@@ -306,9 +306,7 @@ absl::Status PagedAttention::CheckCall(int layer, size_t n_seqs,
                                        const kvcache::KvArena& kv) const {
   const kvcache::KvLayout& a = kv.layout();
   const kvcache::KvLayout& b = options_.layout;
-  if (a.n_layers != b.n_layers || a.n_kv_heads != b.n_kv_heads ||
-      a.head_dim != b.head_dim || a.block_size != b.block_size ||
-      a.dtype != b.dtype) {
+  if (a != b) {
     return absl::InvalidArgumentError(
         absl::StrCat("attention: the KV arena's layout (", a.DebugString(),
                      ") is not the model's (", b.DebugString(), ")"));
