@@ -29,104 +29,21 @@
 
 #include "absl/strings/str_split.h"
 #include "benchmark/benchmark.h"
+#include "engine/model/dummy_model.h"
 #include "engine/model/llama_runner.h"
 #include "engine/model/model.h"
 #include "engine/ops/linear.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "kvcache/kv_arena.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace kvasir::engine {
 namespace {
 
-struct Shape {
-  std::string name;
-  int dim, hidden, layers, heads, kv_heads, vocab;
-};
-
-const Shape kShapes[] = {
-    {"110m", 768, 2048, 12, 12, 12, 32000},
-    {"1b", 2048, 5632, 22, 32, 4, 32000},
-};
-
-// The runner never tokenizes here; it only needs a tokenizer to exist.
-class NullTokenizer final : public Tokenizer {
- public:
-  explicit NullTokenizer(int32_t vocab) : vocab_(vocab) {}
-  int32_t vocab_size() const override { return vocab_; }
-  int32_t bos_id() const override { return 1; }
-  int32_t eos_id() const override { return 2; }
-  absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view,
-                                              bool) const override {
-    return std::vector<int32_t>{};
-  }
-  absl::string_view TokenBytes(int32_t) const override { return {}; }
-  absl::string_view Piece(int32_t) const override { return {}; }
-
- private:
-  int32_t vocab_;
-};
-
 uint64_t SplitMix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
   return x ^ (x >> 31);
-}
-
-// Uniform in [-scale, scale], deterministic in (seed, index); parallel.
-Tensor RandomTensor(std::vector<int64_t> shape, float scale, uint64_t seed) {
-  Tensor t = Tensor::Zeros(std::move(shape));
-  float* p = t.data();
-  const int64_t n = t.numel();
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    const uint64_t r = SplitMix(seed * 0x100000001b3ull + i);
-    p[i] = scale * (static_cast<float>(r >> 40) * 0x1p-23f - 1.0f);
-  }
-  return t;
-}
-
-std::unique_ptr<Model> RandomModel(const Shape& s) {
-  auto model = std::make_unique<Model>();
-  ModelConfig& c = model->config;
-  c.name = "random:" + s.name;
-  c.dim = s.dim;
-  c.hidden_dim = s.hidden;
-  c.n_layers = s.layers;
-  c.n_heads = s.heads;
-  c.n_kv_heads = s.kv_heads;
-  c.head_dim = s.dim / s.heads;
-  c.vocab_size = s.vocab;
-  c.context_length = 2048;
-  const int64_t d = c.dim, f = c.hidden_dim, hd = c.head_dim;
-  uint64_t seed = 1;
-  auto matrix = [&](int64_t rows, int64_t cols) {
-    return RandomTensor({rows, cols}, 1.0f / std::sqrt(float(cols)), seed++);
-  };
-  auto norm = [&]() {
-    Tensor t = Tensor::Zeros({d});
-    for (float& x : t.span()) x = 1.0f;
-    return t;
-  };
-  model->weights.tok_embeddings = RandomTensor({c.vocab_size, d}, 1.0f, seed++);
-  for (int l = 0; l < c.n_layers; ++l) {
-    LayerWeights lw;
-    lw.attn_norm = norm();
-    lw.wq = matrix(c.n_heads * hd, d);
-    lw.wk = matrix(c.n_kv_heads * hd, d);
-    lw.wv = matrix(c.n_kv_heads * hd, d);
-    lw.wo = matrix(d, c.n_heads * hd);
-    lw.ffn_norm = norm();
-    lw.w_gate = matrix(f, d);
-    lw.w_up = matrix(f, d);
-    lw.w_down = matrix(d, f);
-    model->weights.layers.push_back(std::move(lw));
-  }
-  model->weights.final_norm = norm();
-  model->weights.output = matrix(c.vocab_size, d);
-  model->tokenizer = std::make_unique<NullTokenizer>(c.vocab_size);
-  return model;
 }
 
 struct Flags {
@@ -141,8 +58,8 @@ struct Flags {
 // per step, logits for every sequence.
 void RunSteps(benchmark::State& state, LlamaRunner& runner,
               kvcache::KvArena& kv, int n_seqs, int n_tokens, int pos) {
-  const int bs = runner.kv_layout().block_size;
-  const int blocks_per_seq = (pos + n_tokens + bs - 1) / bs;
+  const int blocks_per_seq =
+      static_cast<int>(runner.kv_layout().BlocksForTokens(pos + n_tokens));
   std::vector<std::vector<int32_t>> tables(n_seqs);
   std::vector<int32_t> tokens(n_tokens);
   for (int i = 0; i < n_tokens; ++i) tokens[i] = (i * 7919 + 13) % 32000;
@@ -292,7 +209,7 @@ class Slot {
   explicit Slot(const Flags& flags) : flags_(flags) {}
 
   // Null (after printing why) if the model cannot be built.
-  LlamaRunner* Get(const Shape& shape) {
+  LlamaRunner* Get(const DummyPreset& shape) {
     if (name_ == shape.name) return runner_.get();
     kv_.reset();
     runner_.reset();
@@ -303,15 +220,20 @@ class Slot {
     options.max_seqs = 64;
     options.weights_dtype = flags_.weights;
     options.kv_dtype = flags_.kv;
-    auto runner = LlamaRunner::CreateOwning(options, RandomModel(shape));
+    absl::StatusOr<std::unique_ptr<Model>> model =
+        CreateDummyModel(shape.name, /*seed=*/1);
+    if (!model.ok()) {
+      std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
+      return nullptr;
+    }
+    auto runner = LlamaRunner::CreateOwning(options, *std::move(model));
     if (!runner.ok()) {
       std::fprintf(stderr, "%s\n", runner.status().ToString().c_str());
       return nullptr;
     }
     const kvcache::KvLayout layout = (*runner)->kv_layout();
     // Enough blocks for 32 sequences at --context + 1, and a 512 prefill.
-    const int64_t per_seq =
-        (flags_.context + 1 + layout.block_size - 1) / layout.block_size;
+    const int64_t per_seq = layout.BlocksForTokens(flags_.context + 1);
     const int64_t blocks =
         std::max<int64_t>(32 * per_seq, 512 / layout.block_size);
     auto kv = kvcache::KvArena::Create(layout, blocks * layout.BlockBytes());
@@ -339,7 +261,7 @@ class Slot {
   std::unique_ptr<kvcache::KvArena> kv_;
 };
 
-void RegisterShape(const Shape& shape, const Flags& flags, Slot* slot) {
+void RegisterShape(const DummyPreset& shape, const Flags& flags, Slot* slot) {
   const std::string prefix =
       shape.name + "/" + std::string(WeightsDtypeName(flags.weights)) + "/";
   auto run = [slot, shape](benchmark::State& state, int seqs, int tokens,
@@ -364,7 +286,7 @@ void RegisterShape(const Shape& shape, const Flags& flags, Slot* slot) {
       (prefix + "prefill/tokens:512").c_str(),
       [=](benchmark::State& state) { run(state, 1, 512, 0); })
       ->Unit(benchmark::kMillisecond)
-      ->Iterations(shape.dim > 1024 ? 2 : 5);
+      ->Iterations(shape.config.dim > 1024 ? 2 : 5);
 }
 
 }  // namespace
@@ -411,13 +333,10 @@ int main(int argc, char** argv) {
   if (flags.matmuls) RegisterMatmulComparison();
   Slot slot(flags);
   for (const std::string& name : flags.shapes) {
-    const Shape* shape = nullptr;
-    for (const Shape& s : kShapes) {
-      if (s.name == name) shape = &s;
-    }
-    if (shape == nullptr) {
-      std::fprintf(stderr, "--shapes: unknown shape '%s' (110m, 1b)\n",
-                   name.c_str());
+    absl::StatusOr<DummyPreset> shape = FindDummyPreset(name);
+    if (!shape.ok()) {
+      std::fprintf(stderr, "--shapes: %s\n",
+                   std::string(shape.status().message()).c_str());
       return 2;
     }
     RegisterShape(*shape, flags, &slot);
