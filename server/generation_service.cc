@@ -4,6 +4,7 @@
 #include "common/status_macros.h"
 #include "server/call_context.h"
 #include "server/generate_calls.h"
+#include "server/request_convert.h"
 #include "server/response_convert.h"
 #include "server/status_mapping.h"
 
@@ -26,24 +27,15 @@ absl::Status DoTokenize(ServiceEnv* env,
                         const v1::TokenizeRequest& request,
                         v1::TokenizeResponse* response) {
   ASSIGN_OR_RETURN(engine::Engine * engine, AdmitSmallCall(env, context));
-  if (static_cast<int64_t>(request.text().size()) >
-      env->limits().max_prompt_text_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("text: the text is ", request.text().size(),
-                     " bytes, at most ", env->limits().max_prompt_text_bytes));
-  }
   const engine::Tokenizer& tokenizer = engine->tokenizer();
   const bool add_bos = request.has_add_bos() ? request.add_bos() : true;
-  absl::StatusOr<std::vector<int32_t>> ids =
-      tokenizer.Encode(request.text(), add_bos);
-  if (!ids.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("text: cannot be encoded: ", ids.status().message()));
-  }
-  response->mutable_token_ids()->Add(ids->begin(), ids->end());
-  response->set_token_count(static_cast<int32_t>(ids->size()));
+  ASSIGN_OR_RETURN(
+      const std::vector<int32_t> ids,
+      EncodeText(request.text(), add_bos, tokenizer, env->limits(), "text"));
+  response->mutable_token_ids()->Add(ids.begin(), ids.end());
+  response->set_token_count(static_cast<int32_t>(ids.size()));
   if (request.return_pieces()) {
-    for (int32_t id : *ids) {
+    for (int32_t id : ids) {
       absl::string_view piece = tokenizer.Piece(id);
       response->add_pieces(piece.data(), piece.size());
     }

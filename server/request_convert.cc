@@ -34,6 +34,26 @@ absl::Status CheckRequestId(const std::string& id,
   return absl::OkStatus();
 }
 
+}  // namespace
+
+absl::StatusOr<std::vector<int32_t>> EncodeText(
+    absl::string_view text, bool add_bos, const engine::Tokenizer& tokenizer,
+    const RequestLimits& limits, absl::string_view noun) {
+  if (static_cast<int64_t>(text.size()) > limits.max_prompt_text_bytes) {
+    return Invalid(
+        "text", absl::StrCat("the ", noun, " is ", text.size(),
+                             " bytes, at most ", limits.max_prompt_text_bytes));
+  }
+  absl::StatusOr<std::vector<int32_t>> ids = tokenizer.Encode(text, add_bos);
+  if (!ids.ok()) {
+    return Invalid("text",
+                   absl::StrCat("cannot be encoded: ", ids.status().message()));
+  }
+  return ids;
+}
+
+namespace {
+
 absl::StatusOr<std::vector<int32_t>> PromptTokens(
     const v1::GenerateRequest& request, const engine::ModelConfig& model,
     const engine::Tokenizer& tokenizer, const RequestLimits& limits) {
@@ -41,18 +61,7 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(
     case v1::GenerateRequest::kText: {
       const std::string& text = request.text();
       if (text.empty()) return Invalid("text", "the prompt is empty");
-      if (static_cast<int64_t>(text.size()) > limits.max_prompt_text_bytes) {
-        return Invalid("text", absl::StrCat("the prompt is ", text.size(),
-                                            " bytes, at most ",
-                                            limits.max_prompt_text_bytes));
-      }
-      absl::StatusOr<std::vector<int32_t>> ids =
-          tokenizer.Encode(text, /*add_bos=*/true);
-      if (!ids.ok()) {
-        return Invalid("text", absl::StrCat("cannot be encoded: ",
-                                            ids.status().message()));
-      }
-      return ids;
+      return EncodeText(text, /*add_bos=*/true, tokenizer, limits, "prompt");
     }
     case v1::GenerateRequest::kTokenIds: {
       const auto& ids = request.token_ids().ids();

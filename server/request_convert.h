@@ -36,6 +36,13 @@ absl::StatusOr<engine::Request> ToEngineRequest(
     const engine::Tokenizer& tokenizer, const RequestLimits& limits,
     absl::string_view tenant);
 
+// Encodes a text prompt (Generate, noun "prompt") or text (Tokenize, noun
+// "text"): INVALID_ARGUMENT naming the field `text` when it is longer than
+// limits.max_prompt_text_bytes or the vocabulary cannot encode it.
+absl::StatusOr<std::vector<int32_t>> EncodeText(
+    absl::string_view text, bool add_bos, const engine::Tokenizer& tokenizer,
+    const RequestLimits& limits, absl::string_view noun);
+
 }  // namespace kvasir::server
 
 #endif  // KVASIR_SERVER_REQUEST_CONVERT_H_
