@@ -11,6 +11,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "common/units.h"
+#include "engine/ops/linear.h"
 #include "server/config.h"
 
 namespace kvasir::server {
@@ -41,10 +42,12 @@ absl::Status ValidateModel(const ServerConfig& config, absl::string_view src) {
     return absl::InvalidArgumentError(absl::StrCat(
         src, "model.kv_heads: ", *m.kv_heads, " must be a positive number"));
   }
-  if (m.weights_dtype != "f32" && m.weights_dtype != "bf16") {
-    return absl::InvalidArgumentError(
-        absl::StrCat(src, "model.weights_dtype: '", m.weights_dtype,
-                     "' is not one of f32, bf16"));
+  // The engine owns the list of weight dtypes.
+  if (absl::Status s =
+          engine::ParseWeightsDtype(m.weights_dtype, "model.weights_dtype")
+              .status();
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(src, s.message()));
   }
   return absl::OkStatus();
 }
