@@ -303,6 +303,13 @@ int64_t KvCacheManager::ReleasableBlocks(const KvSequence& seq) const {
   return n;
 }
 
+int64_t KvCacheManager::ReleasableAboveFloor(const KvSequence& seq) const {
+  const int64_t n = ReleasableBlocks(seq);
+  if (n == 0) return 0;
+  const TenantBudgets::Tenant& t = budgets_->tenant(seq.tenant_id());
+  return t.used_blocks - n >= t.reserved_blocks ? n : 0;
+}
+
 TenantKvUsage KvCacheManager::GetTenantUsage(int32_t id) const {
   const TenantBudgets::Tenant& t = budgets_->tenant(id);
   TenantKvUsage u;

@@ -246,6 +246,10 @@ class KvCacheManager {
   // Blocks that freeing `seq` would return to the pool (those only it
   // references); a preemption victim's worth.
   int64_t ReleasableBlocks(const KvSequence& seq) const;
+  // ReleasableBlocks(seq) when freeing them leaves seq's tenant at or above
+  // its reserved floor, else 0: what preempting seq for ANOTHER tenant
+  // would gain (a tenant is never pushed below its floor for another).
+  int64_t ReleasableAboveFloor(const KvSequence& seq) const;
 
   // Usage of a configured tenant, or of a removed one that still holds
   // blocks; NotFound otherwise.

@@ -1,5 +1,6 @@
 #include "engine/sched/capacity_policy.h"
 
+#include <optional>
 #include <tuple>
 
 namespace kvasir::engine::sched {
@@ -16,64 +17,63 @@ VictimKey KeyOf(int cls, const Sequence& s) {
   return {cls, s.priority, ~s.arrival};
 }
 
-}  // namespace
-
-bool CapacityPolicy::KeepsFloor(const kvcache::TenantKvUsage& tenant,
-                                int64_t releasable) {
-  return tenant.used_blocks - releasable >= tenant.reserved_blocks;
+// The best-ranked (smallest key) of `running` by `key_of`, which returns a
+// candidate's key or nullopt to skip it; nullptr when none qualifies.
+template <typename KeyOfFn>
+Sequence* Best(absl::Span<Sequence* const> running, KeyOfFn key_of) {
+  Sequence* best = nullptr;
+  VictimKey best_key;
+  for (Sequence* s : running) {
+    if (!s->kv.valid()) continue;
+    const std::optional<VictimKey> key = key_of(*s);
+    if (key.has_value() && (best == nullptr || *key < best_key)) {
+      best = s;
+      best_key = *key;
+    }
+  }
+  return best;
 }
+
+}  // namespace
 
 Sequence* CapacityPolicy::PickVictim(
     Sequence& requester, kvcache::AllocStatus status,
     absl::Span<Sequence* const> running) const {
   const int32_t own = requester.kv.tenant_id();
-  Sequence* best = nullptr;
-  VictimKey best_key;
-  for (Sequence* s : running) {
-    if (!s->kv.valid()) continue;
-    const bool is_requester = s == &requester;
-    const int32_t tenant = s->kv.tenant_id();
-    const bool same_tenant = tenant == own;
-    if (status == kvcache::AllocStatus::kTenantLimit && !same_tenant) continue;
-    const kvcache::TenantKvUsage t = kv_->GetTenantUsage(tenant);
-    const int cls = t.over_limit()    ? kOverLimit
-                    : t.above_floor() ? kAboveFloor
-                                      : kWithinFloor;
-    if (!same_tenant && cls == kWithinFloor) continue;
-    if (!is_requester) {
-      const int64_t releasable = kv_->ReleasableBlocks(s->kv);
-      if (releasable == 0) continue;
-      // Another tenant gives up only what it holds above its floor.
-      if (!same_tenant && !KeepsFloor(t, releasable)) continue;
-    }
-    const VictimKey key = KeyOf(cls, *s);
-    if (best == nullptr || key < best_key) {
-      best = s;
-      best_key = key;
-    }
-  }
+  Sequence* best =
+      Best(running, [&](const Sequence& s) -> std::optional<VictimKey> {
+        const int32_t tenant = s.kv.tenant_id();
+        const bool same_tenant = tenant == own;
+        if (status == kvcache::AllocStatus::kTenantLimit && !same_tenant) {
+          return std::nullopt;
+        }
+        const kvcache::TenantKvUsage t = kv_->GetTenantUsage(tenant);
+        const int cls = t.over_limit()    ? kOverLimit
+                        : t.above_floor() ? kAboveFloor
+                                          : kWithinFloor;
+        if (!same_tenant && cls == kWithinFloor) return std::nullopt;
+        if (&s != &requester) {
+          // Another tenant gives up only what it holds above its floor.
+          const int64_t gain = same_tenant ? kv_->ReleasableBlocks(s.kv)
+                                           : kv_->ReleasableAboveFloor(s.kv);
+          if (gain == 0) return std::nullopt;
+        }
+        return KeyOf(cls, s);
+      });
   return best != nullptr ? best : &requester;
 }
 
 Sequence* CapacityPolicy::PickOverLimitVictim(
     int32_t requester_tenant, absl::Span<Sequence* const> running) const {
-  Sequence* best = nullptr;
-  VictimKey best_key;
-  for (Sequence* s : running) {
-    if (!s->kv.valid()) continue;
-    const int32_t tenant = s->kv.tenant_id();
-    if (tenant == requester_tenant) continue;
-    const kvcache::TenantKvUsage t = kv_->GetTenantUsage(tenant);
-    if (!t.over_limit()) continue;
-    const int64_t releasable = kv_->ReleasableBlocks(s->kv);
-    if (releasable == 0 || !KeepsFloor(t, releasable)) continue;
-    const VictimKey key = KeyOf(kOverLimit, *s);
-    if (best == nullptr || key < best_key) {
-      best = s;
-      best_key = key;
+  return Best(running, [&](const Sequence& s) -> std::optional<VictimKey> {
+    const int32_t tenant = s.kv.tenant_id();
+    if (tenant == requester_tenant ||
+        !kv_->GetTenantUsage(tenant).over_limit() ||
+        kv_->ReleasableAboveFloor(s.kv) == 0) {
+      return std::nullopt;
     }
-  }
-  return best;
+    return KeyOf(kOverLimit, s);
+  });
 }
 
 }  // namespace kvasir::engine::sched

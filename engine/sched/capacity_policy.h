@@ -29,7 +29,7 @@ class CapacityPolicy {
   // usage); otherwise also other tenants' sequences when that tenant is
   // above its limit or above its reserved floor, and stays at or above its
   // floor once the sequence's blocks are freed
-  // (used_blocks - ReleasableBlocks(seq) >= reserved_blocks). A tenant is
+  // (KvCacheManager::ReleasableAboveFloor). A tenant is
   // never pushed below its floor for another tenant (those blocks would be
   // kept for it anyway, so the work would be lost for nothing). Sequences
   // that would free no block (all shared with others) are skipped, except
@@ -54,11 +54,6 @@ class CapacityPolicy {
                                 absl::Span<Sequence* const> running) const;
 
  private:
-  // Whether freeing `releasable` blocks leaves `tenant` at or above its
-  // reserved floor.
-  static bool KeepsFloor(const kvcache::TenantKvUsage& tenant,
-                         int64_t releasable);
-
   const kvcache::KvCacheManager* kv_;
 };
 

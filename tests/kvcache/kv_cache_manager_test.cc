@@ -294,6 +294,20 @@ TEST(KvCacheManagerTest, ShrinkingABudgetAtRuntimeStopsNewBlocks) {
   EXPECT_EQ(TryAllocate(*m, s3, 5), AllocStatus::kTenantLimit);
 }
 
+TEST(KvCacheManagerTest, ReleasableAboveFloorNeverCrossesTheFloor) {
+  auto m =
+      MakeManager(16, {BlocksBudget("a", 5, 16), BlocksBudget("b", 0, 16)});
+  KvSequence big = Hold(*m, "a", 4, 0);
+  KvSequence small = Hold(*m, "a", 2, 1000);  // A uses 6, floor 5
+  EXPECT_EQ(m->ReleasableBlocks(big), 4);
+  EXPECT_EQ(m->ReleasableAboveFloor(big), 0);    // 6 - 4 < 5
+  EXPECT_EQ(m->ReleasableAboveFloor(small), 0);  // 6 - 2 < 5
+  KvSequence third = Hold(*m, "a", 1, 2000);     // 7
+  EXPECT_EQ(m->ReleasableAboveFloor(small), 2);  // 7 - 2 = 5
+  EXPECT_EQ(m->ReleasableAboveFloor(big), 0);    // 7 - 4 < 5
+  EXPECT_EQ(m->ReleasableAboveFloor(third), 1);
+}
+
 TEST(KvCacheManagerTest, RaisingAFloorAtRuntimeProtectsIt) {
   auto m =
       MakeManager(16, {BlocksBudget("a", 0, 16), BlocksBudget("b", 0, 16)});
