@@ -383,7 +383,6 @@ void EngineImpl::PublishStats(const sched::StepPlan* plan, int64_t step_ns) {
   // (Every step: by id and numbers only, no name copied.)
   size_t n = 0;
   int64_t lookups = 0, hits = 0;
-  const int64_t block_bytes = kv_->block_bytes();
   for (int32_t i = 0; i < scheduler_->num_tenants(); ++i) {
     const sched::TenantSched& info = scheduler_->tenant(i);
     const kvcache::TenantKvUsage kvs = kv_->GetTenantUsage(info.kv_id);
@@ -398,9 +397,9 @@ void EngineImpl::PublishStats(const sched::StepPlan* plan, int64_t step_ns) {
     t.kv_used_blocks = kvs.used_blocks;
     t.kv_reserved_blocks = kvs.reserved_blocks;
     t.kv_limit_blocks = kvs.limit_blocks;
-    t.kv_used_bytes = kvs.used_blocks * block_bytes;
-    t.kv_reserved_bytes = kvs.reserved_blocks * block_bytes;
-    t.kv_limit_bytes = kvs.limit_blocks * block_bytes;
+    t.kv_used_bytes = kvs.used_bytes;
+    t.kv_reserved_bytes = kvs.reserved_bytes;
+    t.kv_limit_bytes = kvs.limit_bytes;
     t.over_limit = kvs.over_limit();
     t.running = info.running;
     t.queued = info.waiting;

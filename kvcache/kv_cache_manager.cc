@@ -317,6 +317,9 @@ TenantKvUsage KvCacheManager::GetTenantUsage(int32_t id) const {
   u.used_blocks = t.used_blocks;
   u.reserved_blocks = t.reserved_blocks;
   u.limit_blocks = t.limit_blocks;
+  u.used_bytes = t.used_blocks * block_bytes();
+  u.reserved_bytes = t.reserved_blocks * block_bytes();
+  u.limit_bytes = t.limit_blocks * block_bytes();
   u.prefix_lookup_tokens = t.prefix_lookup_tokens;
   u.prefix_hit_tokens = t.prefix_hit_tokens;
   return u;
@@ -332,9 +335,9 @@ TenantKvStats KvCacheManager::GetTenant(int32_t id) const {
   s.used_blocks = u.used_blocks;
   s.reserved_blocks = u.reserved_blocks;
   s.limit_blocks = u.limit_blocks;
-  s.used_bytes = u.used_blocks * block_bytes();
-  s.reserved_bytes = u.reserved_blocks * block_bytes();
-  s.limit_bytes = u.limit_blocks * block_bytes();
+  s.used_bytes = u.used_bytes;
+  s.reserved_bytes = u.reserved_bytes;
+  s.limit_bytes = u.limit_bytes;
   s.over_limit = u.over_limit();
   s.above_floor = u.above_floor();
   s.prefix_lookup_tokens = u.prefix_lookup_tokens;

@@ -86,6 +86,9 @@ struct TenantKvUsage {
   int64_t used_blocks = 0;
   int64_t reserved_blocks = 0;
   int64_t limit_blocks = 0;
+  int64_t used_bytes = 0;  // the same three in bytes (blocks * block bytes)
+  int64_t reserved_bytes = 0;
+  int64_t limit_bytes = 0;
   int64_t prefix_lookup_tokens = 0;
   int64_t prefix_hit_tokens = 0;
 

@@ -276,6 +276,8 @@ TEST(KvCacheManagerTest, ShrinkingABudgetAtRuntimeStopsNewBlocks) {
   EXPECT_EQ(usage.used_blocks, 8);
   EXPECT_EQ(usage.limit_blocks, 5);
   EXPECT_EQ(usage.reserved_blocks, 0);
+  EXPECT_EQ(usage.used_bytes, a.used_bytes);
+  EXPECT_EQ(usage.limit_bytes, 5 * m->block_bytes());
 
   // No new block, but tokens that fit in its blocks still go.
   EXPECT_EQ(TryAllocate(*m, s2, 3), AllocStatus::kTenantLimit);
