@@ -102,7 +102,8 @@ struct ConfigOverrides {
   std::string metrics_listen;  // "off" turns metrics off
 
   // Checks the flags (InvalidArgument naming the flag; `config` stays as
-  // it was), applies them and validates the result again.
+  // it was), applies them and validates the result again. `config` must
+  // be valid (as ParseConfig returns it); without flags, nothing is done.
   absl::Status ApplyTo(ServerConfig* config) const;
 };
 

@@ -174,6 +174,11 @@ absl::Status ValidateListenAddress(absl::string_view address,
 }
 
 absl::Status ConfigOverrides::ApplyTo(ServerConfig* config) const {
+  // No flag: the parsed config is already valid.
+  if (model.empty() && tokenizer.empty() && listen.empty() &&
+      metrics_listen.empty()) {
+    return absl::OkStatus();
+  }
   // The flags are checked first, so that their errors name the flag the
   // user typed rather than the config key it replaces.
   if (!listen.empty()) {

@@ -261,8 +261,7 @@ StreamGenerateCall::Action StreamGenerateCall::NextLocked() {
   if (broken_) {
     if (!finish_.has_value()) return Action::kNone;  // wait for the engine
     finish_started_ = true;
-    final_status_ =
-        grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    final_status_ = absl::CancelledError("the client went away");
     return Action::kFinish;
   }
   if (finish_.has_value() && core_.record().status.ok()) {
@@ -278,7 +277,7 @@ StreamGenerateCall::Action StreamGenerateCall::NextLocked() {
   }
   if (finish_.has_value()) {
     finish_started_ = true;
-    final_status_ = ToGrpcStatus(core_.record().status);
+    final_status_ = core_.record().status;
     return Action::kFinish;
   }
   return Action::kNone;
@@ -295,7 +294,7 @@ void StreamGenerateCall::Run(Action action) {
       StartWriteAndFinish(&out_, grpc::WriteOptions(), grpc::Status::OK);
       return;
     case Action::kFinish:
-      Finish(final_status_);
+      Finish(ToGrpcStatus(final_status_));
       return;
   }
 }
@@ -346,9 +345,7 @@ void StreamGenerateCall::OnCancel() {
 
 void StreamGenerateCall::OnDone() {
   CallRecord& record = core_.record();
-  if (record.status.ok() && !final_status_.ok()) {
-    record.status = absl::CancelledError(final_status_.error_message());
-  }
+  if (record.status.ok()) record.status = final_status_;
   core_.Done();
   delete this;
 }

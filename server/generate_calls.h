@@ -164,7 +164,7 @@ class StreamGenerateCall final
   bool finish_started_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // client gone
   std::optional<engine::FinishInfo> finish_ ABSL_GUARDED_BY(mu_);
-  grpc::Status final_status_;  // for kFinish, set with finish_started_
+  absl::Status final_status_;  // for kFinish, set with finish_started_
 };
 
 }  // namespace kvasir::server
