@@ -119,8 +119,15 @@ absl::StatusOr<ServerConfig> LoadConfigFile(const std::string& path);
 // after changing a parsed config (command-line overrides).
 absl::Status ValidateConfig(const ServerConfig& config);
 
-// Checks "host:port" (IPv6 hosts in brackets, port 0..65535). `field` names
-// the key in the message.
+// "host:port" (IPv6 hosts in brackets, port 0..65535) split into the host
+// (brackets removed) and the port; InvalidArgument naming `field` when it is
+// not one. ValidateListenAddress only checks.
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+absl::StatusOr<HostPort> SplitListenAddress(absl::string_view address,
+                                            absl::string_view field);
 absl::Status ValidateListenAddress(absl::string_view address,
                                    absl::string_view field);
 

@@ -148,8 +148,8 @@ absl::StatusOr<std::string> NormalizeSha256Hex(absl::string_view hex,
   return lower;
 }
 
-absl::Status ValidateListenAddress(absl::string_view address,
-                                   absl::string_view field) {
+absl::StatusOr<HostPort> SplitListenAddress(absl::string_view address,
+                                            absl::string_view field) {
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, ": '", address, "' ", why,
@@ -165,12 +165,19 @@ absl::Status ValidateListenAddress(absl::string_view address,
                           : host.find(':') != absl::string_view::npos) {
     return bad("has a malformed host (IPv6 hosts go in brackets)");
   }
-  int port_number = -1;
-  if (port.empty() || !absl::SimpleAtoi(port, &port_number) ||
-      port_number < 0 || port_number > 65535) {
+  HostPort out;
+  if (port.empty() || !absl::SimpleAtoi(port, &out.port) || out.port < 0 ||
+      out.port > 65535) {
     return bad("has a port outside 0..65535");
   }
-  return absl::OkStatus();
+  if (host.front() == '[') host = host.substr(1, host.size() - 2);
+  out.host = std::string(host);
+  return out;
+}
+
+absl::Status ValidateListenAddress(absl::string_view address,
+                                   absl::string_view field) {
+  return SplitListenAddress(address, field).status();
 }
 
 absl::Status ConfigOverrides::ApplyTo(ServerConfig* config) const {

@@ -4,27 +4,20 @@
 #include <exception>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "httplib.h"
+#include "server/config.h"
 #include "spdlog/spdlog.h"
 
 namespace kvasir::server {
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& address, std::function<std::string()> render) {
-  const size_t colon = address.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "server.metrics_listen: '", address, "' is not host:port"));
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  ASSIGN_OR_RETURN(const HostPort split,
+                   SplitListenAddress(address, "server.metrics_listen"));
+  const std::string& host = split.host;
+  int port = split.port;
   std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer());
   try {
     server->http_ = std::make_unique<httplib::Server>();
