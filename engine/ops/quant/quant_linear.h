@@ -1,0 +1,129 @@
+#ifndef KVASIR_ENGINE_OPS_QUANT_QUANT_LINEAR_H_
+#define KVASIR_ENGINE_OPS_QUANT_QUANT_LINEAR_H_
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace kvasir::engine::quant {
+
+// The instruction set a quantized kernel runs on. kAuto picks the best the
+// CPU has (cpuid at run time): AVX-512 with VNNI, else AVX2 + FMA, else the
+// portable scalar code.
+enum class Isa { kAuto, kAvx512Vnni, kAvx2, kScalar };
+absl::string_view IsaName(Isa isa);  // "avx512-vnni", "avx2", "scalar"
+// The best Isa this CPU supports (never kAuto).
+Isa DetectIsa();
+// Whether this CPU can run kernels of `isa` (kAuto and kScalar: always).
+bool IsaSupported(Isa isa);
+
+// What the quantized matmuls of one model share: the chosen instruction set
+// and the buffer that holds the activations quantized to 8 bits (one
+// quantization of x serves every part of a fused projection).
+//
+// Not thread-safe: one thread calls Forward (which itself runs OpenMP
+// threads).
+class QuantContext {
+ public:
+  struct Options {
+    // Forced instruction set (tests force kAvx2 to cover machines without
+    // AVX-512); kAuto = DetectIsa().
+    Isa isa = Isa::kAuto;
+  };
+  // Unimplemented naming the Isa when the CPU cannot run a forced one.
+  static absl::StatusOr<std::unique_ptr<QuantContext>> Create(
+      const Options& options);
+
+  ~QuantContext();
+  QuantContext(const QuantContext&) = delete;
+  QuantContext& operator=(const QuantContext&) = delete;
+
+  Isa isa() const { return isa_; }
+
+  // Grows the activation buffer for `rows` rows of `in_features` values.
+  // Called at load time by QuantLinear::Create; Forward never allocates.
+  void Reserve(int64_t rows, int64_t in_features);
+
+ private:
+  friend class QuantLinear;
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  explicit QuantContext(Isa isa) : isa_(isa) {}
+
+  Isa isa_;
+  std::unique_ptr<uint8_t[], Free> act_;  // 64-byte aligned
+  int64_t act_bytes_ = 0;
+};
+
+// y = x · Wᵀ with W [out_features, in_features] kept in its ggml block
+// format (see quant_formats.h): W is one or more row blocks (parts) that
+// are stacked, each of its own type (a Q4_K_M file mixes Q4_K and Q6_K in
+// one fused QKV projection). Types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
+// Q5_K, Q6_K, and F32/F16/BF16 (a part converted at load, e.g. by a KV-head
+// conversion).
+//
+// Quantized parts multiply 8-bit quantized activations (per 32 values: an
+// f32 scale, int8 values and their sum) with integer dot products, as
+// llama.cpp's CPU kernels do (its accuracy class: a few tenths of a logit
+// from the exact math); F32/F16/BF16 parts use the f32 activations.
+//
+// The weight bytes are NOT copied: each part's data must stay valid and
+// unchanged while the QuantLinear lives (the Model owns them).
+// Immutable after Create; Forward mutates only the context.
+class QuantLinear {
+ public:
+  struct Options {
+    std::string name;    // for error messages: "layers.3.wqkv"
+    int max_rows = 512;  // largest m that Forward accepts, >= 1
+  };
+  // Rows [rows, in_features] of W as `type`: rows * RowBytes(type,
+  // in_features) bytes at `data` (any alignment).
+  struct Part {
+    uint32_t type = 0;  // ggml type id
+    const void* data = nullptr;
+    int64_t rows = 0;
+  };
+
+  // `ctx` is not owned and must outlive the QuantLinear (Reserve is called
+  // on it). InvalidArgument naming options.name for no parts, a null or
+  // empty part, in_features <= 0 or not a multiple of a part's block size,
+  // max_rows < 1; Unimplemented naming the part's type for a type without
+  // a kernel.
+  static absl::StatusOr<std::unique_ptr<QuantLinear>> Create(
+      const Options& options, QuantContext* ctx, absl::Span<const Part> parts,
+      int64_t in_features);
+
+  // y: [m, out_features] = x: [m, in_features] · Wᵀ; both row-major and
+  // contiguous, not overlapping. Runs on the calling thread's OpenMP team
+  // (omp_get_max_threads()). InvalidArgument unless 1 <= m <= max_rows.
+  // Does not allocate.
+  absl::Status Forward(QuantContext& ctx, const float* x, int m,
+                       float* y) const;
+
+  int64_t in_features() const { return in_features_; }
+  int64_t out_features() const { return out_features_; }
+  // Bytes of the weights (all parts, as stored).
+  int64_t weight_bytes() const;
+  const std::vector<Part>& parts() const { return parts_; }
+
+ private:
+  QuantLinear(const Options& options, int64_t in_features)
+      : options_(options), in_features_(in_features) {}
+
+  Options options_;
+  int64_t in_features_ = 0;
+  int64_t out_features_ = 0;
+  std::vector<Part> parts_;
+};
+
+}  // namespace kvasir::engine::quant
+
+#endif  // KVASIR_ENGINE_OPS_QUANT_QUANT_LINEAR_H_
