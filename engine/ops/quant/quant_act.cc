@@ -19,9 +19,17 @@ namespace {
 // kernels that take blocks two at a time add exactly nothing for it.
 void ZeroPadding(int64_t nb, int64_t nbp, uint8_t* row) {
   if (nb == nbp) return;
-  std::memset(row + nb * 32, 0, static_cast<size_t>(nbp - nb) * 32);
-  std::memset(row + nbp * 32 + nb * 4, 0, static_cast<size_t>(nbp - nb) * 4);
-  std::memset(row + nbp * 36 + nb * 4, 0, static_cast<size_t>(nbp - nb) * 4);
+  const auto pad = static_cast<size_t>(nbp - nb);
+  std::memset(row + nb * 32, 0, pad * 32);
+  std::memset(row + nbp * 32 + nb * 32, 0, pad * 32);
+  std::memset(row + nbp * 64 + nb * 8, 0, pad * 8);
+}
+
+// Block b's scale (8 copies) and its two scaled half sums.
+void StoreScales(int64_t b, float d, int sum0, int sum1, float* d8, float* ds) {
+  for (int i = 0; i < 8; ++i) d8[b * 8 + i] = d;
+  ds[2 * b] = d * static_cast<float>(sum0);
+  ds[2 * b + 1] = d * static_cast<float>(sum1);
 }
 
 }  // namespace
@@ -30,15 +38,14 @@ void QuantizeActScalar(const float* x, int64_t k, uint8_t* row) {
   const int64_t nb = k / 32;
   const int64_t nbp = ActPaddedBlocks(k);
   auto* q = reinterpret_cast<int8_t*>(row);
-  auto* d = reinterpret_cast<float*>(row + nbp * 32);
-  auto* hs = reinterpret_cast<int16_t*>(row + nbp * 36);
+  auto* d8 = reinterpret_cast<float*>(row + nbp * 32);
+  auto* ds = reinterpret_cast<float*>(row + nbp * 64);
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * 32;
     float amax = 0.0f;
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
     const float db = amax / 127.0f;
     const float id = db != 0.0f ? 1.0f / db : 0.0f;
-    d[b] = db;
     int sum[2] = {0, 0};
     for (int i = 0; i < 32; ++i) {
       // Clamped so that a non-finite x (outside the contract) cannot make
@@ -47,8 +54,7 @@ void QuantizeActScalar(const float* x, int64_t k, uint8_t* row) {
       q[b * 32 + i] = static_cast<int8_t>(v);
       sum[i / 16] += static_cast<int>(v);
     }
-    hs[2 * b] = static_cast<int16_t>(sum[0]);
-    hs[2 * b + 1] = static_cast<int16_t>(sum[1]);
+    StoreScales(b, db, sum[0], sum[1], d8, ds);
   }
   ZeroPadding(nb, nbp, row);
 }
@@ -77,8 +83,8 @@ __attribute__((target("avx2,fma,f16c"))) void QuantizeActAvx2(const float* x,
                                                               uint8_t* row) {
   const int64_t nb = k / 32;
   const int64_t nbp = ActPaddedBlocks(k);
-  auto* d = reinterpret_cast<float*>(row + nbp * 32);
-  auto* hs = reinterpret_cast<int16_t*>(row + nbp * 36);
+  auto* d8 = reinterpret_cast<float*>(row + nbp * 32);
+  auto* ds = reinterpret_cast<float*>(row + nbp * 64);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * 32;
@@ -90,7 +96,6 @@ __attribute__((target("avx2,fma,f16c"))) void QuantizeActAvx2(const float* x,
     }
     const float db = HorizontalMax(amax) / 127.0f;
     const float id = db != 0.0f ? 1.0f / db : 0.0f;
-    d[b] = db;
     const __m256 vid = _mm256_set1_ps(id);
     const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
     __m256i i[4];
@@ -98,10 +103,8 @@ __attribute__((target("avx2,fma,f16c"))) void QuantizeActAvx2(const float* x,
       i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], vid));
       i[j] = _mm256_min_epi32(_mm256_max_epi32(i[j], lo), hi);
     }
-    hs[2 * b] =
-        static_cast<int16_t>(HorizontalSum(_mm256_add_epi32(i[0], i[1])));
-    hs[2 * b + 1] =
-        static_cast<int16_t>(HorizontalSum(_mm256_add_epi32(i[2], i[3])));
+    StoreScales(b, db, HorizontalSum(_mm256_add_epi32(i[0], i[1])),
+                HorizontalSum(_mm256_add_epi32(i[2], i[3])), d8, ds);
     // packs works within 128-bit lanes: the result holds the 8-value groups
     // in the order 0 2 1 3 (in dwords 0,4 | 1,5 | 2,6 | 3,7); permute back.
     const __m256i p01 = _mm256_packs_epi32(i[0], i[1]);

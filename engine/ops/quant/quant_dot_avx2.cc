@@ -7,8 +7,8 @@
 // and adds pairs into int16 (at most 2 * 63 * 127, no saturation), madd
 // with ones adds those into 8 int32: lanes 0-3 the first half of the block,
 // 4-7 the second, so one float multiply applies each half's scale a_h * d_x.
-// The offsets c_h * d_x * Σq use the precomputed half sums. Q8_0 is signed
-// on both sides: maddubs(|w|, sign(q, w)) keeps the products exact
+// The offsets c_h * d_x * Σq use the precomputed d_x * Σq of the halves. Q8_0
+// is signed on both sides: maddubs(|w|, sign(q, w)) keeps the products exact
 // (|w| <= 128, |q| <= 127).
 
 #include <immintrin.h>
@@ -85,7 +85,7 @@ KVASIR_AVX2 inline void Finish(const Acc<R>& acc, float* out) {
 
 // Adds block j of the activations times one decoded weight block: u the
 // 32 weights (unsigned, or signed when kSigned), a8 the scale of each int32
-// lane ([a0 x4, a1 x4]), c = [c0, c1, 0, 0] the offsets of the halves.
+// lane ([a0 x4, a1 x4]), c = [c0, c1, ...] the offsets of the halves.
 template <int R, bool kSigned>
 KVASIR_AVX2 inline void Block(__m256i u, __m256 a8, __m128 c, const ActRows& a,
                               int64_t j, Acc<R>& acc) {
@@ -95,14 +95,13 @@ KVASIR_AVX2 inline void Block(__m256i u, __m256 a8, __m128 c, const ActRows& a,
     __m256i x = Load256(reinterpret_cast<const uint8_t*>(a.q(r) + j * 32));
     if (kSigned) x = _mm256_sign_epi8(x, u);
     const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(au, x), ones);
-    const __m256 dx = _mm256_broadcast_ss(a.d(r) + j);
+    const __m256 dx = _mm256_loadu_ps(a.d8(r) + j * 8);
     acc.v[r] =
         _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(a8, dx), acc.v[r]);
     if (!kSigned) {
-      const __m128 s =
-          _mm_cvtepi32_ps(_mm_cvtepi16_epi32(_mm_loadu_si32(a.hs(r) + j * 2)));
-      acc.off[r] = _mm_fmadd_ps(_mm_mul_ps(c, _mm256_castps256_ps128(dx)), s,
-                                acc.off[r]);
+      const __m128 ds = _mm_castsi128_ps(
+          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a.ds(r) + j * 2)));
+      acc.off[r] = _mm_fmadd_ps(c, ds, acc.off[r]);
     }
   }
 }
@@ -122,7 +121,7 @@ struct Q4_0 {
       const uint8_t* b = w + j * 18;
       const float d = Half(b);
       Block<R, false>(Nibbles16(b + 2), _mm256_set1_ps(d),
-                      Offsets(-8.0f * d, -8.0f * d), a, j, acc);
+                      _mm_set1_ps(-8.0f * d), a, j, acc);
     }
   }
 };
@@ -134,7 +133,7 @@ struct Q4_1 {
     for (int64_t j = 0; j < k / 32; ++j) {
       const uint8_t* b = w + j * 20;
       const float m = Half(b + 2);
-      Block<R, false>(Nibbles16(b + 4), _mm256_set1_ps(Half(b)), Offsets(m, m),
+      Block<R, false>(Nibbles16(b + 4), _mm256_set1_ps(Half(b)), _mm_set1_ps(m),
                       a, j, acc);
     }
   }
@@ -148,8 +147,7 @@ struct Q5_0 {
       const uint8_t* b = w + j * 22;
       const float d = Half(b);
       const __m256i u = _mm256_or_si256(Nibbles16(b + 6), FifthBits(b + 2));
-      Block<R, false>(u, _mm256_set1_ps(d), Offsets(-16.0f * d, -16.0f * d), a,
-                      j, acc);
+      Block<R, false>(u, _mm256_set1_ps(d), _mm_set1_ps(-16.0f * d), a, j, acc);
     }
   }
 };
@@ -162,7 +160,7 @@ struct Q5_1 {
       const uint8_t* b = w + j * 24;
       const float m = Half(b + 2);
       const __m256i u = _mm256_or_si256(Nibbles16(b + 8), FifthBits(b + 4));
-      Block<R, false>(u, _mm256_set1_ps(Half(b)), Offsets(m, m), a, j, acc);
+      Block<R, false>(u, _mm256_set1_ps(Half(b)), _mm_set1_ps(m), a, j, acc);
     }
   }
 };
@@ -181,13 +179,14 @@ struct Q8_0 {
 
 // The 8 scales d*sc and offsets -dmin*m of a Q4_K/Q5_K super-block.
 KVASIR_AVX2 inline void KScales(const uint8_t* b, float* sa, float* sc) {
-  const float d = Half(b), dmin = Half(b + 2);
-  for (int s = 0; s < 8; ++s) {
-    uint8_t scale, min;
-    ScaleMinK4(s, b + 4, &scale, &min);
-    sa[s] = d * scale;
-    sc[s] = -(dmin * min);
-  }
+  uint8_t packed[16];
+  UnpackKScales(b + 4, packed);
+  const __m256 scales = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+      _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed))));
+  const __m256 mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+      _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed + 8))));
+  _mm256_storeu_ps(sa, _mm256_mul_ps(_mm256_set1_ps(Half(b)), scales));
+  _mm256_storeu_ps(sc, _mm256_mul_ps(_mm256_set1_ps(-Half(b + 2)), mins));
 }
 
 // Q4_K and Q5_K (kFifth): sub-blocks 2c and 2c+1 are the low and high
@@ -215,8 +214,8 @@ struct QK45 {
           const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
           u = _mm256_or_si256(u, _mm256_and_si256(set, fifth));
         }
-        Block<R, false>(u, _mm256_set1_ps(sa[s]), Offsets(sc[s], sc[s]), a,
-                        sb * 8 + s, acc);
+        Block<R, false>(u, _mm256_broadcast_ss(&sa[s]),
+                        _mm_broadcast_ss(&sc[s]), a, sb * 8 + s, acc);
       }
     }
   }

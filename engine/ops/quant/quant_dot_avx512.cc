@@ -8,7 +8,7 @@
 // into 16 int32 lanes: lanes 0-3, 4-7, 8-11, 12-15 are the four halves of
 // 16 values, so one float multiply applies each half's scale a_h * d_x
 // (see quant_dot_scalar.cc for the a*u + c form). The offsets c_h * d_x *
-// Σq use the precomputed half sums. Q8_0 is signed on both sides:
+// Σq use the precomputed d_x * Σq of the halves. Q8_0 is signed on both sides:
 // vpdpbusd(|w|, q negated where w < 0), exact for |w| <= 128.
 
 // GCC 12 reports the self-initialized _mm512_undefined_*() placeholders of
@@ -84,13 +84,12 @@ KVASIR_AVX512 inline void Finish(const Acc<R>& acc, float* out) {
 }
 
 // Adds blocks j, j+1 (j even) of the activations times two decoded weight
-// blocks: u their 64 weights (unsigned, or signed when kSigned); a4 and c4
-// the scale and offset of their four halves in order.
+// blocks: u their 64 weights (unsigned, or signed when kSigned); ws the
+// scale of each int32 lane (a_h of the half the lane sums); c4 the offsets
+// of the four halves in order.
 template <int R, bool kSigned>
-KVASIR_AVX512 inline void Pair(__m512i u, __m128 a4, __m128 c4,
+KVASIR_AVX512 inline void Pair(__m512i u, __m512 ws, __m128 c4,
                                const ActRows& a, int64_t j, Acc<R>& acc) {
-  const __m512i halves =
-      _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const __m512i zero = _mm512_setzero_si512();
   const __m512i au = kSigned ? _mm512_abs_epi8(u) : u;
   const __mmask64 neg = kSigned ? _mm512_movepi8_mask(u) : 0;
@@ -98,18 +97,17 @@ KVASIR_AVX512 inline void Pair(__m512i u, __m128 a4, __m128 c4,
     __m512i x = _mm512_loadu_si512(a.q(r) + j * 32);
     if (kSigned) x = _mm512_mask_sub_epi8(x, neg, zero, x);
     const __m512i p = _mm512_dpbusd_epi32(zero, au, x);
-    const __m128 dx2 = _mm_castsi128_ps(
-        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a.d(r) + j)));
-    const __m128 dx4 = _mm_unpacklo_ps(dx2, dx2);  // dx_j dx_j dx_j+1 dx_j+1
-    const __m512 scale = _mm512_permutexvar_ps(
-        halves, _mm512_castps128_ps512(_mm_mul_ps(a4, dx4)));
+    const __m512 scale = _mm512_mul_ps(ws, _mm512_loadu_ps(a.d8(r) + j * 8));
     acc.v[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), scale, acc.v[r]);
     if (!kSigned) {
-      const __m128 s = _mm_cvtepi32_ps(_mm_cvtepi16_epi32(
-          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(a.hs(r) + j * 2))));
-      acc.off[r] = _mm_fmadd_ps(_mm_mul_ps(c4, dx4), s, acc.off[r]);
+      acc.off[r] = _mm_fmadd_ps(c4, _mm_loadu_ps(a.ds(r) + j * 2), acc.off[r]);
     }
   }
+}
+
+// [a0 x8, a1 x8]: the lane scales of two blocks with one scale each.
+KVASIR_AVX512 inline __m512 TwoScales(float a0, float a1) {
+  return _mm512_insertf32x8(_mm512_set1_ps(a0), _mm256_set1_ps(a1), 1);
 }
 
 // The 32-block types: a Decode(block, &u, &a, &c) per block, paired up.
@@ -124,7 +122,7 @@ struct Blocks32 {
       float a0, c0, a1 = 0.0f, c1 = 0.0f;
       Decode::Block(w + j * kBytes, &u0, &a0, &c0);
       if (j + 1 < nb) Decode::Block(w + (j + 1) * kBytes, &u1, &a1, &c1);
-      Pair<R, kSigned>(Join(u0, u1), _mm_setr_ps(a0, a0, a1, a1),
+      Pair<R, kSigned>(Join(u0, u1), TwoScales(a0, a1),
                        _mm_setr_ps(c0, c0, c1, c1), a, j, acc);
     }
   }
@@ -184,14 +182,17 @@ struct QK45 {
     const __m256i fifth = _mm256_set1_epi8(0x10);
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * kBytes;
-      const float d = Half(b), dmin = Half(b + 2);
-      float sa[8], sc[8];
-      for (int s = 0; s < 8; ++s) {
-        uint8_t scale, min;
-        ScaleMinK4(s, b + 4, &scale, &min);
-        sa[s] = d * scale;
-        sc[s] = -(dmin * min);
-      }
+      uint8_t packed[16];
+      UnpackKScales(b + 4, packed);
+      // Lane s: d * scale_s and -dmin * min_s of sub-block s.
+      const __m512 sa = _mm512_castps256_ps512(_mm256_mul_ps(
+          _mm256_set1_ps(Half(b)),
+          _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed))))));
+      const __m256 sc = _mm256_mul_ps(
+          _mm256_set1_ps(-Half(b + 2)),
+          _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed + 8)))));
       const uint8_t* qs = b + (kFifth ? 48 : 16);
       const __m256i qh = kFifth ? Load256(b + 16) : _mm256_setzero_si256();
       for (int c = 0; c < 4; ++c) {
@@ -206,11 +207,15 @@ struct QK45 {
           lo = _mm256_mask_add_epi8(lo, b0, lo, fifth);
           hi = _mm256_mask_add_epi8(hi, b1, hi, fifth);
         }
-        const int s = 2 * c;
-        Pair<R, false>(Join(lo, hi),
-                       _mm_setr_ps(sa[s], sa[s], sa[s + 1], sa[s + 1]),
-                       _mm_setr_ps(sc[s], sc[s], sc[s + 1], sc[s + 1]), a,
-                       sb * 8 + s, acc);
+        // Sub-blocks 2c (lanes 0-7) and 2c+1 (lanes 8-15).
+        const __m512i sub = _mm512_add_epi32(
+            _mm512_set1_epi32(2 * c),
+            _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+        const __m128 c4 = _mm256_castps256_ps128(_mm256_permutevar8x32_ps(
+            sc,
+            _mm256_setr_epi32(2 * c, 2 * c, 2 * c + 1, 2 * c + 1, 0, 0, 0, 0)));
+        Pair<R, false>(Join(lo, hi), _mm512_permutexvar_ps(sub, sa), c4, a,
+                       sb * 8 + 2 * c, acc);
       }
     }
   }
@@ -226,6 +231,9 @@ struct Q6K {
                                 Acc<R>& acc) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     const __m512i top2 = _mm512_set1_epi8(0x30);
+    // Lane group g (4 int32 lanes) sums half g of the pair.
+    const __m512i halves =
+        _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 210;
       const __m128 d = _mm_set1_ps(Half(b + 208));
@@ -246,8 +254,12 @@ struct Q6K {
             d, _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_loadu_si32(sc + 4))));
         const __m128 m32 = _mm_set1_ps(-32.0f);
         const int64_t j = sb * 8 + half * 4;
-        Pair<R, false>(u01, a01, _mm_mul_ps(m32, a01), a, j, acc);
-        Pair<R, false>(u23, a23, _mm_mul_ps(m32, a23), a, j + 2, acc);
+        Pair<R, false>(
+            u01, _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(a01)),
+            _mm_mul_ps(m32, a01), a, j, acc);
+        Pair<R, false>(
+            u23, _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(a23)),
+            _mm_mul_ps(m32, a23), a, j + 2, acc);
       }
     }
   }

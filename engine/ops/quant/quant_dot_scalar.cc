@@ -6,7 +6,7 @@
 // (Q4_0: a = d, c = -8d; Q4_K: a = d*sc, c = -dmin*m; Q6_K: per half; Q8_0:
 // u signed, c = 0). Against activations d_x * q the block contributes
 //   d_x * Σ_h (a_h * Σ u*q + c_h * Σ q)   over the halves h,
-// so the inner products stay in integers.
+// so the inner products stay in integers (d_x * Σq is precomputed).
 
 #include <cstdint>
 #include <cstring>
@@ -139,15 +139,15 @@ void DotScalar(const uint8_t* w, int64_t k, const ActRows& a, int rows,
     Decode(w, j, &dec);
     for (int r = 0; r < rows; ++r) {
       const int8_t* q = a.q(r) + j * 32;
-      const int16_t* hs = a.hs(r) + j * 2;
-      float block = 0.0f;
+      const float* ds = a.ds(r) + j * 2;
+      float scaled = 0.0f, offset = 0.0f;
       for (int h = 0; h < 2; ++h) {
         int dot = 0;
         for (int i = 16 * h; i < 16 * h + 16; ++i) dot += dec.u[i] * q[i];
-        block += dec.a[h] * static_cast<float>(dot) +
-                 dec.c[h] * static_cast<float>(hs[h]);
+        scaled += dec.a[h] * static_cast<float>(dot);
+        offset += dec.c[h] * ds[h];
       }
-      acc[r] += a.d(r)[j] * block;
+      acc[r] += a.d8(r)[j * 8] * scaled + offset;
     }
   }
   for (int r = 0; r < rows; ++r) out[r] = acc[r];
