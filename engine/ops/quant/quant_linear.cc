@@ -94,6 +94,9 @@ absl::string_view IsaName(Isa isa) {
 }
 
 bool IsaSupported(Isa isa) {
+  // Idempotent; needed only if this runs before libgcc's own constructor
+  // (a QuantContext built during static initialization).
+  __builtin_cpu_init();
   switch (isa) {
     case Isa::kAvx512Vnni:
       return __builtin_cpu_supports("avx512f") &&
@@ -248,7 +251,8 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
     for (int i0 = 0; i0 < m; i0 += kMaxTileRows) {
       const int rows = std::min(kMaxTileRows, m - i0);
       ActRows a = all_rows;
-      a.base += i0 * stride;
+      // (No quantized activations, no buffer: keep null pointers unmoved.)
+      if (a.base != nullptr) a.base += i0 * stride;
       for (int64_t n = 0; n < chunk.rows; ++n) {
         const uint8_t* w = chunk.data + n * row_bytes;
         if (qdot != nullptr) {
