@@ -25,9 +25,16 @@ constexpr int kQKK = 256;  // values per K-quant super-block
 // Below this a Q6_K super-block is all zeros (ggml's GROUP_MAX_EPS).
 constexpr float kGroupMaxEps = 1e-15f;
 
-// Round half to even, as ggml's nearest_int does for |x| < 2^22 (all
-// quantized levels and 6/8-bit scales are far below that).
-inline int NearestInt(float x) { return static_cast<int>(std::nearbyint(x)); }
+// Round half to even for |x| < 2^22 (all levels and 6/8-bit scales are far
+// below that), as ggml's nearest_int: adding 1.5 * 2^23 pushes the fraction
+// out of the mantissa, whose low 23 bits then hold round(x) + 2^22. Plain
+// float arithmetic, so the search loops stay free of libm calls.
+inline int NearestInt(float x) {
+  const float shifted = x + 12582912.0f;
+  int32_t bits;
+  std::memcpy(&bits, &shifted, sizeof(bits));
+  return (bits & 0x007fffff) - 0x00400000;
+}
 
 inline void StoreHalf(uint8_t* dst, float v) {
   const uint16_t h = gguf::FloatToHalf(v);
