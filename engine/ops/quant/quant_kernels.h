@@ -1,0 +1,92 @@
+#ifndef KVASIR_ENGINE_OPS_QUANT_QUANT_KERNELS_H_
+#define KVASIR_ENGINE_OPS_QUANT_QUANT_KERNELS_H_
+
+#include <cstdint>
+
+// Private to engine/ops/quant: the per-ISA kernels behind QuantLinear.
+//
+// Activations are quantized once per Forward into this layout, one region
+// per row of x (`nbp` = the row's blocks of 32, rounded up to even so the
+// AVX-512 kernels can always take two blocks at once; padding is zero):
+//
+//   int8  q[nbp * 32]   q = round-to-nearest-even(x / d), in [-127, 127]
+//   float d[nbp]        d = max|x| / 127 over the block (0 for all zeros)
+//   int16 hs[nbp * 2]   sums of q over each half (16 values) of a block
+//
+// The value of x the kernels multiply is d * q. Half sums rather than block
+// sums because Q6_K scales sub-blocks of 16; the other types add the two.
+namespace kvasir::engine::quant::internal {
+
+// Activation rows the dot kernels take at once: each weight block decoded is
+// multiplied with up to this many rows of x while it sits in registers.
+inline constexpr int kMaxTileRows = 4;
+
+// Bytes per activation row for rows of k values (k a multiple of 32).
+inline int64_t ActPaddedBlocks(int64_t k) { return (k / 32 + 1) / 2 * 2; }
+inline int64_t ActRowBytes(int64_t k) { return ActPaddedBlocks(k) * 40; }
+
+// Rows of quantized activations in the layout above.
+struct ActRows {
+  const uint8_t* base = nullptr;  // row 0
+  int64_t stride = 0;             // bytes between rows (ActRowBytes)
+  int64_t nbp = 0;                // padded blocks per row
+
+  const int8_t* q(int r) const {
+    return reinterpret_cast<const int8_t*>(base + r * stride);
+  }
+  const float* d(int r) const {
+    return reinterpret_cast<const float*>(base + r * stride + nbp * 32);
+  }
+  const int16_t* hs(int r) const {
+    return reinterpret_cast<const int16_t*>(base + r * stride + nbp * 36);
+  }
+};
+
+// Quantizes x[0, k) (k a multiple of 32, values finite) into one activation
+// row at `row` (ActRowBytes(k) bytes, 16-byte aligned), padding included.
+// Every implementation produces the same bytes.
+using QuantizeActFn = void (*)(const float* x, int64_t k, uint8_t* row);
+
+// out[r] = Σ_i W[i] * (d * q)_r[i] for r < rows (1..kMaxTileRows): one
+// weight row `w` of k values (a multiple of the type's block size) in its
+// ggml block format, any alignment.
+using QuantDotFn = void (*)(const uint8_t* w, int64_t k, const ActRows& a,
+                            int rows, float* out);
+
+// out[r] = Σ_i W[i] * x[r * x_stride + i] for r < rows (1..kMaxTileRows):
+// one dense weight row (F32, F16 or BF16) of k values, any alignment.
+using DenseDotFn = void (*)(const uint8_t* w, int64_t k, const float* x,
+                            int64_t x_stride, int rows, float* out);
+
+// The kernels of one instruction set. A null entry: no kernel for the type.
+struct KernelTable {
+  QuantizeActFn quantize_act = nullptr;
+  QuantDotFn q4_0 = nullptr, q4_1 = nullptr, q5_0 = nullptr, q5_1 = nullptr,
+             q8_0 = nullptr, q4_k = nullptr, q5_k = nullptr, q6_k = nullptr;
+  DenseDotFn f32 = nullptr, f16 = nullptr, bf16 = nullptr;
+};
+
+// Portable C++ (also the reference the SIMD kernels are tested against).
+const KernelTable& ScalarKernels();
+// Compiled with target attributes; call only when the CPU supports them.
+const KernelTable& Avx2Kernels();    // avx2, fma, f16c
+const KernelTable& Avx512Kernels();  // avx512f/bw/vl/dq/vnni, fma
+
+void QuantizeActScalar(const float* x, int64_t k, uint8_t* row);
+void QuantizeActAvx2(const float* x, int64_t k, uint8_t* row);
+
+// Q4_K / Q5_K: the 6-bit scale and min of sub-block j (0..7) from the 12
+// packed bytes (ggml's get_scale_min_k4).
+inline void ScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+}  // namespace kvasir::engine::quant::internal
+
+#endif  // KVASIR_ENGINE_OPS_QUANT_QUANT_KERNELS_H_
