@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   kvasir::tools::AddHashKeyCommand(app, &exit_code);
   kvasir::tools::AddGenerateCommand(app, &exit_code);
   kvasir::tools::AddBenchCommand(app, &exit_code);
+  kvasir::tools::AddQuantizeCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

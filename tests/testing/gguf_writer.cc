@@ -11,6 +11,7 @@
 #include "engine/model/gguf_dequant.h"
 #include "engine/ops/quant/quant_formats.h"
 #include "engine/model/gguf_types.h"
+#include "engine/model/gguf_writer.h"
 
 namespace kvasir::testing {
 namespace {
@@ -18,16 +19,15 @@ namespace {
 using engine::gguf::TensorType;
 using engine::gguf::ValueType;
 
+// The encodings are the product writer's (engine/model/gguf_writer.h); this
+// writer only adds the freedom to break them.
 template <typename T>
 void Put(std::string* out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));
-  out->append(buf, sizeof(T));
+  engine::gguf::AppendLe(v, out);
 }
 
 void PutString(std::string* out, absl::string_view s) {
-  Put<uint64_t>(out, s.size());
-  out->append(s.data(), s.size());
+  engine::gguf::AppendString(s, out);
 }
 
 uint32_t TypeId(ValueType t) { return static_cast<uint32_t>(t); }
