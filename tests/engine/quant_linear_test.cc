@@ -1,10 +1,8 @@
 #include "engine/ops/quant/quant_linear.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -378,39 +376,6 @@ TEST(QuantLinearTest, ForwardWithAnUnreservedContextFails) {
       linear->Forward(*other, x.data(), 1, y.data()),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("l.c")));
   EXPECT_THAT(linear->Forward(*ctx, x.data(), 1, y.data()), IsOk());
-}
-
-// Decode-shaped throughput: m = 1 against a 4096 x 4096 Q4_K matrix, the
-// weights streamed once per call. Run with --gtest_also_run_disabled_tests.
-TEST(QuantLinearTest, DISABLED_Q4KGemvThroughput) {
-  std::mt19937 rng(12);
-  const int64_t n = 4096;
-  const std::vector<uint8_t> w = RandomWeights(kQ4_K, n, n, rng);
-  const QuantLinear::Part part{.type = kQ4_K, .data = w.data(), .rows = n};
-  const std::vector<float> x = RandomX(16 * n, rng);
-  std::vector<float> y(16 * n);
-  for (Isa isa : SupportedIsas()) {
-    ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({.isa = isa}));
-    ASSERT_OK_AND_ASSIGN(auto linear,
-                         QuantLinear::Create({.name = "bench", .max_rows = 16},
-                                             ctx.get(), {part}, n));
-    for (int m : {1, 16}) {
-      ASSERT_OK(linear->Forward(*ctx, x.data(), m, y.data()));  // warm-up
-      const int iters = isa == Isa::kScalar ? 3 : 50;
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < iters; ++i) {
-        ASSERT_OK(linear->Forward(*ctx, x.data(), m, y.data()));
-      }
-      const double s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-              .count() /
-          iters;
-      std::printf("%-12s m=%-3d %8.3f ms  %6.2f GB/s of weights  %7.1f GOP/s\n",
-                  std::string(IsaName(isa)).c_str(), m, s * 1e3,
-                  static_cast<double>(linear->weight_bytes()) / s / 1e9,
-                  2.0 * n * n * m / s / 1e9);
-    }
-  }
 }
 
 }  // namespace
