@@ -241,15 +241,16 @@ absl::StatusOr<QuantizeSummary> QuantizeModel(
         absl::StrCat("--vocab-from applies only to dummy:<preset> inputs; ",
                      options.input, " is a file with its own vocabulary"));
   }
+  // The output first: an unwritable path fails before a dummy model is
+  // built, and the writer removes its temporary file on any later error.
+  ASSIGN_OR_RETURN(std::unique_ptr<GgufWriter> writer,
+                   GgufWriter::Create(options.output));
   Source source;
   if (dummy) {
     ASSIGN_OR_RETURN(source, MakeDummy(options));
   } else {
     ASSIGN_OR_RETURN(source, OpenGguf(options.input));
   }
-
-  ASSIGN_OR_RETURN(std::unique_ptr<GgufWriter> writer,
-                   GgufWriter::Create(options.output));
   if (dummy) {
     SetDummyMetadata(source, writer.get());
     for (const auto& [key, value] : source.vocab->metadata()) {
