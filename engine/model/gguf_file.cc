@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "engine/model/gguf_dequant.h"
 #include "engine/model/loader_util.h"
+#include "engine/ops/quant/quant_formats.h"
 
 namespace kvasir::engine {
 namespace {
@@ -383,31 +384,42 @@ absl::StatusOr<Tensor> GgufFile::ReadTensor(
   return ReadTensor(*info);
 }
 
+absl::Status GgufFile::CheckReadable(const GgufTensorInfo& info) const {
+  if (gguf::IsSupportedTensorType(info.type) && info.data != nullptr) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      path(), ": tensor '", info.name, "' has type ",
+      gguf::TensorTypeName(info.type),
+      ", which Kvasir has no kernel for (supported: F32, F16, BF16, Q4_0, "
+      "Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)"));
+}
+
 absl::StatusOr<Tensor> GgufFile::ReadTensor(const GgufTensorInfo& info) const {
-  if (!gguf::IsSupportedTensorType(info.type) || info.data == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path(), ": tensor '", info.name, "' has type ",
-        gguf::TensorTypeName(info.type),
-        ", which Kvasir does not support (supported: F32, F16, BF16, Q8_0)"));
-  }
+  RETURN_IF_ERROR(CheckReadable(info));
   Tensor t = NewWeightTensor(info.Shape());
-  const auto n = static_cast<int64_t>(info.n_elements);
-  switch (static_cast<gguf::TensorType>(info.type)) {
-    case gguf::TensorType::kF32:
-      std::memcpy(t.data(), info.data, info.n_bytes);
-      break;
-    case gguf::TensorType::kF16:
-      gguf::DequantizeF16(info.data, n, t.data());
-      break;
-    case gguf::TensorType::kBF16:
-      gguf::DequantizeBf16(info.data, n, t.data());
-      break;
-    case gguf::TensorType::kQ8_0:
-      gguf::DequantizeQ8_0(info.data, n, t.data());
-      break;
-    default:
-      break;  // unreachable: checked above
+  // Rows are contiguous and ne0 is a multiple of the block size (checked at
+  // Open), so the whole tensor converts as one run of blocks.
+  quant::DequantizeRow(info.type, info.data,
+                       static_cast<int64_t>(info.n_elements), t.data());
+  return t;
+}
+
+absl::StatusOr<Tensor> GgufFile::ReadWeight(
+    absl::string_view name, absl::Span<const int64_t> expected_shape) const {
+  const GgufTensorInfo* info = FindTensor(name);
+  if (info == nullptr || !quant::IsQuantized(info->type) ||
+      expected_shape.size() != 2) {
+    return ReadTensor(name, expected_shape);
   }
+  const std::vector<int64_t> shape = info->Shape();
+  if (!std::equal(shape.begin(), shape.end(), expected_shape.begin(),
+                  expected_shape.end())) {
+    return ReadTensor(name, expected_shape);  // reports the shape error
+  }
+  RETURN_IF_ERROR(CheckReadable(*info));
+  Tensor t = Tensor::UninitializedBlocks(info->type, shape[0], shape[1]);
+  std::memcpy(t.bytes(), info->data, info->n_bytes);
   return t;
 }
 

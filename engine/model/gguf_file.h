@@ -110,16 +110,27 @@ class GgufFile {
 
   // The tensor `name` dequantized to f32, with shape `expected_shape`
   // (outermost first: [out, in]). NotFound when missing; InvalidArgument
-  // when its shape differs or its type is not F32/F16/BF16/Q8_0.
+  // when its shape differs or its type has no kernel here (the message
+  // names the tensor, its type and the supported types).
   absl::StatusOr<Tensor> ReadTensor(
       absl::string_view name, absl::Span<const int64_t> expected_shape) const;
   // The tensor dequantized with its own shape.
   absl::StatusOr<Tensor> ReadTensor(const GgufTensorInfo& info) const;
 
+  // A weight matrix as the model keeps it: a 2-D tensor of a quantized
+  // block type (Q4_0 ... Q6_K) is copied as it is stored (a block-type
+  // Tensor); F32/F16/BF16 and 1-D tensors are read as f32 (ReadTensor).
+  // Errors as ReadTensor.
+  absl::StatusOr<Tensor> ReadWeight(
+      absl::string_view name, absl::Span<const int64_t> expected_shape) const;
+
  private:
   explicit GgufFile(std::unique_ptr<MappedFile> file)
       : file_(std::move(file)) {}
   absl::Status ParseAll();
+  // InvalidArgument naming the tensor and its type when Kvasir cannot read
+  // it.
+  absl::Status CheckReadable(const GgufTensorInfo& info) const;
 
   std::unique_ptr<MappedFile> file_;
   uint32_t version_ = 0;

@@ -1,5 +1,7 @@
 #include "engine/model/gguf_types.h"
 
+#include "engine/ops/quant/quant_formats.h"
+
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -76,40 +78,21 @@ std::string TensorTypeName(uint32_t type) {
   return absl::StrCat("type ", type);
 }
 
-bool IsSupportedTensorType(uint32_t type) {
-  switch (static_cast<TensorType>(type)) {
-    case TensorType::kF32:
-    case TensorType::kF16:
-    case TensorType::kBF16:
-    case TensorType::kQ8_0:
-      return true;
-    default:
-      return false;
-  }
-}
+bool IsSupportedTensorType(uint32_t type) { return quant::HasKernel(type); }
 
 std::optional<uint64_t> TensorBytes(uint32_t type, uint64_t ne0,
                                     uint64_t n_elements) {
+  const std::optional<quant::BlockInfo> info = quant::GetBlockInfo(type);
+  if (!info.has_value()) return std::nullopt;
+  const uint64_t block = static_cast<uint64_t>(info->block_size);
+  if (ne0 % block != 0) return std::nullopt;
   uint64_t bytes = 0;
-  switch (static_cast<TensorType>(type)) {
-    case TensorType::kF32:
-      if (__builtin_mul_overflow(n_elements, uint64_t{4}, &bytes)) break;
-      return bytes;
-    case TensorType::kF16:
-    case TensorType::kBF16:
-      if (__builtin_mul_overflow(n_elements, uint64_t{2}, &bytes)) break;
-      return bytes;
-    case TensorType::kQ8_0:
-      if (ne0 % kQ8_0BlockSize != 0) break;
-      if (__builtin_mul_overflow(n_elements / kQ8_0BlockSize,
-                                 uint64_t{kQ8_0BlockBytes}, &bytes)) {
-        break;
-      }
-      return bytes;
-    default:
-      break;
+  if (__builtin_mul_overflow(n_elements / block,
+                             static_cast<uint64_t>(info->block_bytes),
+                             &bytes)) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return bytes;
 }
 
 }  // namespace kvasir::engine::gguf

@@ -42,8 +42,9 @@ bool IsUnsignedType(uint32_t type);
 // unknown types.
 std::optional<uint32_t> ValueTypeSize(uint32_t type);
 
-// ggml tensor types (ggml_type). Only F32, F16, BF16 and Q8_0 are loaded;
-// the others exist so errors can name them.
+// ggml tensor types (ggml_type). F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1,
+// Q8_0, Q4_K, Q5_K and Q6_K are loaded (ops/quant has their kernels); the
+// others exist so errors can name them.
 enum class TensorType : uint32_t {
   kF32 = 0,
   kF16 = 1,
@@ -64,14 +65,14 @@ enum class TensorType : uint32_t {
 
 // "F32", "Q4_0", ...; "type N" for ids ggml does not define.
 std::string TensorTypeName(uint32_t type);
-// Whether Kvasir can dequantize tensors of this type.
+// Whether Kvasir can read and multiply tensors of this type.
 bool IsSupportedTensorType(uint32_t type);
 
 // Q8_0: blocks of 32 values, an f16 scale followed by 32 int8 quants.
 inline constexpr int64_t kQ8_0BlockSize = 32;
 inline constexpr int64_t kQ8_0BlockBytes = 2 + 32;
 
-// Bytes a supported tensor type needs for `n_elements` values whose
+// Bytes a tensor type with a known block layout needs for `n_elements` values whose
 // innermost dimension is `ne0`; nullopt for unsupported types, when ne0 is
 // not a multiple of the block size, or on overflow.
 std::optional<uint64_t> TensorBytes(uint32_t type, uint64_t ne0,

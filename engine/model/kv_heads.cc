@@ -8,11 +8,14 @@
 namespace kvasir::engine {
 namespace {
 
-// Rows of `src` [old_heads * hd, d] regrouped into [new_heads * hd, d].
-Tensor Regroup(const Tensor& src, int old_heads, int new_heads, int hd) {
-  const int64_t d = src.dim(1);
+// Rows of `src` [old_heads * hd, d] (or a bias [old_heads * hd], d = 1)
+// regrouped into [new_heads * hd, d] f32 (block types dequantized first).
+Tensor Regroup(const Tensor& block_src, int old_heads, int new_heads, int hd) {
+  const Tensor src = block_src.ToF32();
+  const int64_t d = src.rank() == 2 ? src.dim(1) : 1;
   const int64_t head_elems = int64_t{hd} * d;
-  Tensor dst = Tensor::Zeros({int64_t{new_heads} * hd, d});
+  Tensor dst = src.rank() == 2 ? Tensor::Zeros({int64_t{new_heads} * hd, d})
+                                : Tensor::Zeros({int64_t{new_heads} * hd});
   if (new_heads > old_heads) {
     const int copies = new_heads / old_heads;
     for (int j = 0; j < new_heads; ++j) {
@@ -81,6 +84,8 @@ absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
   for (LayerWeights& lw : model.weights.layers) {
     lw.wk = Regroup(lw.wk, hkv, n, c.head_dim);
     lw.wv = Regroup(lw.wv, hkv, n, c.head_dim);
+    if (!lw.bk.empty()) lw.bk = Regroup(lw.bk, hkv, n, c.head_dim);
+    if (!lw.bv.empty()) lw.bv = Regroup(lw.bv, hkv, n, c.head_dim);
   }
   c.n_kv_heads = n;
   return absl::OkStatus();

@@ -19,6 +19,9 @@ namespace kvasir::engine {
 //   head h still meets the same keys and values and the logits do not
 //   change. Hkv must divide N and N must divide H.
 //
+// K/V biases (Qwen2) are regrouped the same way. Converted wk/wv are f32
+// whatever their type was (block types are dequantized first).
+//
 // InvalidArgument naming `kv_heads`, the value and the rule otherwise, or
 // when wk/wv do not have the config's shape; the model is unchanged then.
 absl::Status ConvertKvHeads(Model& model, int n_kv_heads);

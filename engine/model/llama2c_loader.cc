@@ -91,7 +91,8 @@ absl::StatusOr<Llama2cHeader> ParseLlama2cHeader(absl::string_view bytes,
         source, ": not a llama2.c checkpoint: vocab_size ", h.vocab_size));
   }
   const ModelConfig c = ConfigFromHeader(h, source);
-  absl::Status valid = ValidateModelConfig(c, source);
+  absl::Status valid = HeadDimOf(c.dim, c.n_heads, source).status();
+  if (valid.ok()) valid = ValidateModelConfig(c, source);
   if (!valid.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         valid.message(),

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/quant/quant_formats.h"
 
 namespace kvasir::engine {
 namespace {
@@ -148,6 +149,28 @@ absl::Status ValidateModel(const Model& model) {
     RETURN_IF_ERROR(CheckShape(lw.w_gate, {f, d}, p + "w_gate"));
     RETURN_IF_ERROR(CheckShape(lw.w_up, {f, d}, p + "w_up"));
     RETURN_IF_ERROR(CheckShape(lw.w_down, {d, f}, p + "w_down"));
+    auto optional = [&](const Tensor& t, int64_t n, absl::string_view name) {
+      return t.empty() ? absl::OkStatus() : CheckShape(t, {n}, absl::StrCat(p, name));
+    };
+    RETURN_IF_ERROR(optional(lw.bq, q_rows, "bq"));
+    RETURN_IF_ERROR(optional(lw.bk, kv_rows, "bk"));
+    RETURN_IF_ERROR(optional(lw.bv, kv_rows, "bv"));
+    RETURN_IF_ERROR(optional(lw.q_norm, c.head_dim, "q_norm"));
+    RETURN_IF_ERROR(optional(lw.k_norm, c.head_dim, "k_norm"));
+    if (lw.q_norm.empty() != lw.k_norm.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model: ", p, "q_norm and k_norm must both be given or both empty"));
+    }
+    for (const Tensor* t : {&lw.attn_norm, &lw.ffn_norm, &lw.bq, &lw.bk,
+                            &lw.bv, &lw.q_norm, &lw.k_norm}) {
+      if (!t->is_f32()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "model: ", p, " norms and biases must be f32"));
+      }
+    }
+  }
+  if (!w.rope_freqs.empty()) {
+    RETURN_IF_ERROR(CheckShape(w.rope_freqs, {c.head_dim / 2}, "rope_freqs"));
   }
   RETURN_IF_ERROR(CheckShape(w.final_norm, {d}, "final_norm"));
   if (!w.tied_output()) RETURN_IF_ERROR(CheckShape(w.output, {v, d}, "output"));
@@ -211,14 +234,16 @@ absl::Status LlamaRunner::Init(Model* releasable) {
   ASSIGN_OR_RETURN(matmul_ctx_, ops::MatmulContext::Create(
                                     {.primitive_cache_size =
                                          options_.primitive_cache_size}));
-  ops::Linear::Options lo;
-  lo.weights_dtype = options_.weights_dtype;
-  lo.max_rows = m;
-  using Part = ops::Linear::WeightPart;
-  auto part = [](const Tensor& t) { return Part{t.data(), t.dim(0)}; };
-  // With an owned model, each f32 matrix is dropped right after its layout.
-  auto release = [releasable](Tensor LayerWeights::*field, int l) {
-    if (releasable != nullptr) releasable->weights.layers[l].*field = Tensor();
+  ASSIGN_OR_RETURN(quant_ctx_,
+                   quant::QuantContext::Create({.isa = options_.quant_isa}));
+  // With an owned model, each f32 matrix is dropped once oneDNN has its own
+  // copy; block-type matrices stay (the quantized kernels read them there).
+  auto release = [&](std::initializer_list<Tensor LayerWeights::*> fields,
+                     const Proj& proj, int l) {
+    if (releasable == nullptr || proj.dense == nullptr) return;
+    for (Tensor LayerWeights::*field : fields) {
+      releasable->weights.layers[l].*field = Tensor();
+    }
   };
 
   layers_.resize(c.n_layers);
@@ -227,41 +252,40 @@ absl::Status LlamaRunner::Init(Model* releasable) {
     Layer& layer = layers_[l];
     layer.attn_norm = lw.attn_norm.data();
     layer.ffn_norm = lw.ffn_norm.data();
+    layer.q_norm = lw.q_norm.empty() ? nullptr : lw.q_norm.data();
+    layer.k_norm = lw.k_norm.empty() ? nullptr : lw.k_norm.data();
+    if (!lw.bq.empty() || !lw.bk.empty() || !lw.bv.empty()) {
+      // One bias row for the fused output (zeros where a part has none).
+      layer.qkv_bias.assign(static_cast<size_t>(h + 2 * hkv) * hd, 0.0f);
+      float* out = layer.qkv_bias.data();
+      for (const Tensor* b : {&lw.bq, &lw.bk, &lw.bv}) {
+        if (!b->empty()) std::copy(b->data(), b->data() + b->numel(), out);
+        out += (b == &lw.bq ? h : hkv) * int64_t{hd};
+      }
+    }
     const std::string p = absl::StrCat("layers.", l, ".");
-
-    lo.name = p + "wqkv";
-    const Part qkv[] = {part(lw.wq), part(lw.wk), part(lw.wv)};
     ASSIGN_OR_RETURN(layer.wqkv,
-                     ops::Linear::Create(lo, matmul_ctx_.get(), qkv, d));
-    release(&LayerWeights::wq, l);
-    release(&LayerWeights::wk, l);
-    release(&LayerWeights::wv, l);
-
-    lo.name = p + "wo";
-    const Part wo[] = {part(lw.wo)};
-    ASSIGN_OR_RETURN(layer.wo, ops::Linear::Create(lo, matmul_ctx_.get(), wo,
-                                                   int64_t{h} * hd));
-    release(&LayerWeights::wo, l);
-
-    lo.name = p + "w_gate_up";
-    const Part gate_up[] = {part(lw.w_gate), part(lw.w_up)};
-    ASSIGN_OR_RETURN(layer.w_gate_up,
-                     ops::Linear::Create(lo, matmul_ctx_.get(), gate_up, d));
-    release(&LayerWeights::w_gate, l);
-    release(&LayerWeights::w_up, l);
-
-    lo.name = p + "w_down";
-    const Part down[] = {part(lw.w_down)};
-    ASSIGN_OR_RETURN(layer.w_down,
-                     ops::Linear::Create(lo, matmul_ctx_.get(), down, f));
-    release(&LayerWeights::w_down, l);
+                     MakeProj(p + "wqkv", {&lw.wq, &lw.wk, &lw.wv}, d, m));
+    release({&LayerWeights::wq, &LayerWeights::wk, &LayerWeights::wv},
+            layer.wqkv, l);
+    ASSIGN_OR_RETURN(layer.wo,
+                     MakeProj(p + "wo", {&lw.wo}, int64_t{h} * hd, m));
+    release({&LayerWeights::wo}, layer.wo, l);
+    ASSIGN_OR_RETURN(layer.w_gate_up, MakeProj(p + "w_gate_up",
+                                               {&lw.w_gate, &lw.w_up}, d, m));
+    release({&LayerWeights::w_gate, &LayerWeights::w_up}, layer.w_gate_up, l);
+    ASSIGN_OR_RETURN(layer.w_down, MakeProj(p + "w_down", {&lw.w_down}, f, m));
+    release({&LayerWeights::w_down}, layer.w_down, l);
   }
 
-  lo.name = w.tied_output() ? "output (tied to tok_embeddings)" : "output";
-  lo.max_rows = s;
-  const Part out[] = {part(w.tied_output() ? w.tok_embeddings : w.output)};
-  ASSIGN_OR_RETURN(output_, ops::Linear::Create(lo, matmul_ctx_.get(), out, d));
-  if (releasable != nullptr && !w.tied_output()) {
+  if (layers_[0].wqkv.quant != nullptr) {
+    quant_impl_ = absl::StrCat("quant:", quant::IsaName(quant_ctx_->isa()));
+  }
+  ASSIGN_OR_RETURN(
+      output_,
+      MakeProj(w.tied_output() ? "output (tied to tok_embeddings)" : "output",
+               {w.tied_output() ? &w.tok_embeddings : &w.output}, d, s));
+  if (releasable != nullptr && !w.tied_output() && output_.dense != nullptr) {
     releasable->weights.output = Tensor();
   }
 
@@ -269,6 +293,11 @@ absl::Status LlamaRunner::Init(Model* releasable) {
   ASSIGN_OR_RETURN(rope_, ops::Rope::Create(
                               {.head_dim = hd,
                                .theta = c.rope_theta,
+                               .freq_scale = c.rope_freq_scale,
+                               .neox = c.rope_neox,
+                               .freq_factors = std::vector<float>(
+                                   w.rope_freqs.span().begin(),
+                                   w.rope_freqs.span().end()),
                                .max_rows = m,
                                .max_positions = std::min(
                                    c.context_length, kMaxRopeTablePositions)}));
@@ -303,17 +332,46 @@ absl::Status LlamaRunner::Init(Model* releasable) {
   return absl::OkStatus();
 }
 
-int64_t LlamaRunner::weight_bytes() const {
-  int64_t bytes = output_->weight_bytes();
-  for (const Layer& l : layers_) {
-    bytes += l.wqkv->weight_bytes() + l.wo->weight_bytes() +
-             l.w_gate_up->weight_bytes() + l.w_down->weight_bytes();
+absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
+    const std::string& name, std::initializer_list<const Tensor*> parts,
+    int64_t in_features, int max_rows) {
+  Proj proj;
+  const bool all_f32 = std::all_of(parts.begin(), parts.end(),
+                                   [](const Tensor* t) { return t->is_f32(); });
+  if (all_f32) {
+    std::vector<ops::Linear::WeightPart> dense;
+    for (const Tensor* t : parts) dense.push_back({t->data(), t->dim(0)});
+    ASSIGN_OR_RETURN(proj.dense,
+                     ops::Linear::Create({.name = name,
+                                          .weights_dtype = options_.weights_dtype,
+                                          .max_rows = max_rows},
+                                         matmul_ctx_.get(), dense, in_features));
+  } else {
+    std::vector<quant::QuantLinear::Part> blocks;
+    for (const Tensor* t : parts) {
+      blocks.push_back({t->type(), t->bytes(), t->dim(0)});
+    }
+    ASSIGN_OR_RETURN(proj.quant, quant::QuantLinear::Create(
+                                     {.name = name, .max_rows = max_rows},
+                                     quant_ctx_.get(), blocks, in_features));
   }
-  return bytes;
+  return proj;
+}
+
+int64_t LlamaRunner::weight_bytes() const {
+  auto bytes = [](const Proj& p) {
+    return p.dense != nullptr ? p.dense->weight_bytes()
+                              : p.quant->weight_bytes();
+  };
+  int64_t total = bytes(output_);
+  for (const Layer& l : layers_) {
+    total += bytes(l.wqkv) + bytes(l.wo) + bytes(l.w_gate_up) + bytes(l.w_down);
+  }
+  return total;
 }
 
 const std::string& LlamaRunner::matmul_impl() const {
-  return layers_[0].wqkv->impl_name();
+  return quant_impl_.empty() ? layers_[0].wqkv.dense->impl_name() : quant_impl_;
 }
 
 int LlamaRunner::cached_primitives() const {
@@ -411,12 +469,29 @@ absl::Status LlamaRunner::Step(absl::Span<const SequenceStep> seqs,
   return status;
 }
 
-absl::Status LlamaRunner::Matmul(const ops::Linear& linear, const float* x,
-                                 int m, float* y) {
+absl::Status LlamaRunner::Matmul(const Proj& proj, const float* x, int m,
+                                 float* y) {
   const Clock::time_point start = Clock::now();
-  absl::Status status = linear.Forward(*matmul_ctx_, x, m, y);
+  absl::Status status = proj.dense != nullptr
+                            ? proj.dense->Forward(*matmul_ctx_, x, m, y)
+                            : proj.quant->Forward(*quant_ctx_, x, m, y);
   timings_.matmul_ns += NanosSince(start);
   return status;
+}
+
+void LlamaRunner::Embed(int m) {
+  const Tensor& table = model_->weights.tok_embeddings;
+  const int d = config().dim;
+  const absl::Span<const int32_t> ids(token_ids_.data(), m);
+  if (table.is_f32()) {
+    ops::EmbeddingLookup(table.data(), d, ids, x_.get());
+    return;
+  }
+  const int64_t row_bytes = table.row_bytes();
+  for (int r = 0; r < m; ++r) {
+    quant::DequantizeRow(table.type(), table.bytes() + ids[r] * row_bytes, d,
+                         x_.get() + int64_t{r} * d);
+  }
 }
 
 absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
@@ -452,8 +527,7 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
   float* xn = xn_.get();
   float* qkv = qkv_.get();
   float* proj = proj_.get();
-  ops::EmbeddingLookup(model_->weights.tok_embeddings.data(), d,
-                       absl::MakeConstSpan(token_ids_.data(), m), x);
+  Embed(m);
   rope_->SetPositions(absl::MakeConstSpan(positions_.data(), m));
   // The attention work list depends on the sequences only: once per step.
   RETURN_IF_ERROR(attention_->Prepare(att_seqs));
@@ -462,7 +536,19 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
     Layer& layer = layers_[l];
     // Attention block. qkv rows: [q: H hd | k: Hkv hd | v: Hkv hd].
     ops::RmsNorm(x, layer.attn_norm, m, d, eps, xn);
-    RETURN_IF_ERROR(Matmul(*layer.wqkv, xn, m, qkv));
+    RETURN_IF_ERROR(Matmul(layer.wqkv, xn, m, qkv));
+    if (!layer.qkv_bias.empty()) {
+      ops::AddRowInPlace(qkv, layer.qkv_bias.data(), m, qkv_width);
+    }
+    if (layer.q_norm != nullptr) {
+      // Qwen3: each head of q and of k RMS-normed on its own, before RoPE.
+      for (int r = 0; r < m; ++r) {
+        float* row = qkv + r * qkv_width;
+        ops::RmsNorm(row, layer.q_norm, h, hd, eps, row);
+        ops::RmsNorm(row + int64_t{h} * hd, layer.k_norm, hkv, hd, eps,
+                     row + int64_t{h} * hd);
+      }
+    }
     // K heads follow the Q heads in each row: one pass rotates both.
     rope_->Apply(qkv, m, h + hkv, qkv_width);
     const Clock::time_point att_start = Clock::now();
@@ -472,14 +558,14 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
     RETURN_IF_ERROR(attention_->Attend(static_cast<int>(l), qkv, qkv_width, kv,
                                        attn_.get()));
     timings_.attention_ns += NanosSince(att_start);
-    RETURN_IF_ERROR(Matmul(*layer.wo, attn_.get(), m, proj));
+    RETURN_IF_ERROR(Matmul(layer.wo, attn_.get(), m, proj));
     ops::AddInPlace(x, proj, int64_t{m} * d);
 
     // Feed-forward block.
     ops::RmsNorm(x, layer.ffn_norm, m, d, eps, xn);
-    RETURN_IF_ERROR(Matmul(*layer.w_gate_up, xn, m, gate_up_.get()));
+    RETURN_IF_ERROR(Matmul(layer.w_gate_up, xn, m, gate_up_.get()));
     ops::SwiGlu(gate_up_.get(), m, f, ffn_.get());
-    RETURN_IF_ERROR(Matmul(*layer.w_down, ffn_.get(), m, proj));
+    RETURN_IF_ERROR(Matmul(layer.w_down, ffn_.get(), m, proj));
     ops::AddInPlace(x, proj, int64_t{m} * d);
   }
 
@@ -491,7 +577,7 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
     }
     ops::RmsNorm(last, model_->weights.final_norm.data(), n_logits, d, eps,
                  last);
-    RETURN_IF_ERROR(Matmul(*output_, last, n_logits, logits_.get()));
+    RETURN_IF_ERROR(Matmul(output_, last, n_logits, logits_.get()));
   }
   n_logits_ = n_logits;
   return absl::OkStatus();

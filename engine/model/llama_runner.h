@@ -12,6 +12,7 @@
 #include "engine/model/model_runner.h"
 #include "engine/ops/linear.h"
 #include "engine/ops/paged_attention.h"
+#include "engine/ops/quant/quant_linear.h"
 #include "engine/ops/rope.h"
 #include "kvcache/kv_arena.h"
 #include "kvcache/kv_layout.h"
@@ -27,9 +28,13 @@ namespace kvasir::engine {
 //   residual -> RMSNorm -> fused gate/up matmul -> SwiGLU -> down matmul ->
 //   residual -> final RMSNorm and output matmul for the logits rows only.
 //
-// Projections are oneDNN matmuls (ops::Linear) whose weights are laid out
-// once here; their primitives are cached by shape in one ops::MatmulContext,
-// shared by all layers. Every buffer a step needs is allocated at Create
+// Projections of f32 weights are oneDNN matmuls (ops::Linear) whose weights
+// are laid out once here; their primitives are cached by shape in one
+// ops::MatmulContext, shared by all layers. Projections with weights of a
+// ggml block type (a quantized GGUF) run Kvasir's quantized kernels
+// (quant::QuantLinear) on the model's own bytes, which are never expanded.
+// Optional per architecture: QKV biases (Qwen2), per-head RMSNorm of q and k
+// before RoPE (Qwen3), RoPE frequency divisors (Llama 3.1), NeoX RoPE. Every buffer a step needs is allocated at Create
 // (RoPE angles included), so Step does not allocate (except oneDNN creating
 // a primitive for a row count it has not seen yet). Not thread-safe: one
 // thread calls Step and logits.
@@ -53,6 +58,9 @@ class LlamaRunner final : public ModelRunner {
     // oneDNN primitives kept per weight shape, one per row count M (the
     // layers share them: a model has a handful of shapes).
     int primitive_cache_size = 128;
+    // Instruction set of the quantized kernels (kAuto: the best the CPU
+    // has; tests force kAvx2 to cover machines without AVX-512).
+    quant::Isa quant_isa = quant::Isa::kAuto;
   };
 
   // Lays out copies of the model's weights; `model` is left as it is, so
@@ -65,7 +73,8 @@ class LlamaRunner final : public ModelRunner {
 
   // Like Create, but takes the model and frees each f32 projection matrix
   // (wq, wk, wv, wo, gate, up, down and an untied output) as soon as it is
-  // laid out, so peak memory stays near one copy of the weights. The model
+  // laid out, so peak memory stays near one copy of the weights (block-type
+  // matrices stay: the quantized kernels read them in place). The model
   // the runner keeps (and model() returns) has those tensors empty; config,
   // tokenizer, embeddings and norms stay.
   static absl::StatusOr<std::unique_ptr<LlamaRunner>> CreateOwning(
@@ -99,7 +108,8 @@ class LlamaRunner final : public ModelRunner {
 
   // Bytes of the laid-out projection weights (all layers and the output).
   int64_t weight_bytes() const;
-  // oneDNN's kernel for the decode (M = 1) QKV matmul, for logs.
+  // The kernel of the decode (M = 1) QKV matmul, for logs: oneDNN's name,
+  // or "quant:<isa>" for the quantized kernels.
   const std::string& matmul_impl() const;
   // oneDNN matmul primitives cached now, over all layers (one per weight
   // shape and row count seen), for logs and tests.
@@ -107,13 +117,22 @@ class LlamaRunner final : public ModelRunner {
   int num_threads() const { return num_threads_; }
 
  private:
+  // One projection: a oneDNN matmul (all parts f32) or the quantized
+  // kernels (some part of a block type).
+  struct Proj {
+    std::unique_ptr<ops::Linear> dense;
+    std::unique_ptr<quant::QuantLinear> quant;
+  };
   struct Layer {
-    const float* attn_norm = nullptr;        // [D], in model_
-    const float* ffn_norm = nullptr;         // [D], in model_
-    std::unique_ptr<ops::Linear> wqkv;       // [(H + 2 Hkv) hd, D]
-    std::unique_ptr<ops::Linear> wo;         // [D, H hd]
-    std::unique_ptr<ops::Linear> w_gate_up;  // [2F, D]: gate rows first
-    std::unique_ptr<ops::Linear> w_down;     // [D, F]
+    const float* attn_norm = nullptr;  // [D], in model_
+    const float* ffn_norm = nullptr;   // [D], in model_
+    const float* q_norm = nullptr;     // [hd] or null, in model_
+    const float* k_norm = nullptr;     // [hd] or null, in model_
+    std::vector<float> qkv_bias;       // [(H + 2 Hkv) hd] or empty
+    Proj wqkv;                         // [(H + 2 Hkv) hd, D]
+    Proj wo;                           // [D, H hd]
+    Proj w_gate_up;                    // [2F, D]: gate rows first
+    Proj w_down;                       // [D, F]
   };
 
   // A row-major f32 buffer, 64-byte aligned, allocated once.
@@ -134,8 +153,14 @@ class LlamaRunner final : public ModelRunner {
                         const kvcache::KvArena& kv) const;
   absl::Status Forward(absl::Span<const SequenceStep> seqs,
                        kvcache::KvArena& kv);
-  absl::Status Matmul(const ops::Linear& linear, const float* x, int m,
-                      float* y);
+  // A projection of the row blocks `parts` (stacked), in_features wide.
+  absl::StatusOr<Proj> MakeProj(const std::string& name,
+                                std::initializer_list<const Tensor*> parts,
+                                int64_t in_features, int max_rows);
+  absl::Status Matmul(const Proj& proj, const float* x, int m, float* y);
+  // Token embeddings of the step's rows into x_ (block types dequantized
+  // row by row).
+  void Embed(int m);
 
   Options options_;
   int num_threads_;
@@ -143,8 +168,10 @@ class LlamaRunner final : public ModelRunner {
   kvcache::KvLayout layout_;
 
   std::unique_ptr<ops::MatmulContext> matmul_ctx_;
+  std::unique_ptr<quant::QuantContext> quant_ctx_;
   std::vector<Layer> layers_;
-  std::unique_ptr<ops::Linear> output_;  // [V, D]
+  Proj output_;             // [V, D]
+  std::string quant_impl_;  // "quant:<isa>" when layer 0's QKV is quantized
   std::unique_ptr<ops::Rope> rope_;
   std::unique_ptr<ops::PagedAttention> attention_;
 

@@ -9,6 +9,15 @@
 
 namespace kvasir::engine {
 
+absl::StatusOr<int> HeadDimOf(int dim, int n_heads, absl::string_view source) {
+  if (n_heads <= 0 || dim % n_heads != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": invalid model hyperparameters: dim ", dim,
+        " is not a multiple of n_heads ", n_heads));
+  }
+  return dim / n_heads;
+}
+
 absl::Status ValidateModelConfig(const ModelConfig& c,
                                  absl::string_view source) {
   auto bad = [&](absl::string_view what) {
@@ -26,17 +35,10 @@ absl::Status ValidateModelConfig(const ModelConfig& c,
   for (const auto& [name, value] : sizes) {
     if (value <= 0) return bad(absl::StrCat(name, " ", value, " must be > 0"));
   }
-  if (c.dim % c.n_heads != 0) {
-    return bad(absl::StrCat("dim ", c.dim, " is not a multiple of n_heads ",
-                            c.n_heads));
-  }
-  if (c.n_heads % c.n_kv_heads != 0) {
-    return bad(absl::StrCat("n_heads ", c.n_heads,
-                            " is not a multiple of n_kv_heads ", c.n_kv_heads));
-  }
-  if (c.head_dim != c.dim / c.n_heads) {
-    return bad(absl::StrCat("head_dim ", c.head_dim,
-                            " != dim / n_heads = ", c.dim / c.n_heads));
+  // head_dim is D / H unless the checkpoint says otherwise (Qwen3's
+  // attention.key_length): the projections' shapes follow it either way.
+  if (c.head_dim <= 0) {
+    return bad(absl::StrCat("head_dim ", c.head_dim, " must be > 0"));
   }
   if (c.head_dim % 2 != 0) {
     return bad(absl::StrCat("head_dim ", c.head_dim,

@@ -11,9 +11,12 @@
 // Helpers shared by the GGUF, llama2.c and dummy model loaders.
 namespace kvasir::engine {
 
+// D / H, the head width of checkpoints that do not state it.
+// InvalidArgument naming `source` unless H > 0 divides D.
+absl::StatusOr<int> HeadDimOf(int dim, int n_heads, absl::string_view source);
+
 // Checks the hyperparameters a Llama decoder needs: every size positive,
-// H divides D, Hkv divides H, head_dim = D / H and even (RoPE rotates
-// pairs), rope_theta and rms_eps finite and positive. InvalidArgument
+// Hkv divides H, head_dim positive and even (RoPE rotates pairs), rope_theta and rms_eps finite and positive. InvalidArgument
 // naming `source`, the field and its value.
 absl::Status ValidateModelConfig(const ModelConfig& config,
                                  absl::string_view source);

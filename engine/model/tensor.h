@@ -11,12 +11,20 @@
 
 namespace kvasir::engine {
 
-// A dense, row-major, 64-byte aligned f32 tensor that owns its memory.
-// Shapes are written outermost first: a weight matrix [out, in] has `out`
-// rows of `in` contiguous floats. Move-only; copies are explicit (Copy()).
+// A dense, row-major, 64-byte aligned tensor that owns its memory: f32
+// (type 0, the default), or the rows of a weight matrix kept in a ggml block
+// format (Q4_K, Q8_0, ...; see ops/quant/quant_formats.h), which only the
+// quantized kernels read. Shapes are written outermost first: a weight
+// matrix [out, in] has `out` rows of `in` contiguous values. Move-only;
+// copies are explicit (Copy()).
 class Tensor {
  public:
   Tensor() = default;
+  // A rank-2 [rows, cols] tensor of ggml block type `type` with unspecified
+  // contents (rows * RowBytes(type, cols) bytes), for loaders that fill
+  // bytes() completely. Precondition: cols is a multiple of the type's
+  // block size.
+  static Tensor UninitializedBlocks(uint32_t type, int64_t rows, int64_t cols);
   // A zero-filled tensor of the given shape.
   static Tensor Zeros(std::vector<int64_t> shape);
   // A tensor of the given shape with unspecified contents, for loaders that
@@ -37,8 +45,21 @@ class Tensor {
   int64_t numel() const { return numel_; }
   bool empty() const { return numel_ == 0; }
 
-  float* data() { return data_.get(); }
-  const float* data() const { return data_.get(); }
+  // ggml type id of the elements: 0 (F32) or a block type.
+  uint32_t type() const { return type_; }
+  bool is_f32() const { return type_ == 0; }
+  // The raw storage: numel() floats for f32, the blocks otherwise.
+  const uint8_t* bytes() const {
+    return reinterpret_cast<const uint8_t*>(data_.get());
+  }
+  uint8_t* bytes() { return reinterpret_cast<uint8_t*>(data_.get()); }
+  int64_t nbytes() const { return nbytes_; }
+  // Bytes of one row (last dimension) as stored.
+  int64_t row_bytes() const;
+
+  // The f32 values; nullptr for a block-type tensor (use bytes()).
+  float* data() { return is_f32() ? data_.get() : nullptr; }
+  const float* data() const { return is_f32() ? data_.get() : nullptr; }
   absl::Span<float> span() {
     return {data_.get(), static_cast<size_t>(numel_)};
   }
@@ -50,13 +71,20 @@ class Tensor {
   const float* row(int64_t r) const { return data_.get() + r * shape_.back(); }
 
   std::string ShapeString() const;  // "[288, 768]"
+  // This tensor as f32 (a copy; block types dequantized row by row).
+  Tensor ToF32() const;
 
  private:
   struct Free {
     void operator()(float* p) const { std::free(p); }
   };
+  static Tensor Allocate(std::vector<int64_t> shape, uint32_t type,
+                         int64_t nbytes);
+
   std::vector<int64_t> shape_;
   int64_t numel_ = 0;
+  uint32_t type_ = 0;
+  int64_t nbytes_ = 0;
   std::unique_ptr<float[], Free> data_;
 };
 

@@ -53,6 +53,11 @@ void SwiGlu(const float* gate_up, int rows, int f, float* out) {
   }
 }
 
+void AddRowInPlace(float* x, const float* row, int rows, int64_t n) {
+#pragma omp parallel for if (rows * n >= kParallelElements)
+  for (int r = 0; r < rows; ++r) AddRow(x + r * n, row, n);
+}
+
 void AddInPlace(float* x, const float* y, int64_t n) {
   constexpr int64_t kChunk = int64_t{1} << 14;
   const int64_t chunks = (n + kChunk - 1) / kChunk;

@@ -21,6 +21,9 @@ void RmsNorm(const float* x, const float* weight, int rows, int dim, float eps,
 // gate/up matmul output [rows, 2f] (gate columns first) -> [rows, f].
 void SwiGlu(const float* gate_up, int rows, int f, float* out);
 
+// x[r] += row for each of the `rows` rows of x: [rows, n].
+void AddRowInPlace(float* x, const float* row, int rows, int64_t n);
+
 // x += y, element-wise over n floats.
 void AddInPlace(float* x, const float* y, int64_t n);
 

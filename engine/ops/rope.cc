@@ -19,14 +19,27 @@ void RotateHead(float* x, const float* c, const float* s, int half) {
   }
 }
 
+KVASIR_SIMD_CLONES
+void RotateHeadNeox(float* x, const float* c, const float* s, int half) {
+#pragma omp simd
+  for (int i = 0; i < half; ++i) {
+    const float x0 = x[i];
+    const float x1 = x[i + half];
+    x[i] = x0 * c[i] - x1 * s[i];
+    x[i + half] = x0 * s[i] + x1 * c[i];
+  }
+}
+
 }  // namespace
 
 Rope::Rope(const Options& options) : options_(options) {
   const int half = options.head_dim / 2;
   inv_freq_.resize(half);
   for (int i = 0; i < half; ++i) {
-    inv_freq_[i] = std::pow(static_cast<double>(options.theta),
+    inv_freq_[i] = options.freq_scale *
+                   std::pow(static_cast<double>(options.theta),
                             -2.0 * i / static_cast<double>(options.head_dim));
+    if (!options.freq_factors.empty()) inv_freq_[i] /= options.freq_factors[i];
   }
   const size_t table = static_cast<size_t>(options.max_positions) * half;
   table_cos_.resize(table);
@@ -50,6 +63,26 @@ absl::StatusOr<std::unique_ptr<Rope>> Rope::Create(const Options& options) {
   if (!(options.theta > 0.0f) || !std::isfinite(options.theta)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "rope: theta ", options.theta, " must be finite and positive"));
+  }
+  if (!(options.freq_scale > 0.0f) || !std::isfinite(options.freq_scale)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rope: freq_scale ", options.freq_scale, " must be finite and > 0"));
+  }
+  if (!options.freq_factors.empty()) {
+    if (options.freq_factors.size() !=
+        static_cast<size_t>(options.head_dim / 2)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "rope: freq_factors has ", options.freq_factors.size(),
+          " values; head_dim ", options.head_dim, " needs ",
+          options.head_dim / 2));
+    }
+    for (size_t i = 0; i < options.freq_factors.size(); ++i) {
+      const float f = options.freq_factors[i];
+      if (!(f > 0.0f) || !std::isfinite(f)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "rope: freq_factors[", i, "] ", f, " must be finite and > 0"));
+      }
+    }
   }
   if (options.max_rows < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -97,7 +130,13 @@ void Rope::Apply(float* x, int rows, int n_heads, int64_t stride) const {
     const float* c = rows_[2 * static_cast<size_t>(r)];
     const float* s = rows_[2 * static_cast<size_t>(r) + 1];
     float* row = x + r * stride;
-    for (int h = 0; h < n_heads; ++h) RotateHead(row + h * hd, c, s, half);
+    if (options_.neox) {
+      for (int h = 0; h < n_heads; ++h) {
+        RotateHeadNeox(row + h * hd, c, s, half);
+      }
+    } else {
+      for (int h = 0; h < n_heads; ++h) RotateHead(row + h * hd, c, s, half);
+    }
   }
 }
 

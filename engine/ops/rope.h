@@ -10,10 +10,14 @@
 
 namespace kvasir::engine::ops {
 
-// Rotary position embedding in the GGUF-llama / llama2.c convention: the
-// adjacent pairs (2i, 2i+1) of each head are rotated by the angle
-// pos * theta^(-2i / head_dim), i < head_dim / 2, with cos and sin computed
-// in double and rounded to float.
+// Rotary position embedding: pair i of each head (i < head_dim / 2) is
+// rotated by the angle
+//   freq_scale * pos * theta^(-2i / head_dim) / freq_factors[i]
+// (freq_factors: Llama 3.1's per-frequency divisors, 1 when absent;
+// freq_scale: linear RoPE scaling, 1 for none), with cos and sin computed in
+// double and rounded to float. Pair i is the adjacent (2i, 2i+1) in the
+// GGUF-llama / llama2.c convention, (i, i + head_dim/2) with `neox`
+// (GPT-NeoX; Qwen2/Qwen3).
 //
 // The cos/sin of positions [0, max_positions) are tabulated at Create, so a
 // step costs no trigonometry; a position past the table (when the caller
@@ -26,6 +30,10 @@ class Rope {
   struct Options {
     int head_dim = 0;        // even, >= 2
     float theta = 10000.0f;  // base, > 0
+    float freq_scale = 1.0f;  // > 0
+    bool neox = false;
+    // Empty, or head_dim / 2 positive divisors.
+    std::vector<float> freq_factors;
     int max_rows = 512;      // rows per step, >= 1
     // Positions tabulated at Create (the model's context length, or less
     // to bound the table: 2 * max_positions * head_dim / 2 floats), >= 0.

@@ -29,3 +29,9 @@ kvasir_test(step_alloc_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/step_alloc_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/sched_harness.cc
   DEPS kvasir_decoder_testing LABELS decoder)
+
+# The synth models of real architectures (quantized, BPE, Qwen2/3) against
+# llama.cpp's exact math in ../shared/golden/synth.
+kvasir_test(synth_golden_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/synth_golden_test.cc
+  DEPS kvasir_decoder_testing nlohmann_json::nlohmann_json LABELS decoder)

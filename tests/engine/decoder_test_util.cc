@@ -4,6 +4,9 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
 
 namespace kvasir::engine::testing {
 namespace {
@@ -220,6 +223,45 @@ std::vector<int32_t> RandomTokens(int n, int vocab, uint32_t seed) {
   std::vector<int32_t> ids(n);
   for (int32_t& id : ids) id = u(rng);
   return ids;
+}
+
+Batch::Batch(LlamaRunner& runner, int n_seqs, int max_len)
+    : runner_(runner),
+      blocks_per_seq_((max_len + runner.kv_layout().block_size - 1) /
+                      runner.kv_layout().block_size) {
+  auto arena = kvcache::KvArena::Create(
+      runner.kv_layout(),
+      runner.kv_layout().BlockBytes() * blocks_per_seq_ * n_seqs);
+  EXPECT_THAT(arena, ::kvasir::testing::IsOk());
+  kv_ = std::make_unique<kvcache::KvArena>(std::move(arena).value());
+  // Interleaved blocks: sequence s owns blocks s, s + n, s + 2n, ...
+  tables_.resize(n_seqs);
+  for (int s = 0; s < n_seqs; ++s) {
+    for (int b = 0; b < blocks_per_seq_; ++b) {
+      tables_[s].push_back(b * n_seqs + s);
+    }
+  }
+}
+
+std::vector<std::vector<float>> Batch::Step(
+    const std::vector<std::vector<int32_t>>& tokens,
+    const std::vector<int32_t>& pos) {
+  std::vector<SequenceStep> steps;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    steps.push_back({.tokens = tokens[i],
+                     .start_pos = pos[i],
+                     .block_table = tables_[i],
+                     .compute_logits = true});
+  }
+  std::vector<std::vector<float>> out;
+  const absl::Status status = runner_.Step(steps, *kv_);
+  EXPECT_THAT(status, ::kvasir::testing::IsOk());
+  if (!status.ok()) return out;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    absl::Span<const float> l = runner_.logits(static_cast<int>(i));
+    out.emplace_back(l.begin(), l.end());
+  }
+  return out;
 }
 
 double MaxRelError(absl::Span<const float> a, absl::Span<const float> b) {

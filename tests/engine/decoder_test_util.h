@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "absl/types/span.h"
+#include "engine/model/llama_runner.h"
 #include "engine/model/model.h"
+#include "kvcache/kv_arena.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace kvasir::engine::testing {
@@ -65,6 +67,26 @@ std::vector<std::vector<float>> ReferenceLogits(
 
 // `n` token ids uniform in [0, vocab).
 std::vector<int32_t> RandomTokens(int n, int vocab, uint32_t seed);
+
+// Sequences decoded side by side by a real runner, one token per step after
+// their prompts; every step schedules all unfinished sequences. Each
+// sequence owns blocks for max_len positions. Failures are test failures.
+class Batch {
+ public:
+  Batch(LlamaRunner& runner, int n_seqs, int max_len);
+
+  // One step: seqs[i] gets tokens[i] at position pos[i]; returns the logits
+  // of each sequence's last token (empty when the step failed).
+  std::vector<std::vector<float>> Step(
+      const std::vector<std::vector<int32_t>>& tokens,
+      const std::vector<int32_t>& pos);
+
+ private:
+  LlamaRunner& runner_;
+  int blocks_per_seq_;
+  std::unique_ptr<kvcache::KvArena> kv_;
+  std::vector<std::vector<int32_t>> tables_;
+};
 
 // Largest |a[i] - b[i]| / max(1, |b[i]|); sizes must match.
 double MaxRelError(absl::Span<const float> a, absl::Span<const float> b);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -72,6 +73,43 @@ TEST(InspectCommandTest, JsonForAGgufModel) {
   // 2 * 5 layers * 4 KV heads * 8 * sizeof(dtype)
   EXPECT_EQ(j["kv_bytes_per_token"]["f32"], 1280);
   EXPECT_EQ(j["kv_bytes_per_token"]["bf16"], 640);
+}
+
+TEST(InspectCommandTest, QuantizedFileTypesMemoryAndKvHeadTable) {
+  const std::string path = ModelPath("synth/spm256-q4_k_m.gguf");
+  const RunResult r = RunKvasir("inspect --json --kv-heads 2 --model " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["tensor_types"]["Q4_K"].get<int>(), 0);
+  EXPECT_GT(j["tensor_types"]["Q6_K"].get<int>(), 0);
+  EXPECT_EQ(j["tensor_types"]["F32"], 9);  // 4 x 2 norms + output_norm
+  const double bpw = j["bits_per_weight"].get<double>();
+  EXPECT_GT(bpw, 4.5);
+  EXPECT_LT(bpw, 6.6);
+  EXPECT_EQ(j["tokenizer_model"], "llama");
+  const int64_t file_bytes = j["file_bytes"].get<int64_t>();
+  EXPECT_EQ(file_bytes, std::filesystem::file_size(path));
+  // Kept quantized: memory after load is about the file, not 7x it.
+  EXPECT_LT(j["weights_memory_bytes"].get<int64_t>(), file_bytes * 12 / 10);
+  // GQA 8/4 converted to 2 KV heads: every reachable count, 2 active.
+  EXPECT_EQ(j["checkpoint_kv_heads"], 4);
+  EXPECT_EQ(j["n_kv_heads"], 2);
+  EXPECT_EQ(j["kv_converted_to_f32"], true);
+  std::vector<int> heads;
+  for (const auto& row : j["kv_heads_table"]) {
+    heads.push_back(row["kv_heads"].get<int>());
+    EXPECT_EQ(row["active"], row["kv_heads"] == 2);
+    // 2 * 4 layers * kv_heads * head_dim 32 * 4 bytes
+    EXPECT_EQ(row["f32"], 2 * 4 * row["kv_heads"].get<int>() * 32 * 4);
+  }
+  EXPECT_EQ(heads, (std::vector<int>{1, 2, 4, 8}));
+  EXPECT_EQ(j["kv_heads_table"][0]["mode"], "MQA");
+  EXPECT_EQ(j["kv_heads_table"][3]["mode"], "MHA");
+
+  const RunResult text = RunKvasir("inspect --model " + path);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("Q4_K x"));
+  EXPECT_THAT(text.out, HasSubstr("<- active"));
 }
 
 TEST(InspectCommandTest, TextForALlama2cCheckpoint) {

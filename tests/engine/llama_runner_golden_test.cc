@@ -51,64 +51,14 @@ LlamaRunner::Options RunnerOptions() {
   return o;
 }
 
-// Sequences decoded side by side, one token per step after their prompts;
-// every step schedules all unfinished sequences.
-class Batch {
- public:
-  Batch(LlamaRunner& runner, int n_seqs, int max_len)
-      : runner_(runner),
-        blocks_per_seq_((max_len + runner.kv_layout().block_size - 1) /
-                        runner.kv_layout().block_size) {
-    auto arena = kvcache::KvArena::Create(
-        runner.kv_layout(),
-        runner.kv_layout().BlockBytes() * blocks_per_seq_ * n_seqs);
-    EXPECT_THAT(arena, IsOk());
-    kv_ = std::make_unique<kvcache::KvArena>(std::move(arena).value());
-    // Interleaved blocks: sequence s owns blocks s, s + n, s + 2n, ...
-    tables_.resize(n_seqs);
-    for (int s = 0; s < n_seqs; ++s) {
-      for (int b = 0; b < blocks_per_seq_; ++b) {
-        tables_[s].push_back(b * n_seqs + s);
-      }
-    }
-  }
-
-  // One step: seqs[i] gets tokens[i] at position pos[i]; returns the logits
-  // of each sequence's last token.
-  std::vector<std::vector<float>> Step(
-      const std::vector<std::vector<int32_t>>& tokens,
-      const std::vector<int32_t>& pos) {
-    std::vector<SequenceStep> steps;
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      steps.push_back({.tokens = tokens[i],
-                       .start_pos = pos[i],
-                       .block_table = tables_[i],
-                       .compute_logits = true});
-    }
-    std::vector<std::vector<float>> out;
-    const absl::Status status = runner_.Step(steps, *kv_);
-    EXPECT_THAT(status, IsOk());
-    if (!status.ok()) return out;
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      absl::Span<const float> l = runner_.logits(static_cast<int>(i));
-      out.emplace_back(l.begin(), l.end());
-    }
-    return out;
-  }
-
- private:
-  LlamaRunner& runner_;
-  int blocks_per_seq_;
-  std::unique_ptr<kvcache::KvArena> kv_;
-  std::vector<std::vector<int32_t>> tables_;
-};
-
 struct ModelCase {
   const char* model;
   const char* golden;
 };
 
 void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.model; }
+
+using ::kvasir::engine::testing::Batch;
 
 class GoldenTest : public ::testing::TestWithParam<ModelCase> {};
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/model/gguf_dequant.h"
+#include "engine/ops/quant/quant_formats.h"
 #include "engine/model/gguf_types.h"
 #include "engine/model/gguf_writer.h"
 
@@ -299,8 +300,21 @@ GgufWriter MakeTinyLlamaGguf(const TinyLlamaSpec& spec) {
       case TensorType::kQ8_0:
         w.AddTensorQ8_0(name, shape, v);
         break;
-      default:
+      case TensorType::kF32:
         w.AddTensorF32(name, shape, v);
+        break;
+      default: {  // any other block type, encoded by the product's quantizer
+        const int64_t row_bytes = quant::RowBytes(spec.tensor_type, shape[1]);
+        std::string data(static_cast<size_t>(row_bytes * shape[0]), '\0');
+        for (int64_t r = 0; r < shape[0]; ++r) {
+          quant::QuantizeRow(spec.tensor_type, v.data() + r * shape[1],
+                             shape[1], data.data() + r * row_bytes);
+        }
+        w.AddTensorRaw(name,
+                       {static_cast<uint64_t>(shape[1]),
+                        static_cast<uint64_t>(shape[0])},
+                       spec.tensor_type, std::move(data));
+      }
     }
   };
   auto norm = [&](const std::string& name) {

@@ -103,7 +103,9 @@ absl::Status WriteBytes(const std::string& path, absl::string_view bytes);
 // A complete, small `llama` GGUF model with random weights, for loader
 // tests: byte-fallback SentencePiece vocab (<unk>, <s>, </s>, 256 byte
 // tokens, then "▁", "a", "b", "▁a", "ab"), all hyperparameter keys and all
-// tensors, in `tensor_type` (0 F32, 1 F16, 8 Q8_0, 30 BF16; norms are F32).
+// tensors, in `tensor_type` (any ggml type quant::QuantizeRow encodes;
+// norms are F32). Block types need dim and hidden_dim multiples of the
+// block size (256 for the K-quants).
 struct TinyLlamaSpec {
   int dim = 32;
   int hidden_dim = 64;

@@ -33,6 +33,16 @@ std::vector<GoldenCase> ReadGolden(const std::string& file) {
         c.top10.emplace_back(pair.at(0).get<int32_t>(),
                              pair.at(1).get<float>());
       }
+      c.add_bos = j.value("add_bos", true);
+      if (j.contains("step_top5_logits")) {
+        for (const nlohmann::json& step : j.at("step_top5_logits")) {
+          auto& top = c.step_top5.emplace_back();
+          for (const nlohmann::json& pair : step) {
+            top.emplace_back(pair.at(0).get<int32_t>(),
+                             pair.at(1).get<float>());
+          }
+        }
+      }
       cases.push_back(std::move(c));
     } catch (const nlohmann::json::exception& e) {
       ADD_FAILURE() << path << ":" << line_no << ": " << e.what();

@@ -18,9 +18,13 @@ struct GoldenCase {
   std::vector<int32_t> continuation;
   std::string continuation_text;
   std::vector<std::pair<int32_t, float>> top10;
+  // Synth models (../shared/golden/synth): whether BOS is added, and at
+  // each greedy step the 5 best (token, logit) pairs (empty elsewhere).
+  bool add_bos = true;
+  std::vector<std::vector<std::pair<int32_t, float>>> step_top5;
 };
 
-// Reads `file` (a name under ../shared/golden) in file order. A missing or
+// Reads `file` (a path under ../shared/golden) in file order. A missing or
 // malformed file is a test failure (ADD_FAILURE naming it), and returns
 // what was read before the problem.
 std::vector<GoldenCase> ReadGolden(const std::string& file);

@@ -2,6 +2,7 @@
 #define KVASIR_ENGINE_OPS_QUANT_QUANT_KERNELS_H_
 
 #include <cstdint>
+#include <cstring>
 
 // Private to engine/ops/quant: the per-ISA kernels behind QuantLinear.
 //
@@ -10,8 +11,10 @@
 // AVX-512 kernels can always take two blocks at once; padding is zero):
 //
 //   int8  q[nbp * 32]   q = round-to-nearest-even(x / d), in [-127, 127]
-//   float d[nbp]        d = max|x| / 127 over the block (0 for all zeros)
-//   int16 hs[nbp * 2]   sums of q over each half (16 values) of a block
+//   float d8[nbp * 8]   d = max|x| / 127 over the block (0 for all zeros),
+//                       8 copies per block: one load gives the SIMD lanes
+//                       of a block their scale without a shuffle
+//   float ds[nbp * 2]   d * (sum of q) over each half (16 values) of a block
 //
 // The value of x the kernels multiply is d * q. Half sums rather than block
 // sums because Q6_K scales sub-blocks of 16; the other types add the two.
@@ -23,7 +26,7 @@ inline constexpr int kMaxTileRows = 4;
 
 // Bytes per activation row for rows of k values (k a multiple of 32).
 inline int64_t ActPaddedBlocks(int64_t k) { return (k / 32 + 1) / 2 * 2; }
-inline int64_t ActRowBytes(int64_t k) { return ActPaddedBlocks(k) * 40; }
+inline int64_t ActRowBytes(int64_t k) { return ActPaddedBlocks(k) * 72; }
 
 // Rows of quantized activations in the layout above.
 struct ActRows {
@@ -34,11 +37,11 @@ struct ActRows {
   const int8_t* q(int r) const {
     return reinterpret_cast<const int8_t*>(base + r * stride);
   }
-  const float* d(int r) const {
+  const float* d8(int r) const {
     return reinterpret_cast<const float*>(base + r * stride + nbp * 32);
   }
-  const int16_t* hs(int r) const {
-    return reinterpret_cast<const int16_t*>(base + r * stride + nbp * 36);
+  const float* ds(int r) const {
+    return reinterpret_cast<const float*>(base + r * stride + nbp * 64);
   }
 };
 
@@ -85,6 +88,23 @@ inline void ScaleMinK4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
     *sc = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
     *m = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
   }
+}
+
+// All 8 scales (out[0..7]) and mins (out[8..15]) of ScaleMinK4 at once, with
+// 32-bit word operations instead of a branch per sub-block: scales 0-3 and
+// mins 0-3 are the low 6 bits of words 0 and 1; scales 4-7 and mins 4-7
+// join the low / high nibbles of word 2 with the top 2 bits of words 0 / 1.
+inline void UnpackKScales(const uint8_t* q, uint8_t* out) {
+  uint32_t w[3];
+  std::memcpy(w, q, sizeof(w));
+  const uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, low2 = 0x03030303;
+  const uint32_t words[4] = {
+      w[0] & low6,
+      (w[2] & low4) | (((w[0] >> 6) & low2) << 4),
+      w[1] & low6,
+      ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4),
+  };
+  std::memcpy(out, words, sizeof(words));
 }
 
 }  // namespace kvasir::engine::quant::internal

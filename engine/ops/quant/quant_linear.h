@@ -122,6 +122,15 @@ class QuantLinear {
   int64_t in_features_ = 0;
   int64_t out_features_ = 0;
   std::vector<Part> parts_;
+  // Forward's units of work: up to 16 consecutive output rows of one part.
+  struct Chunk {
+    int part = 0;           // index into parts_
+    int64_t row_begin = 0;  // first output row (over all parts)
+    int64_t rows = 0;
+    const uint8_t* data = nullptr;  // the weights of row_begin
+  };
+  std::vector<Chunk> chunks_;
+  bool quantized_ = false;  // some part needs quantized activations
 };
 
 }  // namespace kvasir::engine::quant

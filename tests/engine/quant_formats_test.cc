@@ -1,24 +1,15 @@
+#include "engine/ops/quant/quant_formats.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <random>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "engine/model/gguf_dequant.h"
-#include "engine/ops/quant/quant_formats.h"
-#include "engine/ops/quant/quant_linear.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/status_matchers.h"
 
 namespace kvasir::engine::quant {
 namespace {
-
-using ::kvasir::testing::IsOk;
-using ::kvasir::testing::StatusIs;
-using ::testing::HasSubstr;
 
 constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6,
                    kQ5_1 = 7, kQ8_0 = 8, kQ2_K = 10, kQ4_K = 12, kQ5_K = 13,

@@ -1,0 +1,272 @@
+#include "engine/ops/quant/quant_linear.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "engine/model/gguf_types.h"
+#include "engine/ops/quant/quant_formats.h"
+#include "engine/ops/quant/quant_kernels.h"
+
+namespace kvasir::engine::quant {
+namespace {
+
+using gguf::TensorType;
+using internal::ActRows;
+using internal::KernelTable;
+using internal::kMaxTileRows;
+
+// Output rows one OpenMP task computes: enough that a task's weights
+// (16 rows of 4096 Q4_K values: 37 KB) stay in L2 while every tile of
+// activation rows passes over them, few enough that decode (m = 1) still
+// splits a 4096-row matrix into 256 tasks for the threads to balance.
+constexpr int64_t kChunkRows = 16;
+
+const KernelTable& Table(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512Vnni:
+      return internal::Avx512Kernels();
+    case Isa::kAvx2:
+      return internal::Avx2Kernels();
+    default:
+      return internal::ScalarKernels();
+  }
+}
+
+internal::QuantDotFn QuantDot(const KernelTable& t, uint32_t type) {
+  switch (static_cast<TensorType>(type)) {
+    case TensorType::kQ4_0:
+      return t.q4_0;
+    case TensorType::kQ4_1:
+      return t.q4_1;
+    case TensorType::kQ5_0:
+      return t.q5_0;
+    case TensorType::kQ5_1:
+      return t.q5_1;
+    case TensorType::kQ8_0:
+      return t.q8_0;
+    case TensorType::kQ4_K:
+      return t.q4_k;
+    case TensorType::kQ5_K:
+      return t.q5_k;
+    case TensorType::kQ6_K:
+      return t.q6_k;
+    default:
+      return nullptr;
+  }
+}
+
+internal::DenseDotFn DenseDot(const KernelTable& t, uint32_t type) {
+  switch (static_cast<TensorType>(type)) {
+    case TensorType::kF32:
+      return t.f32;
+    case TensorType::kF16:
+      return t.f16;
+    case TensorType::kBF16:
+      return t.bf16;
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+absl::string_view IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kAuto:
+      return "auto";
+    case Isa::kAvx512Vnni:
+      return "avx512-vnni";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kScalar:
+      return "scalar";
+  }
+  return "unknown";
+}
+
+bool IsaSupported(Isa isa) {
+  // Idempotent; needed only if this runs before libgcc's own constructor
+  // (a QuantContext built during static initialization).
+  __builtin_cpu_init();
+  switch (isa) {
+    case Isa::kAvx512Vnni:
+      return __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vnni") &&
+             __builtin_cpu_supports("fma");
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("f16c");
+    case Isa::kAuto:
+    case Isa::kScalar:
+      return true;
+  }
+  return false;
+}
+
+Isa DetectIsa() {
+  if (IsaSupported(Isa::kAvx512Vnni)) return Isa::kAvx512Vnni;
+  if (IsaSupported(Isa::kAvx2)) return Isa::kAvx2;
+  return Isa::kScalar;
+}
+
+absl::StatusOr<std::unique_ptr<QuantContext>> QuantContext::Create(
+    const Options& options) {
+  Isa isa = options.isa;
+  if (isa == Isa::kAuto) isa = DetectIsa();
+  if (!IsaSupported(isa)) {
+    return absl::UnimplementedError(absl::StrCat(
+        "QuantContext: options.isa = ", IsaName(isa),
+        " is not supported by this CPU (best: ", IsaName(DetectIsa()), ")"));
+  }
+  return std::unique_ptr<QuantContext>(new QuantContext(isa));
+}
+
+QuantContext::~QuantContext() = default;
+
+void QuantContext::Reserve(int64_t rows, int64_t in_features) {
+  if (rows <= 0 || in_features <= 0 || in_features % 32 != 0) return;
+  const int64_t bytes = rows * internal::ActRowBytes(in_features);
+  if (bytes <= act_bytes_) return;
+  // aligned_alloc wants a size that is a multiple of the alignment.
+  const size_t size = static_cast<size_t>((bytes + 63) / 64 * 64);
+  act_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, size)));
+  act_bytes_ = act_ ? bytes : 0;
+}
+
+absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
+    const Options& options, QuantContext* ctx, absl::Span<const Part> parts,
+    int64_t in_features) {
+  const std::string& name = options.name;
+  if (ctx == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("QuantLinear ", name, ": ctx is null"));
+  }
+  if (options.max_rows < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "QuantLinear ", name, ": max_rows = ", options.max_rows, " < 1"));
+  }
+  if (parts.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("QuantLinear ", name, ": no parts"));
+  }
+  if (in_features <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "QuantLinear ", name, ": in_features = ", in_features, " <= 0"));
+  }
+  auto linear =
+      std::unique_ptr<QuantLinear>(new QuantLinear(options, in_features));
+  bool any_quantized = false;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Part& p = parts[i];
+    if (p.data == nullptr || p.rows <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "QuantLinear ", name, ": part ", i, " is empty (rows = ", p.rows,
+          ", data ", p.data ? "set" : "null", ")"));
+    }
+    if (!HasKernel(p.type)) {
+      return absl::UnimplementedError(absl::StrCat(
+          "QuantLinear ", name, ": part ", i, " has type ", TypeName(p.type),
+          " (", p.type, "), which has no quantized matmul kernel"));
+    }
+    const int64_t block = GetBlockInfo(p.type)->block_size;
+    if (in_features % block != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("QuantLinear ", name, ": in_features = ", in_features,
+                       " is not a multiple of the ", TypeName(p.type),
+                       " block size ", block, " (part ", i, ")"));
+    }
+    any_quantized = any_quantized || IsQuantized(p.type);
+    // Task boundaries follow part boundaries so a task runs one kernel.
+    const int64_t row_bytes = RowBytes(p.type, in_features);
+    for (int64_t r = 0; r < p.rows; r += kChunkRows) {
+      linear->chunks_.push_back(
+          {.part = static_cast<int>(i),
+           .row_begin = linear->out_features_ + r,
+           .rows = std::min(kChunkRows, p.rows - r),
+           .data = static_cast<const uint8_t*>(p.data) + r * row_bytes});
+    }
+    linear->out_features_ += p.rows;
+    linear->parts_.push_back(p);
+  }
+  linear->quantized_ = any_quantized;
+  if (any_quantized) ctx->Reserve(options.max_rows, in_features);
+  return linear;
+}
+
+int64_t QuantLinear::weight_bytes() const {
+  int64_t bytes = 0;
+  for (const Part& p : parts_) bytes += p.rows * RowBytes(p.type, in_features_);
+  return bytes;
+}
+
+absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
+                                  float* y) const {
+  if (m < 1 || m > options_.max_rows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("QuantLinear ", options_.name, ": m = ", m,
+                     " outside [1, max_rows = ", options_.max_rows, "]"));
+  }
+  const int64_t k = in_features_;
+  const int64_t stride = internal::ActRowBytes(k);
+  if (quantized_ && ctx.act_bytes_ < m * stride) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "QuantLinear ", options_.name, ": the context holds ", ctx.act_bytes_,
+        " activation bytes, m = ", m, " needs ", m * stride,
+        " (Forward with the context given to Create)"));
+  }
+  const KernelTable& table = Table(ctx.isa_);
+  uint8_t* act = ctx.act_.get();
+  if (quantized_) {
+#pragma omp parallel for schedule(static) if (m > 1)
+    for (int i = 0; i < m; ++i) {
+      table.quantize_act(x + i * k, k, act + i * stride);
+    }
+  }
+  const ActRows all_rows{
+      .base = act, .stride = stride, .nbp = internal::ActPaddedBlocks(k)};
+  const int64_t n_chunks = static_cast<int64_t>(chunks_.size());
+  const int64_t out = out_features_;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    const Chunk& chunk = chunks_[c];
+    const uint32_t type = parts_[chunk.part].type;
+    const int64_t row_bytes = RowBytes(type, k);
+    const internal::QuantDotFn qdot = QuantDot(table, type);
+    const internal::DenseDotFn ddot = DenseDot(table, type);
+    float tile[kMaxTileRows];
+    // Activation tiles outside, weight rows inside: the chunk's weights are
+    // read from memory once and then from cache for every tile.
+    for (int i0 = 0; i0 < m; i0 += kMaxTileRows) {
+      const int rows = std::min(kMaxTileRows, m - i0);
+      ActRows a = all_rows;
+      // (No quantized activations, no buffer: keep null pointers unmoved.)
+      if (a.base != nullptr) a.base += i0 * stride;
+      for (int64_t n = 0; n < chunk.rows; ++n) {
+        const uint8_t* w = chunk.data + n * row_bytes;
+        if (qdot != nullptr) {
+          qdot(w, k, a, rows, tile);
+        } else {
+          ddot(w, k, x + i0 * k, k, rows, tile);
+        }
+        for (int r = 0; r < rows; ++r) {
+          y[(i0 + r) * out + chunk.row_begin + n] = tile[r];
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kvasir::engine::quant

@@ -1,0 +1,417 @@
+#include "engine/ops/quant/quant_linear.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "engine/model/gguf_dequant.h"
+#include "engine/ops/bf16.h"
+#include "engine/ops/quant/quant_formats.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kvasir::engine::quant {
+namespace {
+
+using ::kvasir::testing::IsOk;
+using ::kvasir::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6,
+                   kQ5_1 = 7, kQ8_0 = 8, kQ2_K = 10, kQ4_K = 12, kQ5_K = 13,
+                   kQ6_K = 14, kBF16 = 30;
+
+void PutHalf(uint8_t* p, float v) {
+  const uint16_t h = gguf::FloatToHalf(v);
+  std::memcpy(p, &h, sizeof(h));
+}
+
+// ---- QuantLinear ---------------------------------------------------------
+
+constexpr uint32_t kQuantTypes[] = {kQ4_0, kQ4_1, kQ5_0, kQ5_1,
+                                    kQ8_0, kQ4_K, kQ5_K, kQ6_K};
+
+std::vector<Isa> SupportedIsas() {
+  std::vector<Isa> isas = {Isa::kScalar};
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512Vnni}) {
+    if (IsaSupported(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
+// A finite f16 block scale: mostly ordinary, sometimes the largest f16 or a
+// subnormal one, so the kernels see the whole range.
+float RandomScale(std::mt19937& rng) {
+  std::uniform_int_distribution<int> pick(0, 9);
+  std::uniform_real_distribution<float> mag(1.0f / 1024, 0.25f);
+  const float sign = pick(rng) % 2 ? -1.0f : 1.0f;
+  switch (pick(rng)) {
+    case 0:
+      return sign * 65504.0f;
+    case 1: {
+      std::uniform_int_distribution<int> sub(1, 0x3FF);
+      return gguf::HalfToFloat(static_cast<uint16_t>(sub(rng)));
+    }
+    default:
+      return sign * mag(rng);
+  }
+}
+
+// Random bytes for rows x k values of `type`, with every f16 scale replaced
+// by a finite one (random bytes could be inf or NaN).
+std::vector<uint8_t> RandomWeights(uint32_t type, int64_t rows, int64_t k,
+                                   std::mt19937& rng) {
+  std::vector<uint8_t> w(static_cast<size_t>(rows * RowBytes(type, k)));
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (uint8_t& b : w) b = static_cast<uint8_t>(byte(rng));
+  if (type == kF32 || type == kF16 || type == kBF16) {
+    std::uniform_real_distribution<float> u(-4.0f, 4.0f);
+    const int size = type == kF32 ? 4 : 2;
+    for (size_t i = 0; i < w.size(); i += size) {
+      const float v = u(rng);
+      if (type == kF32) std::memcpy(&w[i], &v, 4);
+      if (type == kF16) PutHalf(&w[i], v);
+      if (type == kBF16) {
+        const uint16_t h = ops::FloatToBf16(v);
+        std::memcpy(&w[i], &h, 2);
+      }
+    }
+    return w;
+  }
+  const BlockInfo info = *GetBlockInfo(type);
+  // Offsets of the f16 scales in a block.
+  std::vector<int> halves = {0};
+  if (type == kQ4_1 || type == kQ5_1 || type == kQ4_K || type == kQ5_K) {
+    halves.push_back(2);
+  }
+  if (type == kQ6_K) halves = {208};
+  for (size_t b = 0; b < w.size(); b += info.block_bytes) {
+    for (int off : halves) PutHalf(&w[b + off], RandomScale(rng));
+  }
+  return w;
+}
+
+std::vector<float> RandomX(int64_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = u(rng);
+  return x;
+}
+
+// x as the kernels see it: per block of 32, d = max|x| / 127 and d * q with
+// q = x / d rounded to nearest even.
+std::vector<float> QuantDequantX(const std::vector<float>& x) {
+  std::vector<float> out(x.size());
+  for (size_t b = 0; b < x.size(); b += 32) {
+    float amax = 0.0f;
+    for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (size_t i = b; i < b + 32; ++i) {
+      out[i] = d * static_cast<float>(std::lrintf(x[i] * id));
+    }
+  }
+  return out;
+}
+
+struct Reference {
+  std::vector<double> y;        // [m, out]: Σ W * x as the kernels see x
+  std::vector<double> mag;      // Σ |W * x|: the scale of rounding errors
+  std::vector<double> y_exact;  // Σ W * x with x unquantized
+  std::vector<double> bound;    // |y - y_exact| <= Σ |W| * d / 2
+};
+
+Reference ComputeReference(absl::Span<const QuantLinear::Part> parts, int64_t k,
+                           const std::vector<float>& x, int m) {
+  int64_t out = 0;
+  for (const auto& p : parts) out += p.rows;
+  Reference ref;
+  ref.y.assign(static_cast<size_t>(m * out), 0.0);
+  ref.mag = ref.y_exact = ref.bound = ref.y;
+  std::vector<float> xq(x.size()), half_step(x.size(), 0.0f);
+  for (int i = 0; i < m; ++i) {
+    const std::vector<float> row(x.begin() + i * k, x.begin() + (i + 1) * k);
+    if (k % 32 == 0) {
+      const std::vector<float> q = QuantDequantX(row);
+      std::copy(q.begin(), q.end(), xq.begin() + i * k);
+      for (int64_t b = 0; b < k; b += 32) {
+        float amax = 0.0f;
+        for (int64_t t = b; t < b + 32; ++t) {
+          amax = std::max(amax, std::fabs(row[t]));
+        }
+        for (int64_t t = b; t < b + 32; ++t) {
+          half_step[i * k + t] = amax / 127.0f / 2.0f;
+        }
+      }
+    }
+  }
+  int64_t n0 = 0;
+  std::vector<float> w(static_cast<size_t>(k));
+  for (const auto& p : parts) {
+    const bool quantized = IsQuantized(p.type);
+    for (int64_t r = 0; r < p.rows; ++r) {
+      DequantizeRow(
+          p.type, static_cast<const uint8_t*>(p.data) + r * RowBytes(p.type, k),
+          k, w.data());
+      for (int i = 0; i < m; ++i) {
+        const size_t o = static_cast<size_t>(i * out + n0 + r);
+        for (int64_t t = 0; t < k; ++t) {
+          const double xv = quantized ? xq[i * k + t] : x[i * k + t];
+          ref.y[o] += double{w[t]} * xv;
+          ref.mag[o] += std::fabs(double{w[t]} * xv);
+          ref.y_exact[o] += double{w[t]} * x[i * k + t];
+          if (quantized) {
+            ref.bound[o] += std::fabs(double{w[t]}) * half_step[i * k + t];
+          }
+        }
+      }
+    }
+    n0 += p.rows;
+  }
+  return ref;
+}
+
+// Runs y = x · Wᵀ for `parts` on `isa` and checks it against the reference:
+// within 1e-4 of the magnitude of the quantized math, and within the
+// activation quantization's error bound of the exact f32 product.
+void CheckForward(Isa isa, absl::Span<const QuantLinear::Part> parts, int64_t k,
+                  int m, std::mt19937& rng) {
+  ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({.isa = isa}));
+  ASSERT_OK_AND_ASSIGN(auto linear,
+                       QuantLinear::Create({.name = "test", .max_rows = 17},
+                                           ctx.get(), parts, k));
+  const std::vector<float> x = RandomX(m * k, rng);
+  std::vector<float> y(static_cast<size_t>(m * linear->out_features()), NAN);
+  ASSERT_OK(linear->Forward(*ctx, x.data(), m, y.data()));
+  const Reference ref = ComputeReference(parts, k, x, m);
+  for (size_t o = 0; o < y.size(); ++o) {
+    ASSERT_TRUE(std::isfinite(y[o])) << o;
+    const double tol = 1e-4 * ref.mag[o] + 1e-30;
+    ASSERT_NEAR(y[o], ref.y[o], tol) << "output " << o;
+    ASSERT_NEAR(y[o], ref.y_exact[o], ref.bound[o] + tol) << "output " << o;
+  }
+}
+
+TEST(QuantLinearTest, EveryTypeEveryIsaMatchesTheReference) {
+  std::mt19937 rng(7);
+  for (Isa isa : SupportedIsas()) {
+    for (uint32_t type : kQuantTypes) {
+      const int64_t block = GetBlockInfo(type)->block_size;
+      // 3 blocks: a multiple of the block but not of the SIMD width (and an
+      // odd count for the kernels that pair blocks of 32); then 8 blocks.
+      for (int64_t k : {3 * block, 8 * block}) {
+        for (int m : {1, 3, 17}) {
+          SCOPED_TRACE(absl::StrCat(IsaName(isa), " ", TypeName(type), " k=", k,
+                                    " m=", m));
+          const std::vector<uint8_t> w = RandomWeights(type, 37, k, rng);
+          const QuantLinear::Part part{
+              .type = type, .data = w.data(), .rows = 37};
+          CheckForward(isa, {part}, k, m, rng);
+        }
+      }
+    }
+  }
+}
+
+TEST(QuantLinearTest, DenseTypesEveryIsa) {
+  std::mt19937 rng(8);
+  for (Isa isa : SupportedIsas()) {
+    for (uint32_t type : {kF32, kF16, kBF16}) {
+      for (int64_t k : {7, 96, 100}) {  // tails of the 8- and 16-wide loops
+        for (int m : {1, 3, 17}) {
+          SCOPED_TRACE(absl::StrCat(IsaName(isa), " ", TypeName(type), " k=", k,
+                                    " m=", m));
+          const std::vector<uint8_t> w = RandomWeights(type, 19, k, rng);
+          const QuantLinear::Part part{
+              .type = type, .data = w.data(), .rows = 19};
+          CheckForward(isa, {part}, k, m, rng);
+        }
+      }
+    }
+  }
+}
+
+TEST(QuantLinearTest, MixedPartsInOneLinear) {
+  std::mt19937 rng(9);
+  const int64_t k = 512;
+  const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 5, k, rng);
+  const std::vector<uint8_t> q6k = RandomWeights(kQ6_K, 20, k, rng);
+  const std::vector<uint8_t> f32 = RandomWeights(kF32, 3, k, rng);
+  const std::vector<uint8_t> q8 = RandomWeights(kQ8_0, 9, k, rng);
+  const QuantLinear::Part parts[] = {
+      {.type = kQ4_K, .data = q4k.data(), .rows = 5},
+      {.type = kQ6_K, .data = q6k.data(), .rows = 20},
+      {.type = kF32, .data = f32.data(), .rows = 3},
+      {.type = kQ8_0, .data = q8.data(), .rows = 9},
+  };
+  for (Isa isa : SupportedIsas()) {
+    for (int m : {1, 3, 17}) {
+      SCOPED_TRACE(absl::StrCat(IsaName(isa), " m=", m));
+      CheckForward(isa, parts, k, m, rng);
+    }
+  }
+}
+
+// The SIMD kernels compute what the scalar ones do, up to float rounding
+// (1e-5 of the magnitude: they only sum in another order).
+TEST(QuantLinearTest, SimdAgreesWithScalar) {
+  std::mt19937 rng(10);
+  const int64_t k = 1024;
+  const int m = 5;
+  ASSERT_OK_AND_ASSIGN(auto scalar_ctx,
+                       QuantContext::Create({.isa = Isa::kScalar}));
+  for (uint32_t type : kQuantTypes) {
+    const std::vector<uint8_t> w = RandomWeights(type, 24, k, rng);
+    const QuantLinear::Part part{.type = type, .data = w.data(), .rows = 24};
+    const std::vector<float> x = RandomX(m * k, rng);
+    const Reference ref = ComputeReference({part}, k, x, m);
+    ASSERT_OK_AND_ASSIGN(auto scalar_linear,
+                         QuantLinear::Create({.name = "s", .max_rows = m},
+                                             scalar_ctx.get(), {part}, k));
+    std::vector<float> want(m * 24);
+    ASSERT_OK(scalar_linear->Forward(*scalar_ctx, x.data(), m, want.data()));
+    for (Isa isa : SupportedIsas()) {
+      if (isa == Isa::kScalar) continue;
+      SCOPED_TRACE(absl::StrCat(IsaName(isa), " ", TypeName(type)));
+      ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({.isa = isa}));
+      ASSERT_OK_AND_ASSIGN(auto linear,
+                           QuantLinear::Create({.name = "v", .max_rows = m},
+                                               ctx.get(), {part}, k));
+      std::vector<float> got(m * 24);
+      ASSERT_OK(linear->Forward(*ctx, x.data(), m, got.data()));
+      for (size_t o = 0; o < got.size(); ++o) {
+        ASSERT_NEAR(got[o], want[o], 1e-5 * ref.mag[o] + 1e-30) << o;
+      }
+    }
+  }
+}
+
+TEST(QuantLinearTest, Geometry) {
+  std::mt19937 rng(11);
+  const std::vector<uint8_t> a = RandomWeights(kQ4_K, 3, 256, rng);
+  const std::vector<uint8_t> b = RandomWeights(kF16, 2, 256, rng);
+  ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({}));
+  EXPECT_NE(ctx->isa(), Isa::kAuto);
+  const QuantLinear::Part parts[] = {{kQ4_K, a.data(), 3}, {kF16, b.data(), 2}};
+  ASSERT_OK_AND_ASSIGN(
+      auto linear, QuantLinear::Create({.name = "g"}, ctx.get(), parts, 256));
+  EXPECT_EQ(linear->in_features(), 256);
+  EXPECT_EQ(linear->out_features(), 5);
+  EXPECT_EQ(linear->weight_bytes(), 3 * 144 + 2 * 512);
+  EXPECT_EQ(linear->parts().size(), 2u);
+}
+
+TEST(QuantLinearTest, Errors) {
+  ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({}));
+  std::vector<uint8_t> w(4096);
+  const QuantLinear::Part q2k{.type = kQ2_K, .data = w.data(), .rows = 1};
+  EXPECT_THAT(QuantLinear::Create({.name = "l.q2"}, ctx.get(), {q2k}, 256),
+              StatusIs(absl::StatusCode::kUnimplemented,
+                       AllOf(HasSubstr("Q2_K"), HasSubstr("l.q2"))));
+  const QuantLinear::Part q40{.type = kQ4_0, .data = w.data(), .rows = 1};
+  EXPECT_THAT(QuantLinear::Create({.name = "l.k"}, ctx.get(), {q40}, 100),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("in_features = 100"), HasSubstr("32"))));
+  EXPECT_THAT(QuantLinear::Create({.name = "l.z"}, ctx.get(), {q40}, 0),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("in_features = 0")));
+  EXPECT_THAT(
+      QuantLinear::Create({.name = "l.none"}, ctx.get(), {}, 32),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no parts")));
+  const QuantLinear::Part null_part{.type = kQ4_0, .data = nullptr, .rows = 1};
+  EXPECT_THAT(
+      QuantLinear::Create({.name = "l.n"}, ctx.get(), {null_part}, 32),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("part 0")));
+  const QuantLinear::Part empty{.type = kQ4_0, .data = w.data(), .rows = 0};
+  EXPECT_THAT(
+      QuantLinear::Create({.name = "l.e"}, ctx.get(), {empty}, 32),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("part 0")));
+  EXPECT_THAT(
+      QuantLinear::Create({.name = "l.r", .max_rows = 0}, ctx.get(), {q40}, 32),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_rows = 0")));
+
+  ASSERT_OK_AND_ASSIGN(auto linear,
+                       QuantLinear::Create({.name = "l.m", .max_rows = 4},
+                                           ctx.get(), {q40}, 32));
+  std::vector<float> x(5 * 32, 0.5f), y(5);
+  EXPECT_THAT(linear->Forward(*ctx, x.data(), 0, y.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("m = 0"), HasSubstr("l.m"))));
+  EXPECT_THAT(linear->Forward(*ctx, x.data(), 5, y.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("m = 5"), HasSubstr("max_rows = 4"))));
+  EXPECT_THAT(linear->Forward(*ctx, x.data(), 4, y.data()), IsOk());
+}
+
+TEST(QuantLinearTest, IsaNamesAndDetection) {
+  EXPECT_EQ(IsaName(Isa::kAvx512Vnni), "avx512-vnni");
+  EXPECT_EQ(IsaName(Isa::kAvx2), "avx2");
+  EXPECT_EQ(IsaName(Isa::kScalar), "scalar");
+  EXPECT_TRUE(IsaSupported(Isa::kScalar));
+  EXPECT_TRUE(IsaSupported(DetectIsa()));
+  ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({}));
+  EXPECT_EQ(ctx->isa(), DetectIsa());
+}
+
+// Forward never allocates: a context that Create did not reserve for is
+// refused instead of grown.
+TEST(QuantLinearTest, ForwardWithAnUnreservedContextFails) {
+  ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({}));
+  ASSERT_OK_AND_ASSIGN(auto other, QuantContext::Create({}));
+  std::vector<uint8_t> w(18 * 2, 0);
+  const QuantLinear::Part part{.type = kQ4_0, .data = w.data(), .rows = 1};
+  ASSERT_OK_AND_ASSIGN(
+      auto linear, QuantLinear::Create({.name = "l.c"}, ctx.get(), {part}, 64));
+  std::vector<float> x(64, 1.0f), y(1);
+  EXPECT_THAT(
+      linear->Forward(*other, x.data(), 1, y.data()),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("l.c")));
+  EXPECT_THAT(linear->Forward(*ctx, x.data(), 1, y.data()), IsOk());
+}
+
+// Decode-shaped throughput: m = 1 against a 4096 x 4096 Q4_K matrix, the
+// weights streamed once per call. Run with --gtest_also_run_disabled_tests.
+TEST(QuantLinearTest, DISABLED_Q4KGemvThroughput) {
+  std::mt19937 rng(12);
+  const int64_t n = 4096;
+  const std::vector<uint8_t> w = RandomWeights(kQ4_K, n, n, rng);
+  const QuantLinear::Part part{.type = kQ4_K, .data = w.data(), .rows = n};
+  const std::vector<float> x = RandomX(16 * n, rng);
+  std::vector<float> y(16 * n);
+  for (Isa isa : SupportedIsas()) {
+    ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({.isa = isa}));
+    ASSERT_OK_AND_ASSIGN(auto linear,
+                         QuantLinear::Create({.name = "bench", .max_rows = 16},
+                                             ctx.get(), {part}, n));
+    for (int m : {1, 16}) {
+      ASSERT_OK(linear->Forward(*ctx, x.data(), m, y.data()));  // warm-up
+      const int iters = isa == Isa::kScalar ? 3 : 50;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < iters; ++i) {
+        ASSERT_OK(linear->Forward(*ctx, x.data(), m, y.data()));
+      }
+      const double s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count() /
+          iters;
+      std::printf("%-12s m=%-3d %8.3f ms  %6.2f GB/s of weights  %7.1f GOP/s\n",
+                  std::string(IsaName(isa)).c_str(), m, s * 1e3,
+                  static_cast<double>(linear->weight_bytes()) / s / 1e9,
+                  2.0 * n * n * m / s / 1e9);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kvasir::engine::quant
