@@ -40,7 +40,7 @@ struct StoppingParams {
   int32_t max_new_tokens = 16;    // >= 1
   std::vector<std::string> stop;  // stop sequences, matched on output text
   bool include_stop = false;      // keep the matched stop text in the output
-  bool ignore_eos = false;        // keep going after EOS (benchmarks)
+  bool ignore_eos = false;        // keep going after EOS/EOT/EOM (benchmarks)
 };
 
 struct Request {

@@ -76,7 +76,7 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
                         .clock = e->clock_},
                        e->kv_.get(), e->admission_.get(), std::move(tenants)));
   e->output_ = std::make_unique<OutputProcessor>(
-      e->runner_->tokenizer().eos_id(), mc.context_length);
+      e->runner_->tokenizer().EndOfGenerationIds(), mc.context_length);
   e->block_bytes_ = e->kv_->block_bytes();
   e->total_blocks_ = e->kv_->total_blocks();
   absl::BitGen gen;

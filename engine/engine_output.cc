@@ -1,13 +1,19 @@
 #include "engine/engine_output.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/string_view.h"
 
 namespace kvasir::engine {
 
-OutputProcessor::OutputProcessor(int32_t eos_id, int32_t context_length)
-    : eos_id_(eos_id), context_length_(context_length), out_(1) {}
+OutputProcessor::OutputProcessor(std::vector<int32_t> end_of_generation,
+                                 int32_t context_length)
+    : end_of_generation_(std::move(end_of_generation)),
+      context_length_(context_length),
+      out_(1) {
+  std::sort(end_of_generation_.begin(), end_of_generation_.end());
+}
 
 std::optional<FinishReason> OutputProcessor::OnLogits(
     EngineRequest& r, absl::Span<const float> logits, absl::Time now) {
@@ -23,7 +29,8 @@ std::optional<FinishReason> OutputProcessor::OnLogits(
   if (r.first_token_time == absl::InfinitePast()) r.first_token_time = now;
 
   std::optional<FinishReason> done;
-  if (token == eos_id_ && !r.ignore_eos) {
+  if (!r.ignore_eos && std::binary_search(end_of_generation_.begin(),
+                                          end_of_generation_.end(), token)) {
     done = FinishReason::kEos;
   } else {
     r.decoder.Add(token, &r.text);

@@ -22,14 +22,18 @@ namespace kvasir::engine {
 // request reserved (its token and text buffers) and the sampler's scratch.
 class OutputProcessor {
  public:
-  // eos_id: the tokenizer's EOS; context_length: the model's.
-  OutputProcessor(int32_t eos_id, int32_t context_length);
+  // end_of_generation: the tokenizer's EndOfGenerationIds() (EOS, end of
+  // turn, end of message), in any order; context_length: the model's.
+  OutputProcessor(std::vector<int32_t> end_of_generation,
+                  int32_t context_length);
 
   // Takes the logits of the request's last known token: samples, appends
   // the token to r.tokens and calls r.sink->OnTokens with it and the text
-  // it releases. Returns the finish reason when the request is done (EOS,
-  // max_new_tokens or the context reached, a stop sequence); the caller
-  // then calls Finish.
+  // it releases. Returns the finish reason when the request is done (kEos
+  // for any end-of-generation token unless r.ignore_eos, which then
+  // ignores them all; max_new_tokens or the context reached; a stop
+  // sequence); the caller then calls Finish. An end-of-generation token
+  // that finishes the request adds no text.
   std::optional<FinishReason> OnLogits(EngineRequest& r,
                                        absl::Span<const float> logits,
                                        absl::Time now);
@@ -42,7 +46,7 @@ class OutputProcessor {
               absl::Time now);
 
  private:
-  int32_t eos_id_;
+  std::vector<int32_t> end_of_generation_;  // sorted
   int32_t context_length_;
   std::vector<GeneratedToken> out_;  // one entry, reused every step
 };

@@ -14,13 +14,13 @@ BUILD_PACKAGES=(
   libabsl-dev libspdlog-dev libfmt-dev libdnnl-dev ocl-icd-opencl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
-  libssl-dev clang-format prometheus-cpp-dev
+  libssl-dev clang-format prometheus-cpp-dev libpcre2-dev
   nginx
 )
 RUNTIME_PACKAGES=(
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libspdlog1.10
   libfmt9 libdnnl2 libyaml-cpp0.7 libcpp-httplib0.11 libssl3 libgomp1
-  libprometheus-cpp-core1.0
+  libprometheus-cpp-core1.0 libpcre2-8-0
   ca-certificates
 )
 

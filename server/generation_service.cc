@@ -28,10 +28,12 @@ absl::Status DoTokenize(ServiceEnv* env,
                         v1::TokenizeResponse* response) {
   ASSIGN_OR_RETURN(engine::Engine * engine, AdmitSmallCall(env, context));
   const engine::Tokenizer& tokenizer = engine->tokenizer();
-  const bool add_bos = request.has_add_bos() ? request.add_bos() : true;
+  const engine::EncodeOptions options = {
+      .add_special = request.has_add_bos() ? request.add_bos() : true,
+      .parse_special = request.has_parse_special() && request.parse_special()};
   ASSIGN_OR_RETURN(
       const std::vector<int32_t> ids,
-      EncodeText(request.text(), add_bos, tokenizer, env->limits(), "text"));
+      EncodeText(request.text(), options, tokenizer, env->limits(), "text"));
   response->mutable_token_ids()->Add(ids.begin(), ids.end());
   response->set_token_count(static_cast<int32_t>(ids.size()));
   if (request.return_pieces()) {

@@ -37,14 +37,15 @@ absl::Status CheckRequestId(const std::string& id,
 }  // namespace
 
 absl::StatusOr<std::vector<int32_t>> EncodeText(
-    absl::string_view text, bool add_bos, const engine::Tokenizer& tokenizer,
-    const RequestLimits& limits, absl::string_view noun) {
+    absl::string_view text, const engine::EncodeOptions& options,
+    const engine::Tokenizer& tokenizer, const RequestLimits& limits,
+    absl::string_view noun) {
   if (static_cast<int64_t>(text.size()) > limits.max_prompt_text_bytes) {
     return Invalid(
         "text", absl::StrCat("the ", noun, " is ", text.size(),
                              " bytes, at most ", limits.max_prompt_text_bytes));
   }
-  absl::StatusOr<std::vector<int32_t>> ids = tokenizer.Encode(text, add_bos);
+  absl::StatusOr<std::vector<int32_t>> ids = tokenizer.Encode(text, options);
   if (!ids.ok()) {
     return Invalid("text",
                    absl::StrCat("cannot be encoded: ", ids.status().message()));
@@ -61,7 +62,11 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(
     case v1::GenerateRequest::kText: {
       const std::string& text = request.text();
       if (text.empty()) return Invalid("text", "the prompt is empty");
-      return EncodeText(text, /*add_bos=*/true, tokenizer, limits, "prompt");
+      return EncodeText(text,
+                        {.add_special = true,
+                         .parse_special = request.has_parse_special() &&
+                                          request.parse_special()},
+                        tokenizer, limits, "prompt");
     }
     case v1::GenerateRequest::kTokenIds: {
       const auto& ids = request.token_ids().ids();

@@ -28,8 +28,10 @@ struct RequestLimits {
 };
 
 // Validates `request` against the model and the limits and builds the
-// engine request for `tenant`. A text prompt becomes BOS + encode(text)
-// (the tokenizer adds the dummy-prefix space); token ids are used as given.
+// engine request for `tenant`. A text prompt becomes encode(text) with the
+// vocabulary's special prefix (BOS for SentencePiece and Llama 3; the
+// tokenizer adds the dummy-prefix space), special-token text parsed when
+// request.parse_special; token ids are used as given.
 // The deadline is left infinite (the caller sets it from the RPC).
 absl::StatusOr<engine::Request> ToEngineRequest(
     const v1::GenerateRequest& request, const engine::ModelConfig& model,
@@ -40,8 +42,9 @@ absl::StatusOr<engine::Request> ToEngineRequest(
 // "text"): INVALID_ARGUMENT naming the field `text` when it is longer than
 // limits.max_prompt_text_bytes or the vocabulary cannot encode it.
 absl::StatusOr<std::vector<int32_t>> EncodeText(
-    absl::string_view text, bool add_bos, const engine::Tokenizer& tokenizer,
-    const RequestLimits& limits, absl::string_view noun);
+    absl::string_view text, const engine::EncodeOptions& options,
+    const engine::Tokenizer& tokenizer, const RequestLimits& limits,
+    absl::string_view noun);
 
 }  // namespace kvasir::server
 

@@ -81,6 +81,7 @@ v1::GenerateRequest BuildRequest(const ClientOptions& o) {
                                               o.token_ids.end());
   } else {
     r.set_text(o.prompt);
+    if (o.parse_special) r.set_parse_special(true);
   }
   v1::SamplingParameters* s = r.mutable_sampling();
   if (o.temperature) s->set_temperature(*o.temperature);
@@ -210,6 +211,7 @@ int Tokenize(const std::shared_ptr<grpc::Channel>& channel,
   v1::TokenizeRequest request;
   request.set_text(o.prompt);
   request.set_add_bos(!o.no_bos);
+  if (o.parse_special) request.set_parse_special(true);
   request.set_return_pieces(true);
   v1::TokenizeResponse response;
   grpc::Status status = stub->Tokenize(&ctx, request, &response);

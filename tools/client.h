@@ -41,6 +41,9 @@ struct ClientOptions {
   int32_t priority = 0;
   std::string request_id;
   bool no_bos = false;  // tokenize without BOS
+  // Text prompts: encode special-token text ("<|im_start|>") as those
+  // tokens (GenerateRequest/TokenizeRequest.parse_special).
+  bool parse_special = false;
 
   // health: the service to check ("" = the whole server).
   std::string service;

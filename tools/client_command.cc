@@ -52,6 +52,9 @@ void AddClientSubcommand(CLI::App* client, const std::string& name,
   CLI::Option* seed = nullptr;
   if (generates || name == "tokenize") {
     cmd->add_option("--prompt", p->o.prompt, "Prompt text");
+    cmd->add_flag("--parse-special", p->o.parse_special,
+                  "Encode special-token text in the prompt (<|im_start|>) "
+                  "as those tokens instead of as plain text");
   }
   if (name == "tokenize") {
     cmd->add_flag("--no-bos", p->o.no_bos, "Do not prepend BOS");

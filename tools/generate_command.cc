@@ -42,6 +42,7 @@ struct GenerateFlags {
   std::string weights_dtype = "f32";
   int32_t threads = 0;
   bool json = false;
+  bool parse_special = false;
 };
 
 // Hands the engine thread's output to the main thread, which prints it (a
@@ -117,9 +118,11 @@ int RunGenerate(const GenerateFlags& flags) {
   absl::StatusOr<std::unique_ptr<engine::Model>> model =
       engine::LoadModelForEngine(ModelSourceFromFlags(flags));
   if (!model.ok()) return Fail("generate", model.status());
-  // BOS + the text, as the golden files and llama.cpp do.
-  absl::StatusOr<std::vector<int32_t>> prompt =
-      (*model)->tokenizer->Encode(flags.prompt, /*add_bos=*/true);
+  // BOS (when the vocabulary adds one) + the text, as the golden files and
+  // llama.cpp do.
+  absl::StatusOr<std::vector<int32_t>> prompt = (*model)->tokenizer->Encode(
+      flags.prompt,
+      {.add_special = true, .parse_special = flags.parse_special});
   if (!prompt.ok()) return Fail("generate", prompt.status());
 
   engine::Engine::Options options;
@@ -214,8 +217,12 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
       ->required();
   cmd->add_option("--tokenizer", flags->tokenizer,
                   "llama2.c tokenizer .bin (needed for .bin checkpoints)");
-  cmd->add_option("--prompt", flags->prompt, "text; BOS is added before it")
+  cmd->add_option("--prompt", flags->prompt,
+                  "text; BOS is added before it when the vocabulary wants it")
       ->required();
+  cmd->add_flag("--parse-special", flags->parse_special,
+                "encode special-token text in the prompt (<|im_start|>, "
+                "<|eot_id|>) as those tokens instead of as plain text");
   cmd->add_option("--max-tokens", flags->max_tokens,
                   "tokens to generate (default 64)");
   cmd->add_option("--temperature", flags->temperature, "0 = greedy (default)");

@@ -140,7 +140,8 @@ absl::StatusOr<ModelConfig> GgufModelConfig(const GgufFile& file,
 }
 
 absl::StatusOr<std::unique_ptr<Model>> ModelFromGguf(const GgufFile& file) {
-  ASSIGN_OR_RETURN(auto tokenizer, TokenizerFromGguf(file));
+  ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
+                   TokenizerFromGguf(file));
   auto model = std::make_unique<Model>();
   ASSIGN_OR_RETURN(model->config,
                    GgufModelConfig(file, tokenizer->vocab_size()));

@@ -35,6 +35,10 @@ absl::Status ValidateModelConfig(const ModelConfig& c,
   for (const auto& [name, value] : sizes) {
     if (value <= 0) return bad(absl::StrCat(name, " ", value, " must be > 0"));
   }
+  if (c.n_heads % c.n_kv_heads != 0) {
+    return bad(absl::StrCat("n_heads ", c.n_heads,
+                            " is not a multiple of n_kv_heads ", c.n_kv_heads));
+  }
   // head_dim is D / H unless the checkpoint says otherwise (Qwen3's
   // attention.key_length): the projections' shapes follow it either way.
   if (c.head_dim <= 0) {

@@ -60,13 +60,14 @@ class Tensor {
   // The f32 values; nullptr for a block-type tensor (use bytes()).
   float* data() { return is_f32() ? data_.get() : nullptr; }
   const float* data() const { return is_f32() ? data_.get() : nullptr; }
+  // The f32 values; empty for a block-type tensor.
   absl::Span<float> span() {
-    return {data_.get(), static_cast<size_t>(numel_)};
+    return {data(), is_f32() ? static_cast<size_t>(numel_) : 0};
   }
   absl::Span<const float> span() const {
-    return {data_.get(), static_cast<size_t>(numel_)};
+    return {data(), is_f32() ? static_cast<size_t>(numel_) : 0};
   }
-  // Row r of a rank-2 tensor.
+  // Row r of a rank-2 f32 tensor.
   float* row(int64_t r) { return data_.get() + r * shape_.back(); }
   const float* row(int64_t r) const { return data_.get() + r * shape_.back(); }
 

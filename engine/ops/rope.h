@@ -33,7 +33,7 @@ class Rope {
     float freq_scale = 1.0f;  // > 0
     bool neox = false;
     // Empty, or head_dim / 2 positive divisors.
-    std::vector<float> freq_factors;
+    std::vector<float> freq_factors = {};
     int max_rows = 512;      // rows per step, >= 1
     // Positions tabulated at Create (the model's context length, or less
     // to bound the table: 2 * max_positions * head_dim / 2 floats), >= 0.

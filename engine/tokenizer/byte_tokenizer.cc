@@ -30,10 +30,10 @@ absl::StatusOr<std::unique_ptr<ByteTokenizer>> ByteTokenizer::Create(
 }
 
 absl::StatusOr<std::vector<int32_t>> ByteTokenizer::Encode(
-    absl::string_view text, bool add_bos) const {
+    absl::string_view text, const EncodeOptions& options) const {
   std::vector<int32_t> ids;
   ids.reserve(text.size() + 1);
-  if (add_bos) ids.push_back(kBosId);
+  if (options.add_special) ids.push_back(kBosId);
   for (char c : text) {
     ids.push_back(kFirstByteId + static_cast<unsigned char>(c));
   }

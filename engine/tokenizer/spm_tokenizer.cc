@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/status_macros.h"
 #include "engine/tokenizer/utf8.h"
 
 namespace kvasir::engine {
@@ -73,7 +74,9 @@ int ParseByteToken(absl::string_view piece) {
 }
 
 SpmTokenizer::SpmTokenizer(SpmVocab vocab, std::string source)
-    : vocab_(std::move(vocab)), source_(std::move(source)) {}
+    : vocab_(std::move(vocab)),
+      source_(std::move(source)),
+      special_(vocab_.pieces, vocab_.types) {}
 
 absl::StatusOr<std::unique_ptr<SpmTokenizer>> SpmTokenizer::Create(
     SpmVocab vocab, absl::string_view source) {
@@ -104,10 +107,19 @@ absl::StatusOr<std::unique_ptr<SpmTokenizer>> SpmTokenizer::Create(
     return bad(absl::StrCat("unknown-token id ", vocab.unk_id,
                             " is outside [0, ", size, ")"));
   }
+  if (vocab.eot_id < -1 || vocab.eot_id >= size) {
+    return bad(absl::StrCat("end-of-turn id ", vocab.eot_id, " is outside [0, ",
+                            size, ")"));
+  }
+  if (vocab.eom_id < -1 || vocab.eom_id >= size) {
+    return bad(absl::StrCat("end-of-message id ", vocab.eom_id,
+                            " is outside [0, ", size, ")"));
+  }
 
   std::unique_ptr<SpmTokenizer> tok(
       new SpmTokenizer(std::move(vocab), std::string(source)));
   const SpmVocab& v = tok->vocab_;
+  tok->eog_ = EndOfGenerationSet(v.eos_id, v.eot_id, v.eom_id);
   tok->token_bytes_.resize(n);
   tok->byte_to_id_.fill(-1);
   tok->piece_to_id_.reserve(n);
@@ -146,9 +158,9 @@ absl::StatusOr<std::unique_ptr<SpmTokenizer>> SpmTokenizer::Create(
 }
 
 absl::StatusOr<std::vector<int32_t>> SpmTokenizer::Encode(
-    absl::string_view text, bool add_bos) const {
+    absl::string_view text, const EncodeOptions& options) const {
   std::vector<int32_t> ids;
-  if (add_bos) ids.push_back(vocab_.bos_id);
+  if (options.add_special && vocab_.add_bos) ids.push_back(vocab_.bos_id);
   if (text.empty()) return ids;
   // Symbol offsets are 32-bit; no prompt comes near this.
   constexpr size_t kMaxTextBytes = size_t{1} << 30;
@@ -157,12 +169,33 @@ absl::StatusOr<std::vector<int32_t>> SpmTokenizer::Encode(
         "text of ", text.size(), " bytes is too long to encode (limit ",
         kMaxTextBytes, " bytes)"));
   }
+  if (!options.parse_special) {
+    RETURN_IF_ERROR(EncodeRun(text, text, vocab_.add_space_prefix, &ids));
+    return ids;
+  }
+  bool after_special = true;  // the first run gets the prefix too
+  for (const TextFragment& f : special_.Split(text)) {
+    if (f.token >= 0) {
+      ids.push_back(f.token);
+      after_special = true;
+      continue;
+    }
+    RETURN_IF_ERROR(EncodeRun(text, f.text,
+                              vocab_.add_space_prefix && after_special, &ids));
+    after_special = false;
+  }
+  return ids;
+}
 
+absl::Status SpmTokenizer::EncodeRun(absl::string_view text,
+                                     absl::string_view run, bool prefix,
+                                     std::vector<int32_t>* ids) const {
+  const size_t base = static_cast<size_t>(run.data() - text.data());
   // Escape spaces and add the dummy prefix.
   std::string buf;
-  buf.reserve(text.size() + 3 * (text.size() / 4 + 1));
-  if (vocab_.add_space_prefix) buf.append(kSpaceMark.data(), kSpaceMark.size());
-  for (char c : text) {
+  buf.reserve(run.size() + 3 * (run.size() / 4 + 1));
+  if (prefix) buf.append(kSpaceMark.data(), kSpaceMark.size());
+  for (char c : run) {
     if (c == ' ') {
       buf.append(kSpaceMark.data(), kSpaceMark.size());
     } else {
@@ -217,20 +250,19 @@ absl::StatusOr<std::vector<int32_t>> SpmTokenizer::Encode(
     const absl::string_view piece(buf.data() + s.start, s.len);
     auto it = piece_to_id_.find(piece);
     if (it != piece_to_id_.end()) {
-      ids.push_back(it->second);
+      ids->push_back(it->second);
       continue;
     }
     for (char c : piece) {
       const int32_t id = byte_to_id_[static_cast<unsigned char>(c)];
       if (id < 0) {
-        if (vocab_.add_space_prefix && s.start == 0) {
+        if (prefix && s.start == 0) {
           return absl::InvalidArgumentError(absl::StrCat(
               "cannot encode the dummy-prefix space: '▁' has no token in the "
               "vocabulary of ",
               source_, " and it has no byte fallback"));
         }
-        const size_t offset =
-            OriginalOffset(text, s.start, vocab_.add_space_prefix);
+        const size_t offset = base + OriginalOffset(run, s.start, prefix);
         return absl::InvalidArgumentError(
             absl::StrCat("cannot encode ", utf8::DescribeCharAt(text, offset),
                          " at byte offset ", offset,
@@ -238,10 +270,10 @@ absl::StatusOr<std::vector<int32_t>> SpmTokenizer::Encode(
                          "of ",
                          source_, " and the vocabulary has no byte fallback"));
       }
-      ids.push_back(id);
+      ids->push_back(id);
     }
   }
-  return ids;
+  return absl::OkStatus();
 }
 
 absl::string_view SpmTokenizer::TokenBytes(int32_t id) const {
@@ -252,6 +284,10 @@ absl::string_view SpmTokenizer::TokenBytes(int32_t id) const {
 absl::string_view SpmTokenizer::Piece(int32_t id) const {
   if (id < 0 || id >= vocab_size()) return {};
   return vocab_.pieces[id];
+}
+
+bool SpmTokenizer::IsEndOfGeneration(int32_t id) const {
+  return std::binary_search(eog_.begin(), eog_.end(), id);
 }
 
 }  // namespace kvasir::engine

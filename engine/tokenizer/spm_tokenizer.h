@@ -11,20 +11,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "engine/tokenizer/special_tokens.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace kvasir::engine {
-
-// SentencePiece token types, numbered as GGUF's tokenizer.ggml.token_type.
-enum class TokenType : int32_t {
-  kUndefined = 0,
-  kNormal = 1,
-  kUnknown = 2,
-  kControl = 3,
-  kUserDefined = 4,
-  kUnused = 5,
-  kByte = 6,
-};
 
 // A SentencePiece BPE vocabulary (`tokenizer.ggml.model = llama` in GGUF,
 // or a llama2.c tokenizer .bin). Pieces use "▁" (U+2581) for spaces.
@@ -35,7 +25,10 @@ struct SpmVocab {
   int32_t bos_id = 1;
   int32_t eos_id = 2;
   int32_t unk_id = 0;            // -1: none
+  int32_t eot_id = -1;           // end of turn; -1: none
+  int32_t eom_id = -1;           // end of message; -1: none
   bool add_space_prefix = true;  // encode " " + text (SentencePiece default)
+  bool add_bos = true;           // EncodeOptions::add_special adds BOS
 };
 
 // The SentencePiece BPE tokenizer as llama.cpp implements it
@@ -44,7 +37,11 @@ struct SpmVocab {
 // concatenation is the best-scoring vocabulary piece is merged repeatedly
 // (ties: the leftmost pair). A final piece with no token falls back to its
 // bytes' <0xNN> tokens; without byte tokens, that is an InvalidArgument
-// error naming the character and its byte offset in the text.
+// error naming the character and its byte offset in the text. With
+// parse_special, control and user-defined tokens written in the text are
+// emitted as themselves and the text between them is encoded piecewise; as
+// in llama.cpp, a text run gets the dummy-prefix space when it starts the
+// text or follows a special token.
 //
 // Immutable; thread-safe.
 class SpmTokenizer final : public Tokenizer {
@@ -60,10 +57,12 @@ class SpmTokenizer final : public Tokenizer {
   }
   int32_t bos_id() const override { return vocab_.bos_id; }
   int32_t eos_id() const override { return vocab_.eos_id; }
-  absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
-                                              bool add_bos) const override;
+  absl::StatusOr<std::vector<int32_t>> Encode(
+      absl::string_view text, const EncodeOptions& options) const override;
   absl::string_view TokenBytes(int32_t id) const override;
   absl::string_view Piece(int32_t id) const override;
+  std::vector<int32_t> EndOfGenerationIds() const override { return eog_; }
+  bool IsEndOfGeneration(int32_t id) const override;
 
   const SpmVocab& vocab() const { return vocab_; }
   // Whether every byte has a <0xNN> token (text is then always encodable).
@@ -72,6 +71,11 @@ class SpmTokenizer final : public Tokenizer {
  private:
   SpmTokenizer(SpmVocab vocab, std::string source);
 
+  // Appends the tokens of `run`, a plain-text run of `text` (for error
+  // offsets), with the dummy prefix when `prefix`.
+  absl::Status EncodeRun(absl::string_view text, absl::string_view run,
+                         bool prefix, std::vector<int32_t>* ids) const;
+
   SpmVocab vocab_;
   std::string source_;
   std::vector<std::string> token_bytes_;  // TokenBytes per id
@@ -79,6 +83,8 @@ class SpmTokenizer final : public Tokenizer {
   absl::flat_hash_map<std::string, int32_t> piece_to_id_;
   std::array<int32_t, 256> byte_to_id_;  // -1 when the byte has no token
   bool has_byte_fallback_ = false;
+  SpecialTokenMatcher special_;
+  std::vector<int32_t> eog_;  // sorted
 };
 
 // Parses "<0xNN>" (two hex digits); -1 for anything else.

@@ -1,5 +1,7 @@
 #include "engine/tokenizer/tokenizer.h"
 
+#include <algorithm>
+
 namespace kvasir::engine {
 
 std::string Tokenizer::DecodeBytes(absl::Span<const int32_t> ids) const {
@@ -9,6 +11,17 @@ std::string Tokenizer::DecodeBytes(absl::Span<const int32_t> ids) const {
     out.append(b.data(), b.size());
   }
   return out;
+}
+
+std::vector<int32_t> EndOfGenerationSet(int32_t eos_id, int32_t eot_id,
+                                        int32_t eom_id) {
+  std::vector<int32_t> ids;
+  for (int32_t id : {eos_id, eot_id, eom_id}) {
+    if (id >= 0) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
 }
 
 }  // namespace kvasir::engine

@@ -11,6 +11,29 @@
 
 namespace kvasir::engine {
 
+// Token types, numbered as GGUF's tokenizer.ggml.token_type.
+enum class TokenType : int32_t {
+  kUndefined = 0,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,      // <s>, <|begin_of_text|>, <|im_end|>: never plain text
+  kUserDefined = 4,  // added tokens: matched whole, text kept verbatim
+  kUnused = 5,
+  kByte = 6,  // SentencePiece <0xNN>
+};
+
+// How Encode treats the special tokens.
+struct EncodeOptions {
+  // Add what the vocabulary puts before every text: BOS when it wants one
+  // (tokenizer.ggml.add_bos_token; SentencePiece and Llama 3 do, Qwen2 and
+  // GPT-2 do not).
+  bool add_special = true;
+  // Match control and user-defined tokens written in the text
+  // ("<|im_start|>") and emit their ids. When false they are plain text and
+  // are encoded like any other characters, so user text cannot forge them.
+  bool parse_special = false;
+};
+
 // Text <-> token ids. Implementations are immutable after construction and
 // safe to use from many threads at once.
 class Tokenizer {
@@ -21,27 +44,41 @@ class Tokenizer {
   virtual int32_t bos_id() const = 0;
   virtual int32_t eos_id() const = 0;
 
-  // Token ids for `text`, preceded by BOS when `add_bos`. SentencePiece-
-  // style vocabularies encode " " + text (the dummy-prefix space) when text
-  // is non-empty, as llama.cpp does; the empty text encodes to nothing (or
+  // Token ids for `text` (see EncodeOptions). SentencePiece-style
+  // vocabularies encode " " + text (the dummy-prefix space) when text is
+  // non-empty, as llama.cpp does; the empty text encodes to nothing (or
   // [BOS]). InvalidArgument when a character has no token and the vocab has
   // no byte fallback; the message gives the character and its byte offset.
-  virtual absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
-                                                      bool add_bos) const = 0;
+  virtual absl::StatusOr<std::vector<int32_t>> Encode(
+      absl::string_view text, const EncodeOptions& options) const = 0;
 
   // The bytes token `id` contributes to output text: "▁" becomes " ", a
-  // byte token <0xNN> is that one byte, control tokens (BOS, EOS, UNK) are
-  // empty. A multi-byte UTF-8 character may be split over several tokens.
-  // Empty for ids outside [0, vocab_size).
+  // byte token <0xNN> is that one byte, a byte-level BPE piece ("Ġthe") is
+  // the bytes it stands for, control tokens (BOS, EOS, UNK) are empty. A
+  // multi-byte UTF-8 character may be split over several tokens. Empty for
+  // ids outside [0, vocab_size).
   virtual absl::string_view TokenBytes(int32_t id) const = 0;
 
   // The token's piece exactly as stored in the vocabulary ("▁the",
-  // "<0x0A>", "<s>"). Empty for ids outside [0, vocab_size).
+  // "<0x0A>", "<s>", "Ġthe"). Empty for ids outside [0, vocab_size).
   virtual absl::string_view Piece(int32_t id) const = 0;
+
+  // The ids that end generation: EOS and the end-of-turn / end-of-message
+  // tokens the vocabulary declares (<|eot_id|>, <|im_end|>). Sorted, no
+  // duplicates. Overrides must agree with IsEndOfGeneration. Default:
+  // {eos_id()}.
+  virtual std::vector<int32_t> EndOfGenerationIds() const { return {eos_id()}; }
+  // Whether generating `id` ends the output. Default: id == eos_id().
+  virtual bool IsEndOfGeneration(int32_t id) const { return id == eos_id(); }
 
   // Concatenation of TokenBytes; may end in an incomplete UTF-8 character.
   std::string DecodeBytes(absl::Span<const int32_t> ids) const;
 };
+
+// The sorted, duplicate-free set {eos, eot, eom} without the absent (-1)
+// ones, for implementations of EndOfGenerationIds.
+std::vector<int32_t> EndOfGenerationSet(int32_t eos_id, int32_t eot_id,
+                                        int32_t eom_id);
 
 }  // namespace kvasir::engine
 

@@ -75,10 +75,10 @@ IdTokenizer::IdTokenizer(int32_t vocab_size) : vocab_size_(vocab_size) {
   }
 }
 
-absl::StatusOr<std::vector<int32_t>> IdTokenizer::Encode(absl::string_view,
-                                                         bool add_bos) const {
+absl::StatusOr<std::vector<int32_t>> IdTokenizer::Encode(
+    absl::string_view, const EncodeOptions& options) const {
   std::vector<int32_t> ids;
-  if (add_bos) ids.push_back(bos_id());
+  if (options.add_special) ids.push_back(bos_id());
   return ids;
 }
 

@@ -27,8 +27,8 @@ class IdTokenizer final : public Tokenizer {
   int32_t vocab_size() const override { return vocab_size_; }
   int32_t bos_id() const override { return 1; }
   int32_t eos_id() const override { return 2; }
-  absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
-                                              bool add_bos) const override;
+  absl::StatusOr<std::vector<int32_t>> Encode(
+      absl::string_view text, const EncodeOptions& options) const override;
   absl::string_view TokenBytes(int32_t id) const override;
   absl::string_view Piece(int32_t id) const override { return TokenBytes(id); }
 

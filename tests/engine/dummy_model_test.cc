@@ -86,7 +86,7 @@ TEST(DummyModelTest, TinyShapesAndTokenizer) {
   for (float x : w.layers[0].attn_norm.span()) ASSERT_EQ(x, 1.0f);
   for (float x : w.final_norm.span()) ASSERT_EQ(x, 1.0f);
   EXPECT_EQ(m->tokenizer->vocab_size(), 512);
-  ASSERT_OK_AND_ASSIGN(auto ids, m->tokenizer->Encode("hi", true));
+  ASSERT_OK_AND_ASSIGN(auto ids, m->tokenizer->Encode("hi", {}));
   EXPECT_THAT(ids, ElementsAre(1, 3 + 'h', 3 + 'i'));
 }
 

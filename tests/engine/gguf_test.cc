@@ -27,7 +27,8 @@ using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kBF16 = 30;
+constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6,
+                   kQ5_1 = 7, kQ8_0 = 8, kQ2_K = 10, kBF16 = 30;
 
 class GgufTest : public ::testing::Test {
  protected:
@@ -125,7 +126,7 @@ TEST(GgufRealFileTest, MissingFileIsNotFound) {
 }
 
 TEST_F(GgufTest, TinyModelRoundTripsInEveryTensorType) {
-  for (uint32_t type : {kF32, kF16, kBF16, kQ8_0}) {
+  for (uint32_t type : {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1}) {
     SCOPED_TRACE(absl::StrCat("type ", type));
     TinyLlamaSpec spec;
     spec.tensor_type = type;
@@ -135,8 +136,13 @@ TEST_F(GgufTest, TinyModelRoundTripsInEveryTensorType) {
     EXPECT_EQ(model->config.n_kv_heads, 2);
     EXPECT_EQ(model->config.vocab_size, kvasir::testing::kTinyLlamaVocab);
     EXPECT_FALSE(model->weights.tied_output());
+    // Block types stay as stored; dense ones are read as f32.
+    const Tensor& w_down = model->weights.layers[1].w_down;
+    const bool dense = type == kF32 || type == kF16 || type == kBF16;
+    EXPECT_EQ(w_down.type(), dense ? kF32 : type);
     // Values are within the writer's range [-0.1, 0.1] after dequantizing.
-    for (float x : model->weights.layers[1].w_down.span()) {
+    const Tensor values = w_down.ToF32();
+    for (float x : values.span()) {
       ASSERT_LE(std::fabs(x), 0.1001f);
     }
   }
@@ -384,17 +390,17 @@ TEST_F(GgufTest, UnknownValueTypeAndDuplicateKey) {
 }
 
 TEST_F(GgufTest, UnsupportedTensorType) {
-  TinyLlamaSpec spec;
-  GgufWriter w = MakeTinyLlamaGguf(spec);
-  // Q4_0: blocks of 32 values in 18 bytes.
+  GgufWriter w = MakeTinyLlamaGguf({.dim = 256, .hidden_dim = 256});
+  // Q2_K (no kernel here): blocks of 256 values in 84 bytes.
   w.RemoveTensor("blk.0.attn_q.weight")
-      .AddTensorRaw("blk.0.attn_q.weight", {32, 32}, kQ4_0,
-                    std::string(32 * 32 / 32 * 18, '\0'));
+      .AddTensorRaw("blk.0.attn_q.weight", {256, 256}, kQ2_K,
+                    std::string(256 * 84, '\0'));
   EXPECT_THAT(
-      LoadGgufModel(Write("q4.gguf", w)),
+      LoadGgufModel(Write("q2.gguf", w)),
       StatusIs(absl::StatusCode::kInvalidArgument,
-               AllOf(HasSubstr("q4.gguf"), HasSubstr("blk.0.attn_q.weight"),
-                     HasSubstr("Q4_0"), HasSubstr("not support"))));
+               AllOf(HasSubstr("q2.gguf"), HasSubstr("blk.0.attn_q.weight"),
+                     HasSubstr("Q2_K"), HasSubstr("no kernel"),
+                     HasSubstr("Q4_K"))));
 }
 
 TEST_F(GgufTest, TensorSizeThatDoesNotMatchItsShape) {

@@ -351,6 +351,40 @@ TEST(RopeTest, RotatesAdjacentPairsByPositionAngles) {
   for (int i = 0; i < kHeads * kHeadDim; ++i) EXPECT_EQ(y[i], x[i]);
 }
 
+TEST(RopeTest, NeoxPairsFreqFactorsAndLinearScaling) {
+  constexpr int kHeadDim = 8, kHalf = kHeadDim / 2;
+  const std::vector<float> factors = {1.0f, 2.0f, 8.0f, 0.5f};
+  ASSERT_OK_AND_ASSIGN(auto rope, Rope::Create({.head_dim = kHeadDim,
+                                                .theta = 500.0f,
+                                                .freq_scale = 0.25f,
+                                                .neox = true,
+                                                .freq_factors = factors,
+                                                .max_rows = 2,
+                                                .max_positions = 16}));
+  const std::vector<int32_t> positions = {3, 40};  // in and past the table
+  rope->SetPositions(positions);
+  const std::vector<float> x = Random(2 * kHeadDim, 15);
+  std::vector<float> y = x;
+  rope->Apply(y.data(), 2, 1, kHeadDim);
+  for (int r = 0; r < 2; ++r) {
+    for (int i = 0; i < kHalf; ++i) {
+      // Pair (i, i + half), angle scaled and divided by its factor.
+      const double a = 0.25 * positions[r] *
+                       std::pow(500.0, -2.0 * i / kHeadDim) / factors[i];
+      const int o = r * kHeadDim + i;
+      const double x0 = x[o], x1 = x[o + kHalf];
+      EXPECT_NEAR(y[o], x0 * std::cos(a) - x1 * std::sin(a), 1e-5);
+      EXPECT_NEAR(y[o + kHalf], x0 * std::sin(a) + x1 * std::cos(a), 1e-5);
+    }
+  }
+  EXPECT_THAT(Rope::Create({.head_dim = 8, .freq_factors = {1.0f, 2.0f}}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("freq_factors has 2 values")));
+  EXPECT_THAT(Rope::Create({.head_dim = 8, .freq_scale = 0.0f}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("freq_scale 0")));
+}
+
 TEST(RopeTest, TabulatedAnglesEqualComputedOnes) {
   constexpr int kHeadDim = 64, kHeads = 2, kStride = kHeads * kHeadDim;
   ASSERT_OK_AND_ASSIGN(

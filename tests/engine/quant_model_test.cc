@@ -65,7 +65,7 @@ TEST(QuantModelTest, ResidentMemoryGrowsByAboutTheQuantizedTensorBytes) {
 #endif
   TinyLlamaSpec spec{.dim = 1024,
                      .hidden_dim = 2816,
-                     .n_layers = 6,
+                     .n_layers = 3,
                      .n_heads = 16,
                      .n_kv_heads = 4,
                      .tensor_type = static_cast<uint32_t>(

@@ -73,7 +73,7 @@ TEST_P(SynthGoldenTest, PromptIdsAreExact) {
   for (const GoldenCase& g : cases) {
     SCOPED_TRACE("prompt '" + g.prompt + "'");
     absl::StatusOr<std::vector<int32_t>> ids =
-        runner->tokenizer().Encode(g.prompt, {.add_special = true});
+        runner->tokenizer().Encode(g.prompt, g.add_bos);
     ASSERT_THAT(ids, IsOk());
     EXPECT_EQ(*ids, g.prompt_ids);
   }

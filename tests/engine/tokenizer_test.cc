@@ -16,13 +16,16 @@
 #include "nlohmann/json.hpp"
 #include "tests/testing/paths.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/vocab_vectors.h"
 
 namespace kvasir::engine {
 namespace {
 
 using ::kvasir::testing::GoldenPath;
 using ::kvasir::testing::ModelPath;
+using ::kvasir::testing::ReadVocabCases;
 using ::kvasir::testing::StatusIs;
+using ::kvasir::testing::VocabCase;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -35,50 +38,18 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-struct VocabCase {
-  std::string text;
-  std::vector<int32_t> ids;
-};
-
-// Reads llama.cpp's tokenizer test vectors the way test-tokenizer-0 does:
-// texts in .inp separated by "\n__ggml_vocab_test__\n" (the last one ends
-// with that separator too, so it yields a trailing empty piece only when
-// the file continues), expected ids without BOS in .out, one line per text.
-std::vector<VocabCase> ReadVocabCases(const std::string& base) {
-  const std::string inp = ReadFile(base + ".inp");
-  const std::string out = ReadFile(base + ".out");
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> texts;
-  size_t pos = 0;
-  while (pos < inp.size()) {
-    const size_t next = inp.find(sep, pos);
-    if (next == std::string::npos) {
-      texts.push_back(inp.substr(pos));
-      break;
-    }
-    texts.push_back(inp.substr(pos, next - pos));
-    pos = next + sep.size();
-  }
-  std::vector<std::string> lines = absl::StrSplit(out, '\n');
-  if (!lines.empty() && lines.back().empty()) lines.pop_back();
-  std::vector<VocabCase> cases;
-  if (lines.size() != texts.size()) return cases;
-  for (size_t i = 0; i < texts.size(); ++i) {
-    VocabCase c{texts[i], {}};
-    for (absl::string_view tok :
-         absl::StrSplit(lines[i], ' ', absl::SkipWhitespace())) {
-      c.ids.push_back(std::stoi(std::string(tok)));
-    }
-    cases.push_back(std::move(c));
-  }
-  return cases;
+// The SentencePiece tokenizer a "llama" GGUF vocabulary loads as.
+const SpmTokenizer& AsSpm(const Tokenizer& tok) {
+  const auto* spm = dynamic_cast<const SpmTokenizer*>(&tok);
+  EXPECT_NE(spm, nullptr);
+  return *spm;
 }
 
 void ExpectVocabVectorsPass(const Tokenizer& tok) {
   const auto cases = ReadVocabCases(ModelPath("ggml-vocab-llama-spm.gguf"));
   ASSERT_EQ(cases.size(), 46u);  // every text of the .inp file
   for (const VocabCase& c : cases) {
-    ASSERT_OK_AND_ASSIGN(auto ids, tok.Encode(c.text, /*add_bos=*/false));
+    ASSERT_OK_AND_ASSIGN(auto ids, tok.Encode(c.text, {.add_special = false}));
     EXPECT_EQ(ids, c.ids) << "text: '" << c.text << "'";
   }
 }
@@ -87,7 +58,7 @@ TEST(SpmTokenizerTest, LlamaVocabTestVectorsFromGguf) {
   ASSERT_OK_AND_ASSIGN(
       auto tok, LoadGgufTokenizer(ModelPath("ggml-vocab-llama-spm.gguf")));
   EXPECT_EQ(tok->vocab_size(), 32000);
-  EXPECT_TRUE(tok->has_byte_fallback());
+  EXPECT_TRUE(AsSpm(*tok).has_byte_fallback());
   ExpectVocabVectorsPass(*tok);
 }
 
@@ -108,7 +79,7 @@ void ExpectGoldenPrompts(const Tokenizer& tok, const std::string& golden) {
     const auto j = nlohmann::json::parse(line);
     const std::string prompt = j["prompt"];
     SCOPED_TRACE(prompt);
-    ASSERT_OK_AND_ASSIGN(auto ids, tok.Encode(prompt, /*add_bos=*/true));
+    ASSERT_OK_AND_ASSIGN(auto ids, tok.Encode(prompt, {.add_special = true}));
     EXPECT_EQ(ids, j["prompt_token_ids"].get<std::vector<int32_t>>());
     EXPECT_EQ(j["bos_id"].get<int>(), tok.bos_id());
     EXPECT_EQ(j["eos_id"].get<int>(), tok.eos_id());
@@ -145,9 +116,9 @@ TEST(SpmTokenizerTest, Llama2cFormatReadsLikeItsGgufTwin) {
     SCOPED_TRACE(bin_name);
     ASSERT_OK_AND_ASSIGN(auto g, LoadGgufTokenizer(ModelPath(gguf_name)));
     ASSERT_OK_AND_ASSIGN(auto b, LoadLlama2cTokenizer(ModelPath(bin_name)));
-    EXPECT_EQ(b->vocab().pieces, g->vocab().pieces);
-    EXPECT_EQ(b->vocab().scores, g->vocab().scores);
-    EXPECT_EQ(b->vocab().types, g->vocab().types);
+    EXPECT_EQ(b->vocab().pieces, AsSpm(*g).vocab().pieces);
+    EXPECT_EQ(b->vocab().scores, AsSpm(*g).vocab().scores);
+    EXPECT_EQ(b->vocab().types, AsSpm(*g).vocab().types);
     EXPECT_EQ(b->bos_id(), g->bos_id());
     EXPECT_EQ(b->eos_id(), g->eos_id());
   }
@@ -167,9 +138,9 @@ TEST(SpmTokenizerTest, PiecesAndTokenBytes) {
   EXPECT_EQ(tok->TokenBytes(-1), "");
   EXPECT_EQ(tok->TokenBytes(32000), "");
   EXPECT_EQ(tok->Piece(32000), "");
-  ASSERT_OK_AND_ASSIGN(auto empty, tok->Encode("", true));
+  ASSERT_OK_AND_ASSIGN(auto empty, tok->Encode("", {}));
   EXPECT_THAT(empty, ElementsAre(1));
-  ASSERT_OK_AND_ASSIGN(auto nothing, tok->Encode("", false));
+  ASSERT_OK_AND_ASSIGN(auto nothing, tok->Encode("", {.add_special = false}));
   EXPECT_THAT(nothing, IsEmpty());
 }
 
@@ -189,7 +160,7 @@ TEST(SpmTokenizerTest, DecodeRoundTrips) {
   for (const Tokenizer* tok : {static_cast<const Tokenizer*>(llama.get()),
                                static_cast<const Tokenizer*>(tok512.get())}) {
     for (const std::string& text : texts) {
-      ASSERT_OK_AND_ASSIGN(auto ids, tok->Encode(text, true));
+      ASSERT_OK_AND_ASSIGN(auto ids, tok->Encode(text, {}));
       EXPECT_EQ(ids.front(), 1);
       EXPECT_EQ(tok->DecodeBytes(ids), " " + text);
     }
@@ -200,21 +171,22 @@ TEST(SpmTokenizerTest, BabyLlamaRejectsTextOutsideItsVocab) {
   ASSERT_OK_AND_ASSIGN(auto gguf,
                        LoadGgufTokenizer(ModelPath("babyllama5000.gguf")));
   ASSERT_OK_AND_ASSIGN(auto bin, LoadLlama2cTokenizer(ModelPath("tok105.bin")));
-  for (const SpmTokenizer* tok : {gguf.get(), bin.get()}) {
+  for (const SpmTokenizer* tok :
+       {&AsSpm(*gguf), static_cast<const SpmTokenizer*>(bin.get())}) {
     EXPECT_FALSE(tok->has_byte_fallback());
-    EXPECT_THAT(tok->Encode("Once upon a time in Z\xC3\xBCrich", true),
+    EXPECT_THAT(tok->Encode("Once upon a time in Z\xC3\xBCrich", {}),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          AllOf(HasSubstr("'\xC3\xBC' (U+00FC)"),
                                HasSubstr("byte offset 21"),
                                HasSubstr("no byte fallback"))));
-    EXPECT_THAT(tok->Encode("tab\there", false),
+    EXPECT_THAT(tok->Encode("tab\there", {.add_special = false}),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          AllOf(HasSubstr("'\\t' (U+0009)"),
                                HasSubstr("byte offset 3"))));
-    EXPECT_THAT(tok->Encode("x\xFF", false),
+    EXPECT_THAT(tok->Encode("x\xFF", {.add_special = false}),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          HasSubstr("byte 0xFF (invalid UTF-8)")));
-    EXPECT_OK(tok->Encode("Lily and Ben went to the park.", true));
+    EXPECT_OK(tok->Encode("Lily and Ben went to the park.", {}));
   }
 }
 
@@ -267,7 +239,7 @@ TEST(ByteTokenizerTest, EncodesBytesAndDecodesThem) {
   EXPECT_EQ(tok->vocab_size(), 512);
   EXPECT_EQ(tok->bos_id(), 1);
   EXPECT_EQ(tok->eos_id(), 2);
-  ASSERT_OK_AND_ASSIGN(auto ids, tok->Encode("h\xC3\xA9", true));
+  ASSERT_OK_AND_ASSIGN(auto ids, tok->Encode("h\xC3\xA9", {}));
   EXPECT_THAT(ids, ElementsAre(1, 3 + 'h', 3 + 0xC3, 3 + 0xA9));
   EXPECT_EQ(tok->DecodeBytes(ids), "h\xC3\xA9");
   EXPECT_EQ(tok->Piece(3 + 0x0A), "<0x0A>");
@@ -277,7 +249,7 @@ TEST(ByteTokenizerTest, EncodesBytesAndDecodesThem) {
   EXPECT_EQ(tok->Piece(512), "");
   std::string all;
   for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
-  ASSERT_OK_AND_ASSIGN(auto all_ids, tok->Encode(all, false));
+  ASSERT_OK_AND_ASSIGN(auto all_ids, tok->Encode(all, {.add_special = false}));
   EXPECT_EQ(tok->DecodeBytes(all_ids), all);
 }
 
@@ -314,7 +286,7 @@ TEST(IncrementalDecoderTest, ByteFallbackEmojiStreamsWhole) {
   ASSERT_OK_AND_ASSIGN(
       auto tok, LoadGgufTokenizer(ModelPath("ggml-vocab-llama-spm.gguf")));
   const std::string text = "Hi 🦙 and 🚀 (né)";
-  ASSERT_OK_AND_ASSIGN(auto ids, tok->Encode(text, true));
+  ASSERT_OK_AND_ASSIGN(auto ids, tok->Encode(text, {}));
   IncrementalDecoder dec(tok.get());
   std::string streamed;
   int split_chars = 0;

@@ -22,9 +22,9 @@ AsciiTokenizer::AsciiTokenizer() : bytes_(kVocabSize), pieces_(kVocabSize) {
 }
 
 absl::StatusOr<std::vector<int32_t>> AsciiTokenizer::Encode(
-    absl::string_view text, bool add_bos) const {
+    absl::string_view text, const engine::EncodeOptions& options) const {
   std::vector<int32_t> ids;
-  if (add_bos) ids.push_back(kBos);
+  if (options.add_special) ids.push_back(kBos);
   if (text.empty()) return ids;
   ids.push_back(TokenOf(' '));
   for (size_t i = 0; i < text.size(); ++i) {

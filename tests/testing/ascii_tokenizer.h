@@ -25,8 +25,9 @@ class AsciiTokenizer final : public engine::Tokenizer {
   int32_t vocab_size() const override { return kVocabSize; }
   int32_t bos_id() const override { return kBos; }
   int32_t eos_id() const override { return kEos; }
-  absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
-                                              bool add_bos) const override;
+  absl::StatusOr<std::vector<int32_t>> Encode(
+      absl::string_view text,
+      const engine::EncodeOptions& options) const override;
   absl::string_view TokenBytes(int32_t id) const override;
   absl::string_view Piece(int32_t id) const override;
 

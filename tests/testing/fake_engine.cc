@@ -407,7 +407,7 @@ bool FakeEngine::GenerateLocked(engine::RequestId id, Active& a, absl::Time now,
       }
     }
     e.tokens.push_back(std::move(g));
-    if (token == tokenizer_.eos_id() && !a.request.stopping.ignore_eos) {
+    if (tokenizer_.IsEndOfGeneration(token) && !a.request.stopping.ignore_eos) {
       reason = engine::FinishReason::kEos;
       emit_to = a.text.size();
       break;

@@ -304,10 +304,10 @@ GgufWriter MakeTinyLlamaGguf(const TinyLlamaSpec& spec) {
         w.AddTensorF32(name, shape, v);
         break;
       default: {  // any other block type, encoded by the product's quantizer
-        const int64_t row_bytes = quant::RowBytes(spec.tensor_type, shape[1]);
+        const int64_t row_bytes = engine::quant::RowBytes(spec.tensor_type, shape[1]);
         std::string data(static_cast<size_t>(row_bytes * shape[0]), '\0');
         for (int64_t r = 0; r < shape[0]; ++r) {
-          quant::QuantizeRow(spec.tensor_type, v.data() + r * shape[1],
+          engine::quant::QuantizeRow(spec.tensor_type, v.data() + r * shape[1],
                              shape[1], data.data() + r * row_bytes);
         }
         w.AddTensorRaw(name,
