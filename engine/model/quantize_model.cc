@@ -113,13 +113,13 @@ absl::StatusOr<Source> OpenGguf(const std::string& path) {
 
 void AddDummyTensor(const std::string& name, const Tensor& t, Source* source) {
   std::vector<uint64_t> ne(t.shape().rbegin(), t.shape().rend());
-  source->tensors.push_back({name, std::move(ne),
-                             static_cast<uint32_t>(TensorType::kF32),
-                             reinterpret_cast<const uint8_t*>(t.data())});
-  source->input_bytes += static_cast<uint64_t>(t.numel()) * sizeof(float);
+  // A fresh dummy model is f32, but its bytes are read as whatever type the
+  // tensor says, so block-type weights would be re-encoded as well.
+  source->tensors.push_back({name, std::move(ne), t.type(), t.bytes()});
+  source->input_bytes += static_cast<uint64_t>(t.nbytes());
 }
 
-// The f32 weights of a fresh dummy model under llama.cpp's tensor names.
+// The weights of a fresh dummy model under llama.cpp's tensor names.
 void AddDummyTensors(const ModelWeights& w, Source* source) {
   AddDummyTensor("token_embd.weight", w.tok_embeddings, source);
   for (size_t l = 0; l < w.layers.size(); ++l) {
@@ -241,15 +241,16 @@ absl::StatusOr<QuantizeSummary> QuantizeModel(
         absl::StrCat("--vocab-from applies only to dummy:<preset> inputs; ",
                      options.input, " is a file with its own vocabulary"));
   }
+  // The output first: an unwritable path fails before a dummy model is
+  // built, and the writer removes its temporary file on any later error.
+  ASSIGN_OR_RETURN(std::unique_ptr<GgufWriter> writer,
+                   GgufWriter::Create(options.output));
   Source source;
   if (dummy) {
     ASSIGN_OR_RETURN(source, MakeDummy(options));
   } else {
     ASSIGN_OR_RETURN(source, OpenGguf(options.input));
   }
-
-  ASSIGN_OR_RETURN(std::unique_ptr<GgufWriter> writer,
-                   GgufWriter::Create(options.output));
   if (dummy) {
     SetDummyMetadata(source, writer.get());
     for (const auto& [key, value] : source.vocab->metadata()) {

@@ -161,6 +161,25 @@ TEST_F(GgufWriterTest, AnIncompleteFileIsNotLeftBehind) {
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
 }
 
+TEST_F(GgufWriterTest, ArraysOfArraysCannotBeCopied) {
+  // GgufFile validates nested arrays but does not expose their elements.
+  std::string nested;
+  gguf::AppendLe(static_cast<uint32_t>(gguf::ValueType::kArray), &nested);
+  gguf::AppendLe<uint64_t>(1, &nested);
+  gguf::AppendLe(static_cast<uint32_t>(gguf::ValueType::kUint8), &nested);
+  gguf::AppendLe<uint64_t>(1, &nested);
+  gguf::AppendLe<uint8_t>(7, &nested);
+  const std::string src_path = dir_ + "/nested.gguf";
+  ASSERT_OK(kvasir::testing::GgufWriter()
+                .AddRawValue("nested", 9, nested)
+                .WriteFile(src_path));
+  ASSERT_OK_AND_ASSIGN(auto src, GgufFile::Open(src_path));
+  ASSERT_OK_AND_ASSIGN(auto writer, GgufWriter::Create(dir_ + "/out.gguf"));
+  EXPECT_THAT(writer->CopyValue("nested", *src->FindValue("nested")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("'nested' is an array of array")));
+}
+
 TEST_F(GgufWriterTest, AnUnwritablePathIsAnInvalidArgument) {
   EXPECT_THAT(GgufWriter::Create(dir_ + "/no/such/dir/out.gguf").status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
