@@ -156,10 +156,11 @@ TEST_F(RequestConvertTest, ContextErrors) {
                                            "be >= 1")));
   EXPECT_THAT(Error(Text(std::string(70, 'x'))),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("text: the prompt encodes to 72 tokens (BOS "
-                                 "included); the model's context length is "
-                                 "64, which leaves no room for a new token "
-                                 "(at most 63 prompt tokens)")));
+                       HasSubstr("text: the prompt encodes to 72 tokens "
+                                 "(special tokens included); the model's "
+                                 "context length is 64, which leaves no room "
+                                 "for a new token (at most 63 prompt "
+                                 "tokens)")));
   v1::GenerateRequest ids;
   for (int i = 0; i < 64; ++i) ids.mutable_token_ids()->add_ids(5);
   EXPECT_THAT(Error(ids),
