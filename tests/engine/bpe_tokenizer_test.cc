@@ -299,6 +299,30 @@ TEST(BpeTokenizerTest, MergesByLowestRankThenLeftmost) {
               ElementsAre(Ids::kEndOfText, Ids::kImEnd));
 }
 
+// Llama 3 and Tekken emit a word that is itself a token whole, even when
+// the merges would not build it; they also add BOS by default.
+TEST(BpeTokenizerTest, IgnoreMergesEmitsWholeWordTokens) {
+  using Ids = TinyBpeIds;
+  for (const char* pre : {"tekken", "llama-bpe", "qwen2"}) {
+    SCOPED_TRACE(pre);
+    BpeVocab v = TinyBpeVocab(pre);
+    v.pieces.push_back("hel");  // no merge builds it
+    v.types.push_back(TokenType::kNormal);
+    const int32_t hel = Ids::kSize;
+    ASSERT_OK_AND_ASSIGN(auto tok, BpeTokenizer::Create(v, "tiny"));
+    const bool ignore_merges = std::string(pre) != "qwen2";
+    EXPECT_EQ(tok->add_bos(), ignore_merges);
+    ASSERT_OK_AND_ASSIGN(auto ids, tok->Encode("hel", kPlain));
+    if (ignore_merges) {
+      EXPECT_THAT(ids, ElementsAre(hel));
+    } else {
+      EXPECT_THAT(ids, ElementsAre(Ids::kHe, 'l'));
+    }
+    ASSERT_OK_AND_ASSIGN(auto with_bos, tok->Encode("hel", {}));
+    EXPECT_EQ(with_bos.size(), ids.size() + (ignore_merges ? 1 : 0));
+  }
+}
+
 TEST(BpeTokenizerTest, UserDefinedTokensOnlyWithParseSpecial) {
   using Ids = TinyBpeIds;
   ASSERT_OK_AND_ASSIGN(auto tok, BpeTokenizer::Create(TinyBpeVocab(), "tiny"));
