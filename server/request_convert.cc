@@ -114,7 +114,8 @@ absl::Status CheckPromptFits(const v1::GenerateRequest& request,
   return Invalid(
       text ? "text" : "token_ids.ids",
       absl::StrCat(text ? "the prompt encodes to " : "the prompt has ",
-                   prompt_tokens, text ? " tokens (BOS included)" : " tokens",
+                   prompt_tokens,
+                   text ? " tokens (special tokens included)" : " tokens",
                    "; the model's context length is ", model.context_length,
                    ", which leaves no room for a new token (at most ",
                    model.context_length - 1, " prompt tokens)"));

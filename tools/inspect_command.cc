@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/units.h"
 #include "engine/model/gguf_file.h"
@@ -166,6 +167,7 @@ nlohmann::json ToJson(const Report& r) {
   j["tied_output"] = tied;
   j["bos_id"] = m.tokenizer->bos_id();
   j["eos_id"] = m.tokenizer->eos_id();
+  j["end_of_generation_ids"] = m.tokenizer->EndOfGenerationIds();
   j["kv_bytes_per_token"] = {
       {"f32", c.KvBytesPerToken(kvcache::KvDtype::kF32)},
       {"bf16", c.KvBytesPerToken(kvcache::KvDtype::kBF16)}};
@@ -227,6 +229,8 @@ void PrintText(const Report& r) {
   row("output", tied ? "tied to the token embedding" : "separate matrix");
   row("bos_id / eos_id",
       absl::StrFormat("%d / %d", m.tokenizer->bos_id(), m.tokenizer->eos_id()));
+  row("end_of_generation",
+      absl::StrJoin(m.tokenizer->EndOfGenerationIds(), ", "));
   row("kv_bytes_per_token", absl::StrFormat("f32 %d (%s), bf16 %d (%s)", kv_f32,
                                             FormatByteSize(kv_f32), kv_bf16,
                                             FormatByteSize(kv_bf16)));

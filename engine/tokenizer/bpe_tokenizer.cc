@@ -175,7 +175,9 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Create(
         break;
       case TokenType::kByte: {
         const int byte = ParseByteToken(piece);
-        if (byte >= 0) tok->token_bytes_[id] = std::string(1, char(byte));
+        if (byte >= 0) {
+          tok->token_bytes_[id] = std::string(1, static_cast<char>(byte));
+        }
         break;
       }
       case TokenType::kUnknown:
@@ -189,6 +191,9 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Create(
     tok->byte_to_id_[b] = it == tok->piece_to_id_.end() ? -1 : it->second;
   }
 
+  if (v.merges.size() > static_cast<size_t>(INT32_MAX)) {
+    return bad("tokenizer.ggml.merges has too many entries");
+  }
   tok->merges_.reserve(v.merges.size());
   for (size_t i = 0; i < v.merges.size(); ++i) {
     const std::string& merge = v.merges[i];
@@ -217,7 +222,6 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Create(
       }
       ids[k] = it->second;
     }
-    if (i > static_cast<size_t>(INT32_MAX)) return bad("too many merges");
     // A repeated merge keeps its first (best) rank.
     tok->merges_.emplace(PairKey(ids[0], ids[1]),
                          Merge{static_cast<int32_t>(i), ids[2]});

@@ -3,6 +3,7 @@
 
 #include "engine/tokenizer/bpe_tokenizer.h"
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@
 #include "engine/tokenizer/utf8.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/engine/bpe_test_vocab.h"
 #include "tests/testing/gguf_writer.h"
 #include "tests/testing/paths.h"
@@ -28,6 +30,7 @@ namespace {
 using ::kvasir::engine::testing::TinyBpeIds;
 using ::kvasir::engine::testing::TinyBpeVocab;
 using ::kvasir::testing::GgufWriter;
+using ::kvasir::testing::GoldenPath;
 using ::kvasir::testing::MakeTempDir;
 using ::kvasir::testing::ModelPath;
 using ::kvasir::testing::ReadVocabCases;
@@ -103,6 +106,39 @@ INSTANTIATE_TEST_SUITE_P(
       }
       return name;
     });
+
+// The synthetic models' reference runs (llama.cpp): every prompt encodes,
+// BOS as the vocabulary wants, to the same ids, and the continuations
+// decode to the same text.
+TEST(BpeTokenizerTest, SynthGoldenPromptsTokenizeExactly) {
+  for (const char* model :
+       {"llama3-q8_0", "qwen2-q8_0", "qwen3-q8_0", "spm256-q4_0"}) {
+    SCOPED_TRACE(model);
+    const Tokenizer& tok =
+        Load(ModelPath(absl::StrCat("synth/", model, ".gguf")));
+    std::ifstream f(GoldenPath(absl::StrCat("synth/", model, ".jsonl")));
+    ASSERT_TRUE(f);
+    int n = 0;
+    for (std::string line; std::getline(f, line);) {
+      if (line.empty()) continue;
+      const auto j = nlohmann::json::parse(line);
+      const std::string prompt = j["prompt"];
+      SCOPED_TRACE(prompt);
+      ASSERT_OK_AND_ASSIGN(auto ids, tok.Encode(prompt, {}));
+      EXPECT_EQ(ids, j["prompt_token_ids"].get<std::vector<int32_t>>());
+      EXPECT_EQ(j["bos_id"].get<int>(), tok.bos_id());
+      EXPECT_EQ(j["eos_id"].get<int>(), tok.eos_id());
+      if (j["continuation_text_valid_utf8"].get<bool>()) {
+        const auto cont =
+            j["continuation_token_ids"].get<std::vector<int32_t>>();
+        EXPECT_EQ(tok.DecodeBytes(cont),
+                  j["continuation_text"].get<std::string>());
+      }
+      ++n;
+    }
+    EXPECT_GT(n, 0);
+  }
+}
 
 TEST(BpeTokenizerTest, Llama3AddsBosQwen2DoesNot) {
   ASSERT_OK_AND_ASSIGN(auto llama, Llama3().Encode("Hello", {}));
@@ -261,6 +297,30 @@ TEST(BpeTokenizerTest, MergesByLowestRankThenLeftmost) {
   EXPECT_FALSE(tok->add_bos());
   EXPECT_THAT(tok->EndOfGenerationIds(),
               ElementsAre(Ids::kEndOfText, Ids::kImEnd));
+}
+
+// Llama 3 and Tekken emit a word that is itself a token whole, even when
+// the merges would not build it; they also add BOS by default.
+TEST(BpeTokenizerTest, IgnoreMergesEmitsWholeWordTokens) {
+  using Ids = TinyBpeIds;
+  for (const char* pre : {"tekken", "llama-bpe", "qwen2"}) {
+    SCOPED_TRACE(pre);
+    BpeVocab v = TinyBpeVocab(pre);
+    v.pieces.push_back("hel");  // no merge builds it
+    v.types.push_back(TokenType::kNormal);
+    const int32_t hel = Ids::kSize;
+    ASSERT_OK_AND_ASSIGN(auto tok, BpeTokenizer::Create(v, "tiny"));
+    const bool ignore_merges = std::string(pre) != "qwen2";
+    EXPECT_EQ(tok->add_bos(), ignore_merges);
+    ASSERT_OK_AND_ASSIGN(auto ids, tok->Encode("hel", kPlain));
+    if (ignore_merges) {
+      EXPECT_THAT(ids, ElementsAre(hel));
+    } else {
+      EXPECT_THAT(ids, ElementsAre(Ids::kHe, 'l'));
+    }
+    ASSERT_OK_AND_ASSIGN(auto with_bos, tok->Encode("hel", {}));
+    EXPECT_EQ(with_bos.size(), ids.size() + (ignore_merges ? 1 : 0));
+  }
 }
 
 TEST(BpeTokenizerTest, UserDefinedTokensOnlyWithParseSpecial) {

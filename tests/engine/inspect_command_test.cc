@@ -70,6 +70,7 @@ TEST(InspectCommandTest, JsonForAGgufModel) {
   EXPECT_EQ(j["tied_output"], true);
   EXPECT_EQ(j["bos_id"], 1);
   EXPECT_EQ(j["eos_id"], 2);
+  EXPECT_EQ(j["end_of_generation_ids"], nlohmann::json::array({2}));
   // 2 * 5 layers * 4 KV heads * 8 * sizeof(dtype)
   EXPECT_EQ(j["kv_bytes_per_token"]["f32"], 1280);
   EXPECT_EQ(j["kv_bytes_per_token"]["bf16"], 640);

@@ -484,6 +484,17 @@ TEST_F(GenerationTest, TokenizeAndModelInfo) {
   auto ctx2 = TestServer::Context();
   ASSERT_TRUE(generation_->Tokenize(ctx2.get(), t, &tr).ok());
   EXPECT_EQ(tr.token_ids(0), Tok(' '));
+  // Special-token text is plain text unless parse_special is set.
+  t.set_text("a</s>");
+  auto ctx_plain = TestServer::Context();
+  ASSERT_TRUE(generation_->Tokenize(ctx_plain.get(), t, &tr).ok());
+  EXPECT_THAT(tr.token_ids(), ElementsAre(Tok(' '), Tok('a'), Tok('<'),
+                                          Tok('/'), Tok('s'), Tok('>')));
+  t.set_parse_special(true);
+  auto ctx_special = TestServer::Context();
+  ASSERT_TRUE(generation_->Tokenize(ctx_special.get(), t, &tr).ok());
+  EXPECT_THAT(tr.token_ids(), ElementsAre(Tok(' '), Tok('a'), 2));
+  t.clear_parse_special();
   t.set_text("caf\xc3\xa9");  // valid UTF-8, not in the vocabulary
   auto ctx3 = TestServer::Context();
   EXPECT_EQ(generation_->Tokenize(ctx3.get(), t, &tr).error_code(),

@@ -75,6 +75,22 @@ TEST_F(RequestConvertTest, TextPromptGetsBosAndDummyPrefix) {
   EXPECT_EQ(e.deadline, absl::InfiniteFuture());
 }
 
+TEST_F(RequestConvertTest, ParseSpecialIsOptIn) {
+  const int32_t lt = AsciiTokenizer::TokenOf('<');
+  ASSERT_OK_AND_ASSIGN(engine::Request plain, Convert(Text("<s>a")));
+  EXPECT_THAT(
+      plain.prompt,
+      ElementsAre(AsciiTokenizer::kBos, AsciiTokenizer::TokenOf(' '), lt,
+                  AsciiTokenizer::TokenOf('s'), AsciiTokenizer::TokenOf('>'),
+                  AsciiTokenizer::TokenOf('a')));
+  v1::GenerateRequest r = Text("<s>a");
+  r.set_parse_special(true);
+  ASSERT_OK_AND_ASSIGN(engine::Request parsed, Convert(r));
+  EXPECT_THAT(parsed.prompt,
+              ElementsAre(AsciiTokenizer::kBos, AsciiTokenizer::TokenOf(' '),
+                          AsciiTokenizer::kBos, AsciiTokenizer::TokenOf('a')));
+}
+
 TEST_F(RequestConvertTest, TokenIdsAndDefaults) {
   v1::GenerateRequest r;
   r.mutable_token_ids()->add_ids(1);
@@ -140,10 +156,11 @@ TEST_F(RequestConvertTest, ContextErrors) {
                                            "be >= 1")));
   EXPECT_THAT(Error(Text(std::string(70, 'x'))),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("text: the prompt encodes to 72 tokens (BOS "
-                                 "included); the model's context length is "
-                                 "64, which leaves no room for a new token "
-                                 "(at most 63 prompt tokens)")));
+                       HasSubstr("text: the prompt encodes to 72 tokens "
+                                 "(special tokens included); the model's "
+                                 "context length is 64, which leaves no room "
+                                 "for a new token (at most 63 prompt "
+                                 "tokens)")));
   v1::GenerateRequest ids;
   for (int i = 0; i < 64; ++i) ids.mutable_token_ids()->add_ids(5);
   EXPECT_THAT(Error(ids),

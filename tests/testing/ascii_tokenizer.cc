@@ -1,5 +1,6 @@
 #include "tests/testing/ascii_tokenizer.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -28,6 +29,19 @@ absl::StatusOr<std::vector<int32_t>> AsciiTokenizer::Encode(
   if (text.empty()) return ids;
   ids.push_back(TokenOf(' '));
   for (size_t i = 0; i < text.size(); ++i) {
+    if (options.parse_special) {
+      const absl::string_view rest = text.substr(i);
+      if (absl::StartsWith(rest, "<s>")) {
+        ids.push_back(kBos);
+        i += 2;
+        continue;
+      }
+      if (absl::StartsWith(rest, "</s>")) {
+        ids.push_back(kEos);
+        i += 3;
+        continue;
+      }
+    }
     const unsigned char c = static_cast<unsigned char>(text[i]);
     if (c >= 128) {
       return absl::InvalidArgumentError(absl::StrFormat(

@@ -14,6 +14,8 @@ namespace kvasir::testing {
 // Vocabulary size 131. Like SentencePiece it encodes " " + text. Non-ASCII
 // bytes have no token (and there is no byte fallback): Encode fails with
 // InvalidArgument naming the byte offset, like a character-level vocab.
+// With EncodeOptions::parse_special, "<s>" and "</s>" written in the text
+// encode to BOS and EOS.
 class AsciiTokenizer final : public engine::Tokenizer {
  public:
   static constexpr int32_t kVocabSize = 131;
