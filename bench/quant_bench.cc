@@ -76,8 +76,8 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa) {
       static_cast<double>(w.size()) * state.iterations(),
       benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
   state.counters["GOP/s"] = benchmark::Counter(
-      2.0 * kRows * kCols * m * state.iterations(),
-      benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+      2.0 * kRows * kCols * m * state.iterations(), benchmark::Counter::kIsRate,
+      benchmark::Counter::kIs1000);
 }
 
 void RegisterAll() {

@@ -74,7 +74,8 @@ FileFacts ReadFileFacts(const std::string& path) {
   };
   facts.tokenizer_model = text("tokenizer.ggml.model");
   facts.tokenizer_pre = text("tokenizer.ggml.pre");
-  facts.chat_template = (*file)->FindValue("tokenizer.chat_template") != nullptr;
+  facts.chat_template =
+      (*file)->FindValue("tokenizer.chat_template") != nullptr;
   return facts;
 }
 
@@ -264,14 +265,12 @@ void PrintText(const Report& r) {
   std::printf("  %-8s %-5s %14s %14s\n", "kv_heads", "mode", "f32", "bf16");
   for (int n : ValidKvHeads(c.n_heads, r.checkpoint_kv_heads)) {
     const engine::ModelConfig k = WithKvHeads(c, n);
-    std::printf("  %-8d %-5s %14s %14s%s\n", n,
-                std::string(engine::AttentionModeName(k.attention_mode()))
-                    .c_str(),
-                FormatByteSize(k.KvBytesPerToken(kvcache::KvDtype::kF32))
-                    .c_str(),
-                FormatByteSize(k.KvBytesPerToken(kvcache::KvDtype::kBF16))
-                    .c_str(),
-                n == c.n_kv_heads ? "  <- active" : "");
+    std::printf(
+        "  %-8d %-5s %14s %14s%s\n", n,
+        std::string(engine::AttentionModeName(k.attention_mode())).c_str(),
+        FormatByteSize(k.KvBytesPerToken(kvcache::KvDtype::kF32)).c_str(),
+        FormatByteSize(k.KvBytesPerToken(kvcache::KvDtype::kBF16)).c_str(),
+        n == c.n_kv_heads ? "  <- active" : "");
   }
 }
 
@@ -290,9 +289,9 @@ int RunInspect(const InspectFlags& flags) {
   engine::Model& m = **model;
   const int checkpoint_kv_heads = m.config.n_kv_heads;
   bool converted_to_f32 = false;
-  if (flags.kv_heads > 0 && flags.kv_heads != checkpoint_kv_heads) {
-    converted_to_f32 = !m.weights.layers.empty() &&
-                       !m.weights.layers[0].wk.is_f32();
+  if (flags.kv_heads != 0 && flags.kv_heads != checkpoint_kv_heads) {
+    converted_to_f32 =
+        !m.weights.layers.empty() && !m.weights.layers[0].wk.is_f32();
     if (absl::Status s = engine::ConvertKvHeads(m, flags.kv_heads); !s.ok()) {
       return Fail("inspect", s);
     }

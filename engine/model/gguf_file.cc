@@ -408,8 +408,8 @@ absl::StatusOr<Tensor> GgufFile::ReadTensor(const GgufTensorInfo& info) const {
 absl::StatusOr<Tensor> GgufFile::ReadWeight(
     absl::string_view name, absl::Span<const int64_t> expected_shape) const {
   const GgufTensorInfo* info = FindTensor(name);
-  if (info == nullptr || !quant::IsQuantized(info->type) ||
-      expected_shape.size() != 2) {
+  // F32 is read as it is; every other type with a kernel stays as stored.
+  if (info == nullptr || info->type == 0 || expected_shape.size() != 2) {
     return ReadTensor(name, expected_shape);
   }
   const std::vector<int64_t> shape = info->Shape();

@@ -117,9 +117,9 @@ class GgufFile {
   // The tensor dequantized with its own shape.
   absl::StatusOr<Tensor> ReadTensor(const GgufTensorInfo& info) const;
 
-  // A weight matrix as the model keeps it: a 2-D tensor of a quantized
-  // block type (Q4_0 ... Q6_K) is copied as it is stored (a block-type
-  // Tensor); F32/F16/BF16 and 1-D tensors are read as f32 (ReadTensor).
+  // A weight matrix as the model keeps it: a 2-D tensor of any type but
+  // F32 (F16, BF16, Q4_0 ... Q6_K) is copied as it is stored (a block-type
+  // Tensor, never expanded); F32 and 1-D tensors are read as f32.
   // Errors as ReadTensor.
   absl::StatusOr<Tensor> ReadWeight(
       absl::string_view name, absl::Span<const int64_t> expected_shape) const;

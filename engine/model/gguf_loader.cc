@@ -31,29 +31,32 @@ bool SameData(const GgufTensorInfo& a, const GgufTensorInfo& b) {
          std::memcmp(a.data, b.data, a.n_bytes) == 0;
 }
 
-// rope.scaling.type: none, or linear with rope.scaling.factor (positions
-// divided by it). Llama 3.1's frequency-dependent scaling is not a type
-// here: it is stored as the rope_freqs.weight tensor.
+// RoPE scaling as llama.cpp reads it: rope.scaling.type defaults to
+// "linear"; the factor is rope.scaling.factor, else the older
+// rope.scale_linear, else none; "none" never scales. Llama 3.1's
+// frequency-dependent scaling is not a type here: it is stored as the
+// rope_freqs.weight tensor. YaRN and others are refused by name.
 absl::Status ReadRopeScaling(const GgufFile& file, const std::string& p,
                              ModelConfig* c) {
   const std::string type_key = p + "rope.scaling.type";
-  std::string type = "none";
+  std::string type = "linear";
   if (file.FindValue(type_key) != nullptr) {
     ASSIGN_OR_RETURN(type, file.GetString(type_key));
   }
-  const std::string factor_key = p + "rope.scaling.factor";
-  double factor = 1.0;
-  if (file.FindValue(factor_key) != nullptr) {
-    ASSIGN_OR_RETURN(factor, file.GetFloat(factor_key));
-  }
-  if (type == "none" || (type == "linear" && factor == 1.0)) {
-    return absl::OkStatus();
-  }
-  if (type != "linear") {
+  if (type != "none" && type != "linear") {
     return absl::InvalidArgumentError(
         absl::StrCat(file.path(), ": ", type_key, " '", type,
                      "' is not supported (supported: none, linear)"));
   }
+  std::string factor_key = p + "rope.scaling.factor";
+  if (file.FindValue(factor_key) == nullptr) {
+    factor_key = p + "rope.scale_linear";
+  }
+  if (type == "none" || file.FindValue(factor_key) == nullptr) {
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(double factor, file.GetFloat(factor_key));
+  if (factor == 0.0) return absl::OkStatus();  // llama.cpp: 0 means unset
   if (!(factor > 0.0) || !std::isfinite(factor)) {
     return absl::InvalidArgumentError(absl::StrCat(
         file.path(), ": ", factor_key, " ", factor, " must be > 0"));
@@ -107,10 +110,10 @@ absl::StatusOr<ModelConfig> GgufModelConfig(const GgufFile& file,
       ASSIGN_OR_RETURN(int value_length,
                        GetDim(file, p + "attention.value_length"));
       if (value_length != c.head_dim) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path, ": ", p, "attention.value_length ", value_length,
-            " differs from attention.key_length ", c.head_dim,
-            " (unsupported)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": ", p, "attention.value_length ", value_length,
+                         " differs from attention.key_length ", c.head_dim,
+                         " (unsupported)"));
       }
     }
   } else {
@@ -153,8 +156,9 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromGguf(const GgufFile& file) {
   ASSIGN_OR_RETURN(w.tok_embeddings,
                    file.ReadWeight("token_embd.weight", s.embedding));
   // An optional tensor: empty when absent, read (and checked) when present.
-  auto optional = [&](const std::string& name,
-                      const std::vector<int64_t>& shape) -> absl::StatusOr<Tensor> {
+  auto optional =
+      [&](const std::string& name,
+          const std::vector<int64_t>& shape) -> absl::StatusOr<Tensor> {
     if (file.FindTensor(name) == nullptr) return Tensor();
     return file.ReadTensor(name, shape);
   };
@@ -180,9 +184,9 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromGguf(const GgufFile& file) {
     ASSIGN_OR_RETURN(lw.q_norm, optional(b + "attn_q_norm.weight", head));
     ASSIGN_OR_RETURN(lw.k_norm, optional(b + "attn_k_norm.weight", head));
     if (c.architecture == "qwen3" && (lw.q_norm.empty() || lw.k_norm.empty())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file.path(), ": qwen3 layer ", l,
-          " lacks attn_q_norm.weight or attn_k_norm.weight"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.path(), ": qwen3 layer ", l,
+                       " lacks attn_q_norm.weight or attn_k_norm.weight"));
     }
   }
   ASSIGN_OR_RETURN(w.final_norm, file.ReadTensor("output_norm.weight", s.norm));

@@ -1,10 +1,9 @@
 #include "engine/model/gguf_types.h"
 
-#include "engine/ops/quant/quant_formats.h"
-
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "engine/ops/quant/quant_formats.h"
 
 namespace kvasir::engine::gguf {
 

@@ -72,9 +72,9 @@ bool IsSupportedTensorType(uint32_t type);
 inline constexpr int64_t kQ8_0BlockSize = 32;
 inline constexpr int64_t kQ8_0BlockBytes = 2 + 32;
 
-// Bytes a tensor type with a known block layout needs for `n_elements` values whose
-// innermost dimension is `ne0`; nullopt for unsupported types, when ne0 is
-// not a multiple of the block size, or on overflow.
+// Bytes a tensor type with a known block layout needs for `n_elements` values
+// whose innermost dimension is `ne0`; nullopt for unsupported types, when ne0
+// is not a multiple of the block size, or on overflow.
 std::optional<uint64_t> TensorBytes(uint32_t type, uint64_t ne0,
                                     uint64_t n_elements);
 

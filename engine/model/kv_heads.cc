@@ -15,7 +15,7 @@ Tensor Regroup(const Tensor& block_src, int old_heads, int new_heads, int hd) {
   const int64_t d = src.rank() == 2 ? src.dim(1) : 1;
   const int64_t head_elems = int64_t{hd} * d;
   Tensor dst = src.rank() == 2 ? Tensor::Zeros({int64_t{new_heads} * hd, d})
-                                : Tensor::Zeros({int64_t{new_heads} * hd});
+                               : Tensor::Zeros({int64_t{new_heads} * hd});
   if (new_heads > old_heads) {
     const int copies = new_heads / old_heads;
     for (int j = 0; j < new_heads; ++j) {

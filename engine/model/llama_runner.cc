@@ -150,7 +150,8 @@ absl::Status ValidateModel(const Model& model) {
     RETURN_IF_ERROR(CheckShape(lw.w_up, {f, d}, p + "w_up"));
     RETURN_IF_ERROR(CheckShape(lw.w_down, {d, f}, p + "w_down"));
     auto optional = [&](const Tensor& t, int64_t n, absl::string_view name) {
-      return t.empty() ? absl::OkStatus() : CheckShape(t, {n}, absl::StrCat(p, name));
+      return t.empty() ? absl::OkStatus()
+                       : CheckShape(t, {n}, absl::StrCat(p, name));
     };
     RETURN_IF_ERROR(optional(lw.bq, q_rows, "bq"));
     RETURN_IF_ERROR(optional(lw.bk, kv_rows, "bk"));
@@ -161,11 +162,11 @@ absl::Status ValidateModel(const Model& model) {
       return absl::InvalidArgumentError(absl::StrCat(
           "model: ", p, "q_norm and k_norm must both be given or both empty"));
     }
-    for (const Tensor* t : {&lw.attn_norm, &lw.ffn_norm, &lw.bq, &lw.bk,
-                            &lw.bv, &lw.q_norm, &lw.k_norm}) {
+    for (const Tensor* t : {&lw.attn_norm, &lw.ffn_norm, &lw.bq, &lw.bk, &lw.bv,
+                            &lw.q_norm, &lw.k_norm}) {
       if (!t->is_f32()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "model: ", p, " norms and biases must be f32"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("model: ", p, " norms and biases must be f32"));
       }
     }
   }
@@ -271,8 +272,8 @@ absl::Status LlamaRunner::Init(Model* releasable) {
     ASSIGN_OR_RETURN(layer.wo,
                      MakeProj(p + "wo", {&lw.wo}, int64_t{h} * hd, m));
     release({&LayerWeights::wo}, layer.wo, l);
-    ASSIGN_OR_RETURN(layer.w_gate_up, MakeProj(p + "w_gate_up",
-                                               {&lw.w_gate, &lw.w_up}, d, m));
+    ASSIGN_OR_RETURN(layer.w_gate_up,
+                     MakeProj(p + "w_gate_up", {&lw.w_gate, &lw.w_up}, d, m));
     release({&LayerWeights::w_gate, &LayerWeights::w_up}, layer.w_gate_up, l);
     ASSIGN_OR_RETURN(layer.w_down, MakeProj(p + "w_down", {&lw.w_down}, f, m));
     release({&LayerWeights::w_down}, layer.w_down, l);
@@ -290,17 +291,17 @@ absl::Status LlamaRunner::Init(Model* releasable) {
   }
 
   // The angles of every position the model can see, computed once here.
-  ASSIGN_OR_RETURN(rope_, ops::Rope::Create(
-                              {.head_dim = hd,
-                               .theta = c.rope_theta,
-                               .freq_scale = c.rope_freq_scale,
-                               .neox = c.rope_neox,
-                               .freq_factors = std::vector<float>(
-                                   w.rope_freqs.span().begin(),
-                                   w.rope_freqs.span().end()),
-                               .max_rows = m,
-                               .max_positions = std::min(
-                                   c.context_length, kMaxRopeTablePositions)}));
+  ASSIGN_OR_RETURN(
+      rope_, ops::Rope::Create(
+                 {.head_dim = hd,
+                  .theta = c.rope_theta,
+                  .freq_scale = c.rope_freq_scale,
+                  .neox = c.rope_neox,
+                  .freq_factors = std::vector<float>(
+                      w.rope_freqs.span().begin(), w.rope_freqs.span().end()),
+                  .max_rows = m,
+                  .max_positions =
+                      std::min(c.context_length, kMaxRopeTablePositions)}));
   ASSIGN_OR_RETURN(attention_,
                    ops::PagedAttention::Create({.n_heads = h,
                                                 .layout = layout_,
@@ -335,17 +336,32 @@ absl::Status LlamaRunner::Init(Model* releasable) {
 absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
     const std::string& name, std::initializer_list<const Tensor*> parts,
     int64_t in_features, int max_rows) {
+  auto all = [&](auto pred) {
+    return std::all_of(parts.begin(), parts.end(), pred);
+  };
+  const bool all_f32 = all([](const Tensor* t) { return t->is_f32(); });
+  // Dense parts (F32, and F16/BF16 kept 16-bit from the file) go to oneDNN
+  // when all are f32, or when weights_dtype asks for bf16 (oneDNN's bf16
+  // copy is the only one kept); otherwise Kvasir's kernels read them as
+  // stored, next to any quantized part.
+  const bool dense_bf16 =
+      options_.weights_dtype == WeightsDtype::kBF16 &&
+      all([](const Tensor* t) { return !quant::IsQuantized(t->type()); });
   Proj proj;
-  const bool all_f32 = std::all_of(parts.begin(), parts.end(),
-                                   [](const Tensor* t) { return t->is_f32(); });
-  if (all_f32) {
+  if (all_f32 || dense_bf16) {
+    std::vector<Tensor> converted;  // f32 copies of 16-bit parts, load only
+    converted.reserve(parts.size());
     std::vector<ops::Linear::WeightPart> dense;
-    for (const Tensor* t : parts) dense.push_back({t->data(), t->dim(0)});
-    ASSIGN_OR_RETURN(proj.dense,
-                     ops::Linear::Create({.name = name,
-                                          .weights_dtype = options_.weights_dtype,
-                                          .max_rows = max_rows},
-                                         matmul_ctx_.get(), dense, in_features));
+    for (const Tensor* t : parts) {
+      const Tensor* f32 = t;
+      if (!t->is_f32()) f32 = &converted.emplace_back(t->ToF32());
+      dense.push_back({f32->data(), f32->dim(0)});
+    }
+    ASSIGN_OR_RETURN(proj.dense, ops::Linear::Create(
+                                     {.name = name,
+                                      .weights_dtype = options_.weights_dtype,
+                                      .max_rows = max_rows},
+                                     matmul_ctx_.get(), dense, in_features));
   } else {
     std::vector<quant::QuantLinear::Part> blocks;
     for (const Tensor* t : parts) {

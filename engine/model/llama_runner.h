@@ -34,10 +34,10 @@ namespace kvasir::engine {
 // ggml block type (a quantized GGUF) run Kvasir's quantized kernels
 // (quant::QuantLinear) on the model's own bytes, which are never expanded.
 // Optional per architecture: QKV biases (Qwen2), per-head RMSNorm of q and k
-// before RoPE (Qwen3), RoPE frequency divisors (Llama 3.1), NeoX RoPE. Every buffer a step needs is allocated at Create
-// (RoPE angles included), so Step does not allocate (except oneDNN creating
-// a primitive for a row count it has not seen yet). Not thread-safe: one
-// thread calls Step and logits.
+// before RoPE (Qwen3), RoPE frequency divisors (Llama 3.1), NeoX RoPE. Every
+// buffer a step needs is allocated at Create (RoPE angles included), so Step
+// does not allocate (except oneDNN creating a primitive for a row count it has
+// not seen yet). Not thread-safe: one thread calls Step and logits.
 class LlamaRunner final : public ModelRunner {
  public:
   struct Options {

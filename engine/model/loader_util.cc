@@ -11,9 +11,9 @@ namespace kvasir::engine {
 
 absl::StatusOr<int> HeadDimOf(int dim, int n_heads, absl::string_view source) {
   if (n_heads <= 0 || dim % n_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": invalid model hyperparameters: dim ", dim,
-        " is not a multiple of n_heads ", n_heads));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": invalid model hyperparameters: dim ", dim,
+                     " is not a multiple of n_heads ", n_heads));
   }
   return dim / n_heads;
 }

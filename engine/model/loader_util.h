@@ -16,8 +16,9 @@ namespace kvasir::engine {
 absl::StatusOr<int> HeadDimOf(int dim, int n_heads, absl::string_view source);
 
 // Checks the hyperparameters a Llama decoder needs: every size positive,
-// Hkv divides H, head_dim positive and even (RoPE rotates pairs), rope_theta and rms_eps finite and positive. InvalidArgument
-// naming `source`, the field and its value.
+// Hkv divides H, head_dim positive and even (RoPE rotates pairs), rope_theta
+// and rms_eps finite and positive. InvalidArgument naming `source`, the field
+// and its value.
 absl::Status ValidateModelConfig(const ModelConfig& config,
                                  absl::string_view source);
 

@@ -68,8 +68,8 @@ struct LayerWeights {
   Tensor w_up;       // [F, D]   (llama2.c w3, GGUF ffn_up)
   Tensor w_down;     // [D, F]   (llama2.c w2, GGUF ffn_down)
   // Optional (empty when the architecture has none):
-  Tensor bq, bk, bv;       // [H hd], [Hkv hd], [Hkv hd]: Qwen2 QKV biases
-  Tensor q_norm, k_norm;   // [head_dim]: Qwen3 per-head RMSNorm of q and k
+  Tensor bq, bk, bv;      // [H hd], [Hkv hd], [Hkv hd]: Qwen2 QKV biases
+  Tensor q_norm, k_norm;  // [head_dim]: Qwen3 per-head RMSNorm of q and k
 };
 
 // RoPE convention of these weights: rotate adjacent pairs (2i, 2i+1) of each

@@ -71,10 +71,10 @@ absl::StatusOr<std::unique_ptr<Rope>> Rope::Create(const Options& options) {
   if (!options.freq_factors.empty()) {
     if (options.freq_factors.size() !=
         static_cast<size_t>(options.head_dim / 2)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "rope: freq_factors has ", options.freq_factors.size(),
-          " values; head_dim ", options.head_dim, " needs ",
-          options.head_dim / 2));
+      return absl::InvalidArgumentError(
+          absl::StrCat("rope: freq_factors has ", options.freq_factors.size(),
+                       " values; head_dim ", options.head_dim, " needs ",
+                       options.head_dim / 2));
     }
     for (size_t i = 0; i < options.freq_factors.size(); ++i) {
       const float f = options.freq_factors[i];

@@ -28,13 +28,13 @@ namespace kvasir::engine::ops {
 class Rope {
  public:
   struct Options {
-    int head_dim = 0;        // even, >= 2
-    float theta = 10000.0f;  // base, > 0
+    int head_dim = 0;         // even, >= 2
+    float theta = 10000.0f;   // base, > 0
     float freq_scale = 1.0f;  // > 0
     bool neox = false;
     // Empty, or head_dim / 2 positive divisors.
     std::vector<float> freq_factors = {};
-    int max_rows = 512;      // rows per step, >= 1
+    int max_rows = 512;  // rows per step, >= 1
     // Positions tabulated at Create (the model's context length, or less
     // to bound the table: 2 * max_positions * head_dim / 2 floats), >= 0.
     int max_positions = 0;

@@ -159,7 +159,7 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Create(
       new BpeTokenizer(std::move(vocab), std::string(source), std::move(pre)));
   tok->add_bos_ = add_bos;
   const BpeVocab& v = tok->vocab_;
-  tok->eog_ = EndOfGenerationSet(v.eos_id, v.eot_id, v.eom_id);
+  tok->eog_ = EndOfGenerationSet(v.eos_id, v.eot_id, v.eom_id, v.more_eog);
   tok->token_bytes_.resize(n);
   tok->piece_to_id_.reserve(n);
   for (int32_t id = 0; id < size; ++id) {

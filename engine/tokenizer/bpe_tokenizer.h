@@ -33,6 +33,8 @@ struct BpeVocab {
   int32_t eos_id = -1;
   int32_t eot_id = -1;  // end of turn (<|eot_id|>, <|im_end|>)
   int32_t eom_id = -1;  // end of message (<|eom_id|>)
+  // Other tokens that end generation (found by name, as llama.cpp does).
+  std::vector<int32_t> more_eog;
   // tokenizer.ggml.add_bos_token; unset: the pre-tokenizer's default
   // (Llama 3 and Tekken add BOS, the others do not).
   std::optional<bool> add_bos;

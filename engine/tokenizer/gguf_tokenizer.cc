@@ -1,5 +1,7 @@
 #include "engine/tokenizer/gguf_tokenizer.h"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -83,7 +85,22 @@ int32_t FindSpecialByName(const std::vector<std::string>& pieces,
 struct EndIds {
   int32_t eot = -1;
   int32_t eom = -1;
+  std::vector<int32_t> named;  // every special token with an end name
 };
+
+// The pieces llama.cpp treats as end of generation wherever a vocabulary
+// has them as special tokens (an instruct model may end a turn with any:
+// Qwen2.5 with <|im_end|> or <|endoftext|>, Llama 3 with <|eot_id|> or
+// <|end_of_text|>).
+constexpr absl::string_view kEndNames[] = {
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>",
+    "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<|eom_id|>", "<EOT>",
+    "_<EOT>",
+    // DeepSeek's "<｜end▁of▁sentence｜>".
+    "<\xEF\xBD\x9C"
+    "end\xE2\x96\x81"
+    "of\xE2\x96\x81"
+    "sentence\xEF\xBD\x9C>"};
 
 // tokenizer.ggml.eot_token_id / eom_token_id, or the token found by name.
 absl::StatusOr<EndIds> ReadEndIds(const GgufFile& file,
@@ -103,6 +120,14 @@ absl::StatusOr<EndIds> ReadEndIds(const GgufFile& file,
     ASSIGN_OR_RETURN(ids.eom, OptionalId(file, kEom, -1));
   } else {
     ids.eom = FindSpecialByName(pieces, types, {"<|eom_id|>"});
+  }
+  for (size_t id = 0; id < pieces.size(); ++id) {
+    if ((types[id] == TokenType::kControl ||
+         types[id] == TokenType::kUserDefined) &&
+        std::find(std::begin(kEndNames), std::end(kEndNames), pieces[id]) !=
+            std::end(kEndNames)) {
+      ids.named.push_back(static_cast<int32_t>(id));
+    }
   }
   return ids;
 }
@@ -132,6 +157,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> SpmFromGguf(const GgufFile& file) {
                    ReadEndIds(file, vocab.pieces, vocab.types));
   vocab.eot_id = end.eot;
   vocab.eom_id = end.eom;
+  vocab.more_eog = end.named;
   ASSIGN_OR_RETURN(vocab.add_space_prefix,
                    OptionalBool(file, "tokenizer.ggml.add_space_prefix", true));
   ASSIGN_OR_RETURN(vocab.add_bos,
@@ -166,6 +192,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> BpeFromGguf(const GgufFile& file) {
                    ReadEndIds(file, vocab.pieces, vocab.types));
   vocab.eot_id = end.eot;
   vocab.eom_id = end.eom;
+  vocab.more_eog = end.named;
   if (file.FindValue("tokenizer.ggml.add_bos_token") != nullptr) {
     ASSIGN_OR_RETURN(vocab.add_bos,
                      file.GetBool("tokenizer.ggml.add_bos_token"));

@@ -119,7 +119,7 @@ absl::StatusOr<std::unique_ptr<SpmTokenizer>> SpmTokenizer::Create(
   std::unique_ptr<SpmTokenizer> tok(
       new SpmTokenizer(std::move(vocab), std::string(source)));
   const SpmVocab& v = tok->vocab_;
-  tok->eog_ = EndOfGenerationSet(v.eos_id, v.eot_id, v.eom_id);
+  tok->eog_ = EndOfGenerationSet(v.eos_id, v.eot_id, v.eom_id, v.more_eog);
   tok->token_bytes_.resize(n);
   tok->byte_to_id_.fill(-1);
   tok->piece_to_id_.reserve(n);

@@ -24,9 +24,11 @@ struct SpmVocab {
   std::vector<TokenType> types;
   int32_t bos_id = 1;
   int32_t eos_id = 2;
-  int32_t unk_id = 0;            // -1: none
-  int32_t eot_id = -1;           // end of turn; -1: none
-  int32_t eom_id = -1;           // end of message; -1: none
+  int32_t unk_id = 0;   // -1: none
+  int32_t eot_id = -1;  // end of turn; -1: none
+  int32_t eom_id = -1;  // end of message; -1: none
+  // Other tokens that end generation (found by name, as llama.cpp does).
+  std::vector<int32_t> more_eog;
   bool add_space_prefix = true;  // encode " " + text (SentencePiece default)
   bool add_bos = true;           // EncodeOptions::add_special adds BOS
 };

@@ -14,8 +14,9 @@ std::string Tokenizer::DecodeBytes(absl::Span<const int32_t> ids) const {
 }
 
 std::vector<int32_t> EndOfGenerationSet(int32_t eos_id, int32_t eot_id,
-                                        int32_t eom_id) {
-  std::vector<int32_t> ids;
+                                        int32_t eom_id,
+                                        absl::Span<const int32_t> more) {
+  std::vector<int32_t> ids(more.begin(), more.end());
   for (int32_t id : {eos_id, eot_id, eom_id}) {
     if (id >= 0) ids.push_back(id);
   }

@@ -75,10 +75,11 @@ class Tokenizer {
   std::string DecodeBytes(absl::Span<const int32_t> ids) const;
 };
 
-// The sorted, duplicate-free set {eos, eot, eom} without the absent (-1)
-// ones, for implementations of EndOfGenerationIds.
+// The sorted, duplicate-free set {eos, eot, eom} + `more` without the
+// absent (-1) ones, for implementations of EndOfGenerationIds.
 std::vector<int32_t> EndOfGenerationSet(int32_t eos_id, int32_t eot_id,
-                                        int32_t eom_id);
+                                        int32_t eom_id,
+                                        absl::Span<const int32_t> more);
 
 }  // namespace kvasir::engine
 

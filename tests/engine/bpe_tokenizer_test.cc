@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/tokenizer/byte_tokenizer.h"
 #include "engine/tokenizer/gguf_tokenizer.h"
 #include "engine/tokenizer/incremental_decoder.h"
 #include "engine/tokenizer/spm_tokenizer.h"
@@ -56,9 +57,13 @@ const Tokenizer& Load(const std::string& path) {
   if (it == cache->end()) {
     absl::StatusOr<std::unique_ptr<Tokenizer>> tok = LoadGgufTokenizer(path);
     EXPECT_OK(tok.status());
-    it = cache->emplace(path, tok.ok() ? *std::move(tok) : nullptr).first;
+    if (!tok.ok()) {
+      // Every test that uses it then fails on its own token ids (the load
+      // error is reported above) instead of the whole binary stopping.
+      tok = ByteTokenizer::Create(512);
+    }
+    it = cache->emplace(path, *std::move(tok)).first;
   }
-  if (it->second == nullptr) std::abort();
   return *it->second;
 }
 

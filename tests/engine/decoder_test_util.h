@@ -14,8 +14,8 @@
 #include "absl/types/span.h"
 #include "engine/model/llama_runner.h"
 #include "engine/model/model.h"
-#include "kvcache/kv_arena.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "kvcache/kv_arena.h"
 
 namespace kvasir::engine::testing {
 

@@ -100,9 +100,9 @@ TEST_P(GenerateSynthTest, JsonMatchesReferenceUpToTheFirstNearTie) {
     const nlohmann::json g = nlohmann::json::parse(line);
     const std::string prompt = g["prompt"].get<std::string>();
     SCOPED_TRACE(prompt);
-    const ProcessResult r = Generate(
-        {"--model", ModelPath("synth/" + model + ".gguf"), "--prompt", prompt,
-         "--max-tokens", "32", "--json"});
+    const ProcessResult r =
+        Generate({"--model", ModelPath("synth/" + model + ".gguf"), "--prompt",
+                  prompt, "--max-tokens", "32", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const nlohmann::json out = nlohmann::json::parse(r.out);
     EXPECT_EQ(out["prompt_token_ids"], g["prompt_token_ids"]);

@@ -136,10 +136,9 @@ TEST_F(GgufTest, TinyModelRoundTripsInEveryTensorType) {
     EXPECT_EQ(model->config.n_kv_heads, 2);
     EXPECT_EQ(model->config.vocab_size, kvasir::testing::kTinyLlamaVocab);
     EXPECT_FALSE(model->weights.tied_output());
-    // Block types stay as stored; dense ones are read as f32.
+    // Matrices stay as stored: 16-bit and block types are never expanded.
     const Tensor& w_down = model->weights.layers[1].w_down;
-    const bool dense = type == kF32 || type == kF16 || type == kBF16;
-    EXPECT_EQ(w_down.type(), dense ? kF32 : type);
+    EXPECT_EQ(w_down.type(), type);
     // Values are within the writer's range [-0.1, 0.1] after dequantizing.
     const Tensor values = w_down.ToF32();
     for (float x : values.span()) {
@@ -397,10 +396,10 @@ TEST_F(GgufTest, UnsupportedTensorType) {
                     std::string(256 * 84, '\0'));
   EXPECT_THAT(
       LoadGgufModel(Write("q2.gguf", w)),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               AllOf(HasSubstr("q2.gguf"), HasSubstr("blk.0.attn_q.weight"),
-                     HasSubstr("Q2_K"), HasSubstr("no kernel"),
-                     HasSubstr("Q4_K"))));
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          AllOf(HasSubstr("q2.gguf"), HasSubstr("blk.0.attn_q.weight"),
+                HasSubstr("Q2_K"), HasSubstr("no kernel"), HasSubstr("Q4_K"))));
 }
 
 TEST_F(GgufTest, TensorSizeThatDoesNotMatchItsShape) {

@@ -10,4 +10,5 @@ kvasir_test(sampler_test SOURCES sampler_test.cc stop_matcher_test.cc
 kvasir_test(inspect_command_test SOURCES inspect_command_test.cc
             DEPS kvasir_engine nlohmann_json::nlohmann_json)
 add_dependencies(inspect_command_test kvasir)  # runs the real binary
-kvasir_test(quant_model_test SOURCES quant_model_test.cc DEPS kvasir_engine)
+kvasir_test(quant_model_test SOURCES quant_model_test.cc
+            DEPS kvasir_decoder_testing)

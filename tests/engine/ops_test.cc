@@ -380,9 +380,9 @@ TEST(RopeTest, NeoxPairsFreqFactorsAndLinearScaling) {
   EXPECT_THAT(Rope::Create({.head_dim = 8, .freq_factors = {1.0f, 2.0f}}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("freq_factors has 2 values")));
-  EXPECT_THAT(Rope::Create({.head_dim = 8, .freq_scale = 0.0f}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("freq_scale 0")));
+  EXPECT_THAT(
+      Rope::Create({.head_dim = 8, .freq_scale = 0.0f}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("freq_scale 0")));
 }
 
 TEST(RopeTest, TabulatedAnglesEqualComputedOnes) {

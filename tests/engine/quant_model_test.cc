@@ -4,10 +4,12 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/model/gguf_file.h"
 #include "engine/model/gguf_types.h"
@@ -15,6 +17,7 @@
 #include "engine/model/loader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/engine/decoder_test_util.h"
 #include "tests/testing/gguf_writer.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/status_matchers.h"
@@ -63,13 +66,13 @@ TEST(QuantModelTest, ResidentMemoryGrowsByAboutTheQuantizedTensorBytes) {
 #ifdef KVASIR_UNDER_ASAN
   GTEST_SKIP() << "ASan's shadow memory and quarantine distort RSS";
 #endif
-  TinyLlamaSpec spec{.dim = 1024,
-                     .hidden_dim = 2816,
-                     .n_layers = 3,
-                     .n_heads = 16,
-                     .n_kv_heads = 4,
-                     .tensor_type = static_cast<uint32_t>(
-                         gguf::TensorType::kQ4_K)};
+  TinyLlamaSpec spec{
+      .dim = 1024,
+      .hidden_dim = 2816,
+      .n_layers = 3,
+      .n_heads = 16,
+      .n_kv_heads = 4,
+      .tensor_type = static_cast<uint32_t>(gguf::TensorType::kQ4_K)};
   const std::string path =
       WriteModel(MakeTinyLlamaGguf(spec), "q4k-memory.gguf");
   int64_t tensor_bytes = 0;
@@ -93,6 +96,84 @@ TEST(QuantModelTest, ResidentMemoryGrowsByAboutTheQuantizedTensorBytes) {
   EXPECT_THAT(runner->matmul_impl(), HasSubstr("quant:"));
 }
 
+// Every projection and embedding matrix of `model` expanded to f32.
+void ExpandToF32(Model& model) {
+  ModelWeights& w = model.weights;
+  w.tok_embeddings = w.tok_embeddings.ToF32();
+  if (!w.output.empty()) w.output = w.output.ToF32();
+  for (LayerWeights& l : w.layers) {
+    for (Tensor* t :
+         {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) {
+      *t = t->ToF32();
+    }
+  }
+}
+
+std::vector<float> LastLogits(std::unique_ptr<Model> model,
+                              WeightsDtype dtype) {
+  LlamaRunner::Options o;
+  o.max_batch_tokens = 16;
+  o.max_seqs = 1;
+  o.weights_dtype = dtype;
+  auto runner = LlamaRunner::CreateOwning(o, std::move(model));
+  EXPECT_THAT(runner, IsOk());
+  if (!runner.ok()) return {};
+  testing::Batch batch(**runner, 1, 16);
+  std::vector<std::vector<float>> logits =
+      batch.Step({{1, 5, 9, 260, 261, 7}}, {0});
+  return logits.empty() ? std::vector<float>() : logits[0];
+}
+
+TEST(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
+  TinyLlamaSpec spec{.dim = 64,
+                     .hidden_dim = 96,
+                     .n_heads = 4,
+                     .n_kv_heads = 2,
+                     .tensor_type = 1};  // F16
+  const std::string path = WriteModel(MakeTinyLlamaGguf(spec), "f16.gguf");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> kept, Load(path));
+  EXPECT_EQ(kept->weights.layers[0].wq.type(), 1u);
+  EXPECT_EQ(kept->weights.layers[0].wq.nbytes(), 64 * 64 * 2);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> expanded, Load(path));
+  ExpandToF32(*expanded);
+  const std::vector<float> want =
+      LastLogits(std::move(expanded), WeightsDtype::kF32);
+  const std::vector<float> got =
+      LastLogits(std::move(kept), WeightsDtype::kF32);
+  ASSERT_EQ(got.size(), want.size());
+  ASSERT_FALSE(got.empty());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NEAR(got[i], want[i], 1e-3 * (1.0 + std::fabs(want[i]))) << i;
+  }
+  // weights_dtype bf16 takes the 16-bit matrices to oneDNN's bf16 matmul.
+  if (ops::Linear::IsSupported(WeightsDtype::kBF16)) {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> bf16, Load(path));
+    const std::vector<float> b =
+        LastLogits(std::move(bf16), WeightsDtype::kBF16);
+    ASSERT_EQ(b.size(), want.size());
+    for (size_t i = 0; i < b.size(); ++i) {
+      EXPECT_NEAR(b[i], want[i], 0.05 * (1.0 + std::fabs(want[i]))) << i;
+    }
+  }
+}
+
+TEST(QuantModelTest, RopeScalingFollowsLlamaCpp) {
+  struct Case {
+    const char* type;  // nullptr: no type key
+    const char* factor_key;
+    float want_scale;
+  };
+  for (const Case& c : {Case{nullptr, "llama.rope.scaling.factor", 0.25f},
+                        Case{"linear", "llama.rope.scale_linear", 0.25f},
+                        Case{"none", "llama.rope.scaling.factor", 1.0f}}) {
+    GgufWriter w = MakeTinyLlamaGguf({});
+    if (c.type != nullptr) w.AddString("llama.rope.scaling.type", c.type);
+    w.AddFloat32(c.factor_key, 4.0f);
+    ASSERT_OK_AND_ASSIGN(auto model, Load(WriteModel(w, "scaled.gguf")));
+    EXPECT_EQ(model->config.rope_freq_scale, c.want_scale) << c.factor_key;
+  }
+}
+
 TEST(QuantModelTest, UnknownArchitectureIsAClearError) {
   GgufWriter w = MakeTinyLlamaGguf({});
   w.RemoveKey("general.architecture").AddString("general.architecture", "gpt4");
@@ -108,10 +189,10 @@ TEST(QuantModelTest, TensorTypeWithoutKernelIsAClearError) {
   w.RemoveTensor("blk.0.ffn_up.weight");
   w.AddTensorRaw("blk.0.ffn_up.weight", {256, 256}, 10,
                  std::string(256 * 84, '\0'));
-  EXPECT_THAT(Load(WriteModel(w, "q2k.gguf")),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("blk.0.ffn_up.weight"),
-                             HasSubstr("Q2_K"))));
+  EXPECT_THAT(
+      Load(WriteModel(w, "q2k.gguf")),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("blk.0.ffn_up.weight"), HasSubstr("Q2_K"))));
 }
 
 TEST(QuantModelTest, UnsupportedRopeScalingIsAClearError) {

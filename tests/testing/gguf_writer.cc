@@ -9,9 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/model/gguf_dequant.h"
-#include "engine/ops/quant/quant_formats.h"
 #include "engine/model/gguf_types.h"
 #include "engine/model/gguf_writer.h"
+#include "engine/ops/quant/quant_formats.h"
 
 namespace kvasir::testing {
 namespace {
@@ -304,16 +304,17 @@ GgufWriter MakeTinyLlamaGguf(const TinyLlamaSpec& spec) {
         w.AddTensorF32(name, shape, v);
         break;
       default: {  // any other block type, encoded by the product's quantizer
-        const int64_t row_bytes = engine::quant::RowBytes(spec.tensor_type, shape[1]);
+        const int64_t row_bytes =
+            engine::quant::RowBytes(spec.tensor_type, shape[1]);
         std::string data(static_cast<size_t>(row_bytes * shape[0]), '\0');
         for (int64_t r = 0; r < shape[0]; ++r) {
           engine::quant::QuantizeRow(spec.tensor_type, v.data() + r * shape[1],
-                             shape[1], data.data() + r * row_bytes);
+                                     shape[1], data.data() + r * row_bytes);
         }
-        w.AddTensorRaw(name,
-                       {static_cast<uint64_t>(shape[1]),
-                        static_cast<uint64_t>(shape[0])},
-                       spec.tensor_type, std::move(data));
+        w.AddTensorRaw(
+            name,
+            {static_cast<uint64_t>(shape[1]), static_cast<uint64_t>(shape[0])},
+            spec.tensor_type, std::move(data));
       }
     }
   };

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -141,8 +142,11 @@ void QuantContext::Reserve(int64_t rows, int64_t in_features) {
   if (bytes <= act_bytes_) return;
   // aligned_alloc wants a size that is a multiple of the alignment.
   const size_t size = static_cast<size_t>((bytes + 63) / 64 * 64);
-  act_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, size)));
-  act_bytes_ = act_ ? bytes : 0;
+  void* p = std::aligned_alloc(64, size);
+  // The old buffer stays for the Linears that reserved it before.
+  if (p == nullptr) throw std::bad_alloc();
+  act_.reset(static_cast<uint8_t*>(p));
+  act_bytes_ = bytes;
 }
 
 absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
@@ -201,7 +205,15 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
     linear->parts_.push_back(p);
   }
   linear->quantized_ = any_quantized;
-  if (any_quantized) ctx->Reserve(options.max_rows, in_features);
+  if (any_quantized) {
+    try {
+      ctx->Reserve(options.max_rows, in_features);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "QuantLinear ", name, ": no memory for ", options.max_rows,
+          " rows of ", in_features, " quantized activations"));
+    }
+  }
   return linear;
 }
 

@@ -49,6 +49,7 @@ class QuantContext {
 
   // Grows the activation buffer for `rows` rows of `in_features` values.
   // Called at load time by QuantLinear::Create; Forward never allocates.
+  // Throws std::bad_alloc (keeping the old buffer) when memory runs out.
   void Reserve(int64_t rows, int64_t in_features);
 
  private:
@@ -95,7 +96,8 @@ class QuantLinear {
   // `ctx` is not owned and must outlive the QuantLinear (Reserve is called
   // on it). InvalidArgument naming options.name for no parts, a null or
   // empty part, in_features <= 0 or not a multiple of a part's block size,
-  // max_rows < 1; Unimplemented naming the part's type for a type without
+  // max_rows < 1; ResourceExhausted when the activation buffer cannot
+  // grow; Unimplemented naming the part's type for a type without
   // a kernel.
   static absl::StatusOr<std::unique_ptr<QuantLinear>> Create(
       const Options& options, QuantContext* ctx, absl::Span<const Part> parts,
