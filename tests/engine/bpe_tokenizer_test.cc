@@ -435,7 +435,8 @@ TEST(GgufTokenizerTest, LoadsByteLevelBpeAndReportsItsErrors) {
                        AllOf(HasSubstr("pre.gguf"),
                              HasSubstr("tokenizer.ggml.pre 'jais-2'"),
                              HasSubstr("supported: "))));
-  // Explicit keys win over the names; add_bos_token is honoured.
+  // Explicit keys are honoured, and named end tokens (<|im_end|>) still end
+  // generation, as in llama.cpp; add_bos_token is honoured.
   ASSERT_OK_AND_ASSIGN(
       auto keyed,
       LoadGgufTokenizer(WriteTinyGguf("keys.gguf", [](GgufWriter& w) {
@@ -444,7 +445,8 @@ TEST(GgufTokenizerTest, LoadsByteLevelBpeAndReportsItsErrors) {
         w.AddBool("tokenizer.ggml.add_bos_token", true);
       })));
   EXPECT_THAT(keyed->EndOfGenerationIds(),
-              ElementsAre(TinyBpeIds::kEndOfText, TinyBpeIds::kImStart));
+              ElementsAre(TinyBpeIds::kEndOfText, TinyBpeIds::kImStart,
+                          TinyBpeIds::kImEnd));
   ASSERT_OK_AND_ASSIGN(auto with_bos, keyed->Encode("he", {}));
   EXPECT_THAT(with_bos, ElementsAre(TinyBpeIds::kImStart, TinyBpeIds::kHe));
 }
