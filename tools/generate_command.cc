@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +13,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -25,6 +28,18 @@
 
 namespace kvasir::tools {
 namespace {
+
+// A "<key> <n> kB" line of /proc/self/status in bytes; -1 when absent.
+int64_t ProcStatusBytes(absl::string_view key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, key)) {
+      return std::strtoll(line.c_str() + key.size(), nullptr, 10) * 1024;
+    }
+  }
+  return -1;
+}
 
 struct GenerateFlags {
   std::string model;
@@ -188,6 +203,9 @@ int RunGenerate(const GenerateFlags& flags) {
         {"prefill_tokens_per_s", prefill_tps},
         {"decode_tokens_per_s", decode_tps},
     };
+    // After the run: the weights as held, the KV pages touched, buffers.
+    j["memory"] = {{"resident_bytes", ProcStatusBytes("VmRSS:")},
+                   {"peak_resident_bytes", ProcStatusBytes("VmHWM:")}};
     // Invalid UTF-8 cannot happen (the decoder replaces it), but never
     // throw on output.
     std::printf("%s\n",
