@@ -495,21 +495,6 @@ absl::Status LlamaRunner::Matmul(const Proj& proj, const float* x, int m,
   return status;
 }
 
-void LlamaRunner::Embed(int m) {
-  const Tensor& table = model_->weights.tok_embeddings;
-  const int d = config().dim;
-  const absl::Span<const int32_t> ids(token_ids_.data(), m);
-  if (table.is_f32()) {
-    ops::EmbeddingLookup(table.data(), d, ids, x_.get());
-    return;
-  }
-  const int64_t row_bytes = table.row_bytes();
-  for (int r = 0; r < m; ++r) {
-    quant::DequantizeRow(table.type(), table.bytes() + ids[r] * row_bytes, d,
-                         x_.get() + int64_t{r} * d);
-  }
-}
-
 absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
                                   kvcache::KvArena& kv) {
   const ModelConfig& c = config();
@@ -543,7 +528,9 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
   float* xn = xn_.get();
   float* qkv = qkv_.get();
   float* proj = proj_.get();
-  Embed(m);
+  const Tensor& table = model_->weights.tok_embeddings;
+  ops::EmbeddingLookup(table.type(), table.bytes(), d,
+                       absl::MakeConstSpan(token_ids_.data(), m), x);
   rope_->SetPositions(absl::MakeConstSpan(positions_.data(), m));
   // The attention work list depends on the sequences only: once per step.
   RETURN_IF_ERROR(attention_->Prepare(att_seqs));

@@ -158,9 +158,6 @@ class LlamaRunner final : public ModelRunner {
                                 std::initializer_list<const Tensor*> parts,
                                 int64_t in_features, int max_rows);
   absl::Status Matmul(const Proj& proj, const float* x, int m, float* y);
-  // Token embeddings of the step's rows into x_ (block types dequantized
-  // row by row).
-  void Embed(int m);
 
   Options options_;
   int num_threads_;

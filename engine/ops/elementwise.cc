@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "engine/ops/fast_math.h"
+#include "engine/ops/quant/quant_formats.h"
 #include "engine/ops/simd.h"
 
 namespace kvasir::engine::ops {
@@ -74,6 +75,19 @@ void EmbeddingLookup(const float* table, int dim, absl::Span<const int32_t> ids,
   for (size_t r = 0; r < ids.size(); ++r) {
     std::memcpy(out + r * dim, table + int64_t{ids[r]} * dim,
                 sizeof(float) * dim);
+  }
+}
+
+void EmbeddingLookup(uint32_t type, const uint8_t* table, int dim,
+                     absl::Span<const int32_t> ids, float* out) {
+  if (type == 0) {
+    EmbeddingLookup(reinterpret_cast<const float*>(table), dim, ids, out);
+    return;
+  }
+  const int64_t row_bytes = quant::RowBytes(type, dim);
+  for (size_t r = 0; r < ids.size(); ++r) {
+    quant::DequantizeRow(type, table + ids[r] * row_bytes, dim,
+                         out + static_cast<int64_t>(r) * dim);
   }
 }
 

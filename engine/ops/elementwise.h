@@ -31,6 +31,11 @@ void AddInPlace(float* x, const float* y, int64_t n);
 // Precondition: 0 <= ids[r] < vocab. out: [ids.size(), dim].
 void EmbeddingLookup(const float* table, int dim, absl::Span<const int32_t> ids,
                      float* out);
+// The same for a table stored as ggml type `type` (F32, F16, BF16 or a
+// block type, see quant/quant_formats.h): each looked-up row is converted
+// to f32 on its own, so a quantized table is never expanded.
+void EmbeddingLookup(uint32_t type, const uint8_t* table, int dim,
+                     absl::Span<const int32_t> ids, float* out);
 
 }  // namespace kvasir::engine::ops
 
