@@ -137,9 +137,8 @@ TEST_P(StepAllocationRunnerTest, LlamaRunnerStepDoesNotAllocateOnceWarm) {
   options.block_size = 4;
   std::unique_ptr<Model> model = testing::RandomModel(shape, 11);
   if (GetParam() != 0) QuantizeMatrices(*model, GetParam());
-  ASSERT_OK_AND_ASSIGN(
-      std::unique_ptr<LlamaRunner> runner,
-      LlamaRunner::CreateOwning(options, std::move(model)));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<LlamaRunner> runner,
+                       LlamaRunner::CreateOwning(options, std::move(model)));
   ASSERT_OK_AND_ASSIGN(
       kvcache::KvArena kv,
       kvcache::KvArena::Create(runner->kv_layout(),

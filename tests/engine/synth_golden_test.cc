@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/model/kv_heads.h"
 #include "engine/model/llama_runner.h"
 #include "engine/model/loader.h"
 #include "engine/ops/quant/quant_linear.h"
@@ -35,10 +36,13 @@ struct SynthCase {
   std::string model;  // under ../shared/models/synth
   float tolerance;    // logits, as the golden README gives it
   quant::Isa isa = quant::Isa::kAuto;
+  // KV heads converted to at load (0: as stored). Duplication is exact, so
+  // the reference still holds; K/V become f32 beside quantized Q.
+  int kv_heads = 0;
 };
 
 void PrintTo(const SynthCase& c, std::ostream* os) {
-  *os << c.model << "/" << quant::IsaName(c.isa);
+  *os << c.model << "/" << quant::IsaName(c.isa) << "/kv" << c.kv_heads;
 }
 
 int32_t Argmax(absl::Span<const float> logits) {
@@ -52,6 +56,11 @@ std::unique_ptr<LlamaRunner> LoadRunner(const SynthCase& c) {
   absl::StatusOr<std::unique_ptr<Model>> model = LoadModel(options);
   EXPECT_THAT(model, IsOk());
   if (!model.ok()) return nullptr;
+  if (c.kv_heads > 0) {
+    absl::Status converted = ConvertKvHeads(**model, c.kv_heads);
+    EXPECT_THAT(converted, IsOk());
+    if (!converted.ok()) return nullptr;
+  }
   LlamaRunner::Options o;
   o.max_batch_tokens = 64;
   o.max_seqs = 4;
@@ -124,6 +133,10 @@ std::vector<SynthCase> Cases() {
   std::vector<SynthCase> cases = {
       {"llama3-q8_0", 1.0f}, {"qwen2-q8_0", 1.0f},    {"qwen3-q8_0", 1.0f},
       {"spm256-q4_0", 2.0f}, {"spm256-q4_k_m", 2.0f}, {"spm256-q5_k_m", 2.0f}};
+  // KV heads duplicated (exact) on quantized K/V: Q4_K_M GQA 4 -> MHA 8,
+  // and Qwen2's MQA with its K/V biases 1 -> 2.
+  cases.push_back({"spm256-q4_k_m", 2.0f, quant::Isa::kAuto, 8});
+  cases.push_back({"qwen2-q8_0", 1.0f, quant::Isa::kAuto, 2});
   // The AVX2 kernels too, where this CPU has AVX-512 and would not use them.
   if (quant::DetectIsa() == quant::Isa::kAvx512Vnni) {
     for (const char* m :
@@ -139,6 +152,9 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<SynthCase>& info) {
       std::string name =
           info.param.model + "_" + std::string(quant::IsaName(info.param.isa));
+      if (info.param.kv_heads > 0) {
+        name += "_kv" + std::to_string(info.param.kv_heads);
+      }
       std::replace_if(
           name.begin(), name.end(),
           [](char ch) { return !std::isalnum(static_cast<unsigned char>(ch)); },
