@@ -101,5 +101,48 @@ TEST_F(GoldenTest, ConcurrentCallsOfBothKindsMatchLlamaCpp) {
   }
 }
 
+// A download-shaped model through the real server: Qwen2's byte-level BPE
+// (no BOS), MQA, q/k/v biases, Q8_0 weights. Special-token text is plain
+// unless the request sets parse_special; greedy ids follow llama.cpp's
+// reference up to its first near-tie (../shared/golden/synth/README.md).
+TEST(SynthServerTest, Qwen2TokenizesAndGeneratesLikeLlamaCpp) {
+  ConfigSpec spec = TwoTenantConfig();
+  spec.model = testing::ModelPath("synth/qwen2-q8_0.gguf");
+  absl::StatusOr<std::unique_ptr<LiveServer>> server = LiveServer::Start(spec);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = (*server)->Generation();
+
+  v1::TokenizeRequest tokenize;
+  tokenize.set_text("<|im_start|>Hello");
+  v1::TokenizeResponse plain;
+  grpc::Status st = stub->Tokenize(Context(kAlphaKey).get(), tokenize, &plain);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_THAT(plain.token_ids(),
+              ElementsAreArray({27, 91, 318, 4906, 91, 29, 9707}));
+  tokenize.set_parse_special(true);
+  v1::TokenizeResponse special;
+  st = stub->Tokenize(Context(kAlphaKey).get(), tokenize, &special);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_THAT(special.token_ids(), ElementsAreArray({151644, 9707}));
+
+  const std::vector<GoldenCase> cases =
+      testing::ReadGolden("synth/qwen2-q8_0.jsonl");
+  ASSERT_FALSE(cases.empty());
+  int compared = 0;
+  for (const GoldenCase& c : cases) {
+    SCOPED_TRACE("prompt '" + c.prompt + "'");
+    const Outcome out = RunStream(*stub, kBetaKey, GoldenRequest(c));
+    ASSERT_TRUE(out.status.ok()) << out.status.error_message();
+    EXPECT_THAT(out.prompt_ids, ElementsAreArray(c.prompt_ids));
+    for (size_t k = 0; k < c.continuation.size(); ++k) {
+      if (c.step_top5[k][0].second - c.step_top5[k][1].second < 1.0f) break;
+      ASSERT_LT(k, out.ids.size());
+      EXPECT_EQ(out.ids[k], c.continuation[k]) << "step " << k;
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 0);
+}
+
 }  // namespace
 }  // namespace kvasir::integration
