@@ -4,8 +4,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/model/gguf_types.h"
-
 namespace kvasir::engine::gguf {
 namespace {
 
@@ -58,19 +56,6 @@ void DequantizeF16(const uint8_t* src, int64_t n, float* dst) {
 
 void DequantizeBf16(const uint8_t* src, int64_t n, float* dst) {
   for (int64_t i = 0; i < n; ++i) dst[i] = Bf16ToFloat(LoadU16(src + 2 * i));
-}
-
-void DequantizeQ8_0(const uint8_t* src, int64_t n, float* dst) {
-  const int64_t blocks = n / kQ8_0BlockSize;
-  for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* block = src + b * kQ8_0BlockBytes;
-    const float d = HalfToFloat(LoadU16(block));
-    const auto* q = reinterpret_cast<const int8_t*>(block + 2);
-    float* out = dst + b * kQ8_0BlockSize;
-    for (int64_t j = 0; j < kQ8_0BlockSize; ++j) {
-      out[j] = d * static_cast<float>(q[j]);
-    }
-  }
 }
 
 }  // namespace kvasir::engine::gguf

@@ -18,12 +18,10 @@ uint16_t FloatToHalf(float f);
 using ops::Bf16ToFloat;
 using ops::FloatToBf16;
 
-// Dequantizes `n` values of the given encoding from `src` (which may be
-// unaligned) into `dst`. For Q8_0, `n` is a multiple of 32 and `src` holds
-// n / 32 blocks of {f16 scale d, int8 q[32]}, value = d * q.
+// Converts `n` values of the given 16-bit encoding from `src` (which may be
+// unaligned) into `dst`. Block types: quant::DequantizeRow.
 void DequantizeF16(const uint8_t* src, int64_t n, float* dst);
 void DequantizeBf16(const uint8_t* src, int64_t n, float* dst);
-void DequantizeQ8_0(const uint8_t* src, int64_t n, float* dst);
 
 }  // namespace kvasir::engine::gguf
 

@@ -68,10 +68,6 @@ std::string TensorTypeName(uint32_t type);
 // Whether Kvasir can read and multiply tensors of this type.
 bool IsSupportedTensorType(uint32_t type);
 
-// Q8_0: blocks of 32 values, an f16 scale followed by 32 int8 quants.
-inline constexpr int64_t kQ8_0BlockSize = 32;
-inline constexpr int64_t kQ8_0BlockBytes = 2 + 32;
-
 // Bytes a tensor type with a known block layout needs for `n_elements` values
 // whose innermost dimension is `ne0`; nullopt for unsupported types, when ne0
 // is not a multiple of the block size, or on overflow.

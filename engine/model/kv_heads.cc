@@ -10,8 +10,9 @@ namespace {
 
 // Rows of `src` [old_heads * hd, d] (or a bias [old_heads * hd], d = 1)
 // regrouped into [new_heads * hd, d] f32 (block types dequantized first).
-Tensor Regroup(const Tensor& block_src, int old_heads, int new_heads, int hd) {
-  const Tensor src = block_src.ToF32();
+Tensor Regroup(const Tensor& stored, int old_heads, int new_heads, int hd) {
+  const Tensor converted = stored.is_f32() ? Tensor() : stored.ToF32();
+  const Tensor& src = stored.is_f32() ? stored : converted;
   const int64_t d = src.rank() == 2 ? src.dim(1) : 1;
   const int64_t head_elems = int64_t{hd} * d;
   Tensor dst = src.rank() == 2 ? Tensor::Zeros({int64_t{new_heads} * hd, d})

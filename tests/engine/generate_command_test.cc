@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/golden.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/subprocess.h"
 
@@ -18,9 +19,11 @@ namespace kvasir {
 namespace {
 
 using ::kvasir::testing::BinaryDir;
+using ::kvasir::testing::GoldenCase;
 using ::kvasir::testing::GoldenPath;
 using ::kvasir::testing::ModelPath;
 using ::kvasir::testing::ProcessResult;
+using ::kvasir::testing::ReadGolden;
 using ::kvasir::testing::RunProcess;
 using ::testing::HasSubstr;
 
@@ -87,34 +90,26 @@ INSTANTIATE_TEST_SUITE_P(
 // prompt ids exact, greedy tokens equal up to the first near-tie (a step
 // whose reference top-2 margin is below the model's logit tolerance).
 class GenerateSynthTest
-    : public ::testing::TestWithParam<std::pair<std::string, double>> {};
+    : public ::testing::TestWithParam<std::pair<std::string, float>> {};
 
 TEST_P(GenerateSynthTest, JsonMatchesReferenceUpToTheFirstNearTie) {
   const auto& [model, tolerance] = GetParam();
-  std::ifstream in(GoldenPath("synth/" + model + ".jsonl"));
-  ASSERT_TRUE(in.good()) << model;
-  std::string line;
+  const std::vector<GoldenCase> cases = ReadGolden("synth/" + model + ".jsonl");
+  ASSERT_FALSE(cases.empty()) << model;
   int compared = 0;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const nlohmann::json g = nlohmann::json::parse(line);
-    const std::string prompt = g["prompt"].get<std::string>();
-    SCOPED_TRACE(prompt);
+  for (const GoldenCase& g : cases) {
+    SCOPED_TRACE(g.prompt);
     const ProcessResult r =
         Generate({"--model", ModelPath("synth/" + model + ".gguf"), "--prompt",
-                  prompt, "--max-tokens", "32", "--json"});
+                  g.prompt, "--max-tokens", "32", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const nlohmann::json out = nlohmann::json::parse(r.out);
-    EXPECT_EQ(out["prompt_token_ids"], g["prompt_token_ids"]);
-    const auto want = g["continuation_token_ids"].get<std::vector<int>>();
-    const auto got = out["token_ids"].get<std::vector<int>>();
-    const nlohmann::json& steps = g["step_top5_logits"];
-    for (size_t k = 0; k < want.size(); ++k) {
-      const double margin =
-          steps[k][0][1].get<double>() - steps[k][1][1].get<double>();
-      if (margin < tolerance) break;
+    EXPECT_EQ(out["prompt_token_ids"].get<std::vector<int32_t>>(),
+              g.prompt_ids);
+    const auto got = out["token_ids"].get<std::vector<int32_t>>();
+    for (size_t k = 0; k < StepsBeforeNearTie(g, tolerance); ++k) {
       ASSERT_LT(k, got.size());
-      EXPECT_EQ(got[k], want[k]) << "step " << k;
+      EXPECT_EQ(got[k], g.continuation[k]) << "step " << k;
       ++compared;
     }
   }
@@ -123,12 +118,12 @@ TEST_P(GenerateSynthTest, JsonMatchesReferenceUpToTheFirstNearTie) {
 
 INSTANTIATE_TEST_SUITE_P(
     Synth, GenerateSynthTest,
-    ::testing::Values(std::pair<std::string, double>{"llama3-q8_0", 1.0},
-                      std::pair<std::string, double>{"qwen2-q8_0", 1.0},
-                      std::pair<std::string, double>{"qwen3-q8_0", 1.0},
-                      std::pair<std::string, double>{"spm256-q4_0", 2.0},
-                      std::pair<std::string, double>{"spm256-q4_k_m", 2.0},
-                      std::pair<std::string, double>{"spm256-q5_k_m", 2.0}),
+    ::testing::Values(std::pair<std::string, float>{"llama3-q8_0", 1.0f},
+                      std::pair<std::string, float>{"qwen2-q8_0", 1.0f},
+                      std::pair<std::string, float>{"qwen3-q8_0", 1.0f},
+                      std::pair<std::string, float>{"spm256-q4_0", 2.0f},
+                      std::pair<std::string, float>{"spm256-q4_k_m", 2.0f},
+                      std::pair<std::string, float>{"spm256-q5_k_m", 2.0f}),
     [](const auto& info) {
       std::string name = info.param.first;
       std::replace(name.begin(), name.end(), '-', '_');

@@ -17,6 +17,7 @@ namespace kvasir::integration {
 namespace {
 
 using ::kvasir::testing::GoldenCase;
+using ::kvasir::testing::StepsBeforeNearTie;
 using ::testing::ElementsAreArray;
 
 // The golden request: greedy, 64 tokens, EOS honoured (the references
@@ -134,8 +135,7 @@ TEST(SynthServerTest, Qwen2TokenizesAndGeneratesLikeLlamaCpp) {
     const Outcome out = RunStream(*stub, kBetaKey, GoldenRequest(c));
     ASSERT_TRUE(out.status.ok()) << out.status.error_message();
     EXPECT_THAT(out.prompt_ids, ElementsAreArray(c.prompt_ids));
-    for (size_t k = 0; k < c.continuation.size(); ++k) {
-      if (c.step_top5[k][0].second - c.step_top5[k][1].second < 1.0f) break;
+    for (size_t k = 0; k < StepsBeforeNearTie(c, 1.0f); ++k) {
       ASSERT_LT(k, out.ids.size());
       EXPECT_EQ(out.ids[k], c.continuation[k]) << "step " << k;
       ++compared;

@@ -8,6 +8,15 @@
 
 namespace kvasir::testing {
 
+size_t StepsBeforeNearTie(const GoldenCase& c, float tolerance) {
+  size_t k = 0;
+  while (k < c.step_top5.size() && c.step_top5[k].size() >= 2 &&
+         c.step_top5[k][0].second - c.step_top5[k][1].second >= tolerance) {
+    ++k;
+  }
+  return k;
+}
+
 std::vector<GoldenCase> ReadGolden(const std::string& file) {
   std::vector<GoldenCase> cases;
   const std::string path = GoldenPath(file);

@@ -1,6 +1,7 @@
 #ifndef KVASIR_TESTS_TESTING_GOLDEN_H_
 #define KVASIR_TESTS_TESTING_GOLDEN_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -23,6 +24,12 @@ struct GoldenCase {
   bool add_bos = true;
   std::vector<std::vector<std::pair<int32_t, float>>> step_top5;
 };
+
+// Greedy steps of `c` before its first near-tie: the first k whose
+// reference top-2 margin (step_top5) is below `tolerance`. Up to there an
+// engine within `tolerance` of the reference must pick the same tokens;
+// after it either continuation is right (../shared/golden/synth/README.md).
+size_t StepsBeforeNearTie(const GoldenCase& c, float tolerance);
 
 // Reads `file` (a path under ../shared/golden) in file order. A missing or
 // malformed file is a test failure (ADD_FAILURE naming it), and returns
