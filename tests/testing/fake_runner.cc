@@ -26,24 +26,34 @@ uint32_t HistoryHash(absl::Span<const int32_t> history) {
 
 absl::StatusOr<std::unique_ptr<FakeRunner>> FakeRunner::Create(
     const Options& options) {
-  if (options.vocab_size < engine::ByteTokenizer::kMinVocabSize ||
-      options.head_dim < 2 || options.n_layers < 1 || options.n_kv_heads < 1 ||
-      options.max_seqs < 1 || options.max_batch_tokens < 1) {
+  if ((options.tokenizer == nullptr &&
+       options.vocab_size < engine::ByteTokenizer::kMinVocabSize) ||
+      options.n_heads < 0 || options.head_dim < 2 || options.n_layers < 1 ||
+      options.n_kv_heads < 1 || options.max_seqs < 1 ||
+      options.max_batch_tokens < 1) {
     return absl::InvalidArgumentError("FakeRunner: bad options");
   }
-  std::unique_ptr<FakeRunner> r(new FakeRunner(options));
-  auto tok = engine::ByteTokenizer::Create(options.vocab_size);
-  if (!tok.ok()) return tok.status();
-  r->tokenizer_ = *std::move(tok);
-  return r;
+  Options o = options;
+  if (o.tokenizer == nullptr) {
+    auto tok = engine::ByteTokenizer::Create(o.vocab_size);
+    if (!tok.ok()) return tok.status();
+    o.tokenizer = *std::move(tok);
+  }
+  o.vocab_size = o.tokenizer->vocab_size();
+  return std::unique_ptr<FakeRunner>(new FakeRunner(o));
 }
 
-FakeRunner::FakeRunner(const Options& options) : options_(options) {
+FakeRunner::FakeRunner(const Options& options)
+    : options_(options),
+      tokenizer_(options.tokenizer),
+      step_delay_(options.step_delay) {
+  const int32_t n_heads =
+      options.n_heads > 0 ? options.n_heads : options.n_kv_heads;
   config_.name = "fake";
-  config_.dim = options.n_kv_heads * options.head_dim;
+  config_.dim = n_heads * options.head_dim;
   config_.hidden_dim = config_.dim;
   config_.n_layers = options.n_layers;
-  config_.n_heads = options.n_kv_heads;
+  config_.n_heads = n_heads;
   config_.n_kv_heads = options.n_kv_heads;
   config_.head_dim = options.head_dim;
   config_.vocab_size = options.vocab_size;
@@ -137,6 +147,19 @@ absl::Status FakeRunner::Step(absl::Span<const engine::SequenceStep> seqs,
     ++steps_started_;
     mu_.Await(absl::Condition(
         +[](bool* paused) { return !*paused; }, &paused_));
+    // Pacing: wait out the delay, or less if it is shortened meanwhile.
+    const absl::Time start = absl::Now();
+    struct Pace {
+      const absl::Duration* delay;
+      absl::Time start;
+    } pace{&step_delay_, start};
+    while (absl::Now() - start < step_delay_) {
+      mu_.AwaitWithDeadline(
+          absl::Condition(
+              +[](Pace* p) { return absl::Now() - p->start >= *p->delay; },
+              &pace),
+          start + step_delay_);
+    }
     if (!fail_next_.ok()) {
       absl::Status s = std::move(fail_next_);
       fail_next_ = absl::OkStatus();
@@ -190,7 +213,13 @@ absl::Status FakeRunner::Step(absl::Span<const engine::SequenceStep> seqs,
       out[v] =
           -static_cast<float>((h + v * 2654435761u) % 1000) / 1000.0f - 1e-3f;
     }
-    out[static_cast<size_t>(NextToken(history_))] = 10.0f;
+    const int32_t next = NextToken(history_);
+    if (next >= config_.vocab_size) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "FakeRunner: the next token ", next,
+          " is outside the tokenizer's vocabulary of ", config_.vocab_size));
+    }
+    out[static_cast<size_t>(next)] = 10.0f;
   }
   return absl::OkStatus();
 }
@@ -208,6 +237,11 @@ void FakeRunner::Pause() {
 void FakeRunner::Resume() {
   absl::MutexLock lock(&mu_);
   paused_ = false;
+}
+
+void FakeRunner::SetStepDelay(absl::Duration delay) {
+  absl::MutexLock lock(&mu_);
+  step_delay_ = delay;
 }
 
 void FakeRunner::WaitForStepsStarted(int64_t n) {

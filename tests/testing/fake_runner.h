@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/model/model.h"
 #include "engine/model/model_runner.h"
@@ -39,8 +40,8 @@ namespace kvasir::testing {
 // Its logit is 10; every other logit is in [-1, 0), a deterministic
 // function of the history, so sampling with temperature works.
 //
-// Thread-safe test controls (Pause/Resume, FailNextStep, counters); Step
-// itself is called by one thread.
+// Thread-safe test controls (Pause/Resume, step pacing, FailNextStep,
+// counters); Step itself is called by one thread.
 class FakeRunner final : public engine::ModelRunner {
  public:
   struct Options {
@@ -51,6 +52,15 @@ class FakeRunner final : public engine::ModelRunner {
     int32_t n_layers = 1;
     int32_t n_kv_heads = 1;
     int32_t head_dim = 2;  // >= 2: slot [0] = token, [1] = position
+    int32_t n_heads = 0;   // query heads (ModelConfig only); 0 = n_kv_heads
+    // The model's tokenizer; nullptr = the byte-level ByteTokenizer of
+    // vocab_size. When set, its vocabulary is the model's (vocab_size is
+    // ignored) and must give byte b the id 3 + b for the bytes NextToken
+    // produces (AsciiTokenizer does for all but the '#' rule): a next token
+    // outside the vocabulary fails the step.
+    std::shared_ptr<const engine::Tokenizer> tokenizer;
+    // Real time each step takes (SetStepDelay changes it).
+    absl::Duration step_delay = absl::ZeroDuration();
   };
 
   static absl::StatusOr<std::unique_ptr<FakeRunner>> Create(
@@ -74,6 +84,12 @@ class FakeRunner final : public engine::ModelRunner {
   // started) until Resume.
   void Pause();
   void Resume();
+  // Every later step takes at least `delay` of real time (it waits, after
+  // counting itself as started), so requests advance slowly but the engine
+  // keeps applying cancels, submits and tenant updates between steps.
+  // Zero = full speed; a shorter delay also ends the wait of a step in
+  // progress.
+  void SetStepDelay(absl::Duration delay);
   // Blocks until at least n steps have started.
   void WaitForStepsStarted(int64_t n);
   // The next Step fails with `status` (nothing is written).
@@ -91,13 +107,14 @@ class FakeRunner final : public engine::ModelRunner {
 
   Options options_;
   engine::ModelConfig config_;
-  std::unique_ptr<engine::Tokenizer> tokenizer_;
+  std::shared_ptr<const engine::Tokenizer> tokenizer_;
   std::vector<std::vector<float>> logits_;  // [max_seqs][vocab]
   int n_logits_ = 0;
   std::vector<int32_t> history_;  // scratch
 
   mutable absl::Mutex mu_;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration step_delay_ ABSL_GUARDED_BY(mu_);
   absl::Status fail_next_ ABSL_GUARDED_BY(mu_);
   int64_t steps_started_ ABSL_GUARDED_BY(mu_) = 0;
   int32_t max_seqs_seen_ ABSL_GUARDED_BY(mu_) = 0;
