@@ -2,13 +2,22 @@
 #define KVASIR_TOOLS_COMMANDS_H_
 
 #include "CLI/CLI.hpp"
+#include "server/serve.h"
 
 namespace kvasir::tools {
 
+// Parses argv as `kvasir <command> ...` and runs the command; returns the
+// process exit code (2 for a usage error). `serve` builds its engine with
+// `serve_engine`: tools::BuildEngine in the real binary, a test's factory in
+// test binaries.
+int RunCommandLine(int argc, char** argv,
+                   const server::EngineFactory& serve_engine);
+
 // Each `kvasir <command>` lives in its own file and adds itself to the app
 // here. The callback it installs runs the command and sets `*exit_code`.
-void AddInspectCommand(CLI::App& app, int* exit_code);   // inspect_command.cc
-void AddServeCommand(CLI::App& app, int* exit_code);     // serve_command.cc
+void AddInspectCommand(CLI::App& app, int* exit_code);  // inspect_command.cc
+void AddServeCommand(CLI::App& app, int* exit_code,     // serve_command.cc
+                     server::EngineFactory engine);
 void AddClientCommand(CLI::App& app, int* exit_code);    // client_command.cc
 void AddHashKeyCommand(CLI::App& app, int* exit_code);   // hash_key_command.cc
 void AddGenerateCommand(CLI::App& app, int* exit_code);  // generate_command.cc

@@ -1,14 +1,15 @@
 // kvasir serve --config FILE [--model M] [--tokenizer T] [--listen A]
 //              [--metrics-listen A]
 #include <memory>
+#include <utility>
 
 #include "server/serve.h"
 #include "tools/commands.h"
-#include "tools/engine_factory.h"
 
 namespace kvasir::tools {
 
-void AddServeCommand(CLI::App& app, int* exit_code) {
+void AddServeCommand(CLI::App& app, int* exit_code,
+                     server::EngineFactory engine) {
   auto flags = std::make_shared<server::ServeFlags>();
   CLI::App* cmd = app.add_subcommand(
       "serve",
@@ -24,8 +25,8 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--metrics-listen", flags->metrics_listen,
                   "Metrics host:port or 'off'; overrides "
                   "server.metrics_listen");
-  cmd->callback([flags, exit_code] {
-    *exit_code = server::RunServe(*flags, &BuildEngine);
+  cmd->callback([flags, exit_code, engine = std::move(engine)] {
+    *exit_code = server::RunServe(*flags, engine);
   });
 }
 
