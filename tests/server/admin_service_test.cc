@@ -1,20 +1,23 @@
-// kvasir.v1.Admin: stats, and live reload through the RPC, the file
-// watcher and the server API.
+// kvasir.v1.Admin on the real engine: stats, and live reload through the
+// RPC, the file watcher and the server API.
 #include <string>
 #include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/sha256.h"
+#include "spdlog/pattern_formatter.h"
 #include "tests/server/test_server.h"
+#include "tests/testing/captured_log.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/wait_until.h"
 
 namespace kvasir::server {
 namespace {
 
-using ::kvasir::testing::FakeEngine;
+using ::kvasir::testing::WaitUntil;
+using ::testing::AllOf;
 using ::testing::Contains;
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
@@ -71,37 +74,50 @@ TEST_F(AdminTest, StatsNeedTheAdminKey) {
 }
 
 TEST_F(AdminTest, StatsShowARunningRequestAndItsBlocksComeBackOnDisconnect) {
+  testing::CapturedLog log(std::make_unique<spdlog::pattern_formatter>("%v"));
   TestServer::Options o;
-  // 200 tokens take 4 s: ample time to pause the engine mid-request.
-  o.engine.step_interval = absl::Milliseconds(20);
+  // 200 tokens take 4 s: the request is still running when we look.
+  o.step_delay = absl::Milliseconds(20);
   StartServer(o);
   auto ctx = TestServer::Context(kBetaKey);
   auto reader = generation_->GenerateStream(ctx.get(), TextRequest("a", 200));
   v1::GenerateResponse m;
   ASSERT_TRUE(reader->Read(&m));
-  // From here the request cannot finish on its own: only the server's
-  // Cancel (on the client's disconnect) gives its blocks back.
-  server_->engine().Pause();
+  // Hold the engine between two steps, so the stats stand still.
+  server_->runner().Pause();
+  server_->runner().WaitForStepsStarted(server_->runner().steps_started() + 1);
   v1::GetStatsResponse s;
   ASSERT_TRUE(Stats(&s).ok());
   const v1::TenantStats* beta = Tenant(s, "beta");
   ASSERT_NE(beta, nullptr);
   EXPECT_EQ(beta->running(), 1);
-  EXPECT_EQ(beta->kv_used_blocks(), 13);  // (3 + 200) tokens / 16
-  EXPECT_GT(beta->generated_tokens(), 0);
-  EXPECT_EQ(s.free_blocks(), 64 - 13);
+  ASSERT_GT(beta->generated_tokens(), 0);
+  // Blocks are taken as the sequence grows: the 3 prompt tokens and every
+  // generated token but the last (not yet in the cache), 16 to a block.
+  const int64_t cached_tokens = 3 + beta->generated_tokens() - 1;
+  EXPECT_EQ(beta->kv_used_blocks(), (cached_tokens + 15) / 16);
+  EXPECT_EQ(s.free_blocks(), 64 - beta->kv_used_blocks());
+  // From here the request cannot finish in time on its own: only the
+  // server's Cancel (on the client's disconnect) gives its blocks back.
   ctx->TryCancel();
   while (reader->Read(&m)) {
   }
   reader->Finish();
-  ASSERT_TRUE(FakeEngine::WaitUntil([&] {
+  server_->runner().Resume();
+  ASSERT_TRUE(WaitUntil([&] {
     v1::GetStatsResponse now;
     return Stats(&now).ok() && Tenant(now, "beta")->kv_used_blocks() == 0 &&
-           Tenant(now, "beta")->running() == 0 && now.free_blocks() == 64;
+           Tenant(now, "beta")->running() == 0 &&
+           now.free_blocks() + now.cached_blocks() == 64;
   }));
-  EXPECT_THAT(server_->engine().cancel_calls(), ElementsAre(1u));
-  ASSERT_EQ(server_->engine().finished().size(), 1u);
-  EXPECT_LT(server_->engine().finished()[0].second.generated_tokens, 200);
+  std::string finished;
+  ASSERT_TRUE(WaitUntil([&] {
+    for (const std::string& line : log.lines()) {
+      if (line.find("request finished:") != std::string::npos) finished = line;
+    }
+    return !finished.empty();
+  }));
+  EXPECT_THAT(finished, HasSubstr("finish_reason=cancelled"));
 }
 
 TEST_F(AdminTest, ReloadAppliesBudgetsToTheEngine) {
@@ -114,19 +130,16 @@ TEST_F(AdminTest, ReloadAppliesBudgetsToTheEngine) {
   EXPECT_EQ(r.config_path(), server_->config_path());
   EXPECT_THAT(r.applied(), Contains("tenants.alpha.limit: 128KiB -> 96KiB"));
   EXPECT_THAT(r.restart_required(), IsEmpty());
-  const auto updates = server_->engine().tenant_updates();
-  ASSERT_EQ(updates.size(), 1u);
-  EXPECT_EQ(updates[0][0].name, "alpha");
-  EXPECT_EQ(updates[0][0].limit_bytes, 96 * 1024);
+  EXPECT_EQ(server_->TenantStats("alpha").kv_limit_bytes, 96 * 1024);
   v1::GetStatsResponse s;
   ASSERT_TRUE(Stats(&s).ok());
   EXPECT_EQ(Tenant(s, "alpha")->kv_limit_blocks(), 24);
   EXPECT_EQ(server_->server().config().FindTenant("alpha")->limit_bytes,
             96 * 1024);
-  // Nothing changed: nothing applied, the engine is not bothered.
+  // Nothing changed: nothing applied.
   ASSERT_TRUE(Reload(&r).ok());
   EXPECT_THAT(r.applied(), IsEmpty());
-  EXPECT_EQ(server_->engine().tenant_updates().size(), 1u);
+  EXPECT_EQ(server_->TenantStats("alpha").kv_limit_bytes, 96 * 1024);
 }
 
 TEST_F(AdminTest, InvalidReloadKeepsTheOldConfig) {
@@ -138,7 +151,7 @@ TEST_F(AdminTest, InvalidReloadKeepsTheOldConfig) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(),
               HasSubstr("tenants[0].limit: '12XB' has unknown unit"));
-  EXPECT_TRUE(server_->engine().tenant_updates().empty());
+  EXPECT_EQ(server_->TenantStats("alpha").kv_limit_bytes, 128 * 1024);
   EXPECT_EQ(server_->server().config().FindTenant("alpha")->limit_bytes,
             128 * 1024);
   EXPECT_TRUE(Generate(kAlphaKey).ok());
@@ -151,38 +164,58 @@ TEST_F(AdminTest, InvalidReloadKeepsTheOldConfig) {
   EXPECT_THAT(status.error_message(),
               HasSubstr("floors add up to 282KiB (alpha 250KiB + beta "
                         "32KiB) which exceeds kv_cache.capacity 256KiB"));
-  EXPECT_TRUE(server_->engine().tenant_updates().empty());
+  EXPECT_EQ(server_->TenantStats("alpha").kv_reserved_blocks, 16);
 }
 
 TEST_F(AdminTest, EngineRefusalKeepsTheOldConfigAndKeys) {
   StartServer();
   absl::StatusOr<Sha256Digest> gamma = Sha256("gamma-key");
   ASSERT_TRUE(gamma.ok());
-  server_->WriteConfig(TestConfigYaml() +
-                       "  - { name: gamma, api_key_sha256: \"" +
-                       DigestToHex(*gamma) + "\", limit: 16KiB }\n");
-  server_->engine().FailNextUpdateTenants(
-      absl::InvalidArgumentError("floors do not fit in 64 blocks"));
+  // The floors fit the capacity in bytes (64 + 30 + 162 = 256 KiB), which
+  // is what the config layer checks; the engine rounds each floor up to
+  // whole 4 KiB blocks (16 + 8 + 41 = 65 of 64) and refuses.
+  auto with_gamma = [&](const std::string& reserved) {
+    return ReplaceOnce(TestConfigYaml(), "reserved: 32KiB", "reserved: 30KiB") +
+           "  - { name: gamma, api_key_sha256: \"" + DigestToHex(*gamma) +
+           "\", reserved: " + reserved + ", limit: 200KiB }\n";
+  };
+  server_->WriteConfig(with_gamma("162KiB"));
   v1::ReloadConfigResponse r;
   grpc::Status status = Reload(&r);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(),
-              HasSubstr("the engine refused the new tenants: floors"));
+              HasSubstr("the engine refused the new tenants"));
   EXPECT_EQ(Generate("gamma-key").error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
-  // The same file applies once the engine accepts it.
+  EXPECT_EQ(server_->engine().Stats().tenants.size(), 3u);
+  // A file the engine accepts applies, key and all.
+  server_->WriteConfig(with_gamma("0"));
   ASSERT_TRUE(Reload(&r).ok());
   EXPECT_TRUE(Generate("gamma-key").ok());
+  EXPECT_EQ(server_->engine().Stats().tenants.size(), 4u);
 }
 
 TEST_F(AdminTest, RemovedTenantLosesItsKeyAndQueuedRequests) {
   TestServer::Options o;
-  o.engine.start_paused = true;
+  // beta runs one request at a time; the runner is slow, so a second one
+  // waits in the queue while the first runs.
+  o.yaml = ReplaceOnce(TestConfigYaml(), "limit: 64KiB",
+                       "limit: 64KiB\n    max_concurrent: 1");
+  o.step_delay = absl::Milliseconds(50);
   StartServer(o);
+  grpc::Status running_status;
+  std::thread running([&] {
+    auto ctx = TestServer::Context(kBetaKey);
+    v1::GenerateResponse response;
+    running_status =
+        generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
+  });
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_->TenantStats("beta").running == 1; }));
   grpc::Status queued_status;
   std::thread queued([&] { queued_status = Generate(kBetaKey); });
-  ASSERT_TRUE(FakeEngine::WaitUntil(
-      [&] { return server_->engine().active_requests() == 1; }));
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_->TenantStats("beta").queued == 1; }));
   std::string yaml = TestConfigYaml();
   const size_t beta = yaml.find("  - name: beta");
   const size_t next = yaml.find("  - { name: default");
@@ -196,7 +229,13 @@ TEST_F(AdminTest, RemovedTenantLosesItsKeyAndQueuedRequests) {
   EXPECT_THAT(queued_status.error_message(),
               HasSubstr("a config reload removed its tenant"));
   EXPECT_EQ(Generate(kBetaKey).error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  server_->engine().Resume();
+  // The running one goes on until it needs another KV block, which a
+  // removed tenant does not get: then it is cancelled too.
+  server_->runner().SetStepDelay(absl::ZeroDuration());
+  running.join();
+  EXPECT_EQ(running_status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_THAT(running_status.error_message(),
+              HasSubstr("a config reload removed its tenant"));
   EXPECT_TRUE(Generate(kAlphaKey).ok());
 }
 
@@ -215,7 +254,7 @@ TEST_F(AdminTest, RestartOnlyChangesAreReportedNotApplied) {
   EXPECT_THAT(r.restart_required(),
               Contains("scheduler.max_running: 4 -> 8 (needs a restart)"));
   EXPECT_EQ(server_->server().config().kv_cache.capacity_bytes, 256 * 1024);
-  EXPECT_TRUE(server_->engine().tenant_updates().empty());
+  EXPECT_EQ(server_->engine().Stats().total_blocks, 64);
 }
 
 TEST_F(AdminTest, KeyRotationAndAdminKeyChange) {
@@ -238,25 +277,22 @@ TEST_F(AdminTest, KeyRotationAndAdminKeyChange) {
   EXPECT_EQ(Stats(&s, kAdminKey).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_TRUE(Stats(&s, "admin-key-2").ok());
-  // Keys are not tenant budgets: the engine was not asked.
-  EXPECT_TRUE(server_->engine().tenant_updates().empty());
 }
 
 TEST_F(AdminTest, FileChangeReloadsWithoutBeingAsked) {
   TestServer::Options o;
   o.config_poll_interval = absl::Milliseconds(10);
   StartServer(o);
-  server_->WriteConfig(ReplaceOnce(TestConfigYaml(), "weight: 2", "weight: 5"));
-  ASSERT_TRUE(FakeEngine::WaitUntil(
-      [&] { return !server_->engine().tenant_updates().empty(); }));
-  EXPECT_EQ(server_->engine().tenant_updates()[0][0].weight, 5.0);
+  server_->WriteConfig(
+      ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: 96KiB"));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server_->TenantStats("alpha").kv_limit_blocks == 24; }));
   // A broken save is ignored; the next good one applies.
   server_->WriteConfig("tenants: [");
-  server_->WriteConfig(ReplaceOnce(TestConfigYaml(), "weight: 2", "weight: 7"));
-  ASSERT_TRUE(FakeEngine::WaitUntil([&] {
-    const auto u = server_->engine().tenant_updates();
-    return u.back()[0].weight == 7.0;
-  }));
+  server_->WriteConfig(
+      ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: 80KiB"));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server_->TenantStats("alpha").kv_limit_blocks == 20; }));
 }
 
 TEST_F(AdminTest, ReloadWhileLoadingIsRetriedWhenTheModelIsReady) {
@@ -269,10 +305,11 @@ TEST_F(AdminTest, ReloadWhileLoadingIsRetriedWhenTheModelIsReady) {
   EXPECT_THAT(status.error_message(), HasSubstr("still loading"));
   EXPECT_EQ(server_->server().config().FindTenant("alpha")->limit_bytes,
             128 * 1024);
+  EXPECT_EQ(server_->TenantStats("alpha").kv_limit_bytes, 128 * 1024);
   server_->AttachEngine();
-  ASSERT_TRUE(FakeEngine::WaitUntil(
-      [&] { return !server_->engine().tenant_updates().empty(); }));
-  EXPECT_EQ(server_->engine().tenant_updates()[0][0].limit_bytes, 96 * 1024);
+  ASSERT_TRUE(WaitUntil([&] {
+    return server_->TenantStats("alpha").kv_limit_bytes == 96 * 1024;
+  }));
 }
 
 TEST_F(AdminTest, ServerReloadApiReportsErrors) {

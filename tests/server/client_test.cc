@@ -10,6 +10,7 @@
 #include "tests/server/test_server.h"
 #include "tests/testing/ascii_tokenizer.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/wait_until.h"
 
 namespace kvasir::server {
 namespace {
@@ -17,7 +18,6 @@ namespace {
 using ::kvasir::testing::AsciiTokenizer;
 using ::kvasir::tools::ClientOptions;
 using ::kvasir::tools::RunClient;
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 class ClientTest : public ServerTest {
@@ -52,10 +52,9 @@ TEST_F(ClientTest, GenerateJsonHasWhatScriptsNeed) {
             nlohmann::json({1, AsciiTokenizer::TokenOf(' '),
                             AsciiTokenizer::TokenOf('a'),
                             AsciiTokenizer::TokenOf('b')}));
-  EXPECT_EQ(j["token_ids"], nlohmann::json({AsciiTokenizer::TokenOf('c'),
-                                            AsciiTokenizer::TokenOf('d'),
-                                            AsciiTokenizer::TokenOf('e')}));
-  EXPECT_EQ(j["text"], "cde");
+  const std::vector<int32_t> prompt = TextPromptIds("ab");
+  EXPECT_EQ(j["token_ids"], nlohmann::json(ContinuationIds(prompt, 3)));
+  EXPECT_EQ(j["text"], ContinuationText(prompt, 3));
   EXPECT_EQ(j["finish_reason"], "length");
   EXPECT_EQ(j["usage"]["generated_tokens"], 3);
 }
@@ -65,24 +64,27 @@ TEST_F(ClientTest, GenerateAndStreamPrintText) {
   ClientOptions o = Options("generate");
   o.prompt = "ab";
   o.max_tokens = 4;
+  const std::string text = ContinuationText(TextPromptIds("ab"), 4);
   ASSERT_EQ(Run(o), 0);
-  EXPECT_EQ(out_.str(), "cdef\n");
+  EXPECT_EQ(out_.str(), text + "\n");
   o.command = "stream";
   ASSERT_EQ(Run(o), 0);
-  EXPECT_EQ(out_.str(), "cdef\n");
+  EXPECT_EQ(out_.str(), text + "\n");
   o.json = true;
-  o.stop = {"e"};
+  // Stop at the third character (its first occurrence).
+  const size_t at = text.find(text[2]);
+  o.stop = {text.substr(2, 1)};
   o.top_logprobs = 1;
   ASSERT_EQ(Run(o), 0);
   const nlohmann::json j = nlohmann::json::parse(out_.str());
-  EXPECT_EQ(j["text"], "cd");
+  EXPECT_EQ(j["text"], text.substr(0, at));
   EXPECT_EQ(j["finish_reason"], "stop");
   EXPECT_EQ(j["prompt_token_ids"].size(), 4u);
-  ASSERT_EQ(j["logprobs"].size(), 3u);
+  ASSERT_EQ(j["logprobs"].size(), at + 1);
   EXPECT_EQ(j["logprobs"][0]["top_logprobs"].size(), 1u);
 }
 
-TEST_F(ClientTest, SamplingFlagsReachTheEngine) {
+TEST_F(ClientTest, SamplingFlagsReachTheServer) {
   StartServer();
   ClientOptions o = Options("generate");
   o.token_ids = {1, 70};
@@ -95,17 +97,36 @@ TEST_F(ClientTest, SamplingFlagsReachTheEngine) {
   o.seed = 99;
   o.priority = 4;
   o.request_id = "cli-1";
+  o.json = true;
   ASSERT_EQ(Run(o), 0) << err_.str();
-  const engine::Request r = server_->engine().submitted().at(0);
-  EXPECT_THAT(r.prompt, ElementsAre(1, 70));
-  EXPECT_FLOAT_EQ(r.sampling.temperature, 0.5f);
-  EXPECT_EQ(r.sampling.top_k, 7);
-  EXPECT_FLOAT_EQ(r.sampling.top_p, 0.9f);
-  EXPECT_FLOAT_EQ(r.sampling.min_p, 0.05f);
-  EXPECT_FLOAT_EQ(r.sampling.repetition_penalty, 1.1f);
-  EXPECT_EQ(r.sampling.seed.value_or(0), 99u);
-  EXPECT_EQ(r.priority, 4);
-  EXPECT_EQ(r.request_id, "cli-1");
+  const nlohmann::json j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j["prompt_token_ids"], nlohmann::json({1, 70}));
+  EXPECT_EQ(j["request_id"], "cli-1");
+  // (The engine's stats are taken at the end of a step, after the finish.)
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] { return server_->TenantStats("alpha").generated_tokens == 2; }));
+  // Each sampling flag reaches the server's checks: an out-of-range value
+  // is refused naming its field.
+  struct Bad {
+    const char* field;
+    void (*set)(ClientOptions&);
+  };
+  const Bad bad[] = {
+      {"temperature", [](ClientOptions& c) { c.temperature = -1.0f; }},
+      {"top_k", [](ClientOptions& c) { c.top_k = -5; }},
+      {"top_p", [](ClientOptions& c) { c.top_p = 1.5f; }},
+      {"min_p", [](ClientOptions& c) { c.min_p = 1.5f; }},
+      {"repetition_penalty",
+       [](ClientOptions& c) { c.repetition_penalty = -1.0f; }},
+  };
+  for (const Bad& b : bad) {
+    ClientOptions c = o;
+    b.set(c);
+    EXPECT_EQ(Run(c), 3) << b.field;  // INVALID_ARGUMENT
+    EXPECT_THAT(nlohmann::json::parse(out_.str())["error"]["message"]
+                    .get<std::string>(),
+                HasSubstr(b.field));
+  }
 }
 
 TEST_F(ClientTest, ExitCodesFollowTheGrpcStatus) {

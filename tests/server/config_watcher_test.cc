@@ -5,13 +5,13 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "tests/testing/fake_engine.h"
 #include "tests/testing/paths.h"
+#include "tests/testing/wait_until.h"
 
 namespace kvasir::server {
 namespace {
 
-using ::kvasir::testing::FakeEngine;
+using ::kvasir::testing::WaitUntil;
 
 void Write(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
@@ -25,12 +25,12 @@ TEST(ConfigWatcherTest, SeesContentChangesAndReplacement) {
   std::atomic<int> changes{0};
   ConfigFileWatcher watcher(path, absl::Milliseconds(5), [&] { ++changes; });
   Write(path, "a: 22\n");  // size changes
-  ASSERT_TRUE(FakeEngine::WaitUntil([&] { return changes.load() >= 1; }));
+  ASSERT_TRUE(WaitUntil([&] { return changes.load() >= 1; }));
   // An editor's write-to-temp-and-rename: a new inode.
   const int before = changes.load();
   Write(dir + "/tmp.yaml", "a: 333\n");
   ASSERT_EQ(std::rename((dir + "/tmp.yaml").c_str(), path.c_str()), 0);
-  EXPECT_TRUE(FakeEngine::WaitUntil([&] { return changes.load() > before; }));
+  EXPECT_TRUE(WaitUntil([&] { return changes.load() > before; }));
   watcher.Stop();
   std::remove(path.c_str());
 }

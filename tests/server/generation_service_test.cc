@@ -1,6 +1,8 @@
-// kvasir.v1.Generation on a real gRPC server with the fake engine: outputs
-// and every status code the API promises.
+// kvasir.v1.Generation on a real gRPC server in front of the real engine
+// (on the deterministic FakeRunner): outputs and every status code the API
+// promises.
 #include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -13,12 +15,14 @@
 #include "tests/testing/ascii_tokenizer.h"
 #include "tests/testing/captured_log.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/wait_until.h"
 
 namespace kvasir::server {
 namespace {
 
 using ::kvasir::testing::AsciiTokenizer;
-using ::kvasir::testing::FakeEngine;
+using ::kvasir::testing::CapturedLog;
+using ::kvasir::testing::WaitUntil;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -26,8 +30,41 @@ using ::testing::StartsWith;
 
 int Tok(char c) { return AsciiTokenizer::TokenOf(c); }
 
+// The request log's lines, one per finished call ("request finished: ...").
+std::unique_ptr<CapturedLog> CaptureLog() {
+  return std::make_unique<CapturedLog>(
+      std::make_unique<spdlog::pattern_formatter>("%v"));
+}
+
+// The request log line of the one call that finished, once it is there.
+std::string FinishedLine(const CapturedLog& log) {
+  std::string found;
+  WaitUntil([&] {
+    for (const std::string& line : log.lines()) {
+      if (line.find("request finished:") != std::string::npos) found = line;
+    }
+    return !found.empty();
+  });
+  return found;
+}
+
+// The generated_tokens=N of a request log line (-1 when missing).
+int GeneratedTokens(const std::string& line) {
+  const size_t p = line.find("generated_tokens=");
+  if (p == std::string::npos) return -1;
+  return std::atoi(line.c_str() + p + 17);
+}
+
 class GenerationTest : public ServerTest {
  protected:
+  // Nothing runs or waits and every KV block is free again (cached prefix
+  // blocks count as free).
+  bool EngineIdle() {
+    const engine::EngineStats s = server_->engine().Stats();
+    return s.running == 0 && s.queued == 0 &&
+           s.free_blocks + s.cached_blocks == s.total_blocks;
+  }
+
   grpc::Status Generate(const v1::GenerateRequest& request,
                         v1::GenerateResponse* response,
                         const std::string& key = kAlphaKey) {
@@ -37,6 +74,7 @@ class GenerationTest : public ServerTest {
 };
 
 TEST_F(GenerationTest, UnaryReturnsTextTokensAndUsage) {
+  std::unique_ptr<CapturedLog> log = CaptureLog();
   StartServer();
   v1::GenerateRequest r = TextRequest("ab", 5);
   r.mutable_response()->set_token_ids(true);
@@ -44,21 +82,24 @@ TEST_F(GenerationTest, UnaryReturnsTextTokensAndUsage) {
   v1::GenerateResponse response;
   grpc::Status s = Generate(r, &response);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(response.text(), "cdefg");
+  const std::vector<int32_t> prompt = TextPromptIds("ab");
+  EXPECT_EQ(response.text(), ContinuationText(prompt, 5));
   EXPECT_THAT(response.token_ids(),
-              ElementsAre(Tok('c'), Tok('d'), Tok('e'), Tok('f'), Tok('g')));
+              ::testing::ElementsAreArray(ContinuationIds(prompt, 5)));
   EXPECT_THAT(response.prompt_token_ids(),
               ElementsAre(AsciiTokenizer::kBos, Tok(' '), Tok('a'), Tok('b')));
   EXPECT_EQ(response.finish_reason(), v1::FINISH_REASON_LENGTH);
   EXPECT_EQ(response.usage().prompt_tokens(), 4);
   EXPECT_EQ(response.usage().generated_tokens(), 5);
   EXPECT_THAT(response.request_id(), StartsWith("kv-"));
-  // What reached the engine.
-  const std::vector<engine::Request> sent = server_->engine().submitted();
-  ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(sent[0].tenant, "alpha");
-  EXPECT_EQ(sent[0].request_id, response.request_id());
-  EXPECT_LT(sent[0].deadline, absl::InfiniteFuture());
+  // The engine ran it for the key's tenant, under the server's request id.
+  // (Its stats are taken at the end of the step, after the finish.)
+  EXPECT_TRUE(WaitUntil(
+      [&] { return server_->TenantStats("alpha").generated_tokens == 5; }));
+  EXPECT_THAT(FinishedLine(*log),
+              AllOf(HasSubstr("tenant=alpha"),
+                    HasSubstr("request_id=" + response.request_id() + " "),
+                    HasSubstr("finish_reason=length")));
 }
 
 TEST_F(GenerationTest, TokenIdPromptAndClientRequestId) {
@@ -70,7 +111,8 @@ TEST_F(GenerationTest, TokenIdPromptAndClientRequestId) {
   r.mutable_stopping()->set_max_new_tokens(2);
   v1::GenerateResponse response;
   ASSERT_TRUE(Generate(r, &response).ok());
-  EXPECT_EQ(response.text(), "yz");
+  EXPECT_EQ(response.text(),
+            ContinuationText({AsciiTokenizer::kBos, Tok('x')}, 2));
   EXPECT_EQ(response.request_id(), "my-id-7");
   // token ids were not asked for.
   EXPECT_EQ(response.token_ids_size(), 0);
@@ -100,7 +142,7 @@ TEST_F(GenerationTest, StreamSendsTokensThenAFinalMessage) {
       EXPECT_FALSE(messages[i].has_usage());
     }
   }
-  EXPECT_EQ(text, "cdefghijklmn");
+  EXPECT_EQ(text, ContinuationText(TextPromptIds("ab"), 12));
   EXPECT_EQ(tokens, 12);
   EXPECT_EQ(messages.back().finish_reason(), v1::FINISH_REASON_LENGTH);
   EXPECT_EQ(messages.back().usage().generated_tokens(), 12);
@@ -109,10 +151,7 @@ TEST_F(GenerationTest, StreamSendsTokensThenAFinalMessage) {
 }
 
 TEST_F(GenerationTest, StreamToASlowReaderLosesNothing) {
-  TestServer::Options o;
-  o.engine.tokens_per_step = 3;
-  o.engine.step_interval = absl::Milliseconds(1);
-  StartServer(o);
+  StartServer();
   v1::GenerateRequest r = TextRequest("a", 90);
   r.mutable_response()->set_token_ids(true);
   auto ctx = TestServer::Context();
@@ -127,10 +166,8 @@ TEST_F(GenerationTest, StreamToASlowReaderLosesNothing) {
   }
   ASSERT_TRUE(reader->Finish().ok());
   ASSERT_EQ(ids.size(), 90u);
-  for (size_t i = 0; i < ids.size(); ++i) {
-    EXPECT_EQ(ids[i], (Tok('a') + 1 + static_cast<int>(i)) %
-                          AsciiTokenizer::kVocabSize);
-  }
+  EXPECT_THAT(ids, ::testing::ElementsAreArray(
+                       ContinuationIds(TextPromptIds("a"), 90)));
   // The bytes of every non-control token, in order.
   std::string expected;
   for (int id : ids) {
@@ -143,22 +180,28 @@ TEST_F(GenerationTest, EosEndsTheRequest) {
   StartServer();
   v1::GenerateRequest r;
   r.mutable_token_ids()->add_ids(AsciiTokenizer::kBos);
-  r.mutable_token_ids()->add_ids(129);  // then 130, 0, 1, 2 (EOS)
+  r.mutable_token_ids()->add_ids(Tok('3'));  // the model counts down: 2 1 0
   r.mutable_stopping()->set_max_new_tokens(10);
   r.mutable_response()->set_token_ids(true);
   v1::GenerateResponse response;
   ASSERT_TRUE(Generate(r, &response).ok());
   EXPECT_EQ(response.finish_reason(), v1::FINISH_REASON_EOS);
-  EXPECT_THAT(response.token_ids(), ElementsAre(130, 0, 1, 2));
+  EXPECT_THAT(response.token_ids(),
+              ElementsAre(Tok('2'), Tok('1'), Tok('0'), AsciiTokenizer::kEos));
+  EXPECT_EQ(response.text(), "210");
 }
 
 TEST_F(GenerationTest, StopSequences) {
   StartServer();
+  // The stop sequence is the 3rd and 4th characters of the output.
+  const std::string full = ContinuationText(TextPromptIds("ab"), 10);
+  const std::string stop = full.substr(2, 2);
+  const size_t at = full.find(stop);
   v1::GenerateRequest r = TextRequest("ab", 10);
-  r.mutable_stopping()->add_stop_sequences("ef");
+  r.mutable_stopping()->add_stop_sequences(stop);
   v1::GenerateResponse response;
   ASSERT_TRUE(Generate(r, &response).ok());
-  EXPECT_EQ(response.text(), "cd");
+  EXPECT_EQ(response.text(), full.substr(0, at));
   EXPECT_EQ(response.finish_reason(), v1::FINISH_REASON_STOP);
   r.mutable_stopping()->set_include_stop_sequence(true);
   auto ctx = TestServer::Context();
@@ -171,7 +214,7 @@ TEST_F(GenerationTest, StopSequences) {
     last = m.finish_reason();
   }
   ASSERT_TRUE(reader->Finish().ok());
-  EXPECT_EQ(text, "cdef");
+  EXPECT_EQ(text, full.substr(0, at + stop.size()));
   EXPECT_EQ(last, v1::FINISH_REASON_STOP);
 }
 
@@ -182,13 +225,24 @@ TEST_F(GenerationTest, Logprobs) {
   v1::GenerateResponse response;
   ASSERT_TRUE(Generate(r, &response).ok());
   ASSERT_EQ(response.tokens_size(), 2);
-  EXPECT_EQ(response.tokens(0).token_id(), Tok('c'));
-  EXPECT_EQ(response.tokens(0).text(), "c");
-  EXPECT_FLOAT_EQ(response.tokens(0).logprob(), -0.25f);
-  ASSERT_EQ(response.tokens(0).top_logprobs_size(), 2);
-  EXPECT_EQ(response.tokens(0).top_logprobs(0).token_id(), Tok('d'));
-  EXPECT_EQ(response.tokens(0).top_logprobs(1).text(), "e");
-  EXPECT_EQ(server_->engine().submitted()[0].top_logprobs, 2);
+  const std::vector<int32_t> ids = ContinuationIds(TextPromptIds("ab"), 2);
+  const AsciiTokenizer tokenizer;
+  for (int i = 0; i < 2; ++i) {
+    const v1::TokenInfo& t = response.tokens(i);
+    EXPECT_EQ(t.token_id(), ids[i]);
+    EXPECT_EQ(t.text(), tokenizer.TokenBytes(ids[i]));
+    // The model's token has logit 10, every other one below 0.
+    EXPECT_LT(t.logprob(), 0.0f);
+    EXPECT_GT(t.logprob(), -0.01f);
+    // The engine was asked for 2 alternatives: best first, the chosen
+    // token among them.
+    ASSERT_EQ(t.top_logprobs_size(), 2);
+    EXPECT_EQ(t.top_logprobs(0).token_id(), ids[i]);
+    EXPECT_FLOAT_EQ(t.top_logprobs(0).logprob(), t.logprob());
+    EXPECT_LT(t.top_logprobs(1).logprob(), t.top_logprobs(0).logprob());
+    EXPECT_EQ(t.top_logprobs(1).text(),
+              tokenizer.TokenBytes(t.top_logprobs(1).token_id()));
+  }
 }
 
 TEST_F(GenerationTest, Unauthenticated) {
@@ -206,16 +260,20 @@ TEST_F(GenerationTest, Unauthenticated) {
   v1::GenerateResponse m;
   EXPECT_FALSE(reader->Read(&m));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_TRUE(server_->engine().submitted().empty());
+  // Nothing reached the model.
+  EXPECT_EQ(server_->runner().steps_started(), 0);
 }
 
 TEST_F(GenerationTest, NoKeyRunsAsTheDefaultTenant) {
   StartServer();
   v1::GenerateResponse response;
   ASSERT_TRUE(Generate(TextRequest("a", 1), &response, "").ok());
-  EXPECT_EQ(server_->engine().submitted()[0].tenant, "default");
+  EXPECT_TRUE(WaitUntil(
+      [&] { return server_->TenantStats("default").generated_tokens == 1; }));
   ASSERT_TRUE(Generate(TextRequest("a", 1), &response, kBetaKey).ok());
-  EXPECT_EQ(server_->engine().submitted()[1].tenant, "beta");
+  EXPECT_TRUE(WaitUntil(
+      [&] { return server_->TenantStats("beta").generated_tokens == 1; }));
+  EXPECT_EQ(server_->TenantStats("alpha").generated_tokens, 0);
 }
 
 TEST_F(GenerationTest, InvalidArgumentNamesTheField) {
@@ -225,40 +283,55 @@ TEST_F(GenerationTest, InvalidArgumentNamesTheField) {
   v1::GenerateResponse response;
   grpc::Status s = Generate(r, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("sampling.top_p 2"));
+  EXPECT_THAT(s.error_message(), HasSubstr("top_p"));
   s = Generate(TextRequest("a", 100000), &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(),
-              AllOf(HasSubstr("stopping.max_new_tokens: 100000"),
-                    HasSubstr("context length 256")));
+              AllOf(HasSubstr("max_new_tokens"), HasSubstr("256")));
+  // The AsciiTokenizer has no token for non-ASCII bytes.
   s = Generate(TextRequest("\xc3\xa9t\xc3\xa9", 1), &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("text: cannot be encoded"));
-  EXPECT_TRUE(server_->engine().submitted().empty());
+  EXPECT_THAT(s.error_message(), HasSubstr("text"));
+  EXPECT_EQ(server_->runner().steps_started(), 0);
 }
+
+// How requests are held still here: the runner paced slowly
+// (SetStepDelay) keeps a long request running while the engine still takes
+// submits and cancels between steps, so its Stats stay current; a paused
+// runner (Pause) stops the engine thread in the middle of a step, with
+// nothing applied until Resume.
+constexpr absl::Duration kSlow = absl::Milliseconds(50);
 
 TEST_F(GenerationTest, ResourceExhaustedWhenTheTenantQueueIsFull) {
   TestServer::Options o;
-  o.engine.start_paused = true;
+  // The default tenant may run 1 request and queue 2.
+  o.yaml = ReplaceOnce(TestConfigYaml(), "max_queued: 2",
+                       "max_queued: 2, max_concurrent: 1");
+  o.step_delay = kSlow;
   StartServer(o);
-  // The default tenant may queue 2 requests.
-  std::vector<std::thread> waiting;
+  std::vector<std::thread> calls;
   std::atomic<int> ok{0};
-  for (int i = 0; i < 2; ++i) {
-    waiting.emplace_back([&] {
+  auto call = [&](int max_new_tokens) {
+    calls.emplace_back([&, max_new_tokens] {
       v1::GenerateResponse response;
-      if (Generate(TextRequest("a", 3), &response, "").ok()) ++ok;
+      if (Generate(TextRequest("a", max_new_tokens), &response, "").ok()) ++ok;
     });
-  }
-  ASSERT_TRUE(FakeEngine::WaitUntil(
-      [&] { return server_->engine().active_requests() == 2; }));
+  };
+  call(100);  // runs, slowly
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_->TenantStats("default").running == 1; }));
+  call(3);
+  call(3);
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_->TenantStats("default").queued == 2; }));
   v1::GenerateResponse response;
   grpc::Status s = Generate(TextRequest("a", 3), &response, "");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(s.error_message(), HasSubstr("queue is full (max_queued 2)"));
-  server_->engine().Resume();
-  for (std::thread& t : waiting) t.join();
-  EXPECT_EQ(ok.load(), 2);
+  EXPECT_THAT(s.error_message(),
+              AllOf(HasSubstr("queue is full"), HasSubstr("max_queued 2")));
+  server_->runner().SetStepDelay(absl::ZeroDuration());
+  for (std::thread& t : calls) t.join();
+  EXPECT_EQ(ok.load(), 3);
 }
 
 TEST_F(GenerationTest, ResourceExhaustedWhenTheRequestNeverFitsTheLimit) {
@@ -267,23 +340,28 @@ TEST_F(GenerationTest, ResourceExhaustedWhenTheRequestNeverFitsTheLimit) {
   v1::GenerateResponse response;
   grpc::Status s = Generate(TextRequest("ab", 200), &response, "");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(s.error_message(), HasSubstr("too large for tenant 'default'"));
+  EXPECT_THAT(s.error_message(), HasSubstr("tenant 'default'"));
+  EXPECT_EQ(server_->runner().steps_started(), 0);
 }
 
 TEST_F(GenerationTest, EngineDeadlineBecomesDeadlineExceeded) {
+  std::unique_ptr<CapturedLog> log = CaptureLog();
   // The fixture's clock: the server's threads may still read it after the
   // test body returns, until server_ is destroyed.
   FakeClock& clock = clock_;
   TestServer::Options o;
   o.clock = &clock;
-  o.engine.start_paused = true;
+  o.start_paused = true;
   StartServer(o);
   std::thread advance([&] {
-    ASSERT_TRUE(FakeEngine::WaitUntil(
-        [&] { return server_->engine().active_requests() == 1; }));
-    // The call's 60 s are spent on the engine's clock only.
+    // The request is in its first step; the engine's clock jumps past the
+    // call's deadline meanwhile.
+    server_->runner().WaitForStepsStarted(1);
     clock.Advance(absl::Minutes(2));
+    server_->runner().Resume();
   });
+  // The call's 60 s are spent on the engine's clock only: the server passed
+  // the gRPC deadline to the engine on its clock.
   auto ctx = TestServer::Context(kAlphaKey, absl::Seconds(60));
   v1::GenerateResponse response;
   grpc::Status s =
@@ -291,28 +369,29 @@ TEST_F(GenerationTest, EngineDeadlineBecomesDeadlineExceeded) {
   advance.join();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_THAT(s.error_message(), HasSubstr("deadline passed"));
-  const std::vector<engine::Request> sent = server_->engine().submitted();
-  ASSERT_EQ(sent.size(), 1u);
-  // The gRPC deadline reached the engine on its clock.
-  EXPECT_GT(sent[0].deadline, clock.Now() - absl::Minutes(2));
-  EXPECT_LT(sent[0].deadline, clock.Now());
+  EXPECT_THAT(FinishedLine(*log), AllOf(HasSubstr("finish_reason=deadline"),
+                                        HasSubstr("generated_tokens=1 ")));
 }
 
 TEST_F(GenerationTest, ClientDeadlineFreesTheEngineRequest) {
   TestServer::Options o;
-  o.engine.start_paused = true;
+  o.start_paused = true;
   StartServer(o);
   auto ctx = TestServer::Context(kAlphaKey, absl::Milliseconds(300));
   v1::GenerateResponse response;
   grpc::Status s =
-      generation_->Generate(ctx.get(), TextRequest("a", 3), &response);
+      generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  EXPECT_TRUE(FakeEngine::WaitUntil(
-      [&] { return server_->engine().active_requests() == 0; }));
+  server_->runner().Resume();
+  EXPECT_TRUE(WaitUntil([&] { return EngineIdle(); }));
+  EXPECT_LT(server_->TenantStats("alpha").generated_tokens, 200);
 }
 
 TEST_F(GenerationTest, ClientCancelMidStreamReachesEngineCancel) {
-  StartServer();
+  std::unique_ptr<CapturedLog> log = CaptureLog();
+  TestServer::Options o;
+  o.step_delay = kSlow;  // 200 tokens would take 10 s
+  StartServer(o);
   auto ctx = TestServer::Context();
   auto reader = generation_->GenerateStream(ctx.get(), TextRequest("a", 200));
   v1::GenerateResponse m;
@@ -321,35 +400,39 @@ TEST_F(GenerationTest, ClientCancelMidStreamReachesEngineCancel) {
   while (reader->Read(&m)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  ASSERT_TRUE(FakeEngine::WaitUntil(
-      [&] { return !server_->engine().cancel_calls().empty(); }));
-  EXPECT_THAT(server_->engine().cancel_calls(), ElementsAre(1u));
-  ASSERT_TRUE(FakeEngine::WaitUntil(
-      [&] { return server_->engine().active_requests() == 0; }));
-  const auto finished = server_->engine().finished();
-  ASSERT_EQ(finished.size(), 1u);
-  EXPECT_EQ(finished[0].second.reason, engine::FinishReason::kCancelled);
-  EXPECT_LT(finished[0].second.generated_tokens, 200);
+  // Only the engine's Cancel ends it early: it finishes as cancelled with
+  // fewer tokens than asked for, and its blocks come back.
+  const std::string line = FinishedLine(*log);
+  EXPECT_THAT(line, AllOf(HasSubstr("status=CANCELLED"),
+                          HasSubstr("finish_reason=cancelled")));
+  EXPECT_GT(GeneratedTokens(line), 0);
+  EXPECT_LT(GeneratedTokens(line), 200);
+  EXPECT_TRUE(WaitUntil([&] { return EngineIdle(); }));
 }
 
 TEST_F(GenerationTest, UnaryCancelBeforeAnyTokenReachesEngineCancel) {
+  std::unique_ptr<CapturedLog> log = CaptureLog();
   TestServer::Options o;
-  o.engine.start_paused = true;
+  o.start_paused = true;
   StartServer(o);
   auto ctx = TestServer::Context();
   std::thread canceller([&] {
-    ASSERT_TRUE(FakeEngine::WaitUntil(
-        [&] { return server_->engine().active_requests() == 1; }));
+    // In its first step, before any token.
+    server_->runner().WaitForStepsStarted(1);
     ctx->TryCancel();
   });
   v1::GenerateResponse response;
   grpc::Status s =
-      generation_->Generate(ctx.get(), TextRequest("a", 3), &response);
+      generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
   canceller.join();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
-  ASSERT_TRUE(FakeEngine::WaitUntil(
-      [&] { return server_->engine().active_requests() == 0; }));
-  EXPECT_THAT(server_->engine().cancel_calls(), ElementsAre(1u));
+  server_->runner().SetStepDelay(kSlow);
+  server_->runner().Resume();
+  const std::string line = FinishedLine(*log);
+  EXPECT_THAT(line, AllOf(HasSubstr("status=CANCELLED"),
+                          HasSubstr("finish_reason=cancelled")));
+  EXPECT_LT(GeneratedTokens(line), 200);
+  EXPECT_TRUE(WaitUntil([&] { return EngineIdle(); }));
 }
 
 TEST_F(GenerationTest, UnavailableWhileLoading) {
@@ -362,46 +445,65 @@ TEST_F(GenerationTest, UnavailableWhileLoading) {
   EXPECT_TRUE(Generate(TextRequest("a", 1), &response).ok());
 }
 
+// A sink for submitting to the engine directly.
+class NullSink final : public engine::RequestSink {
+ public:
+  void OnTokens(absl::Span<const engine::GeneratedToken>,
+                absl::string_view) override {}
+  void OnFinish(const engine::FinishInfo&) override {}
+};
+
 TEST_F(GenerationTest, DrainLetsRunningRequestsFinishAndRefusesNewOnes) {
-  StartServer();
+  TestServer::Options o;
+  o.start_paused = true;
+  StartServer(o);
   auto ctx = TestServer::Context();
-  auto reader = generation_->GenerateStream(ctx.get(), TextRequest("a", 60));
-  v1::GenerateResponse m;
-  ASSERT_TRUE(reader->Read(&m));
-  std::string text = m.text();
+  v1::GenerateRequest request = TextRequest("a", 60);
+  request.mutable_response()->set_token_ids(true);
+  auto reader = generation_->GenerateStream(ctx.get(), request);
+  server_->runner().WaitForStepsStarted(1);  // running: in its first step
   std::thread shutdown([&] { server_->server().Shutdown(); });
-  ASSERT_TRUE(
-      FakeEngine::WaitUntil([&] { return server_->server().draining(); }));
+  ASSERT_TRUE(WaitUntil([&] { return server_->server().draining(); }));
   v1::GenerateResponse refused;
   grpc::Status s = Generate(TextRequest("a", 1), &refused);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
-  while (reader->Read(&m)) text += m.text();
+  server_->runner().Resume();
+  v1::GenerateResponse m;
+  int tokens = 0;
+  while (reader->Read(&m)) tokens += m.token_ids_size();
   grpc::Status stream_status = reader->Finish();
   shutdown.join();
   EXPECT_TRUE(stream_status.ok()) << stream_status.error_message();
-  EXPECT_EQ(server_->engine().finished().size(), 1u);
-  EXPECT_EQ(server_->engine().finished()[0].second.generated_tokens, 60);
-  EXPECT_EQ(server_->engine().shutdown_calls(), 1);
+  EXPECT_EQ(tokens, 60);
+  // The server shut the engine down after the drain.
+  engine::Request r;
+  r.tenant = "alpha";
+  r.prompt = TextPromptIds("a");
+  EXPECT_THAT(server_->engine().Submit(r, std::make_shared<NullSink>()),
+              testing::StatusIs(absl::StatusCode::kUnavailable,
+                                HasSubstr("shutting down")));
 }
 
 TEST_F(GenerationTest, DrainTimeoutEndsRunningCallsWithUnavailable) {
+  CapturedLog log(std::make_unique<spdlog::pattern_formatter>("%v"));
   TestServer::Options o;
   o.yaml =
       ReplaceOnce(TestConfigYaml(), "drain_timeout: 20s", "drain_timeout: 0s");
-  o.engine.start_paused = true;  // nothing can finish before the drain ends
+  o.step_delay = kSlow;  // 200 tokens take 10 s: none finishes by itself
   StartServer(o);
   grpc::Status unary;
   std::thread call([&] {
     v1::GenerateResponse response;
-    unary = Generate(TextRequest("a", 3), &response);
+    unary = Generate(TextRequest("a", 200), &response);
   });
   auto ctx = TestServer::Context();
-  auto reader = generation_->GenerateStream(ctx.get(), TextRequest("b", 3));
-  ASSERT_TRUE(FakeEngine::WaitUntil(
-      [&] { return server_->engine().active_requests() == 2; }));
+  auto reader = generation_->GenerateStream(ctx.get(), TextRequest("b", 200));
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_->TenantStats("alpha").running == 2; }));
   server_->server().Shutdown();
   v1::GenerateResponse m;
-  EXPECT_FALSE(reader->Read(&m));
+  while (reader->Read(&m)) {
+  }
   const grpc::Status stream = reader->Finish();
   call.join();
   // The client may retry elsewhere: UNAVAILABLE, saying why.
@@ -412,44 +514,46 @@ TEST_F(GenerationTest, DrainTimeoutEndsRunningCallsWithUnavailable) {
                       HasSubstr("drain timeout (server.drain_timeout 0)"),
                       HasSubstr("retry on another replica")));
   }
-  const auto finished = server_->engine().finished();
-  ASSERT_EQ(finished.size(), 2u);
-  for (const auto& [id, info] : finished) {
-    EXPECT_EQ(info.reason, engine::FinishReason::kCancelled) << id;
+  // The engine's drain cancelled both.
+  int cancelled = 0;
+  for (const std::string& line : log.lines()) {
+    if (line.find("request finished:") == std::string::npos) continue;
+    EXPECT_THAT(line, AllOf(HasSubstr("status=UNAVAILABLE"),
+                            HasSubstr("finish_reason=cancelled")));
+    EXPECT_LT(GeneratedTokens(line), 200);
+    ++cancelled;
   }
-  // The server did not cancel them itself: the engine's drain did.
-  EXPECT_TRUE(server_->engine().cancel_calls().empty());
+  EXPECT_EQ(cancelled, 2);
 }
 
 TEST_F(GenerationTest, ClientCancelWhileDrainingStaysCancelled) {
-  testing::CapturedLog log(std::make_unique<spdlog::pattern_formatter>("%v"));
+  std::unique_ptr<CapturedLog> log = CaptureLog();
   TestServer::Options o;
-  o.engine.start_paused = true;  // the drain (20 s) waits for the request
+  // The drain (20 s) would wait for the request: 200 tokens take 40 s.
+  o.step_delay = absl::Milliseconds(200);
   StartServer(o);
   auto ctx = TestServer::Context();
   grpc::Status unary;
   std::thread call([&] {
     v1::GenerateResponse response;
-    unary = generation_->Generate(ctx.get(), TextRequest("a", 3), &response);
+    unary = generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
   });
-  ASSERT_TRUE(FakeEngine::WaitUntil(
-      [&] { return server_->engine().active_requests() == 1; }));
-  std::thread shutdown([&] { server_->server().Shutdown(); });
   ASSERT_TRUE(
-      FakeEngine::WaitUntil([&] { return server_->server().draining(); }));
+      WaitUntil([&] { return server_->TenantStats("alpha").running == 1; }));
+  std::thread shutdown([&] { server_->server().Shutdown(); });
+  ASSERT_TRUE(WaitUntil([&] { return server_->server().draining(); }));
   ctx->TryCancel();
   call.join();
   shutdown.join();
   EXPECT_EQ(unary.error_code(), grpc::StatusCode::CANCELLED);
-  // The server forwarded the client's cancel; the drain did not time out.
-  EXPECT_THAT(server_->engine().cancel_calls(), ElementsAre(1u));
-  // And it counts as the client's cancel, not as the shutdown's.
-  EXPECT_THAT(log.text(), AllOf(HasSubstr("request finished: method=Generate"),
-                                HasSubstr("status=CANCELLED"),
-                                HasSubstr("error=\"the call was cancelled")));
-  ASSERT_EQ(server_->engine().finished().size(), 1u);
-  EXPECT_EQ(server_->engine().finished()[0].second.reason,
-            engine::FinishReason::kCancelled);
+  // The server forwarded the client's cancel (the drain did not time out),
+  // and it counts as the client's cancel, not as the shutdown's.
+  const std::string line = FinishedLine(*log);
+  EXPECT_THAT(line, AllOf(HasSubstr("request finished: method=Generate"),
+                          HasSubstr("status=CANCELLED"),
+                          HasSubstr("finish_reason=cancelled"),
+                          HasSubstr("error=\"the call was cancelled")));
+  EXPECT_LT(GeneratedTokens(line), 200);
 }
 
 TEST_F(GenerationTest, TokenizeRejectsTextOverTheLimit) {
@@ -504,7 +608,7 @@ TEST_F(GenerationTest, TokenizeAndModelInfo) {
   auto ctx4 = TestServer::Context();
   ASSERT_TRUE(
       generation_->ModelInfo(ctx4.get(), v1::ModelInfoRequest(), &info).ok());
-  EXPECT_EQ(info.name(), "fake:ascii");
+  EXPECT_EQ(info.name(), "fake");
   EXPECT_EQ(info.n_heads(), 4);
   EXPECT_EQ(info.n_kv_heads(), 2);
   EXPECT_EQ(info.head_dim(), 8);

@@ -12,13 +12,14 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "tests/server/test_server.h"
+#include "tests/testing/wait_until.h"
 
 namespace kvasir::server {
 namespace {
 
 using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
-using ::kvasir::testing::FakeEngine;
+using ::kvasir::testing::WaitUntil;
 using ::testing::HasSubstr;
 
 class HealthTest : public ServerTest {
@@ -56,13 +57,15 @@ TEST_F(HealthTest, NotServingWhileLoading) {
 }
 
 TEST_F(HealthTest, WatchSeesDrainAsNotServing) {
-  StartServer();
-  // A running request keeps the drain going while we look.
+  TestServer::Options o;
+  o.start_paused = true;
+  StartServer(o);
+  // A running request (held in its first step) keeps the drain going while
+  // we look.
   auto gen = server_->Generation();
   auto gen_ctx = TestServer::Context();
   auto stream = gen->GenerateStream(gen_ctx.get(), TextRequest("a", 250));
-  v1::GenerateResponse m;
-  ASSERT_TRUE(stream->Read(&m));
+  server_->runner().WaitForStepsStarted(1);
 
   auto stub = server_->Health();
   grpc::ClientContext ctx;
@@ -84,6 +87,8 @@ TEST_F(HealthTest, WatchSeesDrainAsNotServing) {
   while (watch->Read(&r)) {
   }
   watch->Finish();
+  server_->runner().Resume();
+  v1::GenerateResponse m;
   while (stream->Read(&m)) {
   }
   EXPECT_TRUE(stream->Finish().ok());
@@ -185,7 +190,7 @@ TEST_F(HealthTest, MetricsEndpointServesTheFamilies) {
   ASSERT_GT(server_->server().metrics_port(), 0);
   // The request's metrics are recorded when its call completes.
   std::string text;
-  ASSERT_TRUE(FakeEngine::WaitUntil([&] {
+  ASSERT_TRUE(WaitUntil([&] {
     text = HttpGet(server_->server().metrics_port(), "/metrics");
     return text.find("kvasir_requests_total{") != std::string::npos;
   })) << text;

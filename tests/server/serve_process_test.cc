@@ -1,6 +1,6 @@
-// `serve` as a real process (fake_kvasir: the real serve/client/hash-key
-// commands over the fake engine): health, signals, drain, reload, exit
-// codes; and the ServerProcess helper itself.
+// `serve` as a real process (test_kvasir: the real command line, with the
+// real engine on the FakeRunner behind `serve`): health, signals, drain,
+// reload, exit codes; and the ServerProcess helper itself.
 #include <signal.h>
 
 #include <sstream>
@@ -13,20 +13,20 @@
 #include "kvasir/v1/generation.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "tests/server/test_server.h"
-#include "tests/testing/fake_engine.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/wait_until.h"
 
 namespace kvasir::server {
 namespace {
 
 using ::kvasir::testing::CommandResult;
-using ::kvasir::testing::FakeEngine;
 using ::kvasir::testing::RunCommand;
 using ::kvasir::testing::ServerProcess;
+using ::kvasir::testing::WaitUntil;
 using ::testing::HasSubstr;
 
-constexpr char kFakeKvasir[] = FAKE_KVASIR_PATH;
+constexpr char kTestKvasir[] = TEST_KVASIR_PATH;
 
 class ServeProcessTest : public ::testing::Test {
  protected:
@@ -43,7 +43,7 @@ class ServeProcessTest : public ::testing::Test {
 
   void StartServer() {
     ServerProcess::Options o;
-    o.binary = kFakeKvasir;
+    o.binary = kTestKvasir;
     o.args = {"--config", config_};
     o.log_path = dir_ + "/server.log";
     absl::StatusOr<std::unique_ptr<ServerProcess>> p = ServerProcess::Start(o);
@@ -71,13 +71,13 @@ TEST_F(ServeProcessTest, ServesThenExitsZeroOnSigterm) {
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->exit_code, 0) << r->err;
   const nlohmann::json j = nlohmann::json::parse(r->out);
-  EXPECT_EQ(j["text"], "cde");
+  EXPECT_EQ(j["text"], ContinuationText(TextPromptIds("ab"), 3));
   EXPECT_EQ(j["prompt_token_ids"].size(), 4u);
   // Without a key the default tenant serves; the stream prints text.
   r = server_->Client({"stream", "--prompt", "ab", "--max-tokens", "4"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0);
-  EXPECT_EQ(r->out, "cdef\n");
+  EXPECT_EQ(r->out, ContinuationText(TextPromptIds("ab"), 4) + "\n");
   ASSERT_TRUE(server_->Signal(SIGTERM).ok());
   absl::StatusOr<int> code = server_->Wait(absl::Seconds(30));
   ASSERT_TRUE(code.ok());
@@ -101,7 +101,7 @@ TEST_F(ServeProcessTest, SigtermDrainsARunningStream) {
   int tokens = m.token_ids_size();
   ASSERT_TRUE(server_->Signal(SIGTERM).ok());
   // Health turns NOT_SERVING while the drain runs.
-  ASSERT_TRUE(FakeEngine::WaitUntil([&] {
+  ASSERT_TRUE(WaitUntil([&] {
     absl::StatusOr<CommandResult> h = server_->Client({"health"});
     return h.ok() && h->exit_code == 14;
   }));
@@ -122,18 +122,18 @@ TEST_F(ServeProcessTest, SighupReloadsBudgets) {
   EXPECT_EQ(before["tenants"][0]["kv_limit_blocks"], 32);
   WriteConfig(ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: 96KiB"));
   ASSERT_TRUE(server_->Signal(SIGHUP).ok());
-  ASSERT_TRUE(FakeEngine::WaitUntil([&] {
+  ASSERT_TRUE(WaitUntil([&] {
     nlohmann::json now = Stats();
     return !now.is_null() && now["tenants"][0]["kv_limit_blocks"] == 24;
   }));
-  ASSERT_TRUE(FakeEngine::WaitUntil([&] {
+  ASSERT_TRUE(WaitUntil([&] {
     return server_->ReadLog().find("config reload (SIGHUP)") !=
            std::string::npos;
   }));
   // An invalid edit is rejected and logged; the budget stays.
   WriteConfig(ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: -5"));
   ASSERT_TRUE(server_->Signal(SIGHUP).ok());
-  ASSERT_TRUE(FakeEngine::WaitUntil([&] {
+  ASSERT_TRUE(WaitUntil([&] {
     return server_->ReadLog().find("rejected; the current config stays") !=
            std::string::npos;
   }));
@@ -148,7 +148,7 @@ TEST_F(ServeProcessTest, SighupSwitchesToJsonLogs) {
   StartServer();
   WriteConfig(TestConfigYaml() + "logging: { format: json }\n");
   ASSERT_TRUE(server_->Signal(SIGHUP).ok());
-  ASSERT_TRUE(FakeEngine::WaitUntil([&] {
+  ASSERT_TRUE(WaitUntil([&] {
     return server_->ReadLog().find("\"msg\":\"config reload") !=
            std::string::npos;
   }));
@@ -177,17 +177,17 @@ TEST_F(ServeProcessTest, BadConfigExitsTwoNamingTheKey) {
   WriteConfig(
       ReplaceOnce(TestConfigYaml(), "block_size: 16", "block_sise: 16"));
   absl::StatusOr<CommandResult> r = RunCommand(
-      {kFakeKvasir, "serve", "--config", config_, "--metrics-listen", "off"});
+      {kTestKvasir, "serve", "--config", config_, "--metrics-listen", "off"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_THAT(r->err, HasSubstr("kv_cache.block_sise: unknown key"));
-  r = RunCommand({kFakeKvasir, "serve", "--config", dir_ + "/missing.yaml"});
+  r = RunCommand({kTestKvasir, "serve", "--config", dir_ + "/missing.yaml"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_THAT(r->err, HasSubstr("missing.yaml"));
   // A good file with a bad flag: the flag is named.
   WriteConfig(TestConfigYaml());
-  r = RunCommand({kFakeKvasir, "serve", "--config", config_, "--listen", "x"});
+  r = RunCommand({kTestKvasir, "serve", "--config", config_, "--listen", "x"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_THAT(r->err, HasSubstr("--listen: 'x' has no host:port form"));
@@ -195,7 +195,7 @@ TEST_F(ServeProcessTest, BadConfigExitsTwoNamingTheKey) {
 
 TEST_F(ServeProcessTest, ModelLoadFailureExitsOne) {
   absl::StatusOr<CommandResult> r = RunCommand(
-      {kFakeKvasir, "serve", "--config", config_, "--model", "fake:fail",
+      {kTestKvasir, "serve", "--config", config_, "--model", "fake:fail",
        "--listen", "127.0.0.1:0", "--metrics-listen", "off"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 1);
@@ -213,7 +213,7 @@ TEST_F(ServeProcessTest, DummyModelWarnsLoudly) {
 
 TEST(HashKeyCommandTest, PrintsTheSha256) {
   absl::StatusOr<CommandResult> r =
-      RunCommand({kFakeKvasir, "hash-key", "abc"});
+      RunCommand({kTestKvasir, "hash-key", "abc"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0);
   EXPECT_EQ(

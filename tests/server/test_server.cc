@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
-#include "server/config_engine.h"
 #include "server/sha256.h"
 #include "tests/testing/paths.h"
 
@@ -58,17 +57,12 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(Options options) {
   absl::StatusOr<ServerConfig> config = LoadConfigFile(t->config_path_);
   if (!config.ok()) return config.status();
 
-  testing::FakeEngine::Options eo = options.engine;
-  eo.clock = options.clock;
-  eo.block_size = config->kv_cache.block_size;
-  eo.capacity_blocks =
-      config->kv_cache.capacity_bytes / (int64_t{256} * eo.block_size);
-  eo.max_running = config->scheduler.max_running;
-  eo.max_queued = config->scheduler.max_queued;
-  absl::StatusOr<std::unique_ptr<testing::FakeEngine>> engine =
-      testing::FakeEngine::Create(eo, ToTenantConfigs(*config));
+  absl::StatusOr<TestEngine> engine =
+      BuildTestEngine(*config, options.clock, options.step_delay);
   if (!engine.ok()) return engine.status();
-  t->engine_ = *std::move(engine);
+  t->engine_ = std::move(engine->engine);
+  t->runner_ = engine->runner;
+  if (options.start_paused) t->runner_->Pause();
 
   Server::Options so;
   so.clock = options.clock;
@@ -87,11 +81,24 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(Options options) {
 }
 
 TestServer::~TestServer() {
+  if (runner_ != nullptr) {
+    runner_->SetStepDelay(absl::ZeroDuration());
+    runner_->Resume();
+  }
   if (server_ != nullptr) server_->Shutdown();
   server_.reset();
   engine_.reset();
   std::remove(config_path_.c_str());
   std::remove(dir_.c_str());
+}
+
+engine::TenantStats TestServer::TenantStats(const std::string& name) const {
+  for (const engine::TenantStats& t : engine_->Stats().tenants) {
+    if (t.name == name) return t;
+  }
+  engine::TenantStats none;
+  none.name = name;
+  return none;
 }
 
 std::string TestServer::address() const {
@@ -141,7 +148,6 @@ v1::GenerateRequest TextRequest(const std::string& text, int max_new_tokens) {
   v1::GenerateRequest r;
   r.set_text(text);
   r.mutable_stopping()->set_max_new_tokens(max_new_tokens);
-  // The fake engine's counting reaches EOS (id 2) after ~30 tokens.
   r.mutable_stopping()->set_ignore_eos(true);
   return r;
 }

@@ -1,8 +1,9 @@
 #ifndef KVASIR_TESTS_SERVER_TEST_SERVER_H_
 #define KVASIR_TESTS_SERVER_TEST_SERVER_H_
 
-// A real server::Server on 127.0.0.1 (ports picked by the OS) in front of a
-// FakeEngine, with generated gRPC clients, for the service tests.
+// A real server::Server on 127.0.0.1 (ports picked by the OS) in front of
+// the real engine on the deterministic FakeRunner (test_engine.h), with
+// generated gRPC clients, for the service tests.
 
 #include <memory>
 #include <string>
@@ -17,7 +18,8 @@
 #include "kvasir/v1/generation.grpc.pb.h"
 #include "server/config.h"
 #include "server/server.h"
-#include "tests/testing/fake_engine.h"
+#include "tests/server/test_engine.h"
+#include "tests/testing/fake_runner.h"
 
 namespace kvasir::server {
 
@@ -26,8 +28,9 @@ inline constexpr char kAlphaKey[] = "alpha-key";
 inline constexpr char kBetaKey[] = "beta-key";
 inline constexpr char kAdminKey[] = "admin-key";
 
-// The config the tests start from: tenants alpha, beta and default; fake
-// engine blocks are 4 KiB (16 tokens of 256 bytes), capacity 64 blocks.
+// The config the tests start from: tenants alpha, beta and default; the
+// test model's blocks are 4 KiB (16 tokens of 256 bytes), capacity 64
+// blocks, at most 4 requests running.
 //   alpha: reserved 16 blocks, limit 32; beta: reserved 8, limit 16;
 //   default: limit 8 blocks (128 tokens), max_queued 2.
 std::string TestConfigYaml(bool with_default_tenant = true);
@@ -36,7 +39,11 @@ class TestServer {
  public:
   struct Options {
     std::string yaml = TestConfigYaml();
-    testing::FakeEngine::Options engine;
+    // The runner's pacing (FakeRunner::SetStepDelay) from the start.
+    absl::Duration step_delay = absl::ZeroDuration();
+    // Start with the runner paused (FakeRunner::Pause): the first step
+    // blocks, and with it the engine thread, until runner().Resume().
+    bool start_paused = false;
     bool attach_engine = true;  // false: the model is "still loading"
     absl::Duration config_poll_interval = absl::ZeroDuration();
     Clock* clock = nullptr;  // server and engine; nullptr = system
@@ -44,9 +51,14 @@ class TestServer {
   };
 
   static absl::StatusOr<std::unique_ptr<TestServer>> Start(Options options);
+  // Resumes the runner at full speed, then shuts the server down (its drain
+  // lets running requests finish).
   ~TestServer();
 
-  testing::FakeEngine& engine() { return *engine_; }
+  engine::Engine& engine() { return *engine_; }
+  testing::FakeRunner& runner() { return *runner_; }
+  // The engine's stats of one tenant (all zero when it has none).
+  engine::TenantStats TenantStats(const std::string& name) const;
   Server& server() { return *server_; }
   const std::string& config_path() const { return config_path_; }
   std::string address() const;
@@ -72,7 +84,8 @@ class TestServer {
 
   std::string dir_;
   std::string config_path_;
-  std::unique_ptr<testing::FakeEngine> engine_;
+  std::unique_ptr<engine::Engine> engine_;
+  testing::FakeRunner* runner_ = nullptr;  // owned by engine_
   std::unique_ptr<Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
 };
@@ -82,8 +95,7 @@ TestServer::Options NoDefaultTenant();
 // Options of a server whose engine is not attached yet (model loading).
 TestServer::Options EngineNotAttached();
 
-// A text-prompt request with max_new_tokens and ignore_eos (the fake
-// engine's token counter wraps around to EOS after ~30 tokens).
+// A text-prompt request with max_new_tokens and ignore_eos.
 v1::GenerateRequest TextRequest(const std::string& text, int max_new_tokens);
 
 // `s` with the first `from` replaced by `to`; fails the test when `s` has
