@@ -225,7 +225,7 @@ TEST_F(GenerationTest, InvalidArgumentNamesTheField) {
   v1::GenerateResponse response;
   grpc::Status s = Generate(r, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("sampling.top_p 2"));
+  EXPECT_THAT(s.error_message(), HasSubstr("sampling.top_p: 2"));
   s = Generate(TextRequest("a", 100000), &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(),
@@ -415,7 +415,7 @@ TEST_F(GenerationTest, DrainTimeoutEndsRunningCallsWithUnavailable) {
   const auto finished = server_->engine().finished();
   ASSERT_EQ(finished.size(), 2u);
   for (const auto& [id, info] : finished) {
-    EXPECT_EQ(info.reason, engine::FinishReason::kCancelled) << id;
+    EXPECT_EQ(info.reason, engine::FinishReason::kDrainTimeout) << id;
   }
   // The server did not cancel them itself: the engine's drain did.
   EXPECT_TRUE(server_->engine().cancel_calls().empty());
@@ -454,7 +454,7 @@ TEST_F(GenerationTest, ClientCancelWhileDrainingStaysCancelled) {
 
 TEST_F(GenerationTest, TokenizeRejectsTextOverTheLimit) {
   TestServer::Options o;
-  o.limits.max_prompt_text_bytes = 4;
+  o.engine.request_limits.max_prompt_text_bytes = 4;
   StartServer(o);
   v1::TokenizeRequest t;
   t.set_text("hello");
@@ -462,7 +462,7 @@ TEST_F(GenerationTest, TokenizeRejectsTextOverTheLimit) {
   auto ctx = TestServer::Context();
   const grpc::Status s = generation_->Tokenize(ctx.get(), t, &tr);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("text: the text is 5 bytes, at "
+  EXPECT_THAT(s.error_message(), HasSubstr("text: is 5 bytes of text, at "
                                            "most 4"));
   t.set_text("hell");
   auto ctx2 = TestServer::Context();

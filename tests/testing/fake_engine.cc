@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/request_validation.h"
 
 namespace kvasir::testing {
 
@@ -54,7 +56,7 @@ FakeEngine::~FakeEngine() { Shutdown(absl::ZeroDuration()); }
 
 int64_t FakeEngine::BlocksFor(const engine::Request& r) const {
   const int64_t tokens =
-      static_cast<int64_t>(r.prompt.size()) + r.stopping.max_new_tokens;
+      static_cast<int64_t>(r.prompt.size()) + *r.stopping.max_new_tokens;
   return (tokens + options_.block_size - 1) / options_.block_size;
 }
 
@@ -88,27 +90,21 @@ absl::Status FakeEngine::ValidateTenants(
 
 absl::StatusOr<engine::RequestId> FakeEngine::Submit(
     engine::Request request, std::shared_ptr<engine::RequestSink> sink) {
+  RETURN_IF_ERROR(
+      engine::ValidateRequest(model_, options_.request_limits, request));
   absl::MutexLock lock(&mu_);
   submitted_.push_back(request);
-  if (!accepting_) return absl::UnavailableError("engine is shutting down");
+  if (!accepting_) {
+    return engine::WithRefusal(
+        absl::UnavailableError("engine is shutting down"),
+        engine::Refusal::kShuttingDown);
+  }
   auto t = tenants_.find(request.tenant);
   if (t == tenants_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("no tenant named '", request.tenant, "'"));
+    return engine::WithRefusal(absl::NotFoundError(absl::StrCat(
+                                   "no tenant named '", request.tenant, "'")),
+                               engine::Refusal::kUnknownTenant);
   }
-  if (request.prompt.empty()) {
-    return absl::InvalidArgumentError("prompt is empty");
-  }
-  if (request.stopping.max_new_tokens < 1 ||
-      static_cast<int64_t>(request.prompt.size()) +
-              request.stopping.max_new_tokens >
-          model_.context_length) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("prompt + max_new_tokens exceeds the context length ",
-                     model_.context_length));
-  }
-  absl::Status sampling = request.sampling.Validate();
-  if (!sampling.ok()) return sampling;
   const engine::TenantConfig& tenant = t->second.config;
   const int64_t need = BlocksFor(request);
   if (need > LimitBlocks(tenant)) {
@@ -146,7 +142,7 @@ void FakeEngine::Cancel(engine::RequestId id) {
   absl::MutexLock lock(&mu_);
   cancel_calls_.push_back(id);
   auto it = active_.find(id);
-  if (it != active_.end()) it->second.cancel = true;
+  if (it != active_.end()) it->second.cancel = engine::FinishReason::kCancelled;
 }
 
 absl::Status FakeEngine::UpdateTenants(
@@ -169,7 +165,9 @@ absl::Status FakeEngine::UpdateTenants(
   }
   tenants_ = std::move(next);
   for (auto& [id, a] : active_) {
-    if (!a.running && tenants_.count(a.request.tenant) == 0) a.cancel = true;
+    if (!a.running && tenants_.count(a.request.tenant) == 0) {
+      a.cancel = engine::FinishReason::kTenantRemoved;
+    }
   }
   return absl::OkStatus();
 }
@@ -319,8 +317,10 @@ void FakeEngine::StepLocked(std::vector<Event>* events) {
   for (auto it = active_.begin(); it != active_.end();) {
     Active& a = it->second;
     std::optional<engine::FinishReason> reason;
-    if (a.cancel || cancel_all_) {
-      reason = engine::FinishReason::kCancelled;
+    if (a.cancel.has_value()) {
+      reason = a.cancel;
+    } else if (cancel_all_) {
+      reason = engine::FinishReason::kDrainTimeout;
     } else if (now >= a.request.deadline) {
       reason = engine::FinishReason::kDeadline;
     }
@@ -400,7 +400,7 @@ bool FakeEngine::GenerateLocked(engine::RequestId id, Active& a, absl::Time now,
     if (!a.first_token.has_value()) a.first_token = now;
     engine::GeneratedToken g;
     g.token = token;
-    if (a.request.top_logprobs >= 0) {
+    if (a.request.logprobs || a.request.top_logprobs > 0) {
       g.logprob = -0.25f;
       for (int i = 0; i < a.request.top_logprobs; ++i) {
         g.top.push_back({(token + 1 + i) % model_.vocab_size, -1.0f - i});
@@ -430,7 +430,7 @@ bool FakeEngine::GenerateLocked(engine::RequestId id, Active& a, absl::Time now,
       emit_to = stop_end;
       break;
     }
-    if (a.generated >= a.request.stopping.max_new_tokens) {
+    if (a.generated >= *a.request.stopping.max_new_tokens) {
       reason = engine::FinishReason::kLength;
       emit_to = a.text.size();
       break;

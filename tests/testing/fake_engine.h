@@ -54,6 +54,7 @@ class FakeEngine final : public engine::Engine {
     absl::Duration step_interval = absl::Milliseconds(2);  // real time
     Clock* clock = nullptr;  // not owned; nullptr = system clock
     bool start_paused = false;
+    engine::RequestLimits request_limits;
   };
 
   static absl::StatusOr<std::unique_ptr<FakeEngine>> Create(
@@ -74,6 +75,9 @@ class FakeEngine final : public engine::Engine {
   const kvcache::KvLayout& kv_layout() const override { return layout_; }
   int64_t kv_capacity_blocks() const override {
     return options_.capacity_blocks;
+  }
+  const engine::RequestLimits& request_limits() const override {
+    return options_.request_limits;
   }
 
   // ---- test hooks
@@ -105,7 +109,7 @@ class FakeEngine final : public engine::Engine {
     engine::Request request;
     std::shared_ptr<engine::RequestSink> sink;
     bool running = false;
-    bool cancel = false;
+    std::optional<engine::FinishReason> cancel;  // why, once cancelled
     int32_t generated = 0;
     int32_t last_token = 0;
     int64_t blocks = 0;
