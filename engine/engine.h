@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,20 +25,59 @@ namespace kvasir::engine {
 
 using RequestId = uint64_t;
 
-// Why a request ended. Chronological states of a request live in the
-// scheduler; this is only the outcome.
+// Why a request ended: the engine says it, front ends only translate it
+// (the README's table of outcomes lists each with its gRPC status).
+// Chronological states of a request live in the scheduler; this is only
+// the outcome.
 enum class FinishReason {
-  kLength,     // max_new_tokens reached (or the context is full)
-  kEos,        // the model produced EOS
-  kStop,       // a stop sequence matched
-  kCancelled,  // Cancel() or the client went away
-  kDeadline,   // the request's deadline passed
-  kError,      // see FinishInfo::error
+  kLength,         // max_new_tokens reached (or the context is full)
+  kEos,            // the model produced an end-of-generation token
+  kStop,           // a stop sequence matched
+  kCancelled,      // Cancel(): the client cancelled or went away
+  kDeadline,       // the request's deadline passed
+  kDrainTimeout,   // Shutdown's drain time ran out before it finished
+  kTenantRemoved,  // UpdateTenants removed its tenant
+  kError,          // see FinishInfo::error (e.g. ResourceExhausted: a budget
+                   // change left it unable to ever fit)
 };
 absl::string_view FinishReasonName(FinishReason reason);  // "length", ...
 
+// Why Submit refused a request (the sink is never called then). The status
+// Submit returns carries it (RefusalOf).
+enum class Refusal {
+  kInvalidRequest,   // InvalidArgument; FieldOf() names the field
+  kUnknownTenant,    // NotFound: no such tenant (a reload may have removed
+                     // it a moment ago)
+  kNeverFits,        // ResourceExhausted: prompt + max_new_tokens can never
+                     // fit in the tenant's KV limit
+  kTenantQueueFull,  // ResourceExhausted: the tenant's max_queued
+  kQueueFull,        // ResourceExhausted: the engine's max_queued
+  kShuttingDown,     // Unavailable
+};
+absl::string_view RefusalName(Refusal refusal);  // "invalid_request", ...
+
+// `status` (not OK) marked as `refusal`.
+absl::Status WithRefusal(absl::Status status, Refusal refusal);
+// The refusal a Submit error carries; kInvalidRequest for any other
+// InvalidArgument; nullopt for anything else.
+std::optional<Refusal> RefusalOf(const absl::Status& status);
+
+// What Submit accepts, checked by ValidateRequest (request_validation.h).
+struct RequestLimits {
+  int32_t max_stop_sequences = 16;
+  int32_t max_stop_sequence_bytes = 256;
+  int32_t max_top_logprobs = 20;  // as vLLM's default max_logprobs
+  int32_t max_request_id_chars = 128;
+  int64_t max_prompt_text_bytes = int64_t{1} << 20;  // EncodePrompt
+  // max_new_tokens when the request gives none (less if the context has
+  // less room left).
+  int32_t default_max_new_tokens = 16;
+};
+
 struct StoppingParams {
-  int32_t max_new_tokens = 16;    // >= 1
+  // >= 1; unset: RequestLimits::default_max_new_tokens, or the room the
+  // context leaves after the prompt if that is less.
+  std::optional<int32_t> max_new_tokens;
   std::vector<std::string> stop;  // stop sequences, matched on output text
   bool include_stop = false;      // keep the matched stop text in the output
   bool ignore_eos = false;        // keep going after EOS/EOT/EOM (benchmarks)
@@ -48,9 +88,10 @@ struct Request {
   std::vector<int32_t> prompt;  // token ids (BOS included if wanted), >= 1
   SamplingParams sampling;
   StoppingParams stopping;
-  int32_t top_logprobs = -1;  // -1: none; 0: chosen token's logprob;
-                              // n > 0: and the n best alternatives
-  int32_t priority = 0;       // higher first, within the tenant
+  bool logprobs = false;     // report each chosen token's logprob
+  int32_t top_logprobs = 0;  // and the n most likely alternatives (n > 0
+                             // implies logprobs); [0, max_top_logprobs]
+  int32_t priority = 0;      // higher first, within the tenant
   absl::Time deadline = absl::InfiniteFuture();
   std::string request_id;  // optional client id, for logs
 };
@@ -62,7 +103,7 @@ struct TokenLogprob {
 
 struct GeneratedToken {
   int32_t token = 0;
-  float logprob = 0.0f;           // when Request::top_logprobs >= 0
+  float logprob = 0.0f;           // when Request::logprobs
   std::vector<TokenLogprob> top;  // when Request::top_logprobs > 0
 };
 
@@ -158,6 +199,7 @@ class Engine {
     int32_t block_size = 16;
     kvcache::KvDtype kv_dtype = kvcache::KvDtype::kF32;
     bool prefix_caching = true;
+    RequestLimits request_limits;
     Clock* clock = nullptr;  // not owned; nullptr = system clock
   };
 
@@ -170,37 +212,39 @@ class Engine {
   // Shutdown(absl::ZeroDuration()) if still running.
   virtual ~Engine() = default;
 
-  // Thread-safe, never waits for a step. Returns the request's id, or
-  // InvalidArgument (the field, value and limit: empty prompt, prompt +
-  // max_new_tokens over the context, bad sampling values), NotFound (no such
-  // tenant), ResourceExhausted (tenant or global queue full; or the request
-  // could never fit in the tenant's KV limit: the message says which), or
-  // Unavailable (shutting down). On error the sink is never called.
+  // Thread-safe, never waits for a step. Fills the request's defaults,
+  // validates it (ValidateRequest) and queues it. Returns the request's id,
+  // or an error carrying its Refusal (see the enum for the codes; messages
+  // name the field, value and limit, or the tenant and queue). On error the
+  // sink is never called.
   virtual absl::StatusOr<RequestId> Submit(
       Request request, std::shared_ptr<RequestSink> sink) = 0;
 
   // Thread-safe. Finishes the request with kCancelled at the next step and
-  // frees its blocks; unknown or finished ids are ignored.
+  // frees its blocks; unknown or finished ids are ignored. Only callers
+  // cancel: the engine's own terminations have reasons of their own.
   virtual void Cancel(RequestId id) = 0;
 
   // Thread-safe. Validates and applies the new tenant set between steps.
-  // Removed tenants' queued requests finish with kCancelled; running ones
-  // continue. A tenant above its new limit gets no new blocks and is
-  // preempted first.
+  // Removed tenants' queued requests finish with kTenantRemoved; running
+  // ones continue until they need a block they can no longer get. A tenant
+  // above its new limit gets no new blocks and is preempted first.
   virtual absl::Status UpdateTenants(std::vector<TenantConfig> tenants) = 0;
 
   // Thread-safe snapshot (taken at the end of the last step).
   virtual EngineStats Stats() const = 0;
 
-  // Stops accepting (Submit returns Unavailable), lets running and queued
-  // requests finish for up to `drain`, cancels what is left, then stops the
-  // engine thread. Every sink has had OnFinish when this returns.
+  // Stops accepting (Submit refuses with kShuttingDown), lets running and
+  // queued requests finish for up to `drain`, finishes what is left with
+  // kDrainTimeout, then stops the engine thread. Every sink has had OnFinish
+  // when this returns.
   virtual void Shutdown(absl::Duration drain) = 0;
 
   virtual const ModelConfig& model_config() const = 0;
   virtual const Tokenizer& tokenizer() const = 0;
   virtual const kvcache::KvLayout& kv_layout() const = 0;
   virtual int64_t kv_capacity_blocks() const = 0;
+  virtual const RequestLimits& request_limits() const = 0;
 };
 
 }  // namespace kvasir::engine

@@ -8,6 +8,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/request_validation.h"
 #include "kvcache/tenant_budgets.h"
 #include "spdlog/spdlog.h"
 
@@ -43,6 +44,23 @@ absl::Status ValidateOptions(const Engine::Options& o) {
   }
   if (o.kv_capacity_bytes < 1) {
     return bad("kv_capacity_bytes", o.kv_capacity_bytes, "must be > 0");
+  }
+  const RequestLimits& l = o.request_limits;
+  for (const auto& [field, value] :
+       {std::pair<absl::string_view, int64_t>{"max_stop_sequence_bytes",
+                                              l.max_stop_sequence_bytes},
+        {"max_request_id_chars", l.max_request_id_chars},
+        {"max_prompt_text_bytes", l.max_prompt_text_bytes},
+        {"default_max_new_tokens", l.default_max_new_tokens}}) {
+    if (value < 1) {
+      return bad(absl::StrCat("request_limits.", field), value, "must be >= 1");
+    }
+  }
+  if (l.max_stop_sequences < 0 || l.max_top_logprobs < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("engine options request_limits.max_stop_sequences ",
+                     l.max_stop_sequences, " and max_top_logprobs ",
+                     l.max_top_logprobs, " must be >= 0"));
   }
   return absl::OkStatus();
 }
@@ -102,10 +120,11 @@ absl::StatusOr<RequestId> EngineImpl::Submit(
   if (sink == nullptr) {
     return absl::InvalidArgumentError("Submit: the sink is null");
   }
-  RETURN_IF_ERROR(ValidateRequest(request, runner_->config()));
+  RETURN_IF_ERROR(
+      ValidateRequest(runner_->config(), options_.request_limits, request));
   static_assert(sizeof(RequestId) == sizeof(uint64_t));
   const int64_t kv_tokens = static_cast<int64_t>(request.prompt.size()) +
-                            request.stopping.max_new_tokens - 1;
+                            *request.stopping.max_new_tokens - 1;
   // Built outside the lock: this is where the request's memory is taken.
   RequestId id;
   {
@@ -120,7 +139,8 @@ absl::StatusOr<RequestId> EngineImpl::Submit(
   r->id = id;
   absl::MutexLock lock(&mu_);
   if (!accepting_) {
-    return absl::UnavailableError("the engine is shutting down");
+    return WithRefusal(absl::UnavailableError("the engine is shutting down"),
+                       Refusal::kShuttingDown);
   }
   RETURN_IF_ERROR(admission_->TryEnqueue(r->tenant, kv_tokens));
   submits_.push_back(std::move(r));
@@ -216,7 +236,7 @@ void EngineImpl::Loop() {
     if (stopping) {
       if (scheduler_->idle() && requests_.empty()) break;
       if (clock_->Now() >= drain_deadline) {
-        FinishAll(FinishReason::kCancelled);
+        FinishAll(FinishReason::kDrainTimeout);
         break;
       }
     }
@@ -244,7 +264,7 @@ void EngineImpl::ApplyInbox() {
     if (!s.ok()) {
       // Its tenant was removed after Submit accepted it.
       admission_->Dequeued(raw->tenant);
-      output_->Finish(*raw, FinishReason::kCancelled, absl::OkStatus(),
+      output_->Finish(*raw, FinishReason::kTenantRemoved, absl::OkStatus(),
                       clock_->Now());
       continue;
     }

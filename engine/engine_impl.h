@@ -56,6 +56,9 @@ class EngineImpl final : public Engine {
   const Tokenizer& tokenizer() const override { return runner_->tokenizer(); }
   const kvcache::KvLayout& kv_layout() const override { return kv_->layout(); }
   int64_t kv_capacity_blocks() const override { return kv_->total_blocks(); }
+  const RequestLimits& request_limits() const override {
+    return options_.request_limits;
+  }
 
  private:
   // A tenant update waiting for the engine thread.

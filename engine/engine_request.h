@@ -19,16 +19,6 @@
 
 namespace kvasir::engine {
 
-// Largest Request::top_logprobs accepted (as vLLM's default max_logprobs).
-inline constexpr int32_t kMaxTopLogprobs = 20;
-
-// Checks a request against the model before it is queued: InvalidArgument
-// naming the field, its value and the limit (empty prompt, a token id
-// outside the vocabulary, max_new_tokens < 1, prompt + max_new_tokens over
-// the context length, sampling values, top_logprobs, an empty stop
-// sequence).
-absl::Status ValidateRequest(const Request& request, const ModelConfig& model);
-
 // One request inside the engine: its scheduling state (the base, which the
 // scheduler sees) and its output state: sampler, incremental detokenizer,
 // stop matcher, the text produced so far and the sink.
@@ -36,7 +26,8 @@ absl::Status ValidateRequest(const Request& request, const ModelConfig& model);
 // Built on the submitting thread; from then on used by the engine thread
 // only.
 struct EngineRequest : sched::Sequence {
-  // `request` must have passed ValidateRequest; `tokenizer` outlives this.
+  // `request` must have passed ValidateRequest (request_validation.h);
+  // `tokenizer` outlives this.
   static absl::StatusOr<std::unique_ptr<EngineRequest>> Create(
       Request request, std::shared_ptr<RequestSink> sink,
       const Tokenizer* tokenizer, uint64_t default_seed, absl::Time now);
@@ -46,8 +37,8 @@ struct EngineRequest : sched::Sequence {
   std::optional<StopMatcher> stop;  // empty: no stop sequences
   bool include_stop = false;
   bool ignore_eos = false;
-  int32_t top_logprobs = -1;
-  std::string request_id;  // the client's, for logs
+  int32_t top_logprobs = -1;  // -1: no logprobs; else the alternatives
+  std::string request_id;     // the client's, for logs
 
   IncrementalDecoder decoder;
   // Output text so far (cut at the stop sequence once one matched).

@@ -30,23 +30,13 @@ absl::StatusOr<Admission> Admit(ServiceEnv* env,
   std::shared_ptr<const AuthTable> auth = env->auth()->table();
   ASSIGN_OR_RETURN(record->tenant,
                    auth->AuthenticateTenant(AuthorizationOf(context)));
-  ASSIGN_OR_RETURN(a.request, ToEngineRequest(request, a.engine->model_config(),
-                                              a.engine->tokenizer(),
-                                              env->limits(), record->tenant));
+  ASSIGN_OR_RETURN(a.request,
+                   ToEngineRequest(request, a.engine->tokenizer(),
+                                   a.engine->request_limits(), record->tenant));
   if (a.request.request_id.empty()) a.request.request_id = env->NewRequestId();
   record->request_id = a.request.request_id;
   a.request.deadline = DeadlineOf(context, env->clock());
   return a;
-}
-
-// Submit's errors as the client should see them.
-absl::Status SubmitError(const absl::Status& status, absl::string_view tenant) {
-  if (status.code() == absl::StatusCode::kNotFound) {
-    // The key's tenant was removed by a reload a moment ago.
-    return absl::UnauthenticatedError(absl::StrCat(
-        "tenant '", tenant, "' is no longer configured: ", status.message()));
-  }
-  return status;
 }
 
 void Reject(ServiceEnv* env, const CallRecord& record, absl::string_view method,
@@ -94,11 +84,6 @@ void CancelLatch::Cancel() {
   if (id.has_value()) engine->Cancel(*id);
 }
 
-bool CancelLatch::cancelled() const {
-  absl::MutexLock lock(&mu_);
-  return cancelled_;
-}
-
 // ---------------------------------------------------------------- core
 
 GenerateCallCore::GenerateCallCore(ServiceEnv* env,
@@ -127,7 +112,8 @@ absl::Status GenerateCallCore::Submit(
       engine_->Submit(std::move(admission->request), std::move(sink));
   if (!id.ok()) {
     record_.submitted = false;
-    const absl::Status status = SubmitError(id.status(), record_.tenant);
+    const absl::Status status =
+        RefusalStatus(ToGenerateRequestField(id.status(), *request_));
     Reject(env_, record_, method_, status);
     return status;
   }
@@ -136,16 +122,8 @@ absl::Status GenerateCallCore::Submit(
 }
 
 void GenerateCallCore::Finish(const engine::FinishInfo& info) {
-  // The engine does not say who cancelled a request; the server knows
-  // whether the client did (OnCancel) and whether it is shutting down.
-  CancelCause cause = CancelCause::kTenantRemoved;
-  if (latch_.cancelled()) {
-    cause = CancelCause::kClient;
-  } else if (env_->draining()) {
-    cause = CancelCause::kShutdown;
-  }
   record_.info = info;
-  record_.status = FinishStatus(info, cause, env_->drain_timeout());
+  record_.status = FinishStatus(info, env_->drain_timeout());
 }
 
 void GenerateCallCore::Done() {

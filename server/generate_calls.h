@@ -41,8 +41,6 @@ class CancelLatch {
   void SetId(engine::Engine* engine, engine::RequestId id);
   // From OnCancel (any thread): cancels now, or as soon as SetId is called.
   void Cancel();
-  // Whether Cancel has been called.
-  bool cancelled() const;
 
  private:
   mutable absl::Mutex mu_;
@@ -83,8 +81,7 @@ class GenerateCallCore {
   void Cancel() { latch_.Cancel(); }
 
   // Records the engine's finish and how the call ends in record().status
-  // (OK, or the error for the client: see FinishStatus in
-  // response_convert.h).
+  // (OK, or the error for the client: FinishStatus in status_mapping.h).
   void Finish(const engine::FinishInfo& info);
 
   // From OnDone: logs a submitted request's finish, then the call is no

@@ -1,7 +1,9 @@
 #include "server/generation_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/field_error.h"
 #include "common/status_macros.h"
+#include "engine/request_validation.h"
 #include "server/call_context.h"
 #include "server/generate_calls.h"
 #include "server/request_convert.h"
@@ -31,9 +33,10 @@ absl::Status DoTokenize(ServiceEnv* env,
   const engine::EncodeOptions options = {
       .add_special = request.has_add_bos() ? request.add_bos() : true,
       .parse_special = request.has_parse_special() && request.parse_special()};
-  ASSIGN_OR_RETURN(
-      const std::vector<int32_t> ids,
-      EncodeText(request.text(), options, tokenizer, env->limits(), "text"));
+  absl::StatusOr<std::vector<int32_t>> encoded = engine::EncodeText(
+      request.text(), options, tokenizer, engine->request_limits());
+  if (!encoded.ok()) return RenameField(encoded.status(), "text");
+  const std::vector<int32_t>& ids = *encoded;
   response->mutable_token_ids()->Add(ids.begin(), ids.end());
   response->set_token_count(static_cast<int32_t>(ids.size()));
   if (request.return_pieces()) {

@@ -20,6 +20,8 @@ v1::FinishReason ToProto(engine::FinishReason reason) {
       return v1::FINISH_REASON_STOP;
     case engine::FinishReason::kCancelled:
     case engine::FinishReason::kDeadline:
+    case engine::FinishReason::kDrainTimeout:
+    case engine::FinishReason::kTenantRemoved:
     case engine::FinishReason::kError:
       break;
   }
@@ -38,52 +40,7 @@ v1::AttentionMode ToProto(engine::AttentionMode mode) {
   return v1::ATTENTION_MODE_UNSPECIFIED;
 }
 
-absl::Status CancelStatus(const engine::FinishInfo& info, CancelCause cause,
-                          absl::Duration drain_timeout) {
-  switch (cause) {
-    case CancelCause::kClient:
-      return absl::CancelledError(absl::StrCat(
-          "the call was cancelled (the client cancelled or went away, or "
-          "its deadline passed) after ",
-          info.generated_tokens, " generated tokens"));
-    case CancelCause::kShutdown:
-      return absl::UnavailableError(absl::StrCat(
-          "the server is shutting down: the request was cancelled after ",
-          info.generated_tokens,
-          " generated tokens because it did not finish within the drain "
-          "timeout (server.drain_timeout ",
-          absl::FormatDuration(drain_timeout), "); retry on another replica"));
-    case CancelCause::kTenantRemoved:
-      break;
-  }
-  return absl::CancelledError(absl::StrCat(
-      "request cancelled by the server after ", info.generated_tokens,
-      " generated tokens: a config reload removed its tenant"));
-}
-
 }  // namespace
-
-absl::Status FinishStatus(const engine::FinishInfo& info, CancelCause cause,
-                          absl::Duration drain_timeout) {
-  switch (info.reason) {
-    case engine::FinishReason::kLength:
-    case engine::FinishReason::kEos:
-    case engine::FinishReason::kStop:
-      return absl::OkStatus();
-    case engine::FinishReason::kCancelled:
-      return CancelStatus(info, cause, drain_timeout);
-    case engine::FinishReason::kDeadline:
-      return absl::DeadlineExceededError(
-          absl::StrCat("the request's deadline passed after ",
-                       absl::FormatDuration(info.total_time), " (",
-                       info.generated_tokens, " tokens generated, queued for ",
-                       absl::FormatDuration(info.queue_time), ")"));
-    case engine::FinishReason::kError:
-      break;
-  }
-  if (!info.error.ok()) return info.error;
-  return absl::InternalError("the request failed without an error message");
-}
 
 void AppendTokens(absl::Span<const engine::GeneratedToken> tokens,
                   const v1::ResponseOptions& options,

@@ -42,9 +42,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options,
       std::make_unique<RequestLogger>(config.logging.format == "json");
   Clock* clock =
       s->options_.clock != nullptr ? s->options_.clock : &s->system_clock_;
-  s->env_ =
-      std::make_unique<ServiceEnv>(clock, s->auth_.get(), s->metrics_.get(),
-                                   s->request_log_.get(), s->options_.limits);
+  s->env_ = std::make_unique<ServiceEnv>(
+      clock, s->auth_.get(), s->metrics_.get(), s->request_log_.get());
   s->env_->set_engine(engine);
 
   ConfigReloader::Hooks hooks;

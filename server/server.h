@@ -25,7 +25,6 @@
 #include "common/clock.h"
 #include "engine/engine.h"
 #include "server/config.h"
-#include "server/request_convert.h"
 #include "server/service_env.h"
 
 namespace grpc {
@@ -44,7 +43,6 @@ class Server {
  public:
   struct Options {
     Clock* clock = nullptr;  // not owned; nullptr = the system clock
-    RequestLimits limits;
     // Re-applied to the file after every reload.
     ConfigOverrides overrides;
     // How often the config file is checked for changes; <= 0 turns the

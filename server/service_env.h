@@ -19,7 +19,6 @@
 #include "engine/engine.h"
 #include "server/auth.h"
 #include "server/metrics.h"
-#include "server/request_convert.h"
 #include "server/request_log.h"
 
 namespace kvasir::server {
@@ -35,18 +34,16 @@ struct ReloadOutcome {
 class ServiceEnv {
  public:
   ServiceEnv(Clock* clock, Authenticator* auth, Metrics* metrics,
-             RequestLogger* request_log, RequestLimits limits)
+             RequestLogger* request_log)
       : clock_(clock),
         auth_(auth),
         metrics_(metrics),
-        request_log_(request_log),
-        limits_(limits) {}
+        request_log_(request_log) {}
 
   Clock* clock() const { return clock_; }
   Authenticator* auth() const { return auth_; }
   Metrics* metrics() const { return metrics_; }
   RequestLogger* request_log() const { return request_log_; }
-  const RequestLimits& limits() const { return limits_; }
 
   // The engine for a new call: Unavailable while draining or while the
   // model is loading.
@@ -116,7 +113,6 @@ class ServiceEnv {
   Authenticator* const auth_;
   Metrics* const metrics_;
   RequestLogger* const request_log_;
-  const RequestLimits limits_;
   std::atomic<engine::Engine*> engine_{nullptr};
   std::atomic<bool> draining_{false};
   mutable absl::Mutex drain_mu_;

@@ -3,13 +3,14 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/field_error.h"
 
 namespace kvasir::engine {
 
 absl::Status SamplingParams::Validate() const {
   auto bad = [](absl::string_view field, double value, absl::string_view rule) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " ", value, " ", rule));
+    return FieldError(absl::StrCat("sampling.", field),
+                      absl::StrCat(value, " ", rule));
   };
   if (!std::isfinite(temperature) || temperature < 0) {
     return bad("temperature", temperature, "must be a finite number >= 0");

@@ -18,8 +18,10 @@ struct SamplingParams {
   float repetition_penalty = 1.0f;  // > 0; 1 = off (CTRL-style, as vLLM)
   std::optional<uint64_t> seed;     // same seed + same input = same output
 
-  // InvalidArgument naming the field, its value and the allowed range, e.g.
-  // "temperature -1 must be >= 0". NaN and infinities are rejected.
+  // A FieldError (common/field_error.h) naming the field by its path in
+  // engine::Request, its value and the allowed range, e.g.
+  // "sampling.temperature: -1 must be a finite number >= 0". NaN and
+  // infinities are rejected.
   absl::Status Validate() const;
 };
 

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/engine.h"
 
 namespace kvasir::engine::sched {
 
@@ -27,27 +28,33 @@ absl::Status AdmissionControl::TryEnqueue(absl::string_view tenant,
   absl::MutexLock lock(&mu_);
   auto it = tenants_.find(tenant);
   if (it == tenants_.end() || !it->second.configured) {
-    return absl::NotFoundError(absl::StrCat("unknown tenant '", tenant, "'"));
+    return WithRefusal(
+        absl::NotFoundError(absl::StrCat("unknown tenant '", tenant, "'")),
+        Refusal::kUnknownTenant);
   }
   Entry& e = it->second;
   if (kv_tokens > e.max_kv_tokens) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the request needs ", kv_tokens,
-        " tokens of KV cache (prompt + max_new_tokens - 1) but tenant '",
-        tenant, "' can hold at most ", e.max_kv_tokens,
-        " tokens in one sequence (KV limit ", e.limit_bytes,
-        " bytes, less the other tenants' reserved floors); it could never "
-        "run"));
+    return WithRefusal(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "the request needs ", kv_tokens,
+            " tokens of KV cache (prompt + max_new_tokens - 1) but tenant '",
+            tenant, "' can hold at most ", e.max_kv_tokens,
+            " tokens in one sequence (KV limit ", e.limit_bytes,
+            " bytes, less the other tenants' reserved floors); it could never "
+            "run")),
+        Refusal::kNeverFits);
   }
   if (e.max_queued > 0 && e.queued >= e.max_queued) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("tenant '", tenant, "' queue is full: ", e.queued,
-                     " requests waiting, max_queued ", e.max_queued));
+    return WithRefusal(absl::ResourceExhaustedError(absl::StrCat(
+                           "tenant '", tenant, "' queue is full: ", e.queued,
+                           " requests waiting, max_queued ", e.max_queued)),
+                       Refusal::kTenantQueueFull);
   }
   if (queued_total_ >= max_queued_) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("the engine's global queue is full: ", queued_total_,
-                     " requests waiting, max_queued ", max_queued_));
+    return WithRefusal(absl::ResourceExhaustedError(absl::StrCat(
+                           "the engine's global queue is full: ", queued_total_,
+                           " requests waiting, max_queued ", max_queued_)),
+                       Refusal::kQueueFull);
   }
   ++e.queued;
   ++queued_total_;

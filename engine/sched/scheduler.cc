@@ -146,7 +146,7 @@ absl::Status Scheduler::SetTenants(std::vector<TenantConfig> tenants,
     while (!t.waiting.empty()) {
       Sequence* s = *t.waiting.begin();
       Drop(s);
-      cancelled->push_back({s, FinishReason::kCancelled, absl::OkStatus()});
+      cancelled->push_back({s, FinishReason::kTenantRemoved, absl::OkStatus()});
     }
   }
   if (admission_ != nullptr) admission_->SetTenants(std::move(limits));
@@ -312,7 +312,7 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
   }
   const absl::StatusOr<int64_t> max_tokens = kv_->MaxTokens(tenant.info.name);
   if (!max_tokens.ok()) {
-    FinishInPlan(s, FinishReason::kCancelled, absl::OkStatus());
+    FinishInPlan(s, FinishReason::kTenantRemoved, absl::OkStatus());
     return true;
   }
   if (s->max_kv_tokens() > *max_tokens) {
@@ -328,7 +328,7 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
   absl::StatusOr<kvcache::KvSequence> kvseq =
       kv_->NewSequence(tenant.info.name);
   if (!kvseq.ok()) {
-    FinishInPlan(s, FinishReason::kCancelled, absl::OkStatus());
+    FinishInPlan(s, FinishReason::kTenantRemoved, absl::OkStatus());
     return true;
   }
   kvcache::PrefixMatch& match = match_;
@@ -428,7 +428,8 @@ void Scheduler::Preempt(Sequence* seq) {
   if (!tenant.info.configured) {
     // Its tenant was removed: it cannot get blocks again.
     seq->status = SeqStatus::kFinished;
-    plan_.finished.push_back({seq, FinishReason::kCancelled, absl::OkStatus()});
+    plan_.finished.push_back(
+        {seq, FinishReason::kTenantRemoved, absl::OkStatus()});
     UpdateActive(seq->tenant_index);
     return;
   }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/field_error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_runner.h"
@@ -228,41 +229,60 @@ TEST_F(EngineTest, SubmitErrorsNameTheFieldAndNeverCallTheSink) {
   ro.context_length = 128;
   Start(o, {Tenant("t"), small}, ro);
   auto sink = std::make_shared<RecordingSink>();
+  // Every refusal names its field (invalid requests) and says its reason.
   auto expect_error = [&](Request r, absl::StatusCode code,
-                          const std::string& text) {
-    EXPECT_THAT(engine_->Submit(std::move(r), sink),
-                StatusIs(code, HasSubstr(text)));
+                          const std::string& text, Refusal refusal,
+                          const std::string& field = "") {
+    const absl::StatusOr<RequestId> id = engine_->Submit(std::move(r), sink);
+    EXPECT_THAT(id, StatusIs(code, HasSubstr(text)));
+    EXPECT_EQ(RefusalOf(id.status()), refusal) << id.status();
+    EXPECT_EQ(FieldOf(id.status()).value_or(""), field) << id.status();
   };
+  const Refusal kInvalid = Refusal::kInvalidRequest;
   Request r = Req("hi", 4);
   r.prompt.clear();
-  expect_error(r, absl::StatusCode::kInvalidArgument, "prompt is empty");
+  expect_error(r, absl::StatusCode::kInvalidArgument, "prompt: is empty",
+               kInvalid, "prompt");
   r = Req("hi", 4);
   r.prompt[1] = 300;
   expect_error(r, absl::StatusCode::kInvalidArgument,
-               "prompt[1] = 300 is outside the vocabulary [0, 300)");
+               "prompt[1]: 300 is outside the vocabulary [0, 300)", kInvalid,
+               "prompt[1]");
   r = Req("hi", 0);
-  expect_error(r, absl::StatusCode::kInvalidArgument, "max_new_tokens 0");
+  expect_error(r, absl::StatusCode::kInvalidArgument,
+               "stopping.max_new_tokens: 0 must be >= 1", kInvalid,
+               "stopping.max_new_tokens");
   r = Req("hi", 126);
   expect_error(r, absl::StatusCode::kInvalidArgument,
-               "prompt of 3 tokens + max_new_tokens 126 = 129 exceeds the "
-               "model's context length 128");
+               "126 plus the prompt's 3 tokens (129) exceeds the model's "
+               "context length 128",
+               kInvalid, "stopping.max_new_tokens");
   r = Req("hi", 4);
   r.sampling.temperature = -1;
-  expect_error(r, absl::StatusCode::kInvalidArgument, "temperature -1");
+  expect_error(r, absl::StatusCode::kInvalidArgument, "temperature: -1",
+               kInvalid, "sampling.temperature");
   r = Req("hi", 4);
   r.sampling.top_p = 0;
-  expect_error(r, absl::StatusCode::kInvalidArgument, "top_p 0");
+  expect_error(r, absl::StatusCode::kInvalidArgument, "top_p: 0", kInvalid,
+               "sampling.top_p");
   r = Req("hi", 4);
   r.top_logprobs = 21;
-  expect_error(r, absl::StatusCode::kInvalidArgument, "top_logprobs 21");
+  expect_error(r, absl::StatusCode::kInvalidArgument, "top_logprobs: 21",
+               kInvalid, "top_logprobs");
   r = Req("hi", 4);
   r.stopping.stop = {"ok", ""};
-  expect_error(r, absl::StatusCode::kInvalidArgument, "stop[1] is empty");
+  expect_error(r, absl::StatusCode::kInvalidArgument, "stop[1]: is empty",
+               kInvalid, "stopping.stop[1]");
+  r = Req("hi", 4);
+  r.request_id = "a\tb";
+  expect_error(r, absl::StatusCode::kInvalidArgument, "non-printable", kInvalid,
+               "request_id");
   r = Req("hi", 4, "nobody");
-  expect_error(r, absl::StatusCode::kNotFound, "unknown tenant 'nobody'");
+  expect_error(r, absl::StatusCode::kNotFound, "unknown tenant 'nobody'",
+               Refusal::kUnknownTenant);
   r = Req(std::string(60, 'a'), 10, "small");
   expect_error(r, absl::StatusCode::kResourceExhausted,
-               "needs 70 tokens of KV cache");
+               "needs 70 tokens of KV cache", Refusal::kNeverFits);
   EXPECT_THAT(engine_->Submit(Req("hi", 4), nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sink")));
   EXPECT_EQ(sink->calls(), 0);
@@ -282,13 +302,17 @@ TEST_F(EngineTest, QueueFullIsResourceExhaustedNamingTheQueue) {
   auto q1 = Submit(Req("b", 2));
   auto q2 = Submit(Req("c", 2));
   auto sink = std::make_shared<RecordingSink>();
-  EXPECT_THAT(engine_->Submit(Req("d", 2), sink),
-              StatusIs(absl::StatusCode::kResourceExhausted,
-                       HasSubstr("tenant 't' queue is full")));
+  const absl::StatusOr<RequestId> tenant_full =
+      engine_->Submit(Req("d", 2), sink);
+  EXPECT_THAT(tenant_full, StatusIs(absl::StatusCode::kResourceExhausted,
+                                    HasSubstr("tenant 't' queue is full")));
+  EXPECT_EQ(RefusalOf(tenant_full.status()), Refusal::kTenantQueueFull);
   auto q3 = Submit(Req("e", 2, "u"));
-  EXPECT_THAT(engine_->Submit(Req("f", 2, "u"), sink),
-              StatusIs(absl::StatusCode::kResourceExhausted,
-                       HasSubstr("global queue is full")));
+  const absl::StatusOr<RequestId> all_full =
+      engine_->Submit(Req("f", 2, "u"), sink);
+  EXPECT_THAT(all_full, StatusIs(absl::StatusCode::kResourceExhausted,
+                                 HasSubstr("global queue is full")));
+  EXPECT_EQ(RefusalOf(all_full.status()), Refusal::kQueueFull);
   EXPECT_EQ(sink->calls(), 0);
   runner_->Resume();
   for (auto& s : {first, q1, q2, q3}) {
@@ -365,9 +389,10 @@ TEST_F(EngineTest, ShutdownWithDrainFinishesEverything) {
     EXPECT_EQ(sinks[i]->info().reason, FinishReason::kLength);
     EXPECT_EQ(sinks[i]->token_ids(), expected[i]);
   }
-  EXPECT_THAT(
-      engine_->Submit(Req("late", 2), std::make_shared<RecordingSink>()),
-      StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+  const absl::StatusOr<RequestId> late =
+      engine_->Submit(Req("late", 2), std::make_shared<RecordingSink>());
+  EXPECT_THAT(late, StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+  EXPECT_EQ(RefusalOf(late.status()), Refusal::kShuttingDown);
   EXPECT_THAT(engine_->UpdateTenants({Tenant("t")}),
               StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
   ExpectAllBlocksFree(engine_->Stats());
@@ -381,9 +406,9 @@ TEST_F(EngineTest, ShutdownWithoutDrainCancelsWhatIsLeft) {
   engine_->Shutdown(absl::ZeroDuration());
   ASSERT_TRUE(running->finished());
   ASSERT_TRUE(queued->finished());
-  EXPECT_EQ(running->info().reason, FinishReason::kCancelled);
+  EXPECT_EQ(running->info().reason, FinishReason::kDrainTimeout);
   EXPECT_GE(running->info().generated_tokens, 1);
-  EXPECT_EQ(queued->info().reason, FinishReason::kCancelled);
+  EXPECT_EQ(queued->info().reason, FinishReason::kDrainTimeout);
   EXPECT_EQ(queued->info().generated_tokens, 0);
   EXPECT_THAT(running->violations(), IsEmpty());
   ExpectAllBlocksFree(engine_->Stats());
@@ -473,14 +498,15 @@ TEST_F(EngineTest, UpdateTenantsAppliesBetweenSteps) {
                        AllOf(HasSubstr("tenant 'a'"), HasSubstr("weight -1"))));
   EXPECT_THAT(engine_->UpdateTenants({Tenant("a", 70000, 70000)}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'a'")));
-  // Removing b cancels its queued request.
+  // Removing b ends its queued request, saying why.
   ASSERT_OK(engine_->UpdateTenants({Tenant("a", 0, 62500)}));
   ASSERT_TRUE(queued->WaitForFinish());
-  EXPECT_EQ(queued->info().reason, FinishReason::kCancelled);
+  EXPECT_EQ(queued->info().reason, FinishReason::kTenantRemoved);
   EXPECT_EQ(queued->info().generated_tokens, 0);
-  EXPECT_THAT(
-      engine_->Submit(Req("x", 2, "b"), std::make_shared<RecordingSink>()),
-      StatusIs(absl::StatusCode::kNotFound, HasSubstr("'b'")));
+  const absl::StatusOr<RequestId> gone =
+      engine_->Submit(Req("x", 2, "b"), std::make_shared<RecordingSink>());
+  EXPECT_THAT(gone, StatusIs(absl::StatusCode::kNotFound, HasSubstr("'b'")));
+  EXPECT_EQ(RefusalOf(gone.status()), Refusal::kUnknownTenant);
   const EngineStats s = engine_->Stats();
   ASSERT_EQ(s.tenants.size(), 1u);
   EXPECT_EQ(s.tenants[0].name, "a");

@@ -341,7 +341,7 @@ TEST(SchedulerTest, RemovedTenantsQueuedRequestsAreCancelled) {
   ASSERT_OK(h.sched().SetTenants({BlocksTenant("A", 0, 32)}, &cancelled));
   ASSERT_EQ(cancelled.size(), 1u);
   EXPECT_EQ(cancelled[0].seq, &h.seq("b2"));
-  EXPECT_EQ(cancelled[0].reason, FinishReason::kCancelled);
+  EXPECT_EQ(cancelled[0].reason, FinishReason::kTenantRemoved);
   EXPECT_EQ(h.admission().queued_total(), 0);
   EXPECT_THAT(h.Submit("b3", "B", 4, 3),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("'B'")));

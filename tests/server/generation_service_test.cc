@@ -283,7 +283,7 @@ TEST_F(GenerationTest, InvalidArgumentNamesTheField) {
   v1::GenerateResponse response;
   grpc::Status s = Generate(r, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("top_p"));
+  EXPECT_THAT(s.error_message(), HasSubstr("sampling.top_p: 2"));
   s = Generate(TextRequest("a", 100000), &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(),
@@ -514,12 +514,12 @@ TEST_F(GenerationTest, DrainTimeoutEndsRunningCallsWithUnavailable) {
                       HasSubstr("drain timeout (server.drain_timeout 0)"),
                       HasSubstr("retry on another replica")));
   }
-  // The engine's drain cancelled both.
+  // The engine's drain ended both, and said so.
   int cancelled = 0;
   for (const std::string& line : log.lines()) {
     if (line.find("request finished:") == std::string::npos) continue;
     EXPECT_THAT(line, AllOf(HasSubstr("status=UNAVAILABLE"),
-                            HasSubstr("finish_reason=cancelled")));
+                            HasSubstr("finish_reason=drain_timeout")));
     EXPECT_LT(GeneratedTokens(line), 200);
     ++cancelled;
   }
@@ -557,17 +557,17 @@ TEST_F(GenerationTest, ClientCancelWhileDrainingStaysCancelled) {
 }
 
 TEST_F(GenerationTest, TokenizeRejectsTextOverTheLimit) {
-  TestServer::Options o;
-  o.limits.max_prompt_text_bytes = 4;
-  StartServer(o);
+  StartServer();
+  const int64_t limit = engine::RequestLimits().max_prompt_text_bytes;
   v1::TokenizeRequest t;
-  t.set_text("hello");
+  t.set_text(std::string(limit + 1, 'a'));
   v1::TokenizeResponse tr;
   auto ctx = TestServer::Context();
   const grpc::Status s = generation_->Tokenize(ctx.get(), t, &tr);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(s.error_message(), HasSubstr("text: the text is 5 bytes, at "
-                                           "most 4"));
+  EXPECT_THAT(s.error_message(),
+              HasSubstr(absl::StrCat("text: is ", limit + 1,
+                                     " bytes of text, at most ", limit)));
   t.set_text("hell");
   auto ctx2 = TestServer::Context();
   EXPECT_TRUE(generation_->Tokenize(ctx2.get(), t, &tr).ok());

@@ -4,6 +4,7 @@
 #include <limits>
 #include <string>
 
+#include "engine/request_validation.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvasir/v1/generation.pb.h"
@@ -26,8 +27,15 @@ class RequestConvertTest : public ::testing::Test {
     model_.context_length = 64;
   }
 
+  // What a Generate call does before queueing: convert, let the engine
+  // validate (and fill defaults), name the field as the proto does.
   absl::StatusOr<engine::Request> Convert(const v1::GenerateRequest& r) {
-    return ToEngineRequest(r, model_, tokenizer_, limits_, "alpha");
+    absl::StatusOr<engine::Request> e =
+        ToEngineRequest(r, tokenizer_, limits_, "alpha");
+    if (!e.ok()) return e.status();
+    const absl::Status valid = engine::ValidateRequest(model_, limits_, *e);
+    if (!valid.ok()) return ToGenerateRequestField(valid, r);
+    return e;
   }
 
   absl::Status Error(const v1::GenerateRequest& r) {
@@ -42,7 +50,7 @@ class RequestConvertTest : public ::testing::Test {
 
   engine::ModelConfig model_;
   AsciiTokenizer tokenizer_;
-  RequestLimits limits_;
+  engine::RequestLimits limits_;
 };
 
 TEST_F(RequestConvertTest, TextPromptGetsBosAndDummyPrefix) {
@@ -98,9 +106,11 @@ TEST_F(RequestConvertTest, TokenIdsAndDefaults) {
   ASSERT_OK_AND_ASSIGN(engine::Request e, Convert(r));
   EXPECT_THAT(e.prompt, ElementsAre(1, 70));
   EXPECT_EQ(e.stopping.max_new_tokens, limits_.default_max_new_tokens);
-  EXPECT_EQ(e.top_logprobs, -1);
+  EXPECT_FALSE(e.logprobs);
+  EXPECT_EQ(e.top_logprobs, 0);
   r.mutable_response()->set_logprobs(true);
   ASSERT_OK_AND_ASSIGN(engine::Request with_logprobs, Convert(r));
+  EXPECT_TRUE(with_logprobs.logprobs);
   EXPECT_EQ(with_logprobs.top_logprobs, 0);
 }
 
@@ -114,18 +124,16 @@ TEST_F(RequestConvertTest, PromptErrors) {
   EXPECT_THAT(Error(v1::GenerateRequest()),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("prompt: is missing: set text or token_ids")));
-  EXPECT_THAT(Error(Text("")),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("text: the prompt is empty")));
+  EXPECT_THAT(Error(Text("")), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("text: is empty")));
   EXPECT_THAT(Error(Text("caf\xc3\xa9")),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("text: cannot be encoded"),
                              HasSubstr("offset 3"))));
   v1::GenerateRequest empty_ids;
   empty_ids.mutable_token_ids();
-  EXPECT_THAT(Error(empty_ids),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("token_ids.ids: the prompt is empty")));
+  EXPECT_THAT(Error(empty_ids), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         HasSubstr("token_ids.ids: is empty")));
   v1::GenerateRequest bad_id;
   bad_id.mutable_token_ids()->add_ids(1);
   bad_id.mutable_token_ids()->add_ids(600);
@@ -139,7 +147,7 @@ TEST_F(RequestConvertTest, PromptErrors) {
   limits_.max_prompt_text_bytes = 4;
   EXPECT_THAT(Error(Text("hello")),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("text: the prompt is 5 bytes, at most 4")));
+                       HasSubstr("text: is 5 bytes of text, at most 4")));
 }
 
 TEST_F(RequestConvertTest, ContextErrors) {
@@ -156,7 +164,7 @@ TEST_F(RequestConvertTest, ContextErrors) {
                                            "be >= 1")));
   EXPECT_THAT(Error(Text(std::string(70, 'x'))),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("text: the prompt encodes to 72 tokens "
+                       HasSubstr("text: has 72 tokens "
                                  "(special tokens included); the model's "
                                  "context length is 64, which leaves no room "
                                  "for a new token (at most 63 prompt "
@@ -165,8 +173,9 @@ TEST_F(RequestConvertTest, ContextErrors) {
   for (int i = 0; i < 64; ++i) ids.mutable_token_ids()->add_ids(5);
   EXPECT_THAT(Error(ids),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("token_ids.ids: the prompt has 64 tokens; "
-                                 "the model's context length is 64")));
+                       HasSubstr("token_ids.ids: has 64 tokens (special "
+                                 "tokens included); the model's context "
+                                 "length is 64")));
   ids.mutable_token_ids()->mutable_ids()->RemoveLast();
   ids.mutable_stopping()->set_max_new_tokens(1);
   EXPECT_TRUE(Error(ids).ok());
@@ -176,34 +185,35 @@ TEST_F(RequestConvertTest, SamplingErrorsNameTheField) {
   v1::GenerateRequest r = Text("a");
   r.mutable_sampling()->set_temperature(-1);
   EXPECT_THAT(Error(r), StatusIs(absl::StatusCode::kInvalidArgument,
-                                 HasSubstr("sampling.temperature -1")));
+                                 HasSubstr("sampling.temperature: -1")));
   r.mutable_sampling()->set_temperature(std::nanf(""));
   EXPECT_THAT(Error(r), StatusIs(absl::StatusCode::kInvalidArgument,
-                                 HasSubstr("sampling.temperature nan")));
+                                 HasSubstr("sampling.temperature: nan")));
   r = Text("a");
   r.mutable_sampling()->set_top_p(0);
   EXPECT_THAT(Error(r),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("sampling.top_p 0 must be in (0, 1]")));
+                       HasSubstr("sampling.top_p: 0 must be in (0, 1]")));
   r.mutable_sampling()->set_top_p(1.5f);
   EXPECT_THAT(Error(r), StatusIs(absl::StatusCode::kInvalidArgument,
-                                 HasSubstr("sampling.top_p 1.5")));
+                                 HasSubstr("sampling.top_p: 1.5")));
   r = Text("a");
   r.mutable_sampling()->set_min_p(2);
   EXPECT_THAT(Error(r), StatusIs(absl::StatusCode::kInvalidArgument,
-                                 HasSubstr("sampling.min_p 2")));
+                                 HasSubstr("sampling.min_p: 2")));
   r = Text("a");
   r.mutable_sampling()->set_top_k(-3);
   EXPECT_THAT(Error(r), StatusIs(absl::StatusCode::kInvalidArgument,
-                                 HasSubstr("sampling.top_k -3")));
+                                 HasSubstr("sampling.top_k: -3")));
   r = Text("a");
   r.mutable_sampling()->set_repetition_penalty(0);
   EXPECT_THAT(Error(r), StatusIs(absl::StatusCode::kInvalidArgument,
-                                 HasSubstr("sampling.repetition_penalty 0")));
+                                 HasSubstr("sampling.repetition_penalty: 0")));
   r.mutable_sampling()->set_repetition_penalty(
       std::numeric_limits<float>::infinity());
-  EXPECT_THAT(Error(r), StatusIs(absl::StatusCode::kInvalidArgument,
-                                 HasSubstr("sampling.repetition_penalty inf")));
+  EXPECT_THAT(Error(r),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("sampling.repetition_penalty: inf")));
 }
 
 TEST_F(RequestConvertTest, StopAndResponseErrors) {

@@ -43,5 +43,59 @@ TEST(StatusMappingTest, UnknownCodeBecomesUnknown) {
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("odd"));
 }
 
+TEST(StatusMappingTest, EveryFinishReasonHasItsStatus) {
+  using engine::FinishReason;
+  const struct {
+    FinishReason reason;
+    absl::StatusCode code;
+    const char* says;
+  } cases[] = {
+      {FinishReason::kLength, absl::StatusCode::kOk, ""},
+      {FinishReason::kEos, absl::StatusCode::kOk, ""},
+      {FinishReason::kStop, absl::StatusCode::kOk, ""},
+      {FinishReason::kCancelled, absl::StatusCode::kCancelled,
+       "the client cancelled or went away"},
+      {FinishReason::kTenantRemoved, absl::StatusCode::kCancelled,
+       "a config reload removed its tenant"},
+      {FinishReason::kDrainTimeout, absl::StatusCode::kUnavailable,
+       "server.drain_timeout 5s"},
+      {FinishReason::kDeadline, absl::StatusCode::kDeadlineExceeded,
+       "deadline passed"},
+  };
+  for (const auto& c : cases) {
+    engine::FinishInfo info;
+    info.reason = c.reason;
+    info.generated_tokens = 3;
+    const absl::Status s = FinishStatus(info, absl::Seconds(5));
+    EXPECT_EQ(s.code(), c.code) << engine::FinishReasonName(c.reason);
+    EXPECT_THAT(s.message(), ::testing::HasSubstr(c.says)) << s;
+  }
+  engine::FinishInfo failed;
+  failed.reason = FinishReason::kError;
+  failed.error = absl::ResourceExhaustedError("can never fit now");
+  EXPECT_EQ(FinishStatus(failed, absl::Seconds(5)), failed.error);
+}
+
+TEST(StatusMappingTest, RefusalsKeepTheirCodeButAnUnknownTenant) {
+  const absl::Status gone =
+      engine::WithRefusal(absl::NotFoundError("unknown tenant 'b'"),
+                          engine::Refusal::kUnknownTenant);
+  const absl::Status s = RefusalStatus(gone);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(s.message(),
+              ::testing::AllOf(::testing::HasSubstr("no longer configured"),
+                               ::testing::HasSubstr("unknown tenant 'b'")));
+  for (const engine::Refusal r :
+       {engine::Refusal::kNeverFits, engine::Refusal::kTenantQueueFull,
+        engine::Refusal::kQueueFull}) {
+    const absl::Status full =
+        engine::WithRefusal(absl::ResourceExhaustedError("full"), r);
+    EXPECT_EQ(RefusalStatus(full), full) << engine::RefusalName(r);
+  }
+  const absl::Status down = engine::WithRefusal(absl::UnavailableError("down"),
+                                                engine::Refusal::kShuttingDown);
+  EXPECT_EQ(RefusalStatus(down), down);
+}
+
 }  // namespace
 }  // namespace kvasir::server

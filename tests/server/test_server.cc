@@ -66,7 +66,6 @@ absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(Options options) {
 
   Server::Options so;
   so.clock = options.clock;
-  so.limits = options.limits;
   so.config_poll_interval = options.config_poll_interval;
   so.grpc_shutdown_grace = absl::Seconds(2);
   absl::StatusOr<std::unique_ptr<Server>> server = Server::Create(

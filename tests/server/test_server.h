@@ -47,7 +47,6 @@ class TestServer {
     bool attach_engine = true;  // false: the model is "still loading"
     absl::Duration config_poll_interval = absl::ZeroDuration();
     Clock* clock = nullptr;  // server and engine; nullptr = system
-    RequestLimits limits;
   };
 
   static absl::StatusOr<std::unique_ptr<TestServer>> Start(Options options);
