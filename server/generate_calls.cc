@@ -24,7 +24,7 @@ struct Admission {
 absl::StatusOr<Admission> Admit(ServiceEnv* env,
                                 const grpc::CallbackServerContext* context,
                                 const v1::GenerateRequest& request,
-                                CallRecord* record) {
+                                RequestRecord* record) {
   Admission a;
   ASSIGN_OR_RETURN(a.engine, env->AdmitEngine());
   std::shared_ptr<const AuthTable> auth = env->auth()->table();
@@ -39,23 +39,17 @@ absl::StatusOr<Admission> Admit(ServiceEnv* env,
   return a;
 }
 
-void Reject(ServiceEnv* env, const CallRecord& record, absl::string_view method,
+void Reject(ServiceEnv* env, const RequestRecord& record,
             const absl::Status& status) {
   env->metrics()->RecordRejected(record.tenant, status.code());
-  spdlog::debug("{} rejected: tenant='{}' status={} {}", method, record.tenant,
-                absl::StatusCodeToString(status.code()), status.message());
+  spdlog::debug("{} rejected: tenant='{}' status={} {}", record.method,
+                record.tenant, absl::StatusCodeToString(status.code()),
+                status.message());
 }
 
-void LogFinished(ServiceEnv* env, const CallRecord& record,
-                 absl::string_view method) {
+void LogFinished(ServiceEnv* env, const RequestRecord& record) {
   env->metrics()->RecordFinished(record.tenant, record.info);
-  RequestRecord r;
-  r.method = std::string(method);
-  r.tenant = record.tenant;
-  r.request_id = record.request_id;
-  r.info = record.info;
-  r.status = record.status;
-  env->request_log()->Log(r);
+  env->request_log()->Log(record);
 }
 
 }  // namespace
@@ -90,7 +84,8 @@ GenerateCallCore::GenerateCallCore(ServiceEnv* env,
                                    grpc::CallbackServerContext* context,
                                    const v1::GenerateRequest* request,
                                    absl::string_view method)
-    : env_(env), context_(context), request_(request), method_(method) {
+    : env_(env), context_(context), request_(request) {
+  record_.method = std::string(method);
   env_->CallStarted();
 }
 
@@ -100,21 +95,21 @@ absl::Status GenerateCallCore::Submit(
   absl::StatusOr<Admission> admission =
       Admit(env_, context_, *request_, &record_);
   if (!admission.ok()) {
-    Reject(env_, record_, method_, admission.status());
+    Reject(env_, record_, admission.status());
     return admission.status();
   }
   engine_ = admission->engine;
   before_submit(admission->request);
   // Marked before Submit: once submitted, the sink may finish the call on
   // the engine thread at any moment.
-  record_.submitted = true;
+  submitted_ = true;
   absl::StatusOr<engine::RequestId> id =
       engine_->Submit(std::move(admission->request), std::move(sink));
   if (!id.ok()) {
-    record_.submitted = false;
+    submitted_ = false;
     const absl::Status status =
         RefusalStatus(ToGenerateRequestField(id.status(), *request_));
-    Reject(env_, record_, method_, status);
+    Reject(env_, record_, status);
     return status;
   }
   latch_.SetId(engine_, *id);
@@ -127,7 +122,7 @@ void GenerateCallCore::Finish(const engine::FinishInfo& info) {
 }
 
 void GenerateCallCore::Done() {
-  if (record_.submitted) LogFinished(env_, record_, method_);
+  if (submitted_) LogFinished(env_, record_);
   env_->CallDone();
 }
 
@@ -322,7 +317,7 @@ void StreamGenerateCall::OnCancel() {
 }
 
 void StreamGenerateCall::OnDone() {
-  CallRecord& record = core_.record();
+  RequestRecord& record = core_.record();
   if (record.status.ok()) record.status = final_status_;
   core_.Done();
   delete this;

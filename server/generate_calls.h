@@ -28,6 +28,7 @@
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
 #include "kvasir/v1/generation.pb.h"
+#include "server/request_log.h"
 #include "server/service_env.h"
 
 namespace kvasir::server {
@@ -47,15 +48,6 @@ class CancelLatch {
   engine::Engine* engine_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::optional<engine::RequestId> id_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-// What a call knows once admitted, for the finish log line and metrics.
-struct CallRecord {
-  std::string tenant;
-  std::string request_id;
-  bool submitted = false;
-  engine::FinishInfo info;
-  absl::Status status;
 };
 
 // What Generate and GenerateStream share: admission (auth, validation,
@@ -90,16 +82,19 @@ class GenerateCallCore {
 
   engine::Engine* engine() const { return engine_; }
   const v1::GenerateRequest& request() const { return *request_; }
-  CallRecord& record() { return record_; }
+  // What the call knows, filled as it goes (method at construction, tenant
+  // once authenticated, request id once converted, finish and status at
+  // the end): the finish log line and the metrics read it.
+  RequestRecord& record() { return record_; }
 
  private:
   ServiceEnv* const env_;
   grpc::CallbackServerContext* const context_;
   const v1::GenerateRequest* const request_;
-  const absl::string_view method_;
   engine::Engine* engine_ = nullptr;
   CancelLatch latch_;
-  CallRecord record_;
+  RequestRecord record_;
+  bool submitted_ = false;
 };
 
 class UnaryGenerateCall final : public grpc::ServerUnaryReactor {
