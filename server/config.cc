@@ -340,6 +340,7 @@ absl::Status ReadTenant(const Reader& r, const YAML::Node& n,
   if (!n.IsMap()) {
     return r.Error(n, path, "must be a map with at least `name`");
   }
+  if (!n.Mark().is_null()) t->line = n.Mark().line + 1;
   RETURN_IF_ERROR(r.String(n, "name", path + ".name", &t->name));
   if (t->name.empty()) return r.Error(n, path + ".name", "is required");
   RETURN_IF_ERROR(r.String(n, "api_key_sha256", path + ".api_key_sha256",
@@ -372,8 +373,10 @@ absl::Status ReadTenants(const Reader& r, const YAML::Node& root,
   const YAML::Node n = Reader::Get(root, "tenants");
   if (!n.IsDefined()) {
     return r.Error(root, "tenants",
-                   "at least one tenant is required (a tenant named "
-                   "'default' serves requests without an API key)");
+                   absl::StrCat("at least one tenant is required (a tenant "
+                                "named '",
+                                kDefaultTenantName,
+                                "' serves requests without an API key)"));
   }
   if (!n.IsSequence()) {
     return r.Error(n, "tenants",

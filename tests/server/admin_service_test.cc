@@ -149,8 +149,9 @@ TEST_F(AdminTest, InvalidReloadKeepsTheOldConfig) {
   status = Reload(&r);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(),
-              HasSubstr("floors add up to 282KiB (alpha 250KiB + beta "
-                        "32KiB) which exceeds kv_cache.capacity 256KiB"));
+              HasSubstr("tenants[].reserved: the floors add up to 282KiB "
+                        "(alpha 250KiB + beta 32KiB), which exceeds the KV "
+                        "cache capacity 256KiB"));
   EXPECT_TRUE(server_->engine().tenant_updates().empty());
 }
 

@@ -137,6 +137,29 @@ TEST_F(ClientTest, ExitCodesFollowTheGrpcStatus) {
   EXPECT_EQ(Run(o), 14);  // UNAVAILABLE: nobody listens
 }
 
+TEST_F(ClientTest, StatsJsonIsTheProtoJsonMapping) {
+  StartServer();
+  ClientOptions o = Options("stats");
+  o.api_key = kAdminKey;
+  // The proto as protobuf's JSON printer writes it: the .proto's
+  // snake_case names, zeros printed, 64-bit integers as strings.
+  o.json = true;
+  ASSERT_EQ(Run(o), 0) << err_.str();
+  const nlohmann::json stats = nlohmann::json::parse(out_.str());
+  nlohmann::json alpha;
+  for (const nlohmann::json& t : stats["tenants"]) {
+    if (t["name"] == "alpha") alpha = t;
+  }
+  ASSERT_FALSE(alpha.is_null()) << out_.str();
+  EXPECT_EQ(alpha["kv_limit_blocks"], "32");
+  EXPECT_EQ(alpha["kv_reserved_blocks"], "16");
+  EXPECT_EQ(alpha["kv_used_blocks"], "0");
+  EXPECT_EQ(alpha["running"], 0);  // int32: a number
+  EXPECT_EQ(alpha["over_limit"], false);
+  EXPECT_TRUE(stats.contains("prefix_hit_rate"));
+  EXPECT_EQ(stats["queued"], 0);
+}
+
 TEST_F(ClientTest, HealthTokenizeInfoReload) {
   StartServer(EngineNotAttached());
   ClientOptions o = Options("health");

@@ -186,25 +186,24 @@ engine::EngineStats FakeEngine::Stats() const {
   for (const auto& [name, t] : tenants_) {
     engine::TenantStats ts;
     ts.name = name;
-    ts.kv_reserved_blocks = t.config.reserved_bytes / layout_.BlockBytes();
-    ts.kv_limit_blocks = LimitBlocks(t.config);
-    ts.prompt_tokens_served = t.prompt_tokens;
-    ts.generated_tokens = t.generated_tokens;
+    ts.kv.reserved_blocks = t.config.reserved_bytes / layout_.BlockBytes();
+    ts.kv.limit_blocks = LimitBlocks(t.config);
+    ts.sched.prompt_tokens_served = t.prompt_tokens;
+    ts.sched.generated_tokens = t.generated_tokens;
     for (const auto& [id, a] : active_) {
       if (a.request.tenant != name) continue;
       if (a.running) {
-        ++ts.running;
-        ts.kv_used_blocks += a.blocks;
+        ++ts.sched.running;
+        ts.kv.used_blocks += a.blocks;
       } else {
         ++ts.queued;
       }
     }
-    ts.kv_used_bytes = ts.kv_used_blocks * layout_.BlockBytes();
-    ts.kv_reserved_bytes = t.config.reserved_bytes;
-    ts.kv_limit_bytes = t.config.limit_bytes;
-    ts.over_limit = ts.kv_used_blocks > ts.kv_limit_blocks;
-    used += ts.kv_used_blocks;
-    s.running += ts.running;
+    ts.kv.used_bytes = ts.kv.used_blocks * layout_.BlockBytes();
+    ts.kv.reserved_bytes = t.config.reserved_bytes;
+    ts.kv.limit_bytes = t.config.limit_bytes;
+    used += ts.kv.used_blocks;
+    s.running += ts.sched.running;
     s.queued += ts.queued;
     s.tenants.push_back(std::move(ts));
   }
