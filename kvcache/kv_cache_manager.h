@@ -146,6 +146,8 @@ class KvCacheManager {
   int32_t block_size() const { return arena_.layout().block_size; }
   int64_t block_bytes() const { return arena_.layout().BlockBytes(); }
   int64_t bytes_per_token() const { return arena_.layout().BytesPerToken(); }
+  // As configured (Options::capacity_bytes): what the byte rules of the
+  // budgets (CheckBudgetBytes) compare limits and floors with.
   int64_t capacity_bytes() const { return options_.capacity_bytes; }
 
   int32_t total_blocks() const { return pool_->num_blocks(); }

@@ -159,7 +159,6 @@ class Scheduler {
   // Index of a configured tenant, or -1.
   int32_t FindTenant(absl::string_view name) const;
   int64_t total_preemptions() const { return total_preemptions_; }
-  const Options& options() const { return options_; }
 
  private:
   // Waiting order within a tenant: priority (higher first), then arrival.
