@@ -178,6 +178,20 @@ TEST(ConfigErrorTest, BadUnitNamesTheKey) {
                HasSubstr("kv_cache.capacity: must be more than 0 bytes")));
 }
 
+TEST(ConfigErrorTest, TenantRulesAreTheEnginesWithFileLineAndKey) {
+  EXPECT_THAT(ParseError("tenants:\n  - {name: default, max_concurrent: -1}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("test.yaml:2: tenants[0].max_concurrent: -1 "
+                                 "must be >= 0 (0 = no cap)")));
+  EXPECT_THAT(ParseError("tenants:\n  - {name: default, max_queued: -3}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("test.yaml:2: tenants[0].max_queued: -3 "
+                                 "must be >= 0")));
+  EXPECT_THAT(ParseError("tenants: []"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenants: at least one tenant is required")));
+}
+
 TEST(ConfigErrorTest, FloorsOverCapacity) {
   const std::string yaml =
       R"(
