@@ -77,12 +77,12 @@ void BM_ManagerAllocateFree(benchmark::State& state) {
   auto m = MakeManager(n);
   std::vector<KvSequence> background;
   for (int64_t held = 0; held + kBatch <= n / 2; held += kBatch) {
-    KvSequence seq = *m->NewSequence("a");
+    KvSequence seq = *m->NewSequence(*m->FindTenant("a"));
     (void)m->Allocate(seq, kBatch * kBlockSize);
     background.push_back(std::move(seq));
   }
   for (auto _ : state) {
-    KvSequence seq = *m->NewSequence("a");
+    KvSequence seq = *m->NewSequence(*m->FindTenant("a"));
     auto r = m->Allocate(seq, kBatch * kBlockSize);
     benchmark::DoNotOptimize(r);
   }
@@ -102,7 +102,7 @@ void BM_ManagerDecodeToken(benchmark::State& state) {
   int32_t next = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    KvSequence seq = *m->NewSequence("a");
+    KvSequence seq = *m->NewSequence(*m->FindTenant("a"));
     state.ResumeTiming();
     for (int t = 0; t < 1024; ++t) {
       (void)m->Allocate(seq, 1);
@@ -132,12 +132,12 @@ void BM_PrefixLookup(benchmark::State& state) {
     for (int i = 0; i < kPromptBlocks * kBlockSize; ++i) {
       prompt.push_back(next++);
     }
-    KvSequence seq = *m->NewSequence("a");
+    KvSequence seq = *m->NewSequence(*m->FindTenant("a"));
     (void)m->Allocate(seq, static_cast<int64_t>(prompt.size()));
     (void)m->AppendTokens(seq, prompt);
   }
   prompt.push_back(-1);  // one token past the cached blocks
-  const KvSequence probe = *m->NewSequence("a");
+  const KvSequence probe = *m->NewSequence(*m->FindTenant("a"));
   for (auto _ : state) {
     auto match = m->FindCachedPrefix(probe, prompt);
     if (match->blocks.size() != kPromptBlocks) {
@@ -159,13 +159,13 @@ void BM_PrefixAttachFree(benchmark::State& state) {
   std::vector<int32_t> prompt;
   for (int i = 0; i < kPromptBlocks * kBlockSize; ++i) prompt.push_back(i);
   {
-    KvSequence seq = *m->NewSequence("a");
+    KvSequence seq = *m->NewSequence(*m->FindTenant("a"));
     (void)m->Allocate(seq, static_cast<int64_t>(prompt.size()));
     (void)m->AppendTokens(seq, prompt);
   }
   prompt.push_back(-1);
   for (auto _ : state) {
-    KvSequence seq = *m->NewSequence("a");
+    KvSequence seq = *m->NewSequence(*m->FindTenant("a"));
     auto match = m->FindCachedPrefix(seq, prompt);
     auto r = m->Allocate(seq, 1, *match);
     if (!r.ok() || !r->ok() || r->cached_tokens != kPromptBlocks * kBlockSize) {

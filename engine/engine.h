@@ -20,6 +20,7 @@
 #include "engine/model/model_runner.h"
 #include "engine/sampling/sampling_params.h"
 #include "kvcache/kv_layout.h"
+#include "kvcache/tenant_budgets.h"
 
 namespace kvasir::engine {
 
@@ -135,7 +136,14 @@ class RequestSink {
   virtual void OnFinish(const FinishInfo& info) = 0;
 };
 
-// A tenant's policy and KV budget.
+// The tenant that serves requests without an API key, when configured; the
+// sole tenant of the command-line tools.
+inline constexpr absl::string_view kDefaultTenantName = "default";
+
+// A tenant's policy and KV budget. The rules (engine/tenant_rules.h):
+// name [A-Za-z0-9_.-]{1,64}, unique; weight finite > 0; caps >= 0;
+// 0 <= reserved <= limit <= the KV capacity, floors summing to at most the
+// capacity.
 struct TenantConfig {
   std::string name;
   int64_t reserved_bytes = 0;  // floor: KV memory nobody else can take
@@ -146,21 +154,23 @@ struct TenantConfig {
   bool prefix_caching = true;
 };
 
+// The scheduler's counters of one tenant.
+struct TenantSchedStats {
+  int32_t running = 0;
+  int64_t served_tokens = 0;         // all computed tokens
+  int64_t prompt_tokens_served = 0;  // computed tokens before decoding
+                                     // (recomputation included)
+  int64_t generated_tokens = 0;      // logits produced (tokens sampled)
+  int64_t preemptions = 0;
+};
+
+// One tenant's numbers, each from its one owner: the KV cache, the
+// scheduler and the admission queue.
 struct TenantStats {
   std::string name;
-  int64_t kv_used_blocks = 0;
-  int64_t kv_reserved_blocks = 0;
-  int64_t kv_limit_blocks = 0;
-  int64_t kv_used_bytes = 0;
-  int64_t kv_reserved_bytes = 0;
-  int64_t kv_limit_bytes = 0;
-  bool over_limit = false;
-  int32_t running = 0;
-  int32_t queued = 0;
-  int64_t prompt_tokens_served = 0;  // prefill tokens computed
-  int64_t generated_tokens = 0;
-  int64_t preemptions = 0;
-  int64_t prefix_hit_tokens = 0;
+  kvcache::TenantKvStats kv;
+  TenantSchedStats sched;
+  int32_t queued = 0;  // waiting to run: accepted, or preempted
 };
 
 struct EngineStats {

@@ -48,7 +48,7 @@ absl::StatusOr<std::unique_ptr<Engine>> BuildEngine(
 
 TenantConfig SoleTenant(int64_t kv_capacity_bytes) {
   TenantConfig t;
-  t.name = "default";
+  t.name = std::string(kDefaultTenantName);
   t.reserved_bytes = 0;
   t.limit_bytes = kv_capacity_bytes;
   return t;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/request_validation.h"
+#include "engine/tenant_rules.h"
 #include "kvcache/tenant_budgets.h"
 #include "spdlog/spdlog.h"
 
@@ -74,7 +75,7 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
     return absl::InvalidArgumentError("engine: the model runner is null");
   }
   RETURN_IF_ERROR(ValidateOptions(options));
-  RETURN_IF_ERROR(sched::ValidateTenantConfigs(tenants));
+  RETURN_IF_ERROR(ValidateTenantConfigs(tenants, options.kv_capacity_bytes));
   const ModelConfig& mc = runner->config();
   const kvcache::KvLayout layout =
       mc.KvLayoutFor(options.kv_dtype, options.block_size);
@@ -85,7 +86,7 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
                                {.layout = layout,
                                 .capacity_bytes = options.kv_capacity_bytes,
                                 .prefix_caching = options.prefix_caching},
-                               sched::ToKvBudgets(tenants)));
+                               ToKvBudgets(tenants)));
   e->admission_ = std::make_unique<sched::AdmissionControl>(options.max_queued);
   ASSIGN_OR_RETURN(e->scheduler_,
                    sched::Scheduler::Create(
@@ -156,14 +157,12 @@ void EngineImpl::Cancel(RequestId id) {
 }
 
 absl::Status EngineImpl::UpdateTenants(std::vector<TenantConfig> tenants) {
-  RETURN_IF_ERROR(sched::ValidateTenantConfigs(tenants));
-  // The budgets are checked here on a throwaway copy, so the engine thread
-  // only has to apply them.
-  RETURN_IF_ERROR(
-      kvcache::TenantBudgets::Create(
-          {.block_bytes = block_bytes_, .total_blocks = total_blocks_},
-          sched::ToKvBudgets(tenants))
-          .status());
+  RETURN_IF_ERROR(ValidateTenantConfigs(tenants, options_.kv_capacity_bytes));
+  // The block rules are checked here too, so the engine thread only has to
+  // apply them.
+  RETURN_IF_ERROR(kvcache::TenantBudgets::Validate(
+      {.block_bytes = block_bytes_, .total_blocks = total_blocks_},
+      ToKvBudgets(tenants)));
   if (std::this_thread::get_id() == thread_id_) {
     return absl::FailedPreconditionError(
         "UpdateTenants must not be called from a request sink (the engine "
@@ -372,16 +371,18 @@ bool EngineImpl::RunStep() {
 }
 
 void EngineImpl::PublishStats(const sched::StepPlan* plan, int64_t step_ns) {
+  const kvcache::KvCacheStats kv = kv_->Stats();
   absl::MutexLock lock(&stats_mu_);
   EngineStats& s = stats_;
-  s.total_blocks = kv_->total_blocks();
-  s.free_blocks = kv_->free_blocks();
-  s.cached_blocks = kv_->reclaimable_blocks();
-  s.block_size = kv_->block_size();
-  s.block_bytes = kv_->block_bytes();
-  s.kv_bytes_per_token = kv_->bytes_per_token();
+  s.total_blocks = kv.total_blocks;
+  s.free_blocks = kv.free_blocks;
+  s.cached_blocks = kv.cached_blocks;
+  s.block_size = kv.block_size;
+  s.block_bytes = kv.block_bytes;
+  s.kv_bytes_per_token = kv.bytes_per_token;
+  s.prefix_hit_rate = kv.prefix_hit_rate;
   s.running = scheduler_->num_running();
-  s.queued = scheduler_->num_waiting();
+  s.queued = admission_->queued_total();
   s.preemptions = scheduler_->total_preemptions();
   if (plan != nullptr && !plan->scheduled.empty()) {
     ++s.steps;
@@ -402,36 +403,20 @@ void EngineImpl::PublishStats(const sched::StepPlan* plan, int64_t step_ns) {
   // Configured tenants, and removed ones that still run or hold blocks.
   // (Every step: by id and numbers only, no name copied.)
   size_t n = 0;
-  int64_t lookups = 0, hits = 0;
   for (int32_t i = 0; i < scheduler_->num_tenants(); ++i) {
     const sched::TenantSched& info = scheduler_->tenant(i);
-    const kvcache::TenantKvUsage kvs = kv_->GetTenantUsage(info.kv_id);
-    lookups += kvs.prefix_lookup_tokens;
-    hits += kvs.prefix_hit_tokens;
-    if (!info.configured && info.running == 0 && kvs.used_blocks == 0) {
+    const kvcache::TenantKvStats kvs = kv_->GetTenant(info.kv_id);
+    if (!info.configured && info.stats.running == 0 && kvs.used_blocks == 0) {
       continue;
     }
     if (s.tenants.size() <= n) s.tenants.emplace_back();
     TenantStats& t = s.tenants[n++];
     if (t.name != info.name) t.name = info.name;
-    t.kv_used_blocks = kvs.used_blocks;
-    t.kv_reserved_blocks = kvs.reserved_blocks;
-    t.kv_limit_blocks = kvs.limit_blocks;
-    t.kv_used_bytes = kvs.used_bytes;
-    t.kv_reserved_bytes = kvs.reserved_bytes;
-    t.kv_limit_bytes = kvs.limit_bytes;
-    t.over_limit = kvs.over_limit();
-    t.running = info.running;
-    t.queued = info.waiting;
-    t.prompt_tokens_served = info.prompt_tokens_served;
-    t.generated_tokens = info.generated_tokens;
-    t.preemptions = info.preemptions;
-    t.prefix_hit_tokens = kvs.prefix_hit_tokens;
+    t.kv = kvs;
+    t.sched = info.stats;
+    t.queued = admission_->queued(info.name);
   }
   s.tenants.resize(n);
-  s.prefix_hit_rate =
-      lookups == 0 ? 0.0
-                   : static_cast<double>(hits) / static_cast<double>(lookups);
 }
 
 }  // namespace kvasir::engine

@@ -60,15 +60,13 @@ absl::Status KvCacheManager::SetBudgets(std::vector<TenantBudget> budgets) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<KvSequence> KvCacheManager::NewSequence(
-    absl::string_view tenant) {
-  const std::optional<int32_t> id = budgets_->Find(tenant);
-  if (!id.has_value()) {
-    return absl::NotFoundError(
-        absl::StrCat("KV cache: unknown tenant '", tenant, "'"));
+absl::StatusOr<KvSequence> KvCacheManager::NewSequence(int32_t tenant_id) {
+  if (!budgets_->tenant(tenant_id).configured) {
+    return absl::NotFoundError(absl::StrCat(
+        "KV cache: tenant '", TenantName(tenant_id), "' was removed"));
   }
   ++live_sequences_;
-  return KvSequence(this, *id, block_size(), CachingOn(*id));
+  return KvSequence(this, tenant_id, block_size(), CachingOn(tenant_id));
 }
 
 absl::Status KvCacheManager::CheckOwned(const KvSequence& seq) const {
@@ -120,13 +118,6 @@ absl::Status KvCacheManager::FindCachedPrefix(const KvSequence& seq,
       &match->blocks, &match->hashes);
   match->num_tokens = matched * block_size();
   return absl::OkStatus();
-}
-
-int64_t KvCacheManager::BlocksNeeded(const KvSequence& seq,
-                                     int64_t n_new_tokens) const {
-  const int64_t tokens = seq.num_tokens() + std::max<int64_t>(n_new_tokens, 0);
-  const int64_t blocks = (tokens + block_size() - 1) / block_size();
-  return std::max<int64_t>(0, blocks - seq.num_blocks());
 }
 
 absl::Status KvCacheManager::CheckMatch(const KvSequence& seq,
@@ -310,66 +301,28 @@ int64_t KvCacheManager::ReleasableAboveFloor(const KvSequence& seq) const {
   return t.used_blocks - n >= t.reserved_blocks ? n : 0;
 }
 
-TenantKvUsage KvCacheManager::GetTenantUsage(int32_t id) const {
-  const TenantBudgets::Tenant& t = budgets_->tenant(id);
-  TenantKvUsage u;
-  u.configured = t.configured;
-  u.used_blocks = t.used_blocks;
-  u.reserved_blocks = t.reserved_blocks;
-  u.limit_blocks = t.limit_blocks;
-  u.used_bytes = t.used_blocks * block_bytes();
-  u.reserved_bytes = t.reserved_blocks * block_bytes();
-  u.limit_bytes = t.limit_blocks * block_bytes();
-  u.prefix_lookup_tokens = t.prefix_lookup_tokens;
-  u.prefix_hit_tokens = t.prefix_hit_tokens;
-  return u;
-}
-
 TenantKvStats KvCacheManager::GetTenant(int32_t id) const {
-  const TenantKvUsage u = GetTenantUsage(id);
+  const TenantBudgets::Tenant& t = budgets_->tenant(id);
   TenantKvStats s;
-  s.name = budgets_->tenant(id).name;
-  s.id = id;
-  s.configured = u.configured;
+  s.configured = t.configured;
   s.prefix_caching = CachingOn(id);
-  s.used_blocks = u.used_blocks;
-  s.reserved_blocks = u.reserved_blocks;
-  s.limit_blocks = u.limit_blocks;
-  s.used_bytes = u.used_bytes;
-  s.reserved_bytes = u.reserved_bytes;
-  s.limit_bytes = u.limit_bytes;
-  s.over_limit = u.over_limit();
-  s.above_floor = u.above_floor();
-  s.prefix_lookup_tokens = u.prefix_lookup_tokens;
-  s.prefix_hit_tokens = u.prefix_hit_tokens;
+  s.used_blocks = t.used_blocks;
+  s.reserved_blocks = t.reserved_blocks;
+  s.limit_blocks = t.limit_blocks;
+  s.used_bytes = t.used_blocks * block_bytes();
+  s.reserved_bytes = t.reserved_blocks * block_bytes();
+  s.limit_bytes = t.limit_blocks * block_bytes();
+  s.prefix_lookup_tokens = t.prefix_lookup_tokens;
+  s.prefix_hit_tokens = t.prefix_hit_tokens;
   return s;
 }
 
-absl::StatusOr<TenantKvStats> KvCacheManager::GetTenant(
-    absl::string_view tenant) const {
-  for (int32_t id = 0; id < budgets_->size(); ++id) {
-    const TenantBudgets::Tenant& t = budgets_->tenant(id);
-    if (t.name == tenant && (t.configured || t.used_blocks > 0)) {
-      return GetTenant(id);
-    }
-  }
-  return absl::NotFoundError(
-      absl::StrCat("KV cache: unknown tenant '", tenant, "'"));
-}
-
-int64_t KvCacheManager::TokensForBytes(int64_t bytes) const {
-  if (bytes <= 0) return 0;
-  return bytes / block_bytes() * block_size();
-}
-
-absl::StatusOr<int64_t> KvCacheManager::MaxTokens(
-    absl::string_view tenant) const {
-  const std::optional<int32_t> id = budgets_->Find(tenant);
-  if (!id.has_value()) {
+absl::StatusOr<int64_t> KvCacheManager::MaxTokens(int32_t id) const {
+  if (!budgets_->tenant(id).configured) {
     return absl::NotFoundError(
-        absl::StrCat("KV cache: unknown tenant '", tenant, "'"));
+        absl::StrCat("KV cache: tenant '", TenantName(id), "' was removed"));
   }
-  return budgets_->MaxBlocks(*id) * block_size();
+  return budgets_->MaxBlocks(id) * block_size();
 }
 
 KvCacheStats KvCacheManager::Stats() const {
@@ -389,14 +342,6 @@ KvCacheStats KvCacheManager::Stats() const {
           : static_cast<double>(prefix_hit_tokens_) / prefix_lookup_tokens_;
   s.evicted_blocks = evicted_blocks_;
   s.live_sequences = live_sequences_;
-  for (int pass = 0; pass < 2; ++pass) {
-    for (int32_t id = 0; id < budgets_->size(); ++id) {
-      const TenantBudgets::Tenant& t = budgets_->tenant(id);
-      const bool listed =
-          pass == 0 ? t.configured : !t.configured && t.used_blocks > 0;
-      if (listed) s.tenants.push_back(GetTenant(id));
-    }
-  }
   return s;
 }
 

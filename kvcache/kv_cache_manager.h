@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,49 +57,6 @@ struct AllocationResult {
   bool ok() const { return status == AllocStatus::kOk; }
 };
 
-// One tenant's KV usage: what the scheduler looks at to pick a victim.
-struct TenantKvStats {
-  std::string name;
-  int32_t id = -1;
-  // False for a tenant removed from the config whose sequences still hold
-  // blocks (floor and limit 0).
-  bool configured = false;
-  bool prefix_caching = false;  // effective: tenant and global switch
-  int64_t used_blocks = 0;      // distinct blocks its sequences reference
-  int64_t reserved_blocks = 0;
-  int64_t limit_blocks = 0;
-  int64_t used_bytes = 0;
-  int64_t reserved_bytes = 0;  // reserved_blocks * block_bytes
-  int64_t limit_bytes = 0;     // limit_blocks * block_bytes
-  bool over_limit = false;     // used > limit: gets no new blocks, preempt
-                               // it first
-  bool above_floor = false;    // used > reserved: may be preempted for
-                               // another tenant's floor
-  int64_t prefix_lookup_tokens = 0;
-  int64_t prefix_hit_tokens = 0;
-};
-
-// One tenant's block counts, without its name: what the scheduler reads on
-// every step (to pick victims, to publish stats), so nothing is copied or
-// allocated.
-struct TenantKvUsage {
-  bool configured = false;  // see TenantKvStats
-  int64_t used_blocks = 0;
-  int64_t reserved_blocks = 0;
-  int64_t limit_blocks = 0;
-  int64_t used_bytes = 0;  // the same three in bytes (blocks * block bytes)
-  int64_t reserved_bytes = 0;
-  int64_t limit_bytes = 0;
-  int64_t prefix_lookup_tokens = 0;
-  int64_t prefix_hit_tokens = 0;
-
-  // used > limit: gets no new blocks, preempt it first.
-  bool over_limit() const { return used_blocks > limit_blocks; }
-  // used > reserved: may be preempted for another tenant (down to its
-  // floor, never below).
-  bool above_floor() const { return used_blocks > reserved_blocks; }
-};
-
 struct KvCacheStats {
   int64_t total_blocks = 0;
   int64_t free_blocks = 0;    // unreferenced and not cached
@@ -114,8 +72,6 @@ struct KvCacheStats {
   double prefix_hit_rate = 0;        // hit / lookup tokens; 0 when none
   int64_t evicted_blocks = 0;        // cached blocks reclaimed for reuse
   int64_t live_sequences = 0;
-  // Configured tenants, then removed ones still holding blocks; by id.
-  std::vector<TenantKvStats> tenants;
 };
 
 // The paged KV cache: the only allocation interface of the scheduler (in
@@ -123,8 +79,11 @@ struct KvCacheStats {
 // memory the model runner reads and writes), the BlockPool, the
 // PrefixCache and the TenantBudgets, and hands out KvSequence handles.
 //
+// Tenants are named in the budgets and known by id everywhere else:
+// FindTenant maps a name to its id (stable for the manager's life).
+//
 // Per step, for each sequence the scheduler:
-//   1. new request: seq = NewSequence(tenant);
+//   1. new request: seq = NewSequence(tenant_id);
 //      match = FindCachedPrefix(seq, prompt)      (prepare; no change)
 //   2. r = Allocate(seq, n_tokens_this_step, match) (apply; all or nothing)
 //      !r.ok(): wait, or preempt by r.status and retry;
@@ -187,18 +146,25 @@ class KvCacheManager {
   int32_t block_size() const { return arena_.layout().block_size; }
   int64_t block_bytes() const { return arena_.layout().BlockBytes(); }
   int64_t bytes_per_token() const { return arena_.layout().BytesPerToken(); }
-  bool prefix_caching() const { return options_.prefix_caching; }
+  // As configured (Options::capacity_bytes): what the byte rules of the
+  // budgets (CheckBudgetBytes) compare limits and floors with.
+  int64_t capacity_bytes() const { return options_.capacity_bytes; }
 
   int32_t total_blocks() const { return pool_->num_blocks(); }
   int32_t free_blocks() const { return pool_->free_blocks(); }
   // Cached blocks nobody references (reclaimed when free blocks run out).
   int32_t reclaimable_blocks() const { return pool_->cached_blocks(); }
-  // free + reclaimable: what allocations may take, floors permitting.
-  int32_t available_blocks() const { return pool_->available_blocks(); }
 
-  // An empty sequence of `tenant` (no blocks, no tokens). NotFound for an
-  // unknown or removed tenant.
-  absl::StatusOr<KvSequence> NewSequence(absl::string_view tenant);
+  // The id of the configured tenant `name`; nullopt for unknown or removed
+  // names. The only call keyed by name.
+  std::optional<int32_t> FindTenant(absl::string_view name) const {
+    return budgets_->Find(name);
+  }
+
+  // An empty sequence of tenant `tenant_id` (no blocks, no tokens).
+  // NotFound for a removed tenant. Precondition: the id came from this
+  // manager.
+  absl::StatusOr<KvSequence> NewSequence(int32_t tenant_id);
 
   // Prepare: the longest run of cached full blocks of the sequence's
   // tenant that starts `prompt`, capped at (prompt.size() - 1) rounded
@@ -217,12 +183,6 @@ class KvCacheManager {
   absl::Status FindCachedPrefix(const KvSequence& seq,
                                 absl::Span<const int32_t> prompt,
                                 PrefixMatch* match) const;
-
-  // New blocks `seq` needs so that n_new_tokens more tokens fit after its
-  // num_tokens(): ceil((num_tokens + n) / block_size) - num_blocks, at
-  // least 0. The same count holds after attaching a PrefixMatch (matches
-  // are block-aligned). Pure arithmetic; n < 0 counts as 0.
-  int64_t BlocksNeeded(const KvSequence& seq, int64_t n_new_tokens) const;
 
   // Apply: attaches `prefix` (from FindCachedPrefix on this fresh sequence;
   // its tokens become computed: num_tokens() += prefix.num_tokens) and
@@ -254,38 +214,27 @@ class KvCacheManager {
   // would gain (a tenant is never pushed below its floor for another).
   int64_t ReleasableAboveFloor(const KvSequence& seq) const;
 
-  // Usage of a configured tenant, or of a removed one that still holds
-  // blocks; NotFound otherwise.
-  absl::StatusOr<TenantKvStats> GetTenant(absl::string_view tenant) const;
-  // Usage of the tenant with id `id` (e.g. KvSequence::tenant_id()).
-  // Precondition: id came from this manager. Copies the name: off the step
-  // loop, prefer GetTenantUsage.
+  // The KV numbers of tenant `id` (e.g. KvSequence::tenant_id()), O(1),
+  // allocation-free. Precondition: id came from this manager.
   TenantKvStats GetTenant(int32_t id) const;
-  // The block counts of tenant `id`, O(1), allocation-free. Precondition:
-  // id came from this manager.
-  TenantKvUsage GetTenantUsage(int32_t id) const;
   absl::string_view TenantName(int32_t id) const {
     return budgets_->tenant(id).name;
   }
 
-  // Tokens `bytes` of KV memory hold in whole blocks:
-  // floor(bytes / block_bytes) * block_size (0 for bytes <= 0).
-  int64_t TokensForBytes(int64_t bytes) const;
-  // The longest sequence `tenant` could ever hold: its limit in blocks,
+  // The longest sequence tenant `id` could ever hold: its limit in blocks,
   // and no more than the pool minus the other tenants' floors, times
   // block_size. A request needing more can never run (the server answers
-  // RESOURCE_EXHAUSTED). NotFound for an unknown or removed tenant.
-  absl::StatusOr<int64_t> MaxTokens(absl::string_view tenant) const;
+  // RESOURCE_EXHAUSTED). NotFound for a removed tenant. Precondition: id
+  // came from this manager.
+  absl::StatusOr<int64_t> MaxTokens(int32_t id) const;
 
   KvCacheStats Stats() const;
 
-  // Read-only views of the parts, for metrics, debugging and invariant
-  // checks (per-block refcounts and cache entries).
-  const BlockPool& pool() const { return *pool_; }
-  const PrefixCache& prefix_cache() const { return *prefix_; }
-
  private:
   friend class KvSequence;
+  // Read-only views of the parts for invariant checks in tests
+  // (tests/kvcache/kv_test_util.h).
+  friend class KvCacheManagerTestPeer;
 
   KvCacheManager(const Options& options, KvArena arena,
                  std::unique_ptr<BlockPool> pool,

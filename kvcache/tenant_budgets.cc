@@ -14,11 +14,17 @@ std::string Blocks(int64_t n) {
   return absl::StrCat(n, n == 1 ? " block" : " blocks");
 }
 
-// "1.5KiB (1536 bytes)"; just "100 bytes" when the unit adds nothing.
+// "64MiB" when a whole number of units says it exactly, "2.93KiB (3000
+// bytes)" otherwise, "100 bytes" when the unit adds nothing.
 std::string Bytes(int64_t bytes) {
   const std::string formatted = FormatByteSize(bytes);
   if (formatted == absl::StrCat(bytes, "B")) {
     return absl::StrCat(bytes, " bytes");
+  }
+  // A whole number of units is exact; "1.5KiB" may be rounded.
+  const absl::StatusOr<int64_t> back = ParseByteSize(formatted, "");
+  if (formatted.find('.') == std::string::npos && back.ok() && *back == bytes) {
+    return formatted;
   }
   return absl::StrCat(formatted, " (", bytes, " bytes)");
 }
@@ -31,7 +37,79 @@ int64_t ReservedBlocks(int64_t reserved, int64_t limit_blocks,
   return std::min(up, limit_blocks);
 }
 
+TenantRuleError Broken(size_t index, const TenantBudget& b,
+                       absl::string_view field, std::string message) {
+  return TenantRuleError{.index = static_cast<int32_t>(index),
+                         .tenant = b.name,
+                         .field = std::string(field),
+                         .message = std::move(message)};
+}
+
+// The rules of one tenant's bytes that hold whatever the capacity.
+std::optional<TenantRuleError> CheckOne(size_t i, const TenantBudget& b) {
+  if (b.reserved_bytes < 0) {
+    return Broken(i, b, "reserved_bytes",
+                  absl::StrCat(b.reserved_bytes, " bytes must be >= 0"));
+  }
+  if (b.limit_bytes <= 0) {
+    return Broken(i, b, "limit_bytes",
+                  absl::StrCat(b.limit_bytes, " bytes must be > 0"));
+  }
+  if (b.reserved_bytes > b.limit_bytes) {
+    return Broken(
+        i, b, "reserved_bytes",
+        absl::StrCat(Bytes(b.reserved_bytes), " exceeds the tenant's limit ",
+                     Bytes(b.limit_bytes)));
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+absl::Status TenantRuleError::ToStatus() const {
+  std::string who;
+  if (index < 0) {
+    who = "tenants";
+  } else if (tenant.empty()) {
+    who = absl::StrCat("tenants[", index, "]");
+  } else {
+    who = absl::StrCat("tenant '", tenant, "'");
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(who, ": ", field, field.empty() ? "" : ": ", message));
+}
+
+std::optional<TenantRuleError> CheckBudgetBytes(
+    absl::Span<const TenantBudget> budgets, int64_t capacity_bytes) {
+  int64_t floors = 0;
+  for (size_t i = 0; i < budgets.size(); ++i) {
+    const TenantBudget& b = budgets[i];
+    if (std::optional<TenantRuleError> e = CheckOne(i, b)) return e;
+    if (b.limit_bytes > capacity_bytes) {
+      return Broken(
+          i, b, "limit_bytes",
+          absl::StrCat(Bytes(b.limit_bytes), " exceeds the KV cache capacity ",
+                       Bytes(capacity_bytes)));
+    }
+    floors += b.reserved_bytes;  // each <= capacity: no overflow
+  }
+  if (floors > capacity_bytes) {
+    std::string parts;
+    for (const TenantBudget& b : budgets) {
+      if (b.reserved_bytes == 0) continue;
+      absl::StrAppend(&parts, parts.empty() ? "" : " + ", b.name, " ",
+                      Bytes(b.reserved_bytes));
+    }
+    return TenantRuleError{
+        .field = "reserved_bytes",
+        .message =
+            absl::StrCat("the floors add up to ", Bytes(floors), " (", parts,
+                         "), which exceeds the KV cache "
+                         "capacity ",
+                         Bytes(capacity_bytes))};
+  }
+  return std::nullopt;
+}
 
 absl::string_view AllocStatusName(AllocStatus status) {
   switch (status) {
@@ -62,56 +140,40 @@ absl::StatusOr<std::unique_ptr<TenantBudgets>> TenantBudgets::Create(
   return budgets_ptr;
 }
 
-absl::Status TenantBudgets::Validate(
-    const std::vector<TenantBudget>& budgets) const {
-  const int64_t block_bytes = options_.block_bytes;
+absl::Status TenantBudgets::Validate(const Options& options,
+                                     absl::Span<const TenantBudget> budgets) {
+  const std::optional<TenantRuleError> e = Check(options, budgets);
+  return e.has_value() ? e->ToStatus() : absl::OkStatus();
+}
+
+std::optional<TenantRuleError> TenantBudgets::Check(
+    const Options& options, absl::Span<const TenantBudget> budgets) {
+  const int64_t block_bytes = options.block_bytes;
   const std::string block_desc =
       absl::StrCat("one KV block = ", Bytes(block_bytes));
-  absl::flat_hash_map<absl::string_view, size_t> seen;
   int64_t floors = 0;
   for (size_t i = 0; i < budgets.size(); ++i) {
     const TenantBudget& b = budgets[i];
-    if (b.name.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tenants[", i, "].name is empty"));
-    }
-    const auto [it, inserted] = seen.try_emplace(b.name, i);
-    if (!inserted) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tenant '", b.name, "' is configured twice (tenants[",
-                       it->second, "] and tenants[", i, "])"));
-    }
-    const std::string who = absl::StrCat("tenant '", b.name, "': ");
-    if (b.reserved_bytes < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          who, "reserved ", b.reserved_bytes, " bytes must be >= 0"));
-    }
-    if (b.limit_bytes <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(who, "limit ", b.limit_bytes, " bytes must be > 0"));
-    }
-    if (b.reserved_bytes > b.limit_bytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(who, "reserved ", Bytes(b.reserved_bytes),
-                       " exceeds its limit ", Bytes(b.limit_bytes)));
-    }
+    if (std::optional<TenantRuleError> e = CheckOne(i, b)) return e;
     const int64_t limit_blocks = b.limit_bytes / block_bytes;
     if (limit_blocks < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(who, "limit ", Bytes(b.limit_bytes),
-                       " is less than one KV block (", block_desc, ")"));
+      return Broken(
+          i, b, "limit_bytes",
+          absl::StrCat(Bytes(b.limit_bytes), " is less than one KV block (",
+                       block_desc, ")"));
     }
     const int64_t floor =
         ReservedBlocks(b.reserved_bytes, limit_blocks, block_bytes);
-    if (floor > options_.total_blocks) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          who, "reserved ", Bytes(b.reserved_bytes), " rounds up to ",
-          Blocks(floor), ", more than the KV cache capacity of ",
-          Blocks(options_.total_blocks), " (", block_desc, ")"));
+    if (floor > options.total_blocks) {
+      return Broken(
+          i, b, "reserved_bytes",
+          absl::StrCat(Bytes(b.reserved_bytes), " rounds up to ", Blocks(floor),
+                       ", more than the KV cache capacity of ",
+                       Blocks(options.total_blocks), " (", block_desc, ")"));
     }
     floors += floor;  // <= tenants * 2^31: no overflow
   }
-  if (floors > options_.total_blocks) {
+  if (floors > options.total_blocks) {
     std::string parts;
     for (const TenantBudget& t : budgets) {
       const int64_t floor = ReservedBlocks(
@@ -121,17 +183,19 @@ absl::Status TenantBudgets::Validate(
                         Blocks(floor));
       }
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the sum of reserved floors, ", Blocks(floors),
-        ", exceeds the KV cache capacity of ", Blocks(options_.total_blocks),
-        " (", Bytes(int64_t{options_.total_blocks} * block_bytes), "; ",
-        block_desc, ", floors round up to whole blocks): ", parts));
+    return TenantRuleError{
+        .field = "reserved_bytes",
+        .message = absl::StrCat(
+            "the sum of reserved floors, ", Blocks(floors),
+            ", exceeds the KV cache capacity of ", Blocks(options.total_blocks),
+            " (", Bytes(int64_t{options.total_blocks} * block_bytes), "; ",
+            block_desc, ", floors round up to whole blocks): ", parts)};
   }
-  return absl::OkStatus();
+  return std::nullopt;
 }
 
 absl::Status TenantBudgets::Set(std::vector<TenantBudget> budgets) {
-  RETURN_IF_ERROR(Validate(budgets));
+  RETURN_IF_ERROR(Validate(options_, budgets));
   for (Tenant& t : tenants_) {
     t.configured = false;
     t.reserved_bytes = t.limit_bytes = 0;

@@ -11,12 +11,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace kvasir::kvcache {
 
 // One tenant's share of the KV cache, as configured (bytes).
 struct TenantBudget {
-  std::string name;  // unique, non-empty
+  // Unique and non-empty: a precondition (the engine's tenant rules,
+  // engine::CheckTenantConfigs, check names; this module checks numbers).
+  std::string name;
   // Floor: KV memory nobody else can take. Rounded UP to whole blocks, so
   // the tenant is guaranteed at least this many bytes, except that the
   // floor never exceeds the limit's block count (reserved == limit is valid
@@ -29,6 +32,67 @@ struct TenantBudget {
   // Whether this tenant's full blocks enter the prefix cache and its new
   // sequences look there (also needs the manager's global switch).
   bool prefix_caching = true;
+};
+
+// A tenant rule a budget set breaks, told in parts so that each front end
+// can name the field its own way (the config file says `tenants[1].limit`,
+// the engine API `limit_bytes`). The engine's own tenant rules
+// (engine::CheckTenantConfigs) report with the same type.
+struct TenantRuleError {
+  // The tenant's index in the list, and its name; -1 (and no name) for a
+  // rule over the whole list (at least one tenant, the sum of floors).
+  int32_t index = -1;
+  std::string tenant{};
+  // The field, as the engine's TenantConfig names it ("reserved_bytes",
+  // "limit_bytes", "name", "weight", ...); empty for the list itself.
+  std::string field{};
+  // What is wrong, with the value and the limit, without the field:
+  // "64MiB exceeds the tenant's limit 32MiB".
+  std::string message{};
+
+  // InvalidArgument "tenant 'a': reserved_bytes: 64MiB exceeds ..."
+  // ("tenants[2]: name: ..." when the tenant has no name; "tenants: ..."
+  // for the whole list).
+  absl::Status ToStatus() const;
+};
+
+// The budget arithmetic that needs no block size, so that a config can be
+// checked before its model is loaded: reserved >= 0, limit > 0,
+// reserved <= limit, limit <= capacity_bytes, and the sum of the floors
+// <= capacity_bytes. The first rule broken, or nullopt. The block rules
+// (TenantBudgets::Validate) come on top once the block size is known:
+// floors round up and limits down to whole blocks.
+std::optional<TenantRuleError> CheckBudgetBytes(
+    absl::Span<const TenantBudget> budgets, int64_t capacity_bytes);
+
+// One tenant's KV numbers: the one stats type of the tenant path, from the
+// KV cache to the engine API (engine::TenantStats::kv). The scheduler reads
+// it to pick victims. Allocation-free to make.
+struct TenantKvStats {
+  // False for a tenant removed from the config whose sequences still hold
+  // blocks (floor and limit 0).
+  bool configured = false;
+  bool prefix_caching = false;  // effective: the tenant's and the global
+                                // switch
+  int64_t used_blocks = 0;      // distinct blocks its sequences reference
+  int64_t reserved_blocks = 0;  // min(ceil(reserved / block), limit_blocks)
+  int64_t limit_blocks = 0;     // floor(limit / block)
+  int64_t used_bytes = 0;       // the same three in bytes (blocks * block
+  int64_t reserved_bytes = 0;   // bytes)
+  int64_t limit_bytes = 0;
+  // Prompt tokens looked up in the prefix cache, and of those the tokens
+  // found there, counted each time one of its sequences is admitted with a
+  // lookup: a preempted request looks its prompt (and generated tokens) up
+  // again when it resumes, so this counts more than the requests'
+  // FinishInfo::cached_prompt_tokens (first admission only).
+  int64_t prefix_lookup_tokens = 0;
+  int64_t prefix_hit_tokens = 0;
+
+  // used > limit: gets no new blocks, preempt it first.
+  bool over_limit() const { return used_blocks > limit_blocks; }
+  // used > reserved: may be preempted for another tenant (down to its
+  // floor, never below).
+  bool above_floor() const { return used_blocks > reserved_blocks; }
 };
 
 // Why an allocation did not fit. A normal outcome, not an error: the
@@ -93,15 +157,20 @@ class TenantBudgets {
   TenantBudgets& operator=(const TenantBudgets&) = delete;
 
   // Validates `budgets` and replaces the current set, all or nothing.
-  // InvalidArgument naming the tenant (or its index when the name is
-  // empty), the values and the limit: empty or duplicate name, negative
-  // reserved, limit <= 0 or below one block, reserved > limit (in bytes, or
-  // after rounding to blocks), sum of floors over the capacity. Usage is
-  // kept; tenants left out are removed as described above.
+  // InvalidArgument (see Validate). Usage is kept; tenants left out are
+  // removed as described above. Precondition: names unique and non-empty.
   absl::Status Set(std::vector<TenantBudget> budgets);
 
-  // Checks `budgets` as Set would, without applying them.
-  absl::Status Validate(const std::vector<TenantBudget>& budgets) const;
+  // Checks `budgets` as Set would, without applying them: negative
+  // reserved, limit <= 0 or below one block, reserved > limit (in bytes, or
+  // after rounding to blocks), sum of floors over the capacity (in blocks).
+  // Limits above the capacity are fine (MaxBlocks caps them). The first
+  // rule broken, or nullopt; thread-safe (reads only `options`).
+  static std::optional<TenantRuleError> Check(
+      const Options& options, absl::Span<const TenantBudget> budgets);
+  // Check as a Status (TenantRuleError::ToStatus).
+  static absl::Status Validate(const Options& options,
+                               absl::Span<const TenantBudget> budgets);
 
   // Id of a configured tenant; nullopt for unknown or removed names.
   std::optional<int32_t> Find(absl::string_view name) const;

@@ -149,10 +149,11 @@ beta_limit_ok() {
   "$kvasir" client stats --addr "127.0.0.1:$grpc_port" --api-key "$admin_key" --json |
     /usr/bin/python3 -c '
 import json, sys
-s = json.load(sys.stdin); want = int(sys.argv[1]); bb = s["block_bytes"]
+# int64 fields are JSON strings (proto3 JSON mapping): int() them.
+s = json.load(sys.stdin); want = int(sys.argv[1]); bb = int(s["block_bytes"])
 beta = [t for t in s["tenants"] if t["name"] == "beta"][0]
 print("beta kv_limit_bytes", beta["kv_limit_bytes"], file=sys.stderr)
-sys.exit(0 if beta["kv_limit_bytes"] == want // bb * bb else 1)' "$1"
+sys.exit(0 if int(beta["kv_limit_bytes"]) == want // bb * bb else 1)' "$1"
 }
 beta_limit_ok $((24 * 1024 * 1024)) || fail "beta's limit is not 24MiB before the edit"
 cp -p "$work/etc/config.yaml" "$work/stamp"

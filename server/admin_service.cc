@@ -37,20 +37,21 @@ void FillStats(const engine::EngineStats& s, v1::GetStatsResponse* out) {
   for (const engine::TenantStats& t : s.tenants) {
     v1::TenantStats* o = out->add_tenants();
     o->set_name(t.name);
-    o->set_kv_used_bytes(t.kv_used_bytes);
-    o->set_kv_reserved_bytes(t.kv_reserved_bytes);
-    o->set_kv_limit_bytes(t.kv_limit_bytes);
-    o->set_kv_used_blocks(t.kv_used_blocks);
-    o->set_kv_reserved_blocks(t.kv_reserved_blocks);
-    o->set_kv_limit_blocks(t.kv_limit_blocks);
-    o->set_over_limit(t.over_limit);
-    o->set_running(t.running);
+    o->set_kv_used_bytes(t.kv.used_bytes);
+    o->set_kv_reserved_bytes(t.kv.reserved_bytes);
+    o->set_kv_limit_bytes(t.kv.limit_bytes);
+    o->set_kv_used_blocks(t.kv.used_blocks);
+    o->set_kv_reserved_blocks(t.kv.reserved_blocks);
+    o->set_kv_limit_blocks(t.kv.limit_blocks);
+    o->set_over_limit(t.kv.over_limit());
+    o->set_running(t.sched.running);
     o->set_queued(t.queued);
-    o->set_tokens_served(t.prompt_tokens_served + t.generated_tokens);
-    o->set_prompt_tokens_served(t.prompt_tokens_served);
-    o->set_generated_tokens(t.generated_tokens);
-    o->set_preemptions(t.preemptions);
-    o->set_prefix_hit_tokens(t.prefix_hit_tokens);
+    o->set_tokens_served(t.sched.prompt_tokens_served +
+                         t.sched.generated_tokens);
+    o->set_prompt_tokens_served(t.sched.prompt_tokens_served);
+    o->set_generated_tokens(t.sched.generated_tokens);
+    o->set_preemptions(t.sched.preemptions);
+    o->set_prefix_hit_tokens(t.kv.prefix_hit_tokens);
   }
 }
 

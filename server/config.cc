@@ -340,6 +340,7 @@ absl::Status ReadTenant(const Reader& r, const YAML::Node& n,
   if (!n.IsMap()) {
     return r.Error(n, path, "must be a map with at least `name`");
   }
+  if (!n.Mark().is_null()) t->line = n.Mark().line + 1;
   RETURN_IF_ERROR(r.String(n, "name", path + ".name", &t->name));
   if (t->name.empty()) return r.Error(n, path + ".name", "is required");
   RETURN_IF_ERROR(r.String(n, "api_key_sha256", path + ".api_key_sha256",
@@ -358,11 +359,14 @@ absl::Status ReadTenant(const Reader& r, const YAML::Node& n,
       r.Bytes(n, "limit", path + ".limit", &t->limit_bytes, &limit_set));
   if (!limit_set) t->limit_bytes = capacity;
   RETURN_IF_ERROR(r.Double(n, "weight", path + ".weight", &t->weight));
+  // Only the file's sanity bound here; ">= 0" is the engine's rule
+  // (engine::CheckTenantConfigs, run by ValidateConfig).
+  constexpr int32_t kMin = std::numeric_limits<int32_t>::min();
   constexpr int32_t kMax = 1 << 20;
-  RETURN_IF_ERROR(r.Int32(n, "max_concurrent", path + ".max_concurrent", 0,
+  RETURN_IF_ERROR(r.Int32(n, "max_concurrent", path + ".max_concurrent", kMin,
                           kMax, &t->max_concurrent));
-  RETURN_IF_ERROR(
-      r.Int32(n, "max_queued", path + ".max_queued", 0, kMax, &t->max_queued));
+  RETURN_IF_ERROR(r.Int32(n, "max_queued", path + ".max_queued", kMin, kMax,
+                          &t->max_queued));
   return r.Bool(n, "prefix_caching", path + ".prefix_caching",
                 &t->prefix_caching);
 }
@@ -372,8 +376,10 @@ absl::Status ReadTenants(const Reader& r, const YAML::Node& root,
   const YAML::Node n = Reader::Get(root, "tenants");
   if (!n.IsDefined()) {
     return r.Error(root, "tenants",
-                   "at least one tenant is required (a tenant named "
-                   "'default' serves requests without an API key)");
+                   absl::StrCat("at least one tenant is required (a tenant "
+                                "named '",
+                                kDefaultTenantName,
+                                "' serves requests without an API key)"));
   }
   if (!n.IsSequence()) {
     return r.Error(n, "tenants",

@@ -31,18 +31,21 @@
 
 namespace kvasir::server {
 
-// The tenant that serves requests without an API key, when configured.
-inline constexpr absl::string_view kDefaultTenantName = "default";
+// The tenant that serves requests without an API key (the engine names it).
+using engine::kDefaultTenantName;
 // The model served when the config names none (random weights).
 inline constexpr absl::string_view kDefaultModel = "dummy:tiny";
 
-// A tenant as the config file gives it: the engine's TenantConfig (name
-// [A-Za-z0-9_.-]{1,64}, unique; a limit unset in the file is the capacity)
-// plus the key that identifies it.
+// A tenant as the config file gives it: the engine's TenantConfig (its
+// rules are the engine's, engine/tenant_rules.h; a limit unset in the file
+// is the capacity) plus the key that identifies it.
 struct TenantSpec : engine::TenantConfig {
   // SHA-256 of the tenant's API key: 64 lowercase hex digits (the parser
   // lowercases). Empty only for the `default` tenant.
   std::string api_key_sha256;
+  // The file line where the tenant's entry starts (1-based; 0 unknown), so
+  // that the engine's verdict on it can point there.
+  int32_t line = 0;
 };
 
 struct ServerConfig {

@@ -1,6 +1,6 @@
-// Semantic checks of a parsed ServerConfig: addresses, hashes, names and
-// KV budgets.
-#include <cmath>
+// Semantic checks of a parsed ServerConfig: addresses, hashes, and the
+// engine's tenant rules pointed at the file's lines.
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -10,22 +10,42 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
-#include "common/units.h"
 #include "engine/ops/linear.h"
+#include "engine/tenant_rules.h"
+#include "kvcache/tenant_budgets.h"
 #include "server/config.h"
+#include "server/config_engine.h"
 
 namespace kvasir::server {
 namespace {
 
-bool ValidTenantName(absl::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' &&
-        c != '-' && c != '.') {
-      return false;
-    }
+// The config file's spelling of a TenantConfig field.
+absl::string_view YamlKey(absl::string_view field) {
+  if (field == "reserved_bytes") return "reserved";
+  if (field == "limit_bytes") return "limit";
+  return field;
+}
+
+// The engine's verdict on the tenants, pointed at the file, the line and
+// the key.
+absl::Status TenantRuleStatus(const ServerConfig& config,
+                              const kvcache::TenantRuleError& e) {
+  int32_t line = 0;
+  std::string path;
+  if (e.index >= 0) {
+    line = config.tenants[static_cast<size_t>(e.index)].line;
+    path = absl::StrCat("tenants[", e.index, "].", YamlKey(e.field));
+  } else {
+    if (!config.tenants.empty()) line = config.tenants[0].line;
+    path = e.field.empty() ? std::string("tenants")
+                           : absl::StrCat("tenants[].", YamlKey(e.field));
   }
-  return true;
+  std::string where;
+  if (!config.source.empty()) {
+    where = line > 0 ? absl::StrCat(config.source, ":", line, ": ")
+                     : absl::StrCat(config.source, ": ");
+  }
+  return absl::InvalidArgumentError(absl::StrCat(where, path, ": ", e.message));
 }
 
 absl::Status ValidateModel(const ServerConfig& config, absl::string_view src) {
@@ -52,26 +72,16 @@ absl::Status ValidateModel(const ServerConfig& config, absl::string_view src) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateTenant(const ServerConfig& config, size_t i,
-                            absl::string_view src) {
+// The config's own rules for a tenant: its API key. (Names, weights, caps
+// and budgets are the engine's: engine::CheckTenantConfigs.)
+absl::Status ValidateTenantKey(const ServerConfig& config, size_t i,
+                               absl::string_view src) {
   const TenantSpec& t = config.tenants[i];
   const std::string path = absl::StrCat("tenants[", i, "]");
-  const int64_t capacity = config.kv_cache.capacity_bytes;
   auto bad = [&](absl::string_view key, absl::string_view message) {
     return absl::InvalidArgumentError(
         absl::StrCat(src, path, ".", key, ": ", message));
   };
-  if (!ValidTenantName(t.name)) {
-    return bad("name", absl::StrCat("'", t.name,
-                                    "' must be 1-64 characters of "
-                                    "A-Z a-z 0-9 _ - ."));
-  }
-  for (size_t j = 0; j < i; ++j) {
-    if (config.tenants[j].name == t.name) {
-      return bad("name", absl::StrCat("duplicate tenant name '", t.name,
-                                      "' (also tenants[", j, "])"));
-    }
-  }
   if (t.api_key_sha256.empty()) {
     if (t.name != kDefaultTenantName) {
       return bad("api_key_sha256",
@@ -80,52 +90,22 @@ absl::Status ValidateTenant(const ServerConfig& config, size_t i,
                               "' tenant serves requests without a key); "
                               "get one with `kvasir hash-key <key>`"));
     }
-  } else {
-    RETURN_IF_ERROR(
-        NormalizeSha256Hex(t.api_key_sha256, path + ".api_key_sha256")
-            .status());
-    for (size_t j = 0; j < i; ++j) {
-      if (config.tenants[j].api_key_sha256 == t.api_key_sha256) {
-        return bad("api_key_sha256",
-                   absl::StrCat("same key hash as tenants[", j, "] ('",
-                                config.tenants[j].name,
-                                "'); every tenant needs its own key"));
-      }
-    }
-    if (t.api_key_sha256 == config.server.admin_api_key_sha256) {
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(
+      NormalizeSha256Hex(t.api_key_sha256, path + ".api_key_sha256").status());
+  for (size_t j = 0; j < i; ++j) {
+    if (config.tenants[j].api_key_sha256 == t.api_key_sha256) {
       return bad("api_key_sha256",
-                 "equals server.admin_api_key_sha256; use a separate admin "
-                 "key");
+                 absl::StrCat("same key hash as tenants[", j, "] ('",
+                              config.tenants[j].name,
+                              "'); every tenant needs its own key"));
     }
   }
-  if (t.reserved_bytes < 0) {
-    return bad("reserved", absl::StrCat(t.reserved_bytes, " is negative"));
-  }
-  if (t.limit_bytes <= 0) {
-    return bad("limit", absl::StrCat(FormatByteSize(t.limit_bytes),
-                                     " must be more than 0 bytes"));
-  }
-  if (t.reserved_bytes > t.limit_bytes) {
-    return bad("reserved", absl::StrCat(FormatByteSize(t.reserved_bytes),
-                                        " exceeds the tenant's limit ",
-                                        FormatByteSize(t.limit_bytes)));
-  }
-  if (t.limit_bytes > capacity) {
-    return bad("limit", absl::StrCat(FormatByteSize(t.limit_bytes),
-                                     " exceeds kv_cache.capacity ",
-                                     FormatByteSize(capacity)));
-  }
-  if (!std::isfinite(t.weight) || t.weight <= 0) {
-    return bad("weight",
-               absl::StrCat(t.weight, " must be a finite number > 0"));
-  }
-  if (t.max_concurrent < 0) {
-    return bad("max_concurrent",
-               absl::StrCat(t.max_concurrent, " must be >= 0 (0 = no cap)"));
-  }
-  if (t.max_queued < 0) {
-    return bad("max_queued",
-               absl::StrCat(t.max_queued, " must be >= 0 (0 = no cap)"));
+  if (t.api_key_sha256 == config.server.admin_api_key_sha256) {
+    return bad("api_key_sha256",
+               "equals server.admin_api_key_sha256; use a separate admin "
+               "key");
   }
   return absl::OkStatus();
 }
@@ -260,27 +240,13 @@ absl::Status ValidateConfig(const ServerConfig& config) {
           absl::StrCat(src, "scheduler.", key, ": ", value, " must be >= 1"));
     }
   }
-  if (config.tenants.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(src, "tenants: at least one tenant is required"));
+  if (const std::optional<kvcache::TenantRuleError> e =
+          engine::CheckTenantConfigs(ToTenantConfigs(config),
+                                     kv.capacity_bytes)) {
+    return TenantRuleStatus(config, *e);
   }
-  int64_t reserved_sum = 0;
   for (size_t i = 0; i < config.tenants.size(); ++i) {
-    RETURN_IF_ERROR(ValidateTenant(config, i, src));
-    reserved_sum += config.tenants[i].reserved_bytes;
-  }
-  if (reserved_sum > kv.capacity_bytes) {
-    std::string parts;
-    for (const TenantSpec& t : config.tenants) {
-      if (t.reserved_bytes == 0) continue;
-      absl::StrAppend(&parts, parts.empty() ? "" : " + ", t.name, " ",
-                      FormatByteSize(t.reserved_bytes));
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat(src, "tenants[].reserved: the floors add up to ",
-                     FormatByteSize(reserved_sum), " (", parts,
-                     ") which exceeds kv_cache.capacity ",
-                     FormatByteSize(kv.capacity_bytes)));
+    RETURN_IF_ERROR(ValidateTenantKey(config, i, src));
   }
   return wrap(ValidateLoggingOptions(config.logging));
 }

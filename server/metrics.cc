@@ -112,18 +112,22 @@ void AddEngineFamilies(const engine::EngineStats& s,
                              "1 while the tenant holds more than its limit");
   FamilyBuilder preempted = counter("kvasir_tenant_preemptions_total",
                                     "The tenant's requests preempted");
-  FamilyBuilder hits = counter("kvasir_tenant_prefix_hit_tokens_total",
-                               "Prompt tokens served from the prefix cache");
+  // Not kvasir_cached_prompt_tokens_total: this counts every admission's
+  // hits, a preempted request's resume included (see TenantKvStats).
+  FamilyBuilder hits =
+      counter("kvasir_tenant_prefix_hit_tokens_total",
+              "Tokens found in the prefix cache at each admission, resumes "
+              "after preemption included");
   for (const engine::TenantStats& t : s.tenants) {
     std::vector<ClientMetric::Label> l = {{"tenant", t.name}};
     queued.Add(t.queued, l);
-    running.Add(t.running, l);
-    used.Add(static_cast<double>(t.kv_used_blocks), l);
-    reserved.Add(static_cast<double>(t.kv_reserved_blocks), l);
-    limit.Add(static_cast<double>(t.kv_limit_blocks), l);
-    over.Add(t.over_limit ? 1 : 0, l);
-    preempted.Add(static_cast<double>(t.preemptions), l);
-    hits.Add(static_cast<double>(t.prefix_hit_tokens), l);
+    running.Add(t.sched.running, l);
+    used.Add(static_cast<double>(t.kv.used_blocks), l);
+    reserved.Add(static_cast<double>(t.kv.reserved_blocks), l);
+    limit.Add(static_cast<double>(t.kv.limit_blocks), l);
+    over.Add(t.kv.over_limit() ? 1 : 0, l);
+    preempted.Add(static_cast<double>(t.sched.preemptions), l);
+    hits.Add(static_cast<double>(t.kv.prefix_hit_tokens), l);
   }
   for (FamilyBuilder* f : {&queued, &running, &used, &reserved, &limit, &over,
                            &preempted, &hits}) {
@@ -154,7 +158,8 @@ struct Metrics::Impl {
         cached_prompt_tokens(
             prometheus::BuildCounter()
                 .Name("kvasir_cached_prompt_tokens_total")
-                .Help("Prompt tokens served from the prefix cache")
+                .Help("Prompt tokens of finished requests served from the "
+                      "prefix cache at their first admission")
                 .Register(registry)),
         generated_tokens(prometheus::BuildCounter()
                              .Name("kvasir_generated_tokens_total")

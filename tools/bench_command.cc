@@ -165,7 +165,7 @@ int RunBench(const BenchFlags& flags) {
   Completion completion;
   auto submit = [&]() -> absl::Status {
     engine::Request r;
-    r.tenant = "default";
+    r.tenant = std::string(engine::kDefaultTenantName);
     r.prompt.resize(static_cast<size_t>(flags.prompt_len));
     for (int32_t& t : r.prompt) t = token(rng);
     r.stopping.max_new_tokens = flags.gen_len;

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
@@ -20,6 +22,21 @@ using Json = nlohmann::ordered_json;
 
 constexpr int kExitUsage = 2;
 constexpr int kExitUnavailable = 14;
+
+// A message as protobuf's JSON printer writes it (the proto3 JSON
+// mapping): the .proto's snake_case field names, zeros and empty lists
+// printed, 64-bit integers as strings.
+std::string ProtoJson(const google::protobuf::Message& m) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  if (!google::protobuf::util::MessageToJsonString(m, &out, options).ok()) {
+    return "{}";  // only for invalid UTF-8 strings, which the server never
+                  // sends in these messages
+  }
+  return out;
+}
 
 std::string Dump(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -141,13 +158,7 @@ class Result {
     j["token_ids"] = token_ids_;
     j["text"] = text_;
     j["finish_reason"] = FinishName(finish_);
-    j["usage"] = {{"prompt_tokens", usage_.prompt_tokens()},
-                  {"generated_tokens", usage_.generated_tokens()},
-                  {"cached_prompt_tokens", usage_.cached_prompt_tokens()},
-                  {"time_to_first_token_ms", usage_.time_to_first_token_ms()},
-                  {"queue_time_ms", usage_.queue_time_ms()},
-                  {"total_time_ms", usage_.total_time_ms()},
-                  {"preemptions", usage_.preemptions()}};
+    j["usage"] = Json::parse(ProtoJson(usage_));
     if (!logprobs_.empty()) j["logprobs"] = logprobs_;
     return j;
   }
@@ -285,39 +296,8 @@ int Stats(const std::shared_ptr<grpc::Channel>& channel, const ClientOptions& o,
   v1::GetStatsResponse s;
   grpc::Status status = stub->GetStats(&ctx, v1::GetStatsRequest(), &s);
   if (!status.ok()) return Fail(status, o, out, err);
-  Json j;
-  j["total_blocks"] = s.total_blocks();
-  j["free_blocks"] = s.free_blocks();
-  j["cached_blocks"] = s.cached_blocks();
-  j["block_size"] = s.block_size();
-  j["block_bytes"] = s.block_bytes();
-  j["kv_bytes_per_token"] = s.kv_bytes_per_token();
-  j["prefix_hit_rate"] = s.prefix_hit_rate();
-  j["running"] = s.running();
-  j["queued"] = s.queued();
-  j["steps"] = s.steps();
-  j["preemptions"] = s.preemptions();
-  Json tenants = Json::array();
-  for (const v1::TenantStats& t : s.tenants()) {
-    tenants.push_back({{"name", t.name()},
-                       {"kv_used_bytes", t.kv_used_bytes()},
-                       {"kv_reserved_bytes", t.kv_reserved_bytes()},
-                       {"kv_limit_bytes", t.kv_limit_bytes()},
-                       {"kv_used_blocks", t.kv_used_blocks()},
-                       {"kv_reserved_blocks", t.kv_reserved_blocks()},
-                       {"kv_limit_blocks", t.kv_limit_blocks()},
-                       {"over_limit", t.over_limit()},
-                       {"running", t.running()},
-                       {"queued", t.queued()},
-                       {"tokens_served", t.tokens_served()},
-                       {"prompt_tokens_served", t.prompt_tokens_served()},
-                       {"generated_tokens", t.generated_tokens()},
-                       {"preemptions", t.preemptions()},
-                       {"prefix_hit_tokens", t.prefix_hit_tokens()}});
-  }
-  j["tenants"] = tenants;
   if (o.json) {
-    out << Dump(j) << "\n";
+    out << ProtoJson(s) << "\n";
     return 0;
   }
   out << "blocks: " << s.total_blocks() << " total, " << s.free_blocks()

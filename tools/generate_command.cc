@@ -156,7 +156,7 @@ int RunGenerate(const GenerateFlags& flags) {
   const absl::Duration load_time = absl::Now() - load_start;
 
   engine::Request request;
-  request.tenant = "default";
+  request.tenant = std::string(engine::kDefaultTenantName);
   request.prompt = *prompt;
   request.sampling.temperature = flags.temperature;
   request.sampling.top_k = flags.top_k;

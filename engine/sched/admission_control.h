@@ -18,9 +18,12 @@ namespace kvasir::engine::sched {
 // check, answered at once on the submitting thread instead of letting a
 // queue grow (TF Serving's explicit back-pressure).
 //
-// "Queued" counts requests that wait to run: accepted and not yet started,
-// and preempted ones waiting to resume. The limits apply to new requests
-// only; a preempted request always gets back in line.
+// "Queued" counts requests that wait to run: accepted and not yet started
+// (in the engine's inbox or the scheduler's queue), and preempted ones
+// waiting to resume. This class owns those counts: the scheduler keeps the
+// queue itself and tells it when a request leaves or re-enters, and the
+// engine's stats read them here. The limits apply to new requests only; a
+// preempted request always gets back in line.
 //
 // Thread-safe: TryEnqueue runs on submitting threads, the rest on the
 // engine thread.

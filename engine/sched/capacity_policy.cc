@@ -47,7 +47,7 @@ Sequence* CapacityPolicy::PickVictim(
         if (status == kvcache::AllocStatus::kTenantLimit && !same_tenant) {
           return std::nullopt;
         }
-        const kvcache::TenantKvUsage t = kv_->GetTenantUsage(tenant);
+        const kvcache::TenantKvStats t = kv_->GetTenant(tenant);
         const int cls = t.over_limit()    ? kOverLimit
                         : t.above_floor() ? kAboveFloor
                                           : kWithinFloor;
@@ -67,8 +67,7 @@ Sequence* CapacityPolicy::PickOverLimitVictim(
     int32_t requester_tenant, absl::Span<Sequence* const> running) const {
   return Best(running, [&](const Sequence& s) -> std::optional<VictimKey> {
     const int32_t tenant = s.kv.tenant_id();
-    if (tenant == requester_tenant ||
-        !kv_->GetTenantUsage(tenant).over_limit() ||
+    if (tenant == requester_tenant || !kv_->GetTenant(tenant).over_limit() ||
         kv_->ReleasableAboveFloor(s.kv) == 0) {
       return std::nullopt;
     }

@@ -30,7 +30,6 @@ void FairShare::Deactivate(int32_t t) {
 void FairShare::Charge(int32_t t, int64_t tokens) {
   if (tokens <= 0) return;
   Tenant& tenant = tenants_[t];
-  tenant.served += tokens;
   tenant.counter += static_cast<double>(tokens) / tenant.weight;
   Advance();
 }
@@ -38,7 +37,6 @@ void FairShare::Charge(int32_t t, int64_t tokens) {
 void FairShare::Refund(int32_t t, int64_t tokens) {
   if (tokens <= 0) return;
   Tenant& tenant = tenants_[t];
-  tenant.served -= tokens;
   tenant.counter -= static_cast<double>(tokens) / tenant.weight;
   // virtual_time_ stays: it never goes back.
 }

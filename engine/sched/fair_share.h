@@ -24,12 +24,10 @@ class FairShare {
   int32_t AddTenant(double weight);
   int32_t size() const { return static_cast<int32_t>(tenants_.size()); }
   void SetWeight(int32_t t, double weight) { tenants_[t].weight = weight; }
-  double weight(int32_t t) const { return tenants_[t].weight; }
 
   // No-ops when the tenant is already in that state.
   void Activate(int32_t t);
   void Deactivate(int32_t t);
-  bool active(int32_t t) const { return tenants_[t].active; }
 
   // Tenant t was served `tokens` (computed by the model): its counter grows
   // by tokens / weight.
@@ -39,20 +37,17 @@ class FairShare {
   void Refund(int32_t t, int64_t tokens);
 
   double counter(int32_t t) const { return tenants_[t].counter; }
-  int64_t served(int32_t t) const { return tenants_[t].served; }
-  // The smallest counter among active tenants, as a non-decreasing clock.
-  double virtual_time() const { return virtual_time_; }
 
  private:
   struct Tenant {
     double weight = 1.0;
     double counter = 0.0;
-    int64_t served = 0;
     bool active = false;
   };
   void Advance();
 
   std::vector<Tenant> tenants_;
+  // The smallest counter among active tenants, as a non-decreasing clock.
   double virtual_time_ = 0.0;
 };
 

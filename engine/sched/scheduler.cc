@@ -1,10 +1,8 @@
 #include "engine/sched/scheduler.h"
 
 #include <algorithm>
-#include <cmath>
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -16,51 +14,6 @@ void StepPlan::Clear() {
   preempted.clear();
   num_tokens = 0;
   num_decode_tokens = 0;
-  num_logits = 0;
-}
-
-absl::Status ValidateTenantConfigs(const std::vector<TenantConfig>& tenants) {
-  if (tenants.empty()) {
-    return absl::InvalidArgumentError("tenants: at least one is required");
-  }
-  absl::flat_hash_set<std::string> names;
-  for (size_t i = 0; i < tenants.size(); ++i) {
-    const TenantConfig& t = tenants[i];
-    const std::string who = t.name.empty()
-                                ? absl::StrCat("tenants[", i, "]")
-                                : absl::StrCat("tenant '", t.name, "'");
-    if (t.name.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(who, ": name is empty"));
-    }
-    if (!names.insert(t.name).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(who, ": the name is used twice"));
-    }
-    if (!std::isfinite(t.weight) || t.weight <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          who, ": weight ", t.weight, " must be a finite number > 0"));
-    }
-    if (t.max_concurrent < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          who, ": max_concurrent ", t.max_concurrent, " must be >= 0"));
-    }
-    if (t.max_queued < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(who, ": max_queued ", t.max_queued, " must be >= 0"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-std::vector<kvcache::TenantBudget> ToKvBudgets(
-    const std::vector<TenantConfig>& tenants) {
-  std::vector<kvcache::TenantBudget> budgets;
-  budgets.reserve(tenants.size());
-  for (const TenantConfig& t : tenants) {
-    budgets.push_back(kvcache::TenantBudget{t.name, t.reserved_bytes,
-                                            t.limit_bytes, t.prefix_caching});
-  }
-  return budgets;
 }
 
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
@@ -108,7 +61,7 @@ int32_t Scheduler::FindTenant(absl::string_view name) const {
 
 absl::Status Scheduler::SetTenants(std::vector<TenantConfig> tenants,
                                    std::vector<FinishedSeq>* cancelled) {
-  RETURN_IF_ERROR(ValidateTenantConfigs(tenants));
+  RETURN_IF_ERROR(ValidateTenantConfigs(tenants, kv_->capacity_bytes()));
   RETURN_IF_ERROR(kv_->SetBudgets(ToKvBudgets(tenants)));
   for (Tenant& t : tenants_) t.info.configured = false;
   std::vector<AdmissionControl::TenantLimits> limits;
@@ -126,18 +79,16 @@ absl::Status Scheduler::SetTenants(std::vector<TenantConfig> tenants,
     t.info.configured = true;
     t.info.weight = c.weight;
     t.info.max_concurrent = c.max_concurrent;
-    t.max_queued = c.max_queued;
     fair_.SetWeight(idx, c.weight);
-    const absl::StatusOr<kvcache::TenantKvStats> kv_tenant =
-        kv_->GetTenant(c.name);
-    const absl::StatusOr<int64_t> max_tokens = kv_->MaxTokens(c.name);
-    if (!kv_tenant.ok() || !max_tokens.ok()) {
+    const std::optional<int32_t> kv_id = kv_->FindTenant(c.name);
+    if (!kv_id.has_value()) {
       return absl::InternalError(absl::StrCat(
           "tenant '", c.name, "' is missing from the KV cache after update"));
     }
-    t.info.kv_id = kv_tenant->id;
+    t.info.kv_id = *kv_id;
+    ASSIGN_OR_RETURN(const int64_t max_tokens, kv_->MaxTokens(*kv_id));
     limits.push_back(
-        {c.name, c.max_queued, *max_tokens, kv_tenant->limit_bytes});
+        {c.name, c.max_queued, max_tokens, kv_->GetTenant(*kv_id).limit_bytes});
   }
   // Removed tenants: their waiting requests are cancelled now; running ones
   // go on with the blocks they hold.
@@ -172,7 +123,6 @@ absl::Status Scheduler::Add(Sequence* seq) {
   seq->arrival_time = options_.clock->Now();
   seq->plan_index = -1;
   tenants_[t].waiting.insert(seq);
-  ++tenants_[t].info.waiting;
   ++num_waiting_;
   UpdateActive(t);
   return absl::OkStatus();
@@ -180,7 +130,7 @@ absl::Status Scheduler::Add(Sequence* seq) {
 
 void Scheduler::UpdateActive(int32_t t) {
   const Tenant& tenant = tenants_[t];
-  if (tenant.info.running > 0 || !tenant.waiting.empty()) {
+  if (tenant.info.stats.running > 0 || !tenant.waiting.empty()) {
     fair_.Activate(t);
   } else {
     fair_.Deactivate(t);
@@ -205,10 +155,7 @@ const StepPlan& Scheduler::Schedule() {
   // As vLLM: a step that had to preempt is short of memory; starting more
   // requests now would only thrash.
   if (plan_.preempted.empty()) ScheduleWaiting(now);
-  for (const ScheduledSeq& e : plan_.scheduled) {
-    e.seq->plan_index = -1;
-    plan_.num_logits += e.compute_logits ? 1 : 0;
-  }
+  for (const ScheduledSeq& e : plan_.scheduled) e.seq->plan_index = -1;
   return plan_;
 }
 
@@ -276,7 +223,8 @@ int32_t Scheduler::PickWaitingTenant() const {
   for (size_t i = 0; i < tenants_.size(); ++i) {
     const Tenant& t = tenants_[i];
     if (t.waiting.empty() || blocked_[i] != 0) continue;
-    if (t.info.max_concurrent > 0 && t.info.running >= t.info.max_concurrent) {
+    if (t.info.max_concurrent > 0 &&
+        t.info.stats.running >= t.info.max_concurrent) {
       continue;
     }
     if (best < 0) {
@@ -310,7 +258,7 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
     FinishInPlan(s, FinishReason::kDeadline, absl::OkStatus());
     return true;
   }
-  const absl::StatusOr<int64_t> max_tokens = kv_->MaxTokens(tenant.info.name);
+  const absl::StatusOr<int64_t> max_tokens = kv_->MaxTokens(tenant.info.kv_id);
   if (!max_tokens.ok()) {
     FinishInPlan(s, FinishReason::kTenantRemoved, absl::OkStatus());
     return true;
@@ -326,7 +274,7 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
     return true;
   }
   absl::StatusOr<kvcache::KvSequence> kvseq =
-      kv_->NewSequence(tenant.info.name);
+      kv_->NewSequence(tenant.info.kv_id);
   if (!kvseq.ok()) {
     FinishInPlan(s, FinishReason::kTenantRemoved, absl::OkStatus());
     return true;
@@ -361,13 +309,12 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
   }
 
   tenant.waiting.erase(tenant.waiting.begin());
-  --tenant.info.waiting;
   --num_waiting_;
   if (admission_ != nullptr) admission_->Dequeued(tenant.info.name);
   s->kv = *std::move(kvseq);
   s->status = SeqStatus::kPrefilling;
   running_.push_back(s);
-  ++tenant.info.running;
+  ++tenant.info.stats.running;
   if (!s->started) {
     s->started = true;
     s->first_scheduled_time = now;
@@ -412,7 +359,7 @@ void Scheduler::RemoveFromPlan(Sequence* seq) {
 void Scheduler::RemoveRunning(Sequence* seq) {
   auto it = std::find(running_.begin(), running_.end(), seq);
   if (it != running_.end()) running_.erase(it);
-  --tenants_[seq->tenant_index].info.running;
+  --tenants_[seq->tenant_index].info.stats.running;
 }
 
 void Scheduler::Preempt(Sequence* seq) {
@@ -423,7 +370,7 @@ void Scheduler::Preempt(Sequence* seq) {
   ++seq->preemptions;
   ++total_preemptions_;
   Tenant& tenant = tenants_[seq->tenant_index];
-  ++tenant.info.preemptions;
+  ++tenant.info.stats.preemptions;
   plan_.preempted.push_back(seq);
   if (!tenant.info.configured) {
     // Its tenant was removed: it cannot get blocks again.
@@ -435,7 +382,6 @@ void Scheduler::Preempt(Sequence* seq) {
   }
   // Back in line with its original arrival: ahead of later requests.
   tenant.waiting.insert(seq);
-  ++tenant.info.waiting;
   ++num_waiting_;
   if (admission_ != nullptr) admission_->Requeued(tenant.info.name);
 }
@@ -448,7 +394,6 @@ void Scheduler::Drop(Sequence* seq) {
     RemoveFromPlan(seq);
     RemoveRunning(seq);
   } else if (tenant.waiting.erase(seq) > 0) {
-    --tenant.info.waiting;
     --num_waiting_;
     if (admission_ != nullptr) admission_->Dequeued(tenant.info.name);
   }
@@ -485,10 +430,10 @@ void Scheduler::Commit() {
               "recording the step in the KV cache failed: ", st.message())));
       continue;
     }
-    TenantSched& info = tenants_[s->tenant_index].info;
-    info.served_tokens += e.num_tokens;
-    if (prefill) info.prompt_tokens_served += e.num_tokens;
-    if (e.compute_logits) ++info.generated_tokens;
+    TenantSchedStats& stats = tenants_[s->tenant_index].info.stats;
+    stats.served_tokens += e.num_tokens;
+    if (prefill) stats.prompt_tokens_served += e.num_tokens;
+    if (e.compute_logits) ++stats.generated_tokens;
     if (s->num_computed() == s->num_tokens()) {
       s->status = SeqStatus::kDecoding;
     }

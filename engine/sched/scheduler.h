@@ -17,6 +17,7 @@
 #include "engine/sched/capacity_policy.h"
 #include "engine/sched/fair_share.h"
 #include "engine/sched/sequence.h"
+#include "engine/tenant_rules.h"
 #include "kvcache/kv_cache_manager.h"
 
 namespace kvasir::engine::sched {
@@ -50,24 +51,20 @@ struct StepPlan {
   std::vector<Sequence*> preempted;
   int32_t num_tokens = 0;         // sum over `scheduled`
   int32_t num_decode_tokens = 0;  // of which one-token decodes
-  int32_t num_logits = 0;         // entries with compute_logits
 
   void Clear();
 };
 
-// Per-tenant scheduling state, readable for stats and tests.
+// Per-tenant scheduling state, readable for stats and tests. How many
+// requests wait is AdmissionControl's count (the scheduler tells it when
+// one leaves or re-enters the queue).
 struct TenantSched {
   std::string name;
   int32_t kv_id = -1;      // the KvCacheManager's tenant id
   bool configured = true;  // false: removed, kept while requests run
   double weight = 1.0;
   int32_t max_concurrent = 0;
-  int32_t running = 0;
-  int32_t waiting = 0;
-  int64_t served_tokens = 0;         // all computed tokens
-  int64_t prompt_tokens_served = 0;  // computed tokens before decoding
-  int64_t generated_tokens = 0;      // logits produced (tokens sampled)
-  int64_t preemptions = 0;
+  TenantSchedStats stats;
 };
 
 // Continuous batching at iteration level (vLLM v1's scheduler, TensorRT-LLM's
@@ -106,9 +103,9 @@ class Scheduler {
     Clock* clock = nullptr;          // required; not owned
   };
 
-  // Validates the options and tenants and applies the tenants' budgets to
-  // `kv` (SetTenants). `kv` and `admission` (may be null) are not owned and
-  // must outlive the scheduler.
+  // Validates the options and tenants (ValidateTenantConfigs against the
+  // KV capacity) and applies the tenants' budgets to `kv` (SetTenants). `kv`
+  // and `admission` (may be null) are not owned and must outlive the scheduler.
   static absl::StatusOr<std::unique_ptr<Scheduler>> Create(
       const Options& options, kvcache::KvCacheManager* kv,
       AdmissionControl* admission, std::vector<TenantConfig> tenants);
@@ -141,8 +138,8 @@ class Scheduler {
   // cache (full blocks enter the prefix cache) and moves sequences whose
   // known tokens are all computed to kDecoding. The caller then appends a
   // sampled token to each compute_logits sequence. Sequences whose tokens
-  // could not be recorded are finished (kError) and appended to
-  // plan().finished. Not called when the model step failed: nothing is
+  // could not be recorded are finished (kError) and appended to the
+  // plan's `finished`. Not called when the model step failed: nothing is
   // recorded then, and the caller finishes the sequences.
   void Commit();
 
@@ -150,9 +147,7 @@ class Scheduler {
   // blocks are freed now. No-op for a finished sequence.
   void Finish(Sequence* seq);
 
-  const StepPlan& plan() const { return plan_; }
   int32_t num_running() const { return static_cast<int32_t>(running_.size()); }
-  int32_t num_waiting() const { return num_waiting_; }
   bool idle() const { return running_.empty() && num_waiting_ == 0; }
   // Sequences running now, in the order they started.
   absl::Span<Sequence* const> running() const { return running_; }
@@ -163,11 +158,7 @@ class Scheduler {
   const TenantSched& tenant(int32_t i) const { return tenants_[i].info; }
   // Index of a configured tenant, or -1.
   int32_t FindTenant(absl::string_view name) const;
-  const FairShare& fair_share() const { return fair_; }
   int64_t total_preemptions() const { return total_preemptions_; }
-  const Options& options() const { return options_; }
-  kvcache::KvCacheManager& kv() { return *kv_; }
-  const kvcache::KvCacheManager& kv() const { return *kv_; }
 
  private:
   // Waiting order within a tenant: priority (higher first), then arrival.
@@ -179,7 +170,6 @@ class Scheduler {
   };
   struct Tenant {
     TenantSched info;
-    int32_t max_queued = 0;
     std::set<Sequence*, WaitingOrder> waiting;
   };
 
@@ -225,15 +215,6 @@ class Scheduler {
   std::vector<uint8_t> blocked_;
   kvcache::PrefixMatch match_;  // of the request TryStart looks at
 };
-
-// Checks a tenant set as Engine::Create and UpdateTenants do (names, weights,
-// caps; the KV budgets are checked by the KV cache): InvalidArgument naming
-// the tenant and the field.
-absl::Status ValidateTenantConfigs(const std::vector<TenantConfig>& tenants);
-
-// The KV budgets of a tenant set.
-std::vector<kvcache::TenantBudget> ToKvBudgets(
-    const std::vector<TenantConfig>& tenants);
 
 }  // namespace kvasir::engine::sched
 

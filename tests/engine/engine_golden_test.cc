@@ -82,7 +82,7 @@ class EngineGoldenTest : public ::testing::TestWithParam<ModelCase> {
     engine.Shutdown(absl::InfiniteDuration());
     const EngineStats s = engine.Stats();
     EXPECT_EQ(s.free_blocks + s.cached_blocks, s.total_blocks);
-    for (const TenantStats& t : s.tenants) EXPECT_EQ(t.kv_used_blocks, 0);
+    for (const TenantStats& t : s.tenants) EXPECT_EQ(t.kv.used_blocks, 0);
   }
 };
 

@@ -63,7 +63,7 @@ void ExpectAllBlocksFree(const EngineStats& s) {
   EXPECT_EQ(s.running, 0);
   EXPECT_EQ(s.queued, 0);
   for (const TenantStats& t : s.tenants) {
-    EXPECT_EQ(t.kv_used_blocks, 0) << t.name;
+    EXPECT_EQ(t.kv.used_blocks, 0) << t.name;
   }
 }
 
@@ -461,7 +461,7 @@ TEST_F(EngineTest, SharedPrefixIsServedFromTheCache) {
   EXPECT_EQ(second->token_ids(), expected);
   engine_->Shutdown(absl::InfiniteDuration());
   EXPECT_GT(engine_->Stats().prefix_hit_rate, 0.0);
-  EXPECT_EQ(engine_->Stats().tenants[0].prefix_hit_tokens, 32);
+  EXPECT_EQ(engine_->Stats().tenants[0].kv.prefix_hit_tokens, 32);
 }
 
 TEST_F(EngineTest, LogprobsAndSeededSampling) {
@@ -493,9 +493,10 @@ TEST_F(EngineTest, UpdateTenantsAppliesBetweenSteps) {
   // Invalid sets are refused on the caller's thread, changing nothing.
   TenantConfig bad = Tenant("a");
   bad.weight = -1;
-  EXPECT_THAT(engine_->UpdateTenants({bad}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("tenant 'a'"), HasSubstr("weight -1"))));
+  EXPECT_THAT(
+      engine_->UpdateTenants({bad}),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("tenant 'a'"), HasSubstr("weight: -1"))));
   EXPECT_THAT(engine_->UpdateTenants({Tenant("a", 70000, 70000)}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'a'")));
   // Removing b ends its queued request, saying why.
@@ -530,10 +531,10 @@ TEST_F(EngineTest, StatsDescribeTheCacheAndTenants) {
   EXPECT_EQ(s.decode_tokens, 4);
   ASSERT_EQ(s.tenants.size(), 2u);
   EXPECT_EQ(s.tenants[0].name, "t");
-  EXPECT_EQ(s.tenants[0].kv_reserved_blocks, 8);
-  EXPECT_EQ(s.tenants[0].kv_limit_bytes, 128 * kBlockBytes);
-  EXPECT_EQ(s.tenants[0].prompt_tokens_served, 10);
-  EXPECT_EQ(s.tenants[0].generated_tokens, 5);
+  EXPECT_EQ(s.tenants[0].kv.reserved_blocks, 8);
+  EXPECT_EQ(s.tenants[0].kv.limit_bytes, 128 * kBlockBytes);
+  EXPECT_EQ(s.tenants[0].sched.prompt_tokens_served, 10);
+  EXPECT_EQ(s.tenants[0].sched.generated_tokens, 5);
   EXPECT_EQ(s.tenants[1].name, "u");
   ExpectAllBlocksFree(s);
 }

@@ -11,6 +11,7 @@ kvasir_test(scheduler_budget_test
   LABELS sched)
 kvasir_test(engine_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/tenant_rules_test.cc
   DEPS kvasir_engine
   LABELS sched)
 

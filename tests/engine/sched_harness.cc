@@ -1,5 +1,6 @@
 #include "tests/engine/sched_harness.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -178,8 +179,9 @@ void SchedHarness::ExpectAllBlocksFree() const {
   EXPECT_EQ(s.free_blocks + s.cached_blocks, s.total_blocks);
   EXPECT_EQ(s.used_blocks, 0);
   EXPECT_EQ(s.live_sequences, 0);
-  for (const kvcache::TenantKvStats& t : s.tenants) {
-    EXPECT_EQ(t.used_blocks, 0) << t.name;
+  for (int32_t i = 0; i < sched_->num_tenants(); ++i) {
+    const int32_t id = sched_->tenant(i).kv_id;
+    EXPECT_EQ(kv_->GetTenant(id).used_blocks, 0) << kv_->TenantName(id);
   }
 }
 
@@ -193,12 +195,12 @@ FinishReason SchedHarness::reason(const std::string& name) const {
 
 int64_t SchedHarness::served(const std::string& tenant) const {
   const int32_t t = sched_->FindTenant(tenant);
-  return t < 0 ? 0 : sched_->tenant(t).served_tokens;
+  return t < 0 ? 0 : sched_->tenant(t).stats.served_tokens;
 }
 
 int64_t SchedHarness::used_blocks(const std::string& tenant) const {
-  auto t = kv_->GetTenant(tenant);
-  return t.ok() ? t->used_blocks : 0;
+  const std::optional<int32_t> id = kv_->FindTenant(tenant);
+  return id.has_value() ? kv_->GetTenant(*id).used_blocks : 0;
 }
 
 void RunTable(SchedHarness& h, const std::vector<Row>& rows) {

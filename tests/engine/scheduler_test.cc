@@ -360,7 +360,7 @@ TEST(SchedulerTest, SetTenantsValidatesAllOrNothing) {
   bad.weight = 0;
   EXPECT_THAT(h.sched().SetTenants({BlocksTenant("A", 0, 16), bad}, &cancelled),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("tenant 'B'"), HasSubstr("weight 0"))));
+                       AllOf(HasSubstr("tenant 'B'"), HasSubstr("weight: 0"))));
   EXPECT_THAT(
       h.sched().SetTenants(
           {BlocksTenant("A", 10, 16), BlocksTenant("B", 10, 16)}, &cancelled),
@@ -493,9 +493,9 @@ TEST(SchedulerTest, CreateValidates) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_running 0")));
   o.max_running = 4;
   TenantConfig dup = BlocksTenant("t", 0, 8);
-  EXPECT_THAT(
-      Scheduler::Create(o, kv->get(), nullptr, {dup, dup}),
-      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("used twice")));
+  EXPECT_THAT(Scheduler::Create(o, kv->get(), nullptr, {dup, dup}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("duplicate tenant name")));
   EXPECT_THAT(Scheduler::Create(o, kv->get(), nullptr, {dup}), IsOk());
 }
 

@@ -213,13 +213,14 @@ TEST(StepAllocationTest, SchedulerDecodeStepsDoNotAllocate) {
   // does it, minus the model; returns the allocations of the scheduler and
   // the per-step stats query.
   auto step = [&] {
-    int64_t n = CountAllocations([&] { s.Schedule(); });
+    const sched::StepPlan* plan = nullptr;
+    int64_t n = CountAllocations([&] { plan = &s.Schedule(); });
     n += CountAllocations([&] {
       s.Commit();
-      const kvcache::TenantKvUsage u = h.kv().GetTenantUsage(kv_id);
+      const kvcache::TenantKvStats u = h.kv().GetTenant(kv_id);
       EXPECT_GE(u.used_blocks, 0);
     });
-    for (const sched::ScheduledSeq& e : s.plan().scheduled) {
+    for (const sched::ScheduledSeq& e : plan->scheduled) {
       if (!e.compute_logits) continue;
       e.seq->tokens.reserve(64);  // the engine's token vector, not ours
       e.seq->AppendToken(500 + e.seq->num_tokens());

@@ -14,6 +14,9 @@ namespace {
 
 using ::kvasir::kvcache::testing::BlocksBudget;
 using ::kvasir::kvcache::testing::MakeManager;
+using ::kvasir::kvcache::testing::MaxTokensFor;
+using ::kvasir::kvcache::testing::NewSequenceFor;
+using ::kvasir::kvcache::testing::TenantByName;
 using ::kvasir::kvcache::testing::TinyBlockBytes;
 using ::kvasir::kvcache::testing::TinyLayout;
 using ::kvasir::kvcache::testing::Tokens;
@@ -36,7 +39,7 @@ void Grow(KvCacheManager& m, KvSequence& seq,
 // A new sequence of `tenant` holding `blocks` full blocks of fresh tokens.
 KvSequence Hold(KvCacheManager& m, const std::string& tenant, int32_t blocks,
                 int32_t first_token) {
-  auto seq = m.NewSequence(tenant);
+  auto seq = NewSequenceFor(m, tenant);
   EXPECT_TRUE(seq.ok()) << seq.status();
   Grow(m, *seq, Tokens(first_token, blocks * m.block_size()));
   return *std::move(seq);
@@ -75,20 +78,18 @@ TEST(KvCacheManagerTest, CreateValidatesLayoutCapacityAndBudgets) {
 
 TEST(KvCacheManagerTest, NewSequenceForUnknownTenantIsNotFound) {
   auto m = MakeManager(8, {BlocksBudget("a", 0, 8)});
-  EXPECT_THAT(m->NewSequence("nobody"),
+  EXPECT_THAT(NewSequenceFor(*m, "nobody"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("'nobody'")));
-  EXPECT_THAT(m->MaxTokens("nobody"),
+  EXPECT_THAT(MaxTokensFor(*m, "nobody"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("'nobody'")));
-  EXPECT_THAT(m->GetTenant("nobody"),
+  EXPECT_THAT(TenantByName(*m, "nobody"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("'nobody'")));
 }
 
 TEST(KvCacheManagerTest, AllocateGrowsTheTableAndAppendRecordsTokens) {
   auto m = MakeManager(8, {BlocksBudget("a", 0, 8)});
-  ASSERT_OK_AND_ASSIGN(KvSequence seq, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence seq, NewSequenceFor(*m, "a"));
   EXPECT_TRUE(seq.valid());
-  EXPECT_EQ(m->BlocksNeeded(seq, 5), 2);
-  EXPECT_EQ(m->BlocksNeeded(seq, -3), 0);
   ASSERT_OK_AND_ASSIGN(AllocationResult r, m->Allocate(seq, 5));
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.new_blocks, 2);
@@ -102,8 +103,6 @@ TEST(KvCacheManagerTest, AllocateGrowsTheTableAndAppendRecordsTokens) {
   EXPECT_EQ(seq.num_tokens(), 5);
   EXPECT_EQ(seq.table().SlotOf(4).block, seq.block_table()[1]);
   EXPECT_EQ(seq.table().SlotOf(4).offset, 0);
-  EXPECT_EQ(m->BlocksNeeded(seq, 3), 0);
-  EXPECT_EQ(m->BlocksNeeded(seq, 4), 1);
   ASSERT_OK_AND_ASSIGN(r, m->Allocate(seq, 3));
   EXPECT_EQ(r.new_blocks, 0);
 
@@ -120,12 +119,12 @@ TEST(KvCacheManagerTest, HandleGivesBlocksBackWhenDestroyed) {
   {
     KvSequence seq = Hold(*m, "a", 3, 0);
     EXPECT_EQ(m->free_blocks() + m->reclaimable_blocks(), 5);
-    EXPECT_EQ(m->GetTenant("a")->used_blocks, 3);
+    EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 3);
     EXPECT_EQ(m->Stats().live_sequences, 1);
   }
   EXPECT_EQ(m->Stats().used_blocks, 0);
-  EXPECT_EQ(m->available_blocks(), 8);
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 0);
+  EXPECT_EQ(m->free_blocks() + m->reclaimable_blocks(), 8);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 0);
   EXPECT_EQ(m->Stats().live_sequences, 0);
 }
 
@@ -141,17 +140,17 @@ TEST(KvCacheManagerTest, HandleIsMoveOnlyAndFreeIsIdempotent) {
   EXPECT_EQ(std::vector<int32_t>(moved.block_table().begin(),
                                  moved.block_table().end()),
             table);
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 2);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 2);
 
   // Move-assigning over a live handle frees what it held.
   KvSequence other = Hold(*m, "a", 3, 100);
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 5);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 5);
   other = std::move(moved);
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 2);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 2);
   other.Free();
   other.Free();
   EXPECT_FALSE(other.valid());
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 0);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 0);
   EXPECT_EQ(m->Stats().live_sequences, 0);
 }
 
@@ -165,11 +164,11 @@ TEST(KvCacheManagerTest, MisuseIsAnErrorNotACrash) {
   EXPECT_THAT(m->AppendTokens(empty, Tokens(0, 1)),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("handle is empty")));
-  ASSERT_OK_AND_ASSIGN(KvSequence seq, other->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence seq, NewSequenceFor(*other, "a"));
   EXPECT_THAT(m->Allocate(seq, 1),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("another KvCacheManager")));
-  ASSERT_OK_AND_ASSIGN(KvSequence mine, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence mine, NewSequenceFor(*m, "a"));
   EXPECT_THAT(m->Allocate(mine, -1),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("n_new_tokens -1")));
@@ -187,24 +186,24 @@ TEST(KvCacheManagerTest, FloorOfBHoldsWhileAFloods) {
   std::vector<KvSequence> a_seqs;
   AllocStatus last = AllocStatus::kOk;
   for (int i = 0; i < 20; ++i) {
-    ASSERT_OK_AND_ASSIGN(KvSequence seq, m->NewSequence("a"));
+    ASSERT_OK_AND_ASSIGN(KvSequence seq, NewSequenceFor(*m, "a"));
     last = TryAllocate(*m, seq, 4);
     if (last != AllocStatus::kOk) break;
     a_seqs.push_back(std::move(seq));
   }
   EXPECT_THAT(a_seqs, SizeIs(12));
   EXPECT_EQ(last, AllocStatus::kOtherTenantsFloors);
-  EXPECT_EQ(m->available_blocks(), 4);
+  EXPECT_EQ(m->free_blocks() + m->reclaimable_blocks(), 4);
 
   // B gets its whole floor, in one go.
-  ASSERT_OK_AND_ASSIGN(KvSequence b, m->NewSequence("b"));
+  ASSERT_OK_AND_ASSIGN(KvSequence b, NewSequenceFor(*m, "b"));
   EXPECT_EQ(TryAllocate(*m, b, 16), AllocStatus::kOk);
-  EXPECT_EQ(m->GetTenant("b")->used_blocks, 4);
+  EXPECT_EQ(TenantByName(*m, "b")->used_blocks, 4);
   // Beyond it the pool is simply full.
   EXPECT_EQ(TryAllocate(*m, b, 17), AllocStatus::kPoolExhausted);
   // What B gives back is protected by its floor again.
   b.Free();
-  ASSERT_OK_AND_ASSIGN(KvSequence a_more, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence a_more, NewSequenceFor(*m, "a"));
   EXPECT_EQ(TryAllocate(*m, a_more, 1), AllocStatus::kOtherTenantsFloors);
 }
 
@@ -218,20 +217,20 @@ TEST(KvCacheManagerTest, FloorTreatsCachedBlocksAsAvailable) {
   }
   EXPECT_EQ(m->reclaimable_blocks(), 12);
   EXPECT_EQ(m->free_blocks(), 4);
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 0);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 0);
 
   // Cached blocks count against no one and never block an allocation: A
   // can take 12 new blocks again, by reclaiming them.
   KvSequence big = Hold(*m, "a", 12, 5000);
   EXPECT_EQ(m->Stats().evicted_blocks, 8);
   // B's floor is intact.
-  ASSERT_OK_AND_ASSIGN(KvSequence b, m->NewSequence("b"));
+  ASSERT_OK_AND_ASSIGN(KvSequence b, NewSequenceFor(*m, "b"));
   EXPECT_EQ(TryAllocate(*m, b, 16), AllocStatus::kOk);
 }
 
 TEST(KvCacheManagerTest, ANeverPassesItsLimit) {
   auto m = MakeManager(16, {BlocksBudget("a", 0, 6), BlocksBudget("b", 0, 16)});
-  ASSERT_OK_AND_ASSIGN(KvSequence seq, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence seq, NewSequenceFor(*m, "a"));
   int32_t token = 0;
   AllocStatus status = AllocStatus::kOk;
   while (true) {
@@ -241,57 +240,51 @@ TEST(KvCacheManagerTest, ANeverPassesItsLimit) {
   }
   EXPECT_EQ(status, AllocStatus::kTenantLimit);
   EXPECT_EQ(token, 24);
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 6);
-  EXPECT_FALSE(m->GetTenant("a")->over_limit);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 6);
+  EXPECT_FALSE(TenantByName(*m, "a")->over_limit());
 
   // All or nothing: a request for more than the limit takes nothing.
   seq.Free();
-  ASSERT_OK_AND_ASSIGN(KvSequence big, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence big, NewSequenceFor(*m, "a"));
   ASSERT_OK_AND_ASSIGN(AllocationResult r, m->Allocate(big, 7 * 4));
   EXPECT_EQ(r.status, AllocStatus::kTenantLimit);
   EXPECT_EQ(r.new_blocks, 7);
   EXPECT_EQ(big.num_blocks(), 0);
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 0);
-  EXPECT_EQ(m->available_blocks(), 16);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 0);
+  EXPECT_EQ(m->free_blocks() + m->reclaimable_blocks(), 16);
 }
 
 TEST(KvCacheManagerTest, ShrinkingABudgetAtRuntimeStopsNewBlocks) {
   auto m =
       MakeManager(16, {BlocksBudget("a", 0, 10), BlocksBudget("b", 0, 16)});
   KvSequence s1 = Hold(*m, "a", 4, 0);
-  ASSERT_OK_AND_ASSIGN(KvSequence s2, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence s2, NewSequenceFor(*m, "a"));
   Grow(*m, s2, Tokens(1000, 14));  // 4 blocks, 2 free slots in the last
   ASSERT_TRUE(
       m->SetBudgets({BlocksBudget("a", 0, 5), BlocksBudget("b", 0, 16)}).ok());
-  ASSERT_OK_AND_ASSIGN(TenantKvStats a, m->GetTenant("a"));
-  EXPECT_TRUE(a.over_limit);
+  const int32_t a_id = *m->FindTenant("a");
+  const TenantKvStats a = m->GetTenant(a_id);
+  EXPECT_TRUE(a.over_limit());
+  EXPECT_TRUE(a.above_floor());
+  EXPECT_TRUE(a.configured);
   EXPECT_EQ(a.used_blocks, 8);
   EXPECT_EQ(a.limit_blocks, 5);
-  EXPECT_TRUE(m->Stats().tenants[0].over_limit);
-  // The by-id query (no name copied) reports the same numbers.
-  const TenantKvUsage usage = m->GetTenantUsage(a.id);
-  EXPECT_TRUE(usage.over_limit());
-  EXPECT_TRUE(usage.above_floor());
-  EXPECT_TRUE(usage.configured);
-  EXPECT_EQ(usage.used_blocks, 8);
-  EXPECT_EQ(usage.limit_blocks, 5);
-  EXPECT_EQ(usage.reserved_blocks, 0);
-  EXPECT_EQ(usage.used_bytes, a.used_bytes);
-  EXPECT_EQ(usage.limit_bytes, 5 * m->block_bytes());
+  EXPECT_EQ(a.reserved_blocks, 0);
+  EXPECT_EQ(a.used_bytes, 8 * m->block_bytes());
+  EXPECT_EQ(a.limit_bytes, 5 * m->block_bytes());
 
   // No new block, but tokens that fit in its blocks still go.
   EXPECT_EQ(TryAllocate(*m, s2, 3), AllocStatus::kTenantLimit);
   EXPECT_EQ(TryAllocate(*m, s2, 2), AllocStatus::kOk);
-  ASSERT_OK_AND_ASSIGN(KvSequence s3, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence s3, NewSequenceFor(*m, "a"));
   EXPECT_EQ(TryAllocate(*m, s3, 1), AllocStatus::kTenantLimit);
   // B is not affected.
   KvSequence b = Hold(*m, "b", 8, 0);
 
   // Preempting s1 brings A back under its limit.
   s1.Free();
-  EXPECT_FALSE(m->GetTenant("a")->over_limit);
-  EXPECT_FALSE(m->GetTenantUsage(a.id).over_limit());
-  EXPECT_EQ(m->GetTenantUsage(a.id).used_blocks, 4);
+  EXPECT_FALSE(m->GetTenant(a_id).over_limit());
+  EXPECT_EQ(m->GetTenant(a_id).used_blocks, 4);
   EXPECT_EQ(TryAllocate(*m, s3, 4), AllocStatus::kOk);
   EXPECT_EQ(TryAllocate(*m, s3, 5), AllocStatus::kTenantLimit);
 }
@@ -316,11 +309,11 @@ TEST(KvCacheManagerTest, RaisingAFloorAtRuntimeProtectsIt) {
   KvSequence a = Hold(*m, "a", 12, 0);
   ASSERT_TRUE(
       m->SetBudgets({BlocksBudget("a", 0, 16), BlocksBudget("b", 8, 16)}).ok());
-  ASSERT_OK_AND_ASSIGN(KvSequence a2, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence a2, NewSequenceFor(*m, "a"));
   EXPECT_EQ(TryAllocate(*m, a2, 1), AllocStatus::kOtherTenantsFloors);
-  EXPECT_TRUE(m->GetTenant("a")->above_floor);
-  EXPECT_FALSE(m->GetTenant("b")->above_floor);
-  ASSERT_OK_AND_ASSIGN(KvSequence b, m->NewSequence("b"));
+  EXPECT_TRUE(TenantByName(*m, "a")->above_floor());
+  EXPECT_FALSE(TenantByName(*m, "b")->above_floor());
+  ASSERT_OK_AND_ASSIGN(KvSequence b, NewSequenceFor(*m, "b"));
   EXPECT_EQ(TryAllocate(*m, b, 16), AllocStatus::kOk);
   EXPECT_EQ(TryAllocate(*m, b, 17), AllocStatus::kPoolExhausted);
 }
@@ -333,11 +326,11 @@ TEST(KvCacheManagerTest, FailedSetBudgetsChangesNothing) {
       StatusIs(absl::StatusCode::kInvalidArgument,
                AllOf(HasSubstr("17 blocks"), HasSubstr("16 blocks"),
                      HasSubstr("a 2 blocks, b 15 blocks"))));
-  ASSERT_OK_AND_ASSIGN(TenantKvStats s, m->GetTenant("a"));
+  ASSERT_OK_AND_ASSIGN(TenantKvStats s, TenantByName(*m, "a"));
   EXPECT_EQ(s.limit_blocks, 10);
   EXPECT_EQ(s.reserved_blocks, 2);
   EXPECT_EQ(s.used_blocks, 1);
-  EXPECT_THAT(m->NewSequence("b"),
+  EXPECT_THAT(NewSequenceFor(*m, "b"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("'b'")));
 }
 
@@ -346,25 +339,24 @@ TEST(KvCacheManagerTest, RemovedTenantKeepsCountingUntilFreed) {
       MakeManager(16, {BlocksBudget("a", 2, 10), BlocksBudget("b", 0, 16)});
   KvSequence a = Hold(*m, "a", 3, 0);
   ASSERT_OK(m->SetBudgets({BlocksBudget("b", 0, 16)}));
-  EXPECT_THAT(m->NewSequence("a"),
+  EXPECT_THAT(NewSequenceFor(*m, "a"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("'a'")));
-  ASSERT_OK_AND_ASSIGN(TenantKvStats gone, m->GetTenant("a"));
+  ASSERT_OK_AND_ASSIGN(TenantKvStats gone, TenantByName(*m, "a"));
   EXPECT_FALSE(gone.configured);
   EXPECT_EQ(gone.used_blocks, 3);
-  EXPECT_TRUE(gone.over_limit);
-  KvCacheStats stats = m->Stats();
-  ASSERT_THAT(stats.tenants, SizeIs(2));
-  EXPECT_EQ(stats.tenants[0].name, "b");
-  EXPECT_EQ(stats.tenants[1].name, "a");
-  EXPECT_EQ(stats.used_blocks, 3);
+  EXPECT_TRUE(gone.over_limit());
+  EXPECT_EQ(m->Stats().used_blocks, 3);
+  // The name keeps its id, and FindTenant no longer maps it.
+  EXPECT_FALSE(m->FindTenant("a").has_value());
+  EXPECT_EQ(m->TenantName(a.tenant_id()), "a");
   // B can take only what A does not hold.
-  ASSERT_OK_AND_ASSIGN(KvSequence b, m->NewSequence("b"));
+  ASSERT_OK_AND_ASSIGN(KvSequence b, NewSequenceFor(*m, "b"));
   EXPECT_EQ(TryAllocate(*m, b, 14 * 4), AllocStatus::kPoolExhausted);
 
   a.Free();
-  EXPECT_THAT(m->GetTenant("a"),
+  EXPECT_THAT(TenantByName(*m, "a"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("'a'")));
-  EXPECT_THAT(m->Stats().tenants, SizeIs(1));
+  EXPECT_EQ(m->Stats().used_blocks, 0);
   EXPECT_EQ(TryAllocate(*m, b, 16 * 4), AllocStatus::kOk);
 }
 
@@ -385,8 +377,7 @@ TEST(KvCacheManagerTest, GqaAndMqaHoldGroupSizeTimesMoreTokens) {
     EXPECT_TRUE(m.ok()) << m.status();
     if (!m.ok()) return -1;
     const int64_t held = int64_t{(*m)->total_blocks()} * (*m)->block_size();
-    EXPECT_EQ((*m)->TokensForBytes(kCapacity), held);
-    EXPECT_EQ(*(*m)->MaxTokens("t"), held);
+    EXPECT_EQ(*MaxTokensFor(**m, "t"), held);
     EXPECT_EQ((*m)->bytes_per_token(),
               2 * 2 * kv_heads * 64 * KvDtypeSize(dtype));
     return held;
@@ -403,19 +394,15 @@ TEST(KvCacheManagerTest, GqaAndMqaHoldGroupSizeTimesMoreTokens) {
 TEST(KvCacheManagerTest, TokenCapacityQueries) {
   auto m = MakeManager(16, {BlocksBudget("a", 0, 12), BlocksBudget("b", 6, 16),
                             BlocksBudget("c", 2, 3)});
-  EXPECT_EQ(m->TokensForBytes(0), 0);
-  EXPECT_EQ(m->TokensForBytes(-5), 0);
-  EXPECT_EQ(m->TokensForBytes(TinyBlockBytes() * 3 - 1), 8);
-  EXPECT_EQ(m->TokensForBytes(TinyBlockBytes() * 3), 12);
-  EXPECT_EQ(*m->MaxTokens("a"), 8 * 4);   // 16 - 6 - 2 floors
-  EXPECT_EQ(*m->MaxTokens("b"), 14 * 4);  // 16 - 2
-  EXPECT_EQ(*m->MaxTokens("c"), 3 * 4);   // its limit
+  EXPECT_EQ(*MaxTokensFor(*m, "a"), 8 * 4);   // 16 - 6 - 2 floors
+  EXPECT_EQ(*MaxTokensFor(*m, "b"), 14 * 4);  // 16 - 2
+  EXPECT_EQ(*MaxTokensFor(*m, "c"), 3 * 4);   // its limit
 }
 
 TEST(KvCacheManagerTest, StatsReportBlocksBytesAndTenants) {
   auto m = MakeManager(10, {BlocksBudget("a", 2, 8), BlocksBudget("b", 1, 4)});
   KvSequence a = Hold(*m, "a", 3, 0);
-  ASSERT_OK_AND_ASSIGN(KvSequence b, m->NewSequence("b"));
+  ASSERT_OK_AND_ASSIGN(KvSequence b, NewSequenceFor(*m, "b"));
   Grow(*m, b, Tokens(0, 2));
   const KvCacheStats s = m->Stats();
   EXPECT_EQ(s.total_blocks, 10);
@@ -425,9 +412,7 @@ TEST(KvCacheManagerTest, StatsReportBlocksBytesAndTenants) {
   EXPECT_EQ(s.block_bytes, TinyBlockBytes());
   EXPECT_EQ(s.bytes_per_token, 32);
   EXPECT_EQ(s.live_sequences, 2);
-  ASSERT_THAT(s.tenants, SizeIs(2));
-  const TenantKvStats& ta = s.tenants[0];
-  EXPECT_EQ(ta.name, "a");
+  const TenantKvStats ta = m->GetTenant(a.tenant_id());
   EXPECT_TRUE(ta.configured);
   EXPECT_TRUE(ta.prefix_caching);
   EXPECT_EQ(ta.used_blocks, 3);
@@ -436,11 +421,11 @@ TEST(KvCacheManagerTest, StatsReportBlocksBytesAndTenants) {
   EXPECT_EQ(ta.used_bytes, 3 * TinyBlockBytes());
   EXPECT_EQ(ta.reserved_bytes, 2 * TinyBlockBytes());
   EXPECT_EQ(ta.limit_bytes, 8 * TinyBlockBytes());
-  EXPECT_TRUE(ta.above_floor);
-  EXPECT_FALSE(ta.over_limit);
-  EXPECT_EQ(s.tenants[1].used_blocks, 1);
-  EXPECT_FALSE(s.tenants[1].above_floor);
-  EXPECT_EQ(m->GetTenant(a.tenant_id()).name, "a");
+  EXPECT_TRUE(ta.above_floor());
+  EXPECT_FALSE(ta.over_limit());
+  EXPECT_EQ(m->GetTenant(b.tenant_id()).used_blocks, 1);
+  EXPECT_FALSE(m->GetTenant(b.tenant_id()).above_floor());
+  EXPECT_EQ(m->TenantName(a.tenant_id()), "a");
   EXPECT_EQ(m->TenantName(b.tenant_id()), "b");
 }
 

@@ -17,6 +17,8 @@ namespace {
 
 using ::kvasir::kvcache::testing::BlocksBudget;
 using ::kvasir::kvcache::testing::MakeManager;
+using ::kvasir::kvcache::testing::NewSequenceFor;
+using ::kvasir::kvcache::testing::TenantByName;
 using ::kvasir::kvcache::testing::Tokens;
 using ::kvasir::testing::StatusIs;
 using ::testing::ElementsAreArray;
@@ -29,7 +31,7 @@ using ::testing::SizeIs;
 // seq.num_cached_tokens().
 KvSequence Prefill(KvCacheManager& m, const std::string& tenant,
                    const std::vector<int32_t>& prompt) {
-  auto seq = m.NewSequence(tenant);
+  auto seq = NewSequenceFor(m, tenant);
   EXPECT_TRUE(seq.ok()) << seq.status();
   auto match = m.FindCachedPrefix(*seq, prompt);
   EXPECT_TRUE(match.ok()) << match.status();
@@ -49,7 +51,7 @@ TEST(KvCachePrefixTest, ReusesTheCachedPrefixWithinATenant) {
   const std::vector<int32_t> prompt = Tokens(10, 10);  // 2 full blocks + 2
   KvSequence first = Prefill(*m, "a", prompt);
   EXPECT_EQ(first.num_cached_tokens(), 0);
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 3);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 3);
 
   KvSequence second = Prefill(*m, "a", prompt);
   EXPECT_EQ(second.num_cached_tokens(), 8);
@@ -59,14 +61,14 @@ TEST(KvCachePrefixTest, ReusesTheCachedPrefixWithinATenant) {
   EXPECT_EQ(second.block_table()[1], first.block_table()[1]);
   EXPECT_NE(second.block_table()[2], first.block_table()[2]);
   // Shared blocks count once for the tenant.
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 4);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 4);
   EXPECT_EQ(m->Stats().used_blocks, 4);
   EXPECT_EQ(m->ReleasableBlocks(second), 1);
   EXPECT_EQ(m->ReleasableBlocks(first), 1);
 
   // Dropping the first keeps the shared blocks for the second.
   first.Free();
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 3);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 3);
   EXPECT_EQ(m->ReleasableBlocks(second), 3);
 }
 
@@ -74,7 +76,7 @@ TEST(KvCachePrefixTest, LeavesAtLeastOnePromptTokenToCompute) {
   auto m = MakeManager(16, {BlocksBudget("a", 0, 16)});
   const std::vector<int32_t> prompt = Tokens(0, 8);  // exactly 2 blocks
   KvSequence first = Prefill(*m, "a", prompt);
-  ASSERT_OK_AND_ASSIGN(KvSequence seq, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence seq, NewSequenceFor(*m, "a"));
   ASSERT_OK_AND_ASSIGN(PrefixMatch match, m->FindCachedPrefix(seq, prompt));
   EXPECT_TRUE(match.looked_up);
   EXPECT_EQ(match.prompt_tokens, 8);
@@ -100,8 +102,8 @@ TEST(KvCachePrefixTest, NeverReusesAnotherTenantsBlocks) {
   for (int32_t x : b.block_table()) {
     EXPECT_THAT(a.block_table(), ::testing::Not(::testing::Contains(x)));
   }
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 4);
-  EXPECT_EQ(m->GetTenant("b")->used_blocks, 4);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 4);
+  EXPECT_EQ(TenantByName(*m, "b")->used_blocks, 4);
   // Each tenant now hits its own copy.
   EXPECT_EQ(Prefill(*m, "a", prompt).num_cached_tokens(), 12);
   KvSequence b2 = Prefill(*m, "b", prompt);
@@ -115,14 +117,14 @@ TEST(KvCachePrefixTest, TenantWithCachingOffNeitherCachesNorLooksUp) {
   const std::vector<int32_t> prompt = Tokens(0, 9);
   { KvSequence a = Prefill(*m, "a", prompt); }
   EXPECT_EQ(m->reclaimable_blocks(), 0);
-  ASSERT_OK_AND_ASSIGN(KvSequence seq, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence seq, NewSequenceFor(*m, "a"));
   ASSERT_OK_AND_ASSIGN(PrefixMatch match, m->FindCachedPrefix(seq, prompt));
   EXPECT_FALSE(match.looked_up);
   EXPECT_EQ(match.num_tokens, 0);
   KvSequence a2 = Prefill(*m, "a", prompt);
   EXPECT_EQ(a2.num_cached_tokens(), 0);
-  EXPECT_FALSE(m->GetTenant("a")->prefix_caching);
-  EXPECT_EQ(m->GetTenant("a")->prefix_lookup_tokens, 0);
+  EXPECT_FALSE(TenantByName(*m, "a")->prefix_caching);
+  EXPECT_EQ(TenantByName(*m, "a")->prefix_lookup_tokens, 0);
   // B still caches.
   { KvSequence b = Prefill(*m, "b", prompt); }
   EXPECT_EQ(m->reclaimable_blocks(), 2);
@@ -135,7 +137,7 @@ TEST(KvCachePrefixTest, GlobalSwitchTurnsCachingOffForEveryone) {
   { KvSequence a = Prefill(*m, "a", prompt); }
   EXPECT_EQ(m->reclaimable_blocks(), 0);
   EXPECT_EQ(Prefill(*m, "a", prompt).num_cached_tokens(), 0);
-  EXPECT_FALSE(m->GetTenant("a")->prefix_caching);
+  EXPECT_FALSE(TenantByName(*m, "a")->prefix_caching);
   EXPECT_EQ(m->Stats().prefix_lookup_tokens, 0);
 }
 
@@ -146,9 +148,9 @@ TEST(KvCachePrefixTest, CachedBlocksCountAgainstNoOneAndAreReclaimed) {
   EXPECT_EQ(s.cached_blocks, 4);
   EXPECT_EQ(s.free_blocks, 4);
   EXPECT_EQ(s.used_blocks, 0);
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 0);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 0);
   // A full-pool allocation succeeds: free blocks first, then the cache.
-  ASSERT_OK_AND_ASSIGN(KvSequence big, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence big, NewSequenceFor(*m, "a"));
   ASSERT_OK_AND_ASSIGN(AllocationResult r, m->Allocate(big, 8 * 4));
   EXPECT_TRUE(r.ok());
   s = m->Stats();
@@ -184,13 +186,13 @@ TEST(KvCachePrefixTest, ReclaimsCachedBlocksInLruOrder) {
   ASSERT_EQ(m->free_blocks(), 4);
 
   auto is_cached = [&](int i) {
-    auto seq = m->NewSequence("a");
+    auto seq = NewSequenceFor(*m, "a");
     return m->FindCachedPrefix(*seq, prompts[i])->num_tokens == 4;
   };
   const int order[] = {0, 3, 1, 2};
   std::vector<KvSequence> holders;
   for (int k = 1; k <= 8; ++k) {
-    ASSERT_OK_AND_ASSIGN(KvSequence h, m->NewSequence("a"));
+    ASSERT_OK_AND_ASSIGN(KvSequence h, NewSequenceFor(*m, "a"));
     ASSERT_OK_AND_ASSIGN(AllocationResult r, m->Allocate(h, 4));
     ASSERT_TRUE(r.ok());
     holders.push_back(std::move(h));
@@ -211,10 +213,10 @@ TEST(KvCachePrefixTest, FailedAllocationWithAPrefixLeavesNothingHalfDone) {
   const std::vector<int32_t> prompt = Tokens(0, 9);
   { KvSequence a = Prefill(*m, "a", prompt); }        // 2 cached blocks
   KvSequence hog = Prefill(*m, "a", Tokens(900, 8));  // A uses 2 of 4
-  ASSERT_EQ(m->GetTenant("a")->used_blocks, 2);
+  ASSERT_EQ(TenantByName(*m, "a")->used_blocks, 2);
   const KvCacheStats before = m->Stats();
 
-  ASSERT_OK_AND_ASSIGN(KvSequence seq, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence seq, NewSequenceFor(*m, "a"));
   ASSERT_OK_AND_ASSIGN(PrefixMatch match, m->FindCachedPrefix(seq, prompt));
   ASSERT_EQ(match.num_tokens, 8);
   // 2 revived cached blocks + 1 new = 3 > the 2 left under A's limit.
@@ -228,7 +230,7 @@ TEST(KvCachePrefixTest, FailedAllocationWithAPrefixLeavesNothingHalfDone) {
   const KvCacheStats after = m->Stats();
   EXPECT_EQ(after.cached_blocks, before.cached_blocks);
   EXPECT_EQ(after.free_blocks, before.free_blocks);
-  EXPECT_EQ(after.tenants[0].used_blocks, 2);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 2);
   EXPECT_EQ(after.prefix_lookup_tokens, before.prefix_lookup_tokens);
 
   // The same match applies once A has room.
@@ -247,12 +249,12 @@ TEST(KvCachePrefixTest, SharingAReferencedBlockCostsNothing) {
   auto m = MakeManager(8, {BlocksBudget("a", 0, 3)});
   const std::vector<int32_t> prompt = Tokens(0, 9);
   KvSequence first = Prefill(*m, "a", prompt);  // 3 blocks: A at its limit
-  ASSERT_OK_AND_ASSIGN(KvSequence seq, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence seq, NewSequenceFor(*m, "a"));
   ASSERT_OK_AND_ASSIGN(PrefixMatch match, m->FindCachedPrefix(seq, prompt));
   ASSERT_OK_AND_ASSIGN(AllocationResult r, m->Allocate(seq, 0, match));
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.charged_blocks, 0);
-  EXPECT_EQ(m->GetTenant("a")->used_blocks, 3);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 3);
   // But the one token it still has to compute needs a block A lacks.
   EXPECT_EQ(m->Allocate(seq, 1)->status, AllocStatus::kTenantLimit);
 }
@@ -261,16 +263,16 @@ TEST(KvCachePrefixTest, StaleOrForeignMatchIsRejected) {
   auto m = MakeManager(4, {BlocksBudget("a", 0, 4), BlocksBudget("b", 0, 4)});
   const std::vector<int32_t> prompt = Tokens(0, 5);
   { KvSequence a = Prefill(*m, "a", prompt); }
-  ASSERT_OK_AND_ASSIGN(KvSequence seq, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence seq, NewSequenceFor(*m, "a"));
   ASSERT_OK_AND_ASSIGN(PrefixMatch match, m->FindCachedPrefix(seq, prompt));
   ASSERT_EQ(match.num_tokens, 4);
 
-  ASSERT_OK_AND_ASSIGN(KvSequence b, m->NewSequence("b"));
+  ASSERT_OK_AND_ASSIGN(KvSequence b, NewSequenceFor(*m, "b"));
   EXPECT_THAT(m->Allocate(b, 1, match),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("made for tenant 'a', the sequence belongs to "
                                  "tenant 'b'")));
-  ASSERT_OK_AND_ASSIGN(KvSequence used, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence used, NewSequenceFor(*m, "a"));
   ASSERT_TRUE(m->Allocate(used, 1)->ok());
   EXPECT_THAT(m->Allocate(used, 1, match),
               StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -306,7 +308,7 @@ TEST(KvCachePrefixTest, GeneratedTokensFillBlocksThatGetCached) {
       all.push_back(t);
     }
     EXPECT_EQ(seq.num_tokens(), 10);
-    EXPECT_EQ(m->GetTenant("a")->used_blocks, 3);
+    EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 3);
   }
   EXPECT_EQ(m->reclaimable_blocks(), 2);
   // A follow-up turn whose prompt is the whole conversation so far.
@@ -318,8 +320,8 @@ TEST(KvCachePrefixTest, IdenticalBlocksComputedTwiceAreCachedOnce) {
   auto m = MakeManager(16, {BlocksBudget("a", 0, 16)});
   const std::vector<int32_t> prompt = Tokens(0, 13);
   // Both start before either has written anything: no sharing.
-  ASSERT_OK_AND_ASSIGN(KvSequence s1, m->NewSequence("a"));
-  ASSERT_OK_AND_ASSIGN(KvSequence s2, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence s1, NewSequenceFor(*m, "a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence s2, NewSequenceFor(*m, "a"));
   ASSERT_TRUE(m->Allocate(s1, 13)->ok());
   ASSERT_TRUE(m->Allocate(s2, 13)->ok());
   ASSERT_OK(m->AppendTokens(s1, prompt));
@@ -362,15 +364,15 @@ TEST(KvCachePrefixTest, HitRateCountsAdmittedLookups) {
   EXPECT_EQ(s.prefix_lookup_tokens, 30);
   EXPECT_EQ(s.prefix_hit_tokens, 8);
   EXPECT_DOUBLE_EQ(s.prefix_hit_rate, 8.0 / 30.0);
-  EXPECT_EQ(s.tenants[0].prefix_lookup_tokens, 20);
-  EXPECT_EQ(s.tenants[0].prefix_hit_tokens, 8);
-  EXPECT_EQ(s.tenants[1].prefix_hit_tokens, 0);
+  EXPECT_EQ(TenantByName(*m, "a")->prefix_lookup_tokens, 20);
+  EXPECT_EQ(TenantByName(*m, "a")->prefix_hit_tokens, 8);
+  EXPECT_EQ(TenantByName(*m, "b")->prefix_hit_tokens, 0);
   // A lookup that is never applied does not count.
-  ASSERT_OK_AND_ASSIGN(KvSequence s4, m->NewSequence("a"));
+  ASSERT_OK_AND_ASSIGN(KvSequence s4, NewSequenceFor(*m, "a"));
   ASSERT_OK_AND_ASSIGN(PrefixMatch unused, m->FindCachedPrefix(s4, prompt));
   EXPECT_EQ(unused.num_tokens, 8);
   EXPECT_EQ(m->Stats().prefix_lookup_tokens, 30);
-  EXPECT_THAT(m->Stats().tenants, SizeIs(2));
+  EXPECT_EQ(TenantByName(*m, "a")->prefix_lookup_tokens, 20);
   EXPECT_THAT(unused.hashes, SizeIs(2));
 }
 

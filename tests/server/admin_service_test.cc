@@ -130,7 +130,7 @@ TEST_F(AdminTest, ReloadAppliesBudgetsToTheEngine) {
   EXPECT_EQ(r.config_path(), server_->config_path());
   EXPECT_THAT(r.applied(), Contains("tenants.alpha.limit: 128KiB -> 96KiB"));
   EXPECT_THAT(r.restart_required(), IsEmpty());
-  EXPECT_EQ(server_->TenantStats("alpha").kv_limit_bytes, 96 * 1024);
+  EXPECT_EQ(server_->TenantStats("alpha").kv.limit_bytes, 96 * 1024);
   v1::GetStatsResponse s;
   ASSERT_TRUE(Stats(&s).ok());
   EXPECT_EQ(Tenant(s, "alpha")->kv_limit_blocks(), 24);
@@ -139,7 +139,7 @@ TEST_F(AdminTest, ReloadAppliesBudgetsToTheEngine) {
   // Nothing changed: nothing applied.
   ASSERT_TRUE(Reload(&r).ok());
   EXPECT_THAT(r.applied(), IsEmpty());
-  EXPECT_EQ(server_->TenantStats("alpha").kv_limit_bytes, 96 * 1024);
+  EXPECT_EQ(server_->TenantStats("alpha").kv.limit_bytes, 96 * 1024);
 }
 
 TEST_F(AdminTest, InvalidReloadKeepsTheOldConfig) {
@@ -151,7 +151,7 @@ TEST_F(AdminTest, InvalidReloadKeepsTheOldConfig) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(),
               HasSubstr("tenants[0].limit: '12XB' has unknown unit"));
-  EXPECT_EQ(server_->TenantStats("alpha").kv_limit_bytes, 128 * 1024);
+  EXPECT_EQ(server_->TenantStats("alpha").kv.limit_bytes, 128 * 1024);
   EXPECT_EQ(server_->server().config().FindTenant("alpha")->limit_bytes,
             128 * 1024);
   EXPECT_TRUE(Generate(kAlphaKey).ok());
@@ -162,9 +162,10 @@ TEST_F(AdminTest, InvalidReloadKeepsTheOldConfig) {
   status = Reload(&r);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(),
-              HasSubstr("floors add up to 282KiB (alpha 250KiB + beta "
-                        "32KiB) which exceeds kv_cache.capacity 256KiB"));
-  EXPECT_EQ(server_->TenantStats("alpha").kv_reserved_blocks, 16);
+              HasSubstr("tenants[].reserved: the floors add up to 282KiB "
+                        "(alpha 250KiB + beta 32KiB), which exceeds the KV "
+                        "cache capacity 256KiB"));
+  EXPECT_EQ(server_->TenantStats("alpha").kv.reserved_blocks, 16);
 }
 
 TEST_F(AdminTest, EngineRefusalKeepsTheOldConfigAndKeys) {
@@ -211,7 +212,7 @@ TEST_F(AdminTest, RemovedTenantLosesItsKeyAndQueuedRequests) {
         generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
   });
   ASSERT_TRUE(
-      WaitUntil([&] { return server_->TenantStats("beta").running == 1; }));
+      WaitUntil([&] { return server_->TenantStats("beta").sched.running == 1; }));
   grpc::Status queued_status;
   std::thread queued([&] { queued_status = Generate(kBetaKey); });
   ASSERT_TRUE(
@@ -286,13 +287,13 @@ TEST_F(AdminTest, FileChangeReloadsWithoutBeingAsked) {
   server_->WriteConfig(
       ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: 96KiB"));
   ASSERT_TRUE(WaitUntil(
-      [&] { return server_->TenantStats("alpha").kv_limit_blocks == 24; }));
+      [&] { return server_->TenantStats("alpha").kv.limit_blocks == 24; }));
   // A broken save is ignored; the next good one applies.
   server_->WriteConfig("tenants: [");
   server_->WriteConfig(
       ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: 80KiB"));
   ASSERT_TRUE(WaitUntil(
-      [&] { return server_->TenantStats("alpha").kv_limit_blocks == 20; }));
+      [&] { return server_->TenantStats("alpha").kv.limit_blocks == 20; }));
 }
 
 TEST_F(AdminTest, ReloadWhileLoadingIsRetriedWhenTheModelIsReady) {
@@ -305,10 +306,10 @@ TEST_F(AdminTest, ReloadWhileLoadingIsRetriedWhenTheModelIsReady) {
   EXPECT_THAT(status.error_message(), HasSubstr("still loading"));
   EXPECT_EQ(server_->server().config().FindTenant("alpha")->limit_bytes,
             128 * 1024);
-  EXPECT_EQ(server_->TenantStats("alpha").kv_limit_bytes, 128 * 1024);
+  EXPECT_EQ(server_->TenantStats("alpha").kv.limit_bytes, 128 * 1024);
   server_->AttachEngine();
   ASSERT_TRUE(WaitUntil([&] {
-    return server_->TenantStats("alpha").kv_limit_bytes == 96 * 1024;
+    return server_->TenantStats("alpha").kv.limit_bytes == 96 * 1024;
   }));
 }
 

@@ -104,7 +104,7 @@ TEST_F(ClientTest, SamplingFlagsReachTheServer) {
   EXPECT_EQ(j["request_id"], "cli-1");
   // (The engine's stats are taken at the end of a step, after the finish.)
   EXPECT_TRUE(testing::WaitUntil(
-      [&] { return server_->TenantStats("alpha").generated_tokens == 2; }));
+      [&] { return server_->TenantStats("alpha").sched.generated_tokens == 2; }));
   // Each sampling flag reaches the server's checks: an out-of-range value
   // is refused naming its field.
   struct Bad {
@@ -156,6 +156,29 @@ TEST_F(ClientTest, ExitCodesFollowTheGrpcStatus) {
   o.prompt = "a";
   o.addr = "127.0.0.1:" + std::to_string(*port);
   EXPECT_EQ(Run(o), 14);  // UNAVAILABLE: nobody listens
+}
+
+TEST_F(ClientTest, StatsJsonIsTheProtoJsonMapping) {
+  StartServer();
+  ClientOptions o = Options("stats");
+  o.api_key = kAdminKey;
+  // The proto as protobuf's JSON printer writes it: the .proto's
+  // snake_case names, zeros printed, 64-bit integers as strings.
+  o.json = true;
+  ASSERT_EQ(Run(o), 0) << err_.str();
+  const nlohmann::json stats = nlohmann::json::parse(out_.str());
+  nlohmann::json alpha;
+  for (const nlohmann::json& t : stats["tenants"]) {
+    if (t["name"] == "alpha") alpha = t;
+  }
+  ASSERT_FALSE(alpha.is_null()) << out_.str();
+  EXPECT_EQ(alpha["kv_limit_blocks"], "32");
+  EXPECT_EQ(alpha["kv_reserved_blocks"], "16");
+  EXPECT_EQ(alpha["kv_used_blocks"], "0");
+  EXPECT_EQ(alpha["running"], 0);  // int32: a number
+  EXPECT_EQ(alpha["over_limit"], false);
+  EXPECT_TRUE(stats.contains("prefix_hit_rate"));
+  EXPECT_EQ(stats["queued"], 0);
 }
 
 TEST_F(ClientTest, HealthTokenizeInfoReload) {

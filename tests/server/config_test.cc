@@ -156,7 +156,8 @@ TEST(ConfigErrorTest, WrongTypesNameKeyAndValue) {
                        HasSubstr("tenants: must be a list, got a map")));
   EXPECT_THAT(ParseError("tenants: [{name: default, weight: -2}]"),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("tenants[0].weight: -2 must be a finite")));
+                       HasSubstr("test.yaml:1: tenants[0].weight: -2 must be "
+                                 "a finite")));
   EXPECT_THAT(ParseError("tenants: [{name: default, weight: nan}]"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("tenants[0].weight: 'nan' is not a finite")));
@@ -177,6 +178,20 @@ TEST(ConfigErrorTest, BadUnitNamesTheKey) {
                HasSubstr("kv_cache.capacity: must be more than 0 bytes")));
 }
 
+TEST(ConfigErrorTest, TenantRulesAreTheEnginesWithFileLineAndKey) {
+  EXPECT_THAT(ParseError("tenants:\n  - {name: default, max_concurrent: -1}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("test.yaml:2: tenants[0].max_concurrent: -1 "
+                                 "must be >= 0 (0 = no cap)")));
+  EXPECT_THAT(ParseError("tenants:\n  - {name: default, max_queued: -3}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("test.yaml:2: tenants[0].max_queued: -3 "
+                                 "must be >= 0")));
+  EXPECT_THAT(ParseError("tenants: []"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenants: at least one tenant is required")));
+}
+
 TEST(ConfigErrorTest, FloorsOverCapacity) {
   const std::string yaml =
       R"(
@@ -189,9 +204,10 @@ tenants:
 )";
   EXPECT_THAT(ParseError(yaml),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("tenants[].reserved"),
+                       AllOf(StartsWith("test.yaml:4: tenants[].reserved: "),
                              HasSubstr("128MiB (a 64MiB + b 64MiB)"),
-                             HasSubstr("exceeds kv_cache.capacity 100MiB"))));
+                             HasSubstr("exceeds the KV cache capacity "
+                                       "100MiB"))));
 }
 
 TEST(ConfigErrorTest, ReservedOverLimit) {
@@ -206,8 +222,8 @@ TEST(ConfigErrorTest, LimitOverCapacity) {
   EXPECT_THAT(ParseError("kv_cache: {capacity: 64MiB}\n"
                          "tenants: [{name: default, limit: 128MiB}]"),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("tenants[0].limit: 128MiB exceeds "
-                                 "kv_cache.capacity 64MiB")));
+                       HasSubstr("test.yaml:2: tenants[0].limit: 128MiB "
+                                 "exceeds the KV cache capacity 64MiB")));
 }
 
 TEST(ConfigErrorTest, DuplicateTenantName) {
@@ -216,8 +232,8 @@ TEST(ConfigErrorTest, DuplicateTenantName) {
       "}\n  - {name: a, api_key_sha256: " + std::string(kKeyB) + "}\n";
   EXPECT_THAT(ParseError(yaml),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("tenants[1].name: duplicate tenant name 'a' "
-                                 "(also tenants[0])")));
+                       HasSubstr("test.yaml:3: tenants[1].name: duplicate "
+                                 "tenant name 'a' (also tenants[0])")));
 }
 
 TEST(ConfigErrorTest, BadKeyHashHex) {

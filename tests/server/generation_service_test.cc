@@ -95,7 +95,7 @@ TEST_F(GenerationTest, UnaryReturnsTextTokensAndUsage) {
   // The engine ran it for the key's tenant, under the server's request id.
   // (Its stats are taken at the end of the step, after the finish.)
   EXPECT_TRUE(WaitUntil(
-      [&] { return server_->TenantStats("alpha").generated_tokens == 5; }));
+      [&] { return server_->TenantStats("alpha").sched.generated_tokens == 5; }));
   EXPECT_THAT(FinishedLine(*log),
               AllOf(HasSubstr("tenant=alpha"),
                     HasSubstr("request_id=" + response.request_id() + " "),
@@ -269,11 +269,11 @@ TEST_F(GenerationTest, NoKeyRunsAsTheDefaultTenant) {
   v1::GenerateResponse response;
   ASSERT_TRUE(Generate(TextRequest("a", 1), &response, "").ok());
   EXPECT_TRUE(WaitUntil(
-      [&] { return server_->TenantStats("default").generated_tokens == 1; }));
+      [&] { return server_->TenantStats("default").sched.generated_tokens == 1; }));
   ASSERT_TRUE(Generate(TextRequest("a", 1), &response, kBetaKey).ok());
   EXPECT_TRUE(WaitUntil(
-      [&] { return server_->TenantStats("beta").generated_tokens == 1; }));
-  EXPECT_EQ(server_->TenantStats("alpha").generated_tokens, 0);
+      [&] { return server_->TenantStats("beta").sched.generated_tokens == 1; }));
+  EXPECT_EQ(server_->TenantStats("alpha").sched.generated_tokens, 0);
 }
 
 TEST_F(GenerationTest, InvalidArgumentNamesTheField) {
@@ -319,7 +319,7 @@ TEST_F(GenerationTest, ResourceExhaustedWhenTheTenantQueueIsFull) {
   };
   call(100);  // runs, slowly
   ASSERT_TRUE(
-      WaitUntil([&] { return server_->TenantStats("default").running == 1; }));
+      WaitUntil([&] { return server_->TenantStats("default").sched.running == 1; }));
   call(3);
   call(3);
   ASSERT_TRUE(
@@ -384,7 +384,7 @@ TEST_F(GenerationTest, ClientDeadlineFreesTheEngineRequest) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   server_->runner().Resume();
   EXPECT_TRUE(WaitUntil([&] { return EngineIdle(); }));
-  EXPECT_LT(server_->TenantStats("alpha").generated_tokens, 200);
+  EXPECT_LT(server_->TenantStats("alpha").sched.generated_tokens, 200);
 }
 
 TEST_F(GenerationTest, ClientCancelMidStreamReachesEngineCancel) {
@@ -499,7 +499,7 @@ TEST_F(GenerationTest, DrainTimeoutEndsRunningCallsWithUnavailable) {
   auto ctx = TestServer::Context();
   auto reader = generation_->GenerateStream(ctx.get(), TextRequest("b", 200));
   ASSERT_TRUE(
-      WaitUntil([&] { return server_->TenantStats("alpha").running == 2; }));
+      WaitUntil([&] { return server_->TenantStats("alpha").sched.running == 2; }));
   server_->server().Shutdown();
   v1::GenerateResponse m;
   while (reader->Read(&m)) {
@@ -539,7 +539,7 @@ TEST_F(GenerationTest, ClientCancelWhileDrainingStaysCancelled) {
     unary = generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
   });
   ASSERT_TRUE(
-      WaitUntil([&] { return server_->TenantStats("alpha").running == 1; }));
+      WaitUntil([&] { return server_->TenantStats("alpha").sched.running == 1; }));
   std::thread shutdown([&] { server_->server().Shutdown(); });
   ASSERT_TRUE(WaitUntil([&] { return server_->server().draining(); }));
   ctx->TryCancel();

@@ -79,12 +79,13 @@ TEST(MetricsTest, EngineGaugesComeFromStats) {
   s.preemptions = 1;
   engine::TenantStats t;
   t.name = "alpha";
-  t.kv_used_blocks = 30;
-  t.kv_reserved_blocks = 16;
-  t.kv_limit_blocks = 32;
-  t.running = 3;
+  t.kv.used_blocks = 33;
+  t.kv.reserved_blocks = 16;
+  t.kv.limit_blocks = 32;
+  t.kv.prefix_hit_tokens = 48;
+  t.sched.running = 3;
+  t.sched.preemptions = 1;
   t.queued = 2;
-  t.preemptions = 1;
   s.tenants.push_back(t);
   const std::string text = m->Render(&s, /*ready=*/true, /*draining=*/false);
   EXPECT_THAT(text, HasSubstr("kvasir_ready 1"));
@@ -96,7 +97,14 @@ TEST(MetricsTest, EngineGaugesComeFromStats) {
   EXPECT_THAT(text, HasSubstr("kvasir_prefix_cache_hit_rate 0.25"));
   EXPECT_THAT(text, HasSubstr("# TYPE kvasir_preemptions_total counter"));
   EXPECT_THAT(text,
-              HasSubstr("kvasir_tenant_kv_blocks_used{tenant=\"alpha\"} 30"));
+              HasSubstr("kvasir_tenant_kv_blocks_used{tenant=\"alpha\"} 33"));
+  EXPECT_THAT(text, HasSubstr("kvasir_tenant_over_limit{tenant=\"alpha\"} 1"));
+  EXPECT_THAT(text, HasSubstr("kvasir_tenant_running{tenant=\"alpha\"} 3"));
+  EXPECT_THAT(text,
+              HasSubstr("kvasir_tenant_preemptions_total{tenant=\"alpha\"} 1"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("kvasir_tenant_prefix_hit_tokens_total{tenant=\"alpha\"} 48"));
   EXPECT_THAT(
       text, HasSubstr("kvasir_tenant_kv_blocks_reserved{tenant=\"alpha\"} 16"));
   EXPECT_THAT(text,

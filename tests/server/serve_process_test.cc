@@ -119,12 +119,13 @@ TEST_F(ServeProcessTest, SighupReloadsBudgets) {
   StartServer();
   nlohmann::json before = Stats();
   ASSERT_FALSE(before.is_null());
-  EXPECT_EQ(before["tenants"][0]["kv_limit_blocks"], 32);
+  // int64 fields print as JSON strings (proto3 JSON mapping).
+  EXPECT_EQ(before["tenants"][0]["kv_limit_blocks"], "32");
   WriteConfig(ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: 96KiB"));
   ASSERT_TRUE(server_->Signal(SIGHUP).ok());
   ASSERT_TRUE(WaitUntil([&] {
     nlohmann::json now = Stats();
-    return !now.is_null() && now["tenants"][0]["kv_limit_blocks"] == 24;
+    return !now.is_null() && now["tenants"][0]["kv_limit_blocks"] == "24";
   }));
   ASSERT_TRUE(WaitUntil([&] {
     return server_->ReadLog().find("config reload (SIGHUP)") !=
@@ -137,7 +138,7 @@ TEST_F(ServeProcessTest, SighupReloadsBudgets) {
     return server_->ReadLog().find("rejected; the current config stays") !=
            std::string::npos;
   }));
-  EXPECT_EQ(Stats()["tenants"][0]["kv_limit_blocks"], 24);
+  EXPECT_EQ(Stats()["tenants"][0]["kv_limit_blocks"], "24");
   ASSERT_TRUE(server_->Signal(SIGINT).ok());
   absl::StatusOr<int> code = server_->Wait(absl::Seconds(30));
   ASSERT_TRUE(code.ok());
