@@ -253,6 +253,28 @@ void Scheduler::ScheduleWaiting(absl::Time now) {
 bool Scheduler::TryStart(int32_t t, absl::Time now) {
   Tenant& tenant = tenants_[t];
   Sequence* s = *tenant.waiting.begin();
+  if (FinishIfItCannotStart(tenant, s, now)) return true;
+  absl::StatusOr<kvcache::KvSequence> kvseq =
+      kv_->NewSequence(tenant.info.kv_id);
+  if (!kvseq.ok()) {
+    FinishInPlan(s, FinishReason::kTenantRemoved, absl::OkStatus());
+    return true;
+  }
+  int32_t n = 0;
+  switch (AllocateFirstChunk(s, *kvseq, &n)) {
+    case FirstChunk::kAllocated:
+      break;
+    case FirstChunk::kWait:
+      return false;
+    case FirstChunk::kFailed:
+      return true;
+  }
+  StartRunning(tenant, s, *std::move(kvseq), n, now);
+  return true;
+}
+
+bool Scheduler::FinishIfItCannotStart(const Tenant& tenant, Sequence* s,
+                                      absl::Time now) {
   if (s->deadline <= now) {
     // Already expired at the head of the queue: never starts prefill.
     FinishInPlan(s, FinishReason::kDeadline, absl::OkStatus());
@@ -273,55 +295,57 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
                                   *max_tokens, " tokens in one sequence")));
     return true;
   }
-  absl::StatusOr<kvcache::KvSequence> kvseq =
-      kv_->NewSequence(tenant.info.kv_id);
-  if (!kvseq.ok()) {
-    FinishInPlan(s, FinishReason::kTenantRemoved, absl::OkStatus());
-    return true;
-  }
-  kvcache::PrefixMatch& match = match_;
-  int32_t n = 0;
+  return false;
+}
+
+Scheduler::FirstChunk Scheduler::AllocateFirstChunk(Sequence* s,
+                                                    kvcache::KvSequence& kvseq,
+                                                    int32_t* n) {
   while (true) {
     // (Looked up again after a preemption: the match must be fresh, and a
     // victim taken out of the plan gives its tokens back.)
-    const absl::Status found = kv_->FindCachedPrefix(*kvseq, s->tokens, &match);
+    const absl::Status found = kv_->FindCachedPrefix(kvseq, s->tokens, &match_);
     if (!found.ok()) {
       FinishInPlan(s, FinishReason::kError, found);
-      return true;
+      return FirstChunk::kFailed;
     }
-    n = batch_.ChunkFor(s->num_tokens() - match.num_tokens);
+    *n = batch_.ChunkFor(s->num_tokens() - match_.num_tokens);
     absl::StatusOr<kvcache::AllocationResult> r =
-        kv_->Allocate(*kvseq, n, match);
+        kv_->Allocate(kvseq, *n, match_);
     if (!r.ok()) {
       FinishInPlan(s, FinishReason::kError, r.status());
-      return true;
+      return FirstChunk::kFailed;
     }
-    if (r->ok()) break;
+    if (r->ok()) return FirstChunk::kAllocated;
     // Does not fit: it waits, and so do its tenant's later requests, this
     // step. Over its own limit nothing else helps. Short of pool blocks, a
     // tenant above its (shrunk) limit gives its blocks up first; otherwise
     // a waiting request never preempts a running one.
-    if (r->status == kvcache::AllocStatus::kTenantLimit) return false;
+    if (r->status == kvcache::AllocStatus::kTenantLimit)
+      return FirstChunk::kWait;
     Sequence* victim =
-        capacity_.PickOverLimitVictim(kvseq->tenant_id(), running_);
-    if (victim == nullptr) return false;
+        capacity_.PickOverLimitVictim(kvseq.tenant_id(), running_);
+    if (victim == nullptr) return FirstChunk::kWait;
     Preempt(victim);
   }
+}
 
+void Scheduler::StartRunning(Tenant& tenant, Sequence* s,
+                             kvcache::KvSequence kvseq, int32_t n,
+                             absl::Time now) {
   tenant.waiting.erase(tenant.waiting.begin());
   --num_waiting_;
   if (admission_ != nullptr) admission_->Dequeued(tenant.info.name);
-  s->kv = *std::move(kvseq);
+  s->kv = std::move(kvseq);
   s->status = SeqStatus::kPrefilling;
   running_.push_back(s);
   ++tenant.info.stats.running;
   if (!s->started) {
     s->started = true;
     s->first_scheduled_time = now;
-    s->cached_prompt_tokens = std::min(match.num_tokens, s->prompt_len);
+    s->cached_prompt_tokens = std::min(match_.num_tokens, s->prompt_len);
   }
   AddToPlan(s, n);
-  return true;
 }
 
 void Scheduler::AddToPlan(Sequence* seq, int32_t n) {

@@ -184,15 +184,29 @@ class Scheduler {
   bool AllocateOrPreempt(Sequence* seq, int32_t n);
   // Starts the head of tenant t's queue, preempting requests of tenants
   // above their limit if that makes room; false (tenant blocked this step)
-  // when its first chunk does not fit.
+  // when its first chunk does not fit. In three steps:
   bool TryStart(int32_t t, absl::Time now);
+  // 1. Finishes `s` when it can never start (deadline passed, tenant
+  //    removed, over the tenant's new limit); true if it did.
+  bool FinishIfItCannotStart(const Tenant& tenant, Sequence* s, absl::Time now);
+  // 2. Finds its cached prefix (match_) and allocates the blocks of its
+  //    first chunk (*n tokens), preempting over-limit tenants when the pool
+  //    is short.
+  enum class FirstChunk { kAllocated, kWait, kFailed /* finished */ };
+  FirstChunk AllocateFirstChunk(Sequence* s, kvcache::KvSequence& kvseq,
+                                int32_t* n);
+  // 3. Moves it from its queue to the running set and into the plan.
+  void StartRunning(Tenant& tenant, Sequence* s, kvcache::KvSequence kvseq,
+                    int32_t n, absl::Time now);
   // The tenant whose waiting head goes next, or -1.
   int32_t PickWaitingTenant() const;
   void AddToPlan(Sequence* seq, int32_t n);
   void RemoveFromPlan(Sequence* seq);
   void Preempt(Sequence* seq);
-  // Takes `seq` out of its queue and frees its blocks; `reason` goes to
-  // plan_.finished unless `report` is false.
+  // Takes `seq` out of its queue (waiting or running), frees its blocks and
+  // marks it finished.
+  // Reports nothing: callers that finish it say how (FinishInPlan, or the
+  // `cancelled` list of SetTenants).
   void Drop(Sequence* seq);
   void FinishInPlan(Sequence* seq, FinishReason reason, absl::Status error);
   void RemoveRunning(Sequence* seq);
@@ -213,7 +227,8 @@ class Scheduler {
   // Step scratch, reused (no allocation per step).
   std::vector<Sequence*> order_;
   std::vector<uint8_t> blocked_;
-  kvcache::PrefixMatch match_;  // of the request TryStart looks at
+  kvcache::PrefixMatch match_;  // of the request TryStart looks at (step 2,
+                                // read by step 3)
 };
 
 }  // namespace kvasir::engine::sched
