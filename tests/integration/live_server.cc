@@ -237,13 +237,4 @@ const Outcome& OpenStream::Finish() {
   return outcome_;
 }
 
-bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time give_up = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() >= give_up) return false;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return true;
-}
-
 }  // namespace kvasir::integration

@@ -19,6 +19,7 @@
 #include "kvasir/v1/admin.grpc.pb.h"
 #include "kvasir/v1/generation.grpc.pb.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/wait_until.h"
 
 namespace kvasir::integration {
 
@@ -168,9 +169,11 @@ class OpenStream {
   bool finished_ = false;
 };
 
-// Polls `condition` (every 2 ms) until it holds; false at `timeout`.
-bool WaitUntil(const std::function<bool()>& condition,
-               absl::Duration timeout = absl::Seconds(60));
+// testing::WaitUntil with the longer patience a real model needs.
+inline bool WaitUntil(const std::function<bool()>& condition,
+                      absl::Duration timeout = absl::Seconds(60)) {
+  return testing::WaitUntil(condition, timeout);
+}
 
 }  // namespace kvasir::integration
 
