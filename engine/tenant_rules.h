@@ -3,10 +3,11 @@
 
 // The rules a tenant set follows, in one place for every front end: the
 // engine applies them on Create and UpdateTenants, the config file is
-// checked with them before anything starts (server/config_validate.cc adds
-// only the file, the line and its key names). Names, weights and caps are
-// checked here; the KV budget arithmetic is kvcache's (CheckBudgetBytes,
-// and the block rules of TenantBudgets once the block size is known).
+// checked with them before anything starts
+// (server/config/config_validate.cc adds only the file, the line and its key
+// names). Names, weights and caps are checked here; the KV budget arithmetic
+// is kvcache's (CheckBudgetBytes, and the block rules of TenantBudgets once
+// the block size is known).
 
 #include <cstdint>
 #include <optional>

@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
-#include "server/config.h"
+#include "server/config/config.h"
 
 namespace kvasir::server {
 

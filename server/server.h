@@ -24,7 +24,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "engine/engine.h"
-#include "server/config.h"
+#include "server/config/config.h"
 #include "server/service_env.h"
 
 namespace grpc {
@@ -74,7 +74,7 @@ class Server {
   void SetEngine(engine::Engine* engine);
 
   // Reloads the config file now (what SIGHUP queues): see
-  // config_reloader.h.
+  // config/config_reloader.h.
   absl::StatusOr<ReloadOutcome> Reload(absl::string_view trigger);
   // Queues a reload on the reload thread and returns at once.
   void ReloadAsync(absl::string_view trigger);

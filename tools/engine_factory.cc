@@ -6,7 +6,7 @@
 
 #include "engine/engine_builder.h"
 #include "engine/ops/linear.h"
-#include "server/config_engine.h"
+#include "server/config/config_engine.h"
 
 namespace kvasir::tools {
 

@@ -10,7 +10,7 @@
 #include "engine/tokenizer/bpe_tokenizer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/engine/bpe_test_vocab.h"
+#include "tests/engine/tokenizer/bpe_test_vocab.h"
 #include "tests/testing/recording_sink.h"
 #include "tests/testing/status_matchers.h"
 

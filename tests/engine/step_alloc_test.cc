@@ -26,7 +26,7 @@
 #include "gtest/gtest.h"
 #include "kvcache/kv_arena.h"
 #include "tests/engine/decoder_test_util.h"
-#include "tests/engine/sched_harness.h"
+#include "tests/engine/sched/sched_harness.h"
 #include "tests/testing/status_matchers.h"
 
 namespace {

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "server/config_engine.h"
+#include "server/config/config_engine.h"
 #include "tests/testing/ascii_tokenizer.h"
 
 namespace kvasir::server {

@@ -21,7 +21,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "engine/engine.h"
-#include "server/config.h"
+#include "server/config/config.h"
 #include "tests/testing/fake_runner.h"
 
 namespace kvasir::server {

@@ -16,7 +16,7 @@
 #include "gtest/gtest.h"
 #include "kvasir/v1/admin.grpc.pb.h"
 #include "kvasir/v1/generation.grpc.pb.h"
-#include "server/config.h"
+#include "server/config/config.h"
 #include "server/server.h"
 #include "tests/server/test_engine.h"
 #include "tests/testing/fake_runner.h"

@@ -1,0 +1,144 @@
+#ifndef KVASIR_SERVER_CONFIG_CONFIG_H_
+#define KVASIR_SERVER_CONFIG_CONFIG_H_
+
+// The server's YAML config: schema, strict parsing and validation.
+//
+//   server:    { listen, metrics_listen, admin_api_key_sha256, drain_timeout }
+//   model:     { path, tokenizer, kv_heads, weights_dtype }
+//   kv_cache:  { capacity, block_size, dtype, prefix_caching }
+//   scheduler: { max_batch_tokens, max_running, max_queued }
+//   tenants:   [ { name, api_key_sha256, reserved, limit, weight,
+//                  max_concurrent, max_queued, prefix_caching } ]
+//   logging:   { level, format }
+//
+// Every section and key is optional except `tenants` (at least one). Unknown
+// keys, wrong types, bad units and impossible budgets are InvalidArgument
+// errors that start with "<file>:<line>: " and name the key path
+// (`tenants[1].limit`) and the value. See configs/*.yaml for examples.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "engine/engine.h"
+#include "kvcache/kv_layout.h"
+
+namespace kvasir::server {
+
+// The tenant that serves requests without an API key (the engine names it).
+using engine::kDefaultTenantName;
+// The model served when the config names none (random weights).
+inline constexpr absl::string_view kDefaultModel = "dummy:tiny";
+
+// A tenant as the config file gives it: the engine's TenantConfig (its
+// rules are the engine's, engine/tenant_rules.h; a limit unset in the file
+// is the capacity) plus the key that identifies it.
+struct TenantSpec : engine::TenantConfig {
+  // SHA-256 of the tenant's API key: 64 lowercase hex digits (the parser
+  // lowercases). Empty only for the `default` tenant.
+  std::string api_key_sha256;
+  // The file line where the tenant's entry starts (1-based; 0 unknown), so
+  // that the engine's verdict on it can point there.
+  int32_t line = 0;
+};
+
+struct ServerConfig {
+  struct Server {
+    std::string listen = "0.0.0.0:50051";  // host:port of the gRPC server
+    // host:port of the Prometheus /metrics endpoint; empty = no metrics.
+    std::string metrics_listen = "0.0.0.0:9090";
+    // SHA-256 (hex) of the key Admin calls need; empty = Admin disabled.
+    std::string admin_api_key_sha256;
+    // SIGTERM waits this long for running requests before cancelling them.
+    absl::Duration drain_timeout = absl::Seconds(30);
+  };
+  struct Model {
+    // A GGUF or llama2.c checkpoint, or "dummy:<preset>".
+    std::string path = std::string(kDefaultModel);
+    std::string tokenizer;              // empty: the model's own
+    std::optional<int32_t> kv_heads;    // convert to this many KV heads
+    std::string weights_dtype = "f32";  // "f32" or "bf16"
+  };
+  struct KvCache {
+    int64_t capacity_bytes = int64_t{256} << 20;
+    int32_t block_size = 16;  // tokens per block, 1..1024
+    kvcache::KvDtype dtype = kvcache::KvDtype::kF32;
+    bool prefix_caching = true;
+  };
+  struct Scheduler {
+    int32_t max_batch_tokens = 512;
+    int32_t max_running = 64;
+    int32_t max_queued = 1024;
+  };
+
+  Server server;
+  Model model;
+  KvCache kv_cache;
+  Scheduler scheduler;
+  std::vector<TenantSpec> tenants;
+  LoggingOptions logging;
+
+  // Where the config was read from ("configs/default.yaml"), for messages.
+  std::string source;
+  // True when the file names no model and `model.path` fell back to
+  // kDefaultModel: the server then warns loudly that output is random.
+  bool model_defaulted = false;
+
+  // The tenant named `name`, or nullptr.
+  const TenantSpec* FindTenant(absl::string_view name) const;
+};
+
+// Command-line settings that replace the file's (`kvasir serve --model M
+// --tokenizer T --listen A --metrics-listen A`); empty fields change
+// nothing. Applied again after every reload so that the file's values never
+// show up as changes.
+struct ConfigOverrides {
+  std::string model;
+  std::string tokenizer;
+  std::string listen;
+  std::string metrics_listen;  // "off" turns metrics off
+
+  // Checks the flags (InvalidArgument naming the flag; `config` stays as
+  // it was), applies them and validates the result again. `config` must
+  // be valid (as ParseConfig returns it); without flags, nothing is done.
+  absl::Status ApplyTo(ServerConfig* config) const;
+};
+
+// Parses and validates YAML text. `source` names it in error messages.
+absl::StatusOr<ServerConfig> ParseConfig(absl::string_view yaml,
+                                         absl::string_view source);
+
+// Reads and parses a file. NotFound / InvalidArgument naming the path.
+absl::StatusOr<ServerConfig> LoadConfigFile(const std::string& path);
+
+// The semantic checks ParseConfig runs after reading the keys (addresses,
+// hex hashes, tenant names, budgets against the capacity). Run it again
+// after changing a parsed config (command-line overrides).
+absl::Status ValidateConfig(const ServerConfig& config);
+
+// "host:port" (IPv6 hosts in brackets, port 0..65535) split into the host
+// (brackets removed) and the port; InvalidArgument naming `field` when it is
+// not one. ValidateListenAddress only checks.
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+absl::StatusOr<HostPort> SplitListenAddress(absl::string_view address,
+                                            absl::string_view field);
+absl::Status ValidateListenAddress(absl::string_view address,
+                                   absl::string_view field);
+
+// "64 lowercase hex digits"; returns the lowercased form or InvalidArgument
+// naming `field`.
+absl::StatusOr<std::string> NormalizeSha256Hex(absl::string_view hex,
+                                               absl::string_view field);
+
+}  // namespace kvasir::server
+
+#endif  // KVASIR_SERVER_CONFIG_CONFIG_H_

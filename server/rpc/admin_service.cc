@@ -1,0 +1,97 @@
+#include "server/rpc/admin_service.h"
+
+#include "common/status_macros.h"
+#include "server/rpc/call_context.h"
+#include "server/rpc/status_mapping.h"
+
+namespace kvasir::server {
+namespace {
+
+absl::Status DoGetStats(ServiceEnv* env,
+                        const grpc::CallbackServerContext* context,
+                        v1::GetStatsResponse* response) {
+  RETURN_IF_ERROR(
+      env->auth()->table()->AuthenticateAdmin(AuthorizationOf(context)));
+  engine::Engine* engine = env->engine();  // stats stay readable while draining
+  if (engine == nullptr) {
+    return absl::UnavailableError("the model is still loading; retry soon");
+  }
+  FillStats(engine->Stats(), response);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void FillStats(const engine::EngineStats& s, v1::GetStatsResponse* out) {
+  out->set_total_blocks(s.total_blocks);
+  out->set_free_blocks(s.free_blocks);
+  out->set_cached_blocks(s.cached_blocks);
+  out->set_block_size(s.block_size);
+  out->set_block_bytes(s.block_bytes);
+  out->set_kv_bytes_per_token(s.kv_bytes_per_token);
+  out->set_prefix_hit_rate(s.prefix_hit_rate);
+  out->set_running(s.running);
+  out->set_queued(s.queued);
+  out->set_steps(s.steps);
+  out->set_preemptions(s.preemptions);
+  for (const engine::TenantStats& t : s.tenants) {
+    v1::TenantStats* o = out->add_tenants();
+    o->set_name(t.name);
+    o->set_kv_used_bytes(t.kv.used_bytes);
+    o->set_kv_reserved_bytes(t.kv.reserved_bytes);
+    o->set_kv_limit_bytes(t.kv.limit_bytes);
+    o->set_kv_used_blocks(t.kv.used_blocks);
+    o->set_kv_reserved_blocks(t.kv.reserved_blocks);
+    o->set_kv_limit_blocks(t.kv.limit_blocks);
+    o->set_over_limit(t.kv.over_limit());
+    o->set_running(t.sched.running);
+    o->set_queued(t.queued);
+    o->set_tokens_served(t.sched.prompt_tokens_served +
+                         t.sched.generated_tokens);
+    o->set_prompt_tokens_served(t.sched.prompt_tokens_served);
+    o->set_generated_tokens(t.sched.generated_tokens);
+    o->set_preemptions(t.sched.preemptions);
+    o->set_prefix_hit_tokens(t.kv.prefix_hit_tokens);
+  }
+}
+
+grpc::ServerUnaryReactor* AdminService::GetStats(
+    grpc::CallbackServerContext* context, const v1::GetStatsRequest*,
+    v1::GetStatsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(DoGetStats(env_, context, response)));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::ReloadConfig(
+    grpc::CallbackServerContext* context, const v1::ReloadConfigRequest*,
+    v1::ReloadConfigResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status status =
+      env_->auth()->table()->AuthenticateAdmin(AuthorizationOf(context));
+  if (status.ok() && env_->draining()) {
+    status = absl::UnavailableError(
+        "the server is shutting down (draining); reload refused");
+  }
+  if (status.ok() && !env_->reload) {
+    status = absl::UnimplementedError("this server has no config to reload");
+  }
+  if (!status.ok()) {
+    reactor->Finish(ToGrpcStatus(status));
+    return reactor;
+  }
+  // Parsing and UpdateTenants run on the reload thread, not on gRPC's.
+  env_->reload([reactor, response](absl::StatusOr<ReloadOutcome> outcome) {
+    if (outcome.ok()) {
+      response->set_config_path(outcome->config_path);
+      for (const std::string& s : outcome->applied) response->add_applied(s);
+      for (const std::string& s : outcome->restart_required) {
+        response->add_restart_required(s);
+      }
+    }
+    reactor->Finish(ToGrpcStatus(outcome.status()));
+  });
+  return reactor;
+}
+
+}  // namespace kvasir::server

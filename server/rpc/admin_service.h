@@ -1,0 +1,33 @@
+#ifndef KVASIR_SERVER_RPC_ADMIN_SERVICE_H_
+#define KVASIR_SERVER_RPC_ADMIN_SERVICE_H_
+
+#include "kvasir/v1/admin.grpc.pb.h"
+#include "server/service_env.h"
+
+namespace kvasir::server {
+
+// kvasir.v1.Admin: GetStats and ReloadConfig, for the admin key only.
+// ReloadConfig parses the file on the calling gRPC thread (never the engine
+// thread). `env` is not owned and outlives the service.
+class AdminService final : public v1::Admin::CallbackService {
+ public:
+  explicit AdminService(ServiceEnv* env) : env_(env) {}
+
+  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
+                                     const v1::GetStatsRequest* request,
+                                     v1::GetStatsResponse* response) override;
+  grpc::ServerUnaryReactor* ReloadConfig(
+      grpc::CallbackServerContext* context,
+      const v1::ReloadConfigRequest* request,
+      v1::ReloadConfigResponse* response) override;
+
+ private:
+  ServiceEnv* const env_;
+};
+
+// The engine's stats as the Admin API reports them.
+void FillStats(const engine::EngineStats& stats, v1::GetStatsResponse* out);
+
+}  // namespace kvasir::server
+
+#endif  // KVASIR_SERVER_RPC_ADMIN_SERVICE_H_

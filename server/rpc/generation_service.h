@@ -1,0 +1,35 @@
+#ifndef KVASIR_SERVER_RPC_GENERATION_SERVICE_H_
+#define KVASIR_SERVER_RPC_GENERATION_SERVICE_H_
+
+#include "kvasir/v1/generation.grpc.pb.h"
+#include "server/service_env.h"
+
+namespace kvasir::server {
+
+// kvasir.v1.Generation on the gRPC callback API. Handlers return at once;
+// see generate_calls.h for how output flows back. `env` is not owned and
+// outlives the service.
+class GenerationService final : public v1::Generation::CallbackService {
+ public:
+  explicit GenerationService(ServiceEnv* env) : env_(env) {}
+
+  grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* context,
+                                     const v1::GenerateRequest* request,
+                                     v1::GenerateResponse* response) override;
+  grpc::ServerWriteReactor<v1::GenerateResponse>* GenerateStream(
+      grpc::CallbackServerContext* context,
+      const v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
+                                     const v1::TokenizeRequest* request,
+                                     v1::TokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* ModelInfo(grpc::CallbackServerContext* context,
+                                      const v1::ModelInfoRequest* request,
+                                      v1::ModelInfoResponse* response) override;
+
+ private:
+  ServiceEnv* const env_;
+};
+
+}  // namespace kvasir::server
+
+#endif  // KVASIR_SERVER_RPC_GENERATION_SERVICE_H_

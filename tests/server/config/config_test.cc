@@ -1,0 +1,399 @@
+#include "server/config/config.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/config/config_engine.h"
+#include "tests/testing/paths.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kvasir::server {
+namespace {
+
+using ::kvasir::testing::IsOk;
+using ::kvasir::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr char kKeyA[] =
+    "6c9385b68175bf45898f39407ef2cc29587ddd2faa5e3e76e7e6affaa0e75be8";
+constexpr char kKeyB[] =
+    "977a4dde4aef16b34b838b93652fd3a41e7669b2fd95e4e2bf8cb9a960ab4fe5";
+
+absl::Status ParseError(const std::string& yaml) {
+  return ParseConfig(yaml, "test.yaml").status();
+}
+
+TEST(ConfigTest, DefaultYamlParsesAndServesTheDummyModel) {
+  ASSERT_OK_AND_ASSIGN(ServerConfig c, LoadConfigFile(testing::SourceDir() +
+                                                      "/configs/default.yaml"));
+  EXPECT_TRUE(c.model_defaulted);
+  EXPECT_EQ(c.model.path, "dummy:tiny");
+  EXPECT_EQ(c.server.listen, "0.0.0.0:50051");
+  EXPECT_FALSE(c.server.metrics_listen.empty());
+  ASSERT_EQ(c.tenants.size(), 1u);
+  EXPECT_EQ(c.tenants[0].name, "default");
+  EXPECT_TRUE(c.tenants[0].api_key_sha256.empty());
+  EXPECT_EQ(c.kv_cache.capacity_bytes, int64_t{256} << 20);
+  EXPECT_EQ(c.server.drain_timeout, absl::Seconds(30));
+}
+
+TEST(ConfigTest, MultiTenantYamlParses) {
+  ASSERT_OK_AND_ASSIGN(
+      ServerConfig c,
+      LoadConfigFile(testing::SourceDir() + "/configs/multi-tenant.yaml"));
+  EXPECT_FALSE(c.model_defaulted);
+  ASSERT_EQ(c.tenants.size(), 3u);
+  const TenantSpec* alpha = c.FindTenant("alpha");
+  ASSERT_NE(alpha, nullptr);
+  EXPECT_EQ(alpha->api_key_sha256, kKeyA);
+  EXPECT_EQ(alpha->reserved_bytes, int64_t{64} << 20);
+  EXPECT_EQ(alpha->limit_bytes, int64_t{128} << 20);
+  EXPECT_EQ(alpha->weight, 2.0);
+  EXPECT_EQ(alpha->max_concurrent, 16);
+  EXPECT_EQ(alpha->max_queued, 64);
+  EXPECT_FALSE(c.server.admin_api_key_sha256.empty());
+  EXPECT_EQ(c.logging.format, "json");
+}
+
+TEST(ConfigTest, MinimalConfigTakesDocumentedDefaults) {
+  ASSERT_OK_AND_ASSIGN(ServerConfig c,
+                       ParseConfig("tenants: [{name: default}]", "t.yaml"));
+  EXPECT_TRUE(c.model_defaulted);
+  EXPECT_EQ(c.kv_cache.block_size, 16);
+  EXPECT_EQ(c.scheduler.max_batch_tokens, 512);
+  EXPECT_EQ(c.scheduler.max_running, 64);
+  EXPECT_EQ(c.scheduler.max_queued, 1024);
+  // An unset limit is the whole cache.
+  EXPECT_EQ(c.tenants[0].limit_bytes, c.kv_cache.capacity_bytes);
+  EXPECT_EQ(c.tenants[0].weight, 1.0);
+  EXPECT_EQ(c.logging.level, "info");
+  EXPECT_EQ(c.source, "t.yaml");
+}
+
+TEST(ConfigTest, ValuesWithUnitsAndOptionalKeys) {
+  ASSERT_OK_AND_ASSIGN(ServerConfig c,
+                       ParseConfig(R"(
+server: { listen: "[::]:7000", metrics_listen: null, drain_timeout: 1m30s }
+model: { path: /m/x.gguf, tokenizer: /m/t.bin, kv_heads: 2, weights_dtype: bf16 }
+kv_cache: { capacity: 1.5GiB, block_size: 32, dtype: bf16, prefix_caching: off }
+tenants:
+  - { name: a, api_key_sha256: ")" + std::string(kKeyA) +
+                                       R"(", reserved: 512KiB, limit: 1GB }
+)",
+                                   "t.yaml"));
+  EXPECT_EQ(c.server.listen, "[::]:7000");
+  EXPECT_TRUE(c.server.metrics_listen.empty());
+  EXPECT_EQ(c.server.drain_timeout, absl::Seconds(90));
+  EXPECT_EQ(c.model.path, "/m/x.gguf");
+  EXPECT_EQ(c.model.tokenizer, "/m/t.bin");
+  ASSERT_TRUE(c.model.kv_heads.has_value());
+  EXPECT_EQ(*c.model.kv_heads, 2);
+  EXPECT_EQ(c.kv_cache.capacity_bytes, int64_t{3} << 29);
+  EXPECT_EQ(c.kv_cache.dtype, kvcache::KvDtype::kBF16);
+  EXPECT_FALSE(c.kv_cache.prefix_caching);
+  EXPECT_EQ(c.tenants[0].reserved_bytes, 512 * 1024);
+  EXPECT_EQ(c.tenants[0].limit_bytes, 1000000000);
+}
+
+TEST(ConfigTest, UppercaseKeyHashIsNormalized) {
+  std::string upper = kKeyA;
+  for (char& ch : upper) ch = static_cast<char>(toupper(ch));
+  ASSERT_OK_AND_ASSIGN(
+      ServerConfig c,
+      ParseConfig("tenants: [{name: a, api_key_sha256: " + upper + "}]", "t"));
+  EXPECT_EQ(c.tenants[0].api_key_sha256, kKeyA);
+}
+
+TEST(ConfigErrorTest, UnknownTopLevelKeyIsNamedWithItsLine) {
+  EXPECT_THAT(ParseError("tenants: [{name: default}]\nservr: {}\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(StartsWith("test.yaml:2: "),
+                             HasSubstr("unknown key 'servr'"))));
+}
+
+TEST(ConfigErrorTest, UnknownNestedKeyNamesThePath) {
+  EXPECT_THAT(ParseError("server: {listn: x}\ntenants: [{name: default}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("server.listn: unknown key 'listn'")));
+  EXPECT_THAT(
+      ParseError("tenants:\n  - {name: default}\n  - {name: b, limt: 1}\n"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(StartsWith("test.yaml:3: "),
+                     HasSubstr("tenants[1].limt: unknown key"))));
+}
+
+TEST(ConfigErrorTest, DuplicateYamlKey) {
+  EXPECT_THAT(ParseError("scheduler: {max_running: 1, max_running: 2}\n"
+                         "tenants: [{name: default}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("scheduler.max_running: key given twice")));
+}
+
+TEST(ConfigErrorTest, WrongTypesNameKeyAndValue) {
+  EXPECT_THAT(
+      ParseError("scheduler: {max_running: abc}\ntenants: [{name: default}]"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("scheduler.max_running: 'abc' is not an integer")));
+  EXPECT_THAT(
+      ParseError("scheduler: {max_running: 0}\ntenants: [{name: default}]"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("scheduler.max_running: 0 is out of range")));
+  EXPECT_THAT(
+      ParseError("server: {listen: {a: 1}}\ntenants: [{name: x}]"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("server.listen: must be a string, got a map")));
+  EXPECT_THAT(
+      ParseError(
+          "kv_cache: {prefix_caching: maybe}\ntenants: [{name: default}]"),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("kv_cache.prefix_caching: 'maybe' is not true or false")));
+  EXPECT_THAT(ParseError("tenants: {name: default}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenants: must be a list, got a map")));
+  EXPECT_THAT(ParseError("tenants: [{name: default, weight: -2}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("test.yaml:1: tenants[0].weight: -2 must be "
+                                 "a finite")));
+  EXPECT_THAT(ParseError("tenants: [{name: default, weight: nan}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenants[0].weight: 'nan' is not a finite")));
+}
+
+TEST(ConfigErrorTest, BadUnitNamesTheKey) {
+  EXPECT_THAT(
+      ParseError("kv_cache: {capacity: 12XB}\ntenants: [{name: default}]"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(StartsWith("test.yaml:1: "),
+                     HasSubstr("kv_cache.capacity: '12XB' has unknown unit"))));
+  EXPECT_THAT(ParseError("tenants: [{name: default, limit: lots}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenants[0].limit: 'lots'")));
+  EXPECT_THAT(
+      ParseError("kv_cache: {capacity: 0}\ntenants: [{name: default}]"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("kv_cache.capacity: must be more than 0 bytes")));
+}
+
+TEST(ConfigErrorTest, TenantRulesAreTheEnginesWithFileLineAndKey) {
+  EXPECT_THAT(ParseError("tenants:\n  - {name: default, max_concurrent: -1}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("test.yaml:2: tenants[0].max_concurrent: -1 "
+                                 "must be >= 0 (0 = no cap)")));
+  EXPECT_THAT(ParseError("tenants:\n  - {name: default, max_queued: -3}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("test.yaml:2: tenants[0].max_queued: -3 "
+                                 "must be >= 0")));
+  EXPECT_THAT(ParseError("tenants: []"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenants: at least one tenant is required")));
+}
+
+TEST(ConfigErrorTest, FloorsOverCapacity) {
+  const std::string yaml =
+      R"(
+kv_cache: { capacity: 100MiB }
+tenants:
+  - { name: a, api_key_sha256: ")" +
+      std::string(kKeyA) + R"(", reserved: 64MiB, limit: 100MiB }
+  - { name: b, api_key_sha256: ")" +
+      std::string(kKeyB) + R"(", reserved: 64MiB, limit: 64MiB }
+)";
+  EXPECT_THAT(ParseError(yaml),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(StartsWith("test.yaml:4: tenants[].reserved: "),
+                             HasSubstr("128MiB (a 64MiB + b 64MiB)"),
+                             HasSubstr("exceeds the KV cache capacity "
+                                       "100MiB"))));
+}
+
+TEST(ConfigErrorTest, ReservedOverLimit) {
+  EXPECT_THAT(
+      ParseError("tenants: [{name: default, reserved: 64MiB, limit: 32MiB}]"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("tenants[0].reserved: 64MiB exceeds the tenant's "
+                         "limit 32MiB")));
+}
+
+TEST(ConfigErrorTest, LimitOverCapacity) {
+  EXPECT_THAT(ParseError("kv_cache: {capacity: 64MiB}\n"
+                         "tenants: [{name: default, limit: 128MiB}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("test.yaml:2: tenants[0].limit: 128MiB "
+                                 "exceeds the KV cache capacity 64MiB")));
+}
+
+TEST(ConfigErrorTest, DuplicateTenantName) {
+  const std::string yaml =
+      "tenants:\n  - {name: a, api_key_sha256: " + std::string(kKeyA) +
+      "}\n  - {name: a, api_key_sha256: " + std::string(kKeyB) + "}\n";
+  EXPECT_THAT(ParseError(yaml),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("test.yaml:3: tenants[1].name: duplicate "
+                                 "tenant name 'a' (also tenants[0])")));
+}
+
+TEST(ConfigErrorTest, BadKeyHashHex) {
+  EXPECT_THAT(ParseError("tenants: [{name: a, api_key_sha256: abc123}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("tenants[0].api_key_sha256: 'abc123' "
+                                       "is not a SHA-256"),
+                             HasSubstr("kvasir hash-key"))));
+  std::string not_hex(64, 'g');
+  EXPECT_THAT(ParseError("server: {admin_api_key_sha256: " + not_hex +
+                         "}\ntenants: [{name: default}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("server.admin_api_key_sha256: 'ggg")));
+}
+
+TEST(ConfigErrorTest, KeyRulesForTenants) {
+  EXPECT_THAT(ParseError("tenants: [{name: alpha}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenants[0].api_key_sha256: is required for "
+                                 "tenant 'alpha'")));
+  const std::string same =
+      "tenants:\n  - {name: a, api_key_sha256: " + std::string(kKeyA) +
+      "}\n  - {name: b, api_key_sha256: " + std::string(kKeyA) + "}\n";
+  EXPECT_THAT(ParseError(same),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenants[1].api_key_sha256: same key hash as "
+                                 "tenants[0]")));
+  const std::string admin =
+      "server: {admin_api_key_sha256: " + std::string(kKeyA) +
+      "}\ntenants: [{name: a, api_key_sha256: " + std::string(kKeyA) + "}]";
+  EXPECT_THAT(ParseError(admin),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("equals server.admin_api_key_sha256")));
+  EXPECT_THAT(ParseError("tenants: [{name: 'bad name'}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenants[0].name: 'bad name' must be")));
+}
+
+TEST(ConfigErrorTest, MissingTenantsEmptyFileAndSyntax) {
+  EXPECT_THAT(ParseError("server: {listen: '0.0.0.0:1'}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tenants: at least one tenant is required")));
+  EXPECT_THAT(ParseError(""), StatusIs(absl::StatusCode::kInvalidArgument,
+                                       HasSubstr("the config is empty")));
+  EXPECT_THAT(
+      ParseError("tenants: [{name: default}\nserver: {"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(StartsWith("test.yaml:"), HasSubstr("invalid YAML"))));
+}
+
+TEST(ConfigErrorTest, AddressesLoggingAndDurations) {
+  EXPECT_THAT(ParseError("server: {listen: nope}\ntenants: [{name: default}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("server.listen: 'nope' has no host:port")));
+  EXPECT_THAT(
+      ParseError("server: {listen: 'h:70000'}\ntenants: [{name: default}]"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("port outside 0..65535")));
+  EXPECT_THAT(ParseError("logging: {level: loud}\ntenants: [{name: default}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("logging.level: 'loud' is not one of")));
+  EXPECT_THAT(ParseError("logging: {format: xml}\ntenants: [{name: default}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("logging.format: 'xml' is not one of")));
+  EXPECT_THAT(
+      ParseError("server: {drain_timeout: soon}\ntenants: [{name: default}]"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("server.drain_timeout: 'soon' is not a duration")));
+  EXPECT_THAT(
+      ParseError("model: {weights_dtype: f8}\ntenants: [{name: default}]"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("model.weights_dtype: 'f8'")));
+  EXPECT_THAT(ParseError("model: {path: 'dummy:'}\ntenants: [{name: default}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("model.path: 'dummy:' needs a preset")));
+}
+
+TEST(ConfigErrorTest, MissingFileIsNotFound) {
+  EXPECT_THAT(LoadConfigFile("/nonexistent/kvasir.yaml"),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("/nonexistent/kvasir.yaml")));
+}
+
+TEST(ConfigOverridesTest, FlagsReplaceFileValuesAndAreValidated) {
+  ASSERT_OK_AND_ASSIGN(ServerConfig c,
+                       ParseConfig("tenants: [{name: default}]", "t"));
+  ConfigOverrides o;
+  o.model = "/models/x.gguf";
+  o.listen = "127.0.0.1:6000";
+  o.metrics_listen = "off";
+  ASSERT_OK(o.ApplyTo(&c));
+  EXPECT_EQ(c.model.path, "/models/x.gguf");
+  EXPECT_FALSE(c.model_defaulted);
+  EXPECT_EQ(c.server.listen, "127.0.0.1:6000");
+  EXPECT_TRUE(c.server.metrics_listen.empty());
+  ConfigOverrides bad;
+  bad.listen = "nowhere";
+  EXPECT_THAT(bad.ApplyTo(&c),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--listen: 'nowhere' has no host:port form")));
+  ConfigOverrides bad_metrics;
+  bad_metrics.metrics_listen = "127.0.0.1:99999";
+  bad_metrics.model = "/models/y.gguf";
+  EXPECT_THAT(bad_metrics.ApplyTo(&c),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--metrics-listen (or 'off'): "
+                                 "'127.0.0.1:99999' has a port outside")));
+  // Bad flags change nothing.
+  EXPECT_EQ(c.model.path, "/models/x.gguf");
+  EXPECT_EQ(c.server.listen, "127.0.0.1:6000");
+}
+
+TEST(ConfigErrorTest, ValidateNamesTheSchedulerField) {
+  ASSERT_OK_AND_ASSIGN(ServerConfig c,
+                       ParseConfig("tenants: [{name: default}]", "t"));
+  c.scheduler.max_running = 0;
+  EXPECT_THAT(ValidateConfig(c),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("t: scheduler.max_running: 0 must be >= 1")));
+  c.scheduler.max_running = 4;
+  c.scheduler.max_queued = -2;
+  EXPECT_THAT(ValidateConfig(c),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("scheduler.max_queued: -2 must be >= 1")));
+}
+
+TEST(ConfigEngineTest, MapsToEngineTypes) {
+  ASSERT_OK_AND_ASSIGN(
+      ServerConfig c,
+      ParseConfig(
+          R"(
+kv_cache: { capacity: 64MiB, block_size: 32, dtype: bf16, prefix_caching: false }
+scheduler: { max_batch_tokens: 128, max_running: 8, max_queued: 100 }
+tenants:
+  - { name: a, api_key_sha256: ")" +
+              std::string(kKeyA) +
+              R"(", reserved: 1MiB, limit: 2MiB, weight: 3, max_concurrent: 4, max_queued: 5, prefix_caching: false }
+  - { name: default }
+)",
+          "t"));
+  const engine::Engine::Options o = ToEngineOptions(c);
+  EXPECT_EQ(o.kv_capacity_bytes, int64_t{64} << 20);
+  EXPECT_EQ(o.block_size, 32);
+  EXPECT_EQ(o.kv_dtype, kvcache::KvDtype::kBF16);
+  EXPECT_FALSE(o.prefix_caching);
+  EXPECT_EQ(o.max_batch_tokens, 128);
+  EXPECT_EQ(o.max_running, 8);
+  EXPECT_EQ(o.max_queued, 100);
+  const std::vector<engine::TenantConfig> t = ToTenantConfigs(c);
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].name, "a");
+  EXPECT_EQ(t[0].reserved_bytes, 1 << 20);
+  EXPECT_EQ(t[0].limit_bytes, 2 << 20);
+  EXPECT_EQ(t[0].weight, 3.0);
+  EXPECT_EQ(t[0].max_concurrent, 4);
+  EXPECT_EQ(t[0].max_queued, 5);
+  EXPECT_FALSE(t[0].prefix_caching);
+  EXPECT_EQ(t[1].name, "default");
+  EXPECT_EQ(t[1].limit_bytes, int64_t{64} << 20);
+}
+
+}  // namespace
+}  // namespace kvasir::server
