@@ -12,7 +12,6 @@
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
 #include "server/fmt_absl.h"
-#include "server/rpc/response_convert.h"
 #include "spdlog/spdlog.h"
 
 namespace kvasir::server {

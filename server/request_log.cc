@@ -5,7 +5,6 @@
 #include "common/logging.h"
 #include "nlohmann/json.hpp"
 #include "server/fmt_absl.h"
-#include "server/rpc/response_convert.h"
 #include "spdlog/spdlog.h"
 
 namespace kvasir::server {
