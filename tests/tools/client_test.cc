@@ -103,8 +103,9 @@ TEST_F(ClientTest, SamplingFlagsReachTheServer) {
   EXPECT_EQ(j["prompt_token_ids"], nlohmann::json({1, 70}));
   EXPECT_EQ(j["request_id"], "cli-1");
   // (The engine's stats are taken at the end of a step, after the finish.)
-  EXPECT_TRUE(testing::WaitUntil(
-      [&] { return server_->TenantStats("alpha").sched.generated_tokens == 2; }));
+  EXPECT_TRUE(testing::WaitUntil([&] {
+    return server_->TenantStats("alpha").sched.generated_tokens == 2;
+  }));
   // Each sampling flag reaches the server's checks: an out-of-range value
   // is refused naming its field.
   struct Bad {

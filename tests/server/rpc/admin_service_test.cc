@@ -211,8 +211,8 @@ TEST_F(AdminTest, RemovedTenantLosesItsKeyAndQueuedRequests) {
     running_status =
         generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
   });
-  ASSERT_TRUE(
-      WaitUntil([&] { return server_->TenantStats("beta").sched.running == 1; }));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server_->TenantStats("beta").sched.running == 1; }));
   grpc::Status queued_status;
   std::thread queued([&] { queued_status = Generate(kBetaKey); });
   ASSERT_TRUE(

@@ -94,8 +94,9 @@ TEST_F(GenerationTest, UnaryReturnsTextTokensAndUsage) {
   EXPECT_THAT(response.request_id(), StartsWith("kv-"));
   // The engine ran it for the key's tenant, under the server's request id.
   // (Its stats are taken at the end of the step, after the finish.)
-  EXPECT_TRUE(WaitUntil(
-      [&] { return server_->TenantStats("alpha").sched.generated_tokens == 5; }));
+  EXPECT_TRUE(WaitUntil([&] {
+    return server_->TenantStats("alpha").sched.generated_tokens == 5;
+  }));
   EXPECT_THAT(FinishedLine(*log),
               AllOf(HasSubstr("tenant=alpha"),
                     HasSubstr("request_id=" + response.request_id() + " "),
@@ -268,11 +269,13 @@ TEST_F(GenerationTest, NoKeyRunsAsTheDefaultTenant) {
   StartServer();
   v1::GenerateResponse response;
   ASSERT_TRUE(Generate(TextRequest("a", 1), &response, "").ok());
-  EXPECT_TRUE(WaitUntil(
-      [&] { return server_->TenantStats("default").sched.generated_tokens == 1; }));
+  EXPECT_TRUE(WaitUntil([&] {
+    return server_->TenantStats("default").sched.generated_tokens == 1;
+  }));
   ASSERT_TRUE(Generate(TextRequest("a", 1), &response, kBetaKey).ok());
-  EXPECT_TRUE(WaitUntil(
-      [&] { return server_->TenantStats("beta").sched.generated_tokens == 1; }));
+  EXPECT_TRUE(WaitUntil([&] {
+    return server_->TenantStats("beta").sched.generated_tokens == 1;
+  }));
   EXPECT_EQ(server_->TenantStats("alpha").sched.generated_tokens, 0);
 }
 
@@ -318,8 +321,8 @@ TEST_F(GenerationTest, ResourceExhaustedWhenTheTenantQueueIsFull) {
     });
   };
   call(100);  // runs, slowly
-  ASSERT_TRUE(
-      WaitUntil([&] { return server_->TenantStats("default").sched.running == 1; }));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server_->TenantStats("default").sched.running == 1; }));
   call(3);
   call(3);
   ASSERT_TRUE(
@@ -498,8 +501,8 @@ TEST_F(GenerationTest, DrainTimeoutEndsRunningCallsWithUnavailable) {
   });
   auto ctx = TestServer::Context();
   auto reader = generation_->GenerateStream(ctx.get(), TextRequest("b", 200));
-  ASSERT_TRUE(
-      WaitUntil([&] { return server_->TenantStats("alpha").sched.running == 2; }));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server_->TenantStats("alpha").sched.running == 2; }));
   server_->server().Shutdown();
   v1::GenerateResponse m;
   while (reader->Read(&m)) {
@@ -538,8 +541,8 @@ TEST_F(GenerationTest, ClientCancelWhileDrainingStaysCancelled) {
     v1::GenerateResponse response;
     unary = generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
   });
-  ASSERT_TRUE(
-      WaitUntil([&] { return server_->TenantStats("alpha").sched.running == 1; }));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server_->TenantStats("alpha").sched.running == 1; }));
   std::thread shutdown([&] { server_->server().Shutdown(); });
   ASSERT_TRUE(WaitUntil([&] { return server_->server().draining(); }));
   ctx->TryCancel();
