@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "engine/model/model_runner.h"
 #include "engine/sampling/sampling_params.h"
+#include "kvcache/kv_cache_manager.h"
 #include "kvcache/kv_layout.h"
 #include "kvcache/tenant_budgets.h"
 
@@ -174,13 +175,7 @@ struct TenantStats {
 };
 
 struct EngineStats {
-  int64_t total_blocks = 0;
-  int64_t free_blocks = 0;
-  int64_t cached_blocks = 0;  // unreferenced blocks kept for prefix reuse
-  int32_t block_size = 0;     // tokens per block
-  int64_t block_bytes = 0;
-  int64_t kv_bytes_per_token = 0;
-  double prefix_hit_rate = 0;  // hit tokens / looked-up tokens
+  kvcache::KvCacheStats kv;  // the pool: blocks, geometry, prefix hits
   int32_t running = 0;
   int32_t queued = 0;
   int64_t steps = 0;

@@ -374,13 +374,7 @@ void EngineImpl::PublishStats(const sched::StepPlan* plan, int64_t step_ns) {
   const kvcache::KvCacheStats kv = kv_->Stats();
   absl::MutexLock lock(&stats_mu_);
   EngineStats& s = stats_;
-  s.total_blocks = kv.total_blocks;
-  s.free_blocks = kv.free_blocks;
-  s.cached_blocks = kv.cached_blocks;
-  s.block_size = kv.block_size;
-  s.block_bytes = kv.block_bytes;
-  s.kv_bytes_per_token = kv.bytes_per_token;
-  s.prefix_hit_rate = kv.prefix_hit_rate;
+  s.kv = kv;
   s.running = scheduler_->num_running();
   s.queued = admission_->queued_total();
   s.preemptions = scheduler_->total_preemptions();

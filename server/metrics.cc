@@ -81,16 +81,16 @@ void AddEngineFamilies(const engine::EngineStats& s,
           .Add(s.running)
           .Build());
   out->push_back(gauge("kvasir_kv_blocks", "KV-cache blocks by state")
-                     .Add(s.total_blocks, {{"state", "total"}})
-                     .Add(s.free_blocks, {{"state", "free"}})
-                     .Add(s.cached_blocks, {{"state", "cached"}})
+                     .Add(s.kv.total_blocks, {{"state", "total"}})
+                     .Add(s.kv.free_blocks, {{"state", "free"}})
+                     .Add(s.kv.cached_blocks, {{"state", "cached"}})
                      .Build());
   out->push_back(gauge("kvasir_kv_block_bytes", "Bytes per KV-cache block")
-                     .Add(s.block_bytes)
+                     .Add(s.kv.block_bytes)
                      .Build());
   out->push_back(gauge("kvasir_prefix_cache_hit_rate",
                        "Prompt tokens found in the prefix cache / looked up")
-                     .Add(s.prefix_hit_rate)
+                     .Add(s.kv.prefix_hit_rate)
                      .Build());
   out->push_back(counter("kvasir_engine_steps_total", "Engine steps run")
                      .Add(s.steps)

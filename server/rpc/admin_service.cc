@@ -23,13 +23,13 @@ absl::Status DoGetStats(ServiceEnv* env,
 }  // namespace
 
 void FillStats(const engine::EngineStats& s, v1::GetStatsResponse* out) {
-  out->set_total_blocks(s.total_blocks);
-  out->set_free_blocks(s.free_blocks);
-  out->set_cached_blocks(s.cached_blocks);
-  out->set_block_size(s.block_size);
-  out->set_block_bytes(s.block_bytes);
-  out->set_kv_bytes_per_token(s.kv_bytes_per_token);
-  out->set_prefix_hit_rate(s.prefix_hit_rate);
+  out->set_total_blocks(s.kv.total_blocks);
+  out->set_free_blocks(s.kv.free_blocks);
+  out->set_cached_blocks(s.kv.cached_blocks);
+  out->set_block_size(s.kv.block_size);
+  out->set_block_bytes(s.kv.block_bytes);
+  out->set_kv_bytes_per_token(s.kv.bytes_per_token);
+  out->set_prefix_hit_rate(s.kv.prefix_hit_rate);
   out->set_running(s.running);
   out->set_queued(s.queued);
   out->set_steps(s.steps);

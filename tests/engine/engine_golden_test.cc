@@ -81,7 +81,7 @@ class EngineGoldenTest : public ::testing::TestWithParam<ModelCase> {
   static void ExpectAllBlocksFree(Engine& engine) {
     engine.Shutdown(absl::InfiniteDuration());
     const EngineStats s = engine.Stats();
-    EXPECT_EQ(s.free_blocks + s.cached_blocks, s.total_blocks);
+    EXPECT_EQ(s.kv.free_blocks + s.kv.cached_blocks, s.kv.total_blocks);
     for (const TenantStats& t : s.tenants) EXPECT_EQ(t.kv.used_blocks, 0);
   }
 };

@@ -58,8 +58,8 @@ std::string Bytes(const std::vector<int32_t>& ids) {
 }
 
 void ExpectAllBlocksFree(const EngineStats& s) {
-  EXPECT_GT(s.total_blocks, 0);
-  EXPECT_EQ(s.free_blocks + s.cached_blocks, s.total_blocks);
+  EXPECT_GT(s.kv.total_blocks, 0);
+  EXPECT_EQ(s.kv.free_blocks + s.kv.cached_blocks, s.kv.total_blocks);
   EXPECT_EQ(s.running, 0);
   EXPECT_EQ(s.queued, 0);
   for (const TenantStats& t : s.tenants) {
@@ -460,7 +460,7 @@ TEST_F(EngineTest, SharedPrefixIsServedFromTheCache) {
   EXPECT_EQ(second->info().cached_prompt_tokens, 32);  // 2 full blocks
   EXPECT_EQ(second->token_ids(), expected);
   engine_->Shutdown(absl::InfiniteDuration());
-  EXPECT_GT(engine_->Stats().prefix_hit_rate, 0.0);
+  EXPECT_GT(engine_->Stats().kv.prefix_hit_rate, 0.0);
   EXPECT_EQ(engine_->Stats().tenants[0].kv.prefix_hit_tokens, 32);
 }
 
@@ -521,10 +521,10 @@ TEST_F(EngineTest, StatsDescribeTheCacheAndTenants) {
   Run(Req("some text", 5));
   engine_->Shutdown(absl::InfiniteDuration());
   const EngineStats s = engine_->Stats();
-  EXPECT_EQ(s.total_blocks, 256);
-  EXPECT_EQ(s.block_size, 16);
-  EXPECT_EQ(s.block_bytes, kBlockBytes);
-  EXPECT_EQ(s.kv_bytes_per_token, 16);
+  EXPECT_EQ(s.kv.total_blocks, 256);
+  EXPECT_EQ(s.kv.block_size, 16);
+  EXPECT_EQ(s.kv.block_bytes, kBlockBytes);
+  EXPECT_EQ(s.kv.bytes_per_token, 16);
   EXPECT_EQ(engine_->kv_capacity_blocks(), 256);
   EXPECT_EQ(s.steps, 5);
   EXPECT_EQ(s.prefill_tokens, 10);

@@ -68,11 +68,11 @@ TEST(MetricsTest, CountsRequestsTokensAndLatencies) {
 TEST(MetricsTest, EngineGaugesComeFromStats) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Metrics> m, Metrics::Create());
   engine::EngineStats s;
-  s.total_blocks = 100;
-  s.free_blocks = 60;
-  s.cached_blocks = 7;
-  s.block_bytes = 4096;
-  s.prefix_hit_rate = 0.25;
+  s.kv.total_blocks = 100;
+  s.kv.free_blocks = 60;
+  s.kv.cached_blocks = 7;
+  s.kv.block_bytes = 4096;
+  s.kv.prefix_hit_rate = 0.25;
   s.running = 3;
   s.queued = 2;
   s.steps = 40;

@@ -255,7 +255,7 @@ TEST_F(AdminTest, RestartOnlyChangesAreReportedNotApplied) {
   EXPECT_THAT(r.restart_required(),
               Contains("scheduler.max_running: 4 -> 8 (needs a restart)"));
   EXPECT_EQ(server_->server().config().kv_cache.capacity_bytes, 256 * 1024);
-  EXPECT_EQ(server_->engine().Stats().total_blocks, 64);
+  EXPECT_EQ(server_->engine().Stats().kv.total_blocks, 64);
 }
 
 TEST_F(AdminTest, KeyRotationAndAdminKeyChange) {

@@ -62,7 +62,7 @@ class GenerationTest : public ServerTest {
   bool EngineIdle() {
     const engine::EngineStats s = server_->engine().Stats();
     return s.running == 0 && s.queued == 0 &&
-           s.free_blocks + s.cached_blocks == s.total_blocks;
+           s.kv.free_blocks + s.kv.cached_blocks == s.kv.total_blocks;
   }
 
   grpc::Status Generate(const v1::GenerateRequest& request,
