@@ -1,8 +1,6 @@
 // kvasir.v1.Generation on a real gRPC server in front of the real engine
 // (on the deterministic FakeRunner): outputs and every status code the API
 // promises.
-#include <atomic>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -10,7 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "spdlog/pattern_formatter.h"
+#include "tests/server/rpc/generation_test_util.h"
 #include "tests/server/test_server.h"
 #include "tests/testing/ascii_tokenizer.h"
 #include "tests/testing/captured_log.h"
@@ -29,49 +27,6 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 int Tok(char c) { return AsciiTokenizer::TokenOf(c); }
-
-// The request log's lines, one per finished call ("request finished: ...").
-std::unique_ptr<CapturedLog> CaptureLog() {
-  return std::make_unique<CapturedLog>(
-      std::make_unique<spdlog::pattern_formatter>("%v"));
-}
-
-// The request log line of the one call that finished, once it is there.
-std::string FinishedLine(const CapturedLog& log) {
-  std::string found;
-  WaitUntil([&] {
-    for (const std::string& line : log.lines()) {
-      if (line.find("request finished:") != std::string::npos) found = line;
-    }
-    return !found.empty();
-  });
-  return found;
-}
-
-// The generated_tokens=N of a request log line (-1 when missing).
-int GeneratedTokens(const std::string& line) {
-  const size_t p = line.find("generated_tokens=");
-  if (p == std::string::npos) return -1;
-  return std::atoi(line.c_str() + p + 17);
-}
-
-class GenerationTest : public ServerTest {
- protected:
-  // Nothing runs or waits and every KV block is free again (cached prefix
-  // blocks count as free).
-  bool EngineIdle() {
-    const engine::EngineStats s = server_->engine().Stats();
-    return s.running == 0 && s.queued == 0 &&
-           s.kv.free_blocks + s.kv.cached_blocks == s.kv.total_blocks;
-  }
-
-  grpc::Status Generate(const v1::GenerateRequest& request,
-                        v1::GenerateResponse* response,
-                        const std::string& key = kAlphaKey) {
-    auto ctx = TestServer::Context(key);
-    return generation_->Generate(ctx.get(), request, response);
-  }
-};
 
 TEST_F(GenerationTest, UnaryReturnsTextTokensAndUsage) {
   std::unique_ptr<CapturedLog> log = CaptureLog();
@@ -298,13 +253,6 @@ TEST_F(GenerationTest, InvalidArgumentNamesTheField) {
   EXPECT_EQ(server_->runner().steps_started(), 0);
 }
 
-// How requests are held still here: the runner paced slowly
-// (SetStepDelay) keeps a long request running while the engine still takes
-// submits and cancels between steps, so its Stats stay current; a paused
-// runner (Pause) stops the engine thread in the middle of a step, with
-// nothing applied until Resume.
-constexpr absl::Duration kSlow = absl::Milliseconds(50);
-
 TEST_F(GenerationTest, ResourceExhaustedWhenTheTenantQueueIsFull) {
   TestServer::Options o;
   // The default tenant may run 1 request and queue 2.
@@ -345,218 +293,6 @@ TEST_F(GenerationTest, ResourceExhaustedWhenTheRequestNeverFitsTheLimit) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(s.error_message(), HasSubstr("tenant 'default'"));
   EXPECT_EQ(server_->runner().steps_started(), 0);
-}
-
-TEST_F(GenerationTest, EngineDeadlineBecomesDeadlineExceeded) {
-  std::unique_ptr<CapturedLog> log = CaptureLog();
-  // The fixture's clock: the server's threads may still read it after the
-  // test body returns, until server_ is destroyed.
-  FakeClock& clock = clock_;
-  TestServer::Options o;
-  o.clock = &clock;
-  o.start_paused = true;
-  StartServer(o);
-  std::thread advance([&] {
-    // The request is in its first step; the engine's clock jumps past the
-    // call's deadline meanwhile.
-    server_->runner().WaitForStepsStarted(1);
-    clock.Advance(absl::Minutes(2));
-    server_->runner().Resume();
-  });
-  // The call's 60 s are spent on the engine's clock only: the server passed
-  // the gRPC deadline to the engine on its clock.
-  auto ctx = TestServer::Context(kAlphaKey, absl::Seconds(60));
-  v1::GenerateResponse response;
-  grpc::Status s =
-      generation_->Generate(ctx.get(), TextRequest("a", 3), &response);
-  advance.join();
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  EXPECT_THAT(s.error_message(), HasSubstr("deadline passed"));
-  EXPECT_THAT(FinishedLine(*log), AllOf(HasSubstr("finish_reason=deadline"),
-                                        HasSubstr("generated_tokens=1 ")));
-}
-
-TEST_F(GenerationTest, ClientDeadlineFreesTheEngineRequest) {
-  TestServer::Options o;
-  o.start_paused = true;
-  StartServer(o);
-  auto ctx = TestServer::Context(kAlphaKey, absl::Milliseconds(300));
-  v1::GenerateResponse response;
-  grpc::Status s =
-      generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  server_->runner().Resume();
-  EXPECT_TRUE(WaitUntil([&] { return EngineIdle(); }));
-  EXPECT_LT(server_->TenantStats("alpha").sched.generated_tokens, 200);
-}
-
-TEST_F(GenerationTest, ClientCancelMidStreamReachesEngineCancel) {
-  std::unique_ptr<CapturedLog> log = CaptureLog();
-  TestServer::Options o;
-  o.step_delay = kSlow;  // 200 tokens would take 10 s
-  StartServer(o);
-  auto ctx = TestServer::Context();
-  auto reader = generation_->GenerateStream(ctx.get(), TextRequest("a", 200));
-  v1::GenerateResponse m;
-  ASSERT_TRUE(reader->Read(&m));  // generating
-  ctx->TryCancel();
-  while (reader->Read(&m)) {
-  }
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  // Only the engine's Cancel ends it early: it finishes as cancelled with
-  // fewer tokens than asked for, and its blocks come back.
-  const std::string line = FinishedLine(*log);
-  EXPECT_THAT(line, AllOf(HasSubstr("status=CANCELLED"),
-                          HasSubstr("finish_reason=cancelled")));
-  EXPECT_GT(GeneratedTokens(line), 0);
-  EXPECT_LT(GeneratedTokens(line), 200);
-  EXPECT_TRUE(WaitUntil([&] { return EngineIdle(); }));
-}
-
-TEST_F(GenerationTest, UnaryCancelBeforeAnyTokenReachesEngineCancel) {
-  std::unique_ptr<CapturedLog> log = CaptureLog();
-  TestServer::Options o;
-  o.start_paused = true;
-  StartServer(o);
-  auto ctx = TestServer::Context();
-  std::thread canceller([&] {
-    // In its first step, before any token.
-    server_->runner().WaitForStepsStarted(1);
-    ctx->TryCancel();
-  });
-  v1::GenerateResponse response;
-  grpc::Status s =
-      generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
-  canceller.join();
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
-  server_->runner().SetStepDelay(kSlow);
-  server_->runner().Resume();
-  const std::string line = FinishedLine(*log);
-  EXPECT_THAT(line, AllOf(HasSubstr("status=CANCELLED"),
-                          HasSubstr("finish_reason=cancelled")));
-  EXPECT_LT(GeneratedTokens(line), 200);
-  EXPECT_TRUE(WaitUntil([&] { return EngineIdle(); }));
-}
-
-TEST_F(GenerationTest, UnavailableWhileLoading) {
-  StartServer(EngineNotAttached());
-  v1::GenerateResponse response;
-  grpc::Status s = Generate(TextRequest("a", 1), &response);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_THAT(s.error_message(), HasSubstr("still loading"));
-  server_->AttachEngine();
-  EXPECT_TRUE(Generate(TextRequest("a", 1), &response).ok());
-}
-
-// A sink for submitting to the engine directly.
-class NullSink final : public engine::RequestSink {
- public:
-  void OnTokens(absl::Span<const engine::GeneratedToken>,
-                absl::string_view) override {}
-  void OnFinish(const engine::FinishInfo&) override {}
-};
-
-TEST_F(GenerationTest, DrainLetsRunningRequestsFinishAndRefusesNewOnes) {
-  TestServer::Options o;
-  o.start_paused = true;
-  StartServer(o);
-  auto ctx = TestServer::Context();
-  v1::GenerateRequest request = TextRequest("a", 60);
-  request.mutable_response()->set_token_ids(true);
-  auto reader = generation_->GenerateStream(ctx.get(), request);
-  server_->runner().WaitForStepsStarted(1);  // running: in its first step
-  std::thread shutdown([&] { server_->server().Shutdown(); });
-  ASSERT_TRUE(WaitUntil([&] { return server_->server().draining(); }));
-  v1::GenerateResponse refused;
-  grpc::Status s = Generate(TextRequest("a", 1), &refused);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
-  server_->runner().Resume();
-  v1::GenerateResponse m;
-  int tokens = 0;
-  while (reader->Read(&m)) tokens += m.token_ids_size();
-  grpc::Status stream_status = reader->Finish();
-  shutdown.join();
-  EXPECT_TRUE(stream_status.ok()) << stream_status.error_message();
-  EXPECT_EQ(tokens, 60);
-  // The server shut the engine down after the drain.
-  engine::Request r;
-  r.tenant = "alpha";
-  r.prompt = TextPromptIds("a");
-  EXPECT_THAT(server_->engine().Submit(r, std::make_shared<NullSink>()),
-              testing::StatusIs(absl::StatusCode::kUnavailable,
-                                HasSubstr("shutting down")));
-}
-
-TEST_F(GenerationTest, DrainTimeoutEndsRunningCallsWithUnavailable) {
-  CapturedLog log(std::make_unique<spdlog::pattern_formatter>("%v"));
-  TestServer::Options o;
-  o.yaml =
-      ReplaceOnce(TestConfigYaml(), "drain_timeout: 20s", "drain_timeout: 0s");
-  o.step_delay = kSlow;  // 200 tokens take 10 s: none finishes by itself
-  StartServer(o);
-  grpc::Status unary;
-  std::thread call([&] {
-    v1::GenerateResponse response;
-    unary = Generate(TextRequest("a", 200), &response);
-  });
-  auto ctx = TestServer::Context();
-  auto reader = generation_->GenerateStream(ctx.get(), TextRequest("b", 200));
-  ASSERT_TRUE(WaitUntil(
-      [&] { return server_->TenantStats("alpha").sched.running == 2; }));
-  server_->server().Shutdown();
-  v1::GenerateResponse m;
-  while (reader->Read(&m)) {
-  }
-  const grpc::Status stream = reader->Finish();
-  call.join();
-  // The client may retry elsewhere: UNAVAILABLE, saying why.
-  for (const grpc::Status& s : {unary, stream}) {
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
-    EXPECT_THAT(s.error_message(),
-                AllOf(HasSubstr("the server is shutting down"),
-                      HasSubstr("drain timeout (server.drain_timeout 0)"),
-                      HasSubstr("retry on another replica")));
-  }
-  // The engine's drain ended both, and said so.
-  int cancelled = 0;
-  for (const std::string& line : log.lines()) {
-    if (line.find("request finished:") == std::string::npos) continue;
-    EXPECT_THAT(line, AllOf(HasSubstr("status=UNAVAILABLE"),
-                            HasSubstr("finish_reason=drain_timeout")));
-    EXPECT_LT(GeneratedTokens(line), 200);
-    ++cancelled;
-  }
-  EXPECT_EQ(cancelled, 2);
-}
-
-TEST_F(GenerationTest, ClientCancelWhileDrainingStaysCancelled) {
-  std::unique_ptr<CapturedLog> log = CaptureLog();
-  TestServer::Options o;
-  // The drain (20 s) would wait for the request: 200 tokens take 40 s.
-  o.step_delay = absl::Milliseconds(200);
-  StartServer(o);
-  auto ctx = TestServer::Context();
-  grpc::Status unary;
-  std::thread call([&] {
-    v1::GenerateResponse response;
-    unary = generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
-  });
-  ASSERT_TRUE(WaitUntil(
-      [&] { return server_->TenantStats("alpha").sched.running == 1; }));
-  std::thread shutdown([&] { server_->server().Shutdown(); });
-  ASSERT_TRUE(WaitUntil([&] { return server_->server().draining(); }));
-  ctx->TryCancel();
-  call.join();
-  shutdown.join();
-  EXPECT_EQ(unary.error_code(), grpc::StatusCode::CANCELLED);
-  // The server forwarded the client's cancel (the drain did not time out),
-  // and it counts as the client's cancel, not as the shutdown's.
-  const std::string line = FinishedLine(*log);
-  EXPECT_THAT(line, AllOf(HasSubstr("request finished: method=Generate"),
-                          HasSubstr("status=CANCELLED"),
-                          HasSubstr("finish_reason=cancelled"),
-                          HasSubstr("error=\"the call was cancelled")));
-  EXPECT_LT(GeneratedTokens(line), 200);
 }
 
 TEST_F(GenerationTest, TokenizeRejectsTextOverTheLimit) {
