@@ -190,8 +190,10 @@ struct EngineStats {
   int64_t decode_tokens = 0;       // one-token decodes
   int64_t prefill_step_ns = 0;     // steps with at least one prompt chunk
   int64_t decode_step_ns = 0;      // steps of decodes only
+  int64_t decode_steps = 0;        // how many of those
   int64_t decode_step_tokens = 0;  // tokens of those decode-only steps
   StepTimings step_timings;        // ModelRunner::last_timings(), summed
+  StepTimings decode_timings;      // the same over decode-only steps
 };
 
 class Engine {

@@ -383,16 +383,16 @@ void EngineImpl::PublishStats(const sched::StepPlan* plan, int64_t step_ns) {
     const int64_t decode = plan->num_decode_tokens;
     s.prefill_tokens += plan->num_tokens - decode;
     s.decode_tokens += decode;
+    const StepTimings t = runner_->last_timings();
     if (decode == plan->num_tokens) {
       s.decode_step_ns += step_ns;
+      ++s.decode_steps;
       s.decode_step_tokens += decode;
+      s.decode_timings += t;
     } else {
       s.prefill_step_ns += step_ns;
     }
-    const StepTimings t = runner_->last_timings();
-    s.step_timings.matmul_ns += t.matmul_ns;
-    s.step_timings.attention_ns += t.attention_ns;
-    s.step_timings.other_ns += t.other_ns;
+    s.step_timings += t;
   }
   // Configured tenants, and removed ones that still run or hold blocks.
   // (Every step: by id and numbers only, no name copied.)

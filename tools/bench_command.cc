@@ -3,10 +3,13 @@
 // `requests` have run (ignore_eos: every request generates exactly
 // gen-len tokens) and reports prefill and decode tokens/s and where the
 // model's step time goes (matmul vs attention vs other).
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,10 +24,12 @@
 #include "engine/engine.h"
 #include "engine/engine_builder.h"
 #include "engine/ops/linear.h"
+#include "engine/ops/machine_limits.h"
 #include "kvcache/kv_layout.h"
 #include "nlohmann/json.hpp"
 #include "tools/command_util.h"
 #include "tools/commands.h"
+#include "tools/roofline_report.h"
 
 namespace kvasir::tools {
 namespace {
@@ -44,6 +49,8 @@ struct BenchFlags {
   int32_t threads = 0;
   uint64_t seed = 1;
   bool json = false;
+  bool roofline = false;         // measure the machine's limits first
+  int32_t bandwidth_mib = 1024;  // buffer of the read-bandwidth test
 };
 
 // Counts finished requests for the main thread, which tops the engine up.
@@ -106,7 +113,8 @@ absl::Status CheckFlags(const BenchFlags& f) {
         {"--concurrency", f.concurrency},
         {"--prompt-len", f.prompt_len},
         {"--gen-len", f.gen_len},
-        {"--max-batch-tokens", f.max_batch_tokens}}) {
+        {"--max-batch-tokens", f.max_batch_tokens},
+        {"--bandwidth-mib", f.bandwidth_mib}}) {
     if (absl::Status s = positive(flag, v); !s.ok()) return s;
   }
   return absl::OkStatus();
@@ -125,6 +133,15 @@ int RunBench(const BenchFlags& flags) {
   absl::StatusOr<engine::WeightsDtype> weights_dtype =
       engine::ParseWeightsDtype(flags.weights_dtype, "--weights-dtype");
   if (!weights_dtype.ok()) return Fail("bench offline", weights_dtype.status());
+
+  // The limits first, on an idle machine (no engine thread yet), with the
+  // thread count the engine will use.
+  std::optional<engine::ops::MachineLimits> limits;
+  if (flags.roofline) {
+    limits = engine::ops::MeasureMachineLimits(
+        {.threads = flags.threads > 0 ? flags.threads : omp_get_max_threads(),
+         .bandwidth_bytes = int64_t{flags.bandwidth_mib} << 20});
+  }
 
   const absl::Time load_start = absl::Now();
   absl::StatusOr<std::unique_ptr<engine::Model>> model =
@@ -231,6 +248,7 @@ int RunBench(const BenchFlags& flags) {
                        {"matmul_pct", share(t.matmul_ns)},
                        {"attention_pct", share(t.attention_ns)},
                        {"other_pct", share(t.other_ns)}};
+    j["roofline"] = RooflineJson(st, limits ? &*limits : nullptr);
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("model           %s (%s)\n", flags.model.c_str(), mode.c_str());
@@ -251,20 +269,19 @@ int RunBench(const BenchFlags& flags) {
     std::printf("steps           %lld, preemptions %lld, load %.2f s\n",
                 static_cast<long long>(st.steps),
                 static_cast<long long>(st.preemptions), load_s);
+    PrintRoofline(RooflineJson(st, limits ? &*limits : nullptr));
   }
   return 0;
 }
 
-}  // namespace
-
-void AddBenchCommand(CLI::App& app, int* exit_code) {
-  CLI::App* bench = app.add_subcommand("bench", "Benchmarks");
-  bench->require_subcommand(1);
+// Adds a subcommand of `bench` that runs the offline workload; `roofline`:
+// measure the machine's limits first and report the run against them.
+void AddWorkloadCommand(CLI::App* bench, const std::string& name,
+                        const std::string& description, bool roofline,
+                        int* exit_code) {
   auto flags = std::make_shared<BenchFlags>();
-  CLI::App* cmd = bench->add_subcommand(
-      "offline",
-      "Offline throughput: keep --concurrency requests in flight until "
-      "--requests have run; prefill and decode tokens/s, step time split");
+  flags->roofline = roofline;
+  CLI::App* cmd = bench->add_subcommand(name, description);
   cmd->add_option("--model", flags->model,
                   "GGUF file, llama2.c .bin checkpoint or dummy:<preset>")
       ->required();
@@ -288,10 +305,34 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--threads", flags->threads, "0 = all cores");
   cmd->add_option("--seed", flags->seed, "seed of the random prompts");
   cmd->add_flag("--json", flags->json, "print one JSON object");
+  if (roofline) {
+    cmd->add_option("--bandwidth-mib", flags->bandwidth_mib,
+                    "MiB read by the bandwidth test; far more than the "
+                    "last-level cache (1024)");
+  }
   cmd->callback([flags, exit_code, kv_heads] {
     flags->has_kv_heads = kv_heads->count() > 0;
     *exit_code = RunBench(*flags);
   });
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app, int* exit_code) {
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks");
+  bench->require_subcommand(1);
+  AddWorkloadCommand(
+      bench, "offline",
+      "Offline throughput: keep --concurrency requests in flight until "
+      "--requests have run; prefill and decode tokens/s, step time split, "
+      "bytes and flops per second",
+      /*roofline=*/false, exit_code);
+  AddWorkloadCommand(
+      bench, "roofline",
+      "The offline workload against this machine's limits: measures read "
+      "bandwidth and FMA / int8 peaks in-process first, then reports the "
+      "run's weight GB/s, KV GB/s and matmul GFLOP/s as % of them",
+      /*roofline=*/true, exit_code);
 }
 
 }  // namespace kvasir::tools

@@ -371,14 +371,18 @@ absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
                                      {.name = name, .max_rows = max_rows},
                                      quant_ctx_.get(), blocks, in_features));
   }
+  if (proj.dense != nullptr) {
+    proj.weight_bytes = proj.dense->weight_bytes();
+    proj.macs_per_row = in_features * proj.dense->out_features();
+  } else {
+    proj.weight_bytes = proj.quant->weight_bytes();
+    proj.macs_per_row = in_features * proj.quant->out_features();
+  }
   return proj;
 }
 
 int64_t LlamaRunner::weight_bytes() const {
-  auto bytes = [](const Proj& p) {
-    return p.dense != nullptr ? p.dense->weight_bytes()
-                              : p.quant->weight_bytes();
-  };
+  auto bytes = [](const Proj& p) { return p.weight_bytes; };
   int64_t total = bytes(output_);
   for (const Layer& l : layers_) {
     total += bytes(l.wqkv) + bytes(l.wo) + bytes(l.w_gate_up) + bytes(l.w_down);
@@ -492,6 +496,8 @@ absl::Status LlamaRunner::Matmul(const Proj& proj, const float* x, int m,
                             ? proj.dense->Forward(*matmul_ctx_, x, m, y)
                             : proj.quant->Forward(*quant_ctx_, x, m, y);
   timings_.matmul_ns += NanosSince(start);
+  timings_.weight_bytes += proj.weight_bytes;
+  timings_.matmul_flops += 2 * int64_t{m} * proj.macs_per_row;
   return status;
 }
 
@@ -520,6 +526,8 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
     }
     m += n;
     if (s.compute_logits) logit_rows_[n_logits++] = m - 1;
+    // Attention streams each sequence's K/V once per layer and KV head.
+    timings_.kv_bytes += int64_t{s.start_pos + n} * layout_.BytesPerToken();
   }
   const absl::Span<const ops::PagedAttention::Sequence> att_seqs(
       att_seqs_.data(), seqs.size());

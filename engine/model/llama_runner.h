@@ -122,6 +122,8 @@ class LlamaRunner final : public ModelRunner {
   struct Proj {
     std::unique_ptr<ops::Linear> dense;
     std::unique_ptr<quant::QuantLinear> quant;
+    int64_t weight_bytes = 0;  // as laid out for the kernel
+    int64_t macs_per_row = 0;  // in_features * out_features
   };
   struct Layer {
     const float* attn_norm = nullptr;  // [D], in model_

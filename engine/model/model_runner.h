@@ -26,10 +26,26 @@ struct SequenceStep {
 };
 
 // Wall time of the last Step split by kind of work, for benchmarks.
+// Where a step's time went, and the work it did: what a roofline compares
+// with the machine's limits (bytes against read bandwidth, flops against
+// arithmetic peak).
 struct StepTimings {
   int64_t matmul_ns = 0;
   int64_t attention_ns = 0;
   int64_t other_ns = 0;
+  int64_t weight_bytes = 0;  // weight bytes the matmuls read (once per call)
+  int64_t matmul_flops = 0;  // 2 * rows * in_features * out_features, summed
+  int64_t kv_bytes = 0;      // K/V cache bytes attention read, all layers
+
+  StepTimings& operator+=(const StepTimings& o) {
+    matmul_ns += o.matmul_ns;
+    attention_ns += o.attention_ns;
+    other_ns += o.other_ns;
+    weight_bytes += o.weight_bytes;
+    matmul_flops += o.matmul_flops;
+    kv_bytes += o.kv_bytes;
+    return *this;
+  }
 };
 
 // Runs the decoder over a batch of sequences, one step at a time, with K/V

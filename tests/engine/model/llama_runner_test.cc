@@ -381,6 +381,31 @@ TEST(LlamaRunnerTest, ReportsLayoutAndTimings) {
   EXPECT_GT(t.matmul_ns, 0);
   EXPECT_GT(t.attention_ns, 0);
   EXPECT_GE(t.other_ns, 0);
+
+  // The work counters a roofline divides by the machine's limits.
+  const ModelConfig& c = runner->config();
+  const int64_t d = c.dim, f = c.hidden_dim, hd = c.head_dim;
+  const int64_t layer_macs = d * (c.n_heads + 2 * c.n_kv_heads) * hd  // wqkv
+                             + c.n_heads * hd * d                     // wo
+                             + d * 2 * f  // gate and up
+                             + f * d;     // down
+  const int64_t output_macs = d * c.vocab_size;
+  EXPECT_EQ(t.matmul_flops, 2 * 3 * c.n_layers * layer_macs);
+  EXPECT_EQ(t.kv_bytes, 3 * layout.BytesPerToken());
+  // Without logits the output matrix is not read.
+  EXPECT_GT(t.weight_bytes, 0);
+  EXPECT_LT(t.weight_bytes, runner->weight_bytes());
+
+  const std::vector<int32_t> one = {8};
+  SequenceStep next{.tokens = one,
+                    .start_pos = 3,
+                    .block_table = table,
+                    .compute_logits = true};
+  ASSERT_THAT(runner->Step({&next, 1}, kv), IsOk());
+  const StepTimings t2 = runner->last_timings();
+  EXPECT_EQ(t2.matmul_flops, 2 * (c.n_layers * layer_macs + output_macs));
+  EXPECT_EQ(t2.weight_bytes, runner->weight_bytes());
+  EXPECT_EQ(t2.kv_bytes, 4 * layout.BytesPerToken());
 }
 
 TEST(LlamaRunnerTest, MatmulPrimitivesAreCachedByShapeNotByLayer) {

@@ -1,0 +1,80 @@
+// Runs the real `kvasir bench offline` and `kvasir bench roofline` on a
+// small checkpoint and checks the work counters of their JSON: the bytes
+// and flops a roofline divides by the machine's limits.
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/paths.h"
+#include "tests/testing/subprocess.h"
+
+namespace kvasir {
+namespace {
+
+using ::kvasir::testing::BinaryDir;
+using ::kvasir::testing::ModelPath;
+using ::kvasir::testing::ProcessResult;
+using ::kvasir::testing::RunProcess;
+
+nlohmann::json Bench(const std::string& mode, std::vector<std::string> extra) {
+  std::vector<std::string> args = {BinaryDir() + "/tools/kvasir",
+                                   "bench",
+                                   mode,
+                                   "--model",
+                                   ModelPath("stories260K.gguf"),
+                                   "--requests",
+                                   "2",
+                                   "--concurrency",
+                                   "2",
+                                   "--prompt-len",
+                                   "8",
+                                   "--gen-len",
+                                   "8",
+                                   "--json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const ProcessResult r = RunProcess(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return nlohmann::json::parse(r.out);
+}
+
+// stories260K: dim 64, hidden 172, 5 layers, 8 heads, 4 KV heads of 8,
+// vocab 512, f32 weights, output tied to the embedding.
+TEST(BenchCommandTest, OfflineReportsTheWorkOfTheDecodeSteps) {
+  const nlohmann::json j = Bench("offline", {});
+  const nlohmann::json& d = j["roofline"]["decode"];
+  ASSERT_GT(d["steps"].get<int64_t>(), 0);
+  const int64_t steps = d["steps"].get<int64_t>();
+  const int64_t tokens = d["tokens"].get<int64_t>();
+  // Two sequences decode together after their prompts: 2 rows per step,
+  // but the last step of a request may run alone.
+  EXPECT_GE(tokens, steps);
+  EXPECT_LE(tokens, 2 * steps);
+  const int64_t layer_macs =
+      64 * (8 + 2 * 4) * 8 + 8 * 8 * 64 + 64 * 2 * 172 + 172 * 64;
+  const int64_t macs = 5 * layer_macs + 64 * 512;
+  EXPECT_EQ(d["matmul_flops"].get<int64_t>(), 2 * tokens * macs);
+  // f32 weights: 4 bytes each (oneDNN's layout may pad a little).
+  EXPECT_NEAR(d["bytes_per_weight"].get<double>(), 4.0, 0.5);
+  EXPECT_GT(d["kv_bytes"].get<int64_t>(), 0);
+  EXPECT_FALSE(j["roofline"].contains("limits"));
+  EXPECT_FALSE(d.contains("weight_pct_of_read"));
+}
+
+TEST(BenchCommandTest, RooflineMeasuresTheLimitsAndReportsPercentages) {
+  const nlohmann::json j = Bench("roofline", {"--bandwidth-mib", "64"});
+  const nlohmann::json& r = j["roofline"];
+  ASSERT_TRUE(r.contains("limits"));
+  EXPECT_GT(r["limits"]["read_GBps"].get<double>(), 0);
+  EXPECT_GT(r["limits"]["f32_fma_GFLOPs"].get<double>(), 0);
+  EXPECT_GT(r["limits"]["int8_dot_GOPs"].get<double>(), 0);
+  const nlohmann::json& d = r["decode"];
+  EXPECT_GT(d["weight_pct_of_read"].get<double>(), 0);
+  EXPECT_EQ(d["peak_used"], "f32_fma");
+  EXPECT_GT(d["roofline_ns"].get<double>(), 0);
+  EXPECT_GT(d["step_over_roofline"].get<double>(), 0);
+}
+
+}  // namespace
+}  // namespace kvasir

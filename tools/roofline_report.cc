@@ -1,0 +1,152 @@
+#include "tools/roofline_report.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "engine/engine.h"
+#include "engine/ops/machine_limits.h"
+#include "nlohmann/json.hpp"
+
+namespace kvasir::tools {
+namespace {
+
+// x per second of `ns`, in units of 1e9 (GB/s, GFLOP/s).
+double GigaPerSecond(double x, int64_t ns) {
+  return ns > 0 ? x / static_cast<double>(ns) : 0.0;
+}
+
+double Percent(double part, double whole) {
+  return whole > 0 ? 100.0 * part / whole : 0.0;
+}
+
+}  // namespace
+
+nlohmann::json LimitsJson(const engine::ops::MachineLimits& limits) {
+  return {{"threads", limits.threads},
+          {"read_GBps", limits.read_gbps},
+          {"f32_fma_GFLOPs", limits.f32_gflops},
+          {"int8_dot_GOPs", limits.int8_gops},
+          {"fma_isa", limits.fma_isa},
+          {"int8_isa", limits.int8_isa}};
+}
+
+nlohmann::json RooflineJson(const engine::EngineStats& stats,
+                            const engine::ops::MachineLimits* limits) {
+  nlohmann::json j;
+  if (limits != nullptr) j["limits"] = LimitsJson(*limits);
+
+  const engine::StepTimings& d = stats.decode_timings;
+  nlohmann::json dec;
+  // Bytes per weight: bytes read per step over the weights of a step (its
+  // multiply-adds per row: total multiply-adds over total rows).
+  const double tokens = static_cast<double>(stats.decode_step_tokens);
+  const double steps = static_cast<double>(stats.decode_steps);
+  const double macs = static_cast<double>(d.matmul_flops) / 2.0;
+  const double bytes_per_weight =
+      macs > 0 && steps > 0
+          ? static_cast<double>(d.weight_bytes) / steps / (macs / tokens)
+          : 0.0;
+  const double weight_gbps =
+      GigaPerSecond(static_cast<double>(d.weight_bytes), stats.decode_step_ns);
+  const double kv_gbps =
+      GigaPerSecond(static_cast<double>(d.kv_bytes), d.attention_ns);
+  const double matmul_gflops =
+      GigaPerSecond(static_cast<double>(d.matmul_flops), d.matmul_ns);
+  dec["steps"] = stats.decode_steps;
+  dec["tokens"] = stats.decode_step_tokens;
+  dec["step_ns"] = stats.decode_step_ns;
+  dec["weight_bytes"] = d.weight_bytes;
+  dec["kv_bytes"] = d.kv_bytes;
+  dec["matmul_flops"] = d.matmul_flops;
+  dec["bytes_per_weight"] = bytes_per_weight;
+  dec["weight_GBps"] = weight_gbps;
+  dec["kv_GBps_in_attention"] = kv_gbps;
+  dec["matmul_GFLOPs"] = matmul_gflops;
+  if (limits != nullptr) {
+    const bool f32 = bytes_per_weight >= 3.5;
+    const double peak = f32 ? limits->f32_gflops : limits->int8_gops;
+    dec["peak_used"] = f32 ? "f32_fma" : "int8_dot";
+    dec["weight_pct_of_read"] = Percent(weight_gbps, limits->read_gbps);
+    dec["kv_pct_of_read"] = Percent(kv_gbps, limits->read_gbps);
+    dec["matmul_pct_of_f32_peak"] = Percent(matmul_gflops, limits->f32_gflops);
+    dec["matmul_pct_of_int8_peak"] = Percent(matmul_gflops, limits->int8_gops);
+    // The roofline of the decode steps, in ns: weights streamed once per
+    // step or the arithmetic, whichever binds, then the K/V reads.
+    const double bw = limits->read_gbps;  // bytes per ns
+    if (bw > 0 && peak > 0) {
+      const double bound_ns =
+          std::max(static_cast<double>(d.weight_bytes) / bw,
+                   static_cast<double>(d.matmul_flops) / peak) +
+          static_cast<double>(d.kv_bytes) / bw;
+      dec["roofline_ns"] = bound_ns;
+      dec["step_over_roofline"] =
+          bound_ns > 0 ? static_cast<double>(stats.decode_step_ns) / bound_ns
+                       : 0.0;
+    }
+  }
+  j["decode"] = dec;
+
+  nlohmann::json pre;
+  const int64_t flops = stats.step_timings.matmul_flops - d.matmul_flops;
+  const int64_t mm_ns = stats.step_timings.matmul_ns - d.matmul_ns;
+  pre["matmul_flops"] = flops;
+  pre["matmul_GFLOPs"] = GigaPerSecond(static_cast<double>(flops), mm_ns);
+  if (limits != nullptr) {
+    pre["matmul_pct_of_f32_peak"] =
+        Percent(pre["matmul_GFLOPs"].get<double>(), limits->f32_gflops);
+    pre["matmul_pct_of_int8_peak"] =
+        Percent(pre["matmul_GFLOPs"].get<double>(), limits->int8_gops);
+  }
+  j["prefill"] = pre;
+  return j;
+}
+
+void PrintRoofline(const nlohmann::json& r) {
+  if (r.contains("limits")) {
+    const nlohmann::json& l = r["limits"];
+    std::printf(
+        "machine         read %.1f GB/s, f32 FMA %.0f GFLOP/s (%s), int8 "
+        "dot %.0f GOP/s (%s), %d threads\n",
+        l["read_GBps"].get<double>(), l["f32_fma_GFLOPs"].get<double>(),
+        l["fma_isa"].get<std::string>().c_str(),
+        l["int8_dot_GOPs"].get<double>(),
+        l["int8_isa"].get<std::string>().c_str(), l["threads"].get<int>());
+  }
+  const nlohmann::json& d = r["decode"];
+  auto pct = [](const nlohmann::json& j, const char* key) {
+    return j.contains(key) ? j[key].get<double>() : 0.0;
+  };
+  std::printf(
+      "decode weights  %.2f GB/s over step time (%.0f%% of read), %.2f "
+      "bytes/weight\n",
+      d["weight_GBps"].get<double>(), pct(d, "weight_pct_of_read"),
+      d["bytes_per_weight"].get<double>());
+  std::printf(
+      "decode KV       %.2f GB/s over attention time (%.0f%% of read)\n",
+      d["kv_GBps_in_attention"].get<double>(), pct(d, "kv_pct_of_read"));
+  std::printf(
+      "decode matmul   %.1f GFLOP/s (%.0f%% of f32 peak, %.0f%% of int8 "
+      "peak)\n",
+      d["matmul_GFLOPs"].get<double>(), pct(d, "matmul_pct_of_f32_peak"),
+      pct(d, "matmul_pct_of_int8_peak"));
+  if (d.contains("step_over_roofline")) {
+    const double steps = std::max<double>(1, d["steps"].get<double>());
+    std::printf(
+        "decode step     %.3f ms measured, %.3f ms roofline (%s peak): "
+        "%.2fx\n",
+        d["step_ns"].get<double>() / 1e6 / steps,
+        d["roofline_ns"].get<double>() / 1e6 / steps,
+        d["peak_used"].get<std::string>().c_str(),
+        d["step_over_roofline"].get<double>());
+  }
+  const nlohmann::json& p = r["prefill"];
+  std::printf(
+      "prefill matmul  %.1f GFLOP/s (%.0f%% of f32 peak, %.0f%% of int8 "
+      "peak)\n",
+      p["matmul_GFLOPs"].get<double>(), pct(p, "matmul_pct_of_f32_peak"),
+      pct(p, "matmul_pct_of_int8_peak"));
+}
+
+}  // namespace kvasir::tools
