@@ -9,6 +9,8 @@
 // (4 flops per query, key and head element: scores and P.V) and
 // pct_bw = KV_GBps as a percentage of the read bandwidth measured in the
 // same run (an AVX-512 sum over 1 GiB on the same threads, best of 3).
+// With KVASIR_BENCH_THREADS=1 it also prints KV_GBps_cpu / GFLOPs_cpu, the
+// rates over the thread's CPU time (robust to a busy machine).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
@@ -21,6 +23,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -115,6 +118,12 @@ void BM_ReadBandwidth(benchmark::State& state) {
 }
 BENCHMARK(BM_ReadBandwidth)->Iterations(1);
 
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 // Args: Hkv, context, sequences, dtype (0 f32, 1 bf16), isa (0 auto,
 // 1 avx2, 2 portable).
 void BM_DecodeAttention(benchmark::State& state) {
@@ -182,6 +191,7 @@ void BM_DecodeAttention(benchmark::State& state) {
 
   int layer = 0;
   double seconds = 0;
+  const double cpu0 = ThreadCpuSeconds();
   int64_t calls = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -199,6 +209,13 @@ void BM_DecodeAttention(benchmark::State& state) {
                           kvcache::KvDtypeSize(dtype) * calls;
   const double flops = 4.0 * n_seqs * context * kHeads * kHeadDim * calls;
   const double gbps = kv_bytes / seconds / 1e9;
+  // With one thread: the rate over the thread's own CPU time, which leaves
+  // out the time slices other processes take on a shared machine.
+  if (kThreads == 1) {
+    const double cpu = ThreadCpuSeconds() - cpu0;
+    state.counters["KV_GBps_cpu"] = kv_bytes / cpu / 1e9;
+    state.counters["GFLOPs_cpu"] = flops / cpu / 1e9;
+  }
   state.counters["KV_GBps"] = gbps;
   state.counters["GFLOPs"] = flops / seconds / 1e9;
   state.counters["pct_bw"] = 100.0 * gbps / bandwidth;
