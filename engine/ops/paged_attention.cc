@@ -4,44 +4,25 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "engine/ops/attention_kernels.h"
 #include "engine/ops/bf16.h"
 #include "engine/ops/fast_math.h"
 #include "engine/ops/simd.h"
 
 namespace kvasir::engine::ops {
+namespace internal {
 namespace {
 
 using kvcache::KvDtype;
 
-int64_t RoundUp16(int64_t n) { return (n + 15) / 16 * 16; }
-
-// Everything one work item needs besides its sequence and KV head.
-struct Geometry {
-  const float* q;
-  int64_t q_stride;
-  float* out;
-  int n_heads;
-  int group;
-  int head_dim;
-  int block_size;
-  int layer;
-  KvDtype dtype;
-  float scale;
-};
-
-// Keys are processed in chunks of up to kChunk slots of one block; a tile
-// of up to kTile queries (new tokens x heads of the group) shares every K
-// row and V row it loads from the chunk.
-constexpr int kChunk = 16;
 constexpr int kTile = 4;
 
-// Per-thread scratch of one work item.
+// Scratch of one range (the portable kernel's).
 struct Scratch {
-  float* m;  // [n_new * G] running max of each query's scores
-  float* l;  // [n_new * G] running sum of exp(score - m)
   float* k;  // [kChunk, head_dim] f32 copy of a bf16 K chunk
   float* v;  // [kChunk, head_dim] f32 copy of a bf16 or partial V chunk,
              // zero-padded to kChunk rows
@@ -159,103 +140,107 @@ struct TileQuery {
   }
 }
 
-// Attention of sequence `s`'s new tokens for the G query heads of KV head
-// `kvh`: every K/V chunk is read once and applied to all n_new * G queries.
-// The output rows double as the accumulators.
+// The portable kernel (auto-vectorized, compiled per instruction set by
+// KVASIR_SIMD_CLONES): the K chunk row by row, four queries sharing each
+// row load.
 KVASIR_SIMD_CLONES
-void AttendItem(const Geometry& g, const PagedAttention::Sequence& s, int kvh,
-                const kvcache::KvArena& kv, const Scratch& scratch) {
-  const int hd = g.head_dim;
-  const int bs = g.block_size;
-  const int group = g.group;
-  const int n = s.n_new;
-  const int total = s.start_pos + n;
-  const int n_blocks = (total + bs - 1) / bs;
-  const int64_t out_stride = int64_t{g.n_heads} * hd;
-  const int first_head = kvh * group;
-  const int n_queries = n * group;
+void AttendRangeClones(const RangeTask& a) {
+  const int hd = a.head_dim;
+  const int bs = a.block_size;
+  const int group = a.group;
+  const int n_queries = a.n_new * group;
+  const Scratch scratch{.k = a.scratch, .v = a.scratch + kChunk * hd};
 
-  for (int j = 0; j < n; ++j) {
-    float* o = g.out + (s.row + j) * out_stride + first_head * hd;
+  for (int j = 0; j < a.n_new; ++j) {
+    float* o = a.o + j * a.o_row_stride;
     std::fill(o, o + group * hd, 0.0f);
   }
   for (int i = 0; i < n_queries; ++i) {
-    scratch.m[i] = -std::numeric_limits<float>::infinity();
-    scratch.l[i] = 0.0f;
+    a.m[i] = -std::numeric_limits<float>::infinity();
+    a.l[i] = 0.0f;
   }
 
   TileQuery tile[kTile];
-  for (int b = 0; b < n_blocks; ++b) {
-    const int block_start = b * bs;
-    const int block_slots = std::min(bs, total - block_start);
-    const int32_t block = s.block_table[b];
-    for (int c0 = 0; c0 < block_slots; c0 += kChunk) {
-      const int chunk_start = block_start + c0;
-      const int slots = std::min(kChunk, block_slots - c0);
-      // Queries of tokens before the chunk do not see it.
-      const int first_query = std::max(0, chunk_start - s.start_pos) * group;
-      if (first_query >= n_queries) break;
+  int pos = a.key_begin;
+  while (pos < a.key_end) {
+    const int slot = pos % bs;
+    const int slots = std::min({kChunk, bs - slot, a.key_end - pos});
+    // Queries of tokens before the chunk do not see it.
+    const int first_query = std::max(0, pos - a.start_pos) * group;
+    if (first_query >= n_queries) break;
+    const int32_t block = a.block_table[pos / bs];
 
-      // K as stored (or widened from bf16); V widened and/or zero-padded
-      // to kChunk rows unless it is a full f32 chunk.
-      const float* k;
-      const float* v;
-      const int count = slots * hd;
-      if (g.dtype == KvDtype::kF32) {
-        k = kv.head<float>(block, g.layer, 0, kvh) + c0 * hd;
-        v = kv.head<float>(block, g.layer, 1, kvh) + c0 * hd;
-        if (slots < kChunk) {
-          std::copy(v, v + count, scratch.v);
-          v = scratch.v;
-        }
-      } else {
-        const uint16_t* k16 =
-            kv.head<uint16_t>(block, g.layer, 0, kvh) + c0 * hd;
-        const uint16_t* v16 =
-            kv.head<uint16_t>(block, g.layer, 1, kvh) + c0 * hd;
-#pragma omp simd
-        for (int i = 0; i < count; ++i) scratch.k[i] = Bf16ToFloat(k16[i]);
-#pragma omp simd
-        for (int i = 0; i < count; ++i) scratch.v[i] = Bf16ToFloat(v16[i]);
-        k = scratch.k;
+    // K as stored (or widened from bf16); V widened and/or zero-padded
+    // to kChunk rows unless it is a full f32 chunk.
+    const float* k;
+    const float* v;
+    const int count = slots * hd;
+    if (a.dtype == KvDtype::kF32) {
+      k = a.kv->head<float>(block, a.layer, 0, a.kv_head) + slot * hd;
+      v = a.kv->head<float>(block, a.layer, 1, a.kv_head) + slot * hd;
+      if (slots < kChunk) {
+        std::copy(v, v + count, scratch.v);
         v = scratch.v;
       }
-      if (v == scratch.v) {
-        std::fill(scratch.v + count, scratch.v + kChunk * hd, 0.0f);
-      }
+    } else {
+      const uint16_t* k16 =
+          a.kv->head<uint16_t>(block, a.layer, 0, a.kv_head) + slot * hd;
+      const uint16_t* v16 =
+          a.kv->head<uint16_t>(block, a.layer, 1, a.kv_head) + slot * hd;
+#pragma omp simd
+      for (int i = 0; i < count; ++i) scratch.k[i] = Bf16ToFloat(k16[i]);
+#pragma omp simd
+      for (int i = 0; i < count; ++i) scratch.v[i] = Bf16ToFloat(v16[i]);
+      k = scratch.k;
+      v = scratch.v;
+    }
+    if (v == scratch.v) {
+      std::fill(scratch.v + count, scratch.v + kChunk * hd, 0.0f);
+    }
 
-      int qi = first_query;
-      while (qi < n_queries) {
-        const int size = n_queries - qi >= kTile ? kTile : 1;
-        for (int i = 0; i < size; ++i, ++qi) {
-          const int j = qi / group;
-          const int h = qi % group;
-          const int64_t row = s.row + j;
-          tile[i] = TileQuery{
-              .q = g.q + row * g.q_stride + (first_head + h) * hd,
-              .o = g.out + row * out_stride + (first_head + h) * hd,
-              .m = scratch.m + qi,
-              .l = scratch.l + qi,
-              .visible = std::min(slots, s.start_pos + j - chunk_start + 1)};
-        }
-        if (size == kTile) {
-          AttendTile4(tile, k, v, hd, g.scale);
-        } else {
-          AttendTile1(tile[0], k, v, hd, g.scale);
-        }
+    int qi = first_query;
+    while (qi < n_queries) {
+      const int size = n_queries - qi >= kTile ? kTile : 1;
+      for (int i = 0; i < size; ++i, ++qi) {
+        const int j = qi / group;
+        const int h = qi % group;
+        tile[i] =
+            TileQuery{.q = a.q + j * a.q_row_stride + h * hd,
+                      .o = a.o + j * a.o_row_stride + h * hd,
+                      .m = a.m + qi,
+                      .l = a.l + qi,
+                      .visible = std::min(slots, a.start_pos + j - pos + 1)};
+      }
+      if (size == kTile) {
+        AttendTile4(tile, k, v, hd, a.scale);
+      } else {
+        AttendTile1(tile[0], k, v, hd, a.scale);
       }
     }
+    pos += slots;
   }
 
+  if (!a.normalize) return;
   for (int i = 0; i < n_queries; ++i) {
-    const int j = i / group;
-    const int h = i % group;
-    float* o = g.out + (s.row + j) * out_stride + (first_head + h) * hd;
-    const float inv = 1.0f / scratch.l[i];
+    float* o = a.o + (i / group) * a.o_row_stride + (i % group) * hd;
+    const float inv = 1.0f / a.l[i];
 #pragma omp simd
     for (int d = 0; d < hd; ++d) o[d] *= inv;
   }
 }
+
+}  // namespace
+
+void AttendRangePortable(const RangeTask& task) { AttendRangeClones(task); }
+
+}  // namespace internal
+
+namespace {
+
+using internal::kChunk;
+using kvcache::KvDtype;
+
+int64_t RoundUp16(int64_t n) { return (n + 15) / 16 * 16; }
 
 // Writes `count` floats as the cache's element type.
 KVASIR_SIMD_CLONES
@@ -269,17 +254,58 @@ void StoreRow(const float* src, int count, KvDtype dtype, std::byte* dst) {
   }
 }
 
+bool IsaSupported(AttentionIsa isa) {
+  switch (isa) {
+    case AttentionIsa::kAvx512:
+      return __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("fma");
+    case AttentionIsa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case AttentionIsa::kAuto:
+    case AttentionIsa::kPortable:
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
-PagedAttention::PagedAttention(const Options& options)
-    : options_(options), group_(options.n_heads / options.layout.n_kv_heads) {
-  const int64_t rows_x_group = int64_t{options.max_rows} * group_;
-  const int64_t chunk_elems = int64_t{kChunk} * options.layout.head_dim;
-  thread_stride_ = 2 * RoundUp16(rows_x_group) + 2 * RoundUp16(chunk_elems);
+absl::string_view AttentionIsaName(AttentionIsa isa) {
+  switch (isa) {
+    case AttentionIsa::kAuto:
+      return "auto";
+    case AttentionIsa::kAvx512:
+      return "avx512";
+    case AttentionIsa::kAvx2:
+      return "avx2";
+    case AttentionIsa::kPortable:
+      return "portable";
+  }
+  return "?";
+}
+
+PagedAttention::PagedAttention(const Options& options, AttentionIsa isa)
+    : options_(options),
+      isa_(isa),
+      group_(options.n_heads / options.layout.n_kv_heads) {
+  const int hd = options.layout.head_dim;
+  thread_stride_ = 2 * RoundUp16(int64_t{options.max_rows} * group_) +
+                   RoundUp16(internal::ScratchFloats(hd));
   scratch_.resize(static_cast<size_t>(thread_stride_) * options.num_threads);
+  // Split pairs have at most kMaxSplitQueries queries (and max_rows * G).
+  const int64_t split_queries =
+      std::min<int64_t>(kMaxSplitQueries, int64_t{options.max_rows} * group_);
+  slot_stride_ = RoundUp16(split_queries * hd) + 2 * RoundUp16(split_queries);
+  partial_.resize(static_cast<size_t>(slot_stride_) *
+                  (kSplitTasks + kSplitBelowItems));
   seqs_.reserve(static_cast<size_t>(options.max_seqs));
-  items_.reserve(static_cast<size_t>(options.max_seqs) *
-                 options.layout.n_kv_heads);
+  const size_t max_items =
+      static_cast<size_t>(options.max_seqs) * options.layout.n_kv_heads;
+  items_.reserve(max_items);
+  tasks_.reserve(max_items + kSplitTasks + kSplitBelowItems);
 }
 
 absl::StatusOr<std::unique_ptr<PagedAttention>> PagedAttention::Create(
@@ -299,7 +325,29 @@ absl::StatusOr<std::unique_ptr<PagedAttention>> PagedAttention::Create(
                      options.max_seqs, " and num_threads ", options.num_threads,
                      " must all be at least 1"));
   }
-  return std::unique_ptr<PagedAttention>(new PagedAttention(options));
+  AttentionIsa isa = options.isa;
+  // A/B runs and AVX2 figures of whole programs on an AVX-512 machine.
+  if (const char* env = std::getenv("KVASIR_ATTENTION_ISA");
+      isa == AttentionIsa::kAuto && env != nullptr) {
+    const absl::string_view name(env);
+    for (AttentionIsa i : {AttentionIsa::kAvx512, AttentionIsa::kAvx2,
+                           AttentionIsa::kPortable}) {
+      if (name == AttentionIsaName(i)) isa = i;
+    }
+  }
+  if (!IsaSupported(isa)) {
+    return absl::UnimplementedError(
+        absl::StrCat("attention: this CPU cannot run the ",
+                     AttentionIsaName(isa), " kernel"));
+  }
+  if (isa == AttentionIsa::kAuto) {
+    isa = IsaSupported(AttentionIsa::kAvx512) ? AttentionIsa::kAvx512
+          : IsaSupported(AttentionIsa::kAvx2) ? AttentionIsa::kAvx2
+                                              : AttentionIsa::kPortable;
+  }
+  // The vector kernels work in whole 16-float vectors of a head.
+  if (options.layout.head_dim % 16 != 0) isa = AttentionIsa::kPortable;
+  return std::unique_ptr<PagedAttention>(new PagedAttention(options, isa));
 }
 
 absl::Status PagedAttention::CheckCall(int layer, size_t n_seqs,
@@ -361,23 +409,56 @@ absl::Status PagedAttention::Prepare(absl::Span<const Sequence> seqs) {
   const int hkv = options_.layout.n_kv_heads;
   seqs_.assign(seqs.begin(), seqs.end());
   items_.clear();
+  tasks_.clear();
   total_cost_ = 0;
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    // (new token, visible key) pairs of the sequence.
-    const int64_t n = seqs[i].n_new;
-    const int64_t cost = n * (seqs[i].start_pos + (n + 1) / 2);
-    for (int h = 0; h < hkv; ++h) {
-      items_.push_back(WorkItem{static_cast<int32_t>(i), h, cost});
+  const int n_items = static_cast<int>(seqs.size()) * hkv;
+  const bool split = n_items < kSplitBelowItems;
+  const int want_parts = split ? (kSplitTasks + n_items - 1) / n_items : 1;
+  // Split items first (their partial slots are 0..), in sequence order.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      const int n = seqs[i].n_new;
+      const int total = seqs[i].start_pos + n;
+      int parts = 1;
+      int part_len = total;
+      if (split && n * group_ <= kMaxSplitQueries) {
+        parts = std::min(want_parts, total / kMinSplitKeys);
+        if (parts > 1) {
+          part_len = static_cast<int>(RoundUp16((total + parts - 1) / parts));
+          parts = (total + part_len - 1) / part_len;
+        }
+      }
+      if ((parts > 1) != (pass == 0)) continue;
+      for (int h = 0; h < hkv; ++h) {
+        const int32_t item = static_cast<int32_t>(items_.size());
+        int32_t first_slot = -1;
+        if (parts > 1) {
+          first_slot = static_cast<int32_t>(tasks_.size());
+          for (int p = 0; p < parts; ++p) {
+            const int begin = p * part_len;
+            const int end = std::min(total, begin + part_len);
+            // (new token, key) pairs of the range.
+            const int64_t cost = int64_t{n} * (end - begin);
+            tasks_.push_back(Task{item, first_slot + p, begin, end, cost});
+            total_cost_ += cost;
+          }
+        } else {
+          const int64_t cost = int64_t{n} * (seqs[i].start_pos + (n + 1) / 2);
+          tasks_.push_back(Task{item, -1, 0, total, cost});
+          total_cost_ += cost;
+        }
+        items_.push_back(
+            WorkItem{static_cast<int32_t>(i), h, parts, first_slot});
+      }
     }
-    total_cost_ += cost * hkv;
+    if (pass == 0) n_split_items_ = static_cast<int>(items_.size());
   }
-  // Biggest items first, so that the dynamic schedule ends balanced.
+  // Biggest tasks first, so that the dynamic schedule ends balanced.
   // (std::sort: stable_sort may allocate a buffer.)
-  std::sort(items_.begin(), items_.end(),
-            [](const WorkItem& a, const WorkItem& b) {
-              if (a.cost != b.cost) return a.cost > b.cost;
-              return a.seq != b.seq ? a.seq < b.seq : a.kv_head < b.kv_head;
-            });
+  std::sort(tasks_.begin(), tasks_.end(), [](const Task& a, const Task& b) {
+    if (a.cost != b.cost) return a.cost > b.cost;
+    return a.item != b.item ? a.item < b.item : a.key_begin < b.key_begin;
+  });
   prepared_ = true;
   return absl::OkStatus();
 }
@@ -398,51 +479,105 @@ absl::Status PagedAttention::Attend(int layer, const float* q, int64_t q_stride,
   }
   if (absl::Status s = CheckCall(layer, seqs_.size(), kv); !s.ok()) return s;
   const kvcache::KvLayout& layout = options_.layout;
-  const Geometry geometry{
-      .q = q,
-      .q_stride = q_stride,
-      .out = out,
-      .n_heads = options_.n_heads,
-      .group = group_,
-      .head_dim = layout.head_dim,
-      .block_size = layout.block_size,
-      .layer = layer,
-      .dtype = layout.dtype,
-      .scale = 1.0f / std::sqrt(static_cast<float>(layout.head_dim)),
-  };
-  const int64_t macs = 2 * total_cost_ * group_ * layout.head_dim;
-  const Sequence* seqs = seqs_.data();
+  const int hd = layout.head_dim;
+  const int group = group_;
+  const int64_t out_stride = int64_t{options_.n_heads} * hd;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t macs = 2 * total_cost_ * group * hd;
+  const int64_t rows_x_group = RoundUp16(int64_t{options_.max_rows} * group);
+  // A partial slot: o [split_queries, hd], m [split_queries], l (each
+  // rounded up to 16 floats), as the constructor sized it.
+  const int64_t split_queries =
+      std::min<int64_t>(kMaxSplitQueries, int64_t{options_.max_rows} * group);
+  void (*kernel)(const internal::RangeTask&) =
+      isa_ == AttentionIsa::kAvx512 ? internal::AttendRangeAvx512
+      : isa_ == AttentionIsa::kAvx2 ? internal::AttendRangeAvx2
+                                    : internal::AttendRangePortable;
 
-  const int64_t rows_x_group = RoundUp16(int64_t{options_.max_rows} * group_);
-  const int64_t chunk_elems = RoundUp16(int64_t{kChunk} * layout.head_dim);
-  auto scratch_of = [&](int thread) {
+  auto run_task = [&](const Task& t, int thread) {
+    const WorkItem& item = items_[t.item];
+    const Sequence& s = seqs_[item.seq];
     float* base = scratch_.data() + thread * thread_stride_;
-    Scratch s;
-    s.m = base;
-    s.l = s.m + rows_x_group;
-    s.k = s.l + rows_x_group;
-    s.v = s.k + chunk_elems;
-    return s;
+    internal::RangeTask r{
+        .kv = &kv,
+        .block_table = s.block_table,
+        .layer = layer,
+        .kv_head = item.kv_head,
+        .head_dim = hd,
+        .block_size = layout.block_size,
+        .group = group,
+        .dtype = layout.dtype,
+        .start_pos = s.start_pos,
+        .n_new = s.n_new,
+        .key_begin = t.key_begin,
+        .key_end = t.key_end,
+        .q = q + s.row * q_stride + item.kv_head * group * hd,
+        .q_row_stride = q_stride,
+        .scratch = base + 2 * rows_x_group,
+        .scale = scale,
+    };
+    if (t.slot < 0) {
+      r.o = out + s.row * out_stride + item.kv_head * group * hd;
+      r.o_row_stride = out_stride;
+      r.m = base;
+      r.l = base + rows_x_group;
+      r.normalize = true;
+    } else {
+      float* slot = partial_.data() + t.slot * slot_stride_;
+      r.o = slot;
+      r.o_row_stride = int64_t{group} * hd;
+      r.m = slot + RoundUp16(split_queries * hd);
+      r.l = r.m + RoundUp16(split_queries);
+      r.normalize = false;
+    }
+    kernel(r);
+  };
+  // Combines a split item's ranges in range order: the result does not
+  // depend on which thread ran which range.
+  auto merge = [&](const WorkItem& item) {
+    const Sequence& s = seqs_[item.seq];
+    const int n_queries = s.n_new * group;
+    const float* slots = partial_.data() + item.first_slot * slot_stride_;
+    const int64_t m_offset = RoundUp16(split_queries * hd);
+    const int64_t l_offset = m_offset + RoundUp16(split_queries);
+    for (int i = 0; i < n_queries; ++i) {
+      float m_max = -std::numeric_limits<float>::infinity();
+      for (int p = 0; p < item.parts; ++p) {
+        m_max = std::max(m_max, slots[p * slot_stride_ + m_offset + i]);
+      }
+      float* o = out + (s.row + i / group) * out_stride +
+                 (item.kv_head * group + i % group) * hd;
+      float sum = 0.0f;
+      std::fill(o, o + hd, 0.0f);
+      for (int p = 0; p < item.parts; ++p) {
+        const float* slot = slots + p * slot_stride_;
+        // A range none of whose keys the query sees has m = -inf: weight 0.
+        const float w = FastExp(slot[m_offset + i] - m_max);
+        sum += w * slot[l_offset + i];
+        const float* po = slot + int64_t{i} * hd;
+        for (int d = 0; d < hd; ++d) o[d] += w * po[d];
+      }
+      const float inv = 1.0f / sum;
+      for (int d = 0; d < hd; ++d) o[d] *= inv;
+    }
   };
 
-  const int n_items = static_cast<int>(items_.size());
+  const int n_tasks = static_cast<int>(tasks_.size());
   const int threads = macs < options_.min_parallel_macs
                           ? 1
-                          : std::min(options_.num_threads, n_items);
+                          : std::min(options_.num_threads, n_tasks);
   if (threads <= 1) {
-    const Scratch s = scratch_of(0);
-    for (const WorkItem& item : items_) {
-      AttendItem(geometry, seqs[item.seq], item.kv_head, kv, s);
-    }
+    for (const Task& t : tasks_) run_task(t, 0);
+    for (int i = 0; i < n_split_items_; ++i) merge(items_[i]);
     return absl::OkStatus();
   }
 #pragma omp parallel num_threads(threads)
   {
-    const Scratch s = scratch_of(omp_get_thread_num());
+    const int thread = omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
-    for (int i = 0; i < n_items; ++i) {
-      AttendItem(geometry, seqs[items_[i].seq], items_[i].kv_head, kv, s);
-    }
+    for (int i = 0; i < n_tasks; ++i) run_task(tasks_[i], thread);
+#pragma omp for schedule(static)
+    for (int i = 0; i < n_split_items_; ++i) merge(items_[i]);
   }
   return absl::OkStatus();
 }

@@ -7,11 +7,19 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "kvcache/kv_arena.h"
 #include "kvcache/kv_layout.h"
 
 namespace kvasir::engine::ops {
+
+// The instruction set the attention kernel runs on. kAuto picks the best
+// the CPU has (cpuid at run time): AVX-512, else AVX2 + FMA, else the
+// portable code. The vector kernels need head_dim % 16 == 0; other head
+// sizes always run the portable code.
+enum class AttentionIsa { kAuto, kAvx512, kAvx2, kPortable };
+absl::string_view AttentionIsaName(AttentionIsa isa);  // "avx512", ...
 
 // Causal self-attention over a paged KV cache, for a batch of sequences
 // that each add one or more new tokens (decode and chunked prefill alike).
@@ -20,17 +28,29 @@ namespace kvasir::engine::ops {
 //
 // Work is split over (sequence, KV head) pairs with OpenMP (largest first,
 // dynamic schedule). Each pair streams its sequence's K and V blocks once
-// (in block-table order, in chunks of up to 16 slots) and applies every
-// chunk to all G query heads of all of the sequence's new tokens, four
-// queries at a time sharing each K and V row load, with an online
-// (flash-attention style) softmax: scale 1/sqrt(head_dim), f32
-// accumulation. New token at position p sees positions 0..p: earlier cached
-// tokens and the earlier new tokens of the same call, whose K/V WriteKv has
-// put into the cache first. A query's result does not depend on the other
-// sequences of the call nor on the thread count.
+// (in block-table order, in chunks of up to 16 slots, prefetching the next
+// chunk) and applies every chunk to all G query heads of all of the
+// sequence's new tokens, four queries at a time sharing each K and V row
+// load, with an online (flash-attention style) softmax: scale
+// 1/sqrt(head_dim), f32 accumulation. The vector kernels transpose each K
+// chunk once so that a query's 16 scores are one vector of FMAs (a G x
+// head_dim x 16 matrix product per chunk), which keeps GQA/MQA at memory
+// speed. New token at position p sees positions 0..p: earlier cached tokens
+// and the earlier new tokens of the same call, whose K/V WriteKv has put
+// into the cache first.
 //
-// With a bf16 cache, K/V are rounded to nearest even when written and each
-// chunk is widened to f32 once per (sequence, KV head).
+// Flash decoding: when a call has fewer than kSplitBelowItems pairs (few
+// sequences and KV heads, e.g. one MQA sequence), a pair with at most
+// kMaxSplitQueries queries is split over ranges of its keys (at least
+// kMinSplitKeys each) so that every core works; each range keeps its own
+// max, sum and unnormalized output and a merge combines them in range
+// order. The split depends only on the sequences, never on the thread
+// count, so a query's result does not depend on the other sequences' work
+// distribution nor on num_threads (bit for bit); it does depend on the
+// instruction set (within float rounding).
+//
+// With a bf16 cache, K/V are rounded to nearest even when written and
+// widened to f32 in register when read.
 //
 // A step's work list depends only on its sequences, not on the layer:
 // Prepare builds it once per step and every layer's Attend reuses it.
@@ -50,7 +70,21 @@ class PagedAttention {
     // region costs more than such a call, and far more when the cores are
     // oversubscribed.
     int64_t min_parallel_macs = int64_t{1} << 18;
+    // Forced instruction set (tests force kAvx2 and kPortable to cover
+    // other CPUs); kAuto = the best this CPU has, or the one the
+    // environment variable KVASIR_ATTENTION_ISA names ("avx512", "avx2",
+    // "portable"; for A/B runs of whole programs).
+    AttentionIsa isa = AttentionIsa::kAuto;
   };
+
+  // Flash-decoding split (see above): calls with fewer (sequence, KV head)
+  // pairs than this split pairs of at most kMaxSplitQueries queries (new
+  // tokens x G) into up to ceil(kSplitTasks / pairs) key ranges of at least
+  // kMinSplitKeys keys.
+  static constexpr int kSplitBelowItems = 8;
+  static constexpr int kSplitTasks = 8;
+  static constexpr int kMaxSplitQueries = 64;
+  static constexpr int kMinSplitKeys = 64;
 
   // One sequence's new tokens. Preconditions (the caller validates): rows
   // [row, row + n_new) of q/k/v/out belong to it; 1 <= n_new <= max_rows;
@@ -64,7 +98,8 @@ class PagedAttention {
     const int32_t* block_table = nullptr;
   };
 
-  // InvalidArgument naming the bad option.
+  // InvalidArgument naming the bad option; Unimplemented naming the
+  // instruction set when the CPU cannot run a forced one.
   static absl::StatusOr<std::unique_ptr<PagedAttention>> Create(
       const Options& options);
 
@@ -98,27 +133,45 @@ class PagedAttention {
                       const kvcache::KvArena& kv, float* out);
 
   const Options& options() const { return options_; }
+  // The instruction set Attend runs (never kAuto).
+  AttentionIsa isa() const { return isa_; }
 
  private:
+  // A (sequence, KV head) pair; split pairs own `parts` consecutive partial
+  // slots from first_slot.
   struct WorkItem {
     int32_t seq = 0;
     int32_t kv_head = 0;
+    int32_t parts = 1;
+    int32_t first_slot = -1;
+  };
+  // A range of one pair's keys; slot -1 = the whole pair, written to out.
+  struct Task {
+    int32_t item = 0;
+    int32_t slot = -1;
+    int32_t key_begin = 0;
+    int32_t key_end = 0;
     int64_t cost = 0;
   };
 
-  explicit PagedAttention(const Options& options);
+  PagedAttention(const Options& options, AttentionIsa isa);
   absl::Status CheckCall(int layer, size_t n_seqs,
                          const kvcache::KvArena& kv) const;
 
   Options options_;
+  AttentionIsa isa_ = AttentionIsa::kPortable;
   int group_ = 0;               // G = H / Hkv
   int64_t thread_stride_ = 0;   // floats of scratch per thread
   std::vector<float> scratch_;  // [num_threads, thread_stride_]
+  int64_t slot_stride_ = 0;     // floats per partial slot: o, m, l
+  std::vector<float> partial_;  // [kSplitTasks + kSplitBelowItems slots]
   // Set by Prepare.
   bool prepared_ = false;
   std::vector<Sequence> seqs_;   // capacity max_seqs
-  std::vector<WorkItem> items_;  // capacity max_seqs * Hkv; largest first
-  int64_t total_cost_ = 0;       // sum of the items' costs
+  std::vector<WorkItem> items_;  // capacity max_seqs * Hkv
+  std::vector<Task> tasks_;      // largest first
+  int n_split_items_ = 0;        // items_[0, n) are the split ones
+  int64_t total_cost_ = 0;       // (query, key) pairs of the call
 };
 
 }  // namespace kvasir::engine::ops

@@ -1,0 +1,68 @@
+#ifndef KVASIR_ENGINE_OPS_ATTENTION_KERNELS_H_
+#define KVASIR_ENGINE_OPS_ATTENTION_KERNELS_H_
+
+// Internal to PagedAttention: the per-instruction-set kernels that attend a
+// range of one (sequence, KV head) pair's keys. Not a public API.
+
+#include <cstdint>
+
+#include "kvcache/kv_arena.h"
+#include "kvcache/kv_layout.h"
+
+namespace kvasir::engine::ops::internal {
+
+// Keys are processed in chunks of up to kChunk slots of one block; every
+// chunk is read once and applied to all queries of the range.
+inline constexpr int kChunk = 16;
+
+// One (sequence, KV head) pair's queries against the keys at positions
+// [key_begin, key_end) of its sequence. The queries are (new token j,
+// group head h), index i = j * group + h, for j < n_new, h < group; query i
+// reads q + j * q_row_stride + h * head_dim and accumulates into
+// o + j * o_row_stride + h * head_dim, m[i] (running max of its scores) and
+// l[i] (running sum of exp(score - m[i])). New token j sees positions
+// <= start_pos + j only; a query that sees none of the range ends with
+// m = -inf, l = 0, o = 0.
+//
+// The kernel initializes o, m and l itself. With `normalize`, o ends as the
+// softmax-weighted sum (o / l); without, o stays unnormalized (for a
+// flash-decoding merge of several ranges).
+struct RangeTask {
+  const kvcache::KvArena* kv = nullptr;
+  const int32_t* block_table = nullptr;
+  int layer = 0;
+  int kv_head = 0;
+  int head_dim = 0;
+  int block_size = 0;
+  int group = 0;  // G
+  kvcache::KvDtype dtype = kvcache::KvDtype::kF32;
+  int start_pos = 0;
+  int n_new = 0;
+  int key_begin = 0;
+  int key_end = 0;  // <= start_pos + n_new
+  const float* q = nullptr;
+  int64_t q_row_stride = 0;
+  float* o = nullptr;
+  int64_t o_row_stride = 0;
+  float* m = nullptr;
+  float* l = nullptr;
+  // Thread-private scratch of at least ScratchFloats(head_dim) floats.
+  float* scratch = nullptr;
+  float scale = 0.0f;  // 1 / sqrt(head_dim)
+  bool normalize = true;
+};
+
+inline int64_t ScratchFloats(int head_dim) {
+  return int64_t{2} * kChunk * head_dim;
+}
+
+// The same contract on three instruction sets. The AVX-512 and AVX2 kernels
+// need head_dim % 16 == 0 and a CPU with the instructions (the caller
+// checks); the portable one takes any head_dim.
+void AttendRangePortable(const RangeTask& task);
+void AttendRangeAvx2(const RangeTask& task);    // avx2, fma
+void AttendRangeAvx512(const RangeTask& task);  // avx512f, avx512bw, fma
+
+}  // namespace kvasir::engine::ops::internal
+
+#endif  // KVASIR_ENGINE_OPS_ATTENTION_KERNELS_H_

@@ -1,0 +1,193 @@
+// The AVX2 attention kernel: attention_kernel.inc over a pair of ymm (16
+// floats). Compiled with a target attribute so the binary runs on any
+// x86-64; PagedAttention calls it only after cpuid said yes (tests force it
+// to cover CPUs without AVX-512).
+
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "engine/ops/attention_kernels.h"
+#include "engine/ops/fast_math.h"
+
+#define KVASIR_ATTN_TARGET __attribute__((target("avx2,fma")))
+
+namespace kvasir::engine::ops::internal {
+namespace {
+
+KVASIR_ATTN_TARGET inline __m256 Load8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+KVASIR_ATTN_TARGET inline __m256 Load8(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+KVASIR_ATTN_TARGET inline __m256 Exp8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3365448f);
+  const __m256 hi = _mm256_set1_ps(88.0f);
+  const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  const __m256 shift = _mm256_set1_ps(12582912.0f);
+  const __m256 shifted =
+      _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), shift);
+  const __m256 n = _mm256_sub_ps(shifted, shift);
+  const __m256i ni = _mm256_sub_epi32(_mm256_castps_si256(shifted),
+                                      _mm256_castps_si256(shift));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.0f));
+  const __m256 scale = _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
+  return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, scale));
+}
+
+KVASIR_ATTN_TARGET inline float HSum8(__m256 x) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+KVASIR_ATTN_TARGET inline float HMax8(__m256 x) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// In-place 8x8 transpose of r[0..8).
+KVASIR_ATTN_TARGET inline void Transpose8(__m256* r) {
+  __m256 t[8], s[8];
+#pragma GCC unroll 16
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 8; i += 4) {
+    s[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x31);
+  }
+}
+
+struct V {
+  struct F {
+    __m256 lo, hi;  // lanes 0-7, 8-15
+  };
+  // 4 queries x 2 ymm already give 8 independent score chains; P.V keeps
+  // one 16-float slice per query in registers (16 ymm in all).
+  static constexpr int kQkSplit = 1;
+  static constexpr int kPvGroup = 1;
+
+  KVASIR_ATTN_TARGET static F Zero() {
+    return {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  }
+  KVASIR_ATTN_TARGET static F Set1(float x) {
+    const __m256 b = _mm256_set1_ps(x);
+    return {b, b};
+  }
+  KVASIR_ATTN_TARGET static F Load(const float* p) {
+    return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
+  }
+  KVASIR_ATTN_TARGET static void Store(float* p, F x) {
+    _mm256_storeu_ps(p, x.lo);
+    _mm256_storeu_ps(p + 8, x.hi);
+  }
+  template <typename T>
+  KVASIR_ATTN_TARGET static F LoadRow(const T* p) {
+    return {Load8(p), Load8(p + 8)};
+  }
+  KVASIR_ATTN_TARGET static F Add(F a, F b) {
+    return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)};
+  }
+  KVASIR_ATTN_TARGET static F Sub(F a, F b) {
+    return {_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)};
+  }
+  KVASIR_ATTN_TARGET static F Mul(F a, F b) {
+    return {_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)};
+  }
+  KVASIR_ATTN_TARGET static F Fmadd(F a, F b, F c) {
+    return {_mm256_fmadd_ps(a.lo, b.lo, c.lo),
+            _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+  }
+  KVASIR_ATTN_TARGET static float HMax(F x) {
+    return HMax8(_mm256_max_ps(x.lo, x.hi));
+  }
+  KVASIR_ATTN_TARGET static float HSum(F x) {
+    return HSum8(_mm256_add_ps(x.lo, x.hi));
+  }
+  // Lanes >= n (0 <= n <= 16) replaced by `fill`.
+  KVASIR_ATTN_TARGET static F KeepFirst(F x, int n, float fill) {
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 f = _mm256_set1_ps(fill);
+    const __m256 keep_lo =
+        _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), iota));
+    const __m256 keep_hi =
+        _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), iota));
+    return {_mm256_blendv_ps(f, x.lo, keep_lo),
+            _mm256_blendv_ps(f, x.hi, keep_hi)};
+  }
+  KVASIR_ATTN_TARGET static F Exp(F x) { return {Exp8(x.lo), Exp8(x.hi)}; }
+
+  // kt[d][t] = k[t][d] for t < slots, 0 for slots <= t < 16; d < hd
+  // (a multiple of 16). k: `slots` rows of hd elements. Prefetches the
+  // first `next_slots` rows of next_k along the way.
+  template <typename T>
+  KVASIR_ATTN_TARGET static void TransposeChunk(const T* k, int hd, int slots,
+                                                float* kt, const T* next_k,
+                                                int next_slots) {
+    for (int d0 = 0; d0 < hd; d0 += 8) {
+      for (int half = 0; half < 2; ++half) {
+        __m256 r[8];
+#pragma GCC unroll 16
+        for (int i = 0; i < 8; ++i) {
+          const int t = half * 8 + i;
+          r[i] = t < slots ? Load8(k + t * hd + d0) : _mm256_setzero_ps();
+          if (t < next_slots && d0 % 16 == 0) {
+            _mm_prefetch(reinterpret_cast<const char*>(next_k + t * hd + d0),
+                         _MM_HINT_T0);
+          }
+        }
+        Transpose8(r);
+#pragma GCC unroll 16
+        for (int d = 0; d < 8; ++d) {
+          _mm256_storeu_ps(kt + (d0 + d) * kChunk + half * 8, r[d]);
+        }
+      }
+    }
+  }
+};
+
+#include "engine/ops/attention_kernel.inc"
+
+}  // namespace
+
+void AttendRangeAvx2(const RangeTask& task) {
+  if (task.dtype == kvcache::KvDtype::kF32) {
+    AttendRangeT<float>(task);
+  } else {
+    AttendRangeT<uint16_t>(task);
+  }
+}
+
+}  // namespace kvasir::engine::ops::internal

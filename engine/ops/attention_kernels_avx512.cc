@@ -1,0 +1,158 @@
+// The AVX-512 attention kernel: attention_kernel.inc over one zmm of 16
+// floats. Compiled with a target attribute so the binary runs on any
+// x86-64; PagedAttention calls it only after cpuid said yes.
+
+// GCC 12 reports the self-initialized _mm512_undefined_*() placeholders of
+// its own intrinsics headers as uninitialized once they are inlined here
+// (GCC bug 105593, fixed in 12.3 / 13).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <limits>
+
+#include "engine/ops/attention_kernels.h"
+#include "engine/ops/fast_math.h"
+
+#define KVASIR_ATTN_TARGET \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+namespace kvasir::engine::ops::internal {
+namespace {
+
+// permutex2var indices of the four stages of a 16x16 transpose: the stage
+// for bit b swaps, between rows i and i | b (bit b of i clear), the
+// column blocks that have bit b set in row i with those that have it clear
+// in row i | b. After all four stages row d holds column d.
+struct TransposeIdx {
+  std::array<std::array<int32_t, 16>, 4> lo, hi;
+};
+constexpr TransposeIdx MakeTransposeIdx() {
+  TransposeIdx t{};
+#pragma GCC unroll 16
+  for (int s = 0; s < 4; ++s) {
+    const int b = 8 >> s;
+    for (int j = 0; j < 16; ++j) {
+      t.lo[s][j] = (j & b) == 0 ? j : 16 + j - b;
+      t.hi[s][j] = (j & b) == 0 ? j + b : 16 + j;
+    }
+  }
+  return t;
+}
+alignas(64) constexpr TransposeIdx kTransposeIdx = MakeTransposeIdx();
+
+struct V {
+  using F = __m512;
+  // Independent score accumulators per query; P.V output vectors per
+  // query kept in registers (4 queries x 4 = 16 of 32 zmm).
+  static constexpr int kQkSplit = 2;
+  static constexpr int kPvGroup = 4;
+
+  KVASIR_ATTN_TARGET static F Zero() { return _mm512_setzero_ps(); }
+  KVASIR_ATTN_TARGET static F Set1(float x) { return _mm512_set1_ps(x); }
+  KVASIR_ATTN_TARGET static F Load(const float* p) {
+    return _mm512_loadu_ps(p);
+  }
+  KVASIR_ATTN_TARGET static void Store(float* p, F x) {
+    _mm512_storeu_ps(p, x);
+  }
+  KVASIR_ATTN_TARGET static F LoadRow(const float* p) { return Load(p); }
+  // 16 bf16 widened to f32 (bf16 is the upper half of an f32).
+  KVASIR_ATTN_TARGET static F LoadRow(const uint16_t* p) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  KVASIR_ATTN_TARGET static F Add(F a, F b) { return _mm512_add_ps(a, b); }
+  KVASIR_ATTN_TARGET static F Sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  KVASIR_ATTN_TARGET static F Mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  KVASIR_ATTN_TARGET static F Fmadd(F a, F b, F c) {
+    return _mm512_fmadd_ps(a, b, c);
+  }
+  KVASIR_ATTN_TARGET static float HMax(F x) { return _mm512_reduce_max_ps(x); }
+  KVASIR_ATTN_TARGET static float HSum(F x) { return _mm512_reduce_add_ps(x); }
+  // Lanes >= n (0 <= n <= 16) replaced by `fill`.
+  KVASIR_ATTN_TARGET static F KeepFirst(F x, int n, float fill) {
+    const __mmask16 keep = static_cast<__mmask16>((1u << n) - 1u);
+    return _mm512_mask_mov_ps(_mm512_set1_ps(fill), keep, x);
+  }
+  // FastExp (fast_math.h) on 16 lanes, the same steps.
+  KVASIR_ATTN_TARGET static F Exp(F x) {
+    const F lo = _mm512_set1_ps(-87.3365448f);
+    const F hi = _mm512_set1_ps(88.0f);
+    const __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    const F shift = _mm512_set1_ps(12582912.0f);
+    const F shifted =
+        _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), shift);
+    const F n = _mm512_sub_ps(shifted, shift);
+    const __m512i ni = _mm512_sub_epi32(_mm512_castps_si512(shifted),
+                                        _mm512_castps_si512(shift));
+    F r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    const F r2 = _mm512_mul_ps(r, r);
+    F p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0f));
+    const F scale = _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23));
+    return _mm512_maskz_mul_ps(static_cast<__mmask16>(~underflow), p, scale);
+  }
+
+  // kt[d][t] = k[t][d] for t < slots, 0 for slots <= t < 16; d < hd
+  // (a multiple of 16). k: `slots` rows of hd elements. Prefetches the
+  // first `next_slots` rows of next_k along the way.
+  template <typename T>
+  KVASIR_ATTN_TARGET static void TransposeChunk(const T* k, int hd, int slots,
+                                                float* kt, const T* next_k,
+                                                int next_slots) {
+    for (int d0 = 0; d0 < hd; d0 += 16) {
+      F r[16];
+#pragma GCC unroll 16
+      for (int t = 0; t < 16; ++t) {
+        r[t] = t < slots ? LoadRow(k + t * hd + d0) : Zero();
+        if (t < next_slots) {
+          _mm_prefetch(reinterpret_cast<const char*>(next_k + t * hd + d0),
+                       _MM_HINT_T0);
+        }
+      }
+#pragma GCC unroll 16
+      for (int s = 0; s < 4; ++s) {
+        const int b = 8 >> s;
+        const __m512i lo = _mm512_load_si512(kTransposeIdx.lo[s].data());
+        const __m512i hi = _mm512_load_si512(kTransposeIdx.hi[s].data());
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) {
+          if ((i & b) != 0) continue;
+          const F a = r[i];
+          const F c = r[i | b];
+          r[i] = _mm512_permutex2var_ps(a, lo, c);
+          r[i | b] = _mm512_permutex2var_ps(a, hi, c);
+        }
+      }
+#pragma GCC unroll 16
+      for (int d = 0; d < 16; ++d) Store(kt + (d0 + d) * kChunk, r[d]);
+    }
+  }
+};
+
+#include "engine/ops/attention_kernel.inc"
+
+}  // namespace
+
+void AttendRangeAvx512(const RangeTask& task) {
+  if (task.dtype == kvcache::KvDtype::kF32) {
+    AttendRangeT<float>(task);
+  } else {
+    AttendRangeT<uint16_t>(task);
+  }
+}
+
+}  // namespace kvasir::engine::ops::internal
