@@ -39,6 +39,21 @@ inline void MemoryBarrier() { asm volatile("" ::: "memory"); }
 
 // Values per tile (16 rows x 32 bf16).
 constexpr int64_t kTileValues = kAmxRows * kAmxK;
+// k slices per block: AmxTask dequantizes its weights a block of k at a
+// time into a panel that stays in L1 (2 tiles x 16 rows x 512 bf16 = 32 KB)
+// while the tiles multiply it.
+constexpr int kBlockSlices = kAmxPanelBytes / (2 * kAmxRows * kAmxK * 2);
+
+int64_t GetBlockValues(uint32_t type) {
+  switch (static_cast<TensorType>(type)) {
+    case TensorType::kQ4_K:
+    case TensorType::kQ5_K:
+    case TensorType::kQ6_K:
+      return 256;
+    default:
+      return 32;
+  }
+}
 
 KVASIR_AMX inline float Half(const uint8_t* p) {
   uint16_t h;
@@ -228,37 +243,68 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// C[t] += A · B[t] over all k slices for G (1..4) tiles of activation rows:
-// tmm0 holds the weights' A tile, tmm1-3 the activations' B tiles, tmm4-7
-// the accumulators; the 4th B tile reuses tmm1 once its product issued.
-// c: G tiles of 16 x 16 f32 (weight row n, activation row r at n*16 + r).
-template <int G>
-KVASIR_AMX void TileGroup(const uint16_t* panel, const uint16_t* b,
-                          int64_t slices, float* c) {
-  const int64_t t_stride = slices * kTileValues;  // between B tile rows
-  _tile_zero(4);
-  if constexpr (G > 1) _tile_zero(5);
-  if constexpr (G > 2) _tile_zero(6);
-  if constexpr (G > 3) _tile_zero(7);
-  for (int64_t s = 0; s < slices; ++s) {
+// Tile numbers: A (weights) tmm0-1, B (activations) tmm2-3, C tmm4-7
+// with C[a][t] = tmm(4 + 2a + t). The intrinsics want constants.
+template <int A, int T>
+constexpr int kC = 4 + 2 * A + T;
+
+// For GA (1, 2) weight tiles and GT (1, 2) activation tiles: C[a][t] +=
+// A[a] · B[t] over `slices` k slices. panel: A tile a, slice s at
+// panel + (a * kBlockSlices + s) * kTileValues; b: B tile t, slice s at
+// b + t * t_stride + s * kTileValues. c: the accumulators' home, C[a][t] at
+// c + (2t + a) * 256 (16 x 16 f32, weight row n, activation row r at
+// n * 16 + r): zeroed, loaded from c or kept in the tiles from the last
+// call as `start` says, stored to c if `store`.
+enum class Start { kZero, kLoad, kKeep };
+template <int GA, int GT>
+KVASIR_AMX void TileBlock(const uint16_t* panel, const uint16_t* b,
+                          int64_t t_stride, int slices, float* c, Start start,
+                          bool store) {
+  if (start == Start::kZero) {
+    _tile_zero(4);
+    if constexpr (GT > 1) _tile_zero(5);
+    if constexpr (GA > 1) _tile_zero(6);
+    if constexpr (GA > 1 && GT > 1) _tile_zero(7);
+  } else if (start == Start::kLoad) {
+    MemoryBarrier();
+    _tile_loadd(4, c, 64);
+    if constexpr (GT > 1) _tile_loadd(5, c + 512, 64);
+    if constexpr (GA > 1) _tile_loadd(6, c + 256, 64);
+    if constexpr (GA > 1 && GT > 1) _tile_loadd(7, c + 768, 64);
+  }
+  for (int s = 0; s < slices; ++s) {
     const uint16_t* bs = b + s * kTileValues;
     _tile_loadd(0, panel + s * kTileValues, 64);
-    _tile_loadd(1, bs, 64);
-    if constexpr (G > 1) _tile_loadd(2, bs + t_stride, 64);
-    if constexpr (G > 2) _tile_loadd(3, bs + 2 * t_stride, 64);
-    _tile_dpbf16ps(4, 0, 1);
-    if constexpr (G > 1) _tile_dpbf16ps(5, 0, 2);
-    if constexpr (G > 2) _tile_dpbf16ps(6, 0, 3);
-    if constexpr (G > 3) {
-      _tile_loadd(1, bs + 3 * t_stride, 64);
-      _tile_dpbf16ps(7, 0, 1);
+    _tile_loadd(2, bs, 64);
+    _tile_dpbf16ps(4, 0, 2);
+    if constexpr (GT > 1) {
+      _tile_loadd(3, bs + t_stride, 64);
+      _tile_dpbf16ps(5, 0, 3);
+    }
+    if constexpr (GA > 1) {
+      _tile_loadd(1, panel + (kBlockSlices + s) * kTileValues, 64);
+      _tile_dpbf16ps(6, 1, 2);
+      if constexpr (GT > 1) _tile_dpbf16ps(7, 1, 3);
     }
   }
-  _tile_stored(4, c, 64);
-  if constexpr (G > 1) _tile_stored(5, c + 256, 64);
-  if constexpr (G > 2) _tile_stored(6, c + 512, 64);
-  if constexpr (G > 3) _tile_stored(7, c + 768, 64);
-  MemoryBarrier();
+  if (store) {
+    _tile_stored(4, c, 64);
+    if constexpr (GT > 1) _tile_stored(5, c + 512, 64);
+    if constexpr (GA > 1) _tile_stored(6, c + 256, 64);
+    if constexpr (GA > 1 && GT > 1) _tile_stored(7, c + 768, 64);
+    MemoryBarrier();
+  }
+}
+
+template <int GA>
+KVASIR_AMX void TileBlockG(int gt, const uint16_t* panel, const uint16_t* b,
+                           int64_t t_stride, int slices, float* c, Start start,
+                           bool store) {
+  if (gt == 1) {
+    TileBlock<GA, 1>(panel, b, t_stride, slices, c, start, store);
+  } else {
+    TileBlock<GA, 2>(panel, b, t_stride, slices, c, start, store);
+  }
 }
 
 }  // namespace
@@ -320,44 +366,67 @@ KVASIR_AMX void AmxBeginThread() {
 
 KVASIR_AMX void AmxEndThread() { _tile_release(); }
 
-KVASIR_AMX void AmxChunk(uint32_t type, const uint8_t* w, int64_t row_bytes,
-                         int rows, int64_t k, const uint16_t* packed, int m,
-                         uint16_t* panel, float* y, int64_t y_stride) {
-  const PanelFn dequant = Panel(type);
-  for (int n = 0; n < rows; ++n) {
-    dequant(w + n * row_bytes, k, panel + n * kAmxK);
-  }
-  // Panel rows past `rows` keep older weights: their outputs are dropped.
-  MemoryBarrier();
+KVASIR_AMX void AmxTask(const AmxWeightTile* tiles, int n_tiles, int64_t k,
+                        const uint16_t* packed, int m, uint8_t* scratch,
+                        int64_t y_stride) {
+  uint16_t* panel = reinterpret_cast<uint16_t*>(scratch);
+  float* c = reinterpret_cast<float*>(scratch + kAmxPanelBytes);
   const int64_t slices = k / kAmxK;
-  const int tiles = (m + kAmxRows - 1) / kAmxRows;
-  alignas(64) float c[4 * 256];
+  const int m_tiles = (m + kAmxRows - 1) / kAmxRows;
+  const int groups = (m_tiles + 1) / 2;
+  const int64_t t_stride = slices * kTileValues;
+  const int64_t block = kBlockSlices * kAmxK;
+  for (int64_t k0 = 0; k0 < k; k0 += block) {
+    const int64_t len = std::min(block, k - k0);
+    const int block_slices = static_cast<int>(len / kAmxK);
+    for (int a = 0; a < n_tiles; ++a) {
+      const AmxWeightTile& t = tiles[a];
+      const PanelFn dequant = Panel(t.type);
+      const int64_t values = GetBlockValues(t.type);
+      const int64_t bytes = t.row_bytes / (k / values);
+      const uint8_t* w = t.data + k0 / values * bytes;
+      uint16_t* out = panel + a * kBlockSlices * kTileValues;
+      const int64_t next = k0 + len < k ? len / values * bytes : 0;
+      for (int n = 0; n < t.rows; ++n) {
+        const uint8_t* row = w + n * t.row_bytes;
+        // The next block of this row: its lines arrive while the tiles
+        // multiply this one.
+        for (int64_t off = 0; off < next; off += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(row + next + off),
+                       _MM_HINT_T0);
+        }
+        dequant(row, len, out + n * kAmxK);
+      }
+    }
+    MemoryBarrier();
+    // With one group of activation tiles the accumulators stay in the tile
+    // registers over all of k; with more, each group's go to and from c.
+    const bool first = k0 == 0, last = k0 + len >= k;
+    for (int g = 0; g < groups; ++g) {
+      const int gt = std::min(2, m_tiles - 2 * g);
+      const uint16_t* b = packed + 2 * g * t_stride + k0 / kAmxK * kTileValues;
+      float* cg = c + g * 4 * 256;
+      const Start start = first         ? Start::kZero
+                          : groups == 1 ? Start::kKeep
+                                        : Start::kLoad;
+      const bool store = groups > 1 || last;
+      if (n_tiles == 1) {
+        TileBlockG<1>(gt, panel, b, t_stride, block_slices, cg, start, store);
+      } else {
+        TileBlockG<2>(gt, panel, b, t_stride, block_slices, cg, start, store);
+      }
+    }
+    MemoryBarrier();
+  }
+  // C[a][t] is [weight row n][activation row r]: y's row r is its column r.
   const __m512i transpose = _mm512_setr_epi32(
       0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
-  const __mmask16 out_mask = static_cast<__mmask16>((1u << rows) - 1);
-  for (int t0 = 0; t0 < tiles; t0 += 4) {
-    const int g = std::min(4, tiles - t0);
-    const uint16_t* b = packed + t0 * slices * kTileValues;
-    switch (g) {
-      case 1:
-        TileGroup<1>(panel, b, slices, c);
-        break;
-      case 2:
-        TileGroup<2>(panel, b, slices, c);
-        break;
-      case 3:
-        TileGroup<3>(panel, b, slices, c);
-        break;
-      default:
-        TileGroup<4>(panel, b, slices, c);
-        break;
-    }
-    // C is [weight row n][activation row r]: y's row r is C's column r.
-    const int r_end = std::min(m, (t0 + g) * kAmxRows);
-    for (int r = t0 * kAmxRows; r < r_end; ++r) {
-      const int local = r - t0 * kAmxRows;
-      const float* col = c + (local / kAmxRows) * 256 + local % kAmxRows;
-      _mm512_mask_storeu_ps(y + r * y_stride, out_mask,
+  for (int a = 0; a < n_tiles; ++a) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << tiles[a].rows) - 1);
+    for (int r = 0; r < m; ++r) {
+      const int t = r / kAmxRows;
+      const float* col = c + (t * 2 + a) * 256 + r % kAmxRows;
+      _mm512_mask_storeu_ps(tiles[a].y + r * y_stride, mask,
                             _mm512_i32gather_ps(transpose, col, 4));
     }
   }

@@ -38,8 +38,15 @@ bool AmxCovers(uint32_t type);
 inline int64_t AmxActBytes(int64_t m, int64_t k) {
   return (m + kAmxRows - 1) / kAmxRows * kAmxRows * k * 2;
 }
-// Bytes of one task's weight panel: 16 rows of k bf16 values.
-inline int64_t AmxPanelBytes(int64_t k) { return kAmxRows * k * 2; }
+// A task's weight panel: 2 tiles of 16 rows, k blocks of 512 (32 KB, in
+// L1 while the tiles multiply it).
+inline constexpr int64_t kAmxPanelBytes = 2 * kAmxRows * 512 * 2;
+// Bytes of one thread's scratch for m <= max_rows: the panel, then the
+// accumulators of 2 x ceil(max_rows / 16) tiles of 16 x 16 f32.
+inline int64_t AmxScratchBytes(int64_t max_rows) {
+  return kAmxPanelBytes +
+         (max_rows + kAmxRows - 1) / kAmxRows * 2 * kAmxRows * kAmxRows * 4;
+}
 
 // Packs rows [row_begin, row_end) of x [*, k] (k a multiple of 32) as bf16
 // (round to nearest even) in B-tile order: the tile of rows 16t..16t+15 and
@@ -57,14 +64,22 @@ void AmxPackRows(const float* x, int64_t k, int row_begin, int row_end,
 void AmxBeginThread();
 void AmxEndThread();
 
-// y[r * y_stride + n] = Σ_i W[n][i] * x[r][i] for r < m, n < rows (1..16):
-// weight rows W of `type` (AmxCovers) at w, row_bytes apart, k values each
-// (k a multiple of 32 and of the type's block size); x as AmxPackRows
-// packed rows [0, m). `panel` is this thread's AmxPanelBytes(k) scratch,
-// 64-byte aligned. Between AmxBeginThread and AmxEndThread.
-void AmxChunk(uint32_t type, const uint8_t* w, int64_t row_bytes, int rows,
-              int64_t k, const uint16_t* packed, int m, uint16_t* panel,
-              float* y, int64_t y_stride);
+// Up to 16 weight rows of one type that make one A tile of a task.
+struct AmxWeightTile {
+  uint32_t type = 0;              // AmxCovers
+  const uint8_t* data = nullptr;  // row 0, any alignment
+  int64_t row_bytes = 0;          // RowBytes(type, k)
+  int rows = 0;                   // 1..16
+  float* y = nullptr;             // y's column of row 0 (in activation row 0)
+};
+
+// For each of the n_tiles (1, 2) weight tiles: tile.y[r * y_stride + n] =
+// Σ_i W[n][i] * x[r][i] for r < m, n < tile.rows, with k values per row (a
+// multiple of 32 and of the types' block sizes); x as AmxPackRows packed
+// rows [0, m). `scratch`: this thread's AmxScratchBytes(>= m), 64-byte
+// aligned. Between AmxBeginThread and AmxEndThread.
+void AmxTask(const AmxWeightTile* tiles, int n_tiles, int64_t k,
+             const uint16_t* packed, int m, uint8_t* scratch, int64_t y_stride);
 
 }  // namespace kvasir::engine::quant::internal
 

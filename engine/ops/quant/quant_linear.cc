@@ -166,13 +166,13 @@ void QuantContext::Reserve(int64_t rows, int64_t in_features) {
     amx_act_ = Allocate(packed);
     amx_act_bytes_ = packed;
   }
-  const int64_t panel = internal::AmxPanelBytes(in_features);
+  const int64_t scratch = internal::AmxScratchBytes(rows);
   const int threads = std::max(1, omp_get_max_threads());
-  if (panel > amx_panel_bytes_ || threads > amx_threads_) {
-    const int64_t each = std::max(panel, amx_panel_bytes_);
+  if (scratch > amx_scratch_bytes_ || threads > amx_threads_) {
+    const int64_t each = std::max(scratch, amx_scratch_bytes_);
     const int n = std::max(threads, amx_threads_);
-    amx_panels_ = Allocate(each * n);
-    amx_panel_bytes_ = each;
+    amx_scratch_ = Allocate(each * n);
+    amx_scratch_bytes_ = each;
     amx_threads_ = n;
   }
 }

@@ -72,10 +72,11 @@ class QuantContext {
   int batched_min_rows() const { return batched_min_rows_; }
 
   // Grows the activation buffer for `rows` rows of `in_features` values
-  // (with AMX also the packed bf16 activations and one weight panel per
-  // thread of omp_get_max_threads(); Forward runs at most that many).
-  // Called at load time by QuantLinear::Create; Forward never allocates.
-  // Throws std::bad_alloc (keeping the old buffer) when memory runs out.
+  // (with AMX also the packed bf16 activations and one scratch (weight panel,
+  // accumulators) per thread of omp_get_max_threads(); Forward runs at most
+  // that many). Called at load time by QuantLinear::Create; Forward never
+  // allocates. Throws std::bad_alloc (keeping the old buffer) when memory runs
+  // out.
   void Reserve(int64_t rows, int64_t in_features);
 
  private:
@@ -94,8 +95,8 @@ class QuantContext {
   int batched_min_rows_ = kDefaultBatchedMinRows;
   std::unique_ptr<uint8_t[], Free> amx_act_;  // internal::AmxPackRows
   int64_t amx_act_bytes_ = 0;
-  std::unique_ptr<uint8_t[], Free> amx_panels_;  // per thread
-  int64_t amx_panel_bytes_ = 0;                  // of each thread
+  std::unique_ptr<uint8_t[], Free> amx_scratch_;  // per thread
+  int64_t amx_scratch_bytes_ = 0;                 // of each thread
   int amx_threads_ = 0;
 };
 

@@ -50,15 +50,15 @@ absl::Status QuantLinear::ForwardAmx(QuantContext& ctx, const float* x, int m,
                                      float* y) const {
   const int64_t k = in_features_;
   if (ctx.amx_act_bytes_ < internal::AmxActBytes(m, k) ||
-      ctx.amx_panel_bytes_ < internal::AmxPanelBytes(k)) {
+      ctx.amx_scratch_bytes_ < internal::AmxScratchBytes(m)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "QuantLinear ", options_.name, ": the context's AMX buffers hold ",
-        ctx.amx_act_bytes_, " / ", ctx.amx_panel_bytes_, " bytes, m = ", m,
+        ctx.amx_act_bytes_, " / ", ctx.amx_scratch_bytes_, " bytes, m = ", m,
         " needs ", internal::AmxActBytes(m, k), " / ",
-        internal::AmxPanelBytes(k),
+        internal::AmxScratchBytes(m),
         " (Forward with the context given to Create)"));
   }
-  // Each thread needs its own panel: never more threads than panels.
+  // Each thread needs its own scratch: never more threads than scratches.
   const int threads = std::min(omp_get_max_threads(), ctx.amx_threads_);
   uint16_t* packed = reinterpret_cast<uint16_t*>(ctx.amx_act_.get());
 #pragma omp parallel for schedule(static) num_threads(threads) if (m > 16)
@@ -66,22 +66,31 @@ absl::Status QuantLinear::ForwardAmx(QuantContext& ctx, const float* x, int m,
     internal::AmxPackRows(x, k, r0, std::min(m, r0 + internal::kAmxRows),
                           packed);
   }
+  // A task: two consecutive chunks (16 rows each, possibly of two parts),
+  // the two A tiles that share each activation tile load.
   const int64_t n_chunks = static_cast<int64_t>(chunks_.size());
+  const int64_t n_tasks = (n_chunks + 1) / 2;
   const int64_t out = out_features_;
-  uint8_t* panels = ctx.amx_panels_.get();
-  const int64_t panel_bytes = ctx.amx_panel_bytes_;
+  uint8_t* scratches = ctx.amx_scratch_.get();
+  const int64_t scratch_bytes = ctx.amx_scratch_bytes_;
 #pragma omp parallel num_threads(threads)
   {
-    uint16_t* panel = reinterpret_cast<uint16_t*>(
-        panels + omp_get_thread_num() * panel_bytes);
+    uint8_t* scratch = scratches + omp_get_thread_num() * scratch_bytes;
     internal::AmxBeginThread();
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t c = 0; c < n_chunks; ++c) {
-      const Chunk& chunk = chunks_[c];
-      const uint32_t type = parts_[chunk.part].type;
-      internal::AmxChunk(type, chunk.data, RowBytes(type, k),
-                         static_cast<int>(chunk.rows), k, packed, m, panel,
-                         y + chunk.row_begin, out);
+    for (int64_t t = 0; t < n_tasks; ++t) {
+      internal::AmxWeightTile tiles[2];
+      const int n = static_cast<int>(std::min<int64_t>(2, n_chunks - 2 * t));
+      for (int i = 0; i < n; ++i) {
+        const Chunk& chunk = chunks_[2 * t + i];
+        const uint32_t type = parts_[chunk.part].type;
+        tiles[i] = {.type = type,
+                    .data = chunk.data,
+                    .row_bytes = RowBytes(type, k),
+                    .rows = static_cast<int>(chunk.rows),
+                    .y = y + chunk.row_begin};
+      }
+      internal::AmxTask(tiles, n, k, packed, m, scratch, out);
     }
     internal::AmxEndThread();
   }
