@@ -272,20 +272,26 @@ KVASIR_AMX void TileBlock(const uint16_t* panel, const uint16_t* b,
     if constexpr (GA > 1) _tile_loadd(6, c + 256, 64);
     if constexpr (GA > 1 && GT > 1) _tile_loadd(7, c + 768, 64);
   }
+  // Software-pipelined: the tiles are not renamed, so a load waits for the
+  // last product that reads its register; each load of the next slice is
+  // issued right after that product, so its latency (the activations come
+  // from L2) hides behind the products still to run.
+  const uint16_t* a1 = panel + kBlockSlices * kTileValues;
+  _tile_loadd(0, panel, 64);
+  _tile_loadd(2, b, 64);
+  if constexpr (GT > 1) _tile_loadd(3, b + t_stride, 64);
+  if constexpr (GA > 1) _tile_loadd(1, a1, 64);
   for (int s = 0; s < slices; ++s) {
-    const uint16_t* bs = b + s * kTileValues;
-    _tile_loadd(0, panel + s * kTileValues, 64);
-    _tile_loadd(2, bs, 64);
+    // The last slice reloads itself (harmless) instead of a branch.
+    const int64_t next = (s + 1 < slices ? s + 1 : s) * kTileValues;
     _tile_dpbf16ps(4, 0, 2);
-    if constexpr (GT > 1) {
-      _tile_loadd(3, bs + t_stride, 64);
-      _tile_dpbf16ps(5, 0, 3);
-    }
-    if constexpr (GA > 1) {
-      _tile_loadd(1, panel + (kBlockSlices + s) * kTileValues, 64);
-      _tile_dpbf16ps(6, 1, 2);
-      if constexpr (GT > 1) _tile_dpbf16ps(7, 1, 3);
-    }
+    if constexpr (GT > 1) _tile_dpbf16ps(5, 0, 3);
+    _tile_loadd(0, panel + next, 64);
+    if constexpr (GA > 1) _tile_dpbf16ps(6, 1, 2);
+    _tile_loadd(2, b + next, 64);
+    if constexpr (GA > 1 && GT > 1) _tile_dpbf16ps(7, 1, 3);
+    if constexpr (GA > 1) _tile_loadd(1, a1 + next, 64);
+    if constexpr (GT > 1) _tile_loadd(3, b + t_stride + next, 64);
   }
   if (store) {
     _tile_stored(4, c, 64);
