@@ -6,14 +6,21 @@
 // Private to engine/ops/quant: QuantLinear's batched path on Intel AMX
 // (tiles of bf16, TDPBF16PS), for m >= a threshold of activation rows.
 //
-// One task takes a chunk of up to 16 weight rows (output features). It
-// dequantizes them once into a bf16 panel (the A tiles: row n of a tile is
-// 32 consecutive k of weight row n, so dequantizing writes plain rows), then
-// multiplies the panel with every tile of 16 activation rows (the B tiles,
-// packed once per Forward and shared by all tasks) into C = 16 weight rows x
-// 16 activation rows of f32, and writes C transposed into y. The
-// dequantization is paid once per weight and amortized over all m rows; the
-// multiply runs at the tile unit's rate.
+// One task takes two tiles of up to 16 weight rows (output features; each
+// tile of one type, so a fused projection's parts mix freely). For each
+// block of 512 k it dequantizes the block of its 32 rows into a bf16 panel
+// that stays in L1 (the A tiles: row n of a tile is 32 consecutive k of
+// weight row n, so dequantizing writes plain rows), then multiplies it
+// with the tiles of 16 activation rows (the B tiles, packed once per
+// Forward and shared by all tasks) into C tiles of 16 weight rows x 16
+// activation rows of f32, two A tiles by two B tiles at a time (each load
+// feeds two products); at the end C is written transposed into y. The
+// dequantization is paid once per weight and amortized over all m rows.
+//
+// Measured on a 2-core Sapphire Rapids VM: a product of non-zero tiles
+// takes ~20 ns (not the 16 cycles of the documentation; zero tiles run
+// 4x faster), so at m = 32 the products and the dequantization cost about
+// the same.
 //
 // Accuracy: the weights and activations are rounded to bf16 (8 significant
 // bits) and the products summed in f32: errors of about 2^-9 of Σ|w·x| per
