@@ -2,7 +2,11 @@
 // the read bandwidth of a plain sum over a buffer far larger than the
 // caches, measured in the same run. Decode (m = 1) streams the weights once
 // per call, so its figure to watch is GB/s of weights and the fraction of
-// that bandwidth; batched m shows the compute side (GOP/s).
+// that bandwidth; batched m shows the compute side (GOP/s). Paths: the
+// dot kernels (avx512-vnni, avx2; Batched::kOff) and the AMX tiles (amx,
+// forced from m = 1), each over m = 1..512 for the types of Q4_K_M and
+// Q8_0 models; /hot runs one matrix that stays cached (the kernels'
+// compute rate without the memory).
 //
 //   build/bench/quant_bench [--benchmark_filter=Q4_K]
 #include <omp.h>
