@@ -2,13 +2,18 @@
 // the read bandwidth of a plain sum over a buffer far larger than the
 // caches, measured in the same run. Decode (m = 1) streams the weights once
 // per call, so its figure to watch is GB/s of weights and the fraction of
-// that bandwidth; batched m shows the compute side (GOP/s).
+// that bandwidth; batched m shows the compute side (GOP/s). Paths: the
+// dot kernels (avx512-vnni, avx2; Batched::kOff) and the AMX tiles (amx,
+// forced from m = 1), each over m = 1..512 for the types of Q4_K_M and
+// Q8_0 models; /hot runs one matrix that stays cached (the kernels'
+// compute rate without the memory).
 //
 //   build/bench/quant_bench [--benchmark_filter=Q4_K]
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <random>
 #include <string>
@@ -59,10 +64,17 @@ void BM_ReadBandwidth(benchmark::State& state) {
 }
 BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa) {
+// hot: one copy of the matrix, which stays in the last-level cache (9 MB
+// for Q4_K): the kernels' compute rate without the memory.
+void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa,
+                    Batched batched, bool hot) {
   const int m = static_cast<int>(state.range(0));
   if (!IsaSupported(isa)) {
     state.SkipWithError("this CPU lacks the instruction set");
+    return;
+  }
+  if (batched == Batched::kAmx && !AmxSupported()) {
+    state.SkipWithError("this CPU or OS has no AMX");
     return;
   }
   std::mt19937 rng(7);
@@ -70,7 +82,8 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa) {
   const int64_t row_bytes = RowBytes(type, kCols);
   const size_t matrix_bytes = static_cast<size_t>(row_bytes * kRows);
   // Copies of one matrix, used in turn, so each call reads from memory.
-  const size_t copies = (kStreamBytes + matrix_bytes - 1) / matrix_bytes;
+  const size_t copies =
+      hot ? 1 : (kStreamBytes + matrix_bytes - 1) / matrix_bytes;
   std::vector<uint8_t> w(matrix_bytes * copies);
   std::vector<float> row(kCols);
   for (int64_t r = 0; r < kRows; ++r) {
@@ -83,7 +96,9 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa) {
   }
   std::vector<float> x(static_cast<size_t>(m) * kCols), y(m * kRows);
   for (float& v : x) v = dist(rng) * 50.0f;
-  auto ctx = QuantContext::Create({.isa = isa});
+  // kAmx from m = 1, kOff: the Isa's dot kernels at every m.
+  auto ctx = QuantContext::Create(
+      {.isa = isa, .batched = batched, .batched_min_rows = 1});
   if (!ctx.ok()) {
     state.SkipWithError("context create failed");
     return;
@@ -114,18 +129,38 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa) {
       benchmark::Counter::kIs1000);
 }
 
+// Every type on the dot kernels at m = 1 and 16; the types of Q4_K_M and
+// Q8_0 models over the batch sizes of decode (m = streams) and prefill, on
+// each path: the crossing of the dot kernels and AMX is
+// QuantContext::kDefaultBatchedMinRows.
+void Register(uint32_t type, Isa isa, Batched batched, bool hot,
+              std::initializer_list<int> ms) {
+  const std::string path =
+      batched == Batched::kAmx ? std::string("amx") : std::string(IsaName(isa));
+  auto* b = benchmark::RegisterBenchmark(
+                absl::StrCat("BM_QuantLinear/", TypeName(type), "/", path,
+                             hot ? "/hot" : "")
+                    .c_str(),
+                BM_QuantLinear, type, isa, batched, hot)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
+  for (int m : ms) b->Arg(m);
+}
+
 void RegisterAll() {
   for (uint32_t type : {2u, 3u, 6u, 7u, 8u, 12u, 13u, 14u}) {
-    for (Isa isa : {Isa::kAvx512Vnni, Isa::kAvx2}) {
-      benchmark::RegisterBenchmark(
-          absl::StrCat("BM_QuantLinear/", TypeName(type), "/", IsaName(isa))
-              .c_str(),
-          BM_QuantLinear, type, isa)
-          ->Arg(1)
-          ->Arg(16)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
+    if (type != 8u && type != 12u && type != 14u) {
+      for (Isa isa : {Isa::kAvx512Vnni, Isa::kAvx2}) {
+        Register(type, isa, Batched::kOff, false, {1, 16});
+      }
+      continue;
     }
+    const std::initializer_list<int> ms = {1, 4, 8, 16, 32, 64, 512};
+    Register(type, Isa::kAvx512Vnni, Batched::kOff, false, ms);
+    Register(type, Isa::kAvx2, Batched::kOff, false, {1, 16, 64});
+    Register(type, Isa::kAvx512Vnni, Batched::kAmx, false, ms);
+    Register(type, Isa::kAvx512Vnni, Batched::kOff, true, {1, 16, 64});
+    Register(type, Isa::kAvx512Vnni, Batched::kAmx, true, ms);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "engine/ops/quant/quant_linear.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -14,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "engine/model/gguf_types.h"
+#include "engine/ops/quant/quant_amx.h"
 #include "engine/ops/quant/quant_formats.h"
 #include "engine/ops/quant/quant_kernels.h"
 
@@ -131,22 +134,47 @@ absl::StatusOr<std::unique_ptr<QuantContext>> QuantContext::Create(
         "QuantContext: options.isa = ", IsaName(isa),
         " is not supported by this CPU (best: ", IsaName(DetectIsa()), ")"));
   }
-  return std::unique_ptr<QuantContext>(new QuantContext(isa));
+  auto ctx = std::unique_ptr<QuantContext>(new QuantContext(isa));
+  if (options.batched == Batched::kAmx && !AmxSupported()) {
+    return absl::UnimplementedError(
+        "QuantContext: options.batched = amx, but this CPU or OS does not "
+        "allow AMX (amx-bf16 and avx512-bf16, arch_prctl XTILEDATA)");
+  }
+  ctx->amx_ = options.batched == Batched::kAmx ||
+              (options.batched == Batched::kAuto && isa == Isa::kAvx512Vnni &&
+               AmxSupported());
+  if (options.batched_min_rows > 0) {
+    ctx->batched_min_rows_ = options.batched_min_rows;
+  }
+  return ctx;
 }
 
 QuantContext::~QuantContext() = default;
 
 void QuantContext::Reserve(int64_t rows, int64_t in_features) {
   if (rows <= 0 || in_features <= 0 || in_features % 32 != 0) return;
+  // Old buffers stay for the Linears that reserved them before when a
+  // bigger one cannot be had.
   const int64_t bytes = rows * internal::ActRowBytes(in_features);
-  if (bytes <= act_bytes_) return;
-  // aligned_alloc wants a size that is a multiple of the alignment.
-  const size_t size = static_cast<size_t>((bytes + 63) / 64 * 64);
-  void* p = std::aligned_alloc(64, size);
-  // The old buffer stays for the Linears that reserved it before.
-  if (p == nullptr) throw std::bad_alloc();
-  act_.reset(static_cast<uint8_t*>(p));
-  act_bytes_ = bytes;
+  if (bytes > act_bytes_) {
+    act_ = Allocate(bytes);
+    act_bytes_ = bytes;
+  }
+  if (!amx_) return;
+  const int64_t packed = internal::AmxActBytes(rows, in_features);
+  if (packed > amx_act_bytes_) {
+    amx_act_ = Allocate(packed);
+    amx_act_bytes_ = packed;
+  }
+  const int64_t scratch = internal::AmxScratchBytes(rows);
+  const int threads = std::max(1, omp_get_max_threads());
+  if (scratch > amx_scratch_bytes_ || threads > amx_threads_) {
+    const int64_t each = std::max(scratch, amx_scratch_bytes_);
+    const int n = std::max(threads, amx_threads_);
+    amx_scratch_ = Allocate(each * n);
+    amx_scratch_bytes_ = each;
+    amx_threads_ = n;
+  }
 }
 
 absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
@@ -205,6 +233,10 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
     linear->parts_.push_back(p);
   }
   linear->quantized_ = any_quantized;
+  linear->amx_ = ctx->amx_ && in_features % internal::kAmxK == 0 &&
+                 std::all_of(parts.begin(), parts.end(), [](const Part& p) {
+                   return BatchedCovers(p.type);
+                 });
   if (any_quantized) {
     try {
       ctx->Reserve(options.max_rows, in_features);
@@ -230,6 +262,7 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
         absl::StrCat("QuantLinear ", options_.name, ": m = ", m,
                      " outside [1, max_rows = ", options_.max_rows, "]"));
   }
+  if (amx_ && m >= ctx.batched_min_rows_) return ForwardAmx(ctx, x, m, y);
   const int64_t k = in_features_;
   const int64_t stride = internal::ActRowBytes(k);
   if (quantized_ && ctx.act_bytes_ < m * stride) {

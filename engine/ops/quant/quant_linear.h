@@ -24,9 +24,24 @@ Isa DetectIsa();
 // Whether this CPU can run kernels of `isa` (kAuto and kScalar: always).
 bool IsaSupported(Isa isa);
 
+// How Forward multiplies a batch of m >= Options::batched_min_rows rows:
+// kAuto uses AMX tiles (bf16 weights dequantized per panel, see
+// quant_amx.h) when the Isa is kAvx512Vnni and the CPU and OS allow AMX,
+// else the Isa's dot kernels; kOff always uses the dot kernels; kAmx
+// requires AMX (Create fails without it). Linears with a part the AMX path
+// does not cover (BatchedCovers) use the dot kernels at every m.
+enum class Batched { kAuto, kOff, kAmx };
+absl::string_view BatchedName(Batched batched);  // "auto", "off", "amx"
+// Whether this CPU and OS can run the AMX path.
+bool AmxSupported();
+// Whether the AMX path multiplies parts of ggml type `type` (Q4_0, Q8_0,
+// Q4_K, Q6_K).
+bool BatchedCovers(uint32_t type);
+
 // What the quantized matmuls of one model share: the chosen instruction set
 // and the buffer that holds the activations quantized to 8 bits (one
-// quantization of x serves every part of a fused projection).
+// quantization of x serves every part of a fused projection); with AMX, the
+// activations packed as bf16 and each thread's weight panel.
 //
 // Not thread-safe: one thread calls Forward (which itself runs OpenMP
 // threads).
@@ -36,8 +51,14 @@ class QuantContext {
     // Forced instruction set (tests force kAvx2 to cover machines without
     // AVX-512); kAuto = DetectIsa().
     Isa isa = Isa::kAuto;
+    Batched batched = Batched::kAuto;
+    // The smallest m that takes the batched (AMX) path; 0 = the default,
+    // kDefaultBatchedMinRows (measured: bench/quant_bench.cc).
+    int batched_min_rows = 0;
   };
-  // Unimplemented naming the Isa when the CPU cannot run a forced one.
+  static constexpr int kDefaultBatchedMinRows = 8;
+  // Unimplemented naming the Isa when the CPU cannot run a forced one, or
+  // for Batched::kAmx without AMX.
   static absl::StatusOr<std::unique_ptr<QuantContext>> Create(
       const Options& options);
 
@@ -46,10 +67,16 @@ class QuantContext {
   QuantContext& operator=(const QuantContext&) = delete;
 
   Isa isa() const { return isa_; }
+  // Whether Forward takes the AMX path for m >= batched_min_rows().
+  bool amx() const { return amx_; }
+  int batched_min_rows() const { return batched_min_rows_; }
 
-  // Grows the activation buffer for `rows` rows of `in_features` values.
-  // Called at load time by QuantLinear::Create; Forward never allocates.
-  // Throws std::bad_alloc (keeping the old buffer) when memory runs out.
+  // Grows the activation buffer for `rows` rows of `in_features` values
+  // (with AMX also the packed bf16 activations and one scratch (weight panel,
+  // accumulators) per thread of omp_get_max_threads(); Forward runs at most
+  // that many). Called at load time by QuantLinear::Create; Forward never
+  // allocates. Throws std::bad_alloc (keeping the old buffer) when memory runs
+  // out.
   void Reserve(int64_t rows, int64_t in_features);
 
  private:
@@ -58,10 +85,19 @@ class QuantContext {
     void operator()(void* p) const { std::free(p); }
   };
   explicit QuantContext(Isa isa) : isa_(isa) {}
+  // A zeroed 64-byte aligned buffer of `bytes` (rounded up to 64).
+  static std::unique_ptr<uint8_t[], Free> Allocate(int64_t bytes);
 
   Isa isa_;
   std::unique_ptr<uint8_t[], Free> act_;  // 64-byte aligned
   int64_t act_bytes_ = 0;
+  bool amx_ = false;
+  int batched_min_rows_ = kDefaultBatchedMinRows;
+  std::unique_ptr<uint8_t[], Free> amx_act_;  // internal::AmxPackRows
+  int64_t amx_act_bytes_ = 0;
+  std::unique_ptr<uint8_t[], Free> amx_scratch_;  // per thread
+  int64_t amx_scratch_bytes_ = 0;                 // of each thread
+  int amx_threads_ = 0;
 };
 
 // y = x · Wᵀ with W [out_features, in_features] kept in its ggml block
@@ -119,6 +155,9 @@ class QuantLinear {
  private:
   QuantLinear(const Options& options, int64_t in_features)
       : options_(options), in_features_(in_features) {}
+  // Forward on AMX (quant_linear_amx.cc); preconditions checked.
+  absl::Status ForwardAmx(QuantContext& ctx, const float* x, int m,
+                          float* y) const;
 
   Options options_;
   int64_t in_features_ = 0;
@@ -133,6 +172,7 @@ class QuantLinear {
   };
   std::vector<Chunk> chunks_;
   bool quantized_ = false;  // some part needs quantized activations
+  bool amx_ = false;        // the context has AMX and it covers every part
 };
 
 }  // namespace kvasir::engine::quant

@@ -185,7 +185,9 @@ Reference ComputeReference(absl::Span<const QuantLinear::Part> parts, int64_t k,
 // activation quantization's error bound of the exact f32 product.
 void CheckForward(Isa isa, absl::Span<const QuantLinear::Part> parts, int64_t k,
                   int m, std::mt19937& rng) {
-  ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({.isa = isa}));
+  // The dot kernels at every m (the batched path has its own tests).
+  ASSERT_OK_AND_ASSIGN(
+      auto ctx, QuantContext::Create({.isa = isa, .batched = Batched::kOff}));
   ASSERT_OK_AND_ASSIGN(auto linear,
                        QuantLinear::Create({.name = "test", .max_rows = 17},
                                            ctx.get(), parts, k));
@@ -282,7 +284,9 @@ TEST(QuantLinearTest, SimdAgreesWithScalar) {
     for (Isa isa : SupportedIsas()) {
       if (isa == Isa::kScalar) continue;
       SCOPED_TRACE(absl::StrCat(IsaName(isa), " ", TypeName(type)));
-      ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({.isa = isa}));
+      ASSERT_OK_AND_ASSIGN(
+          auto ctx,
+          QuantContext::Create({.isa = isa, .batched = Batched::kOff}));
       ASSERT_OK_AND_ASSIGN(auto linear,
                            QuantLinear::Create({.name = "v", .max_rows = m},
                                                ctx.get(), {part}, k));
@@ -376,6 +380,147 @@ TEST(QuantLinearTest, ForwardWithAnUnreservedContextFails) {
       linear->Forward(*other, x.data(), 1, y.data()),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("l.c")));
   EXPECT_THAT(linear->Forward(*ctx, x.data(), 1, y.data()), IsOk());
+}
+
+// ---- The batched (AMX) path ---------------------------------------------
+
+// Runs `parts` on a context forced to AMX from m = 1 and checks y against
+// the exact f32 product: weights and activations are rounded to bf16
+// (relative error 2^-9 each), so |y - y_exact| <= 2^-7 * Σ|w·x|.
+void CheckAmx(absl::Span<const QuantLinear::Part> parts, int64_t k, int m,
+              std::mt19937& rng, int max_rows = 70) {
+  ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({.batched = Batched::kAmx,
+                                                       .batched_min_rows = 1}));
+  ASSERT_OK_AND_ASSIGN(
+      auto linear, QuantLinear::Create({.name = "amx", .max_rows = max_rows},
+                                       ctx.get(), parts, k));
+  const std::vector<float> x = RandomX(m * k, rng);
+  std::vector<float> y(static_cast<size_t>(m * linear->out_features()), NAN);
+  ASSERT_OK(linear->Forward(*ctx, x.data(), m, y.data()));
+  const Reference ref = ComputeReference(parts, k, x, m);
+  for (size_t o = 0; o < y.size(); ++o) {
+    ASSERT_TRUE(std::isfinite(y[o])) << o;
+    ASSERT_NEAR(y[o], ref.y_exact[o], 0x1p-7 * ref.mag[o] + 1e-30)
+        << "output " << o << " (row " << o / linear->out_features() << ")";
+  }
+}
+
+constexpr uint32_t kAmxTypes[] = {kQ4_0, kQ8_0, kQ4_K, kQ6_K};
+
+TEST(QuantLinearAmxTest, EveryCoveredTypeMatchesTheF32Product) {
+  if (!AmxSupported()) GTEST_SKIP() << "this CPU or OS has no AMX";
+  std::mt19937 rng(21);
+  for (uint32_t type : kAmxTypes) {
+    EXPECT_TRUE(BatchedCovers(type)) << TypeName(type);
+    const int64_t block = GetBlockInfo(type)->block_size;
+    for (int64_t k :
+         {int64_t{block == 32 ? 96 : 256}, 3 * std::max<int64_t>(block, 64)}) {
+      // 37 rows: two whole panels of 16 and a tail of 5.
+      const std::vector<uint8_t> w = RandomWeights(type, 37, k, rng);
+      const QuantLinear::Part part{.type = type, .data = w.data(), .rows = 37};
+      // Tails of a 16-row tile and of a group of 4 tiles (64 rows).
+      for (int m : {1, 2, 7, 15, 16, 17, 31, 33, 48, 63, 64, 65, 70}) {
+        SCOPED_TRACE(absl::StrCat(TypeName(type), " k=", k, " m=", m));
+        CheckAmx({part}, k, m, rng);
+      }
+    }
+  }
+}
+
+// A Q4_K_M fused projection (Q4_K and Q6_K parts, tails inside the parts)
+// and a Q8_0 part, with m past several groups of tiles.
+TEST(QuantLinearAmxTest, FusedPartsAndLargeBatches) {
+  if (!AmxSupported()) GTEST_SKIP() << "this CPU or OS has no AMX";
+  std::mt19937 rng(22);
+  const int64_t k = 1024;
+  const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 40, k, rng);
+  const std::vector<uint8_t> q6k = RandomWeights(kQ6_K, 21, k, rng);
+  const std::vector<uint8_t> q8 = RandomWeights(kQ8_0, 9, k, rng);
+  const QuantLinear::Part parts[] = {
+      {.type = kQ4_K, .data = q4k.data(), .rows = 40},
+      {.type = kQ6_K, .data = q6k.data(), .rows = 21},
+      {.type = kQ8_0, .data = q8.data(), .rows = 9},
+  };
+  for (int m : {3, 19, 64, 129, 200}) {
+    SCOPED_TRACE(absl::StrCat("m=", m));
+    CheckAmx(parts, k, m, rng, 200);
+  }
+}
+
+// The same linear and context at different m (the packed tail rows of one
+// call are stale in the next) and the dot kernels below the threshold.
+TEST(QuantLinearAmxTest, ThresholdAndRepeatedCalls) {
+  if (!AmxSupported()) GTEST_SKIP() << "this CPU or OS has no AMX";
+  std::mt19937 rng(23);
+  const int64_t k = 512;
+  const std::vector<uint8_t> w = RandomWeights(kQ4_K, 24, k, rng);
+  const QuantLinear::Part part{.type = kQ4_K, .data = w.data(), .rows = 24};
+  ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({}));
+  EXPECT_TRUE(ctx->amx());
+  EXPECT_EQ(ctx->batched_min_rows(), QuantContext::kDefaultBatchedMinRows);
+  ASSERT_OK_AND_ASSIGN(
+      auto linear,
+      QuantLinear::Create({.name = "t", .max_rows = 40}, ctx.get(), {part}, k));
+  for (int m : {40, 1, 33, 7, 8, 17}) {
+    SCOPED_TRACE(absl::StrCat("m=", m));
+    const std::vector<float> x = RandomX(m * k, rng);
+    std::vector<float> y(static_cast<size_t>(m * 24), NAN);
+    ASSERT_OK(linear->Forward(*ctx, x.data(), m, y.data()));
+    const Reference ref = ComputeReference({part}, k, x, m);
+    for (size_t o = 0; o < y.size(); ++o) {
+      ASSERT_NEAR(y[o], ref.y_exact[o], 0x1p-7 * ref.mag[o] + 1e-30) << o;
+    }
+  }
+}
+
+// A part the AMX path does not cover (F32) keeps the whole linear on the
+// dot kernels at every m.
+TEST(QuantLinearAmxTest, UncoveredPartUsesTheDotKernels) {
+  if (!AmxSupported()) GTEST_SKIP() << "this CPU or OS has no AMX";
+  EXPECT_FALSE(BatchedCovers(kF32));
+  std::mt19937 rng(24);
+  const int64_t k = 256;
+  const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 5, k, rng);
+  const std::vector<uint8_t> f32 = RandomWeights(kF32, 3, k, rng);
+  const QuantLinear::Part parts[] = {
+      {.type = kQ4_K, .data = q4k.data(), .rows = 5},
+      {.type = kF32, .data = f32.data(), .rows = 3},
+  };
+  ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({.batched = Batched::kAmx,
+                                                       .batched_min_rows = 1}));
+  ASSERT_OK_AND_ASSIGN(
+      auto linear,
+      QuantLinear::Create({.name = "u", .max_rows = 17}, ctx.get(), parts, k));
+  const int m = 17;
+  const std::vector<float> x = RandomX(m * k, rng);
+  std::vector<float> y(static_cast<size_t>(m * 8), NAN);
+  ASSERT_OK(linear->Forward(*ctx, x.data(), m, y.data()));
+  const Reference ref = ComputeReference(parts, k, x, m);
+  for (size_t o = 0; o < y.size(); ++o) {
+    // The int8 activations' reference, as CheckForward.
+    ASSERT_NEAR(y[o], ref.y[o], 1e-4 * ref.mag[o] + 1e-30) << o;
+  }
+}
+
+TEST(QuantLinearAmxTest, OptionsAndNames) {
+  EXPECT_EQ(BatchedName(Batched::kAuto), "auto");
+  EXPECT_EQ(BatchedName(Batched::kOff), "off");
+  EXPECT_EQ(BatchedName(Batched::kAmx), "amx");
+  ASSERT_OK_AND_ASSIGN(auto off,
+                       QuantContext::Create({.batched = Batched::kOff}));
+  EXPECT_FALSE(off->amx());
+  // The AVX2 and scalar kernels never go to AMX on their own.
+  ASSERT_OK_AND_ASSIGN(auto scalar,
+                       QuantContext::Create({.isa = Isa::kScalar}));
+  EXPECT_FALSE(scalar->amx());
+  auto amx = QuantContext::Create({.batched = Batched::kAmx});
+  if (AmxSupported()) {
+    ASSERT_OK(amx.status());
+    EXPECT_TRUE((*amx)->amx());
+  } else {
+    EXPECT_THAT(amx.status(),
+                StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("AMX")));
+  }
 }
 
 }  // namespace
