@@ -331,15 +331,20 @@ struct Q4KFast {
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 144;
       Prefetch(b, 144);
-      uint32_t q[3];
-      std::memcpy(q, b + 4, sizeof(q));
-      const uint32_t low6 = 0x3f3f3f3f, lo4 = 0x0f0f0f0f, low2 = 0x03030303;
-      // The bytes of UnpackKScales: scales 0-7, then mins 0-7.
-      const __m128i packed = _mm_setr_epi32(
-          static_cast<int>(q[0] & low6),
-          static_cast<int>((q[2] & lo4) | (((q[0] >> 6) & low2) << 4)),
-          static_cast<int>(q[1] & low6),
-          static_cast<int>(((q[2] >> 4) & lo4) | (((q[1] >> 6) & low2) << 4)));
+      // The bytes of UnpackKScales (scales 0-7, then mins 0-7) from the 12
+      // bytes at b + 4 (words q0 q1 q2; the 4 bytes after them are qs):
+      // [q0 & low6, q2 & low4 | (q0 >> 2) & 0x30, q1 & low6,
+      //  (q2 >> 4) & low4 | (q1 >> 2) & 0x30] per 32-bit word.
+      const __m128i q =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 4));
+      const __m128i v = _mm_shuffle_epi32(q, _MM_SHUFFLE(2, 1, 2, 0));
+      const __m128i u = _mm_shuffle_epi32(q, _MM_SHUFFLE(1, 1, 0, 0));
+      const __m128i packed = _mm_or_si128(
+          _mm_and_si128(_mm_srlv_epi32(v, _mm_setr_epi32(0, 0, 0, 4)),
+                        _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f,
+                                       0x0f0f0f0f)),
+          _mm_and_si128(_mm_srli_epi32(u, 2),
+                        _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
       // [d * sc_0..7, dmin * m_0..7]
       const __m512 sm =
           _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(packed)),
