@@ -8,7 +8,12 @@
 // (dim 768, hidden 2048, 12 layers, 32000 vocab; 12 x [QKV 768->2304,
 // O 768->768, gate+up 768->4096, down 2048->768] + the output 768->32000),
 // all distinct weights: the matmul part of a token, as tokens/s.
-// Each reports GB/s of weights and %bw (of BM_ReadBandwidth).
+// Each reports GB/s of weights and %bw (of BM_ReadBandwidth; keep it in
+// the filter). Kinds: ggml types through QuantLinear (F32, BF16, Q8_0, Q4_K,
+// Q6_K; AVX-512 and AVX2), ops::Linear on oneDNN alone (onednn_f32/bf16)
+// and ops::Linear with its decode GEMV over the same blocked weights
+// (linear_gemv_f32/bf16). hot:1 = one matrix that stays in L2 (the
+// kernel's compute rate, not memory's).
 //
 //   build/bench/gemv_bench [--benchmark_filter=Q4_K]
 // GCC 12 bug 105593 (see engine/ops/quant/quant_dot_avx512.cc).
@@ -129,6 +134,7 @@ struct Kind {
   uint32_t type = 0;                        // ggml type for QuantLinear
   bool onednn = false;                      // ops::Linear instead
   WeightsDtype dtype = WeightsDtype::kF32;  // for onednn
+  bool gemv = false;  // Linear's decode GEMV (else oneDNN for every m)
 };
 
 // One projection [n, k] in either form.
@@ -300,6 +306,8 @@ void RegisterAll() {
       {"Q6_K", static_cast<uint32_t>(TensorType::kQ6_K)},
       {"onednn_f32", 0, true, WeightsDtype::kF32},
       {"onednn_bf16", 0, true, WeightsDtype::kBF16},
+      {"linear_gemv_f32", 0, true, WeightsDtype::kF32, true},
+      {"linear_gemv_bf16", 0, true, WeightsDtype::kBF16, true},
   };
   for (const Kind& kind : kinds) {
     for (quant::Isa isa : {quant::Isa::kAvx512Vnni, quant::Isa::kAvx2}) {
