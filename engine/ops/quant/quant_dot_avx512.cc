@@ -161,14 +161,6 @@ struct DecodeQ5_1 {
     *c = Half(b + 2);
   }
 };
-struct DecodeQ8_0 {
-  KVASIR_AVX512 static void Block(const uint8_t* b, __m256i* u, float* a,
-                                  float* c) {
-    *u = Load256(b + 2);
-    *a = Half(b);
-    *c = 0.0f;
-  }
-};
 
 // Q4_K and Q5_K (kFifth): chunk c (0..3) of qs holds sub-block 2c in its low
 // nibbles and 2c+1 in its high ones, a pair; bit s of qh[i] is the 5th bit
@@ -217,50 +209,6 @@ struct QK45 {
             _mm256_setr_epi32(2 * c, 2 * c, 2 * c + 1, 2 * c + 1, 0, 0, 0, 0)));
         Pair<R, false>(Join(lo, hi), _mm512_permutexvar_ps(sub, sa), c4, a,
                        sb * 8 + 2 * c, acc);
-      }
-    }
-  }
-};
-
-// Q6_K: per half of 128 values, ql[0..63] in one zmm gives blocks 0 and 1
-// from its low nibbles and blocks 2 and 3 from its high ones; qh[0..31]
-// adds bits 0-1 / 2-3 (blocks 0 / 1) and 4-5 / 6-7 (blocks 2 / 3). Halves
-// of 16 scale by the consecutive int8 scales.
-struct Q6K {
-  template <int R>
-  KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
-                                Acc<R>& acc) {
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    const __m512i top2 = _mm512_set1_epi8(0x30);
-    // Lane group g (4 int32 lanes) sums half g of the pair.
-    const __m512i halves =
-        _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    for (int64_t sb = 0; sb < k / 256; ++sb) {
-      const uint8_t* b = w + sb * 210;
-      const __m128 d = _mm_set1_ps(Half(b + 208));
-      for (int half = 0; half < 2; ++half) {
-        const __m512i ql = _mm512_loadu_si512(b + half * 64);
-        const __m256i qh = Load256(b + 128 + half * 32);
-        const __m512i h01 = _mm512_and_si512(
-            Join(_mm256_slli_epi16(qh, 4), _mm256_slli_epi16(qh, 2)), top2);
-        const __m512i h23 =
-            _mm512_and_si512(Join(qh, _mm256_srli_epi16(qh, 2)), top2);
-        const __m512i u01 = _mm512_or_si512(_mm512_and_si512(ql, low4), h01);
-        const __m512i u23 = _mm512_or_si512(
-            _mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), h23);
-        const uint8_t* sc = b + 192 + half * 8;
-        const __m128 a01 = _mm_mul_ps(
-            d, _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_loadu_si32(sc))));
-        const __m128 a23 = _mm_mul_ps(
-            d, _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_loadu_si32(sc + 4))));
-        const __m128 m32 = _mm_set1_ps(-32.0f);
-        const int64_t j = sb * 8 + half * 4;
-        Pair<R, false>(
-            u01, _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(a01)),
-            _mm_mul_ps(m32, a01), a, j, acc);
-        Pair<R, false>(
-            u23, _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(a23)),
-            _mm_mul_ps(m32, a23), a, j + 2, acc);
       }
     }
   }
@@ -340,9 +288,9 @@ struct Q4KFast {
       const __m128i v = _mm_shuffle_epi32(q, _MM_SHUFFLE(2, 1, 2, 0));
       const __m128i u = _mm_shuffle_epi32(q, _MM_SHUFFLE(1, 1, 0, 0));
       const __m128i packed = _mm_or_si128(
-          _mm_and_si128(_mm_srlv_epi32(v, _mm_setr_epi32(0, 0, 0, 4)),
-                        _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f,
-                                       0x0f0f0f0f)),
+          _mm_and_si128(
+              _mm_srlv_epi32(v, _mm_setr_epi32(0, 0, 0, 4)),
+              _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
           _mm_and_si128(_mm_srli_epi32(u, 2),
                         _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
       // [d * sc_0..7, dmin * m_0..7]
