@@ -288,6 +288,16 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
   if (options.weights_dtype == WeightsDtype::kBF16) {
     ctx->ReserveBf16Scratch(int64_t{options.max_rows} * in_features);
   }
+  if (options.decode_gemv) {
+    const bool bf16 = options.weights_dtype == WeightsDtype::kBF16;
+    const GemvIsa isa =
+        options.force_avx2_gemv ? GemvIsa::kAvx2 : GemvIsa::kAvx512;
+    if (GemvSupported(isa, bf16)) {
+      linear->gemv_isa_ = isa;
+      linear->gemv_ = DescribeBlocked(linear->weights_.get_desc(),
+                                      linear->weights_.get_data_handle());
+    }
+  }
   // Create the decode primitive now (once per shape): it is the one every
   // step needs, and it names the kernel for logs.
   ASSIGN_OR_RETURN(MatmulContext::Entry * first,
@@ -306,6 +316,19 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
     return absl::InvalidArgumentError(
         absl::StrCat(options_.name, ": ", m, " rows; the matmul takes 1 to ",
                      options_.max_rows));
+  }
+  if (gemv_.has_value() && m <= kMaxGemvRows) {
+    const uint16_t* xb = nullptr;
+    if (gemv_->bf16) {
+      uint16_t* scratch = ctx.bf16_scratch();
+      for (int r = 0; r < m; ++r) {
+        FloatToBf16Row(x + r * in_features_, in_features_,
+                       scratch + r * in_features_);
+      }
+      xb = scratch;
+    }
+    BlockedGemv(gemv_isa_, *gemv_, x, xb, m, y);
+    return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(MatmulContext::Entry * entry,
                    ctx.GetEntry(shape_, m, options_.name));

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "engine/ops/dense_gemv.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace kvasir::engine {
@@ -144,6 +146,12 @@ class Linear {
     std::string name;  // for error messages: "layers.3.wqkv"
     WeightsDtype weights_dtype = WeightsDtype::kF32;
     int max_rows = 512;  // largest M that Forward accepts, >= 1
+    // Decode (M <= kMaxGemvRows) on Kvasir's GEMV over the same weights
+    // (dense_gemv.h) when the CPU and oneDNN's layout allow; false: oneDNN
+    // for every M.
+    bool decode_gemv = true;
+    // Tests: the AVX2 GEMV even on an AVX-512 CPU (f32 only).
+    bool force_avx2_gemv = false;
   };
   // Row block [rows, in_features] of W, row-major f32; read only during
   // Create (the caller may free it afterwards).
@@ -184,6 +192,8 @@ class Linear {
   int64_t weight_bytes() const;
   // oneDNN's name of the kernel chosen for M = 1 (for logs and benchmarks).
   const std::string& impl_name() const { return impl_name_; }
+  // Whether Forward runs M <= kMaxGemvRows on Kvasir's GEMV.
+  bool has_decode_gemv() const { return gemv_.has_value(); }
 
  private:
   Linear(const Options& options, const MatmulContext* ctx, int64_t in_features,
@@ -196,6 +206,9 @@ class Linear {
   int32_t shape_ = -1;  // in ctx_
   dnnl::memory weights_;
   std::string impl_name_;
+  // weights_ as the decode GEMV reads them; nullopt: oneDNN for all M.
+  std::optional<BlockedWeights> gemv_;
+  GemvIsa gemv_isa_ = GemvIsa::kAvx512;
 };
 
 }  // namespace ops

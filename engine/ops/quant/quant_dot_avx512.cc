@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "engine/ops/quant/quant_kernels.h"
 
@@ -160,14 +161,6 @@ struct DecodeQ5_1 {
     *c = Half(b + 2);
   }
 };
-struct DecodeQ8_0 {
-  KVASIR_AVX512 static void Block(const uint8_t* b, __m256i* u, float* a,
-                                  float* c) {
-    *u = Load256(b + 2);
-    *a = Half(b);
-    *c = 0.0f;
-  }
-};
 
 // Q4_K and Q5_K (kFifth): chunk c (0..3) of qs holds sub-block 2c in its low
 // nibbles and 2c+1 in its high ones, a pair; bit s of qh[i] is the 5th bit
@@ -221,47 +214,233 @@ struct QK45 {
   }
 };
 
-// Q6_K: per half of 128 values, ql[0..63] in one zmm gives blocks 0 and 1
-// from its low nibbles and blocks 2 and 3 from its high ones; qh[0..31]
-// adds bits 0-1 / 2-3 (blocks 0 / 1) and 4-5 / 6-7 (blocks 2 / 3). Halves
-// of 16 scale by the consecutive int8 scales.
-struct Q6K {
+// ---- Decode-oriented kernels (Q8_0, Q4_K, Q6_K) ----
+// Fewer vector operations per weight byte than the Pair path above, because
+// at m = 1 these run at the rate the cores can decode, not at the memory's:
+// the scales of a super-block are converted to floats in one vector; lane
+// scales come from one permute; the offsets (mins, -32, -128) of a whole
+// super-block are one FMA against the activations' half sums; the nibbles of
+// 32 bytes are split with one variable shift of a broadcast load; each row
+// keeps two accumulators so consecutive FMAs do not wait for each other.
+
+// [a x8, b x8] from the f16 values at p and q.
+KVASIR_AVX512 inline __m512 TwoHalves(const uint8_t* p, const uint8_t* q) {
+  uint16_t a, b;
+  std::memcpy(&a, p, sizeof(a));
+  std::memcpy(&b, q, sizeof(b));
+  const __m128 ab = _mm_cvtph_ps(_mm_cvtsi32_si128(a | (uint32_t{b} << 16)));
+  return _mm512_permutexvar_ps(
+      _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+      _mm512_castps128_ps512(ab));
+}
+
+// Lane l of the result: v[l / 8 + 2c] (the scale of sub-block 2c or 2c+1).
+template <int c>
+KVASIR_AVX512 inline __m512 PairScales(__m512 v) {
+  return _mm512_permutexvar_ps(
+      _mm512_add_epi32(
+          _mm512_set1_epi32(2 * c),
+          _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)),
+      v);
+}
+
+// The activation side of one pair of blocks (j even) for row r: adds
+// cvt(u · q) * ws * d_x into acc.
+KVASIR_AVX512 inline __m512 PairDot(__m512i u, __m512 ws, const ActRows& a,
+                                    int r, int64_t j, __m512 acc) {
+  const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u,
+                                        _mm512_loadu_si512(a.q(r) + j * 32));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
+                         _mm512_mul_ps(ws, _mm512_loadu_ps(a.d8(r) + j * 8)),
+                         acc);
+}
+
+// Bytes of weights ahead of the current super-block that are prefetched:
+// past the first 4 KiB page boundaries the hardware prefetcher stops at.
+constexpr int64_t kPrefetchBytes = 1024;
+
+KVASIR_AVX512 inline void Prefetch(const uint8_t* p, int64_t bytes) {
+  for (int64_t o = 0; o < bytes; o += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + o),
+                 _MM_HINT_T0);
+  }
+}
+
+struct Q4KFast {
+  template <int R>
+  KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
+                                Acc<R>& acc) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    // Words of the low 256 bits shift by 0, of the high ones by 4.
+    const __m512i shift =
+        _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    __m512 odd[R];
+    for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < k / 256; ++sb) {
+      const uint8_t* b = w + sb * 144;
+      Prefetch(b, 144);
+      // The bytes of UnpackKScales (scales 0-7, then mins 0-7) from the 12
+      // bytes at b + 4 (words q0 q1 q2; the 4 bytes after them are qs):
+      // [q0 & low6, q2 & low4 | (q0 >> 2) & 0x30, q1 & low6,
+      //  (q2 >> 4) & low4 | (q1 >> 2) & 0x30] per 32-bit word.
+      const __m128i q =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 4));
+      const __m128i v = _mm_shuffle_epi32(q, _MM_SHUFFLE(2, 1, 2, 0));
+      const __m128i u = _mm_shuffle_epi32(q, _MM_SHUFFLE(1, 1, 0, 0));
+      const __m128i packed = _mm_or_si128(
+          _mm_and_si128(
+              _mm_srlv_epi32(v, _mm_setr_epi32(0, 0, 0, 4)),
+              _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
+          _mm_and_si128(_mm_srli_epi32(u, 2),
+                        _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
+      // [d * sc_0..7, dmin * m_0..7]
+      const __m512 sm =
+          _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(packed)),
+                        TwoHalves(b, b + 2));
+      // dmin * m_s for both halves of sub-block s, against the half sums.
+      const __m512 mins = _mm512_permutexvar_ps(
+          _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14,
+                            15, 15),
+          sm);
+      const int64_t j = sb * 8;
+      for (int r = 0; r < R; ++r) {
+        odd[r] =
+            _mm512_fnmadd_ps(mins, _mm512_loadu_ps(a.ds(r) + j * 2), odd[r]);
+      }
+      const uint8_t* qs = b + 16;
+      auto pair = [&](auto c_const) KVASIR_AVX512 {
+        constexpr int c = decltype(c_const)::value;
+        const __m512i v = _mm512_broadcast_i64x4(Load256(qs + c * 32));
+        const __m512i u = _mm512_and_si512(_mm512_srlv_epi16(v, shift), low4);
+        const __m512 ws = PairScales<c>(sm);
+        for (int r = 0; r < R; ++r) {
+          if (c % 2 == 0) {
+            acc.v[r] = PairDot(u, ws, a, r, j + 2 * c, acc.v[r]);
+          } else {
+            odd[r] = PairDot(u, ws, a, r, j + 2 * c, odd[r]);
+          }
+        }
+      };
+      pair(std::integral_constant<int, 0>());
+      pair(std::integral_constant<int, 1>());
+      pair(std::integral_constant<int, 2>());
+      pair(std::integral_constant<int, 3>());
+    }
+    for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
+  }
+};
+
+struct Q6KFast {
   template <int R>
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
                                 Acc<R>& acc) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     const __m512i top2 = _mm512_set1_epi8(0x30);
-    // Lane group g (4 int32 lanes) sums half g of the pair.
-    const __m512i halves =
-        _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    // qh << 4 | qh << 2 (blocks 0 / 1) and qh | qh >> 2 (blocks 2 / 3).
+    const __m512i shl01 =
+        _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr23 =
+        _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    __m512 odd[R];
+    for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 210;
-      const __m128 d = _mm_set1_ps(Half(b + 208));
-      for (int half = 0; half < 2; ++half) {
-        const __m512i ql = _mm512_loadu_si512(b + half * 64);
-        const __m256i qh = Load256(b + 128 + half * 32);
-        const __m512i h01 = _mm512_and_si512(
-            Join(_mm256_slli_epi16(qh, 4), _mm256_slli_epi16(qh, 2)), top2);
+      Prefetch(b, 210);
+      uint16_t dh;
+      std::memcpy(&dh, b + 208, sizeof(dh));
+      // d * scale of each half of 16 values, in order.
+      const __m512 sc = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192)))),
+          _mm512_set1_ps(_cvtsh_ss(dh)));
+      const int64_t j = sb * 8;
+      // The -32 offset of every value: -32 * sc_h * (d_x * Σq) per half.
+      const __m512 off = _mm512_mul_ps(sc, _mm512_set1_ps(32.0f));
+      for (int r = 0; r < R; ++r) {
+        odd[r] =
+            _mm512_fnmadd_ps(off, _mm512_loadu_ps(a.ds(r) + j * 2), odd[r]);
+      }
+      auto half = [&](auto h_const) KVASIR_AVX512 {
+        constexpr int h = decltype(h_const)::value;
+        const __m512i ql = _mm512_loadu_si512(b + h * 64);
+        const __m512i qh = _mm512_broadcast_i64x4(Load256(b + 128 + h * 32));
+        const __m512i h01 =
+            _mm512_and_si512(_mm512_sllv_epi16(qh, shl01), top2);
         const __m512i h23 =
-            _mm512_and_si512(Join(qh, _mm256_srli_epi16(qh, 2)), top2);
-        const __m512i u01 = _mm512_or_si512(_mm512_and_si512(ql, low4), h01);
-        const __m512i u23 = _mm512_or_si512(
-            _mm512_and_si512(_mm512_srli_epi16(ql, 4), low4), h23);
-        const uint8_t* sc = b + 192 + half * 8;
-        const __m128 a01 = _mm_mul_ps(
-            d, _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_loadu_si32(sc))));
-        const __m128 a23 = _mm_mul_ps(
-            d, _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_loadu_si32(sc + 4))));
-        const __m128 m32 = _mm_set1_ps(-32.0f);
-        const int64_t j = sb * 8 + half * 4;
-        Pair<R, false>(
-            u01, _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(a01)),
-            _mm_mul_ps(m32, a01), a, j, acc);
-        Pair<R, false>(
-            u23, _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(a23)),
-            _mm_mul_ps(m32, a23), a, j + 2, acc);
+            _mm512_and_si512(_mm512_srlv_epi16(qh, shr23), top2);
+        // (a & b) | c
+        const __m512i u01 = _mm512_ternarylogic_epi32(ql, low4, h01, 0xEA);
+        const __m512i u23 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4),
+                                                      low4, h23, 0xEA);
+        // Lane group g of pair p sums half 4p + g.
+        const __m512i g =
+            _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+        const __m512 ws01 = _mm512_permutexvar_ps(
+            _mm512_add_epi32(g, _mm512_set1_epi32(8 * h)), sc);
+        const __m512 ws23 = _mm512_permutexvar_ps(
+            _mm512_add_epi32(g, _mm512_set1_epi32(8 * h + 4)), sc);
+        for (int r = 0; r < R; ++r) {
+          acc.v[r] = PairDot(u01, ws01, a, r, j + 4 * h, acc.v[r]);
+          odd[r] = PairDot(u23, ws23, a, r, j + 4 * h + 2, odd[r]);
+        }
+      };
+      half(std::integral_constant<int, 0>());
+      half(std::integral_constant<int, 1>());
+    }
+    for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
+  }
+};
+
+// Q8_0, signed on both sides: vpdpbusd(|w|, q negated where w < 0).
+struct Q80Fast {
+  template <int R>
+  KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
+                                Acc<R>& acc) {
+    const int64_t nb = k / 32;
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 odd[R];
+    for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
+    int64_t j = 0;
+    for (; j + 4 <= nb; j += 4) {
+      const uint8_t* b = w + j * 34;
+      Prefetch(b, 136);
+      for (int h = 0; h < 2; ++h) {
+        const uint8_t* b0 = b + h * 68;
+        const __m512i u = Join(Load256(b0 + 2), Load256(b0 + 36));
+        const __m512 ws = TwoHalves(b0, b0 + 34);
+        const __m512i au = _mm512_abs_epi8(u);
+        const __mmask64 neg = _mm512_movepi8_mask(u);
+        __m512* dst = h == 0 ? acc.v : odd;
+        for (int r = 0; r < R; ++r) {
+          const int64_t jj = j + 2 * h;
+          const __m512i x = _mm512_loadu_si512(a.q(r) + jj * 32);
+          const __m512i p = _mm512_dpbusd_epi32(
+              zero, au, _mm512_mask_sub_epi8(x, neg, zero, x));
+          dst[r] = _mm512_fmadd_ps(
+              _mm512_cvtepi32_ps(p),
+              _mm512_mul_ps(ws, _mm512_loadu_ps(a.d8(r) + jj * 8)), dst[r]);
+        }
       }
     }
+    for (; j < nb; j += 2) {
+      const uint8_t* b0 = w + j * 34;
+      const bool two = j + 1 < nb;
+      const __m512i u = Join(Load256(b0 + 2),
+                             two ? Load256(b0 + 36) : _mm256_setzero_si256());
+      const __m512 ws =
+          two ? TwoHalves(b0, b0 + 34) : TwoScales(Half(b0), 0.0f);
+      const __m512i au = _mm512_abs_epi8(u);
+      const __mmask64 neg = _mm512_movepi8_mask(u);
+      for (int r = 0; r < R; ++r) {
+        const __m512i x = _mm512_loadu_si512(a.q(r) + j * 32);
+        const __m512i p = _mm512_dpbusd_epi32(
+            zero, au, _mm512_mask_sub_epi8(x, neg, zero, x));
+        acc.v[r] = _mm512_fmadd_ps(
+            _mm512_cvtepi32_ps(p),
+            _mm512_mul_ps(ws, _mm512_loadu_ps(a.d8(r) + j * 8)), acc.v[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
   }
 };
 
@@ -313,21 +492,53 @@ struct BF16 {
   }
 };
 
+// Two accumulators per row (even / odd 16-value steps) so that the FMAs of
+// consecutive steps do not wait for each other; a prefetch per 64 bytes.
 template <class T, int R>
-KVASIR_AVX512 void DenseRows(const uint8_t* w, int64_t k, const float* x,
-                             int64_t x_stride, float* out) {
-  __m512 acc[R];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < k; i += 16) {
-    const __mmask16 m = k - i >= 16
-                            ? static_cast<__mmask16>(0xFFFF)
-                            : static_cast<__mmask16>((1u << (k - i)) - 1);
+KVASIR_AVX512 inline void DenseAcc(const uint8_t* w, int64_t k, const float* x,
+                                   int64_t x_stride, __m512* acc) {
+  __m512 odd[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = _mm512_setzero_ps();
+    odd[r] = _mm512_setzero_ps();
+  }
+  const __mmask16 all = 0xFFFF;
+  int64_t i = 0;
+  for (; i + 32 <= k; i += 32) {
+    _mm_prefetch(
+        reinterpret_cast<const char*>(w + i * T::kBytes + kPrefetchBytes),
+        _MM_HINT_T0);
+    if (T::kBytes == 4) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + i * T::kBytes +
+                                                 kPrefetchBytes + 64),
+                   _MM_HINT_T0);
+    }
+    const __m512 w0 = T::Load16(w + i * T::kBytes, all);
+    const __m512 w1 = T::Load16(w + (i + 16) * T::kBytes, all);
+    for (int r = 0; r < R; ++r) {
+      acc[r] =
+          _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + r * x_stride + i), acc[r]);
+      odd[r] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + r * x_stride + i + 16),
+                               odd[r]);
+    }
+  }
+  for (; i < k; i += 16) {
+    const __mmask16 m =
+        k - i >= 16 ? all : static_cast<__mmask16>((1u << (k - i)) - 1);
     const __m512 wv = T::Load16(w + i * T::kBytes, m);
     for (int r = 0; r < R; ++r) {
       acc[r] = _mm512_fmadd_ps(
           wv, _mm512_maskz_loadu_ps(m, x + r * x_stride + i), acc[r]);
     }
   }
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_add_ps(acc[r], odd[r]);
+}
+
+template <class T, int R>
+KVASIR_AVX512 void DenseRows(const uint8_t* w, int64_t k, const float* x,
+                             int64_t x_stride, float* out) {
+  __m512 acc[R];
+  DenseAcc<T, R>(w, k, x, x_stride, acc);
   for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
@@ -346,6 +557,110 @@ KVASIR_AVX512 void Dense(const uint8_t* w, int64_t k, const float* x,
   }
 }
 
+// ---- Many weight rows per call (the GemvFn entries) ----
+
+// The sums of the 16 lanes of a, b, c, d as [Σa, Σb, Σc, Σd].
+KVASIR_AVX512 inline __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  // 128-bit lanes: [a01 a23 | b01 b23] added -> quarter sums of a and b.
+  const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44),
+                                  _mm512_shuffle_f32x4(a, b, 0xEE));
+  const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44),
+                                  _mm512_shuffle_f32x4(c, d, 0xEE));
+  // Lane q of t holds 4 partial sums of row q.
+  __m512 t = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88),
+                           _mm512_shuffle_f32x4(ab, cd, 0xDD));
+  t = _mm512_add_ps(t, _mm512_permute_ps(t, 0x4E));
+  t = _mm512_add_ps(t, _mm512_permute_ps(t, 0xB1));
+  return _mm512_castps512_ps128(_mm512_permutexvar_ps(
+      _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), t));
+}
+
+// Rows [0, nrows) of quantized weights (row_bytes apart) times R rows of
+// activations. For R = 1, four weight rows share one reduction.
+template <class T, int R>
+KVASIR_AVX512 void QuantRowsR(const uint8_t* w, int64_t row_bytes,
+                              int64_t nrows, int64_t k, const ActRows& a,
+                              float* y, int64_t y_stride) {
+  int64_t n = 0;
+  if (R == 1) {
+    for (; n + 4 <= nrows; n += 4) {
+      __m512 v[4];
+      for (int i = 0; i < 4; ++i) {
+        Acc<1> acc;
+        acc.v[0] = _mm512_setzero_ps();
+        T::template Run<1>(w + (n + i) * row_bytes, k, a, acc);
+        v[i] = acc.v[0];
+      }
+      _mm_storeu_ps(y + n, Reduce4(v[0], v[1], v[2], v[3]));
+    }
+  }
+  for (; n < nrows; ++n) {
+    Acc<R> acc;
+    for (int r = 0; r < R; ++r) acc.v[r] = _mm512_setzero_ps();
+    T::template Run<R>(w + n * row_bytes, k, a, acc);
+    for (int r = 0; r < R; ++r) {
+      y[r * y_stride + n] = _mm512_reduce_add_ps(acc.v[r]);
+    }
+  }
+}
+
+template <class T>
+KVASIR_AVX512 void QuantRows(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                             int64_t k, const ActRows& a, const float* /*x*/,
+                             int m, float* y, int64_t y_stride) {
+  static_assert(kMaxTileRows == 4);
+  switch (m) {
+    case 1:
+      return QuantRowsR<T, 1>(w, row_bytes, nrows, k, a, y, y_stride);
+    case 2:
+      return QuantRowsR<T, 2>(w, row_bytes, nrows, k, a, y, y_stride);
+    case 3:
+      return QuantRowsR<T, 3>(w, row_bytes, nrows, k, a, y, y_stride);
+    default:
+      return QuantRowsR<T, 4>(w, row_bytes, nrows, k, a, y, y_stride);
+  }
+}
+
+template <class T, int R>
+KVASIR_AVX512 void DenseRowsR(const uint8_t* w, int64_t row_bytes,
+                              int64_t nrows, int64_t k, const float* x,
+                              float* y, int64_t y_stride) {
+  int64_t n = 0;
+  if (R == 1) {
+    for (; n + 4 <= nrows; n += 4) {
+      __m512 v[4];
+      for (int i = 0; i < 4; ++i) {
+        DenseAcc<T, 1>(w + (n + i) * row_bytes, k, x, k, &v[i]);
+      }
+      _mm_storeu_ps(y + n, Reduce4(v[0], v[1], v[2], v[3]));
+    }
+  }
+  for (; n < nrows; ++n) {
+    __m512 acc[R];
+    DenseAcc<T, R>(w + n * row_bytes, k, x, k, acc);
+    for (int r = 0; r < R; ++r) {
+      y[r * y_stride + n] = _mm512_reduce_add_ps(acc[r]);
+    }
+  }
+}
+
+template <class T>
+KVASIR_AVX512 void DenseRowsM(const uint8_t* w, int64_t row_bytes,
+                              int64_t nrows, int64_t k, const ActRows& /*a*/,
+                              const float* x, int m, float* y,
+                              int64_t y_stride) {
+  switch (m) {
+    case 1:
+      return DenseRowsR<T, 1>(w, row_bytes, nrows, k, x, y, y_stride);
+    case 2:
+      return DenseRowsR<T, 2>(w, row_bytes, nrows, k, x, y, y_stride);
+    case 3:
+      return DenseRowsR<T, 3>(w, row_bytes, nrows, k, x, y, y_stride);
+    default:
+      return DenseRowsR<T, 4>(w, row_bytes, nrows, k, x, y, y_stride);
+  }
+}
+
 }  // namespace
 
 const KernelTable& Avx512Kernels() {
@@ -357,13 +672,19 @@ const KernelTable& Avx512Kernels() {
       .q4_1 = Dot<Blocks32<20, false, DecodeQ4_1>>,
       .q5_0 = Dot<Blocks32<22, false, DecodeQ5_0>>,
       .q5_1 = Dot<Blocks32<24, false, DecodeQ5_1>>,
-      .q8_0 = Dot<Blocks32<34, true, DecodeQ8_0>>,
-      .q4_k = Dot<QK45<false>>,
+      .q8_0 = Dot<Q80Fast>,
+      .q4_k = Dot<Q4KFast>,
       .q5_k = Dot<QK45<true>>,
-      .q6_k = Dot<Q6K>,
+      .q6_k = Dot<Q6KFast>,
       .f32 = Dense<F32>,
       .f16 = Dense<F16>,
       .bf16 = Dense<BF16>,
+      .q8_0_rows = QuantRows<Q80Fast>,
+      .q4_k_rows = QuantRows<Q4KFast>,
+      .q6_k_rows = QuantRows<Q6KFast>,
+      .f32_rows = DenseRowsM<F32>,
+      .f16_rows = DenseRowsM<F16>,
+      .bf16_rows = DenseRowsM<BF16>,
   };
   return table;
 }

@@ -61,12 +61,26 @@ using QuantDotFn = void (*)(const uint8_t* w, int64_t k, const ActRows& a,
 using DenseDotFn = void (*)(const uint8_t* w, int64_t k, const float* x,
                             int64_t x_stride, int rows, float* out);
 
-// The kernels of one instruction set. A null entry: no kernel for the type.
+// Decode (m <= kMaxTileRows) over many weight rows in one call:
+// y[r * y_stride + n] = Σ_i W_n[i] * x_r[i] for n < nrows, r < m, where
+// W_n is the weight row at w + n * row_bytes. Quantized types read the
+// activations from `a`, dense ones from x (m rows of k values, contiguous).
+// The same sums as the per-row QuantDotFn / DenseDotFn (up to float
+// summation order); one call saves the per-row call, dispatch and
+// horizontal reductions that dominate short rows (k = 768).
+using GemvFn = void (*)(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                        int64_t k, const ActRows& a, const float* x, int m,
+                        float* y, int64_t y_stride);
+
+// The kernels of one instruction set. A null entry: no kernel for the type
+// (a null *_rows entry: Forward calls the per-row kernel for each row).
 struct KernelTable {
   QuantizeActFn quantize_act = nullptr;
   QuantDotFn q4_0 = nullptr, q4_1 = nullptr, q5_0 = nullptr, q5_1 = nullptr,
              q8_0 = nullptr, q4_k = nullptr, q5_k = nullptr, q6_k = nullptr;
   DenseDotFn f32 = nullptr, f16 = nullptr, bf16 = nullptr;
+  GemvFn q8_0_rows = nullptr, q4_k_rows = nullptr, q6_k_rows = nullptr,
+         f32_rows = nullptr, f16_rows = nullptr, bf16_rows = nullptr;
 };
 
 // Portable C++ (also the reference the SIMD kernels are tested against).

@@ -81,6 +81,50 @@ internal::DenseDotFn DenseDot(const KernelTable& t, uint32_t type) {
   }
 }
 
+internal::GemvFn Gemv(const KernelTable& t, uint32_t type) {
+  switch (static_cast<TensorType>(type)) {
+    case TensorType::kQ8_0:
+      return t.q8_0_rows;
+    case TensorType::kQ4_K:
+      return t.q4_k_rows;
+    case TensorType::kQ6_K:
+      return t.q6_k_rows;
+    case TensorType::kF32:
+      return t.f32_rows;
+    case TensorType::kF16:
+      return t.f16_rows;
+    case TensorType::kBF16:
+      return t.bf16_rows;
+    default:
+      return nullptr;
+  }
+}
+
+// Rows [r0, r1) of one part (weights of row 0 at `w`) times all m <=
+// kMaxTileRows rows of x into y (column 0 = the part's row 0, row stride
+// `out`).
+void RowsForward(const KernelTable& table, uint32_t type, const uint8_t* w,
+                 int64_t r0, int64_t r1, int64_t k, const ActRows& a,
+                 const float* x, int m, float* y, int64_t out) {
+  const int64_t rb = RowBytes(type, k);
+  if (const internal::GemvFn rows = Gemv(table, type); rows != nullptr) {
+    rows(w + r0 * rb, rb, r1 - r0, k, a, x, m, y + r0, out);
+    return;
+  }
+  const internal::QuantDotFn qdot = QuantDot(table, type);
+  const internal::DenseDotFn ddot = DenseDot(table, type);
+  float tile[kMaxTileRows];
+  for (int64_t n = r0; n < r1; ++n) {
+    const uint8_t* row = w + n * rb;
+    if (qdot != nullptr) {
+      qdot(row, k, a, m, tile);
+    } else {
+      ddot(row, k, x, k, m, tile);
+    }
+    for (int r = 0; r < m; ++r) y[r * out + n] = tile[r];
+  }
+}
+
 }  // namespace
 
 absl::string_view IsaName(Isa isa) {
@@ -281,8 +325,35 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
   }
   const ActRows all_rows{
       .base = act, .stride = stride, .nbp = internal::ActPaddedBlocks(k)};
-  const int64_t n_chunks = static_cast<int64_t>(chunks_.size());
   const int64_t out = out_features_;
+  if (m <= kMaxTileRows) {
+    // Decode: the weights are read once, so the cost is their bytes. Each
+    // thread streams one contiguous byte range (split by bytes, not rows:
+    // parts differ in bytes per row) with no scheduling between rows.
+    const int64_t total = weight_bytes();
+#pragma omp parallel
+    {
+      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t lo = total * t / nt, hi = total * (t + 1) / nt;
+      int64_t byte0 = 0, row0 = 0;  // where the part starts
+      for (const Part& p : parts_) {
+        const int64_t rb = RowBytes(p.type, k);
+        // Rows whose first byte lies in [lo, hi).
+        auto first_row_at = [&](int64_t b) {
+          return std::clamp((b - byte0 + rb - 1) / rb, int64_t{0}, p.rows);
+        };
+        const int64_t r0 = first_row_at(lo), r1 = first_row_at(hi);
+        if (r0 < r1) {
+          RowsForward(table, p.type, static_cast<const uint8_t*>(p.data), r0,
+                      r1, k, all_rows, x, m, y + row0, out);
+        }
+        byte0 += p.rows * rb;
+        row0 += p.rows;
+      }
+    }
+    return absl::OkStatus();
+  }
+  const int64_t n_chunks = static_cast<int64_t>(chunks_.size());
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t c = 0; c < n_chunks; ++c) {
     const Chunk& chunk = chunks_[c];

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/ops/bf16.h"
+#include "engine/ops/dense_gemv.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/fast_math.h"
 #include "engine/ops/linear.h"
@@ -110,6 +111,49 @@ TEST_P(LinearTest, RowsDoNotDependOnTheOtherRows) {
                 IsOk());
     for (int c = 0; c < kOut; ++c) {
       EXPECT_NEAR(one[c], all[r * kOut + c], 1e-6) << "row " << r;
+    }
+  }
+}
+
+// Decode (m <= kMaxGemvRows) runs Kvasir's GEMV over oneDNN's blocked
+// weights: the same products as the naive matmul for m = 1..5 (5: oneDNN
+// again), odd k (a partial k block), n past a whole n block, stacked parts,
+// on AVX-512 and on the forced AVX2 path (f32).
+TEST_P(LinearTest, DecodeGemvMatchesNaiveMatmul) {
+  const WeightsDtype dtype = GetParam();
+  const bool bf16 = dtype == WeightsDtype::kBF16;
+  if (!Linear::IsSupported(dtype)) {
+    GTEST_SKIP() << "oneDNN has no bf16 matmul on this CPU";
+  }
+  ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
+  for (bool avx2 : {false, true}) {
+    const GemvIsa isa = avx2 ? GemvIsa::kAvx2 : GemvIsa::kAvx512;
+    for (int k : {7, 101, 256}) {
+      constexpr int kRowsA = 70, kRowsB = 80, kOut = kRowsA + kRowsB;
+      const std::vector<float> w = Random(size_t{kOut} * k, 5 + k);
+      const Linear::WeightPart parts[] = {{w.data(), kRowsA},
+                                          {w.data() + kRowsA * k, kRowsB}};
+      ASSERT_OK_AND_ASSIGN(auto linear,
+                           Linear::Create({.name = "t",
+                                           .weights_dtype = dtype,
+                                           .max_rows = 8,
+                                           .force_avx2_gemv = avx2},
+                                          ctx.get(), parts, k));
+      // oneDNN chose the layout; on the CPUs we test on it is a blocked
+      // one the GEMV reads.
+      EXPECT_EQ(linear->has_decode_gemv(), GemvSupported(isa, bf16))
+          << "k=" << k << " avx2=" << avx2;
+      for (int m = 1; m <= 5; ++m) {
+        SCOPED_TRACE(absl::StrCat("avx2=", avx2, " k=", k, " m=", m));
+        const std::vector<float> x = Random(static_cast<size_t>(m) * k, m);
+        std::vector<float> y(static_cast<size_t>(m) * kOut, std::nanf(""));
+        ASSERT_THAT(linear->Forward(*ctx, x.data(), m, y.data()), IsOk());
+        const std::vector<double> want = NaiveMatmul(x, w, m, kOut, k, bf16);
+        for (size_t i = 0; i < y.size(); ++i) {
+          ASSERT_NEAR(y[i], want[i], 1e-4 * std::max(1.0, std::abs(want[i])))
+              << "i=" << i;
+        }
+      }
     }
   }
 }

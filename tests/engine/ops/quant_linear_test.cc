@@ -209,9 +209,10 @@ TEST(QuantLinearTest, EveryTypeEveryIsaMatchesTheReference) {
     for (uint32_t type : kQuantTypes) {
       const int64_t block = GetBlockInfo(type)->block_size;
       // 3 blocks: a multiple of the block but not of the SIMD width (and an
-      // odd count for the kernels that pair blocks of 32); then 8 blocks.
-      for (int64_t k : {3 * block, 8 * block}) {
-        for (int m : {1, 3, 17}) {
+      // odd count for the kernels that pair blocks of 32); 5: past the
+      // 4-block steps of the Q8_0 decode kernel, with an odd tail; then 8.
+      for (int64_t k : {3 * block, 5 * block, 8 * block}) {
+        for (int m : {1, 2, 3, 4, 5, 17}) {
           SCOPED_TRACE(absl::StrCat(IsaName(isa), " ", TypeName(type), " k=", k,
                                     " m=", m));
           const std::vector<uint8_t> w = RandomWeights(type, 37, k, rng);
@@ -229,7 +230,7 @@ TEST(QuantLinearTest, DenseTypesEveryIsa) {
   for (Isa isa : SupportedIsas()) {
     for (uint32_t type : {kF32, kF16, kBF16}) {
       for (int64_t k : {7, 96, 100}) {  // tails of the 8- and 16-wide loops
-        for (int m : {1, 3, 17}) {
+        for (int m : {1, 2, 3, 4, 5, 17}) {
           SCOPED_TRACE(absl::StrCat(IsaName(isa), " ", TypeName(type), " k=", k,
                                     " m=", m));
           const std::vector<uint8_t> w = RandomWeights(type, 19, k, rng);
@@ -256,7 +257,7 @@ TEST(QuantLinearTest, MixedPartsInOneLinear) {
       {.type = kQ8_0, .data = q8.data(), .rows = 9},
   };
   for (Isa isa : SupportedIsas()) {
-    for (int m : {1, 3, 17}) {
+    for (int m : {1, 2, 3, 4, 5, 17}) {
       SCOPED_TRACE(absl::StrCat(IsaName(isa), " m=", m));
       CheckForward(isa, parts, k, m, rng);
     }
@@ -268,32 +269,34 @@ TEST(QuantLinearTest, MixedPartsInOneLinear) {
 TEST(QuantLinearTest, SimdAgreesWithScalar) {
   std::mt19937 rng(10);
   const int64_t k = 1024;
-  const int m = 5;
-  ASSERT_OK_AND_ASSIGN(auto scalar_ctx,
-                       QuantContext::Create({.isa = Isa::kScalar}));
-  for (uint32_t type : kQuantTypes) {
-    const std::vector<uint8_t> w = RandomWeights(type, 24, k, rng);
-    const QuantLinear::Part part{.type = type, .data = w.data(), .rows = 24};
-    const std::vector<float> x = RandomX(m * k, rng);
-    const Reference ref = ComputeReference({part}, k, x, m);
-    ASSERT_OK_AND_ASSIGN(auto scalar_linear,
-                         QuantLinear::Create({.name = "s", .max_rows = m},
-                                             scalar_ctx.get(), {part}, k));
-    std::vector<float> want(m * 24);
-    ASSERT_OK(scalar_linear->Forward(*scalar_ctx, x.data(), m, want.data()));
-    for (Isa isa : SupportedIsas()) {
-      if (isa == Isa::kScalar) continue;
-      SCOPED_TRACE(absl::StrCat(IsaName(isa), " ", TypeName(type)));
-      ASSERT_OK_AND_ASSIGN(
-          auto ctx,
-          QuantContext::Create({.isa = isa, .batched = Batched::kOff}));
-      ASSERT_OK_AND_ASSIGN(auto linear,
-                           QuantLinear::Create({.name = "v", .max_rows = m},
-                                               ctx.get(), {part}, k));
-      std::vector<float> got(m * 24);
-      ASSERT_OK(linear->Forward(*ctx, x.data(), m, got.data()));
-      for (size_t o = 0; o < got.size(); ++o) {
-        ASSERT_NEAR(got[o], want[o], 1e-5 * ref.mag[o] + 1e-30) << o;
+  // m <= 4: the decode kernels (many rows per call); 5: the tiled ones.
+  for (int m : {1, 2, 4, 5}) {
+    ASSERT_OK_AND_ASSIGN(auto scalar_ctx,
+                         QuantContext::Create({.isa = Isa::kScalar}));
+    for (uint32_t type : kQuantTypes) {
+      const std::vector<uint8_t> w = RandomWeights(type, 24, k, rng);
+      const QuantLinear::Part part{.type = type, .data = w.data(), .rows = 24};
+      const std::vector<float> x = RandomX(m * k, rng);
+      const Reference ref = ComputeReference({part}, k, x, m);
+      ASSERT_OK_AND_ASSIGN(auto scalar_linear,
+                           QuantLinear::Create({.name = "s", .max_rows = m},
+                                               scalar_ctx.get(), {part}, k));
+      std::vector<float> want(m * 24);
+      ASSERT_OK(scalar_linear->Forward(*scalar_ctx, x.data(), m, want.data()));
+      for (Isa isa : SupportedIsas()) {
+        if (isa == Isa::kScalar) continue;
+        SCOPED_TRACE(absl::StrCat(IsaName(isa), " ", TypeName(type), " m=", m));
+        ASSERT_OK_AND_ASSIGN(
+            auto ctx,
+            QuantContext::Create({.isa = isa, .batched = Batched::kOff}));
+        ASSERT_OK_AND_ASSIGN(auto linear,
+                             QuantLinear::Create({.name = "v", .max_rows = m},
+                                                 ctx.get(), {part}, k));
+        std::vector<float> got(m * 24);
+        ASSERT_OK(linear->Forward(*ctx, x.data(), m, got.data()));
+        for (size_t o = 0; o < got.size(); ++o) {
+          ASSERT_NEAR(got[o], want[o], 1e-5 * ref.mag[o] + 1e-30) << o;
+        }
       }
     }
   }

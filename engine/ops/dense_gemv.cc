@@ -1,0 +1,264 @@
+// Decode GEMV over oneDNN's blocked weight layouts (see dense_gemv.h).
+//
+// Per n block (nb outputs, its k blocks one contiguous run of memory): the
+// accumulators of all nb outputs and m rows stay in registers while the
+// block's rows of weights stream past once; every weight vector is loaded
+// once and multiplied with each row of x, whose value (f32) or pair of
+// values (bf16) is broadcast. No horizontal reductions: lane j of an
+// accumulator is output column j.
+
+// GCC 12 bug 105593 (see engine/ops/quant/quant_dot_avx512.cc).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "engine/ops/dense_gemv.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+
+#define KVASIR_GEMV_AVX512 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+#define KVASIR_GEMV_AVX2 __attribute__((target("avx2,fma")))
+
+namespace kvasir::engine::ops {
+namespace {
+
+// Weight bytes prefetched ahead of the row being multiplied: the n block is
+// contiguous, but the hardware prefetcher stops at each 4 KiB page.
+constexpr int64_t kPrefetchBytes = 1024;
+
+// x[r * k + i] (0 past k) for the bf16 pair (i, i + 1): one 32-bit lane.
+inline int32_t Bf16Pair(const uint16_t* x, int64_t k, int r, int64_t i) {
+  const uint16_t lo = x[r * k + i];
+  const uint16_t hi = i + 1 < k ? x[r * k + i + 1] : 0;
+  return static_cast<int32_t>(lo | (uint32_t{hi} << 16));
+}
+
+// One n block of NV * 16 columns (nb = 16 * NV) for R rows of x.
+template <int NV, int R>
+KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
+                                    const float* x, const uint16_t* xb,
+                                    float* y) {
+  __m512 acc[R][NV];
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  }
+  const int64_t nb = w.nb;
+  for (int64_t k0 = 0; k0 < w.k; k0 += w.kb) {
+    const int64_t kend = std::min(w.kb, w.k - k0);
+    if (w.bf16) {
+      const uint16_t* p = static_cast<const uint16_t*>(w.data) +
+                          block * w.n_stride + k0 / w.kb * w.k_stride;
+      for (int64_t kk = 0; kk < kend; kk += 2) {
+        const uint16_t* row = p + kk * nb;  // (kk / 2) * 2 * nb
+        _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes,
+                     _MM_HINT_T0);
+        __m512i wv[NV];
+        for (int v = 0; v < NV; ++v) {
+          wv[v] = _mm512_loadu_si512(row + v * 32);
+        }
+        for (int r = 0; r < R; ++r) {
+          const __m512bh xp = reinterpret_cast<__m512bh>(
+              _mm512_set1_epi32(Bf16Pair(xb, w.k, r, k0 + kk)));
+          for (int v = 0; v < NV; ++v) {
+            acc[r][v] = _mm512_dpbf16_ps(acc[r][v],
+                                         reinterpret_cast<__m512bh>(wv[v]), xp);
+          }
+        }
+      }
+    } else {
+      const float* p = static_cast<const float*>(w.data) + block * w.n_stride +
+                       k0 / w.kb * w.k_stride;
+      for (int64_t kk = 0; kk < kend; ++kk) {
+        const float* row = p + kk * nb;
+        _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes,
+                     _MM_HINT_T0);
+        __m512 wv[NV];
+        for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_ps(row + v * 16);
+        for (int r = 0; r < R; ++r) {
+          const __m512 xv = _mm512_set1_ps(x[r * w.k + k0 + kk]);
+          for (int v = 0; v < NV; ++v) {
+            acc[r][v] = _mm512_fmadd_ps(wv[v], xv, acc[r][v]);
+          }
+        }
+      }
+    }
+  }
+  const int64_t n0 = block * nb;
+  for (int v = 0; v < NV; ++v) {
+    const int64_t c = n0 + v * 16;
+    if (c >= w.n) break;
+    const __mmask16 mask = w.n - c >= 16
+                               ? static_cast<__mmask16>(0xFFFF)
+                               : static_cast<__mmask16>((1u << (w.n - c)) - 1);
+    for (int r = 0; r < R; ++r) {
+      _mm512_mask_storeu_ps(y + r * w.n + c, mask, acc[r][v]);
+    }
+  }
+}
+
+template <int NV>
+KVASIR_GEMV_AVX512 void RangeAvx512(const BlockedWeights& w, int64_t b0,
+                                    int64_t b1, const float* x,
+                                    const uint16_t* xb, int m, float* y) {
+  for (int64_t b = b0; b < b1; ++b) {
+    switch (m) {
+      case 1:
+        BlockAvx512<NV, 1>(w, b, x, xb, y);
+        break;
+      case 2:
+        BlockAvx512<NV, 2>(w, b, x, xb, y);
+        break;
+      case 3:
+        BlockAvx512<NV, 3>(w, b, x, xb, y);
+        break;
+      default:
+        BlockAvx512<NV, 4>(w, b, x, xb, y);
+        break;
+    }
+  }
+}
+
+// f32 only: 16 columns (two ymm) of an n block at a time.
+template <int R>
+KVASIR_GEMV_AVX2 void GroupAvx2(const BlockedWeights& w, int64_t block,
+                                int64_t col, const float* x, float* y) {
+  __m256 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  const int64_t nb = w.nb;
+  for (int64_t k0 = 0; k0 < w.k; k0 += w.kb) {
+    const int64_t kend = std::min(w.kb, w.k - k0);
+    const float* p = static_cast<const float*>(w.data) + block * w.n_stride +
+                     k0 / w.kb * w.k_stride + col;
+    for (int64_t kk = 0; kk < kend; ++kk) {
+      const float* row = p + kk * nb;
+      _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes,
+                   _MM_HINT_T0);
+      const __m256 w0 = _mm256_loadu_ps(row), w1 = _mm256_loadu_ps(row + 8);
+      for (int r = 0; r < R; ++r) {
+        const __m256 xv = _mm256_broadcast_ss(x + r * w.k + k0 + kk);
+        acc[r][0] = _mm256_fmadd_ps(w0, xv, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(w1, xv, acc[r][1]);
+      }
+    }
+  }
+  const int64_t c = block * nb + col;
+  for (int r = 0; r < R; ++r) {
+    if (w.n - c >= 16) {
+      _mm256_storeu_ps(y + r * w.n + c, acc[r][0]);
+      _mm256_storeu_ps(y + r * w.n + c + 8, acc[r][1]);
+    } else {
+      alignas(32) float t[16];
+      _mm256_store_ps(t, acc[r][0]);
+      _mm256_store_ps(t + 8, acc[r][1]);
+      std::memcpy(y + r * w.n + c, t, (w.n - c) * sizeof(float));
+    }
+  }
+}
+
+KVASIR_GEMV_AVX2 void RangeAvx2(const BlockedWeights& w, int64_t b0, int64_t b1,
+                                const float* x, int m, float* y) {
+  for (int64_t b = b0; b < b1; ++b) {
+    for (int64_t col = 0; col < w.nb && b * w.nb + col < w.n; col += 16) {
+      switch (m) {
+        case 1:
+          GroupAvx2<1>(w, b, col, x, y);
+          break;
+        case 2:
+          GroupAvx2<2>(w, b, col, x, y);
+          break;
+        case 3:
+          GroupAvx2<3>(w, b, col, x, y);
+          break;
+        default:
+          GroupAvx2<4>(w, b, col, x, y);
+          break;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<BlockedWeights> DescribeBlocked(const dnnl::memory::desc& md,
+                                              const void* data) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.ndims != 2 || d.offset0 != 0) {
+    return std::nullopt;
+  }
+  if (d.extra.flags != 0) return std::nullopt;  // compensation etc.
+  const bool bf16 = d.data_type == dnnl_bf16;
+  if (!bf16 && d.data_type != dnnl_f32) return std::nullopt;
+  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+  BlockedWeights w;
+  w.data = data;
+  w.bf16 = bf16;
+  w.k = d.dims[0];
+  w.n = d.dims[1];
+  // inner blocks: {kb_in (a), nb (b)} or, for bf16, {kb / 2 (a), nb (b),
+  // 2 (a)}.
+  if (bf16) {
+    if (b.inner_nblks != 3 || b.inner_idxs[0] != 0 || b.inner_idxs[1] != 1 ||
+        b.inner_idxs[2] != 0 || b.inner_blks[2] != 2) {
+      return std::nullopt;
+    }
+    w.kb = b.inner_blks[0] * 2;
+  } else {
+    if (b.inner_nblks != 2 || b.inner_idxs[0] != 0 || b.inner_idxs[1] != 1) {
+      return std::nullopt;
+    }
+    w.kb = b.inner_blks[0];
+  }
+  w.nb = b.inner_blks[1];
+  w.k_stride = b.strides[0];
+  w.n_stride = b.strides[1];
+  const int64_t inner = w.kb * w.nb;
+  const int64_t k_blocks = d.padded_dims[0] / w.kb;
+  // The k blocks of an n block are contiguous: what the kernels stream.
+  if (w.nb % 16 != 0 || w.nb > 64 || w.k_stride != inner ||
+      w.n_stride != k_blocks * inner || d.padded_dims[0] % w.kb != 0 ||
+      d.padded_dims[1] % w.nb != 0) {
+    return std::nullopt;
+  }
+  return w;
+}
+
+bool GemvSupported(GemvIsa isa, bool bf16) {
+  __builtin_cpu_init();
+  if (isa == GemvIsa::kAvx512) {
+    return __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") &&
+           (!bf16 || __builtin_cpu_supports("avx512bf16"));
+  }
+  return !bf16 && __builtin_cpu_supports("avx2") &&
+         __builtin_cpu_supports("fma");
+}
+
+void BlockedGemv(GemvIsa isa, const BlockedWeights& w, const float* x,
+                 const uint16_t* x_bf16, int m, float* y) {
+  const int64_t blocks = (w.n + w.nb - 1) / w.nb;
+#pragma omp parallel
+  {
+    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+    if (isa == GemvIsa::kAvx2) {
+      RangeAvx2(w, b0, b1, x, m, y);
+    } else if (w.nb == 64) {
+      RangeAvx512<4>(w, b0, b1, x, x_bf16, m, y);
+    } else if (w.nb == 32) {
+      RangeAvx512<2>(w, b0, b1, x, x_bf16, m, y);
+    } else if (w.nb == 48) {
+      RangeAvx512<3>(w, b0, b1, x, x_bf16, m, y);
+    } else {
+      RangeAvx512<1>(w, b0, b1, x, x_bf16, m, y);
+    }
+  }
+}
+
+}  // namespace kvasir::engine::ops

@@ -1,0 +1,56 @@
+#ifndef KVASIR_ENGINE_OPS_DENSE_GEMV_H_
+#define KVASIR_ENGINE_OPS_DENSE_GEMV_H_
+
+#include <cstdint>
+#include <optional>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+// Decode (m <= kMaxGemvRows) matmuls that read a Linear's weights in the
+// blocked layout oneDNN chose for them, so the model keeps ONE copy of its
+// weights and oneDNN still runs every larger m. oneDNN's own m = 1 matmul
+// reads bf16 weights at about half the memory's bandwidth; these stream them
+// at nearly its full rate: each weight vector load feeds one FMA (f32) or
+// one vdpbf16ps (bf16) per row of x.
+//
+// The layouts (B = Wᵀ [k, n] in oneDNN's terms, a = k, b = n):
+//   f32  BA{kb}a{nb}b:    W[n][k] at (n / nb) * n_stride + (k / kb) *
+//                         k_stride + (k % kb) * nb + n % nb
+//   bf16 BA{kb/2}a{nb}b2a: ... + ((k % kb) / 2) * 2 * nb + (n % nb) * 2 +
+//                         k % 2 (two consecutive k of one n side by side,
+//                         the operand order of vdpbf16ps)
+// with nb a multiple of 16 and the padding (k and n up to whole blocks)
+// zero, as oneDNN's reorder leaves it.
+namespace kvasir::engine::ops {
+
+inline constexpr int kMaxGemvRows = 4;
+
+struct BlockedWeights {
+  const void* data = nullptr;
+  bool bf16 = false;
+  int64_t k = 0, n = 0;  // logical in / out features
+  int64_t kb = 0, nb = 0;
+  int64_t k_stride = 0, n_stride = 0;  // elements between blocks
+};
+
+// The blocking of `md` (B = Wᵀ [k, n]) when it is one of the layouts above,
+// else nullopt (then callers keep using oneDNN).
+std::optional<BlockedWeights> DescribeBlocked(const dnnl::memory::desc& md,
+                                              const void* data);
+
+enum class GemvIsa { kAvx512, kAvx2 };
+// Whether this CPU runs the GEMV of `bf16` weights on `isa` (bf16 needs
+// AVX-512 with avx512_bf16; f32 runs on AVX2 + FMA too).
+bool GemvSupported(GemvIsa isa, bool bf16);
+
+// y: [m, n] = x: [m, k] · Wᵀ, 1 <= m <= kMaxGemvRows, row-major and
+// contiguous. bf16 weights multiply x_bf16 (x rounded to bf16, [m, k]), f32
+// weights x. Runs on the calling thread's OpenMP team, each thread one
+// contiguous range of n blocks. Precondition: GemvSupported(isa, w.bf16).
+// Does not allocate.
+void BlockedGemv(GemvIsa isa, const BlockedWeights& w, const float* x,
+                 const uint16_t* x_bf16, int m, float* y);
+
+}  // namespace kvasir::engine::ops
+
+#endif  // KVASIR_ENGINE_OPS_DENSE_GEMV_H_
