@@ -23,11 +23,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "engine/ops/quant/quant_avx512_util.h"
 #include "engine/ops/quant/quant_kernels.h"
-
-#define KVASIR_AVX512 \
-  __attribute__((     \
-      target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma,f16c")))
 
 namespace kvasir::engine::quant::internal {
 namespace {
@@ -255,17 +252,6 @@ KVASIR_AVX512 inline __m512 PairDot(__m512i u, __m512 ws, const ActRows& a,
                          acc);
 }
 
-// Bytes of weights ahead of the current super-block that are prefetched:
-// past the first 4 KiB page boundaries the hardware prefetcher stops at.
-constexpr int64_t kPrefetchBytes = 1024;
-
-KVASIR_AVX512 inline void Prefetch(const uint8_t* p, int64_t bytes) {
-  for (int64_t o = 0; o < bytes; o += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + o),
-                 _MM_HINT_T0);
-  }
-}
-
 struct Q4KFast {
   template <int R>
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
@@ -469,111 +455,7 @@ KVASIR_AVX512 void Dot(const uint8_t* w, int64_t k, const ActRows& a, int rows,
   }
 }
 
-// ---- F32 / F16 / BF16 weights with f32 activations ----
-// Masked loads cover the tail past the last multiple of 16.
-
-struct F32 {
-  static constexpr int kBytes = 4;
-  KVASIR_AVX512 static __m512 Load16(const uint8_t* p, __mmask16 m) {
-    return _mm512_maskz_loadu_ps(m, p);
-  }
-};
-struct F16 {
-  static constexpr int kBytes = 2;
-  KVASIR_AVX512 static __m512 Load16(const uint8_t* p, __mmask16 m) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
-  }
-};
-struct BF16 {
-  static constexpr int kBytes = 2;
-  KVASIR_AVX512 static __m512 Load16(const uint8_t* p, __mmask16 m) {
-    const __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-  }
-};
-
-// Two accumulators per row (even / odd 16-value steps) so that the FMAs of
-// consecutive steps do not wait for each other; a prefetch per 64 bytes.
-template <class T, int R>
-KVASIR_AVX512 inline void DenseAcc(const uint8_t* w, int64_t k, const float* x,
-                                   int64_t x_stride, __m512* acc) {
-  __m512 odd[R];
-  for (int r = 0; r < R; ++r) {
-    acc[r] = _mm512_setzero_ps();
-    odd[r] = _mm512_setzero_ps();
-  }
-  const __mmask16 all = 0xFFFF;
-  int64_t i = 0;
-  for (; i + 32 <= k; i += 32) {
-    _mm_prefetch(
-        reinterpret_cast<const char*>(w + i * T::kBytes + kPrefetchBytes),
-        _MM_HINT_T0);
-    if (T::kBytes == 4) {
-      _mm_prefetch(reinterpret_cast<const char*>(w + i * T::kBytes +
-                                                 kPrefetchBytes + 64),
-                   _MM_HINT_T0);
-    }
-    const __m512 w0 = T::Load16(w + i * T::kBytes, all);
-    const __m512 w1 = T::Load16(w + (i + 16) * T::kBytes, all);
-    for (int r = 0; r < R; ++r) {
-      acc[r] =
-          _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + r * x_stride + i), acc[r]);
-      odd[r] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + r * x_stride + i + 16),
-                               odd[r]);
-    }
-  }
-  for (; i < k; i += 16) {
-    const __mmask16 m =
-        k - i >= 16 ? all : static_cast<__mmask16>((1u << (k - i)) - 1);
-    const __m512 wv = T::Load16(w + i * T::kBytes, m);
-    for (int r = 0; r < R; ++r) {
-      acc[r] = _mm512_fmadd_ps(
-          wv, _mm512_maskz_loadu_ps(m, x + r * x_stride + i), acc[r]);
-    }
-  }
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_add_ps(acc[r], odd[r]);
-}
-
-template <class T, int R>
-KVASIR_AVX512 void DenseRows(const uint8_t* w, int64_t k, const float* x,
-                             int64_t x_stride, float* out) {
-  __m512 acc[R];
-  DenseAcc<T, R>(w, k, x, x_stride, acc);
-  for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
-}
-
-template <class T>
-KVASIR_AVX512 void Dense(const uint8_t* w, int64_t k, const float* x,
-                         int64_t x_stride, int rows, float* out) {
-  switch (rows) {
-    case 1:
-      return DenseRows<T, 1>(w, k, x, x_stride, out);
-    case 2:
-      return DenseRows<T, 2>(w, k, x, x_stride, out);
-    case 3:
-      return DenseRows<T, 3>(w, k, x, x_stride, out);
-    default:
-      return DenseRows<T, 4>(w, k, x, x_stride, out);
-  }
-}
-
 // ---- Many weight rows per call (the GemvFn entries) ----
-
-// The sums of the 16 lanes of a, b, c, d as [Σa, Σb, Σc, Σd].
-KVASIR_AVX512 inline __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  // 128-bit lanes: [a01 a23 | b01 b23] added -> quarter sums of a and b.
-  const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44),
-                                  _mm512_shuffle_f32x4(a, b, 0xEE));
-  const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44),
-                                  _mm512_shuffle_f32x4(c, d, 0xEE));
-  // Lane q of t holds 4 partial sums of row q.
-  __m512 t = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88),
-                           _mm512_shuffle_f32x4(ab, cd, 0xDD));
-  t = _mm512_add_ps(t, _mm512_permute_ps(t, 0x4E));
-  t = _mm512_add_ps(t, _mm512_permute_ps(t, 0xB1));
-  return _mm512_castps512_ps128(_mm512_permutexvar_ps(
-      _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), t));
-}
 
 // Rows [0, nrows) of quantized weights (row_bytes apart) times R rows of
 // activations. For R = 1, four weight rows share one reduction.
@@ -621,46 +503,6 @@ KVASIR_AVX512 void QuantRows(const uint8_t* w, int64_t row_bytes, int64_t nrows,
   }
 }
 
-template <class T, int R>
-KVASIR_AVX512 void DenseRowsR(const uint8_t* w, int64_t row_bytes,
-                              int64_t nrows, int64_t k, const float* x,
-                              float* y, int64_t y_stride) {
-  int64_t n = 0;
-  if (R == 1) {
-    for (; n + 4 <= nrows; n += 4) {
-      __m512 v[4];
-      for (int i = 0; i < 4; ++i) {
-        DenseAcc<T, 1>(w + (n + i) * row_bytes, k, x, k, &v[i]);
-      }
-      _mm_storeu_ps(y + n, Reduce4(v[0], v[1], v[2], v[3]));
-    }
-  }
-  for (; n < nrows; ++n) {
-    __m512 acc[R];
-    DenseAcc<T, R>(w + n * row_bytes, k, x, k, acc);
-    for (int r = 0; r < R; ++r) {
-      y[r * y_stride + n] = _mm512_reduce_add_ps(acc[r]);
-    }
-  }
-}
-
-template <class T>
-KVASIR_AVX512 void DenseRowsM(const uint8_t* w, int64_t row_bytes,
-                              int64_t nrows, int64_t k, const ActRows& /*a*/,
-                              const float* x, int m, float* y,
-                              int64_t y_stride) {
-  switch (m) {
-    case 1:
-      return DenseRowsR<T, 1>(w, row_bytes, nrows, k, x, y, y_stride);
-    case 2:
-      return DenseRowsR<T, 2>(w, row_bytes, nrows, k, x, y, y_stride);
-    case 3:
-      return DenseRowsR<T, 3>(w, row_bytes, nrows, k, x, y, y_stride);
-    default:
-      return DenseRowsR<T, 4>(w, row_bytes, nrows, k, x, y, y_stride);
-  }
-}
-
 }  // namespace
 
 const KernelTable& Avx512Kernels() {
@@ -676,15 +518,15 @@ const KernelTable& Avx512Kernels() {
       .q4_k = Dot<Q4KFast>,
       .q5_k = Dot<QK45<true>>,
       .q6_k = Dot<Q6KFast>,
-      .f32 = Dense<F32>,
-      .f16 = Dense<F16>,
-      .bf16 = Dense<BF16>,
+      .f32 = DenseDotAvx512F32,
+      .f16 = DenseDotAvx512F16,
+      .bf16 = DenseDotAvx512BF16,
       .q8_0_rows = QuantRows<Q80Fast>,
       .q4_k_rows = QuantRows<Q4KFast>,
       .q6_k_rows = QuantRows<Q6KFast>,
-      .f32_rows = DenseRowsM<F32>,
-      .f16_rows = DenseRowsM<F16>,
-      .bf16_rows = DenseRowsM<BF16>,
+      .f32_rows = DenseGemvAvx512F32,
+      .f16_rows = DenseGemvAvx512F16,
+      .bf16_rows = DenseGemvAvx512BF16,
   };
   return table;
 }

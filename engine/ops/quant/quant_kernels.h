@@ -89,6 +89,23 @@ const KernelTable& ScalarKernels();
 const KernelTable& Avx2Kernels();    // avx2, fma, f16c
 const KernelTable& Avx512Kernels();  // avx512f/bw/vl/dq/vnni, fma
 
+// The dense entries of Avx512Kernels() (quant_dense_avx512.cc).
+void DenseDotAvx512F32(const uint8_t* w, int64_t k, const float* x,
+                       int64_t x_stride, int rows, float* out);
+void DenseDotAvx512F16(const uint8_t* w, int64_t k, const float* x,
+                       int64_t x_stride, int rows, float* out);
+void DenseDotAvx512BF16(const uint8_t* w, int64_t k, const float* x,
+                        int64_t x_stride, int rows, float* out);
+void DenseGemvAvx512F32(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                        int64_t k, const ActRows& a, const float* x, int m,
+                        float* y, int64_t y_stride);
+void DenseGemvAvx512F16(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                        int64_t k, const ActRows& a, const float* x, int m,
+                        float* y, int64_t y_stride);
+void DenseGemvAvx512BF16(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                         int64_t k, const ActRows& a, const float* x, int m,
+                         float* y, int64_t y_stride);
+
 void QuantizeActScalar(const float* x, int64_t k, uint8_t* row);
 void QuantizeActAvx2(const float* x, int64_t k, uint8_t* row);
 
