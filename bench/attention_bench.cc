@@ -15,7 +15,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include <benchmark/benchmark.h>
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -29,6 +28,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/ops/machine_limits.h"
 #include "engine/ops/paged_attention.h"
 #include "kvcache/kv_arena.h"
 #include "kvcache/kv_layout.h"
@@ -51,62 +51,15 @@ const int64_t kMinCacheBytes = [] {
   return env != nullptr ? std::atoll(env) << 10 : int64_t{256} << 20;
 }();
 
-__attribute__((target("avx512f"))) float SumAvx512(const float* p, int64_t n) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  for (int64_t i = 0; i < n; i += 64) {
-    a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
-    a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
-    a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
-    a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
-  }
-  return _mm512_reduce_add_ps(
-      _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
-__attribute__((target("avx2"))) float SumAvx2(const float* p, int64_t n) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  for (int64_t i = 0; i < n; i += 32) {
-    a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
-    a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
-    a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
-    a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
-  }
-  alignas(32) float s[8];
-  _mm256_store_ps(s,
-                  _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
-}
-
-// Read bandwidth in GB/s: kThreads threads sum disjoint halves of 1 GiB.
+// Read bandwidth in GB/s, kThreads threads over 1 GiB, measured once.
 double ReadBandwidth() {
   static const double gbps = [] {
     // KVASIR_BENCH_NO_BW=1: skip (for profiling the kernel alone).
     if (std::getenv("KVASIR_BENCH_NO_BW") != nullptr) return 1.0;
-    const int64_t n = (int64_t{1} << 30) / sizeof(float);
-    float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
-#pragma omp parallel for num_threads(kThreads) schedule(static)
-    for (int64_t i = 0; i < n; ++i) buf[i] = 1.0f;
-    const bool avx512 = __builtin_cpu_supports("avx512f");
-    double best = 0;
-    volatile float sink = 0;
-    for (int rep = 0; rep < 3; ++rep) {
-      const auto t0 = std::chrono::steady_clock::now();
-      float total = 0;
-#pragma omp parallel num_threads(kThreads) reduction(+ : total)
-      {
-        const int64_t per = n / omp_get_num_threads();
-        const float* p = buf + per * omp_get_thread_num();
-        total += avx512 ? SumAvx512(p, per) : SumAvx2(p, per);
-      }
-      const double s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-              .count();
-      sink = sink + total;
-      best = std::max(best, n * sizeof(float) / s / 1e9);
-    }
-    std::free(buf);
-    std::printf("read bandwidth: %.1f GB/s (%d threads, 1 GiB, %s)\n", best,
-                kThreads, avx512 ? "avx512" : "avx2");
+    const double best = ops::MeasureReadBandwidth(kThreads, int64_t{1} << 30,
+                                                  /*repetitions=*/3);
+    std::printf("read bandwidth: %.1f GB/s (%d threads, 1 GiB)\n", best,
+                kThreads);
     return best;
   }();
   return gbps;

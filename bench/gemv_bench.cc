@@ -37,6 +37,7 @@
 #include "benchmark/benchmark.h"
 #include "engine/model/gguf_types.h"
 #include "engine/ops/linear.h"
+#include "engine/ops/machine_limits.h"
 #include "engine/ops/quant/quant_formats.h"
 #include "engine/ops/quant/quant_linear.h"
 
@@ -48,34 +49,6 @@ constexpr size_t kStreamBytes = size_t{640} << 20;
 
 double g_read_gbps = 0.0;  // set by BM_ReadBandwidth, which runs first
 
-__attribute__((target("avx512f"))) float SumAvx512(const float* p, size_t n) {
-  __m512 a[8];
-  for (__m512& v : a) v = _mm512_setzero_ps();
-  for (size_t i = 0; i + 128 <= n; i += 128) {
-    for (int j = 0; j < 8; ++j) {
-      a[j] = _mm512_add_ps(a[j], _mm512_load_ps(p + i + 16 * j));
-    }
-  }
-  for (int j = 1; j < 8; ++j) a[0] = _mm512_add_ps(a[0], a[j]);
-  return _mm512_reduce_add_ps(a[0]);
-}
-
-__attribute__((target("avx2"))) float SumAvx2(const float* p, size_t n) {
-  __m256 a[8];
-  for (__m256& v : a) v = _mm256_setzero_ps();
-  for (size_t i = 0; i + 64 <= n; i += 64) {
-    for (int j = 0; j < 8; ++j) {
-      a[j] = _mm256_add_ps(a[j], _mm256_load_ps(p + i + 8 * j));
-    }
-  }
-  for (int j = 1; j < 8; ++j) a[0] = _mm256_add_ps(a[0], a[j]);
-  alignas(32) float t[8];
-  _mm256_store_ps(t, a[0]);
-  float s = 0;
-  for (float v : t) s += v;
-  return s;
-}
-
 double Nanos(std::chrono::steady_clock::duration d) {
   return static_cast<double>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
@@ -85,39 +58,17 @@ struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
 
-// The machine's read bandwidth: each OpenMP thread sums its own contiguous
-// half of a 1 GiB buffer with 8 vector accumulators.
+// The machine's read bandwidth (engine/ops/machine_limits.h: every OpenMP
+// thread sums its own contiguous part of 1 GiB), for the others' %bw.
 void BM_ReadBandwidth(benchmark::State& state) {
-  const size_t bytes = size_t{1} << 30;
-  const size_t n = bytes / sizeof(float);
-  std::unique_ptr<float, FreeDeleter> buf(
-      static_cast<float*>(std::aligned_alloc(64, bytes)));
-  std::fill(buf.get(), buf.get() + n, 1.0f);
-  const bool avx512 = __builtin_cpu_supports("avx512f");
-  const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    float total = 0;
-#pragma omp parallel reduction(+ : total)
-    {
-      const size_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-      const size_t begin = n / nt * t / 128 * 128;
-      const size_t end = t + 1 == nt ? n : n / nt * (t + 1) / 128 * 128;
-      total += avx512 ? SumAvx512(buf.get() + begin, end - begin)
-                      : SumAvx2(buf.get() + begin, end - begin);
-    }
-    benchmark::DoNotOptimize(total);
+    g_read_gbps = ops::MeasureReadBandwidth(
+        omp_get_max_threads(), int64_t{1} << 30, /*repetitions=*/3);
   }
-  const double gbps = static_cast<double>(bytes) * state.iterations() /
-                      Nanos(std::chrono::steady_clock::now() - start);
-  // kept for the others' %bw (the last repetition's figure)
-  g_read_gbps = gbps;
-  state.counters["GB/s"] = gbps;
+  state.counters["GB/s"] = g_read_gbps;
   state.counters["threads"] = omp_get_max_threads();
 }
-BENCHMARK(BM_ReadBandwidth)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime()
-    ->MinTime(1.0);
+BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 void Report(benchmark::State& state, double bytes_per_iter,
             std::chrono::steady_clock::time_point start) {

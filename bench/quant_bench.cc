@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
+#include "engine/ops/machine_limits.h"
 #include "engine/ops/quant/quant_formats.h"
 #include "engine/ops/quant/quant_linear.h"
 
@@ -34,35 +35,18 @@ constexpr int64_t kCols = 4096;
 // do.
 constexpr size_t kStreamBytes = size_t{512} << 20;
 
-// Read bandwidth: a vectorised sum over 512 MiB (past the last-level
-// cache) with all OpenMP threads, each summing its own contiguous part.
+// Read bandwidth (engine/ops/machine_limits.h: every OpenMP thread sums its
+// own contiguous part of a buffer past the last-level cache).
 void BM_ReadBandwidth(benchmark::State& state) {
-  const size_t n = kStreamBytes / sizeof(float);
-  std::vector<float> buf(n, 1.0f);
+  double gbps = 0;
   for (auto _ : state) {
-    float total = 0;
-#pragma omp parallel reduction(+ : total)
-    {
-      // 32 independent sums per thread: enough loads in flight to reach
-      // the memory's bandwidth rather than the add latency.
-      float acc[32] = {};
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      const size_t begin = n / nt * t / 32 * 32;
-      const size_t end = t + 1 == nt ? n : n / nt * (t + 1) / 32 * 32;
-      for (size_t i = begin; i + 32 <= end; i += 32) {
-#pragma omp simd
-        for (int j = 0; j < 32; ++j) acc[j] += buf[i + j];
-      }
-      for (float a : acc) total += a;
-    }
-    benchmark::DoNotOptimize(total);
+    gbps = ops::MeasureReadBandwidth(omp_get_max_threads(),
+                                     static_cast<int64_t>(kStreamBytes), 3);
   }
-  state.counters["GB/s"] = benchmark::Counter(
-      static_cast<double>(n * sizeof(float)) * state.iterations(),
-      benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+  state.counters["GB/s"] = gbps;
   state.counters["threads"] = omp_get_max_threads();
 }
-BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 // hot: one copy of the matrix, which stays in the last-level cache (9 MB
 // for Q4_K): the kernels' compute rate without the memory.
