@@ -142,9 +142,11 @@ KVASIR_TARGET_VNNI double DotVnni(int64_t iters, int seed) {
   for (int64_t i = 0; i < iters; ++i) {
     for (int j = 0; j < 16; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], a, b);
   }
+  // Combined with xor, not added: the sums wrap, and a signed scalar
+  // reduction would overflow (undefined behaviour).
   __m512i s = acc[0];
-  for (int j = 1; j < 16; ++j) s = _mm512_add_epi32(s, acc[j]);
-  volatile int sink = _mm512_reduce_add_epi32(s);
+  for (int j = 1; j < 16; ++j) s = _mm512_xor_si512(s, acc[j]);
+  volatile int sink = _mm512_reduce_or_epi32(s);
   (void)sink;
   return static_cast<double>(iters) * 16 * 64 * 2;
 }
@@ -165,7 +167,7 @@ KVASIR_TARGET_AVX2 double DotAvx2(int64_t iters, int seed) {
     }
   }
   __m256i s = acc[0];
-  for (int j = 1; j < 8; ++j) s = _mm256_add_epi32(s, acc[j]);
+  for (int j = 1; j < 8; ++j) s = _mm256_xor_si256(s, acc[j]);
   volatile int sink = _mm256_extract_epi32(s, 0);
   (void)sink;
   return static_cast<double>(iters) * 8 * 32 * 2;
