@@ -274,6 +274,7 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
            .data = static_cast<const uint8_t*>(p.data) + r * row_bytes});
     }
     linear->out_features_ += p.rows;
+    linear->weight_bytes_ += p.rows * row_bytes;
     linear->parts_.push_back(p);
   }
   linear->quantized_ = any_quantized;
@@ -291,12 +292,6 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
     }
   }
   return linear;
-}
-
-int64_t QuantLinear::weight_bytes() const {
-  int64_t bytes = 0;
-  for (const Part& p : parts_) bytes += p.rows * RowBytes(p.type, in_features_);
-  return bytes;
 }
 
 absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
@@ -330,7 +325,7 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
     // Decode: the weights are read once, so the cost is their bytes. Each
     // thread streams one contiguous byte range (split by bytes, not rows:
     // parts differ in bytes per row) with no scheduling between rows.
-    const int64_t total = weight_bytes();
+    const int64_t total = weight_bytes_;
 #pragma omp parallel
     {
       const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();

@@ -149,7 +149,7 @@ class QuantLinear {
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
   // Bytes of the weights (all parts, as stored).
-  int64_t weight_bytes() const;
+  int64_t weight_bytes() const { return weight_bytes_; }
   const std::vector<Part>& parts() const { return parts_; }
 
  private:
@@ -162,6 +162,7 @@ class QuantLinear {
   Options options_;
   int64_t in_features_ = 0;
   int64_t out_features_ = 0;
+  int64_t weight_bytes_ = 0;  // all parts, set at Create (Forward splits it)
   std::vector<Part> parts_;
   // Forward's units of work: up to 16 consecutive output rows of one part.
   struct Chunk {
