@@ -64,6 +64,9 @@ struct ServerConfig {
     std::string tokenizer;              // empty: the model's own
     std::optional<int32_t> kv_heads;    // convert to this many KV heads
     std::string weights_dtype = "f32";  // "f32" or "bf16"
+    // A Jinja chat template file replacing the model's own; empty: the
+    // model's (GGUF tokenizer.chat_template), if any.
+    std::string chat_template;
   };
   struct KvCache {
     int64_t capacity_bytes = int64_t{256} << 20;

@@ -31,7 +31,7 @@ class RequestConvertTest : public ::testing::Test {
   // validate (and fill defaults), name the field as the proto does.
   absl::StatusOr<engine::Request> Convert(const v1::GenerateRequest& r) {
     absl::StatusOr<engine::Request> e =
-        ToEngineRequest(r, tokenizer_, limits_, "alpha");
+        ToEngineRequest(r, tokenizer_, chat_template_, limits_, "alpha");
     if (!e.ok()) return e.status();
     const absl::Status valid = engine::ValidateRequest(model_, limits_, *e);
     if (!valid.ok()) return ToGenerateRequestField(valid, r);
@@ -50,6 +50,7 @@ class RequestConvertTest : public ::testing::Test {
 
   engine::ModelConfig model_;
   AsciiTokenizer tokenizer_;
+  const engine::chat::ChatTemplate* chat_template_ = nullptr;
   engine::RequestLimits limits_;
 };
 
