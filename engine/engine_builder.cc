@@ -91,7 +91,7 @@ absl::StatusOr<std::unique_ptr<Engine>> BuildEngineFromModel(
           "{}: its chat template cannot be used ({}); chat requests will be "
           "refused. Set model.chat_template to a template file to serve "
           "them.",
-          model->config.name, tmpl.status().message());
+          model->config.name, std::string(tmpl.status().message()));
     }
   }
   ASSIGN_OR_RETURN(std::unique_ptr<LlamaRunner> llama,
