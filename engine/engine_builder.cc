@@ -22,8 +22,8 @@ absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
-    std::string message = absl::StrCat("chat template file '", path,
-                                       "': ", std::strerror(err));
+    std::string message =
+        absl::StrCat("chat template file '", path, "': ", std::strerror(err));
     if (err == ENOENT) return absl::NotFoundError(message);
     return absl::InvalidArgumentError(message);
   }
@@ -62,9 +62,9 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModelForEngine(
     ASSIGN_OR_RETURN(model->chat_template, ReadTextFile(source.chat_template));
     absl::Status parsed = ParseChatTemplate(*model).status();
     if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "chat template file '", source.chat_template, "': ",
-          parsed.message()));
+      return absl::InvalidArgumentError(absl::StrCat("chat template file '",
+                                                     source.chat_template,
+                                                     "': ", parsed.message()));
     }
   }
   return model;

@@ -73,11 +73,11 @@ void AddClientSubcommand(CLI::App* client, const std::string& name,
         ->delimiter(',');
   }
   if (generates) {
-    max_tokens = cmd->add_option(
-        "--max-tokens", p->max_tokens,
-        chat ? "Tokens per reply (default " +
-                   std::to_string(kChatDefaultMaxTokens) + ")"
-             : std::string("Tokens to generate (default 16)"));
+    max_tokens =
+        cmd->add_option("--max-tokens", p->max_tokens,
+                        chat ? "Tokens per reply (default " +
+                                   std::to_string(kChatDefaultMaxTokens) + ")"
+                             : std::string("Tokens to generate (default 16)"));
     temperature = cmd->add_option("--temperature", p->temperature,
                                   "0 = greedy (default)");
     top_k = cmd->add_option("--top-k", p->top_k, "Keep the k best (0 = off)");

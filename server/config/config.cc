@@ -14,8 +14,8 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
@@ -284,8 +284,8 @@ absl::Status ReadModel(const Reader& r, const YAML::Node& root,
     }
     RETURN_IF_ERROR(
         r.String(n, "weights_dtype", "model.weights_dtype", &m->weights_dtype));
-    RETURN_IF_ERROR(r.String(n, "chat_template", "model.chat_template",
-                             &m->chat_template));
+    RETURN_IF_ERROR(
+        r.String(n, "chat_template", "model.chat_template", &m->chat_template));
   }
   if (m->path.empty()) {
     m->path = std::string(kDefaultModel);

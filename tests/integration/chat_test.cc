@@ -86,8 +86,8 @@ TEST_F(ChatTest, MessagesAreTheTemplatesRenderWithMarkersAsControlTokens) {
   EXPECT_EQ(chat.at("token_ids").size(), 6u);
   // Qwen2 adds no BOS; the first token is <|im_start|>, one control token.
   const nlohmann::json tok = RunJson(
-      s, {"tokenize", "--parse-special", "--no-bos", "--prompt",
-          "<|im_start|>"});
+      s,
+      {"tokenize", "--parse-special", "--no-bos", "--prompt", "<|im_start|>"});
   ASSERT_EQ(tok.at("token_ids").size(), 1u);
   const int im_start = tok.at("token_ids")[0];
   EXPECT_EQ(chat.at("prompt_token_ids")[0], im_start);
