@@ -208,7 +208,7 @@ absl::StatusOr<Value> DictMethod(const Dict& d, const std::string& name,
     } else if (name == "values") {
       out.push_back(v);
     } else {
-      out.push_back(Value::MakeList({Value::String(k), v}));
+      out.push_back(Value::MakeTuple({Value::String(k), v}));
     }
   }
   return Value::MakeList(std::move(out));

@@ -142,6 +142,7 @@ bool Equals(const Value& a, const Value& b) {
     case Value::Type::kString:
       return a.as_text().str() == b.as_text().str();
     case Value::Type::kList: {
+      if (a.is_tuple() != b.is_tuple()) return false;  // (1,) != [1]
       const List& x = a.as_list();
       const List& y = b.as_list();
       if (x.size() != y.size()) return false;
@@ -375,13 +376,15 @@ std::string Repr(const Value& value) {
     case Value::Type::kString:
       return StringRepr(value.as_text().str());
     case Value::Type::kList: {
-      std::string out = "[";
+      const bool tuple = value.is_tuple();
+      std::string out = tuple ? "(" : "[";
       const List& l = value.as_list();
       for (size_t i = 0; i < l.size(); ++i) {
         if (i > 0) out += ", ";
         out += Repr(l[i]);
       }
-      return out + "]";
+      if (tuple && l.size() == 1) out += ",";
+      return out + (tuple ? ")" : "]");
     }
     case Value::Type::kDict: {
       const Dict& d = value.as_dict();

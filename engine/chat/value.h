@@ -109,6 +109,12 @@ class Value {
   static Value MakeList(List items) {
     return Value(std::make_shared<const List>(std::move(items)));
   }
+  // A list that prints as a Python tuple: (1, 2), (1,), ().
+  static Value MakeTuple(List items) {
+    Value v = MakeList(std::move(items));
+    v.tuple_ = true;
+    return v;
+  }
   static Value MakeDict(std::shared_ptr<Dict> dict) {
     return Value(std::move(dict));
   }
@@ -127,6 +133,7 @@ class Value {
   bool is_list() const { return type() == Type::kList; }
   bool is_dict() const { return type() == Type::kDict; }
   bool is_function() const { return type() == Type::kFunction; }
+  bool is_tuple() const { return is_list() && tuple_; }
 
   // Accessors; precondition: the matching is_*().
   bool as_bool() const { return std::get<bool>(v_); }
@@ -159,6 +166,7 @@ class Value {
                std::shared_ptr<const List>, std::shared_ptr<Dict>,
                std::shared_ptr<const Function>>
       v_;
+  bool tuple_ = false;
 };
 
 // Python's ==: numbers by value (1 == 1.0 == True), strings by bytes, lists
