@@ -108,6 +108,14 @@ absl::Status Interpreter::CheckList(size_t items) const {
   return absl::OkStatus();
 }
 
+absl::Status Interpreter::CheckNesting(const Value& value) const {
+  if (value.depth() > limits_.max_nesting) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lists and dicts nested deeper than ", limits_.max_nesting));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Text> Interpreter::Render(
     const Body& body, std::vector<std::pair<std::string, Value>> globals) {
   scopes_.clear();
@@ -295,6 +303,14 @@ absl::Status Interpreter::ExecSet(const Stmt& stmt) {
           absl::StrCat("cannot assign attribute on non-namespace object '",
                        stmt.targets[0], "'"));
     }
+    // A namespace holding a namespace could hold itself: a reference cycle
+    // (leaked memory, endless printing). Templates keep flags, counters and
+    // strings in namespaces.
+    if (HasNamespace(v)) {
+      return TemplateError(stmt.line,
+                           "a namespace attribute cannot hold a namespace");
+    }
+    RETURN_IF_ERROR(AtLine(stmt.line, CheckNesting(v)));
     target.as_dict().Set(stmt.attr, std::move(v));
     return absl::OkStatus();
   }
@@ -534,8 +550,10 @@ absl::StatusOr<Value> Interpreter::Eval(const Expr& expr) {
         ASSIGN_OR_RETURN(auto v, Eval(*e));
         items.push_back(std::move(v));
       }
-      if (expr.name == "tuple") return Value::MakeTuple(std::move(items));
-      return Value::MakeList(std::move(items));
+      Value list = expr.name == "tuple" ? Value::MakeTuple(std::move(items))
+                                        : Value::MakeList(std::move(items));
+      RETURN_IF_ERROR(AtLine(expr.line, CheckNesting(list)));
+      return list;
     }
     case Expr::Kind::kDict: {
       auto dict = std::make_shared<Dict>();
@@ -547,7 +565,9 @@ absl::StatusOr<Value> Interpreter::Eval(const Expr& expr) {
         }
         dict->Set(k.as_text().str(), std::move(v));
       }
-      return Value::MakeDict(std::move(dict));
+      Value value = Value::MakeDict(std::move(dict));
+      RETURN_IF_ERROR(AtLine(expr.line, CheckNesting(value)));
+      return value;
     }
     case Expr::Kind::kBinary:
       return EvalBinary(expr);

@@ -36,6 +36,8 @@ struct RenderLimits {
   int64_t max_output_bytes = int64_t{8} << 20;
   // Items of any one list (range(), list * n, list + list).
   int64_t max_list_items = 1'000'000;
+  // Lists and dicts nested in one value ([[[...]]]).
+  int max_nesting = 32;
 };
 
 class Interpreter {
@@ -61,6 +63,7 @@ class Interpreter {
   // `items` would exceed the limits.
   absl::Status CheckString(size_t bytes) const;
   absl::Status CheckList(size_t items) const;
+  absl::Status CheckNesting(const Value& value) const;
   const RenderLimits& limits() const { return limits_; }
 
  private:

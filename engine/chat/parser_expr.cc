@@ -28,6 +28,7 @@ absl::StatusOr<ExprPtr> Parser::ParseTuple(bool with_condexpr) {
 }
 
 absl::StatusOr<ExprPtr> Parser::ParseExpression(bool with_condexpr) {
+  Chain chain(this);
   Deeper deeper(this);
   if (deeper.too_deep()) {
     return Error(
@@ -37,6 +38,7 @@ absl::StatusOr<ExprPtr> Parser::ParseExpression(bool with_condexpr) {
   ASSIGN_OR_RETURN(auto expr, ParseOr());
   if (!with_condexpr) return expr;
   while (SkipName("if")) {
+    if (!chain.Nest()) return TooDeep();
     ASSIGN_OR_RETURN(auto cond, ParseOr());
     ExprPtr node = Make(Expr::Kind::kCond, line);
     node->args.push_back(std::move(expr));
@@ -53,8 +55,10 @@ absl::StatusOr<ExprPtr> Parser::ParseExpression(bool with_condexpr) {
 }
 
 absl::StatusOr<ExprPtr> Parser::ParseOr() {
+  Chain chain(this);
   ASSIGN_OR_RETURN(auto left, ParseAnd());
   while (IsName("or")) {
+    if (!chain.Nest()) return TooDeep();
     const int line = Cur().line;
     Next();
     ASSIGN_OR_RETURN(auto right, ParseAnd());
@@ -67,8 +71,10 @@ absl::StatusOr<ExprPtr> Parser::ParseOr() {
 }
 
 absl::StatusOr<ExprPtr> Parser::ParseAnd() {
+  Chain chain(this);
   ASSIGN_OR_RETURN(auto left, ParseNot());
   while (IsName("and")) {
+    if (!chain.Nest()) return TooDeep();
     const int line = Cur().line;
     Next();
     ASSIGN_OR_RETURN(auto right, ParseNot());
@@ -98,8 +104,10 @@ absl::StatusOr<ExprPtr> Parser::ParseNot() {
 }
 
 absl::StatusOr<ExprPtr> Parser::ParseCompare() {
+  Chain chain(this);
   ASSIGN_OR_RETURN(auto left, ParseMath1());
   while (true) {
+    if (!chain.Nest()) return TooDeep();
     const int line = Cur().line;
     std::string op;
     if (Cur().kind == K::kOperator &&
@@ -129,8 +137,10 @@ absl::StatusOr<ExprPtr> Parser::ParseCompare() {
 }
 
 absl::StatusOr<ExprPtr> Parser::ParseMath1() {
+  Chain chain(this);
   ASSIGN_OR_RETURN(auto left, ParseConcat());
   while (IsOp("+") || IsOp("-")) {
+    if (!chain.Nest()) return TooDeep();
     const int line = Cur().line;
     std::string op = Cur().value;
     Next();
@@ -145,8 +155,10 @@ absl::StatusOr<ExprPtr> Parser::ParseMath1() {
 }
 
 absl::StatusOr<ExprPtr> Parser::ParseConcat() {
+  Chain chain(this);
   ASSIGN_OR_RETURN(auto left, ParseMath2());
   while (IsOp("~")) {
+    if (!chain.Nest()) return TooDeep();
     const int line = Cur().line;
     Next();
     ASSIGN_OR_RETURN(auto right, ParseMath2());
@@ -160,8 +172,10 @@ absl::StatusOr<ExprPtr> Parser::ParseConcat() {
 }
 
 absl::StatusOr<ExprPtr> Parser::ParseMath2() {
+  Chain chain(this);
   ASSIGN_OR_RETURN(auto left, ParsePow());
   while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) {
+    if (!chain.Nest()) return TooDeep();
     const int line = Cur().line;
     std::string op = Cur().value;
     Next();
@@ -176,8 +190,10 @@ absl::StatusOr<ExprPtr> Parser::ParseMath2() {
 }
 
 absl::StatusOr<ExprPtr> Parser::ParsePow() {
+  Chain chain(this);
   ASSIGN_OR_RETURN(auto left, ParseUnary(true));
   while (IsOp("**")) {
+    if (!chain.Nest()) return TooDeep();
     const int line = Cur().line;
     Next();
     ASSIGN_OR_RETURN(auto right, ParseUnary(true));
@@ -305,7 +321,9 @@ absl::StatusOr<ExprPtr> Parser::ParsePrimary() {
 }
 
 absl::StatusOr<ExprPtr> Parser::ParsePostfix(ExprPtr node) {
+  Chain chain(this);
   while (true) {
+    if (!chain.Nest()) return TooDeep();
     const int line = Cur().line;
     if (SkipOp(".")) {
       if (Cur().kind == K::kInt) {  // x.0 is x[0]
@@ -394,7 +412,9 @@ absl::Status Parser::ParseCallArgs(Expr* node) {
 }
 
 absl::StatusOr<ExprPtr> Parser::ParseFilterExpr(ExprPtr node) {
+  Chain chain(this);
   while (true) {
+    if (!chain.Nest()) return TooDeep();
     const int line = Cur().line;
     if (SkipOp("|")) {
       ASSIGN_OR_RETURN(auto name, ExpectName());

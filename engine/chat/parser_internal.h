@@ -44,6 +44,26 @@ class Parser {
    private:
     Parser* p_;
   };
+  // A left-leaning chain (a + b + c, x.a.b, x|f|g) nests one level per
+  // link: counted like recursion so the tree's depth stays bounded.
+  class Chain {
+   public:
+    explicit Chain(Parser* p) : p_(p) {}
+    ~Chain() { p_->depth_ -= n_; }
+    // One more link; false when over the limit.
+    bool Nest() {
+      ++n_;
+      return ++p_->depth_ <= p_->limits_.max_depth;
+    }
+
+   private:
+    Parser* p_;
+    int n_ = 0;
+  };
+  absl::Status TooDeep() const {
+    return Error(
+        absl::StrCat("expression nested deeper than ", limits_.max_depth));
+  }
 
   const Token& Cur() const { return toks_[pos_]; }
   const Token& Peek(size_t ahead = 1) const {

@@ -65,6 +65,14 @@ void Dict::Set(const std::string& key, Value value) {
   items.emplace_back(key, std::move(value));
 }
 
+Value Value::MakeDict(std::shared_ptr<Dict> dict) {
+  int depth = 0;
+  for (const auto& [k, v] : dict->items) depth = std::max(depth, v.depth_);
+  Value out(std::move(dict));
+  out.depth_ = depth + 1;
+  return out;
+}
+
 double Value::as_number() const {
   switch (type()) {
     case Type::kInt:
@@ -420,6 +428,21 @@ Text ToText(const Value& value) {
     default:
       return Text(Repr(value), HasContent(value));
   }
+}
+
+bool HasNamespace(const Value& value) {
+  if (value.is_list()) {
+    for (const Value& v : value.as_list()) {
+      if (HasNamespace(v)) return true;
+    }
+  }
+  if (value.is_dict()) {
+    if (value.as_dict().is_namespace) return true;
+    for (const auto& [k, v] : value.as_dict().items) {
+      if (HasNamespace(v)) return true;
+    }
+  }
+  return false;
 }
 
 bool HasContent(const Value& value) {

@@ -155,14 +155,38 @@ TEST(ChatLimitsTest, RecursionAndNestingAreBounded) {
   const std::string deep_expr =
       "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
   EXPECT_THAT(ChatTemplate::Create(TableOptions(deep_expr)),
-              StatusIs(kInvalid, HasSubstr("nested deeper than 128")));
+              StatusIs(kInvalid, HasSubstr("nested deeper than 256")));
   std::string deep_ifs;
   for (int i = 0; i < 5000; ++i) deep_ifs += "{% if true %}";
   EXPECT_THAT(ChatTemplate::Create(TableOptions(deep_ifs)),
-              StatusIs(kInvalid, HasSubstr("nested deeper than 128")));
+              StatusIs(kInvalid, HasSubstr("nested deeper than 256")));
   EXPECT_THAT(ChatTemplate::Create(
                   TableOptions("{{ " + std::string(5000, '-') + "1 }}")),
-              StatusIs(kInvalid, HasSubstr("nested deeper than 128")));
+              StatusIs(kInvalid, HasSubstr("nested deeper than 256")));
+  // Left-leaning chains nest as deeply as parentheses do.
+  std::string attrs = "{{ messages";
+  std::string sums = "{{ 1";
+  std::string filters = "{{ 'x'";
+  for (int i = 0; i < 5000; ++i) {
+    attrs += ".a";
+    sums += " + 1";
+    filters += "|trim";
+  }
+  for (std::string* s : {&attrs, &sums, &filters}) {
+    *s += " }}";
+    EXPECT_THAT(ChatTemplate::Create(TableOptions(*s)),
+                StatusIs(kInvalid, HasSubstr("nested deeper than 256")));
+  }
+  // Values: nesting is bounded, and a namespace cannot hold one (no cycles).
+  EXPECT_THAT(
+      RenderText("{% set ns = namespace(l=[]) %}{% for i in range(100000) %}"
+                 "{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}"),
+      StatusIs(kInvalid, HasSubstr("nested deeper than 32")));
+  EXPECT_THAT(RenderText("{% set ns = namespace() %}{% set ns.self = [ns] %}"),
+              StatusIs(kInvalid, HasSubstr("cannot hold a namespace")));
+  EXPECT_THAT(
+      RenderText("{% set a = namespace() %}{% set b = namespace(x=a) %}"),
+      StatusIs(kInvalid, HasSubstr("cannot hold a namespace")));
   ChatTemplate::Options big = TableOptions(std::string(2 << 20, 'x'));
   EXPECT_THAT(ChatTemplate::Create(big),
               StatusIs(kInvalid, HasSubstr("at most 1048576")));
