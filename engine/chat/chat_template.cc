@@ -68,7 +68,7 @@ absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::Create(
   }
   const RenderLimits& l = options.limits;
   if (l.max_steps < 1 || l.max_call_depth < 1 || l.max_output_bytes < 1 ||
-      l.max_nesting < 1 || l.max_list_items < 1 ||
+      l.max_nesting < 1 || l.max_eval_depth < 1 || l.max_list_items < 1 ||
       options.parse_limits.max_depth < 1) {
     return absl::InvalidArgumentError(
         "chat template: limits must be positive (max_steps, max_call_depth, "

@@ -164,7 +164,20 @@ absl::Status Interpreter::Exec(const Body& body, Text* out) {
   return absl::OkStatus();
 }
 
+absl::Status Interpreter::DepthError(int line) const {
+  return TemplateError(line, absl::StrCat("evaluation nested deeper than ",
+                                          limits_.max_eval_depth));
+}
+
 absl::Status Interpreter::ExecStmt(const Stmt& stmt, Text* out) {
+  if (eval_depth_ >= limits_.max_eval_depth) return DepthError(stmt.line);
+  ++eval_depth_;
+  absl::Status s = ExecNode(stmt, out);
+  --eval_depth_;
+  return s;
+}
+
+absl::Status Interpreter::ExecNode(const Stmt& stmt, Text* out) {
   RETURN_IF_ERROR(AtLine(stmt.line, Charge(1)));
   switch (stmt.kind) {
     case Stmt::Kind::kText:
@@ -423,6 +436,14 @@ absl::StatusOr<Value> Interpreter::EvalCall(const Expr& expr) {
 }
 
 absl::StatusOr<Value> Interpreter::Eval(const Expr& expr) {
+  if (eval_depth_ >= limits_.max_eval_depth) return DepthError(expr.line);
+  ++eval_depth_;
+  absl::StatusOr<Value> v = EvalNode(expr);
+  --eval_depth_;
+  return v;
+}
+
+absl::StatusOr<Value> Interpreter::EvalNode(const Expr& expr) {
   switch (expr.kind) {
     case Expr::Kind::kLiteral:
       return expr.literal;

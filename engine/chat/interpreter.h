@@ -32,6 +32,9 @@ struct RenderLimits {
   int64_t max_steps = 1'000'000;
   // Nested macro calls.
   int max_call_depth = 64;
+  // Nested evaluation (expressions and statements, through macro calls):
+  // bounds the interpreter's stack.
+  int max_eval_depth = 512;
   // Bytes of rendered output, and of any one string value.
   int64_t max_output_bytes = int64_t{8} << 20;
   // Items of any one list (range(), list * n, list + list).
@@ -72,11 +75,14 @@ class Interpreter {
 
   absl::Status Exec(const Body& body, Text* out);
   absl::Status ExecStmt(const Stmt& stmt, Text* out);
+  absl::Status ExecNode(const Stmt& stmt, Text* out);
+  absl::Status DepthError(int line) const;
   absl::Status ExecFor(const Stmt& stmt, Text* out);
   absl::Status ExecSet(const Stmt& stmt);
   absl::Status Emit(const Text& text, Text* out);
 
   absl::StatusOr<Value> Eval(const Expr& expr);
+  absl::StatusOr<Value> EvalNode(const Expr& expr);
   absl::StatusOr<Value> EvalCall(const Expr& expr);
   absl::StatusOr<Value> EvalBinary(const Expr& expr);
   absl::StatusOr<CallArgs> EvalArgs(const Expr& expr, size_t first);
@@ -91,6 +97,7 @@ class Interpreter {
   Flow flow_ = Flow::kNormal;
   int64_t steps_ = 0;
   int call_depth_ = 0;
+  int eval_depth_ = 0;
 };
 
 // The error for a failure at template line `line` (0: none).

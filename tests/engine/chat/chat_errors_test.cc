@@ -163,6 +163,16 @@ TEST(ChatLimitsTest, RecursionAndNestingAreBounded) {
   EXPECT_THAT(ChatTemplate::Create(
                   TableOptions("{{ " + std::string(5000, '-') + "1 }}")),
               StatusIs(kInvalid, HasSubstr("nested deeper than 256")));
+  // Evaluation depth is bounded as a whole (expressions inside recursive
+  // macros add up).
+  std::string sum = "{% macro f(n) %}{{ 1";
+  for (int i = 0; i < 30; ++i) sum += " + (1";
+  sum += std::string(30, ')') + " }}{{ f(n) }}{% endmacro %}{{ f(0) }}";
+  ChatTemplate::Options deep_eval = TableOptions(sum);
+  deep_eval.limits.max_eval_depth = 100;
+  EXPECT_THAT(
+      RenderWith(deep_eval, TableMessages()),
+      StatusIs(kInvalid, HasSubstr("evaluation nested deeper than 100")));
   // Left-leaning chains nest as deeply as parentheses do.
   std::string attrs = "{{ messages";
   std::string sums = "{{ 1";
