@@ -173,6 +173,14 @@ TEST(ChatLimitsTest, RecursionAndNestingAreBounded) {
   EXPECT_THAT(
       RenderWith(deep_eval, TableMessages()),
       StatusIs(kInvalid, HasSubstr("evaluation nested deeper than 100")));
+  // The worst the defaults allow (deep expressions in deep recursion) fails
+  // cleanly, within the stack (under ASan too).
+  std::string worst = "{% macro f(n) %}{{ f(n) ~ ";
+  for (int i = 0; i < 40; ++i) worst += "(n ~ ";
+  worst += "n" + std::string(40, ')') + " }}{% endmacro %}{{ f('x') }}";
+  ASSERT_OK(ChatTemplate::Create(TableOptions(worst)).status());
+  EXPECT_THAT(RenderText(worst),
+              StatusIs(kInvalid, HasSubstr("nested deeper than")));
   // Left-leaning chains nest as deeply as parentheses do.
   std::string attrs = "{{ messages";
   std::string sums = "{{ 1";
