@@ -34,7 +34,7 @@ struct Expr {
     kAnd,      // args[0] and args[1]
     kOr,       // args[0] or args[1]
     kCond,     // args[0] if args[1] else args[2] (args[2] null: undefined)
-    kList,     // [args...] and tuples
+    kList,     // [args...]; a tuple (args...) when name == "tuple"
     kDict,     // {args[0]: args[1], ...}
   };
   Kind kind;

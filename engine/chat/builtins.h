@@ -21,6 +21,11 @@ namespace kvasir::engine::chat {
 absl::StatusOr<Value> ApplyFilter(Interpreter& in, const std::string& name,
                                   const Value& value, CallArgs args);
 
+// Whether ApplyFilter / ApplyTest know `name` (checked when a template is
+// parsed, as Jinja2 does when it compiles one).
+bool IsFilter(const std::string& name);
+bool IsTest(const std::string& name);
+
 // value is name(args). InvalidArgument "unknown test 'name'".
 absl::StatusOr<bool> ApplyTest(Interpreter& in, const std::string& name,
                                const Value& value, const CallArgs& args);

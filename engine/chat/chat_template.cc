@@ -14,6 +14,40 @@ absl::Status Prefixed(const absl::Status& s) {
   return absl::Status(s.code(), absl::StrCat("chat template: ", s.message()));
 }
 
+// Every filter and test the template names exists (Jinja2 checks this when
+// it compiles a template, so a typo fails at load, not at the first chat).
+absl::Status CheckNames(const Expr* e) {
+  if (e == nullptr) return absl::OkStatus();
+  if (e->kind == Expr::Kind::kFilter && !IsFilter(e->name)) {
+    return TemplateError(e->line,
+                         absl::StrCat("unknown filter '", e->name, "'"));
+  }
+  if (e->kind == Expr::Kind::kTest && !IsTest(e->name)) {
+    return TemplateError(e->line, absl::StrCat("unknown test '", e->name, "'"));
+  }
+  for (const ExprPtr& a : e->args) {
+    if (absl::Status s = CheckNames(a.get()); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNames(const Body& body) {
+  for (const StmtPtr& s : body) {
+    for (const Expr* e : {s->expr.get()}) {
+      if (absl::Status st = CheckNames(e); !st.ok()) return st;
+    }
+    for (const auto* list : {&s->conds, &s->defaults}) {
+      for (const ExprPtr& e : *list) {
+        if (absl::Status st = CheckNames(e.get()); !st.ok()) return st;
+      }
+    }
+    for (const Body& b : s->bodies) {
+      if (absl::Status st = CheckNames(b); !st.ok()) return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string RenderedPrompt::Text() const {
@@ -34,15 +68,18 @@ absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::Create(
   }
   const RenderLimits& l = options.limits;
   if (l.max_steps < 1 || l.max_call_depth < 1 || l.max_output_bytes < 1 ||
-      l.max_list_items < 1 || options.parse_limits.max_depth < 1) {
+      l.max_nesting < 1 || l.max_eval_depth < 1 || l.max_list_items < 1 ||
+      options.parse_limits.max_depth < 1) {
     return absl::InvalidArgumentError(
         "chat template: limits must be positive (max_steps, max_call_depth, "
-        "max_output_bytes, max_list_items, parse_limits.max_depth)");
+        "max_output_bytes, max_list_items, max_nesting, "
+        "parse_limits.max_depth)");
   }
   absl::StatusOr<std::vector<Token>> tokens = Tokenize(options.source);
   if (!tokens.ok()) return Prefixed(tokens.status());
   absl::StatusOr<Body> body = Parse(*std::move(tokens), options.parse_limits);
   if (!body.ok()) return Prefixed(body.status());
+  if (absl::Status s = CheckNames(*body); !s.ok()) return Prefixed(s);
   return std::unique_ptr<ChatTemplate>(
       new ChatTemplate(std::move(options), *std::move(body)));
 }

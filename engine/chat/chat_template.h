@@ -58,6 +58,7 @@ class ChatTemplate {
     std::string bos_token;  // the vocabulary's BOS text ("" if none)
     std::string eos_token;
     // strftime_now / date_string; empty = absl::Now(). Dates are UTC.
+    // Called from concurrent renders: must be thread-safe.
     std::function<absl::Time()> now;
     // Largest source accepted, in bytes.
     size_t max_source_bytes = size_t{1} << 20;

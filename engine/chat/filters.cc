@@ -191,7 +191,33 @@ std::string HtmlEscape(const std::string& s) {
   return out;
 }
 
+constexpr absl::string_view kFilters[] = {
+    "trim",    "length",     "count",      "tojson",  "string",   "lower",
+    "upper",   "capitalize", "title",      "default", "d",        "first",
+    "last",    "join",       "list",       "items",   "dictsort", "select",
+    "reject",  "selectattr", "rejectattr", "map",     "sort",     "unique",
+    "reverse", "replace",    "int",        "float",   "abs",      "round",
+    "safe",    "escape",     "e",          "indent",  "min",      "max",
+    "sum"};
+constexpr absl::string_view kTests[] = {
+    "defined",     "undefined", "none",  "string", "number",  "integer",
+    "float",       "boolean",   "true",  "false",  "mapping", "sequence",
+    "iterable",    "callable",  "lower", "upper",  "even",    "odd",
+    "divisibleby", "equalto",   "eq",    "==",     "sameas",  "ne",
+    "!=",          "in",        "lt",    "le",     "gt",      "ge",
+    "<",           "<=",        ">",     ">="};
+
 }  // namespace
+
+bool IsFilter(const std::string& name) {
+  return std::find(std::begin(kFilters), std::end(kFilters), name) !=
+         std::end(kFilters);
+}
+
+bool IsTest(const std::string& name) {
+  return std::find(std::begin(kTests), std::end(kTests), name) !=
+         std::end(kTests);
+}
 
 absl::StatusOr<List> Iterate(const Value& value) {
   switch (value.type()) {
@@ -310,7 +336,7 @@ absl::StatusOr<Value> ApplyFilter(Interpreter& in, const std::string& name,
                      });
     List out;
     for (auto& [k, v] : pairs)
-      out.push_back(Value::MakeList({Value::String(k), v}));
+      out.push_back(Value::MakeTuple({Value::String(k), v}));
     return Value::MakeList(std::move(out));
   }
   if (name == "select" || name == "reject" || name == "selectattr" ||
@@ -381,14 +407,14 @@ absl::StatusOr<Value> ApplyFilter(Interpreter& in, const std::string& name,
     if (value.is_float()) return Value::Float(std::fabs(value.as_float()));
     return FilterError(name, "needs a number");
   }
-  if (name == "round") {
+  if (name == "round") {  // Python rounds halves to even
     if (!value.is_number()) return FilterError(name, "needs a number");
     const Value* precision = Arg(args, 0, "precision");
     const int64_t p =
         precision != nullptr && precision->is_int() ? precision->as_int() : 0;
     const double scale =
         std::pow(10.0, static_cast<double>(std::clamp<int64_t>(p, -15, 15)));
-    return Value::Float(std::round(value.as_number() * scale) / scale);
+    return Value::Float(std::nearbyint(value.as_number() * scale) / scale);
   }
   if (name == "safe") return value;
   if (name == "escape" || name == "e") {

@@ -32,10 +32,15 @@ struct RenderLimits {
   int64_t max_steps = 1'000'000;
   // Nested macro calls.
   int max_call_depth = 64;
+  // Nested evaluation (expressions and statements, through macro calls):
+  // bounds the interpreter's stack.
+  int max_eval_depth = 512;
   // Bytes of rendered output, and of any one string value.
   int64_t max_output_bytes = int64_t{8} << 20;
   // Items of any one list (range(), list * n, list + list).
   int64_t max_list_items = 1'000'000;
+  // Lists and dicts nested in one value ([[[...]]]).
+  int max_nesting = 32;
 };
 
 class Interpreter {
@@ -61,6 +66,7 @@ class Interpreter {
   // `items` would exceed the limits.
   absl::Status CheckString(size_t bytes) const;
   absl::Status CheckList(size_t items) const;
+  absl::Status CheckNesting(const Value& value) const;
   const RenderLimits& limits() const { return limits_; }
 
  private:
@@ -69,11 +75,14 @@ class Interpreter {
 
   absl::Status Exec(const Body& body, Text* out);
   absl::Status ExecStmt(const Stmt& stmt, Text* out);
+  absl::Status ExecNode(const Stmt& stmt, Text* out);
+  absl::Status DepthError(int line) const;
   absl::Status ExecFor(const Stmt& stmt, Text* out);
   absl::Status ExecSet(const Stmt& stmt);
   absl::Status Emit(const Text& text, Text* out);
 
   absl::StatusOr<Value> Eval(const Expr& expr);
+  absl::StatusOr<Value> EvalNode(const Expr& expr);
   absl::StatusOr<Value> EvalCall(const Expr& expr);
   absl::StatusOr<Value> EvalBinary(const Expr& expr);
   absl::StatusOr<CallArgs> EvalArgs(const Expr& expr, size_t first);
@@ -88,6 +97,7 @@ class Interpreter {
   Flow flow_ = Flow::kNormal;
   int64_t steps_ = 0;
   int call_depth_ = 0;
+  int eval_depth_ = 0;
 };
 
 // The error for a failure at template line `line` (0: none).

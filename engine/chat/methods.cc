@@ -208,7 +208,7 @@ absl::StatusOr<Value> DictMethod(const Dict& d, const std::string& name,
     } else if (name == "values") {
       out.push_back(v);
     } else {
-      out.push_back(Value::MakeList({Value::String(k), v}));
+      out.push_back(Value::MakeTuple({Value::String(k), v}));
     }
   }
   return Value::MakeList(std::move(out));
@@ -241,7 +241,8 @@ absl::StatusOr<Value> Range(Interpreter& in, CallArgs args) {
 }
 
 // namespace(**kwargs) / dict(**kwargs), optionally from a dict first.
-absl::StatusOr<Value> MakeMapping(const CallArgs& args, bool is_namespace) {
+absl::StatusOr<Value> MakeMapping(Interpreter& in, const CallArgs& args,
+                                  bool is_namespace) {
   auto d = std::make_shared<Dict>();
   d->is_namespace = is_namespace;
   for (const Value& v : args.positional) {
@@ -252,7 +253,16 @@ absl::StatusOr<Value> MakeMapping(const CallArgs& args, bool is_namespace) {
     for (const auto& [k, x] : v.as_dict().items) d->Set(k, x);
   }
   for (const auto& [k, v] : args.keywords) d->Set(k, v);
-  return Value::MakeDict(std::move(d));
+  if (is_namespace) {
+    for (const auto& [k, v] : d->items) {
+      if (HasNamespace(v)) {
+        return ArgError("namespace", "an attribute cannot hold a namespace");
+      }
+    }
+  }
+  Value value = Value::MakeDict(std::move(d));
+  if (absl::Status s = in.CheckNesting(value); !s.ok()) return s;
+  return value;
 }
 
 }  // namespace
@@ -298,10 +308,12 @@ std::vector<std::pair<std::string, Value>> GlobalFunctions() {
         return Value::String(absl::FormatTime(fmt->as_text().str(), in.Now(),
                                               absl::UTCTimeZone()));
       });
-  add("namespace",
-      [](Interpreter&, CallArgs args) { return MakeMapping(args, true); });
-  add("dict",
-      [](Interpreter&, CallArgs args) { return MakeMapping(args, false); });
+  add("namespace", [](Interpreter& in, CallArgs args) {
+    return MakeMapping(in, args, true);
+  });
+  add("dict", [](Interpreter& in, CallArgs args) {
+    return MakeMapping(in, args, false);
+  });
   add("range", [](Interpreter& in, CallArgs args) {
     return Range(in, std::move(args));
   });

@@ -13,7 +13,7 @@ namespace kvasir::engine::chat {
 struct ParseLimits {
   // Nesting of statements and expressions; deeper templates are refused
   // (the parser and the interpreter recurse once per level).
-  int max_depth = 128;
+  int max_depth = 256;
 };
 
 // The template's statements. Operator precedence as Jinja2's: or < and <

@@ -65,6 +65,14 @@ void Dict::Set(const std::string& key, Value value) {
   items.emplace_back(key, std::move(value));
 }
 
+Value Value::MakeDict(std::shared_ptr<Dict> dict) {
+  int depth = 0;
+  for (const auto& [k, v] : dict->items) depth = std::max(depth, v.depth_);
+  Value out(std::move(dict));
+  out.depth_ = depth + 1;
+  return out;
+}
+
 double Value::as_number() const {
   switch (type()) {
     case Type::kInt:
@@ -142,6 +150,7 @@ bool Equals(const Value& a, const Value& b) {
     case Value::Type::kString:
       return a.as_text().str() == b.as_text().str();
     case Value::Type::kList: {
+      if (a.is_tuple() != b.is_tuple()) return false;  // (1,) != [1]
       const List& x = a.as_list();
       const List& y = b.as_list();
       if (x.size() != y.size()) return false;
@@ -375,13 +384,15 @@ std::string Repr(const Value& value) {
     case Value::Type::kString:
       return StringRepr(value.as_text().str());
     case Value::Type::kList: {
-      std::string out = "[";
+      const bool tuple = value.is_tuple();
+      std::string out = tuple ? "(" : "[";
       const List& l = value.as_list();
       for (size_t i = 0; i < l.size(); ++i) {
         if (i > 0) out += ", ";
         out += Repr(l[i]);
       }
-      return out + "]";
+      if (tuple && l.size() == 1) out += ",";
+      return out + (tuple ? ")" : "]");
     }
     case Value::Type::kDict: {
       const Dict& d = value.as_dict();
@@ -417,6 +428,21 @@ Text ToText(const Value& value) {
     default:
       return Text(Repr(value), HasContent(value));
   }
+}
+
+bool HasNamespace(const Value& value) {
+  if (value.is_list()) {
+    for (const Value& v : value.as_list()) {
+      if (HasNamespace(v)) return true;
+    }
+  }
+  if (value.is_dict()) {
+    if (value.as_dict().is_namespace) return true;
+    for (const auto& [k, v] : value.as_dict().items) {
+      if (HasNamespace(v)) return true;
+    }
+  }
+  return false;
 }
 
 bool HasContent(const Value& value) {

@@ -12,6 +12,7 @@
 // object, whose attributes `{% set ns.x = ... %}` assigns. Not thread-safe
 // to share a namespace between renders; each render builds its own values.
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -107,11 +108,19 @@ class Value {
   static Value String(Text t) { return Value(std::move(t)); }
   static Value String(std::string s) { return Value(Text(std::move(s))); }
   static Value MakeList(List items) {
-    return Value(std::make_shared<const List>(std::move(items)));
+    const int depth = 1 + MaxDepth(items);
+    Value v(std::make_shared<const List>(std::move(items)));
+    v.depth_ = depth;
+    return v;
   }
-  static Value MakeDict(std::shared_ptr<Dict> dict) {
-    return Value(std::move(dict));
+  // A list that prints as a Python tuple: (1, 2), (1,), ().
+  static Value MakeTuple(List items) {
+    Value v = MakeList(std::move(items));
+    v.tuple_ = true;
+    return v;
   }
+  // Its depth is taken now: a namespace's later attributes do not count.
+  static Value MakeDict(std::shared_ptr<Dict> dict);
   static Value MakeFunction(Function f) {
     return Value(std::make_shared<const Function>(std::move(f)));
   }
@@ -127,6 +136,7 @@ class Value {
   bool is_list() const { return type() == Type::kList; }
   bool is_dict() const { return type() == Type::kDict; }
   bool is_function() const { return type() == Type::kFunction; }
+  bool is_tuple() const { return is_list() && tuple_; }
 
   // Accessors; precondition: the matching is_*().
   bool as_bool() const { return std::get<bool>(v_); }
@@ -146,6 +156,11 @@ class Value {
     return std::get<Undefined>(v_).name;
   }
 
+  // How deeply lists and dicts nest in this value: 0 for a scalar, 1 for
+  // a list of scalars. The interpreter bounds it, so the recursive
+  // functions below (printing, equality, JSON) stay shallow.
+  int depth() const { return depth_; }
+
   // Python truthiness (Undefined is false).
   bool Truthy() const;
   // Python's type name ("str", "int", "list", "dict", "NoneType", ...).
@@ -154,16 +169,26 @@ class Value {
  private:
   template <typename T>
   explicit Value(T v) : v_(std::move(v)) {}
+  static int MaxDepth(const List& items) {
+    int d = 0;
+    for (const Value& v : items) d = std::max(d, v.depth_);
+    return d;
+  }
 
   std::variant<Undefined, None, bool, int64_t, double, Text,
                std::shared_ptr<const List>, std::shared_ptr<Dict>,
                std::shared_ptr<const Function>>
       v_;
+  bool tuple_ = false;
+  int depth_ = 0;
 };
 
 // Python's ==: numbers by value (1 == 1.0 == True), strings by bytes, lists
 // and dicts element-wise. Undefined equals only Undefined.
 bool Equals(const Value& a, const Value& b);
+
+// Whether value holds a namespace() object (in itself or its items).
+bool HasNamespace(const Value& value);
 
 // Whether any string in value (or in its items) came from message content.
 bool HasContent(const Value& value);

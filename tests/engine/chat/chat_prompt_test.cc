@@ -143,6 +143,51 @@ TEST(EncodeChatTest, BosOnceWhenTheTemplateWritesIt) {
   EXPECT_EQ(ids2[1], SpecialId(tok, "<|start_header_id|>"));
 }
 
+// On every shared template and vocabulary: with no special text in the
+// messages, the ids are the whole render's tokenization with special tokens
+// parsed (llama.cpp's), BOS once. Covers the SentencePiece vocabulary,
+// whose dummy-prefix space goes at the start and after each special token.
+TEST(EncodeChatTest, EqualsWholeRenderTokenization) {
+  const std::vector<std::string> templates = {
+      "HuggingFaceTB-SmolLM3-3B.jinja",
+      "Qwen-Qwen2.5-7B-Instruct.jinja",
+      "Qwen-Qwen3-0.6B.jinja",
+      "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja",
+      "meta-llama-Llama-3.1-8B-Instruct.jinja",
+      "meta-llama-Llama-3.2-3B-Instruct.jinja",
+      "mistralai-Mistral-Nemo-Instruct-2407.jinja"};
+  const std::vector<Message> msgs = {{"system", "Be brief."},
+                                     {"user", "Hello! What is 2+2?"},
+                                     {"assistant", " 2+2 is 4.\n"},
+                                     {"user", "And 3+3?"}};
+  for (const char* model : {"synth/qwen2-q8_0.gguf", "synth/llama3-q8_0.gguf",
+                            "synth/spm256-q4_0.gguf"}) {
+    Model m = LoadModel(model);
+    ASSERT_NE(m.tokenizer, nullptr) << model;
+    const Tokenizer& tok = *m.tokenizer;
+    ASSERT_OK_AND_ASSIGN(std::vector<int32_t> prefix,
+                         tok.Encode("", EncodeOptions{.add_special = true,
+                                                      .parse_special = false}));
+    for (const std::string& name : templates) {
+      auto tmpl =
+          MakeTemplate(ReadFile(SharedDir() + "/chat-templates/" + name), tok);
+      ASSERT_NE(tmpl, nullptr) << name;
+      ASSERT_OK_AND_ASSIGN(std::vector<int32_t> ids,
+                           EncodeChat(tmpl.get(), tok, msgs));
+      ASSERT_OK_AND_ASSIGN(RenderedPrompt rendered, tmpl->Render(msgs, true));
+      ASSERT_OK_AND_ASSIGN(
+          std::vector<int32_t> whole,
+          tok.Encode(rendered.Text(), EncodeOptions{.add_special = false,
+                                                    .parse_special = true}));
+      if (!prefix.empty() &&
+          (whole.empty() || whole.front() != prefix.front())) {
+        whole.insert(whole.begin(), prefix.front());
+      }
+      EXPECT_EQ(ids, whole) << model << " " << name;
+    }
+  }
+}
+
 TEST(EncodeChatTest, ErrorsNameTheField) {
   Model m = LoadModel("synth/qwen2-q8_0.gguf");
   ASSERT_NE(m.tokenizer, nullptr);
