@@ -37,20 +37,23 @@ class ChatTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ignored);
   }
 
+  // `kvasir serve --config CONFIG --model qwen2-q8_0.gguf`.
   absl::StatusOr<std::unique_ptr<ServerProcess>> Serve(
-      std::vector<std::string> extra_args = {}) {
+      std::string config = testing::SourceDir() + "/configs/default.yaml") {
     ServerProcess::Options o;
-    o.args = {"--model", testing::ModelPath("synth/qwen2-q8_0.gguf")};
-    o.args.insert(o.args.end(), extra_args.begin(), extra_args.end());
+    o.args = {"--config", config, "--model",
+              testing::ModelPath("synth/qwen2-q8_0.gguf")};
     o.log_path = dir_ + "/server.log";
     o.ready_timeout = absl::Seconds(120);
     return ServerProcess::Start(o);
   }
 
-  // `kvasir client <args> --json --max-tokens N` parsed.
+  // `kvasir client <args> --json [--max-tokens N]` parsed.
   static nlohmann::json RunJson(const ServerProcess& server,
-                                std::vector<std::string> args) {
-    args.insert(args.end(), {"--json", "--max-tokens", kMaxTokens});
+                                std::vector<std::string> args,
+                                bool generates = true) {
+    args.push_back("--json");
+    if (generates) args.insert(args.end(), {"--max-tokens", kMaxTokens});
     absl::StatusOr<CommandResult> r = server.Client(args, absl::Seconds(120));
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return nlohmann::json();
@@ -87,7 +90,8 @@ TEST_F(ChatTest, MessagesAreTheTemplatesRenderWithMarkersAsControlTokens) {
   // Qwen2 adds no BOS; the first token is <|im_start|>, one control token.
   const nlohmann::json tok = RunJson(
       s,
-      {"tokenize", "--parse-special", "--no-bos", "--prompt", "<|im_start|>"});
+      {"tokenize", "--parse-special", "--no-bos", "--prompt", "<|im_start|>"},
+      /*generates=*/false);
   ASSERT_EQ(tok.at("token_ids").size(), 1u);
   const int im_start = tok.at("token_ids")[0];
   EXPECT_EQ(chat.at("prompt_token_ids")[0], im_start);
@@ -156,8 +160,7 @@ TEST_F(ChatTest, ConfigTemplateFileReplacesTheModels) {
       << "\n  chat_template: plain.jinja\n"
          "tenants: [{name: default}]\n";
   }
-  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-      Serve({"--config", config});
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server = Serve(config);
   ASSERT_TRUE(server.ok()) << server.status();
   const nlohmann::json chat = RunJson(**server, {"chat", "--prompt", "Hi"});
   const nlohmann::json text =
