@@ -165,9 +165,11 @@ absl::StatusOr<std::vector<int32_t>> EncodeChatPrompt(
     bytes += static_cast<int64_t>(m.role.size() + m.content.size());
   }
   if (bytes > limits.max_prompt_text_bytes) {
-    return FieldError("messages",
-                      absl::StrCat("are ", bytes, " bytes of text, at most ",
-                                   limits.max_prompt_text_bytes));
+    return WithRefusal(
+        FieldError("messages",
+                   absl::StrCat("are ", bytes, " bytes of text, at most ",
+                                limits.max_prompt_text_bytes)),
+        Refusal::kPromptTooLong);
   }
   return chat::EncodeChat(chat_template, tokenizer, messages);
 }

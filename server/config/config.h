@@ -5,7 +5,8 @@
 //
 //   server:    { listen, http_listen, metrics_listen, admin_api_key_sha256,
 //                drain_timeout, http_max_body_bytes, http_max_connections }
-//   model:     { path, name, tokenizer, kv_heads, weights_dtype }
+//   model:     { path, name, tokenizer, kv_heads, weights_dtype,
+//                chat_template }
 //   kv_cache:  { capacity, block_size, dtype, prefix_caching }
 //   scheduler: { max_batch_tokens, max_running, max_queued }
 //   tenants:   [ { name, api_key_sha256, reserved, limit, weight,
