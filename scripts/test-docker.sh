@@ -194,4 +194,26 @@ code=$(docker inspect -f '{{.State.ExitCode}}' "$container")
 docker logs "$container" 2>&1 | tail -5
 [ "$code" = 0 ] || fail "container exited $code after docker stop, want 0"
 log "docker stop: drained and exited 0"
+
+# The image as shipped (no mounts): its config serves the demo model inside.
+docker rm -f "$container" >/dev/null 2>&1 || true
+docker run -d --name "$container" -p "127.0.0.1:$grpc_port:50051" \
+  --memory 1g --cpus 2 "$image" >/dev/null
+health=""
+for _ in $(seq 1 120); do
+  health=$(docker inspect -f '{{.State.Health.Status}}' "$container" 2>/dev/null || true)
+  [ "$health" = healthy ] && break
+  [ "$(docker inspect -f '{{.State.Running}}' "$container")" = true ] || break
+  sleep 1
+done
+[ "$health" = healthy ] || { docker logs "$container" 2>&1 | tail -30; fail "shipped config: not healthy ($health)"; }
+story=$("$kvasir" client generate --addr "127.0.0.1:$grpc_port" --prompt "$prompt" \
+  --max-tokens 64 --json)
+/usr/bin/python3 - "$golden" "$story" <<'EOF' || fail "the shipped config does not serve stories260K"
+import json, sys
+g, o = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert o["token_ids"] == g["continuation_token_ids"], o["text"]
+EOF
+docker stop -t 60 "$container" >/dev/null
+log "shipped config: the demo model tells the golden story"
 log "PASS (image $((size / 1024 / 1024)) MiB, $(($(date +%s) - start)) s)"
