@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -22,51 +21,12 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tools/bench_serve_client.h"
+#include "tools/sse_parser.h"
 
 namespace kvasir::tools {
 namespace {
 
 using Json = nlohmann::json;
-
-// Splits a byte stream into SSE events and hands each `data:` payload
-// over (one event's data lines joined by "\n", as the SSE spec joins them).
-class SseParser {
- public:
-  // Returns false when `on_data` asked to stop.
-  template <typename F>
-  bool Feed(absl::string_view bytes, F&& on_data) {
-    buffer_.append(bytes.data(), bytes.size());
-    size_t start = 0;
-    while (true) {
-      const size_t eol = buffer_.find('\n', start);
-      if (eol == std::string::npos) break;
-      absl::string_view line(buffer_.data() + start, eol - start);
-      start = eol + 1;
-      if (absl::EndsWith(line, "\r")) line.remove_suffix(1);
-      if (line.empty()) {  // the end of an event
-        if (has_data_ && !on_data(data_)) return false;
-        data_.clear();
-        has_data_ = false;
-        continue;
-      }
-      if (absl::ConsumePrefix(&line, "data:")) {
-        absl::ConsumePrefix(&line, " ");
-        if (has_data_) data_.push_back('\n');
-        data_.append(line.data(), line.size());
-        has_data_ = true;
-      }
-      // Comments (":..."), "event:", "id:" and "retry:" lines carry no
-      // data of the OpenAI format.
-    }
-    buffer_.erase(0, start);
-    return true;
-  }
-
- private:
-  std::string buffer_;
-  std::string data_;
-  bool has_data_ = false;
-};
 
 std::string ErrorMessage(const std::string& body) {
   const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -75,6 +35,22 @@ std::string ErrorMessage(const std::string& body) {
     return j["error"]["message"].get<std::string>();
   }
   return body.size() > 300 ? body.substr(0, 300) + "..." : body;
+}
+
+// httplib's error names, said as what happened.
+std::string Describe(httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection:
+      return "cannot connect (refused or unreachable)";
+    case httplib::Error::ConnectionTimeout:
+      return "connection timed out";
+    case httplib::Error::Read:
+      return "reading the response failed (connection closed or --timeout)";
+    case httplib::Error::Write:
+      return "sending the request failed";
+    default:
+      return absl::StrCat("HTTP client error ", httplib::to_string(error));
+  }
 }
 
 struct Target {
@@ -109,6 +85,11 @@ std::unique_ptr<httplib::Client> NewClient(const Target& t, double timeout_s) {
   client->set_read_timeout(timeout);
   client->set_write_timeout(timeout);
   client->set_keep_alive(true);
+  // Request headers and body go out in separate writes: with Nagle's
+  // algorithm the body would wait for the server's delayed ACK (40 ms on
+  // Linux) and every TTFT would carry it. OpenAI client libraries set
+  // TCP_NODELAY too.
+  client->set_tcp_nodelay(true);
   return client;
 }
 
@@ -213,7 +194,7 @@ class HttpSession final : public BenchSession {
     timer.Ended(BenchClock::now());
     if (!sent && status == 0) {
       result.status = "TRANSPORT";
-      result.error = httplib::to_string(error);
+      result.error = Describe(error);
     } else if (status != 200) {
       result.status = absl::StrCat("HTTP ", status);
       result.error = ErrorMessage(error_body);
@@ -222,8 +203,7 @@ class HttpSession final : public BenchSession {
       result.error = stream_error;
     } else if (!sent) {
       result.status = "TRANSPORT";
-      result.error =
-          absl::StrCat("the stream broke off: ", httplib::to_string(error));
+      result.error = absl::StrCat("the stream broke off: ", Describe(error));
     } else if (!done) {
       result.status = "STREAM_ERROR";
       result.error = "the stream ended without data: [DONE]";
@@ -253,7 +233,7 @@ class HttpClient final : public BenchClient {
     httplib::Result models = client->Get("/v1/models");
     if (!models) {
       return absl::UnavailableError(
-          absl::StrCat(where, ": ", httplib::to_string(models.error())));
+          absl::StrCat(where, ": ", Describe(models.error())));
     }
     if (models->status != 200) {
       return absl::UnavailableError(
@@ -280,7 +260,7 @@ class HttpClient final : public BenchClient {
           CompletionBody(probe, /*stream=*/false).dump(), "application/json");
       if (!r) {
         return absl::UnavailableError(
-            absl::StrCat(where, ": ", httplib::to_string(r.error())));
+            absl::StrCat(where, ": ", Describe(r.error())));
       }
       if (r->status != 200) {
         const std::string who = api_keys.empty()
