@@ -33,8 +33,10 @@ namespace {
 
 constexpr absl::string_view kRefusalPayload = "type.kvasir.dev/refusal";
 constexpr Refusal kRefusals[] = {
-    Refusal::kInvalidRequest,  Refusal::kUnknownTenant, Refusal::kNeverFits,
-    Refusal::kTenantQueueFull, Refusal::kQueueFull,     Refusal::kShuttingDown,
+    Refusal::kInvalidRequest,  Refusal::kPromptTooLong,
+    Refusal::kUnknownTenant,   Refusal::kNeverFits,
+    Refusal::kTenantQueueFull, Refusal::kQueueFull,
+    Refusal::kShuttingDown,
 };
 
 }  // namespace
@@ -43,6 +45,8 @@ absl::string_view RefusalName(Refusal refusal) {
   switch (refusal) {
     case Refusal::kInvalidRequest:
       return "invalid_request";
+    case Refusal::kPromptTooLong:
+      return "prompt_too_long";
     case Refusal::kUnknownTenant:
       return "unknown_tenant";
     case Refusal::kNeverFits:

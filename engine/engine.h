@@ -48,6 +48,9 @@ absl::string_view FinishReasonName(FinishReason reason);  // "length", ...
 // Submit returns carries it (RefusalOf).
 enum class Refusal {
   kInvalidRequest,   // InvalidArgument; FieldOf() names the field
+  kPromptTooLong,    // InvalidArgument, FieldOf() "prompt": the prompt
+                     // leaves no room in the context, or its text is over
+                     // RequestLimits::max_prompt_text_bytes (HTTP: 413)
   kUnknownTenant,    // NotFound: no such tenant (a reload may have removed
                      // it a moment ago)
   kNeverFits,        // ResourceExhausted: prompt + max_new_tokens can never
@@ -60,7 +63,8 @@ absl::string_view RefusalName(Refusal refusal);  // "invalid_request", ...
 
 // `status` (not OK) marked as `refusal`.
 absl::Status WithRefusal(absl::Status status, Refusal refusal);
-// The refusal a Submit error carries; kInvalidRequest for any other
+// The refusal a Submit (or EncodePrompt) error carries; kInvalidRequest for
+// any other
 // InvalidArgument; nullopt for anything else.
 std::optional<Refusal> RefusalOf(const absl::Status& status);
 

@@ -26,14 +26,16 @@ absl::Status CheckPrompt(const ModelConfig& model,
     }
   }
   if (static_cast<int64_t>(prompt.size()) >= model.context_length) {
-    return FieldError(
-        "prompt",
-        absl::StrCat("has ", prompt.size(),
-                     " tokens (special tokens included); the model's context "
-                     "length is ",
-                     model.context_length,
-                     ", which leaves no room for a new token (at most ",
-                     model.context_length - 1, " prompt tokens)"));
+    return WithRefusal(
+        FieldError("prompt",
+                   absl::StrCat(
+                       "has ", prompt.size(),
+                       " tokens (special tokens included); the model's context "
+                       "length is ",
+                       model.context_length,
+                       ", which leaves no room for a new token (at most ",
+                       model.context_length - 1, " prompt tokens)")),
+        Refusal::kPromptTooLong);
   }
   return absl::OkStatus();
 }
@@ -131,9 +133,11 @@ absl::StatusOr<std::vector<int32_t>> EncodeText(absl::string_view text,
                                                 const Tokenizer& tokenizer,
                                                 const RequestLimits& limits) {
   if (static_cast<int64_t>(text.size()) > limits.max_prompt_text_bytes) {
-    return FieldError(
-        "prompt", absl::StrCat("is ", text.size(), " bytes of text, at most ",
-                               limits.max_prompt_text_bytes));
+    return WithRefusal(
+        FieldError("prompt",
+                   absl::StrCat("is ", text.size(), " bytes of text, at most ",
+                                limits.max_prompt_text_bytes)),
+        Refusal::kPromptTooLong);
   }
   absl::StatusOr<std::vector<int32_t>> ids = tokenizer.Encode(text, options);
   if (!ids.ok()) {

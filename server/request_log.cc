@@ -29,6 +29,7 @@ std::string RequestLogger::FormatText(const RequestRecord& r) {
       r.info.cached_prompt_tokens, r.info.generated_tokens,
       Ms(r.info.time_to_first_token), Ms(r.info.queue_time),
       Ms(r.info.total_time), r.info.preemptions);
+  if (!r.user.empty()) absl::StrAppend(&line, " user=\"", r.user, "\"");
   if (!r.status.ok()) {
     absl::StrAppend(&line, " error=\"", r.status.message(), "\"");
   }
@@ -50,6 +51,7 @@ std::string RequestLogger::FormatJsonMembers(const RequestRecord& r) {
   j["queue_ms"] = Ms(r.info.queue_time);
   j["duration_ms"] = Ms(r.info.total_time);
   j["preemptions"] = r.info.preemptions;
+  if (!r.user.empty()) j["user"] = r.user;
   if (!r.status.ok()) j["error"] = std::string(r.status.message());
   std::string object =
       j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -14,9 +14,11 @@
 namespace kvasir::server {
 
 struct RequestRecord {
-  std::string method;  // "Generate" or "GenerateStream"
+  // "Generate", "GenerateStream", "POST /v1/completions (stream)", ...
+  std::string method;
   std::string tenant;
   std::string request_id;
+  std::string user;  // the OpenAI API's `user` field; logged when set
   engine::FinishInfo info;
   absl::Status status;  // how the RPC ended
 };

@@ -72,6 +72,7 @@ int RunServe(const ServeFlags& flags, const EngineFactory& factory) {
   overrides.model = flags.model;
   overrides.tokenizer = flags.tokenizer;
   overrides.listen = flags.listen;
+  overrides.http_listen = flags.http_listen;
   overrides.metrics_listen = flags.metrics_listen;
   if (config.ok()) {
     if (absl::Status s = overrides.ApplyTo(&*config); !s.ok()) {

@@ -2,10 +2,10 @@
 #define KVASIR_SERVER_SERVE_H_
 
 // Everything `kvasir serve --config FILE [--model M] [--tokenizer T]
-// [--listen A] [--metrics-listen A]` does, given a way to build the engine:
-// block the signals, read the config, set up logging, listen (health
-// NOT_SERVING), build the engine (the model loads), serve, reload on SIGHUP
-// and file changes, drain on SIGTERM/SIGINT, exit 0.
+// [--listen A] [--http-listen A] [--metrics-listen A]` does, given a way to
+// build the engine: block the signals, read the config, set up logging, listen
+// (health NOT_SERVING), build the engine (the model loads), serve, reload on
+// SIGHUP and file changes, drain on SIGTERM/SIGINT, exit 0.
 
 #include <functional>
 #include <memory>
@@ -22,6 +22,7 @@ struct ServeFlags {
   std::string model;           // overrides model.path when set
   std::string tokenizer;       // overrides model.tokenizer
   std::string listen;          // overrides server.listen
+  std::string http_listen;     // overrides server.http_listen ("off")
   std::string metrics_listen;  // overrides server.metrics_listen ("off")
 };
 

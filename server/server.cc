@@ -16,6 +16,7 @@
 #include "server/config/config_watcher.h"
 #include "server/fmt_absl.h"
 #include "server/http/metrics_http.h"
+#include "server/http/openai_server.h"
 #include "server/rpc/admin_service.h"
 #include "server/rpc/generation_service.h"
 #include "spdlog/spdlog.h"
@@ -100,6 +101,15 @@ absl::Status Server::Start() {
   }
   // gRPC starts the overall service SERVING; correct it at once.
   UpdateHealth();
+  if (!config.server.http_listen.empty()) {
+    OpenAiHttpServer::Options http;
+    http.address = config.server.http_listen;
+    http.max_body_bytes = config.server.http_max_body_bytes;
+    http.max_connections = config.server.http_max_connections;
+    http.model_id = ServedModelId(config.model.path, config.model.name);
+    ASSIGN_OR_RETURN(openai_http_,
+                     OpenAiHttpServer::Start(std::move(http), env_.get()));
+  }
   if (!config.server.metrics_listen.empty()) {
     ASSIGN_OR_RETURN(metrics_http_, MetricsHttpServer::Start(
                                         config.server.metrics_listen,
@@ -112,11 +122,16 @@ absl::Status Server::Start() {
         config.source, options_.config_poll_interval,
         [reloader] { reloader->ReloadAsync("file change", nullptr); });
   }
-  spdlog::info("serving gRPC on {} (port {}){}", config.server.listen, port_,
-               metrics_http_ != nullptr
-                   ? absl::StrCat(", metrics on ", config.server.metrics_listen,
-                                  " (port ", metrics_http_->port(), ")/metrics")
-                   : std::string());
+  spdlog::info(
+      "serving gRPC on {} (port {}){}{}", config.server.listen, port_,
+      openai_http_ != nullptr
+          ? absl::StrCat(", OpenAI HTTP on ", config.server.http_listen,
+                         " (port ", openai_http_->port(), ")")
+          : std::string(),
+      metrics_http_ != nullptr
+          ? absl::StrCat(", metrics on ", config.server.metrics_listen,
+                         " (port ", metrics_http_->port(), ")/metrics")
+          : std::string());
   return absl::OkStatus();
 }
 
@@ -178,6 +193,9 @@ void Server::Shutdown() {
     }
     grpc_->Shutdown(std::chrono::system_clock::now());
   }
+  // After WaitForCalls: the drained HTTP streams have written their last
+  // events (they are live calls too).
+  if (openai_http_ != nullptr) openai_http_->Stop();
   if (metrics_http_ != nullptr) metrics_http_->Stop();
   spdlog::info("server stopped");
   shutdown_done_.Notify();
@@ -187,6 +205,10 @@ void Server::Wait() { shutdown_done_.WaitForNotification(); }
 
 int Server::metrics_port() const {
   return metrics_http_ != nullptr ? metrics_http_->port() : 0;
+}
+
+int Server::http_port() const {
+  return openai_http_ != nullptr ? openai_http_->port() : 0;
 }
 
 ServerConfig Server::config() const { return reloader_->current(); }

@@ -1,15 +1,17 @@
 #ifndef KVASIR_SERVER_SERVER_H_
 #define KVASIR_SERVER_SERVER_H_
 
-// The Kvasir gRPC server: kvasir.v1.Generation, kvasir.v1.Admin,
-// grpc.health.v1.Health and server reflection on one port, Prometheus
-// metrics on another, live config reload, and a draining shutdown.
+// The Kvasir server: kvasir.v1.Generation, kvasir.v1.Admin,
+// grpc.health.v1.Health and server reflection on one port, the
+// OpenAI-compatible HTTP API (http/openai_server.h) on another, Prometheus
+// metrics on a third, live config reload, and a draining shutdown. gRPC
+// and HTTP share one ServiceEnv: engine, tenants, metrics, request log.
 //
 // Lifecycle: Create -> Start (listening; health NOT_SERVING until an engine
 // is attached) -> SetEngine (SERVING) -> Shutdown (new calls UNAVAILABLE,
 // health NOT_SERVING, engine drains for server.drain_timeout, then gRPC
-// stops) -> Wait returns. The engine is not owned and must outlive the
-// Server object.
+// stops, then the HTTP API) -> Wait returns. The engine is not owned and must
+// outlive the Server object.
 //
 // Thread-safe: every method may be called from any thread.
 
@@ -38,6 +40,7 @@ class ConfigFileWatcher;
 class ConfigReloader;
 class GenerationService;
 class MetricsHttpServer;
+class OpenAiHttpServer;
 
 class Server {
  public:
@@ -65,7 +68,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds server.listen (and server.metrics_listen) and starts serving.
+  // Binds server.listen (and server.http_listen, server.metrics_listen) and
+  // starts serving.
   // Unavailable when an address cannot be bound.
   absl::Status Start();
 
@@ -86,9 +90,11 @@ class Server {
   void Wait();
 
   bool draining() const { return env_->draining(); }
-  // The bound ports (after Start); metrics_port() is 0 without metrics.
+  // The bound ports (after Start); metrics_port() is 0 without metrics,
+  // http_port() 0 without the HTTP API.
   int port() const { return port_; }
   int metrics_port() const;
+  int http_port() const;
   // The config in effect.
   ServerConfig config() const;
 
@@ -108,6 +114,7 @@ class Server {
   std::unique_ptr<GenerationService> generation_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
+  std::unique_ptr<OpenAiHttpServer> openai_http_;
   std::unique_ptr<ConfigFileWatcher> watcher_;
   // Declared last: destroyed first, before the services and the env that
   // its calls use.

@@ -1,5 +1,5 @@
 // kvasir serve --config FILE [--model M] [--tokenizer T] [--listen A]
-//              [--metrics-listen A]
+//              [--http-listen A] [--metrics-listen A]
 #include <memory>
 #include <utility>
 
@@ -13,7 +13,8 @@ void AddServeCommand(CLI::App& app, int* exit_code,
   auto flags = std::make_shared<server::ServeFlags>();
   CLI::App* cmd = app.add_subcommand(
       "serve",
-      "Run the gRPC server (SIGHUP reloads the config, SIGTERM drains)");
+      "Run the gRPC and OpenAI-compatible HTTP server (SIGHUP reloads the "
+      "config, SIGTERM drains)");
   cmd->add_option("--config", flags->config_path, "YAML config file")
       ->required();
   cmd->add_option("--model", flags->model,
@@ -22,6 +23,9 @@ void AddServeCommand(CLI::App& app, int* exit_code,
                   "Tokenizer file; overrides model.tokenizer");
   cmd->add_option("--listen", flags->listen,
                   "gRPC host:port; overrides server.listen");
+  cmd->add_option("--http-listen", flags->http_listen,
+                  "OpenAI HTTP API host:port or 'off'; overrides "
+                  "server.http_listen");
   cmd->add_option("--metrics-listen", flags->metrics_listen,
                   "Metrics host:port or 'off'; overrides "
                   "server.metrics_listen");

@@ -239,8 +239,23 @@ absl::Status ReadServer(const Reader& r, const YAML::Node& root,
   if (!n.IsDefined()) return absl::OkStatus();
   RETURN_IF_ERROR(r.CheckMap(
       n, "server",
-      {"listen", "metrics_listen", "admin_api_key_sha256", "drain_timeout"}));
+      {"listen", "http_listen", "metrics_listen", "admin_api_key_sha256",
+       "drain_timeout", "http_max_body_bytes", "http_max_connections"}));
   RETURN_IF_ERROR(r.String(n, "listen", "server.listen", &s->listen));
+  // "off" or an explicit null turns the HTTP API off.
+  if (n.IsMap()) {
+    const YAML::Node http = n["http_listen"];
+    if (http.IsDefined() && http.IsNull()) s->http_listen.clear();
+  }
+  RETURN_IF_ERROR(
+      r.String(n, "http_listen", "server.http_listen", &s->http_listen));
+  if (s->http_listen == "off") s->http_listen.clear();
+  RETURN_IF_ERROR(r.Bytes(n, "http_max_body_bytes",
+                          "server.http_max_body_bytes",
+                          &s->http_max_body_bytes));
+  RETURN_IF_ERROR(r.Int32(n, "http_max_connections",
+                          "server.http_max_connections", 1, 65536,
+                          &s->http_max_connections));
   // An explicit null turns metrics off.
   if (n.IsMap()) {
     const YAML::Node metrics = n["metrics_listen"];
@@ -269,9 +284,11 @@ absl::Status ReadModel(const Reader& r, const YAML::Node& root,
   const YAML::Node n = Reader::Get(root, "model");
   m->path.clear();
   if (n.IsDefined()) {
-    RETURN_IF_ERROR(r.CheckMap(
-        n, "model", {"path", "tokenizer", "kv_heads", "weights_dtype"}));
+    RETURN_IF_ERROR(
+        r.CheckMap(n, "model",
+                   {"path", "name", "tokenizer", "kv_heads", "weights_dtype"}));
     RETURN_IF_ERROR(r.String(n, "path", "model.path", &m->path));
+    RETURN_IF_ERROR(r.String(n, "name", "model.name", &m->name));
     RETURN_IF_ERROR(r.String(n, "tokenizer", "model.tokenizer", &m->tokenizer));
     if (Reader::Get(n, "kv_heads").IsDefined()) {
       int32_t kv_heads = 0;

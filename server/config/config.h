@@ -3,8 +3,9 @@
 
 // The server's YAML config: schema, strict parsing and validation.
 //
-//   server:    { listen, metrics_listen, admin_api_key_sha256, drain_timeout }
-//   model:     { path, tokenizer, kv_heads, weights_dtype }
+//   server:    { listen, http_listen, metrics_listen, admin_api_key_sha256,
+//                drain_timeout, http_max_body_bytes, http_max_connections }
+//   model:     { path, name, tokenizer, kv_heads, weights_dtype }
 //   kv_cache:  { capacity, block_size, dtype, prefix_caching }
 //   scheduler: { max_batch_tokens, max_running, max_queued }
 //   tenants:   [ { name, api_key_sha256, reserved, limit, weight,
@@ -51,6 +52,19 @@ struct TenantSpec : engine::TenantConfig {
 struct ServerConfig {
   struct Server {
     std::string listen = "0.0.0.0:50051";  // host:port of the gRPC server
+    // host:port of the OpenAI-compatible HTTP API; empty = no HTTP API
+    // ("off" in the file and on the command line).
+    std::string http_listen = "0.0.0.0:8080";
+    // Largest HTTP request body accepted; bigger ones get 413. Bounds the
+    // memory one request can take before it is even parsed.
+    int64_t http_max_body_bytes = int64_t{4} << 20;
+    // HTTP connections served at once. cpp-httplib serves each connection
+    // on a thread of its own, and a streaming response holds its thread
+    // until the stream ends, so this is also the most concurrent streams
+    // (and idle keep-alive connections) the HTTP API serves; connections
+    // beyond it wait for a thread. Threads are started as connections
+    // need them (idle ones stay for reuse), up to this many.
+    int32_t http_max_connections = 512;
     // host:port of the Prometheus /metrics endpoint; empty = no metrics.
     std::string metrics_listen = "0.0.0.0:9090";
     // SHA-256 (hex) of the key Admin calls need; empty = Admin disabled.
@@ -61,6 +75,9 @@ struct ServerConfig {
   struct Model {
     // A GGUF or llama2.c checkpoint, or "dummy:<preset>".
     std::string path = std::string(kDefaultModel);
+    // The id the HTTP API lists (GET /v1/models) and requests' `model` must
+    // equal; empty: the model file's name.
+    std::string name;
     std::string tokenizer;              // empty: the model's own
     std::optional<int32_t> kv_heads;    // convert to this many KV heads
     std::string weights_dtype = "f32";  // "f32" or "bf16"
@@ -95,13 +112,14 @@ struct ServerConfig {
 };
 
 // Command-line settings that replace the file's (`kvasir serve --model M
-// --tokenizer T --listen A --metrics-listen A`); empty fields change
-// nothing. Applied again after every reload so that the file's values never
-// show up as changes.
+// --tokenizer T --listen A --http-listen A --metrics-listen A`); empty fields
+// change nothing. Applied again after every reload so that the file's values
+// never show up as changes.
 struct ConfigOverrides {
   std::string model;
   std::string tokenizer;
   std::string listen;
+  std::string http_listen;     // "off" turns the HTTP API off
   std::string metrics_listen;  // "off" turns metrics off
 
   // Checks the flags (InvalidArgument naming the flag; `config` stays as

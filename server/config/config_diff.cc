@@ -82,6 +82,13 @@ ConfigChanges DiffConfigs(const ServerConfig& before,
   ConfigChanges out;
   Differ d(&out);
   d.Restart("server.listen", before.server.listen, after.server.listen);
+  d.Restart("server.http_listen", before.server.http_listen,
+            after.server.http_listen);
+  d.Restart("server.http_max_body_bytes", before.server.http_max_body_bytes,
+            after.server.http_max_body_bytes);
+  d.Restart("server.http_max_connections",
+            int64_t{before.server.http_max_connections},
+            int64_t{after.server.http_max_connections});
   d.Restart("server.metrics_listen", before.server.metrics_listen,
             after.server.metrics_listen);
   if (before.server.admin_api_key_sha256 != after.server.admin_api_key_sha256) {
@@ -95,6 +102,7 @@ ConfigChanges DiffConfigs(const ServerConfig& before,
          after.server.drain_timeout);
 
   d.Restart("model.path", before.model.path, after.model.path);
+  d.Restart("model.name", before.model.name, after.model.name);
   d.Restart("model.tokenizer", before.model.tokenizer, after.model.tokenizer);
   d.Restart("model.kv_heads", before.model.kv_heads, after.model.kv_heads);
   d.Restart("model.weights_dtype", before.model.weights_dtype,

@@ -72,6 +72,48 @@ absl::Status ValidateModel(const ServerConfig& config, absl::string_view src) {
   return absl::OkStatus();
 }
 
+// The HTTP API on the port of another listener would fail to bind; say
+// which keys collide. Port 0 (any free port, tests) never collides.
+absl::Status CheckHttpPort(const ServerConfig::Server& s,
+                           absl::string_view src) {
+  if (s.http_listen.empty() || absl::EndsWith(s.http_listen, ":0")) {
+    return absl::OkStatus();
+  }
+  for (const auto& [key, address] :
+       {std::pair<absl::string_view, const std::string*>{"server.listen",
+                                                         &s.listen},
+        {"server.metrics_listen", &s.metrics_listen}}) {
+    if (*address == s.http_listen) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          src, "server.http_listen: '", s.http_listen, "' is also ", key,
+          "; give the HTTP API a port of its own"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHttp(const ServerConfig::Server& s,
+                          absl::string_view src) {
+  if (!s.http_listen.empty()) {
+    if (absl::Status st =
+            ValidateListenAddress(s.http_listen, "server.http_listen");
+        !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(src, st.message()));
+    }
+  }
+  if (s.http_max_body_bytes < 1024) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, "server.http_max_body_bytes: ", s.http_max_body_bytes,
+        " bytes is too small (at least 1KiB; requests carry JSON bodies)"));
+  }
+  if (s.http_max_connections < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, "server.http_max_connections: ", s.http_max_connections,
+        " must be >= 1"));
+  }
+  return CheckHttpPort(s, src);
+}
+
 // The config's own rules for a tenant: its API key. (Names, weights, caps
 // and budgets are the engine's: engine::CheckTenantConfigs.)
 absl::Status ValidateTenantKey(const ServerConfig& config, size_t i,
@@ -163,13 +205,17 @@ absl::Status ValidateListenAddress(absl::string_view address,
 absl::Status ConfigOverrides::ApplyTo(ServerConfig* config) const {
   // No flag: the parsed config is already valid.
   if (model.empty() && tokenizer.empty() && listen.empty() &&
-      metrics_listen.empty()) {
+      http_listen.empty() && metrics_listen.empty()) {
     return absl::OkStatus();
   }
   // The flags are checked first, so that their errors name the flag the
   // user typed rather than the config key it replaces.
   if (!listen.empty()) {
     RETURN_IF_ERROR(ValidateListenAddress(listen, "--listen"));
+  }
+  if (!http_listen.empty() && http_listen != "off") {
+    RETURN_IF_ERROR(
+        ValidateListenAddress(http_listen, "--http-listen (or 'off')"));
   }
   if (!metrics_listen.empty() && metrics_listen != "off") {
     RETURN_IF_ERROR(
@@ -181,6 +227,11 @@ absl::Status ConfigOverrides::ApplyTo(ServerConfig* config) const {
   }
   if (!tokenizer.empty()) config->model.tokenizer = tokenizer;
   if (!listen.empty()) config->server.listen = listen;
+  if (http_listen == "off") {
+    config->server.http_listen.clear();
+  } else if (!http_listen.empty()) {
+    config->server.http_listen = http_listen;
+  }
   if (metrics_listen == "off") {
     config->server.metrics_listen.clear();
   } else if (!metrics_listen.empty()) {
@@ -208,6 +259,7 @@ absl::Status ValidateConfig(const ServerConfig& config) {
           "' is also server.listen; give metrics a port of their own"));
     }
   }
+  RETURN_IF_ERROR(ValidateHttp(config.server, src));
   if (!config.server.admin_api_key_sha256.empty()) {
     RETURN_IF_ERROR(wrap(NormalizeSha256Hex(config.server.admin_api_key_sha256,
                                             "server.admin_api_key_sha256")

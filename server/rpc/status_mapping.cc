@@ -67,4 +67,51 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(code), std::move(message));
 }
 
+HttpError ToHttpError(const absl::Status& status) {
+  const std::optional<engine::Refusal> refusal = engine::RefusalOf(status);
+  const std::string refusal_name =
+      refusal.has_value() ? std::string(engine::RefusalName(*refusal)) : "";
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return {200, "", ""};
+    case absl::StatusCode::kInvalidArgument:
+      if (refusal == engine::Refusal::kPromptTooLong) {
+        return {413, "invalid_request_error", "context_length_exceeded"};
+      }
+      return {400, "invalid_request_error", "invalid_value"};
+    case absl::StatusCode::kFailedPrecondition:
+      return {400, "invalid_request_error", "unsupported"};
+    case absl::StatusCode::kOutOfRange:
+      return {413, "invalid_request_error", "request_too_large"};
+    case absl::StatusCode::kUnauthenticated:
+      return {401, "authentication_error", "invalid_api_key"};
+    case absl::StatusCode::kPermissionDenied:
+      return {403, "permission_error", "permission_denied"};
+    case absl::StatusCode::kNotFound:
+      return {404, "invalid_request_error", "not_found"};
+    case absl::StatusCode::kResourceExhausted:
+      return {429, "rate_limit_error",
+              refusal_name.empty() ? "resource_exhausted" : refusal_name};
+    case absl::StatusCode::kCancelled:
+      return {499, "request_cancelled", "cancelled"};
+    case absl::StatusCode::kUnavailable:
+      return {503, "service_unavailable_error",
+              refusal_name.empty() ? "unavailable" : refusal_name};
+    case absl::StatusCode::kDeadlineExceeded:
+      return {504, "timeout_error", "deadline_exceeded"};
+    case absl::StatusCode::kUnimplemented:
+      return {501, "server_error", "unimplemented"};
+    default:
+      break;
+  }
+  return {500, "server_error", "internal_error"};
+}
+
+absl::Status BodyTooLargeError(int64_t size, int64_t max_bytes) {
+  return absl::OutOfRangeError(absl::StrCat(
+      "the request body", size >= 0 ? absl::StrCat(" (", size, " bytes)") : "",
+      " is over the server's limit of ", max_bytes,
+      " bytes (server.http_max_body_bytes)"));
+}
+
 }  // namespace kvasir::server

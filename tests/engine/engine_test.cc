@@ -248,6 +248,10 @@ TEST_F(EngineTest, SubmitErrorsNameTheFieldAndNeverCallTheSink) {
   expect_error(r, absl::StatusCode::kInvalidArgument,
                "prompt[1]: 300 is outside the vocabulary [0, 300)", kInvalid,
                "prompt[1]");
+  r = Req("hi", 4);
+  r.prompt.assign(128, 1);  // the whole context: no room for a new token
+  expect_error(r, absl::StatusCode::kInvalidArgument, "prompt: has 128 tokens",
+               Refusal::kPromptTooLong, "prompt");
   r = Req("hi", 0);
   expect_error(r, absl::StatusCode::kInvalidArgument,
                "stopping.max_new_tokens: 0 must be >= 1", kInvalid,

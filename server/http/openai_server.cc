@@ -1,0 +1,215 @@
+#include "server/http/openai_server.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <exception>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "httplib.h"
+#include "server/config/config.h"
+#include "server/http/http_thread_pool.h"
+#include "server/http/openai_response.h"
+#include "server/rpc/status_mapping.h"
+
+namespace kvasir::server {
+namespace {
+
+using json = nlohmann::json;
+
+void SetJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(Dump(body), "application/json");
+}
+
+// The Content-Length header's value; -1 without one (a chunked body).
+int64_t ContentLength(const httplib::Request& req) {
+  const std::string length = req.get_header_value("Content-Length");
+  int64_t size = -1;
+  if (length.empty() || !absl::SimpleAtoi(length, &size)) return -1;
+  return size;
+}
+
+}  // namespace
+
+std::string ServedModelId(const std::string& model_path,
+                          const std::string& name) {
+  if (!name.empty()) return name;
+  const size_t slash = model_path.rfind('/');
+  return slash == std::string::npos ? model_path : model_path.substr(slash + 1);
+}
+
+OpenAiHttpServer::OpenAiHttpServer(Options options, ServiceEnv* env)
+    : options_(std::move(options)),
+      env_(env),
+      created_(absl::ToUnixSeconds(env->clock()->Now())) {}
+
+OpenAiHttpServer::~OpenAiHttpServer() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
+    Options options, ServiceEnv* env) {
+  ASSIGN_OR_RETURN(const HostPort split,
+                   SplitListenAddress(options.address, "server.http_listen"));
+  // A client that goes away mid-stream makes the next write fail with
+  // EPIPE; httplib 0.11 sends without MSG_NOSIGNAL, so the signal would kill
+  // the process. gRPC never raises it; ignoring it is what servers do.
+  signal(SIGPIPE, SIG_IGN);
+  std::unique_ptr<OpenAiHttpServer> s(
+      new OpenAiHttpServer(std::move(options), env));
+  const std::string& address = s->options_.address;
+  try {
+    s->http_ = std::make_unique<httplib::Server>();
+    httplib::Server& http = *s->http_;
+    const size_t max_threads = static_cast<size_t>(s->options_.max_connections);
+    http.new_task_queue = [max_threads] {
+      return new HttpThreadPool(max_threads);
+    };
+    http.set_payload_max_length(
+        static_cast<size_t>(s->options_.max_body_bytes));
+    s->Route();
+    int port = split.port;
+    if (port == 0) {
+      port = http.bind_to_any_port(split.host);
+    } else if (!http.bind_to_port(split.host, port)) {
+      port = -1;
+    }
+    if (port < 0) {
+      return absl::UnavailableError(
+          absl::StrCat("server.http_listen: cannot listen on '", address,
+                       "' (address in use, or not an address of this "
+                       "machine?)"));
+    }
+    s->port_ = port;
+    s->thread_ = std::thread([&http] { http.listen_after_bind(); });
+    // stop() only takes effect once the loop runs; wait for it.
+    const auto give_up =
+        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!http.is_running() && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("HTTP API on '", address, "': ", e.what()));
+  }
+  return s;
+}
+
+void OpenAiHttpServer::Route() {
+  httplib::Server& http = *http_;
+  ServiceEnv* env = env_;
+  OpenAiCallOptions call;
+  call.model_id = options_.model_id;
+  call.keep_alive = options_.keep_alive;
+
+  // The body is read here rather than by httplib: httplib caps bodies
+  // sent as application/x-www-form-urlencoded (what `curl -d` sends unless
+  // told otherwise) at 8 KiB and parses them as a form. The cap
+  // (set_payload_max_length) still applies: a longer body fails the read
+  // with status 413.
+  const int64_t max_body = options_.max_body_bytes;
+  auto generate = [env, call, max_body](OpenAiEndpoint endpoint) {
+    return [env, call, max_body, endpoint](
+               const httplib::Request& req, httplib::Response& res,
+               const httplib::ContentReader& reader) {
+      std::string body;
+      bool too_large = false;
+      const bool read = reader([&](const char* data, size_t n) {
+        // httplib checks a Content-Length against the cap but not the
+        // length of a chunked body.
+        if (static_cast<int64_t>(body.size() + n) > max_body) {
+          too_large = true;
+          return false;
+        }
+        body.append(data, n);
+        return true;
+      });
+      if (!read || too_large) {
+        WriteOpenAiError(
+            res.status == 413 || too_large
+                ? BodyTooLargeError(ContentLength(req), max_body)
+                : absl::InvalidArgumentError(
+                      "the request body could not be read (cut short?)"),
+            res);
+        return;
+      }
+      HandleOpenAiGenerate(env, call, endpoint, req, body, res);
+    };
+  };
+  http.Post("/v1/completions", generate(OpenAiEndpoint::kCompletions));
+
+  auto model_json = [this] {
+    json m;
+    m["id"] = options_.model_id;
+    m["object"] = "model";
+    m["created"] = created_;
+    m["owned_by"] = "kvasir";
+    if (engine::Engine* e = env_->engine(); e != nullptr) {
+      m["max_model_len"] = e->model_config().context_length;
+    }
+    return m;
+  };
+  http.Get("/v1/models", [model_json](const httplib::Request&,
+                                      httplib::Response& res) {
+    SetJson(res, 200,
+            {{"object", "list"}, {"data", json::array({model_json()})}});
+  });
+  http.Get("/v1/models/(.+)", [this, model_json](const httplib::Request& req,
+                                                 httplib::Response& res) {
+    if (req.matches[1] == options_.model_id) {
+      SetJson(res, 200, model_json());
+      return;
+    }
+    WriteOpenAiError(
+        absl::NotFoundError(absl::StrCat("model '", req.matches[1].str(),
+                                         "' is not served here; this server "
+                                         "serves '",
+                                         options_.model_id, "'")),
+        res);
+  });
+  http.Get("/health", [env](const httplib::Request&, httplib::Response& res) {
+    if (env->draining()) {
+      SetJson(res, 503, {{"status", "draining"}});
+    } else if (env->engine() == nullptr) {
+      SetJson(res, 503, {{"status", "loading"}});
+    } else {
+      SetJson(res, 200, {{"status", "ok"}});
+    }
+  });
+
+  // httplib's own errors (no route: 404; a body over the cap: 413; a
+  // malformed request: 400) come with an empty body: give them OpenAI's
+  // error object. Handlers' errors already have one.
+  http.set_error_handler([max_body](const httplib::Request& req,
+                                    httplib::Response& res) {
+    if (!res.body.empty()) return;
+    absl::Status status;
+    switch (res.status) {
+      case 404:
+        status = absl::NotFoundError(absl::StrCat(
+            "no such endpoint: ", req.method, " ", req.path,
+            " (this server has POST /v1/completions, GET /v1/models and GET "
+            "/health)"));
+        break;
+      case 413:
+        status = BodyTooLargeError(ContentLength(req), max_body);
+        break;
+      default:
+        status = absl::InvalidArgumentError(absl::StrCat(
+            "the HTTP request was refused (status ", res.status, ")"));
+        break;
+    }
+    const int code = res.status;
+    WriteOpenAiError(status, res);
+    res.status = code;  // keep httplib's status (405, 414, ...)
+  });
+}
+
+void OpenAiHttpServer::Stop() {
+  if (http_ != nullptr) http_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace kvasir::server
