@@ -25,6 +25,15 @@ void TokenTimer::Arrived(BenchClock::time_point now, int64_t tokens) {
   }
 }
 
+void TokenTimer::Settle(int64_t total) {
+  for (; seen_ < total; ++seen_) {
+    result_->itl_s.push_back(0.0);
+    if (live_tokens_ != nullptr) {
+      live_tokens_->fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+}
+
 void TokenTimer::Ended(BenchClock::time_point now) {
   result_->e2e_s = Seconds(now - result_->sent);
 }

@@ -7,8 +7,10 @@
 // in every message, so each message's token count is exact. HTTP
 // (bench_serve_http.cc): POST /v1/completions, "stream": true, read as
 // Server-Sent Events; an OpenAI chunk carries no token count, so each chunk
-// with a choice is one token arrival and the request's token total comes
-// from the final usage chunk ("stream_options": {"include_usage": true}).
+// with a choice is one token arrival, the request's token total comes from
+// the final usage chunk ("stream_options": {"include_usage": true}), and
+// tokens beyond the chunks (batched by the server) add gaps of 0
+// (TokenTimer::Settle).
 // No gRPC or HTTP headers here: this file is included by the driver.
 
 #include <atomic>
@@ -62,6 +64,12 @@ class TokenTimer {
   void Arrived(BenchClock::time_point now, int64_t tokens);
   // The stream ended at `now`.
   void Ended(BenchClock::time_point now);
+  // The stream carried `total` tokens in all (the server's usage). When
+  // more than arrived: the others came inside chunks counted as one token
+  // (an SSE chunk carries no token count; the server batches the tokens of
+  // steps it could not send yet), so each adds an inter-token gap of 0, as
+  // tokens sharing a gRPC message do.
+  void Settle(int64_t total);
   int64_t tokens_seen() const { return seen_; }
 
  private:

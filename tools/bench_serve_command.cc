@@ -26,7 +26,10 @@ void AddBenchServeCommand(CLI::App* bench, int* exit_code) {
       "(default --gen-len). Requests cycle through the lines; without "
       "--requests, one request per line.\n"
       "gRPC: GenerateStream. HTTP: POST /v1/completions with \"stream\": "
-      "true (Server-Sent Events; each chunk counts as one token arrival).\n"
+      "true (Server-Sent Events).\n"
+      "Inter-token latency: every gap between successive tokens of every "
+      "stream; tokens that arrive together (one gRPC message, one SSE "
+      "chunk) add a gap of 0 after the first.\n"
       "Exit code: 0 when every request succeeded, 1 when the server is "
       "unreachable, refuses a key, or any request failed, 2 for bad "
       "options.");

@@ -211,6 +211,7 @@ class HttpSession final : public BenchSession {
       result.status = "STREAM_ERROR";
       result.error = "no usage chunk (stream_options.include_usage)";
     } else {
+      timer.Settle(result.output_tokens);
       result.ok = true;
     }
     return result;

@@ -116,6 +116,16 @@ TEST(TokenTimerTest, TimesFirstTokenAndEveryGapWithZerosInsideAMessage) {
   EXPECT_EQ(r.chunks, 3);
   EXPECT_EQ(timer.tokens_seen(), 5);
   EXPECT_EQ(live.load(), 5);
+  // The server said 7 tokens: two more came inside the chunks.
+  timer.Settle(7);
+  ASSERT_EQ(r.itl_s.size(), 6u);
+  EXPECT_EQ(r.itl_s[4], 0.0);
+  EXPECT_EQ(r.itl_s[5], 0.0);
+  EXPECT_EQ(timer.tokens_seen(), 7);
+  EXPECT_EQ(live.load(), 7);
+  EXPECT_EQ(r.chunks, 3);
+  timer.Settle(3);  // fewer: nothing to add
+  EXPECT_EQ(r.itl_s.size(), 6u);
 }
 
 TEST(RandomPromptsTest, ExactLengthsInRangeAndReproducible) {
