@@ -6,6 +6,13 @@
 #   scripts/install-deps.sh --runtime  only the shared libraries the kvasir
 #                                      binary needs at run time (Docker image)
 #   scripts/install-deps.sh --list [--runtime]   print the package list
+#
+# The build mode, in a source tree, also makes sure Node.js and npm are there (Debian's nodejs
+# and npm when `node` is missing; any Node >= 18 will do) and installs the
+# official `openai` npm client (openai@4, pinned in
+# tests/integration/node/package.json) from the npm registry into
+# tests/integration/node/node_modules (git-ignored), for
+# tests/integration/openai_node_test.cc.
 set -euo pipefail
 
 BUILD_PACKAGES=(
@@ -41,16 +48,35 @@ for p in "${pkgs[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
   [ "$status" = installed ] || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+# Node for the openai client test, when the tests are there (the Docker
+# build stage copies this script alone): Debian's packages only when there
+# is no node at all (a newer Node from elsewhere is kept).
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/node"
+node_tests=0
+if [ "$mode" = build ] && [ -f "$node_dir/package.json" ]; then node_tests=1; fi
+if [ "$node_tests" = 1 ] && ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs npm)
 fi
 
-echo "install-deps.sh: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
-    echo "install-deps.sh: need root (or sudo) to install: ${missing[*]}" >&2; exit 1
+apt_install() {
+  echo "install-deps.sh: installing $*"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo=sudo; else
+      echo "install-deps.sh: need root (or sudo) to install: $*" >&2; exit 1
+    fi
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
+}
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}"
+fi
+
+if [ "$node_tests" = 1 ]; then
+  if [ ! -f "$node_dir/node_modules/openai/package.json" ]; then
+    if ! command -v npm >/dev/null 2>&1; then apt_install npm; fi
+    echo "install-deps.sh: npm install (openai@4) in $node_dir"
+    (cd "$node_dir" && npm install --no-audit --no-fund --loglevel=error)
   fi
 fi
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

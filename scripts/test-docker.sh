@@ -113,8 +113,10 @@ chmod -R a+rX "$work/etc"
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 grpc_port=$(free_port)
 metrics_port=$(free_port)
+http_port=$(free_port)
 docker run -d --name "$container" \
   -p "127.0.0.1:$grpc_port:50051" -p "127.0.0.1:$metrics_port:9090" \
+  -p "127.0.0.1:$http_port:8080" \
   -v "$work/etc:/etc/kvasir:ro" -v "$shared/models:/models:ro" \
   --memory 1g --cpus 2 "$image" >/dev/null
 log "started $container (gRPC 127.0.0.1:$grpc_port)"
@@ -141,6 +143,21 @@ assert o["prompt_token_ids"] == g["prompt_token_ids"], (o["prompt_token_ids"], g
 assert o["token_ids"] == g["continuation_token_ids"], (o["token_ids"], g["continuation_token_ids"])
 EOF
 log "golden prompt '$prompt': 64 tokens match llama.cpp"
+
+# The same greedy continuation over the published OpenAI HTTP port.
+http_ok=$(/usr/bin/python3 - "$http_port" "$alpha_key" "$prompt" "$out" <<'EOF'
+import json, sys, urllib.request
+port, key, prompt, grpc_out = sys.argv[1:]
+req = urllib.request.Request(
+    f"http://127.0.0.1:{port}/v1/completions",
+    data=json.dumps({"prompt": prompt, "max_tokens": 64, "temperature": 0}).encode(),
+    headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+text = json.load(urllib.request.urlopen(req, timeout=60))["choices"][0]["text"]
+print("same" if text == json.loads(grpc_out)["text"] else "differs: " + text)
+EOF
+) || fail "POST /v1/completions over the published HTTP port failed"
+[ "$http_ok" = same ] || fail "HTTP output $http_ok"
+log "OpenAI HTTP API on the published port: the same 64 tokens as gRPC"
 
 # Budget change + SIGHUP. The edit keeps the file's size, inode and mtime,
 # so only SIGHUP (not the file watcher) can pick it up.

@@ -44,6 +44,7 @@ std::string ConfigYaml(const ConfigSpec& spec) {
   std::string yaml = absl::StrCat(
       "server:\n"
       "  listen: \"127.0.0.1:0\"\n"
+      "  http_listen: \"127.0.0.1:0\"\n"
       "  metrics_listen: \"127.0.0.1:0\"\n"
       "  admin_api_key_sha256: \"",
       KeyHash(kAdminKey),

@@ -4,7 +4,8 @@
 // two loopback ports, the third dropped; listen port; pid and temp paths
 // into a temp dir). Shows: every request through nginx succeeds; one API
 // key always lands on the same replica; two keys can land on different
-// replicas; after one replica stops, its tenant is served by the other.
+// replicas; after one replica stops, its tenant is served by the other;
+// the OpenAI HTTP API is hashed on the key the same way.
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -26,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/integration/http_client.h"
 #include "tests/integration/live_server.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/paths.h"
@@ -66,12 +68,21 @@ std::string ReadText(const std::string& path) {
   return s.str();
 }
 
+// Where the rewritten conf points: nginx's two listen ports and the
+// replicas' gRPC and HTTP ports (replica N of the conf is index N-1).
+struct NginxPorts {
+  int grpc_listen = 0;
+  int http_listen = 0;
+  std::vector<int> grpc;
+  std::vector<int> http;
+};
+
 // docker/nginx.conf with loopback addresses and private paths. Fails the
 // test (via the returned error) when the file no longer has what the
 // rewrite expects, so a changed conf cannot pass unnoticed.
 absl::StatusOr<std::string> RewriteConf(const std::string& conf,
-                                        const std::string& dir, int listen_port,
-                                        const std::vector<int>& replicas) {
+                                        const std::string& dir,
+                                        const NginxPorts& ports) {
   std::string out = conf;
   if (out.find("/tmp/kvasir-nginx") == std::string::npos) {
     return absl::FailedPreconditionError(
@@ -80,49 +91,65 @@ absl::StatusOr<std::string> RewriteConf(const std::string& conf,
   out = absl::StrReplaceAll(out, {{"/tmp/kvasir-nginx", dir + "/nginx"}});
 
   // Line by line (std::regex trips GCC 12's -Wmaybe-uninitialized in the
-  // sanitizer build): `listen 50051 ...` -> the loopback port;
-  // `server kvasir-N:50051 ...;` -> the N-th replica's port, or dropped.
-  constexpr absl::string_view kListen = "listen 50051 ";
+  // sanitizer build): `listen 50051 ...` (gRPC) and `listen 8080 ...`
+  // (HTTP) -> the loopback ports; `server kvasir-N:50051 ...;` and
+  // `server kvasir-N:8080 ...;` -> the N-th replica's port, or dropped.
+  struct Kind {
+    const char* port;
+    int listen;
+    const std::vector<int>* replicas;
+    int listens = 0;
+    int servers = 0;
+  };
+  Kind kinds[] = {{"50051", ports.grpc_listen, &ports.grpc},
+                  {"8080", ports.http_listen, &ports.http}};
   constexpr absl::string_view kServer = "server kvasir-";
   std::string rewritten;
-  int listens = 0;
-  int seen = 0;
   for (absl::string_view line : absl::StrSplit(out, '\n')) {
     const absl::string_view code = absl::StripLeadingAsciiWhitespace(line);
     const absl::string_view indent = line.substr(0, line.size() - code.size());
-    if (absl::StartsWith(code, kListen)) {
-      ++listens;
-      absl::StrAppend(&rewritten, indent, "listen 127.0.0.1:", listen_port, " ",
-                      code.substr(kListen.size()), "\n");
-      continue;
-    }
-    if (absl::StartsWith(code, kServer)) {
+    bool done = false;
+    for (Kind& k : kinds) {
+      const std::string listen = absl::StrCat("listen ", k.port, " ");
+      if (absl::StartsWith(code, listen)) {
+        ++k.listens;
+        absl::StrAppend(&rewritten, indent, "listen 127.0.0.1:", k.listen, " ",
+                        code.substr(listen.size()), "\n");
+        done = true;
+        break;
+      }
+      if (!absl::StartsWith(code, kServer)) continue;
       const absl::string_view rest = code.substr(kServer.size());
-      const size_t colon = rest.find(":50051");
+      const std::string suffix = absl::StrCat(":", k.port);
+      const size_t colon = rest.find(suffix);
+      if (colon == absl::string_view::npos) continue;
       int n = 0;
-      if (colon == absl::string_view::npos ||
-          !absl::SimpleAtoi(rest.substr(0, colon), &n)) {
+      if (!absl::SimpleAtoi(rest.substr(0, colon), &n)) {
         return absl::FailedPreconditionError(absl::StrCat(
             "docker/nginx.conf: cannot read the server line '", code, "'"));
       }
-      ++seen;
-      if (n >= 1 && n <= static_cast<int>(replicas.size())) {
+      ++k.servers;
+      if (n >= 1 && n <= static_cast<int>(k.replicas->size())) {
         absl::StrAppend(&rewritten, indent,
-                        "server 127.0.0.1:", replicas[n - 1],
-                        rest.substr(colon + 6), "\n");
+                        "server 127.0.0.1:", (*k.replicas)[n - 1],
+                        rest.substr(colon + suffix.size()), "\n");
       }
-      continue;
+      done = true;
+      break;
     }
-    absl::StrAppend(&rewritten, line, "\n");
+    if (!done) absl::StrAppend(&rewritten, line, "\n");
   }
-  if (listens != 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "docker/nginx.conf: ", listens, " `listen 50051` lines, need 1"));
-  }
-  if (seen < static_cast<int>(replicas.size())) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("docker/nginx.conf: ", seen,
-                     " `server kvasir-N:50051` lines, need ", replicas.size()));
+  for (const Kind& k : kinds) {
+    if (k.listens != 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "docker/nginx.conf: ", k.listens, " `listen ", k.port,
+          "` lines, need 1"));
+    }
+    if (k.servers < static_cast<int>(k.replicas->size())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "docker/nginx.conf: ", k.servers, " `server kvasir-N:", k.port,
+          "` lines, need ", k.replicas->size()));
+    }
   }
   return rewritten;
 }
@@ -153,13 +180,21 @@ class NginxScaleOutTest : public ::testing::Test {
     chmod(dir_.c_str(), 0755);
     absl::StatusOr<int> port = testing::PickFreePort();
     ASSERT_TRUE(port.ok()) << port.status();
+    absl::StatusOr<int> http_port = testing::PickFreePort();
+    ASSERT_TRUE(http_port.ok()) << http_port.status();
     nginx_address_ = absl::StrCat("127.0.0.1:", *port);
+    nginx_http_port_ = *http_port;
     const std::string source =
         ReadText(testing::SourceDir() + "/docker/nginx.conf");
     ASSERT_FALSE(source.empty()) << "cannot read docker/nginx.conf";
-    absl::StatusOr<std::string> conf = RewriteConf(
-        source, dir_, *port,
-        {replicas_[0]->process().port(), replicas_[1]->process().port()});
+    NginxPorts ports;
+    ports.grpc_listen = *port;
+    ports.http_listen = *http_port;
+    for (const auto& r : replicas_) {
+      ports.grpc.push_back(r->process().port());
+      ports.http.push_back(r->process().http_port());
+    }
+    absl::StatusOr<std::string> conf = RewriteConf(source, dir_, ports);
     ASSERT_TRUE(conf.ok()) << conf.status();
     const std::string conf_path = dir_ + "/nginx.conf";
     std::ofstream(conf_path) << *conf;
@@ -235,6 +270,7 @@ class NginxScaleOutTest : public ::testing::Test {
   std::vector<int32_t> reference_;
   std::string dir_;
   std::string nginx_address_;
+  int nginx_http_port_ = 0;
   std::unique_ptr<testing::ChildProcess> nginx_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Generation::Stub> stub_;
@@ -297,16 +333,53 @@ TEST_F(NginxScaleOutTest, HashesTenantsOntoReplicasAndFailsOver) {
   EXPECT_TRUE(nginx_->Running()) << nginx_->ReadLog();
 }
 
+// The OpenAI HTTP API through the same nginx: its upstreams are hashed on
+// the Authorization header like gRPC's, so a tenant's HTTP requests land on
+// one replica, and the output is the reference.
+TEST_F(NginxScaleOutTest, HttpRequestsAreHashedOnTheKeyToo) {
+  const std::string body =
+      nlohmann::json({{"prompt", "Once upon a time"}, {"max_tokens", kTokens}})
+          .dump();
+  for (int t = 0; t < 4; ++t) {
+    SCOPED_TRACE(TenantName(t));
+    for (int n = 0; n < kRequestsPerTenant; ++n) {
+      const HttpReply r =
+          HttpPost(nginx_http_port_, "/v1/completions", TenantKey(t), body);
+      ASSERT_EQ(r.status, 200) << r.body << "\nnginx log:\n"
+                               << nginx_->ReadLog();
+      EXPECT_EQ(r.json["usage"]["completion_tokens"], kTokens);
+    }
+    const int64_t all = int64_t{kRequestsPerTenant} * kTokens;
+    int64_t on0 = 0;
+    int64_t on1 = 0;
+    WaitUntil([&] {
+      on0 = Generated(0, t);
+      on1 = Generated(1, t);
+      return on0 + on1 >= all;
+    });
+    EXPECT_TRUE((on0 == all && on1 == 0) || (on0 == 0 && on1 == all))
+        << on0 << " tokens on replica 0, " << on1 << " on replica 1";
+  }
+}
+
 TEST(NginxConfRewriteTest, MovesAddressesAndPathsOnly) {
   const std::string source =
       ReadText(testing::SourceDir() + "/docker/nginx.conf");
-  absl::StatusOr<std::string> conf =
-      RewriteConf(source, "/x", 1234, {1001, 1002});
+  NginxPorts ports;
+  ports.grpc_listen = 1234;
+  ports.http_listen = 1235;
+  ports.grpc = {1001, 1002};
+  ports.http = {2001, 2002};
+  absl::StatusOr<std::string> conf = RewriteConf(source, "/x", ports);
   ASSERT_TRUE(conf.ok()) << conf.status();
   EXPECT_THAT(*conf, HasSubstr("server 127.0.0.1:1001 "));
   EXPECT_THAT(*conf, HasSubstr("server 127.0.0.1:1002 "));
+  EXPECT_THAT(*conf, HasSubstr("server 127.0.0.1:2001 "));
+  EXPECT_THAT(*conf, HasSubstr("server 127.0.0.1:2002 "));
   EXPECT_THAT(*conf, ::testing::Not(HasSubstr("kvasir-3")));
   EXPECT_THAT(*conf, HasSubstr("listen 127.0.0.1:1234 "));
+  EXPECT_THAT(*conf, HasSubstr("listen 127.0.0.1:1235 "));
+  EXPECT_THAT(*conf, HasSubstr("proxy_pass http://kvasir_http;"));
   EXPECT_THAT(*conf, ::testing::Not(HasSubstr("/tmp/")));
   EXPECT_THAT(*conf, HasSubstr("hash $http_authorization consistent;"));
   EXPECT_THAT(*conf, HasSubstr("grpc_pass grpc://kvasir;"));

@@ -23,6 +23,7 @@ std::string TestConfigYaml(bool with_default_tenant) {
   std::string yaml = absl::StrCat(R"(
 server:
   listen: "127.0.0.1:0"
+  http_listen: "127.0.0.1:0"
   metrics_listen: "127.0.0.1:0"
   admin_api_key_sha256: ")",
                                   Hash(kAdminKey), R"("

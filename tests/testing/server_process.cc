@@ -48,8 +48,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     // Port 0: the server binds ports nobody else holds and logs them. (A
     // port picked here and bound there could be taken in between, and the
     // health check would then reach another test's server.)
-    argv.insert(argv.end(),
-                {"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
+    argv.insert(argv.end(), {"--listen", "127.0.0.1:0", "--http-listen",
+                             "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
   }
   absl::StatusOr<std::unique_ptr<ChildProcess>> child =
       ChildProcess::Spawn(std::move(argv), options.log_path);
@@ -99,8 +99,9 @@ absl::StatusOr<CommandResult> ServerProcess::Client(
 }
 
 void ServerProcess::ReadBoundPorts() {
-  // Server::Start logs "serving gRPC on HOST:0 (port N)[, metrics on
-  // HOST:0 (port M)/metrics]" once it has bound them.
+  // Server::Start logs "serving gRPC on HOST:0 (port N)[, OpenAI HTTP on
+  // HOST:0 (port H)][, metrics on HOST:0 (port M)/metrics]" once it has
+  // bound them.
   const std::string log = ReadLog();
   const size_t start = log.find("serving gRPC on ");
   if (start == std::string::npos) return;
@@ -120,6 +121,8 @@ void ServerProcess::ReadBoundPorts() {
   };
   const size_t metrics = line.find("metrics on ");
   metrics_port_ = metrics == std::string::npos ? 0 : port_after(metrics);
+  const size_t http = line.find("OpenAI HTTP on ");
+  http_port_ = http == std::string::npos ? 0 : port_after(http);
   port_ = port_after(0);
 }
 

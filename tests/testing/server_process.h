@@ -34,8 +34,9 @@ class ServerProcess {
     std::string subcommand = "serve";
     // Arguments after it, e.g. {"--config", path}.
     std::vector<std::string> args;
-    // Append --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 and read the
-    // ports the server bound from its log.
+    // Append --listen 127.0.0.1:0 --http-listen 127.0.0.1:0
+    // --metrics-listen 127.0.0.1:0 and read the ports the server bound from
+    // its log.
     bool pick_ports = true;
     // stdout and stderr of the server; default: a file in a fresh temp dir
     // (removed with the ServerProcess).
@@ -59,7 +60,8 @@ class ServerProcess {
   pid_t pid() const { return child_->pid(); }
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
-  std::string address() const;  // "127.0.0.1:<port>"
+  int http_port() const { return http_port_; }  // 0: no HTTP API
+  std::string address() const;                  // "127.0.0.1:<port>"
   const std::string& binary() const { return options_.binary; }
 
   // FailedPrecondition once the server has exited.
@@ -80,14 +82,15 @@ class ServerProcess {
 
  private:
   explicit ServerProcess(Options options) : options_(std::move(options)) {}
-  // Sets port_ and metrics_port_ from the server's start-up log line, once
-  // it is there.
+  // Sets port_, http_port_ and metrics_port_ from the server's start-up log
+  // line, once it is there.
   void ReadBoundPorts();
 
   Options options_;
   std::unique_ptr<ChildProcess> child_;
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
 };
 
 }  // namespace kvasir::testing

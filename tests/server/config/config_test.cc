@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/config/config_engine.h"
@@ -96,6 +97,70 @@ tenants:
   EXPECT_FALSE(c.kv_cache.prefix_caching);
   EXPECT_EQ(c.tenants[0].reserved_bytes, 512 * 1024);
   EXPECT_EQ(c.tenants[0].limit_bytes, 1000000000);
+}
+
+TEST(ConfigTest, HttpApiKeys) {
+  ASSERT_OK_AND_ASSIGN(ServerConfig d,
+                       ParseConfig("tenants: [{name: default}]", "t.yaml"));
+  EXPECT_EQ(d.server.http_listen, "0.0.0.0:8080");
+  EXPECT_EQ(d.server.http_max_body_bytes, int64_t{4} << 20);
+  EXPECT_EQ(d.server.http_max_connections, 512);
+  EXPECT_TRUE(d.model.name.empty());
+  ASSERT_OK_AND_ASSIGN(ServerConfig c, ParseConfig(R"(
+server: { http_listen: "127.0.0.1:9000", http_max_body_bytes: 64KiB,
+          http_max_connections: 32 }
+model: { path: /m/x.gguf, name: my-model }
+tenants: [{name: default}]
+)",
+                                                   "t.yaml"));
+  EXPECT_EQ(c.server.http_listen, "127.0.0.1:9000");
+  EXPECT_EQ(c.server.http_max_body_bytes, 64 * 1024);
+  EXPECT_EQ(c.server.http_max_connections, 32);
+  EXPECT_EQ(c.model.name, "my-model");
+  // "off" and null turn the HTTP API off.
+  for (const char* off : {"off", "null"}) {
+    ASSERT_OK_AND_ASSIGN(
+        ServerConfig o,
+        ParseConfig(absl::StrCat("server: {http_listen: ", off,
+                                 "}\ntenants: [{name: default}]"),
+                    "t.yaml"));
+    EXPECT_TRUE(o.server.http_listen.empty()) << off;
+  }
+}
+
+TEST(ConfigErrorTest, HttpApiKeysAreNamed) {
+  EXPECT_THAT(
+      ParseError("server: {http_listen: nope}\ntenants: [{name: default}]"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("server.http_listen: 'nope' has no host:port")));
+  EXPECT_THAT(ParseError("server: {listen: '0.0.0.0:7000', http_listen: "
+                         "'0.0.0.0:7000'}\ntenants: [{name: default}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("server.http_listen: '0.0.0.0:7000' is also "
+                                 "server.listen")));
+  EXPECT_THAT(ParseError("server: {http_max_connections: 0}\ntenants: [{name: "
+                         "default}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("server.http_max_connections: 0 is out of "
+                                 "range")));
+  EXPECT_THAT(ParseError("server: {http_max_body_bytes: 10}\ntenants: [{name: "
+                         "default}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("server.http_max_body_bytes: 10 bytes is too "
+                                 "small")));
+  ServerConfig c;
+  c.tenants.push_back(TenantSpec{});
+  c.tenants[0].name = "default";
+  ConfigOverrides bad;
+  bad.http_listen = "x";
+  EXPECT_THAT(bad.ApplyTo(&c),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--http-listen (or 'off'): 'x'")));
+  ConfigOverrides off;
+  off.http_listen = "off";
+  c.tenants[0].limit_bytes = c.kv_cache.capacity_bytes;
+  ASSERT_TRUE(off.ApplyTo(&c).ok());
+  EXPECT_TRUE(c.server.http_listen.empty());
 }
 
 TEST(ConfigTest, UppercaseKeyHashIsNormalized) {

@@ -97,5 +97,62 @@ TEST(StatusMappingTest, RefusalsKeepTheirCodeButAnUnknownTenant) {
   EXPECT_EQ(RefusalStatus(down), down);
 }
 
+// The HTTP column of the table: the same absl::Status (from RefusalStatus
+// and FinishStatus) gives the gRPC code and the HTTP status.
+TEST(StatusMappingTest, HttpStatusOfEveryOutcome) {
+  using engine::Refusal;
+  using engine::WithRefusal;
+  const struct {
+    absl::Status in;
+    int status;
+    const char* type;
+    const char* code;
+  } cases[] = {
+      {absl::InvalidArgumentError("temperature: -1"), 400,
+       "invalid_request_error", "invalid_value"},
+      {WithRefusal(absl::InvalidArgumentError("prompt: has 3000 tokens"),
+                   Refusal::kPromptTooLong),
+       413, "invalid_request_error", "context_length_exceeded"},
+      {BodyTooLargeError(10, 5), 413, "invalid_request_error",
+       "request_too_large"},
+      {absl::FailedPreconditionError("no chat template"), 400,
+       "invalid_request_error", "unsupported"},
+      {absl::UnauthenticatedError("unknown API key"), 401,
+       "authentication_error", "invalid_api_key"},
+      {absl::NotFoundError("model 'x'"), 404, "invalid_request_error",
+       "not_found"},
+      {WithRefusal(absl::ResourceExhaustedError("queue"),
+                   Refusal::kTenantQueueFull),
+       429, "rate_limit_error", "tenant_queue_full"},
+      {WithRefusal(absl::ResourceExhaustedError("never"), Refusal::kNeverFits),
+       429, "rate_limit_error", "never_fits"},
+      {WithRefusal(absl::ResourceExhaustedError("queue"), Refusal::kQueueFull),
+       429, "rate_limit_error", "queue_full"},
+      {WithRefusal(absl::UnavailableError("down"), Refusal::kShuttingDown), 503,
+       "service_unavailable_error", "shutting_down"},
+      {absl::UnavailableError("draining"), 503, "service_unavailable_error",
+       "unavailable"},
+      {absl::DeadlineExceededError("late"), 504, "timeout_error",
+       "deadline_exceeded"},
+      {absl::CancelledError("gone"), 499, "request_cancelled", "cancelled"},
+      {absl::InternalError("bug"), 500, "server_error", "internal_error"},
+  };
+  for (const auto& c : cases) {
+    const HttpError e = ToHttpError(c.in);
+    EXPECT_EQ(e.status, c.status) << c.in;
+    EXPECT_EQ(e.type, c.type) << c.in;
+    EXPECT_EQ(e.code, c.code) << c.in;
+  }
+  // Finishes: a deadline is 504, a drain timeout 503, like gRPC's codes.
+  engine::FinishInfo late;
+  late.reason = engine::FinishReason::kDeadline;
+  EXPECT_EQ(ToHttpError(FinishStatus(late, absl::Seconds(1))).status, 504);
+  engine::FinishInfo drained;
+  drained.reason = engine::FinishReason::kDrainTimeout;
+  EXPECT_EQ(ToHttpError(FinishStatus(drained, absl::Seconds(1))).status, 503);
+  EXPECT_THAT(std::string(BodyTooLargeError(-1, 5).message()),
+              ::testing::HasSubstr("server.http_max_body_bytes"));
+}
+
 }  // namespace
 }  // namespace kvasir::server

@@ -1,0 +1,308 @@
+// The OpenAI-compatible HTTP API of the real `kvasir serve` process
+// (stories260K.gguf, the two-tenant config), beside gRPC on the same
+// engine: every error status, streaming, a client going away mid-stream,
+// two tenants, the SIGTERM drain, and greedy output equal to gRPC's.
+#include <signal.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/http_client.h"
+#include "tests/integration/live_server.h"
+
+namespace kvasir::integration {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+// Tokens of the long generations: about a second of work in the Release
+// build (several in ASan).
+constexpr int32_t kLong = 2000;
+
+std::string Completion(const std::string& prompt, int max_tokens,
+                       bool stream = false) {
+  json body = {{"prompt", prompt},
+               {"max_tokens", max_tokens},
+               {"ignore_eos", true},
+               {"temperature", 0}};
+  if (stream) {
+    body["stream"] = true;
+    body["stream_options"] = {{"include_usage", true}};
+  }
+  return body.dump();
+}
+
+class HttpApiTest : public ::testing::Test {
+ protected:
+  void Start(const ConfigSpec& spec = TwoTenantConfig()) {
+    absl::StatusOr<std::unique_ptr<LiveServer>> s = LiveServer::Start(spec);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    stub_ = server_->Generation();
+    port_ = server_->process().http_port();
+    ASSERT_NE(port_, 0) << server_->process().ReadLog();
+  }
+
+  // The reply has `status` and OpenAI's error object whose message has
+  // `part` (and `param` when given).
+  static void ExpectError(const HttpReply& r, int status,
+                          const std::string& type, const std::string& part,
+                          const std::string& param = "") {
+    EXPECT_EQ(r.status, status) << r.body;
+    ASSERT_TRUE(r.json.is_object() && r.json.contains("error")) << r.body;
+    const json& e = r.json["error"];
+    EXPECT_EQ(e["type"], type) << r.body;
+    EXPECT_THAT(e["message"].get<std::string>(), HasSubstr(part));
+    if (!param.empty()) {
+      EXPECT_EQ(e["param"], param) << r.body;
+    }
+    EXPECT_TRUE(e.contains("code")) << r.body;
+  }
+
+  bool Idle(const std::string& tenant) {
+    absl::StatusOr<v1::GetStatsResponse> s = server_->Stats();
+    if (!s.ok()) return false;
+    const v1::TenantStats t = FindTenant(*s, tenant);
+    return t.running() == 0 && t.queued() == 0 && t.kv_used_blocks() == 0 &&
+           s->free_blocks() + s->cached_blocks() == s->total_blocks();
+  }
+  v1::TenantStats Tenant(const std::string& name) {
+    absl::StatusOr<v1::GetStatsResponse> s = server_->Stats();
+    return s.ok() ? FindTenant(*s, name) : v1::TenantStats();
+  }
+
+  std::unique_ptr<LiveServer> server_;
+  std::unique_ptr<v1::Generation::Stub> stub_;
+  int port_ = 0;
+};
+
+TEST_F(HttpApiTest, ModelsHealthAndAUnaryCompletion) {
+  Start();
+  const HttpReply health = HttpGet(port_, "/health");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.json["status"], "ok");
+  // No key needed for either.
+  const HttpReply models = HttpGet(port_, "/v1/models");
+  ASSERT_EQ(models.status, 200) << models.body;
+  EXPECT_EQ(models.json["object"], "list");
+  ASSERT_EQ(models.json["data"].size(), 1u);
+  EXPECT_EQ(models.json["data"][0]["id"], "stories260K.gguf");
+  EXPECT_EQ(HttpGet(port_, "/v1/models/stories260K.gguf").status, 200);
+
+  const HttpReply r = HttpPost(port_, "/v1/completions", kAlphaKey,
+                               json({{"model", "stories260K.gguf"},
+                                     {"prompt", "Once upon a time"},
+                                     {"max_tokens", 12},
+                                     {"user", "user-42"}})
+                                   .dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json["object"], "text_completion");
+  EXPECT_EQ(r.json["model"], "stories260K.gguf");
+  EXPECT_THAT(r.json["id"].get<std::string>(), ::testing::StartsWith("cmpl-"));
+  const json& choice = r.json["choices"][0];
+  EXPECT_FALSE(choice["text"].get<std::string>().empty());
+  EXPECT_TRUE(choice["finish_reason"] == "length" ||
+              choice["finish_reason"] == "stop");
+  EXPECT_EQ(r.json["usage"]["prompt_tokens"], 5);
+  EXPECT_GE(r.json["usage"]["completion_tokens"].get<int>(), 1);
+  EXPECT_TRUE(
+      r.json["usage"]["prompt_tokens_details"].contains("cached_tokens"));
+  // The request log has it, with the user.
+  EXPECT_TRUE(WaitUntil([&] {
+    return server_->process().ReadLog().find(
+               "method=POST /v1/completions tenant=alpha") != std::string::npos;
+  }));
+  EXPECT_THAT(server_->process().ReadLog(), HasSubstr("user=\"user-42\""));
+}
+
+TEST_F(HttpApiTest, GreedyOutputEqualsGrpcUnaryAndStreaming) {
+  Start();
+  const Outcome grpc_out =
+      RunUnary(*stub_, kAlphaKey, TextRequest("Once upon a time", 40));
+  ASSERT_TRUE(grpc_out.status.ok()) << grpc_out.status.error_message();
+  const HttpReply unary = HttpPost(port_, "/v1/completions", kAlphaKey,
+                                   Completion("Once upon a time", 40));
+  ASSERT_EQ(unary.status, 200) << unary.body;
+  EXPECT_EQ(unary.json["choices"][0]["text"], grpc_out.text);
+  EXPECT_EQ(unary.json["usage"]["completion_tokens"], 40);
+  EXPECT_EQ(unary.json["choices"][0]["finish_reason"], "length");
+
+  const SseStream s = HttpStream(port_, "/v1/completions", kBetaKey,
+                                 Completion("Once upon a time", 40, true));
+  EXPECT_EQ(s.status, 200);
+  EXPECT_TRUE(s.done) << s.raw;
+  EXPECT_EQ(s.Text(), grpc_out.text);
+  ASSERT_GE(s.events.size(), 3u);
+  // The last choice chunk has the finish reason; then the usage chunk.
+  const json& usage = s.events.back();
+  EXPECT_TRUE(usage["choices"].empty()) << usage;
+  EXPECT_EQ(usage["usage"]["completion_tokens"], 40);
+  EXPECT_EQ(usage["usage"]["prompt_tokens"], 5);
+  EXPECT_EQ(s.events[s.events.size() - 2]["choices"][0]["finish_reason"],
+            "length");
+  // Both tenants' keys served (and only their own tenant counted them).
+  EXPECT_GT(Tenant("alpha").generated_tokens(), 0);
+  EXPECT_GE(Tenant("beta").generated_tokens(), 40);
+}
+
+TEST_F(HttpApiTest, ClientErrors) {
+  Start();  // no default tenant
+  const std::string ok = Completion("Once", 4);
+  ExpectError(HttpPost(port_, "/v1/completions", "", ok), 401,
+              "authentication_error", "missing API key");
+  ExpectError(HttpPost(port_, "/v1/completions", "not-a-key", ok), 401,
+              "authentication_error", "unknown API key");
+  ExpectError(HttpPost(port_, "/v1/completions", kAlphaKey, "{not json"), 400,
+              "invalid_request_error", "not valid JSON");
+  ExpectError(HttpPost(port_, "/v1/completions", kAlphaKey,
+                       R"({"prompt": "Once", "temperature": -1})"),
+              400, "invalid_request_error", "temperature: -1", "temperature");
+  ExpectError(HttpPost(port_, "/v1/completions", kAlphaKey,
+                       R"({"prompt": "Once", "n": 3})"),
+              400, "invalid_request_error", "n: 3 is not supported", "n");
+  ExpectError(HttpPost(port_, "/v1/completions", kAlphaKey,
+                       R"({"prompt": "Once", "model": "gpt-4"})"),
+              404, "invalid_request_error", "'gpt-4' is not served here");
+  ExpectError(HttpGet(port_, "/v1/nothing"), 404, "invalid_request_error",
+              "no such endpoint");
+  // A prompt over the 2048-token context.
+  json ids = json::array();
+  for (int i = 0; i < 2100; ++i) ids.push_back(1);
+  ExpectError(HttpPost(port_, "/v1/completions", kAlphaKey,
+                       json({{"prompt", ids}}).dump()),
+              413, "invalid_request_error", "context length is 2048", "prompt");
+  // A body over server.http_max_body_bytes (4 MiB by default).
+  ExpectError(HttpPost(port_, "/v1/completions", kAlphaKey,
+                       json({{"prompt", std::string(5 << 20, 'a')}}).dump()),
+              413, "invalid_request_error", "server.http_max_body_bytes");
+  // beta can hold 768 tokens: 5 + 800 could never fit.
+  ExpectError(HttpPost(port_, "/v1/completions", kBetaKey,
+                       Completion("Once upon a time", 800)),
+              429, "rate_limit_error", "could never run");
+  // Nothing of that reached the engine.
+  EXPECT_EQ(Tenant("alpha").tokens_served(), 0);
+  EXPECT_EQ(Tenant("beta").tokens_served(), 0);
+}
+
+TEST_F(HttpApiTest, TooManyRequestsWhenTheTenantQueueIsFull) {
+  ConfigSpec spec = TwoTenantConfig();
+  spec.tenants[1].limit = "";
+  spec.tenants[1].max_concurrent = 1;
+  spec.tenants[1].max_queued = 1;
+  Start(spec);
+  // gRPC and HTTP share the tenant's queue: two gRPC streams fill it.
+  OpenStream running(*stub_, kBetaKey, TextRequest("Once upon a time", kLong));
+  ASSERT_TRUE(WaitUntil([&] { return Tenant("beta").running() == 1; }));
+  OpenStream queued(*stub_, kBetaKey, TextRequest("The little dog", kLong));
+  ASSERT_TRUE(WaitUntil([&] { return Tenant("beta").queued() == 1; }));
+  const HttpReply r =
+      HttpPost(port_, "/v1/completions", kBetaKey, Completion("One day", 4));
+  ExpectError(r, 429, "rate_limit_error", "tenant 'beta' queue is full");
+  EXPECT_EQ(r.json["error"]["code"], "tenant_queue_full");
+  const SseStream s = HttpStream(port_, "/v1/completions", kBetaKey,
+                                 Completion("One day", 4, true));
+  EXPECT_EQ(s.status, 429) << s.raw;
+  running.Cancel();
+  queued.Cancel();
+  running.Finish();
+  queued.Finish();
+  EXPECT_TRUE(WaitUntil([&] { return Idle("beta"); }));
+}
+
+TEST_F(HttpApiTest, DeadlineIs504AndAnErrorEventMidStream) {
+  Start();
+  // X-Request-Timeout: 50 ms for a generation of about a second.
+  const HttpReply r = HttpPost(port_, "/v1/completions", kAlphaKey,
+                               Completion("Once upon a time", kLong),
+                               {{"X-Request-Timeout", "0.05"}});
+  ExpectError(r, 504, "timeout_error", "deadline passed");
+  // Streaming, the 200 is out before the deadline passes: the error is the
+  // stream's last event, and no [DONE] follows.
+  const SseStream s = HttpStream(port_, "/v1/completions", kAlphaKey,
+                                 Completion("Once upon a time", kLong, true),
+                                 nullptr, {{"X-Request-Timeout", "0.05"}});
+  EXPECT_EQ(s.status, 200);
+  EXPECT_FALSE(s.done);
+  const json e = s.Error();
+  ASSERT_TRUE(e.is_object()) << s.raw.substr(0, 2000);
+  EXPECT_EQ(e["error"]["type"], "timeout_error");
+  EXPECT_EQ(e, s.events.back());
+  ExpectError(HttpPost(port_, "/v1/completions", kAlphaKey,
+                       Completion("Once", 4), {{"X-Request-Timeout", "soon"}}),
+              400, "invalid_request_error", "X-Request-Timeout: 'soon'",
+              "X-Request-Timeout");
+  EXPECT_TRUE(WaitUntil([&] { return Idle("alpha"); }));
+}
+
+TEST_F(HttpApiTest, ClientGoneMidStreamLeavesNoKvBlockBehind) {
+  Start();
+  int seen = 0;
+  const SseStream s = HttpStream(
+      port_, "/v1/completions", kAlphaKey,
+      Completion("Once upon a time", kLong, true), [&](const json& e) {
+        if (e.contains("choices") && !e["choices"].empty()) ++seen;
+        return seen < 5;  // then hang up
+      });
+  EXPECT_EQ(seen, 5);
+  EXPECT_FALSE(s.done);
+  ASSERT_TRUE(WaitUntil([&] { return Idle("alpha"); }))
+      << server_->Stats()->DebugString();
+  EXPECT_LT(Tenant("alpha").generated_tokens(), kLong);
+  EXPECT_TRUE(WaitUntil([&] {
+    return server_->process().ReadLog().find(
+               "the client went away mid-stream") != std::string::npos;
+  })) << server_->process().ReadLog();
+  // The server carries on.
+  const HttpReply after = HttpPost(port_, "/v1/completions", kAlphaKey,
+                                   Completion("Once upon a time", 8));
+  EXPECT_EQ(after.status, 200) << after.body;
+}
+
+// SIGTERM: /health turns 503, new requests get 503, and a running HTTP
+// stream runs to its end ([DONE], every token) before the server exits 0.
+TEST_F(HttpApiTest, SigtermDrainsHttpStreams) {
+  Start();
+  absl::Notification started;
+  absl::Notification signalled;
+  SseStream stream;
+  std::thread reader([&] {
+    stream = HttpStream(
+        port_, "/v1/completions", kAlphaKey,
+        Completion("Once upon a time", kLong, true), [&](const json&) {
+          if (!started.HasBeenNotified()) {
+            started.Notify();
+            // Hold the stream open until the test has seen
+            // the drain.
+            signalled.WaitForNotificationWithTimeout(absl::Seconds(60));
+          }
+          return true;
+        });
+  });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  ASSERT_TRUE(server_->process().Signal(SIGTERM).ok());
+  EXPECT_TRUE(WaitUntil([&] {
+    const HttpReply h = HttpGet(port_, "/health");
+    return h.status == 503 && h.json["status"] == "draining";
+  }));
+  ExpectError(
+      HttpPost(port_, "/v1/completions", kBetaKey, Completion("One day", 4)),
+      503, "service_unavailable_error", "draining");
+  signalled.Notify();
+  reader.join();
+  EXPECT_EQ(stream.status, 200);
+  EXPECT_TRUE(stream.done) << stream.raw.substr(0, 2000);
+  ASSERT_FALSE(stream.events.empty());
+  EXPECT_EQ(stream.events.back()["usage"]["completion_tokens"], kLong);
+  absl::StatusOr<int> code = server_->process().Wait(absl::Seconds(120));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0) << server_->process().ReadLog();
+}
+
+}  // namespace
+}  // namespace kvasir::integration
