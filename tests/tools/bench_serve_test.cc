@@ -1,10 +1,9 @@
 // `kvasir bench serve` as a process against the real `kvasir serve`
-// (stories260K.gguf on 127.0.0.1 with the two-tenant config of
-// tests/integration/live_server.h, gRPC and the OpenAI HTTP API both
-// listening), over each protocol: exact counts, ordered percentiles, one
-// section per tenant, --rate, a prompts file, and clear failures. No timing
-// assertions: only counts and orderings.
-#include <filesystem>
+// (tests/integration/live_server.h: stories260K.gguf on 127.0.0.1 with
+// the two-tenant config, gRPC and the OpenAI HTTP API both listening), over
+// each protocol: exact counts, ordered percentiles, one section per tenant,
+// --rate, a prompts file, and clear failures. No timing assertions: only counts
+// and orderings.
 #include <fstream>
 #include <memory>
 #include <string>
@@ -15,7 +14,6 @@
 #include "nlohmann/json.hpp"
 #include "tests/integration/live_server.h"
 #include "tests/testing/paths.h"
-#include "tests/testing/server_process.h"
 #include "tests/testing/subprocess.h"
 
 namespace kvasir::integration {
@@ -26,44 +24,25 @@ using ::kvasir::testing::ProcessResult;
 using ::kvasir::testing::RunProcess;
 using ::testing::HasSubstr;
 
-// One server for the suite: `kvasir serve` with the two-tenant config, gRPC
-// on the port ServerProcess picks and HTTP on another free port (read from
-// the start-up line "... OpenAI HTTP on HOST:0 (port N)").
+// One server for the suite: the real `kvasir serve` with the two-tenant
+// config, gRPC and HTTP on free loopback ports.
 class BenchServeTest : public ::testing::TestWithParam<std::string> {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(testing::MakeTempDir());
-    const std::string config = *dir_ + "/kvasir.yaml";
-    std::ofstream(config) << ConfigYaml(TwoTenantConfig());
-    testing::ServerProcess::Options o;
-    o.args = {"--config", config, "--http-listen", "127.0.0.1:0"};
-    o.log_path = *dir_ + "/server.log";
-    o.ready_timeout = absl::Seconds(120);
-    absl::StatusOr<std::unique_ptr<testing::ServerProcess>> s =
-        testing::ServerProcess::Start(o);
+    absl::StatusOr<std::unique_ptr<LiveServer>> s =
+        LiveServer::Start(TwoTenantConfig());
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = s->release();
-    // (std::regex trips GCC 12's -Wmaybe-uninitialized in the ASan build.)
-    const std::string log = server_->ReadLog();
-    const size_t on = log.find("OpenAI HTTP on ");
-    ASSERT_NE(on, std::string::npos) << log;
-    const size_t port = log.find("(port ", on);
-    ASSERT_NE(port, std::string::npos) << log;
-    const size_t digits = port + 6;
-    const size_t end = log.find(')', digits);
-    ASSERT_NE(end, std::string::npos) << log;
-    http_addr_ =
-        new std::string("127.0.0.1:" + log.substr(digits, end - digits));
+    ASSERT_GT(server_->process().http_port(), 0)
+        << server_->process().ReadLog();
+    http_addr_ = new std::string(
+        "127.0.0.1:" + std::to_string(server_->process().http_port()));
   }
   static void TearDownTestSuite() {
     delete server_;
     server_ = nullptr;
     delete http_addr_;
     http_addr_ = nullptr;
-    std::error_code ignored;
-    if (dir_ != nullptr) std::filesystem::remove_all(*dir_, ignored);
-    delete dir_;
-    dir_ = nullptr;
   }
   void SetUp() override {
     ASSERT_NE(server_, nullptr);
@@ -115,14 +94,12 @@ class BenchServeTest : public ::testing::TestWithParam<std::string> {
               g["e2e_ms"]["max"].get<double>());
   }
 
-  static testing::ServerProcess* server_;
+  static LiveServer* server_;
   static std::string* http_addr_;
-  static std::string* dir_;
 };
 
-testing::ServerProcess* BenchServeTest::server_ = nullptr;
+LiveServer* BenchServeTest::server_ = nullptr;
 std::string* BenchServeTest::http_addr_ = nullptr;
-std::string* BenchServeTest::dir_ = nullptr;
 
 TEST_P(BenchServeTest, ConcurrencyCountsAreExact) {
   const nlohmann::json j =
