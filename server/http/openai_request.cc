@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/field_error.h"
@@ -149,9 +150,16 @@ absl::Status ParseCommon(const json& body, const OpenAiModelInfo& model,
   if (name.has_value()) {
     out->model = *name;
     if (*name != model.id) {
-      return absl::NotFoundError(absl::StrCat(
-          "model: '", *name, "' is not served here; this server serves '",
-          model.id, "' (GET /v1/models), or omit `model`"));
+      // NotFound (HTTP 404), naming the field like the other errors.
+      const absl::Status field = FieldError(
+          "model",
+          absl::StrCat("'", *name, "' is not served here; this server serves '",
+                       model.id, "' (GET /v1/models), or omit it"));
+      absl::Status not_found(absl::StatusCode::kNotFound, field.message());
+      field.ForEachPayload([&](absl::string_view url, const absl::Cord& v) {
+        not_found.SetPayload(url, v);
+      });
+      return not_found;
     }
   }
   ASSIGN_OR_RETURN(std::optional<std::string> user, String(body, "user"));

@@ -69,6 +69,10 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
     };
     http.set_payload_max_length(
         static_cast<size_t>(s->options_.max_body_bytes));
+    // A streaming client may stop reading for a while (a paused UI); a
+    // write blocked longer than this ends its stream (and its request).
+    // httplib's default is 5 s.
+    http.set_write_timeout(30, 0);
     s->Route();
     int port = split.port;
     if (port == 0) {

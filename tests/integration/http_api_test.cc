@@ -168,7 +168,8 @@ TEST_F(HttpApiTest, ClientErrors) {
               400, "invalid_request_error", "n: 3 is not supported", "n");
   ExpectError(HttpPost(port_, "/v1/completions", kAlphaKey,
                        R"({"prompt": "Once", "model": "gpt-4"})"),
-              404, "invalid_request_error", "'gpt-4' is not served here");
+              404, "invalid_request_error", "'gpt-4' is not served here",
+              "model");
   ExpectError(HttpGet(port_, "/v1/nothing"), 404, "invalid_request_error",
               "no such endpoint");
   // A prompt over the 2048-token context.

@@ -173,6 +173,7 @@ TEST_F(OpenAiRequestTest, BodyModelAndContext) {
               StatusIs(absl::StatusCode::kNotFound,
                        AllOf(HasSubstr("'other' is not served here"),
                              HasSubstr("'tiny.gguf'"))));
+  EXPECT_EQ(FieldOf(Error(R"({"prompt": "a", "model": "other"})")), "model");
 }
 
 TEST_F(OpenAiRequestTest, PromptOverTheContextIsPromptTooLong) {
