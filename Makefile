@@ -42,7 +42,8 @@ bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do echo "== $$b"; $$b || exit 1; done
 
 # The quick start: the gRPC server with $(CONFIG) (as shipped: the demo model
-# dummy:tiny, the default tenant, 0.0.0.0:50051, metrics on :9090). Then, in
+# models/stories260K.gguf, the default tenant, 0.0.0.0:50051, metrics on
+# :9090). Then, in
 # another shell: build/tools/kvasir client stream --prompt "Once upon a time"
 serve: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvasir

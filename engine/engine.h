@@ -25,6 +25,10 @@
 
 namespace kvasir::engine {
 
+namespace chat {
+class ChatTemplate;
+}  // namespace chat
+
 using RequestId = uint64_t;
 
 // Why a request ended: the engine says it, front ends only translate it
@@ -212,6 +216,10 @@ class Engine {
     bool prefix_caching = true;
     RequestLimits request_limits;
     Clock* clock = nullptr;  // not owned; nullptr = system clock
+    // The model's chat template (engine/chat/), shared read-only with the
+    // front ends; nullptr: the model has none and chat requests are
+    // refused.
+    std::shared_ptr<const chat::ChatTemplate> chat_template;
   };
 
   // Validates the options and tenants (sum of floors <= capacity, ...),
@@ -256,6 +264,8 @@ class Engine {
   virtual const kvcache::KvLayout& kv_layout() const = 0;
   virtual int64_t kv_capacity_blocks() const = 0;
   virtual const RequestLimits& request_limits() const = 0;
+  // Options::chat_template; nullptr when the model has none. Thread-safe.
+  virtual const chat::ChatTemplate* chat_template() const = 0;
 };
 
 }  // namespace kvasir::engine

@@ -1,14 +1,52 @@
 #include "engine/engine_builder.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/chat/chat_template.h"
 #include "engine/model/kv_heads.h"
 #include "engine/model/llama_runner.h"
 #include "engine/model/loader.h"
+#include "spdlog/spdlog.h"
 
 namespace kvasir::engine {
+namespace {
+
+absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    std::string message =
+        absl::StrCat("chat template file '", path, "': ", std::strerror(err));
+    if (err == ENOENT) return absl::NotFoundError(message);
+    return absl::InvalidArgumentError(message);
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("chat template file '", path, "': read error"));
+  }
+  return text.str();
+}
+
+absl::StatusOr<std::unique_ptr<chat::ChatTemplate>> ParseChatTemplate(
+    const Model& model) {
+  const Tokenizer& t = *model.tokenizer;
+  chat::ChatTemplate::Options o;
+  o.source = model.chat_template;
+  if (t.bos_id() >= 0) o.bos_token = std::string(t.Piece(t.bos_id()));
+  if (t.eos_id() >= 0) o.eos_token = std::string(t.Piece(t.eos_id()));
+  return chat::ChatTemplate::Create(std::move(o));
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Model>> LoadModelForEngine(
     const ModelSource& source) {
@@ -19,6 +57,15 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModelForEngine(
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, LoadModel(lo));
   if (source.kv_heads.has_value()) {
     RETURN_IF_ERROR(ConvertKvHeads(*model, *source.kv_heads));
+  }
+  if (!source.chat_template.empty()) {
+    ASSIGN_OR_RETURN(model->chat_template, ReadTextFile(source.chat_template));
+    absl::Status parsed = ParseChatTemplate(*model).status();
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("chat template file '",
+                                                     source.chat_template,
+                                                     "': ", parsed.message()));
+    }
   }
   return model;
 }
@@ -33,9 +80,23 @@ absl::StatusOr<std::unique_ptr<Engine>> BuildEngineFromModel(
   ro.kv_dtype = options.kv_dtype;
   ro.weights_dtype = runner.weights_dtype;
   ro.num_threads = runner.num_threads;
+  Engine::Options eo = options;
+  if (eo.chat_template == nullptr && !model->chat_template.empty()) {
+    absl::StatusOr<std::unique_ptr<chat::ChatTemplate>> tmpl =
+        ParseChatTemplate(*model);
+    if (tmpl.ok()) {
+      eo.chat_template = *std::move(tmpl);
+    } else {
+      spdlog::warn(
+          "{}: its chat template cannot be used ({}); chat requests will be "
+          "refused. Set model.chat_template to a template file to serve "
+          "them.",
+          model->config.name, std::string(tmpl.status().message()));
+    }
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<LlamaRunner> llama,
                    LlamaRunner::CreateOwning(ro, std::move(model)));
-  return Engine::Create(options, std::move(llama), std::move(tenants));
+  return Engine::Create(eo, std::move(llama), std::move(tenants));
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> BuildEngine(

@@ -24,6 +24,9 @@ struct ModelSource {
   std::optional<int32_t> kv_heads;
   // Seed of a dummy model's random weights.
   uint64_t seed = 0;
+  // A Jinja chat template file that replaces the model's own
+  // (tokenizer.chat_template); empty: the model's, if it has one.
+  std::string chat_template;
 };
 
 // How the Llama runner executes.
@@ -32,15 +35,21 @@ struct RunnerSettings {
   int32_t num_threads = 0;  // 0: all cores (OMP_NUM_THREADS)
 };
 
-// Loads the model and converts its K/V heads when asked. Errors name the
-// file or the flag (`kv_heads`) and the problem.
+// Loads the model, converts its K/V heads when asked and replaces its chat
+// template by source.chat_template's. Errors name the file or the flag
+// (`kv_heads`) and the problem; a template file that does not parse is an
+// error naming the file and the line.
 absl::StatusOr<std::unique_ptr<Model>> LoadModelForEngine(
     const ModelSource& source);
 
 // model -> LlamaRunner -> Engine. The runner is sized from the engine
 // options (max_batch_tokens, max_running sequences, block_size, kv_dtype),
 // so the two always agree. Takes the model: the runner keeps what it needs
-// and frees the f32 projection matrices as it lays them out.
+// and frees the f32 projection matrices as it lays them out. The model's
+// chat template becomes options.chat_template (unless one is set), with the
+// vocabulary's BOS and EOS text; a template from the model file that does
+// not parse is logged and left out (completions still work; chat requests
+// are refused), since the file is not the operator's to fix.
 absl::StatusOr<std::unique_ptr<Engine>> BuildEngineFromModel(
     std::unique_ptr<Model> model, const RunnerSettings& runner,
     const Engine::Options& options, std::vector<TenantConfig> tenants);

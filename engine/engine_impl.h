@@ -59,6 +59,9 @@ class EngineImpl final : public Engine {
   const RequestLimits& request_limits() const override {
     return options_.request_limits;
   }
+  const chat::ChatTemplate* chat_template() const override {
+    return options_.chat_template.get();
+  }
 
  private:
   // A tenant update waiting for the engine thread.

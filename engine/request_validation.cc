@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/field_error.h"
 #include "common/status_macros.h"
+#include "engine/chat/chat_prompt.h"
 
 namespace kvasir::engine {
 namespace {
@@ -153,6 +154,24 @@ absl::StatusOr<std::vector<int32_t>> EncodePrompt(absl::string_view text,
                                                   const RequestLimits& limits) {
   if (text.empty()) return FieldError("prompt", "is empty");
   return EncodeText(text, options, tokenizer, limits);
+}
+
+absl::StatusOr<std::vector<int32_t>> EncodeChatPrompt(
+    absl::Span<const chat::Message> messages,
+    const chat::ChatTemplate* chat_template, const Tokenizer& tokenizer,
+    const RequestLimits& limits) {
+  int64_t bytes = 0;
+  for (const chat::Message& m : messages) {
+    bytes += static_cast<int64_t>(m.role.size() + m.content.size());
+  }
+  if (bytes > limits.max_prompt_text_bytes) {
+    return WithRefusal(
+        FieldError("messages",
+                   absl::StrCat("are ", bytes, " bytes of text, at most ",
+                                limits.max_prompt_text_bytes)),
+        Refusal::kPromptTooLong);
+  }
+  return chat::EncodeChat(chat_template, tokenizer, messages);
 }
 
 }  // namespace kvasir::engine

@@ -18,6 +18,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "engine/chat/chat_template.h"
 #include "engine/engine.h"
 #include "engine/model/model.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -48,6 +50,16 @@ absl::StatusOr<std::vector<int32_t>> EncodePrompt(absl::string_view text,
                                                   const EncodeOptions& options,
                                                   const Tokenizer& tokenizer,
                                                   const RequestLimits& limits);
+
+// A conversation's token ids: chat::EncodeChat (engine/chat/chat_prompt.h:
+// the template's render, its markers as control tokens, the messages' text
+// never), after checking that the messages' text is at most
+// limits.max_prompt_text_bytes in all. Errors name "messages" or
+// "messages[i]...".
+absl::StatusOr<std::vector<int32_t>> EncodeChatPrompt(
+    absl::Span<const chat::Message> messages,
+    const chat::ChatTemplate* chat_template, const Tokenizer& tokenizer,
+    const RequestLimits& limits);
 
 }  // namespace kvasir::engine
 

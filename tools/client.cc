@@ -1,6 +1,9 @@
 #include "tools/client.h"
 
+#include <unistd.h>
+
 #include <chrono>
+#include <iostream>
 #include <memory>
 #include <string>
 
@@ -214,6 +217,44 @@ int Stream(const std::shared_ptr<grpc::Channel>& channel,
   return 0;
 }
 
+// One chat turn: `history` (ending with the user's message) rendered by the
+// server; the reply streamed to `out` and appended to `history`. On failure
+// the user's message is taken back, so the conversation can go on.
+int ChatTurn(v1::Generation::Stub* stub, const ClientOptions& o,
+             v1::ChatMessages* history, std::ostream& out, std::ostream& err) {
+  grpc::ClientContext ctx;
+  Prepare(o, 0, &ctx);
+  v1::GenerateRequest request = BuildRequest(o);
+  *request.mutable_messages() = *history;
+  if (!o.max_tokens) {
+    request.mutable_stopping()->set_max_new_tokens(kChatDefaultMaxTokens);
+  }
+  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
+      stub->GenerateStream(&ctx, request);
+  v1::GenerateResponse m;
+  Result r;
+  std::string reply;
+  while (reader->Read(&m)) {
+    reply += m.text();
+    if (o.json) {
+      r.Add(m);
+    } else {
+      out << m.text() << std::flush;
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  if (!o.json) out << "\n";
+  if (!status.ok()) {
+    history->mutable_messages()->RemoveLast();
+    return Fail(status, o, out, err);
+  }
+  if (o.json) out << Dump(r.ToJson()) << "\n";
+  v1::ChatMessage* answer = history->add_messages();
+  answer->set_role("assistant");
+  answer->set_content(reply);
+  return 0;
+}
+
 int Tokenize(const std::shared_ptr<grpc::Channel>& channel,
              const ClientOptions& o, std::ostream& out, std::ostream& err) {
   auto stub = v1::Generation::NewStub(channel);
@@ -371,6 +412,41 @@ int Health(const std::shared_ptr<grpc::Channel>& channel,
 
 }  // namespace
 
+int RunChat(const ClientOptions& o, std::istream& in, bool interactive,
+            std::ostream& out, std::ostream& err) {
+  if (!o.token_ids.empty()) {
+    err << "error: chat takes text (--prompt or lines of input), not "
+           "--token-ids\n";
+    return kExitUsage;
+  }
+  auto stub = v1::Generation::NewStub(
+      grpc::CreateChannel(o.addr, grpc::InsecureChannelCredentials()));
+  v1::ChatMessages history;
+  if (!o.system.empty()) {
+    v1::ChatMessage* system = history.add_messages();
+    system->set_role("system");
+    system->set_content(o.system);
+  }
+  auto say = [&](const std::string& text) {
+    v1::ChatMessage* user = history.add_messages();
+    user->set_role("user");
+    user->set_content(text);
+    return ChatTurn(stub.get(), o, &history, out, err);
+  };
+  if (!o.prompt.empty()) return say(o.prompt);
+  std::string line;
+  while (true) {
+    if (interactive) out << "> " << std::flush;
+    if (!std::getline(in, line)) break;
+    if (line.empty()) continue;
+    if (interactive && (line == "/exit" || line == "/quit")) break;
+    const int code = say(line);
+    if (code != 0 && !interactive) return code;
+  }
+  if (interactive) out << "\n";
+  return 0;
+}
+
 int RunClient(const ClientOptions& o, std::ostream& out, std::ostream& err) {
   const bool generates = o.command == "generate" || o.command == "stream";
   if (generates && o.prompt.empty() && o.token_ids.empty()) {
@@ -381,13 +457,17 @@ int RunClient(const ClientOptions& o, std::ostream& out, std::ostream& err) {
       grpc::CreateChannel(o.addr, grpc::InsecureChannelCredentials());
   if (o.command == "generate") return Generate(channel, o, out, err);
   if (o.command == "stream") return Stream(channel, o, out, err);
+  if (o.command == "chat") {
+    return RunChat(o, std::cin, isatty(STDIN_FILENO) == 1, out, err);
+  }
   if (o.command == "tokenize") return Tokenize(channel, o, out, err);
   if (o.command == "info") return Info(channel, o, out, err);
   if (o.command == "stats") return Stats(channel, o, out, err);
   if (o.command == "reload") return Reload(channel, o, out, err);
   if (o.command == "health") return Health(channel, o, out, err);
   err << "error: unknown client command '" << o.command
-      << "' (generate, stream, tokenize, info, stats, health, reload)\n";
+      << "' (generate, stream, chat, tokenize, info, stats, health, "
+         "reload)\n";
   return kExitUsage;
 }
 

@@ -5,6 +5,7 @@
 // library (the CLI wiring is in client_command.cc).
 
 #include <cstdint>
+#include <istream>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -13,7 +14,7 @@
 namespace kvasir::tools {
 
 struct ClientOptions {
-  // generate | stream | tokenize | info | stats | health | reload
+  // generate | stream | chat | tokenize | info | stats | health | reload
   std::string command;
   std::string addr = "127.0.0.1:50051";
   // Sent as `authorization: Bearer <key>` when not empty.
@@ -45,9 +46,17 @@ struct ClientOptions {
   // tokens (GenerateRequest/TokenizeRequest.parse_special).
   bool parse_special = false;
 
+  // chat: a system message opening the conversation ("" = none). With
+  // `prompt`, one user turn and its reply; without, one user turn per line
+  // read from the input (prompted with "> " when it is a terminal).
+  std::string system;
+
   // health: the service to check ("" = the whole server).
   std::string service;
 };
+
+// The max_tokens of a chat turn when --max-tokens is not given.
+inline constexpr int32_t kChatDefaultMaxTokens = 256;
 
 // Runs one command against the server. Results go to `out` (streamed text
 // as it arrives for `stream`), errors to `err`. Returns the process exit
@@ -56,6 +65,15 @@ struct ClientOptions {
 // the server reports SERVING and 14 otherwise; 2 for bad options.
 int RunClient(const ClientOptions& options, std::ostream& out,
               std::ostream& err);
+
+// `chat`: RunClient with the user's turns read from `in` (one per line)
+// unless options.prompt is set; `interactive` prints a "> " prompt before
+// each line and carries on after a failed turn (a one-shot or scripted chat
+// stops at the first failure and returns its code). Each reply is streamed
+// to `out` as it arrives (with --json: one object per turn) and becomes
+// part of the conversation sent with the next turn.
+int RunChat(const ClientOptions& options, std::istream& in, bool interactive,
+            std::ostream& out, std::ostream& err);
 
 }  // namespace kvasir::tools
 

@@ -1,4 +1,4 @@
-// kvasir client generate|stream|tokenize|info|stats|health|reload
+// kvasir client generate|stream|chat|tokenize|info|stats|health|reload
 //   --addr HOST:PORT [--api-key K] [--json] [--prompt TEXT --max-tokens N
 //   --temperature T --seed S --top-k K --top-p P ...]
 #include <cstdlib>
@@ -42,7 +42,8 @@ void AddClientSubcommand(CLI::App* client, const std::string& name,
   cmd->add_option("--timeout", p->o.timeout_seconds,
                   "Deadline of the call in seconds (0 = none; health: 5)");
   cmd->add_flag("--json", p->o.json, "Print one JSON object");
-  const bool generates = name == "generate" || name == "stream";
+  const bool chat = name == "chat";
+  const bool generates = name == "generate" || name == "stream" || chat;
   CLI::Option* max_tokens = nullptr;
   CLI::Option* temperature = nullptr;
   CLI::Option* top_k = nullptr;
@@ -50,21 +51,33 @@ void AddClientSubcommand(CLI::App* client, const std::string& name,
   CLI::Option* min_p = nullptr;
   CLI::Option* repetition_penalty = nullptr;
   CLI::Option* seed = nullptr;
-  if (generates || name == "tokenize") {
+  if (chat) {
+    cmd->add_option("--prompt", p->o.prompt,
+                    "One user message, then exit (default: one turn per "
+                    "line of input; /exit ends a terminal session)");
+  } else if (generates || name == "tokenize") {
     cmd->add_option("--prompt", p->o.prompt, "Prompt text");
     cmd->add_flag("--parse-special", p->o.parse_special,
                   "Encode special-token text in the prompt (<|im_start|>) "
                   "as those tokens instead of as plain text");
   }
+  if (chat) {
+    cmd->add_option("--system", p->o.system, "A system message first");
+  }
   if (name == "tokenize") {
     cmd->add_flag("--no-bos", p->o.no_bos, "Do not prepend BOS");
   }
-  if (generates) {
+  if (generates && !chat) {
     cmd->add_option("--token-ids", p->o.token_ids,
                     "Prompt as token ids instead of text: 1,2,3")
         ->delimiter(',');
-    max_tokens = cmd->add_option("--max-tokens", p->max_tokens,
-                                 "Tokens to generate (default 16)");
+  }
+  if (generates) {
+    max_tokens =
+        cmd->add_option("--max-tokens", p->max_tokens,
+                        chat ? "Tokens per reply (default " +
+                                   std::to_string(kChatDefaultMaxTokens) + ")"
+                             : std::string("Tokens to generate (default 16)"));
     temperature = cmd->add_option("--temperature", p->temperature,
                                   "0 = greedy (default)");
     top_k = cmd->add_option("--top-k", p->top_k, "Keep the k best (0 = off)");
@@ -116,6 +129,10 @@ void AddClientCommand(CLI::App& app, int* exit_code) {
   AddClientSubcommand(client, "generate", "Generate text (one response)",
                       exit_code);
   AddClientSubcommand(client, "stream", "Generate text, printed as it arrives",
+                      exit_code);
+  AddClientSubcommand(client, "chat",
+                      "Chat with the model through its chat template "
+                      "(interactive on a terminal; --prompt for one turn)",
                       exit_code);
   AddClientSubcommand(client, "tokenize", "Encode text to token ids",
                       exit_code);

@@ -19,6 +19,7 @@ absl::StatusOr<std::unique_ptr<engine::Engine>> BuildEngine(
   engine::EngineBuildOptions options;
   options.model.path = config.model.path;
   options.model.tokenizer = config.model.tokenizer;
+  options.model.chat_template = config.model.chat_template;
   options.model.kv_heads = config.model.kv_heads;
   options.runner.weights_dtype = *weights_dtype;
   options.engine = server::ToEngineOptions(config);

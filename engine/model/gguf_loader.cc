@@ -198,6 +198,12 @@ absl::StatusOr<std::unique_ptr<Model>> ModelFromGguf(const GgufFile& file) {
     ASSIGN_OR_RETURN(w.output, file.ReadWeight("output.weight", s.embedding));
   }
   model->tokenizer = std::move(tokenizer);
+  // Optional: most base models have none. A template that is not a string
+  // is a malformed file.
+  if (file.FindValue("tokenizer.chat_template") != nullptr) {
+    ASSIGN_OR_RETURN(model->chat_template,
+                     file.GetString("tokenizer.chat_template"));
+  }
   return model;
 }
 

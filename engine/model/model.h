@@ -91,6 +91,8 @@ struct Model {
   ModelConfig config;
   ModelWeights weights;
   std::unique_ptr<Tokenizer> tokenizer;
+  // The Jinja chat template (GGUF tokenizer.chat_template); empty if none.
+  std::string chat_template;
 };
 
 }  // namespace kvasir::engine

@@ -69,6 +69,10 @@ class BpeTokenizer final : public Tokenizer {
   int32_t eos_id() const override { return vocab_.eos_id; }
   absl::StatusOr<std::vector<int32_t>> Encode(
       absl::string_view text, const EncodeOptions& options) const override;
+  std::vector<TextFragment> SplitSpecial(
+      absl::string_view text) const override {
+    return special_.Split(text);
+  }
   absl::string_view TokenBytes(int32_t id) const override;
   absl::string_view Piece(int32_t id) const override;
   std::vector<int32_t> EndOfGenerationIds() const override { return eog_; }

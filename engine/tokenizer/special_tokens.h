@@ -13,12 +13,6 @@
 
 namespace kvasir::engine {
 
-// A run of the text to encode: plain text, or a special token found in it.
-struct TextFragment {
-  absl::string_view text;  // a view into the encoded text
-  int32_t token = -1;      // the special token's id; -1 for plain text
-};
-
 // Finds the control and user-defined tokens ("<|im_start|>", "<s>") written
 // in a text, for EncodeOptions::parse_special. At each position the longest
 // special token starting there wins; the scan goes left to right.

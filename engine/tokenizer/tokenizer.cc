@@ -4,6 +4,12 @@
 
 namespace kvasir::engine {
 
+std::vector<TextFragment> Tokenizer::SplitSpecial(
+    absl::string_view text) const {
+  if (text.empty()) return {};
+  return {TextFragment{text, -1}};
+}
+
 std::string Tokenizer::DecodeBytes(absl::Span<const int32_t> ids) const {
   std::string out;
   for (int32_t id : ids) {

@@ -34,6 +34,12 @@ struct EncodeOptions {
   bool parse_special = false;
 };
 
+// A run of the text to encode: plain text, or a special token found in it.
+struct TextFragment {
+  absl::string_view text;  // a view into the split text
+  int32_t token = -1;      // the special token's id; -1 for plain text
+};
+
 // Text <-> token ids. Implementations are immutable after construction and
 // safe to use from many threads at once.
 class Tokenizer {
@@ -51,6 +57,16 @@ class Tokenizer {
   // no byte fallback; the message gives the character and its byte offset.
   virtual absl::StatusOr<std::vector<int32_t>> Encode(
       absl::string_view text, const EncodeOptions& options) const = 0;
+
+  // `text` cut at the special tokens written in it, exactly as Encode with
+  // parse_special finds them; the fragments' texts concatenate to `text`.
+  // Encode(text, {parse_special = true}) equals the fragments' tokens with
+  // each plain run encoded with parse_special = false (the runs are what
+  // the vocabulary's dummy-prefix rules see). Lets a caller parse special
+  // tokens in some parts of a prompt only (chat templates: the template's
+  // markers, not the user's text). Default: one plain fragment (a
+  // vocabulary without special tokens).
+  virtual std::vector<TextFragment> SplitSpecial(absl::string_view text) const;
 
   // The bytes token `id` contributes to output text: "▁" becomes " ", a
   // byte token <0xNN> is that one byte, a byte-level BPE piece ("Ġthe") is

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <limits>
@@ -13,6 +14,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -284,9 +286,9 @@ absl::Status ReadModel(const Reader& r, const YAML::Node& root,
   const YAML::Node n = Reader::Get(root, "model");
   m->path.clear();
   if (n.IsDefined()) {
-    RETURN_IF_ERROR(
-        r.CheckMap(n, "model",
-                   {"path", "name", "tokenizer", "kv_heads", "weights_dtype"}));
+    RETURN_IF_ERROR(r.CheckMap(n, "model",
+                               {"path", "name", "tokenizer", "kv_heads",
+                                "weights_dtype", "chat_template"}));
     RETURN_IF_ERROR(r.String(n, "path", "model.path", &m->path));
     RETURN_IF_ERROR(r.String(n, "name", "model.name", &m->name));
     RETURN_IF_ERROR(r.String(n, "tokenizer", "model.tokenizer", &m->tokenizer));
@@ -298,6 +300,8 @@ absl::Status ReadModel(const Reader& r, const YAML::Node& root,
     }
     RETURN_IF_ERROR(
         r.String(n, "weights_dtype", "model.weights_dtype", &m->weights_dtype));
+    RETURN_IF_ERROR(
+        r.String(n, "chat_template", "model.chat_template", &m->chat_template));
   }
   if (m->path.empty()) {
     m->path = std::string(kDefaultModel);
@@ -472,6 +476,23 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view yaml,
   }
 }
 
+namespace {
+
+// Relative file names in a config file are relative to the file's folder,
+// so that `kvasir serve --config DIR/x.yaml` works from any directory.
+void ResolveModelPaths(const std::filesystem::path& dir, ServerConfig* c) {
+  auto resolve = [&](std::string* file) {
+    if (file->empty() || absl::StartsWith(*file, "dummy:")) return;
+    const std::filesystem::path p(*file);
+    if (p.is_relative()) *file = (dir / p).lexically_normal().string();
+  };
+  resolve(&c->model.path);
+  resolve(&c->model.tokenizer);
+  resolve(&c->model.chat_template);
+}
+
+}  // namespace
+
 absl::StatusOr<ServerConfig> LoadConfigFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -487,7 +508,9 @@ absl::StatusOr<ServerConfig> LoadConfigFile(const std::string& path) {
     return absl::InvalidArgumentError(
         absl::StrCat("config file '", path, "': read error"));
   }
-  return ParseConfig(text.str(), path);
+  ASSIGN_OR_RETURN(ServerConfig config, ParseConfig(text.str(), path));
+  ResolveModelPaths(std::filesystem::path(path).parent_path(), &config);
+  return config;
 }
 
 }  // namespace kvasir::server

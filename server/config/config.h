@@ -5,7 +5,8 @@
 //
 //   server:    { listen, http_listen, metrics_listen, admin_api_key_sha256,
 //                drain_timeout, http_max_body_bytes, http_max_connections }
-//   model:     { path, name, tokenizer, kv_heads, weights_dtype }
+//   model:     { path, name, tokenizer, kv_heads, weights_dtype,
+//                chat_template }
 //   kv_cache:  { capacity, block_size, dtype, prefix_caching }
 //   scheduler: { max_batch_tokens, max_running, max_queued }
 //   tenants:   [ { name, api_key_sha256, reserved, limit, weight,
@@ -81,6 +82,9 @@ struct ServerConfig {
     std::string tokenizer;              // empty: the model's own
     std::optional<int32_t> kv_heads;    // convert to this many KV heads
     std::string weights_dtype = "f32";  // "f32" or "bf16"
+    // A Jinja chat template file replacing the model's own; empty: the
+    // model's (GGUF tokenizer.chat_template), if any.
+    std::string chat_template;
   };
   struct KvCache {
     int64_t capacity_bytes = int64_t{256} << 20;

@@ -107,6 +107,8 @@ ConfigChanges DiffConfigs(const ServerConfig& before,
   d.Restart("model.kv_heads", before.model.kv_heads, after.model.kv_heads);
   d.Restart("model.weights_dtype", before.model.weights_dtype,
             after.model.weights_dtype);
+  d.Restart("model.chat_template", before.model.chat_template,
+            after.model.chat_template);
 
   const auto& kb = before.kv_cache;
   const auto& ka = after.kv_cache;

@@ -11,6 +11,8 @@
 #include "absl/synchronization/mutex.h"
 #include "common/field_error.h"
 #include "common/status_macros.h"
+#include "engine/chat/chat_template.h"
+#include "engine/request_validation.h"
 #include "server/fmt_absl.h"
 #include "server/http/openai_response.h"
 #include "server/request_log.h"
@@ -109,8 +111,21 @@ absl::StatusOr<Admission> Admit(ServiceEnv* env,
   if (endpoint == OpenAiEndpoint::kCompletions) {
     ASSIGN_OR_RETURN(a.request, ParseCompletionRequest(body, model));
   } else {
-    return absl::UnimplementedError(
-        "POST /v1/chat/completions is not available in this build");
+    ASSIGN_OR_RETURN(a.request, ParseChatRequest(body, model));
+    // The model's chat template renders the conversation (engine/chat/):
+    // its markers become control tokens, the messages' text never does. No
+    // template: a 400 saying so.
+    std::vector<engine::chat::Message> messages;
+    messages.reserve(a.request.messages.size());
+    for (const ChatMessageIn& m : a.request.messages) {
+      messages.push_back({m.role, m.content});
+    }
+    absl::StatusOr<std::vector<int32_t>> prompt = engine::EncodeChatPrompt(
+        messages, a.engine->chat_template(), a.engine->tokenizer(),
+        a.engine->request_limits());
+    if (!prompt.ok()) return ToOpenAiField(prompt.status(), a.request);
+    a.request.engine.prompt = *std::move(prompt);
+    SetDefaultMaxTokens(model.context_length, &a.request);
   }
   record->method = MethodName(endpoint, a.request.stream);
   record->user = a.request.user;

@@ -10,10 +10,10 @@
 //
 // Errors are FieldErrors (common/field_error.h) naming the OpenAI field
 // ("temperature", "prompt[3]", "messages[1].content", "stream_options");
-// an unknown model is NotFound (HTTP 404) naming "model" the same way. Fields Kvasir does not
-// implement (tools, response_format, n > 1, penalties, ...) are accepted at
-// their defaults and a 400 naming the field otherwise; fields the OpenAI
-// API does not have are ignored, as OpenAI and vLLM do.
+// an unknown model is NotFound (HTTP 404) naming "model" the same way. Fields
+// Kvasir does not implement (tools, response_format, n > 1, penalties, ...) are
+// accepted at their defaults and a 400 naming the field otherwise; fields the
+// OpenAI API does not have are ignored, as OpenAI and vLLM do.
 
 #include <cstdint>
 #include <string>

@@ -143,6 +143,7 @@ void OpenAiHttpServer::Route() {
     };
   };
   http.Post("/v1/completions", generate(OpenAiEndpoint::kCompletions));
+  http.Post("/v1/chat/completions", generate(OpenAiEndpoint::kChatCompletions));
 
   auto model_json = [this] {
     json m;
@@ -186,29 +187,29 @@ void OpenAiHttpServer::Route() {
   // httplib's own errors (no route: 404; a body over the cap: 413; a
   // malformed request: 400) come with an empty body: give them OpenAI's
   // error object. Handlers' errors already have one.
-  http.set_error_handler([max_body](const httplib::Request& req,
-                                    httplib::Response& res) {
-    if (!res.body.empty()) return;
-    absl::Status status;
-    switch (res.status) {
-      case 404:
-        status = absl::NotFoundError(absl::StrCat(
-            "no such endpoint: ", req.method, " ", req.path,
-            " (this server has POST /v1/completions, GET /v1/models and GET "
-            "/health)"));
-        break;
-      case 413:
-        status = BodyTooLargeError(ContentLength(req), max_body);
-        break;
-      default:
-        status = absl::InvalidArgumentError(absl::StrCat(
-            "the HTTP request was refused (status ", res.status, ")"));
-        break;
-    }
-    const int code = res.status;
-    WriteOpenAiError(status, res);
-    res.status = code;  // keep httplib's status (405, 414, ...)
-  });
+  http.set_error_handler(
+      [max_body](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return;
+        absl::Status status;
+        switch (res.status) {
+          case 404:
+            status = absl::NotFoundError(absl::StrCat(
+                "no such endpoint: ", req.method, " ", req.path,
+                " (this server has POST /v1/completions, POST "
+                "/v1/chat/completions, GET /v1/models and GET /health)"));
+            break;
+          case 413:
+            status = BodyTooLargeError(ContentLength(req), max_body);
+            break;
+          default:
+            status = absl::InvalidArgumentError(absl::StrCat(
+                "the HTTP request was refused (status ", res.status, ")"));
+            break;
+        }
+        const int code = res.status;
+        WriteOpenAiError(status, res);
+        res.status = code;  // keep httplib's status (405, 414, ...)
+      });
 }
 
 void OpenAiHttpServer::Stop() {

@@ -6,6 +6,8 @@
 // and request log.
 //
 //   POST /v1/completions         openai_call.h (unary and SSE streaming)
+//   POST /v1/chat/completions    the same, the prompt rendered from
+//                                `messages` by the model's chat template
 //   GET  /v1/models              the one served model; no key needed
 //   GET  /v1/models/{id}         it, or 404
 //   GET  /health                 200 {"status":"ok"}; 503 while the model

@@ -32,6 +32,7 @@ absl::StatusOr<Admission> Admit(ServiceEnv* env,
                    auth->AuthenticateTenant(AuthorizationOf(context)));
   ASSIGN_OR_RETURN(a.request,
                    ToEngineRequest(request, a.engine->tokenizer(),
+                                   a.engine->chat_template(),
                                    a.engine->request_limits(), record->tenant));
   if (a.request.request_id.empty()) a.request.request_id = env->NewRequestId();
   record->request_id = a.request.request_id;

@@ -18,6 +18,7 @@ namespace {
 
 absl::StatusOr<std::vector<int32_t>> PromptTokens(
     const v1::GenerateRequest& request, const engine::Tokenizer& tokenizer,
+    const engine::chat::ChatTemplate* chat_template,
     const engine::RequestLimits& limits) {
   switch (request.prompt_case()) {
     case v1::GenerateRequest::kText:
@@ -31,10 +32,19 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(
       const auto& ids = request.token_ids().ids();
       return std::vector<int32_t>(ids.begin(), ids.end());
     }
+    case v1::GenerateRequest::kMessages: {
+      std::vector<engine::chat::Message> messages;
+      messages.reserve(request.messages().messages_size());
+      for (const v1::ChatMessage& m : request.messages().messages()) {
+        messages.push_back({m.role(), m.content()});
+      }
+      return engine::EncodeChatPrompt(messages, chat_template, tokenizer,
+                                      limits);
+    }
     case v1::GenerateRequest::PROMPT_NOT_SET:
       break;
   }
-  return FieldError("prompt", "is missing: set text or token_ids");
+  return FieldError("prompt", "is missing: set text, token_ids or messages");
 }
 
 void ConvertSampling(const v1::SamplingParameters& s,
@@ -68,12 +78,13 @@ void ConvertStopping(const v1::StoppingCriteria& s,
 
 absl::StatusOr<engine::Request> ToEngineRequest(
     const v1::GenerateRequest& request, const engine::Tokenizer& tokenizer,
+    const engine::chat::ChatTemplate* chat_template,
     const engine::RequestLimits& limits, absl::string_view tenant) {
   engine::Request out;
   out.tenant = std::string(tenant);
   out.request_id = request.request_id();
   absl::StatusOr<std::vector<int32_t>> prompt =
-      PromptTokens(request, tokenizer, limits);
+      PromptTokens(request, tokenizer, chat_template, limits);
   if (!prompt.ok()) return ToGenerateRequestField(prompt.status(), request);
   out.prompt = *std::move(prompt);
   ConvertSampling(request.sampling(), &out.sampling);
@@ -96,6 +107,10 @@ absl::Status ToGenerateRequestField(const absl::Status& status,
     renamed = text ? "text" : "token_ids.ids";
   } else if (absl::StartsWith(*path, "prompt[")) {
     renamed = absl::StrCat("token_ids.ids", path->substr(6));
+  } else if (absl::StartsWith(*path, "messages[")) {
+    // EncodeChat's "messages[i].role": the repeated field is one level
+    // down in GenerateRequest.
+    renamed = absl::StrCat("messages.messages", path->substr(8));
   } else if (absl::StartsWith(*path, "stopping.stop")) {
     renamed = absl::StrCat("stopping.stop_sequences", path->substr(13));
   } else if (*path == "top_logprobs") {

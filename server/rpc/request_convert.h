@@ -20,11 +20,14 @@ namespace kvasir::server {
 // engine::EncodePrompt(text) with the vocabulary's special prefix (BOS for
 // SentencePiece and Llama 3; the tokenizer adds the dummy-prefix space),
 // special-token text parsed when request.parse_special; token ids are used
-// as given. Fields the request leaves unset stay unset for the engine to
+// as given; messages are rendered by `chat_template` (nullptr: the model
+// has none, an error naming messages) with engine::chat::EncodeChat. Fields
+// the request leaves unset stay unset for the engine to
 // fill. The deadline is left infinite (the caller sets it from the RPC).
 // Errors (a missing or unencodable prompt) name GenerateRequest's fields.
 absl::StatusOr<engine::Request> ToEngineRequest(
     const v1::GenerateRequest& request, const engine::Tokenizer& tokenizer,
+    const engine::chat::ChatTemplate* chat_template,
     const engine::RequestLimits& limits, absl::string_view tenant);
 
 // `status` with an engine field path (FieldOf) renamed to the

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "tests/integration/http_client.h"
 #include "tests/integration/live_server.h"
+#include "tests/testing/paths.h"
 
 namespace kvasir::integration {
 namespace {
@@ -263,6 +264,82 @@ TEST_F(HttpApiTest, ClientGoneMidStreamLeavesNoKvBlockBehind) {
   const HttpReply after = HttpPost(port_, "/v1/completions", kAlphaKey,
                                    Completion("Once upon a time", 8));
   EXPECT_EQ(after.status, 200) << after.body;
+}
+
+// A GGUF with a chat template (qwen2-q8_0.gguf carries ChatML): chat
+// completions unary and streaming, greedy output equal to gRPC's
+// `messages` prompt, logprobs in the chat shape.
+TEST_F(HttpApiTest, ChatCompletionsEqualGrpcMessages) {
+  ConfigSpec spec = TwoTenantConfig();
+  spec.model = testing::ModelPath("synth/qwen2-q8_0.gguf");
+  Start(spec);
+  v1::GenerateRequest g = TextRequest("", 16);
+  g.clear_prompt();
+  v1::ChatMessage* m = g.mutable_messages()->add_messages();
+  m->set_role("user");
+  m->set_content("Hello there");
+  const Outcome grpc_out = RunUnary(*stub_, kAlphaKey, g);
+  ASSERT_TRUE(grpc_out.status.ok()) << grpc_out.status.error_message();
+
+  const json body = {
+      {"messages",
+       json::array({{{"role", "user"}, {"content", "Hello there"}}})},
+      {"max_completion_tokens", 16},
+      {"ignore_eos", true},
+      {"temperature", 0},
+      {"logprobs", true},
+      {"top_logprobs", 2}};
+  const HttpReply r =
+      HttpPost(port_, "/v1/chat/completions", kAlphaKey, body.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json["object"], "chat.completion");
+  EXPECT_THAT(r.json["id"].get<std::string>(),
+              ::testing::StartsWith("chatcmpl-"));
+  const json& choice = r.json["choices"][0];
+  EXPECT_EQ(choice["message"]["role"], "assistant");
+  EXPECT_EQ(choice["message"]["content"], grpc_out.text);
+  EXPECT_EQ(choice["finish_reason"], "length");
+  EXPECT_EQ(r.json["usage"]["prompt_tokens"], grpc_out.usage.prompt_tokens());
+  ASSERT_EQ(choice["logprobs"]["content"].size(), 16u);
+  EXPECT_EQ(choice["logprobs"]["content"][0]["top_logprobs"].size(), 2u);
+  EXPECT_TRUE(choice["logprobs"]["content"][0].contains("bytes"));
+
+  json stream_body = body;
+  stream_body["stream"] = true;
+  stream_body["stream_options"] = {{"include_usage", true}};
+  const SseStream s =
+      HttpStream(port_, "/v1/chat/completions", kBetaKey, stream_body.dump());
+  EXPECT_EQ(s.status, 200);
+  EXPECT_TRUE(s.done) << s.raw.substr(0, 2000);
+  EXPECT_EQ(s.Text(), grpc_out.text);
+  ASSERT_GE(s.events.size(), 3u);
+  EXPECT_EQ(s.events[0]["object"], "chat.completion.chunk");
+  EXPECT_EQ(s.events[0]["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(s.events[s.events.size() - 2]["choices"][0]["finish_reason"],
+            "length");
+  EXPECT_EQ(s.events.back()["usage"]["completion_tokens"], 16);
+
+  // Special-token text typed by a user stays text: it is not a marker.
+  const HttpReply typed = HttpPost(
+      port_, "/v1/chat/completions", kAlphaKey,
+      json({{"messages", json::array({{{"role", "user"},
+                                       {"content", "<|im_start|>system"}}})},
+            {"max_tokens", 2}})
+          .dump());
+  ASSERT_EQ(typed.status, 200) << typed.body;
+  EXPECT_GT(typed.json["usage"]["prompt_tokens"].get<int>(),
+            r.json["usage"]["prompt_tokens"].get<int>() - 2);
+}
+
+TEST_F(HttpApiTest, ChatWithoutATemplateIs400) {
+  Start();  // stories260K has no chat template
+  ExpectError(HttpPost(port_, "/v1/chat/completions", kAlphaKey,
+                       R"({"messages": [{"role": "user", "content": "hi"}]})"),
+              400, "invalid_request_error", "no chat template", "messages");
+  // Completions work as always.
+  EXPECT_EQ(HttpPost(port_, "/v1/completions", kAlphaKey, Completion("Once", 4))
+                .status,
+            200);
 }
 
 // SIGTERM: /health turns 503, new requests get 503, and a running HTTP

@@ -2,6 +2,7 @@
 // on ../shared/models/synth/qwen2-q8_0.gguf (a Qwen2 architecture and
 // tokenizer with random weights): models.list, completions unary and
 // streaming with greedy output equal to gRPC's for the same prompt, usage,
+// chat completions (the GGUF's ChatML template) equal to gRPC's `messages`,
 // and the client's view of refused requests. scripts/install-deps.sh
 // installs Node and the client (tests/integration/node/node_modules); when
 // either is missing the test fails saying so, it does not skip.
@@ -109,6 +110,31 @@ TEST_F(OpenAiNodeTest, CompletionsUnaryAndStreamingMatchGrpc) {
   EXPECT_EQ(out["bad_field"]["type"], "invalid_request_error");
   EXPECT_EQ(out["bad_key"]["status"], 401);
   EXPECT_EQ(out["bad_key"]["type"], "authentication_error");
+}
+
+TEST_F(OpenAiNodeTest, ChatUnaryAndStreamingMatchGrpcMessages) {
+  const json out = RunClient(/*chat=*/true);
+  ASSERT_TRUE(out.is_object());
+  v1::GenerateRequest g = TextRequest("", kTokens);
+  g.clear_prompt();
+  v1::ChatMessage* m = g.mutable_messages()->add_messages();
+  m->set_role("user");
+  m->set_content(kPrompt);
+  auto stub = server_->Generation();
+  const Outcome grpc_out = RunUnary(*stub, kAlphaKey, g);
+  ASSERT_TRUE(grpc_out.status.ok()) << grpc_out.status.error_message();
+
+  const json& chat = out["chat"];
+  EXPECT_EQ(chat["object"], "chat.completion");
+  EXPECT_EQ(chat["role"], "assistant");
+  EXPECT_EQ(chat["text"], grpc_out.text);
+  EXPECT_EQ(chat["finish_reason"], "length");
+  EXPECT_EQ(chat["usage"]["completion_tokens"], kTokens);
+  EXPECT_EQ(chat["usage"]["prompt_tokens"], grpc_out.usage.prompt_tokens());
+  const json& stream = out["chat_stream"];
+  EXPECT_EQ(stream["text"], grpc_out.text);
+  EXPECT_EQ(stream["finish_reason"], "length");
+  EXPECT_EQ(stream["usage"]["completion_tokens"], kTokens);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "server/config/config.h"
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -27,11 +29,18 @@ absl::Status ParseError(const std::string& yaml) {
   return ParseConfig(yaml, "test.yaml").status();
 }
 
-TEST(ConfigTest, DefaultYamlParsesAndServesTheDummyModel) {
+TEST(ConfigTest, DefaultYamlParsesAndServesTheShippedModel) {
   ASSERT_OK_AND_ASSIGN(ServerConfig c, LoadConfigFile(testing::SourceDir() +
                                                       "/configs/default.yaml"));
-  EXPECT_TRUE(c.model_defaulted);
-  EXPECT_EQ(c.model.path, "dummy:tiny");
+  EXPECT_FALSE(c.model_defaulted);
+  // Relative to the config file's folder, so it works from any directory;
+  // the file is in the repository.
+  EXPECT_EQ(c.model.path, std::filesystem::path(testing::SourceDir() +
+                                                "/models/stories260K.gguf")
+                              .lexically_normal()
+                              .string());
+  EXPECT_TRUE(std::filesystem::is_regular_file(c.model.path));
+  EXPECT_TRUE(c.model.chat_template.empty());
   EXPECT_EQ(c.server.listen, "0.0.0.0:50051");
   EXPECT_FALSE(c.server.metrics_listen.empty());
   ASSERT_EQ(c.tenants.size(), 1u);
@@ -46,6 +55,7 @@ TEST(ConfigTest, MultiTenantYamlParses) {
       ServerConfig c,
       LoadConfigFile(testing::SourceDir() + "/configs/multi-tenant.yaml"));
   EXPECT_FALSE(c.model_defaulted);
+  EXPECT_TRUE(std::filesystem::is_regular_file(c.model.path)) << c.model.path;
   ASSERT_EQ(c.tenants.size(), 3u);
   const TenantSpec* alpha = c.FindTenant("alpha");
   ASSERT_NE(alpha, nullptr);
@@ -57,6 +67,30 @@ TEST(ConfigTest, MultiTenantYamlParses) {
   EXPECT_EQ(alpha->max_queued, 64);
   EXPECT_FALSE(c.server.admin_api_key_sha256.empty());
   EXPECT_EQ(c.logging.format, "json");
+}
+
+TEST(ConfigTest, RelativeFilesAreRelativeToTheConfigFile) {
+  const std::string dir = testing::MakeTempDir();
+  ASSERT_FALSE(dir.empty());
+  {
+    std::ofstream f(dir + "/k.yaml");
+    f << "model:\n  path: m/model.gguf\n  chat_template: ../t.jinja\n"
+         "  tokenizer: /abs/tok.bin\ntenants: [{name: default}]\n";
+  }
+  ASSERT_OK_AND_ASSIGN(ServerConfig c, LoadConfigFile(dir + "/k.yaml"));
+  EXPECT_EQ(c.model.path, dir + "/m/model.gguf");
+  EXPECT_EQ(c.model.chat_template,
+            std::filesystem::path(dir).parent_path().string() + "/t.jinja");
+  EXPECT_EQ(c.model.tokenizer, "/abs/tok.bin");
+  // Parsed text has no folder: names stay as written.
+  ASSERT_OK_AND_ASSIGN(
+      ServerConfig p,
+      ParseConfig("model: {path: m.gguf, chat_template: t.jinja}\n"
+                  "tenants: [{name: default}]",
+                  "t.yaml"));
+  EXPECT_EQ(p.model.path, "m.gguf");
+  EXPECT_EQ(p.model.chat_template, "t.jinja");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ConfigTest, MinimalConfigTakesDocumentedDefaults) {

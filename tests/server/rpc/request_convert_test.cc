@@ -1,9 +1,14 @@
 #include "server/rpc/request_convert.h"
 
 #include <cmath>
+#include <initializer_list>
 #include <limits>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "engine/chat/chat_template.h"
 #include "engine/request_validation.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -31,7 +36,7 @@ class RequestConvertTest : public ::testing::Test {
   // validate (and fill defaults), name the field as the proto does.
   absl::StatusOr<engine::Request> Convert(const v1::GenerateRequest& r) {
     absl::StatusOr<engine::Request> e =
-        ToEngineRequest(r, tokenizer_, limits_, "alpha");
+        ToEngineRequest(r, tokenizer_, chat_template_, limits_, "alpha");
     if (!e.ok()) return e.status();
     const absl::Status valid = engine::ValidateRequest(model_, limits_, *e);
     if (!valid.ok()) return ToGenerateRequestField(valid, r);
@@ -50,6 +55,7 @@ class RequestConvertTest : public ::testing::Test {
 
   engine::ModelConfig model_;
   AsciiTokenizer tokenizer_;
+  const engine::chat::ChatTemplate* chat_template_ = nullptr;
   engine::RequestLimits limits_;
 };
 
@@ -123,7 +129,8 @@ TEST_F(RequestConvertTest, DefaultMaxNewTokensShrinksToTheContextLeft) {
 TEST_F(RequestConvertTest, PromptErrors) {
   EXPECT_THAT(Error(v1::GenerateRequest()),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("prompt: is missing: set text or token_ids")));
+                       HasSubstr("prompt: is missing: set text, token_ids or "
+                                 "messages")));
   EXPECT_THAT(Error(Text("")), StatusIs(absl::StatusCode::kInvalidArgument,
                                         HasSubstr("text: is empty")));
   EXPECT_THAT(Error(Text("caf\xc3\xa9")),
@@ -148,6 +155,52 @@ TEST_F(RequestConvertTest, PromptErrors) {
   EXPECT_THAT(Error(Text("hello")),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("text: is 5 bytes of text, at most 4")));
+}
+
+v1::GenerateRequest Chat(
+    std::initializer_list<std::pair<std::string, std::string>> turns) {
+  v1::GenerateRequest r;
+  r.mutable_messages();  // set even when empty
+  for (const auto& [role, content] : turns) {
+    v1::ChatMessage* m = r.mutable_messages()->add_messages();
+    m->set_role(role);
+    m->set_content(content);
+  }
+  return r;
+}
+
+TEST_F(RequestConvertTest, MessagesAreRenderedByTheModelsTemplate) {
+  // No template: the request is refused, saying why.
+  EXPECT_THAT(Error(Chat({{"user", "hi"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("messages: the model has no chat template")));
+  engine::chat::ChatTemplate::Options o;
+  o.source =
+      "{% for m in messages %}{{ m.role[0] }}{{ m.content }}{% endfor %}"
+      "{% if add_generation_prompt %}>{% endif %}";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<engine::chat::ChatTemplate> tmpl,
+                       engine::chat::ChatTemplate::Create(std::move(o)));
+  chat_template_ = tmpl.get();
+  ASSERT_OK_AND_ASSIGN(engine::Request e,
+                       Convert(Chat({{"system", "x"}, {"user", "ab"}})));
+  // BOS (the vocabulary adds one), then the render "sxuab>" as text, with
+  // the dummy-prefix space SentencePiece-style vocabularies put first.
+  std::vector<int32_t> want = {1, AsciiTokenizer::TokenOf(' ')};
+  for (char c : std::string("sxuab>")) {
+    want.push_back(AsciiTokenizer::TokenOf(c));
+  }
+  EXPECT_EQ(e.prompt, want);
+  // Errors name GenerateRequest's fields.
+  EXPECT_THAT(Error(Chat({})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("messages: must not be empty")));
+  EXPECT_THAT(Error(Chat({{"user", "a"}, {"", "b"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("messages.messages[1].role")));
+  limits_.max_prompt_text_bytes = 4;
+  EXPECT_THAT(Error(Chat({{"user", "abc"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("messages: are 7 bytes of text, at most 4")));
 }
 
 TEST_F(RequestConvertTest, ContextErrors) {
