@@ -27,6 +27,7 @@
 #include "engine/ops/machine_limits.h"
 #include "kvcache/kv_layout.h"
 #include "nlohmann/json.hpp"
+#include "tools/bench_serve.h"
 #include "tools/command_util.h"
 #include "tools/commands.h"
 #include "tools/roofline_report.h"
@@ -333,6 +334,7 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
       "bandwidth and FMA / int8 peaks in-process first, then reports the "
       "run's weight GB/s, KV GB/s and matmul GFLOP/s as % of them",
       /*roofline=*/true, exit_code);
+  AddBenchServeCommand(bench, exit_code);
 }
 
 }  // namespace kvasir::tools
