@@ -73,6 +73,9 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
     // write blocked longer than this ends its stream (and its request).
     // httplib's default is 5 s.
     http.set_write_timeout(30, 0);
+    // Each SSE event is a small write: with Nagle's algorithm on (httplib's
+    // default) it waits for the client's delayed ACK, ~40 ms per event.
+    http.set_tcp_nodelay(true);
     s->Route();
     int port = split.port;
     if (port == 0) {
