@@ -30,10 +30,10 @@ absl::StatusOr<Admission> Admit(ServiceEnv* env,
   std::shared_ptr<const AuthTable> auth = env->auth()->table();
   ASSIGN_OR_RETURN(record->tenant,
                    auth->AuthenticateTenant(AuthorizationOf(context)));
-  ASSIGN_OR_RETURN(a.request,
-                   ToEngineRequest(request, a.engine->tokenizer(),
-                                   a.engine->chat_template(),
-                                   a.engine->request_limits(), record->tenant));
+  ASSIGN_OR_RETURN(
+      a.request,
+      ToEngineRequest(request, a.engine->tokenizer(), a.engine->chat_template(),
+                      a.engine->request_limits(), record->tenant));
   if (a.request.request_id.empty()) a.request.request_id = env->NewRequestId();
   record->request_id = a.request.request_id;
   a.request.deadline = DeadlineOf(context, env->clock());

@@ -141,9 +141,9 @@ absl::StatusOr<std::string> RewriteConf(const std::string& conf,
   }
   for (const Kind& k : kinds) {
     if (k.listens != 1) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "docker/nginx.conf: ", k.listens, " `listen ", k.port,
-          "` lines, need 1"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("docker/nginx.conf: ", k.listens, " `listen ", k.port,
+                       "` lines, need 1"));
     }
     if (k.servers < static_cast<int>(k.replicas->size())) {
       return absl::FailedPreconditionError(absl::StrCat(
