@@ -3,6 +3,9 @@
 BUILD_DIR ?= build
 ASAN_DIR  ?= build-asan
 JOBS      ?= $(shell nproc)
+# Tests run two per core: many of them spend their time waiting on a child
+# server process (start-up, drain), and CTest's -j counts those as busy.
+TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 2 )))
 CONFIG    ?= configs/default.yaml
 KVASIR    := $(BUILD_DIR)/tools/kvasir
 
@@ -21,7 +24,7 @@ build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build
-	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 600
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(TEST_JOBS) --timeout 600
 
 # AddressSanitizer + UBSan build of the whole suite (benchmarks left out).
 test-asan: deps
@@ -31,7 +34,7 @@ test-asan: deps
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) --timeout 1200
+	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(TEST_JOBS) --timeout 1200
 
 # Builds the Docker image and runs it for real (starts a private dockerd and
 # makes a Debian base image with mmdebstrap when needed): scripts/test-docker.sh.

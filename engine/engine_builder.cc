@@ -1,14 +1,11 @@
 #include "engine/engine_builder.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/text_file.h"
 #include "engine/chat/chat_template.h"
 #include "engine/model/kv_heads.h"
 #include "engine/model/llama_runner.h"
@@ -17,24 +14,6 @@
 
 namespace kvasir::engine {
 namespace {
-
-absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    std::string message =
-        absl::StrCat("chat template file '", path, "': ", std::strerror(err));
-    if (err == ENOENT) return absl::NotFoundError(message);
-    return absl::InvalidArgumentError(message);
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("chat template file '", path, "': read error"));
-  }
-  return text.str();
-}
 
 absl::StatusOr<std::unique_ptr<chat::ChatTemplate>> ParseChatTemplate(
     const Model& model) {
@@ -59,7 +38,8 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModelForEngine(
     RETURN_IF_ERROR(ConvertKvHeads(*model, *source.kv_heads));
   }
   if (!source.chat_template.empty()) {
-    ASSIGN_OR_RETURN(model->chat_template, ReadTextFile(source.chat_template));
+    ASSIGN_OR_RETURN(model->chat_template,
+                     ReadTextFile(source.chat_template, "chat template file"));
     absl::Status parsed = ParseChatTemplate(*model).status();
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("chat template file '",

@@ -2,14 +2,10 @@
 // config_validate.cc.
 #include "server/config/config.h"
 
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <initializer_list>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <utility>
 
@@ -19,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "common/text_file.h"
 #include "common/units.h"
 #include "yaml-cpp/yaml.h"
 
@@ -494,21 +491,8 @@ void ResolveModelPaths(const std::filesystem::path& dir, ServerConfig* c) {
 }  // namespace
 
 absl::StatusOr<ServerConfig> LoadConfigFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    std::string message =
-        absl::StrCat("config file '", path, "': ", std::strerror(err));
-    if (err == ENOENT) return absl::NotFoundError(message);
-    return absl::InvalidArgumentError(message);
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("config file '", path, "': read error"));
-  }
-  ASSIGN_OR_RETURN(ServerConfig config, ParseConfig(text.str(), path));
+  ASSIGN_OR_RETURN(const std::string text, ReadTextFile(path, "config file"));
+  ASSIGN_OR_RETURN(ServerConfig config, ParseConfig(text, path));
   ResolveModelPaths(std::filesystem::path(path).parent_path(), &config);
   return config;
 }
