@@ -110,6 +110,16 @@ log "built $image: $((size / 1024 / 1024)) MiB"
 mkdir -p "$work/etc"
 cp "$root/tests/docker/two-tenant.yaml" "$work/etc/config.yaml"
 chmod -R a+rX "$work/etc"
+# Waits up to 120 s for the container's HEALTHCHECK; sets $health.
+wait_healthy() {
+  health=""
+  for _ in $(seq 1 120); do
+    health=$(docker inspect -f '{{.State.Health.Status}}' "$container" 2>/dev/null || true)
+    [ "$health" = healthy ] && break
+    [ "$(docker inspect -f '{{.State.Running}}' "$container")" = true ] || break
+    sleep 1
+  done
+}
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 grpc_port=$(free_port)
 metrics_port=$(free_port)
@@ -121,13 +131,7 @@ docker run -d --name "$container" \
   --memory 1g --cpus 2 "$image" >/dev/null
 log "started $container (gRPC 127.0.0.1:$grpc_port)"
 
-health=""
-for _ in $(seq 1 120); do
-  health=$(docker inspect -f '{{.State.Health.Status}}' "$container" 2>/dev/null || true)
-  [ "$health" = healthy ] && break
-  [ "$(docker inspect -f '{{.State.Running}}' "$container")" = true ] || break
-  sleep 1
-done
+wait_healthy
 [ "$health" = healthy ] || { docker logs "$container" 2>&1 | tail -30; fail "container not healthy ($health)"; }
 log "container healthy"
 
@@ -199,13 +203,7 @@ log "docker stop: drained and exited 0"
 docker rm -f "$container" >/dev/null 2>&1 || true
 docker run -d --name "$container" -p "127.0.0.1:$grpc_port:50051" \
   --memory 1g --cpus 2 "$image" >/dev/null
-health=""
-for _ in $(seq 1 120); do
-  health=$(docker inspect -f '{{.State.Health.Status}}' "$container" 2>/dev/null || true)
-  [ "$health" = healthy ] && break
-  [ "$(docker inspect -f '{{.State.Running}}' "$container")" = true ] || break
-  sleep 1
-done
+wait_healthy
 [ "$health" = healthy ] || { docker logs "$container" 2>&1 | tail -30; fail "shipped config: not healthy ($health)"; }
 story=$("$kvasir" client generate --addr "127.0.0.1:$grpc_port" --prompt "$prompt" \
   --max-tokens 64 --json)

@@ -8,6 +8,7 @@
 #include "common/status_macros.h"
 #include "httplib.h"
 #include "server/config/config.h"
+#include "server/http/http_listen.h"
 #include "spdlog/spdlog.h"
 
 namespace kvasir::server {
@@ -17,7 +18,7 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   ASSIGN_OR_RETURN(const HostPort split,
                    SplitListenAddress(address, "server.metrics_listen"));
   const std::string& host = split.host;
-  int port = split.port;
+  const int port = split.port;
   std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer());
   try {
     server->http_ = std::make_unique<httplib::Server>();
@@ -31,24 +32,9 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     http.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("Kvasir metrics: /metrics\n", "text/plain");
     });
-    if (port == 0) {
-      port = http.bind_to_any_port(host);
-    } else if (!http.bind_to_port(host, port)) {
-      port = -1;
-    }
-    if (port < 0) {
-      return absl::UnavailableError(
-          absl::StrCat("server.metrics_listen: cannot listen on '", address,
-                       "' (address in use or not local?)"));
-    }
-    server->port_ = port;
-    server->thread_ = std::thread([&http] { http.listen_after_bind(); });
-    // stop() only takes effect once the loop runs; wait for it.
-    const auto give_up =
-        std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!http.is_running() && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    ASSIGN_OR_RETURN(server->port_,
+                     BindAndServe(http, host, port, "server.metrics_listen",
+                                  address, &server->thread_));
   } catch (const std::exception& e) {
     return absl::InternalError(
         absl::StrCat("metrics endpoint on '", address, "': ", e.what()));

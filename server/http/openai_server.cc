@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "httplib.h"
 #include "server/config/config.h"
+#include "server/http/http_listen.h"
 #include "server/http/http_thread_pool.h"
 #include "server/http/openai_response.h"
 #include "server/rpc/status_mapping.h"
@@ -77,26 +78,9 @@ absl::StatusOr<std::unique_ptr<OpenAiHttpServer>> OpenAiHttpServer::Start(
     // default) it waits for the client's delayed ACK, ~40 ms per event.
     http.set_tcp_nodelay(true);
     s->Route();
-    int port = split.port;
-    if (port == 0) {
-      port = http.bind_to_any_port(split.host);
-    } else if (!http.bind_to_port(split.host, port)) {
-      port = -1;
-    }
-    if (port < 0) {
-      return absl::UnavailableError(
-          absl::StrCat("server.http_listen: cannot listen on '", address,
-                       "' (address in use, or not an address of this "
-                       "machine?)"));
-    }
-    s->port_ = port;
-    s->thread_ = std::thread([&http] { http.listen_after_bind(); });
-    // stop() only takes effect once the loop runs; wait for it.
-    const auto give_up =
-        std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!http.is_running() && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    ASSIGN_OR_RETURN(s->port_,
+                     BindAndServe(http, split.host, split.port,
+                                  "server.http_listen", address, &s->thread_));
   } catch (const std::exception& e) {
     return absl::InternalError(
         absl::StrCat("HTTP API on '", address, "': ", e.what()));

@@ -1,0 +1,36 @@
+#include "server/http/http_listen.h"
+
+#include <chrono>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "httplib.h"
+
+namespace kvasir::server {
+
+absl::StatusOr<int> BindAndServe(httplib::Server& http, const std::string& host,
+                                 int port, absl::string_view field,
+                                 absl::string_view address,
+                                 std::thread* thread) {
+  if (port == 0) {
+    port = http.bind_to_any_port(host);
+  } else if (!http.bind_to_port(host, port)) {
+    port = -1;
+  }
+  if (port < 0) {
+    return absl::UnavailableError(
+        absl::StrCat(field, ": cannot listen on '", address,
+                     "' (address in use, or not an address of this "
+                     "machine?)"));
+  }
+  *thread = std::thread([&http] { http.listen_after_bind(); });
+  // stop() only takes effect once the loop runs; wait for it.
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!http.is_running() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return port;
+}
+
+}  // namespace kvasir::server
