@@ -82,6 +82,11 @@ absl::Status ValidateOptions(const LlamaRunner::Options& o) {
     return bad("max_seqs", o.max_seqs,
                absl::StrCat("must be in [1, ", kMaxSeqsLimit, "]"));
   }
+  if (o.max_logit_rows < 0 || o.max_logit_rows > kMaxBatchTokensLimit) {
+    return bad("max_logit_rows", o.max_logit_rows,
+               absl::StrCat("must be in [0, ", kMaxBatchTokensLimit,
+                            "] (0: max_seqs)"));
+  }
   if (o.block_size < 1) {
     return bad("block_size", o.block_size, "must be at least 1");
   }
@@ -226,6 +231,7 @@ absl::Status LlamaRunner::Init(Model* releasable) {
   const int d = c.dim, f = c.hidden_dim, h = c.n_heads, hkv = c.n_kv_heads;
   const int hd = c.head_dim;
   const int m = options_.max_batch_tokens, s = options_.max_seqs;
+  const int r = max_logit_rows();
 
   layout_ = c.KvLayoutFor(options_.kv_dtype, options_.block_size);
   RETURN_IF_ERROR(layout_.Validate());
@@ -285,7 +291,7 @@ absl::Status LlamaRunner::Init(Model* releasable) {
   ASSIGN_OR_RETURN(
       output_,
       MakeProj(w.tied_output() ? "output (tied to tok_embeddings)" : "output",
-               {w.tied_output() ? &w.tok_embeddings : &w.output}, d, s));
+               {w.tied_output() ? &w.tok_embeddings : &w.output}, d, r));
   if (releasable != nullptr && !w.tied_output() && output_.dense != nullptr) {
     releasable->weights.output = Tensor();
   }
@@ -324,12 +330,12 @@ absl::Status LlamaRunner::Init(Model* releasable) {
   proj_ = alloc(int64_t{m} * d);
   gate_up_ = alloc(int64_t{m} * 2 * f);
   ffn_ = alloc(int64_t{m} * f);
-  last_ = alloc(int64_t{s} * d);
-  logits_ = alloc(int64_t{s} * c.vocab_size);
+  last_ = alloc(int64_t{r} * d);
+  logits_ = alloc(int64_t{r} * c.vocab_size);
   token_ids_.resize(m);
   positions_.resize(m);
   att_seqs_.resize(s);
-  logit_rows_.resize(s);
+  logit_rows_.resize(r);
   return absl::OkStatus();
 }
 
@@ -422,12 +428,26 @@ absl::Status LlamaRunner::Validate(absl::Span<const SequenceStep> seqs,
                      options_.max_seqs));
   }
   int64_t total = 0;
+  int64_t logit_rows = 0;
   for (size_t i = 0; i < seqs.size(); ++i) {
     const SequenceStep& s = seqs[i];
     const int64_t n = static_cast<int64_t>(s.tokens.size());
     if (n < 1) {
       return absl::InvalidArgumentError(
           absl::StrCat("step: seqs[", i, "].tokens is empty"));
+    }
+    if (s.compute_logits) {
+      if (s.logits_last_n < 1 || s.logits_last_n > n) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("step: seqs[", i, "].logits_last_n ", s.logits_last_n,
+                         " must be in [1, ", n, "] (its token count)"));
+      }
+      logit_rows += s.logits_last_n;
+      if (logit_rows > max_logit_rows()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "step: ", logit_rows, " or more logits rows exceed max_logit_rows ",
+            max_logit_rows()));
+      }
     }
     total += n;
     if (total > options_.max_batch_tokens) break;  // reported below
@@ -525,7 +545,9 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
       positions_[m + j] = s.start_pos + j;
     }
     m += n;
-    if (s.compute_logits) logit_rows_[n_logits++] = m - 1;
+    if (s.compute_logits) {
+      for (int r = m - s.logits_last_n; r < m; ++r) logit_rows_[n_logits++] = r;
+    }
     // Attention streams each sequence's K/V once per layer and KV head.
     timings_.kv_bytes += int64_t{s.start_pos + n} * layout_.BytesPerToken();
   }

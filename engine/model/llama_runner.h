@@ -45,6 +45,10 @@ class LlamaRunner final : public ModelRunner {
     int max_batch_tokens = 512;
     // Sequences per step.
     int max_seqs = 64;
+    // Logits rows per step over all sequences (SequenceStep::logits_last_n
+    // summed); 0 = max_seqs (one per sequence, as serving needs). The
+    // logits buffer is [max_logit_rows, vocab] f32, allocated at Create.
+    int max_logit_rows = 0;
     // Tokens per KV block.
     int block_size = 16;
     // Element type of the KV cache.
@@ -93,6 +97,8 @@ class LlamaRunner final : public ModelRunner {
   // See ModelRunner::Step. Checks, before writing anything: 1 to max_seqs
   // sequences, 1 to max_batch_tokens tokens in all, each sequence with at
   // least one token, token ids in [0, vocab), start_pos >= 0,
+  // logits_last_n in [1, tokens] where logits are asked for and at most
+  // max_logit_rows of them in all,
   // start_pos + n <= context_length, a block table covering positions
   // [0, start_pos + n) whose entries are blocks of `kv`, and kv's layout
   // equal to kv_layout(). InvalidArgument naming the sequence and field.
@@ -115,6 +121,11 @@ class LlamaRunner final : public ModelRunner {
   // shape and row count seen), for logs and tests.
   int cached_primitives() const;
   int num_threads() const { return num_threads_; }
+  // Options::max_logit_rows resolved (max_seqs when 0).
+  int max_logit_rows() const {
+    return options_.max_logit_rows > 0 ? options_.max_logit_rows
+                                       : options_.max_seqs;
+  }
 
  private:
   // One projection: a oneDNN matmul (all parts f32) or the quantized
@@ -182,12 +193,12 @@ class LlamaRunner final : public ModelRunner {
   Buffer proj_;     // [M, D] output of wo / w_down
   Buffer gate_up_;  // [M, 2F]
   Buffer ffn_;      // [M, F]
-  Buffer last_;     // [S, D] final hidden state of the logits rows
-  Buffer logits_;   // [S, V]
+  Buffer last_;     // [R, D] final hidden state of the logits rows
+  Buffer logits_;   // [R, V]; R = max_logit_rows()
   std::vector<int32_t> token_ids_;                       // [M]
   std::vector<int32_t> positions_;                       // [M]
   std::vector<ops::PagedAttention::Sequence> att_seqs_;  // [S]
-  std::vector<int32_t> logit_rows_;                      // [S]
+  std::vector<int32_t> logit_rows_;                      // [R]
   int n_logits_ = 0;
 
   StepTimings timings_;

@@ -23,6 +23,11 @@ struct SequenceStep {
   absl::Span<const int32_t> block_table;
   // Whether to produce logits for the last of `tokens`.
   bool compute_logits = false;
+  // With compute_logits: logits for the last `logits_last_n` of `tokens`
+  // (1 <= logits_last_n <= tokens.size()), one row per token, in order.
+  // Serving asks for 1 (the next token); evaluation (`kvasir perplexity`)
+  // asks for every scored position of a prefill in one step.
+  int32_t logits_last_n = 1;
 };
 
 // Wall time of the last Step split by kind of work, for benchmarks.
@@ -68,8 +73,11 @@ class ModelRunner {
   virtual absl::Status Step(absl::Span<const SequenceStep> seqs,
                             kvcache::KvArena& kv) = 0;
 
-  // Logits [vocab] of the i-th sequence of the last Step that had
-  // compute_logits set (counting only those). Valid until the next Step.
+  // The i-th row of logits [vocab] of the last Step, rows in sequence
+  // order: each sequence with compute_logits contributes logits_last_n
+  // consecutive rows (so with logits_last_n = 1 everywhere, row i is the
+  // i-th such sequence's). Valid until the next Step; empty for i out of
+  // range.
   virtual absl::Span<const float> logits(int i) const = 0;
 
   virtual StepTimings last_timings() const { return {}; }

@@ -125,6 +125,13 @@ absl::Status FakeRunner::Validate(absl::Span<const engine::SequenceStep> seqs,
             absl::StrCat("FakeRunner: sequence ", i, " names block ", b));
       }
     }
+    if (s.compute_logits && s.logits_last_n != 1) {
+      // One row per sequence is all the engine asks for; evaluation tests
+      // use a runner of their own.
+      return absl::InvalidArgumentError(
+          absl::StrCat("FakeRunner: sequence ", i, " asks for logits_last_n ",
+                       s.logits_last_n, "; only 1 is supported"));
+    }
     for (int32_t t : s.tokens) {
       if (t < 0 || t >= config_.vocab_size) {
         return absl::InvalidArgumentError(
