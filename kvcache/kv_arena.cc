@@ -20,7 +20,7 @@ absl::StatusOr<KvArena> KvArena::Create(const KvLayout& layout,
                                         int64_t capacity_bytes) {
   RETURN_IF_ERROR(layout.Validate());
   const int64_t block_bytes = layout.BlockBytes();
-  const int64_t blocks = capacity_bytes / block_bytes;
+  const int64_t blocks = layout.BlocksInBytes(capacity_bytes);
   if (blocks <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "kv_cache.capacity: ", FormatByteSize(capacity_bytes),

@@ -4,6 +4,11 @@
 
 namespace kvasir::kvcache {
 
+absl::Span<const KvDtype> AllKvDtypes() {
+  static constexpr KvDtype kAll[] = {KvDtype::kF32, KvDtype::kBF16};
+  return kAll;
+}
+
 int KvDtypeSize(KvDtype dtype) { return dtype == KvDtype::kF32 ? 4 : 2; }
 
 absl::string_view KvDtypeName(KvDtype dtype) {

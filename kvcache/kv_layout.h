@@ -7,11 +7,17 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace kvasir::kvcache {
 
 // Element type of the cached keys and values.
 enum class KvDtype { kF32, kBF16 };
+
+// Every KvDtype, in the order reports list them (widest first). Reports
+// and tests iterate this, so a new dtype appears in them by being added
+// here.
+absl::Span<const KvDtype> AllKvDtypes();
 
 // Bytes per element: 4 for f32, 2 for bf16.
 int KvDtypeSize(KvDtype dtype);
@@ -57,6 +63,10 @@ struct KvLayout {
     return ((int64_t{layer} * 2 + kv) * n_kv_heads + kv_head) *
            int64_t{block_size} * head_dim;
   }
+
+  // Whole blocks in `bytes` (rounded down): the arena's block count for a
+  // capacity, and what fits in a byte budget.
+  int64_t BlocksInBytes(int64_t bytes) const { return bytes / BlockBytes(); }
 
   // Blocks that hold `tokens` tokens (rounded up).
   int64_t BlocksForTokens(int64_t tokens) const {

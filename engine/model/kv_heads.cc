@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace kvasir::engine {
 namespace {
@@ -43,8 +44,7 @@ Tensor Regroup(const Tensor& stored, int old_heads, int new_heads, int hd) {
 
 }  // namespace
 
-absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
-  ModelConfig& c = model.config;
+absl::Status CheckKvHeads(const ModelConfig& c, int n_kv_heads) {
   const int hkv = c.n_kv_heads;
   const int h = c.n_heads;
   const int n = n_kv_heads;
@@ -57,7 +57,6 @@ absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
         absl::StrCat("kv_heads: the model's n_heads ", h, ", n_kv_heads ", hkv,
                      " and head_dim ", c.head_dim, " must be positive"));
   }
-  if (n == hkv) return absl::OkStatus();
   if (n < hkv && hkv % n != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "kv_heads: ", n, " does not divide the model's ", hkv,
@@ -69,6 +68,23 @@ absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
         " KV heads and ", h, " query heads (to duplicate K/V heads, ", hkv,
         " must divide kv_heads and kv_heads must divide ", h, ")"));
   }
+  return absl::OkStatus();
+}
+
+std::vector<int> ValidKvHeadCounts(const ModelConfig& config) {
+  std::vector<int> counts;
+  for (int n = config.n_heads; n >= 1; --n) {
+    if (CheckKvHeads(config, n).ok()) counts.push_back(n);
+  }
+  return counts;
+}
+
+absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
+  ModelConfig& c = model.config;
+  const int hkv = c.n_kv_heads;
+  const int n = n_kv_heads;
+  RETURN_IF_ERROR(CheckKvHeads(c, n));
+  if (n == hkv) return absl::OkStatus();
   // Check every layer before changing any.
   const int64_t rows = int64_t{hkv} * c.head_dim;
   for (size_t l = 0; l < model.weights.layers.size(); ++l) {

@@ -1,6 +1,8 @@
 #ifndef KVASIR_ENGINE_MODEL_KV_HEADS_H_
 #define KVASIR_ENGINE_MODEL_KV_HEADS_H_
 
+#include <vector>
+
 #include "absl/status/status.h"
 #include "engine/model/model.h"
 
@@ -25,6 +27,15 @@ namespace kvasir::engine {
 // InvalidArgument naming `kv_heads`, the value and the rule otherwise, or
 // when wk/wv do not have the config's shape; the model is unchanged then.
 absl::Status ConvertKvHeads(Model& model, int n_kv_heads);
+
+// ConvertKvHeads's rules alone: OK when a model of `config` can be converted
+// to `n_kv_heads` K/V heads, else the same InvalidArgument.
+absl::Status CheckKvHeads(const ModelConfig& config, int n_kv_heads);
+
+// Every K/V head count a model of `config` can be converted to, from MHA
+// (n_heads, when reachable) down to MQA (1), in decreasing order. Includes
+// the model's own n_kv_heads.
+std::vector<int> ValidKvHeadCounts(const ModelConfig& config);
 
 }  // namespace kvasir::engine
 

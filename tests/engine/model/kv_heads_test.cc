@@ -175,5 +175,23 @@ TEST(ConvertKvHeadsTest, RejectsCountsThatBreakTheGroupsNamingTheField) {
   EXPECT_EQ(broken->weights.layers[0].wk.dim(0), 32);
 }
 
+TEST(ValidKvHeadCountsTest, AreTheCountsConvertKvHeadsAccepts) {
+  ModelConfig c;
+  c.n_heads = 8;
+  c.n_kv_heads = 4;
+  c.head_dim = 8;
+  // MHA by duplication, the model's own GQA, pooled GQA, MQA; 3, 5, 6, 7
+  // break the groups.
+  EXPECT_THAT(ValidKvHeadCounts(c), ::testing::ElementsAre(8, 4, 2, 1));
+  for (int n = 1; n <= 8; ++n) {
+    const bool valid = n == 8 || n == 4 || n == 2 || n == 1;
+    EXPECT_EQ(CheckKvHeads(c, n).ok(), valid) << n;
+  }
+  c.n_heads = 12;
+  c.n_kv_heads = 6;
+  // 12 from 6 by duplication; 6 divides by 3, 2, 1; 4 is neither.
+  EXPECT_THAT(ValidKvHeadCounts(c), ::testing::ElementsAre(12, 6, 3, 2, 1));
+}
+
 }  // namespace
 }  // namespace kvasir::engine
