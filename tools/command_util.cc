@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <string>
 
+#include "kvcache/kv_layout.h"
+
 namespace kvasir::tools {
 
 int ExitCodeFor(const absl::Status& status) {
@@ -16,6 +18,16 @@ int ExitCodeFor(const absl::Status& status) {
     default:
       return 1;
   }
+}
+
+std::string KvDtypeHelp() {
+  std::string help;
+  for (kvcache::KvDtype d : kvcache::AllKvDtypes()) {
+    if (!help.empty()) help += ", ";
+    help += std::string(kvcache::KvDtypeName(d));
+    if (d == kvcache::KvDtype::kF32) help += " (default)";
+  }
+  return "KV cache element type: " + help;
 }
 
 int Fail(absl::string_view command, const absl::Status& status) {

@@ -1,6 +1,8 @@
 #ifndef KVASIR_TOOLS_COMMAND_UTIL_H_
 #define KVASIR_TOOLS_COMMAND_UTIL_H_
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "engine/engine_builder.h"
@@ -16,6 +18,10 @@ int ExitCodeFor(const absl::Status& status);
 // Prints "kvasir <command>: <message>" to stderr and returns
 // ExitCodeFor(status).
 int Fail(absl::string_view command, const absl::Status& status);
+
+// "f32 (default), bf16, ...": every kvcache::KvDtype, for --kv-dtype's
+// help.
+std::string KvDtypeHelp();
 
 // The model `generate` and `bench` load, from their shared --model,
 // --tokenizer and --kv-heads flags (`has_kv_heads`: --kv-heads was given).

@@ -23,6 +23,9 @@ void AddHashKeyCommand(CLI::App& app, int* exit_code);   // hash_key_command.cc
 void AddGenerateCommand(CLI::App& app, int* exit_code);  // generate_command.cc
 void AddBenchCommand(CLI::App& app, int* exit_code);     // bench_command.cc
 void AddQuantizeCommand(CLI::App& app, int* exit_code);  // quantize_command.cc
+void AddPerplexityCommand(CLI::App& app,  // perplexity_command.cc
+                          int* exit_code);
+void AddKvReportCommand(CLI::App& app, int* exit_code);  // kv_report_command.cc
 
 }  // namespace kvasir::tools
 

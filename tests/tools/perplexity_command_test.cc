@@ -1,0 +1,196 @@
+// Runs the real `kvasir perplexity` and `kvasir kv-report` binaries on
+// stories260K and the eval text, against llama.cpp's llama-perplexity
+// (../shared/eval/README.md), and checks their errors.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/paths.h"
+#include "tests/testing/subprocess.h"
+
+namespace kvasir {
+namespace {
+
+using ::kvasir::testing::BinaryDir;
+using ::kvasir::testing::ModelPath;
+using ::kvasir::testing::ProcessResult;
+using ::kvasir::testing::RunProcess;
+using ::kvasir::testing::SharedDir;
+using ::testing::HasSubstr;
+
+std::string EvalText() { return SharedDir() + "/eval/stories-eval.txt"; }
+
+ProcessResult Kvasir(std::vector<std::string> args) {
+  args.insert(args.begin(), BinaryDir() + "/tools/kvasir");
+  return RunProcess(args);
+}
+
+ProcessResult Perplexity(std::vector<std::string> extra) {
+  std::vector<std::string> args = {"perplexity", "--model",
+                                   ModelPath("stories260K.gguf"), "--text",
+                                   EvalText()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return Kvasir(args);
+}
+
+// llama.cpp's perplexities of stories260K at -c 128 (../shared/eval).
+struct Reference {
+  std::string kv_heads;  // empty: as trained
+  double ppl;
+};
+
+class PerplexityTableTest : public ::testing::TestWithParam<Reference> {};
+
+TEST_P(PerplexityTableTest, MatchesLlamaCppWithinHalfAPercent) {
+  std::vector<std::string> args = {"--ctx", "128", "--json"};
+  if (!GetParam().kv_heads.empty()) {
+    args.insert(args.end(), {"--kv-heads", GetParam().kv_heads});
+  }
+  const ProcessResult r = Perplexity(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["chunks"], 10);
+  EXPECT_EQ(j["scored_tokens"], 10 * 63);
+  EXPECT_EQ(j["chunk_ppl"].size(), 10u);
+  const double ppl = j["ppl"].get<double>();
+  EXPECT_NEAR(ppl, GetParam().ppl, GetParam().ppl * 0.005);
+  EXPECT_DOUBLE_EQ(j["chunk_ppl"].back().get<double>(), ppl);
+  EXPECT_GT(j["ppl_error"].get<double>(), 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stories260K, PerplexityTableTest,
+                         ::testing::Values(Reference{"", 4.0640},
+                                           Reference{"8", 4.0640},
+                                           Reference{"2", 120.83},
+                                           Reference{"1", 215.50}),
+                         [](const auto& info) {
+                           return info.param.kv_heads.empty()
+                                      ? std::string("native")
+                                      : "kv_heads_" + info.param.kv_heads;
+                         });
+
+TEST(PerplexityCommandTest, PrintsRunningEstimatesAndTheFinalLikeLlamaCpp) {
+  const ProcessResult r = Perplexity({"--ctx", "128"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("10 chunks of 128"));
+  EXPECT_THAT(r.out, HasSubstr("[1]"));
+  EXPECT_THAT(r.out, HasSubstr(",[10]"));
+  EXPECT_THAT(r.out, HasSubstr("Final estimate: PPL = 4.06"));
+  // Not a terminal: no progress bar.
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("chunks, PPL")));
+}
+
+TEST(PerplexityCommandTest, Bf16CacheStaysCloseToF32) {
+  const ProcessResult r =
+      Perplexity({"--ctx", "128", "--kv-dtype", "bf16", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["kv_dtype"], "bf16");
+  EXPECT_NEAR(j["ppl"].get<double>(), 4.0640, 4.0640 * 0.01);
+}
+
+TEST(PerplexityCommandTest, BadFlagsGiveClearErrors) {
+  ProcessResult r = Perplexity({"--ctx", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--ctx 2 must be in [3, 512]"));
+  r = Perplexity({"--ctx", "1024"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--ctx 1024 must be in [3, 512]"));
+  EXPECT_THAT(r.err, HasSubstr("context length of stories260K.gguf"));
+  // The eval text is about 1.3k tokens: two chunks of 512 fit, not of 1024.
+  r = Perplexity({"--ctx", "512", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Perplexity({"--kv-dtype", "f16"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--kv-dtype: 'f16' is not one of"));
+  r = Perplexity({"--kv-heads", "3"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("kv_heads: 3"));
+  r = Kvasir({"perplexity", "--model", ModelPath("stories260K.gguf"), "--text",
+              "/nonexistent/text.txt"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--text file '/nonexistent/text.txt'"));
+}
+
+TEST(PerplexityCommandTest, ShortTextSaysHowManyTokensItHasAndNeeds) {
+  const std::string dir = ::kvasir::testing::MakeTempDir();
+  const std::string path = dir + "/short.txt";
+  ASSERT_TRUE(::kvasir::testing::WriteFileAtomically(
+      path, "Once upon a time there was a cat."));
+  const ProcessResult r =
+      Kvasir({"perplexity", "--model", ModelPath("stories260K.gguf"), "--text",
+              path, "--ctx", "64"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::ContainsRegex(
+                         "the text is [0-9]+ tokens; --ctx 64 needs at least "
+                         "128"));
+}
+
+TEST(KvReportCommandTest, EveryModeAndDtypeWithPerplexity) {
+  const ProcessResult r =
+      Kvasir({"kv-report", "--model", ModelPath("stories260K.gguf"), "--text",
+              EvalText(), "--ctx", "512", "--ppl-ctx", "128", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["budget_bytes"], 64 << 20);
+  EXPECT_EQ(j["ppl_ctx"], 128);
+  // 8 query heads, 4 KV heads: MHA 8, GQA 4 (native), GQA 2, MQA 1; each
+  // for every KV dtype, widest first.
+  const nlohmann::json& rows = j["rows"];
+  ASSERT_GE(rows.size(), 8u);
+  ASSERT_EQ(rows.size() % 4, 0u);
+  const size_t dtypes = rows.size() / 4;
+  const std::vector<int> heads = {8, 4, 2, 1};
+  const std::vector<double> want = {4.0640, 4.0640, 120.83, 215.50};
+  for (size_t h = 0; h < 4; ++h) {
+    const nlohmann::json& f32 = rows[h * dtypes];
+    EXPECT_EQ(f32["kv_heads"], heads[h]);
+    EXPECT_EQ(f32["kv_dtype"], "f32");
+    EXPECT_EQ(f32["native"], heads[h] == 4);
+    // 5 layers x K and V x heads x head_dim 8 x 4 bytes.
+    EXPECT_EQ(f32["bytes_per_token"], 2 * 5 * heads[h] * 8 * 4);
+    // 64 MiB in whole 16-token blocks / 32 blocks per 512-token sequence.
+    const int64_t block = int64_t{2} * 5 * heads[h] * 8 * 4 * 16;
+    EXPECT_EQ(f32["sequences"], ((int64_t{64} << 20) / block) / 32);
+    EXPECT_NEAR(f32["ppl"]["mean"].get<double>(), want[h], want[h] * 0.005);
+    EXPECT_EQ(rows[h * dtypes + 1]["kv_dtype"], "bf16");
+    EXPECT_EQ(rows[h * dtypes + 1]["bytes_per_token"],
+              2 * 5 * heads[h] * 8 * 2);
+  }
+  EXPECT_EQ(rows[2 * dtypes]["mode"], "GQA-2");
+  EXPECT_EQ(rows[3 * dtypes]["mode"], "MQA");
+}
+
+TEST(KvReportCommandTest, PlainTableWithoutText) {
+  const ProcessResult r =
+      Kvasir({"kv-report", "--model", ModelPath("stories260K.gguf"), "--budget",
+              "1MiB", "--ctx", "256"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("sequences of 256 tokens in 1MiB"));
+  EXPECT_THAT(r.out, HasSubstr("KV heads  mode"));
+  EXPECT_THAT(r.out, HasSubstr("GQA-4 (native)"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("PPL")));
+  // MQA f32: 320 bytes/token, 5120-byte blocks: 204 blocks, 16 a sequence.
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("1  MQA +f32 +320 +12\n"));
+}
+
+TEST(KvReportCommandTest, BadFlags) {
+  ProcessResult r = Kvasir({"kv-report", "--model",
+                            ModelPath("stories260K.gguf"), "--budget", "12XB"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--budget"));
+  r = Kvasir(
+      {"kv-report", "--model", ModelPath("stories260K.gguf"), "--ctx", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--ctx 0 must be at least 1"));
+  r = Kvasir({"kv-report", "--model", ModelPath("stories260K.gguf"), "--text",
+              EvalText(), "--ppl-ctx", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--ppl-ctx 2 must be in [3, 512]"));
+}
+
+}  // namespace
+}  // namespace kvasir
