@@ -2,6 +2,7 @@
 // a deployment: hyperparameters, attention mode, parameter count, tensor
 // types and memory, the tokenizer, and the KV-cache cost per token for
 // every KV-head count the checkpoint can be converted to.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -96,16 +97,12 @@ int64_t WeightMemoryBytes(const engine::Model& m) {
 }
 
 // Every KV-head count the checkpoint's `hkv` heads can be converted to
-// (see ConvertKvHeads): divisors of hkv (pooling) and multiples of hkv that
-// divide H (duplication).
-std::vector<int> ValidKvHeads(int n_heads, int hkv) {
-  std::vector<int> out;
-  for (int n = 1; n <= n_heads; ++n) {
-    if (n_heads % n != 0) continue;
-    if ((n <= hkv && hkv % n == 0) || (n > hkv && n % hkv == 0)) {
-      out.push_back(n);
-    }
-  }
+// (engine::ValidKvHeadCounts, ConvertKvHeads's rules), MQA first.
+std::vector<int> ValidKvHeads(const engine::ModelConfig& c, int hkv) {
+  engine::ModelConfig checkpoint = c;
+  checkpoint.n_kv_heads = hkv;
+  std::vector<int> out = engine::ValidKvHeadCounts(checkpoint);
+  std::reverse(out.begin(), out.end());
   return out;
 }
 
@@ -185,7 +182,7 @@ nlohmann::json ToJson(const Report& r) {
   j["checkpoint_kv_heads"] = r.checkpoint_kv_heads;
   j["kv_converted_to_f32"] = r.kv_converted_to_f32;
   nlohmann::json table = nlohmann::json::array();
-  for (int n : ValidKvHeads(c.n_heads, r.checkpoint_kv_heads)) {
+  for (int n : ValidKvHeads(c, r.checkpoint_kv_heads)) {
     const engine::ModelConfig k = WithKvHeads(c, n);
     table.push_back(
         {{"kv_heads", n},
@@ -263,7 +260,7 @@ void PrintText(const Report& r) {
   std::printf("\nKV bytes per token by KV heads (checkpoint: %d):\n",
               r.checkpoint_kv_heads);
   std::printf("  %-8s %-5s %14s %14s\n", "kv_heads", "mode", "f32", "bf16");
-  for (int n : ValidKvHeads(c.n_heads, r.checkpoint_kv_heads)) {
+  for (int n : ValidKvHeads(c, r.checkpoint_kv_heads)) {
     const engine::ModelConfig k = WithKvHeads(c, n);
     std::printf(
         "  %-8d %-5s %14s %14s%s\n", n,
