@@ -9,7 +9,7 @@ TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 2 )))
 CONFIG    ?= configs/default.yaml
 KVASIR    := $(BUILD_DIR)/tools/kvasir
 
-.PHONY: all deps configure build test test-asan test-docker bench serve format clean
+.PHONY: all deps configure build test test-asan test-docker bench soak serve format clean
 
 all: build
 
@@ -43,6 +43,15 @@ test-docker: build
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do echo "== $$b"; $$b || exit 1; done
+
+# Not part of CI: the real server under mixed load (streaming and unary,
+# cancels, 5 ms deadlines) with budget reloads every 3 s for SOAK_SECONDS;
+# fails on a crash, an unexpected status, a tenant above its limit, a KV
+# block left in use, or RSS growth >= 5% after warm-up (tests/soak/).
+SOAK_SECONDS ?= 600
+soak: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target kvasir kvasir_soak
+	$(BUILD_DIR)/tests/soak/kvasir_soak --seconds $(SOAK_SECONDS)
 
 # The quick start: the gRPC server with $(CONFIG) (as shipped: the demo model
 # models/stories260K.gguf, the default tenant, 0.0.0.0:50051, metrics on

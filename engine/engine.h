@@ -171,6 +171,12 @@ struct TenantSchedStats {
                                      // (recomputation included)
   int64_t generated_tokens = 0;      // logits produced (tokens sampled)
   int64_t preemptions = 0;
+  // Prompt tokens found in the prefix cache, once per request at its first
+  // admission: the sum of its requests' FinishInfo::cached_prompt_tokens
+  // (what a user is billed as cached, like OpenAI's
+  // usage.prompt_tokens_details.cached_tokens). A preempted request's
+  // resume is not counted again. GetStats and /metrics both read this.
+  int64_t cached_prompt_tokens = 0;
 };
 
 // One tenant's numbers, each from its one owner: the KV cache, the

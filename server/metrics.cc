@@ -111,12 +111,14 @@ void AddEngineFamilies(const engine::EngineStats& s,
                              "1 while the tenant holds more than its limit");
   FamilyBuilder preempted = counter("kvasir_tenant_preemptions_total",
                                     "The tenant's requests preempted");
-  // Not kvasir_cached_prompt_tokens_total: this counts every admission's
-  // hits, a preempted request's resume included (see TenantKvStats).
-  FamilyBuilder hits =
-      counter("kvasir_tenant_prefix_hit_tokens_total",
-              "Tokens found in the prefix cache at each admission, resumes "
-              "after preemption included");
+  // Counted by the engine, so that GetStats reports the same numbers
+  // (one source each; see TenantSchedStats).
+  FamilyBuilder cached =
+      counter("kvasir_cached_prompt_tokens_total",
+              "Prompt tokens served from the prefix cache, once per request "
+              "(at its first admission)");
+  FamilyBuilder generated =
+      counter("kvasir_generated_tokens_total", "Tokens generated (sampled)");
   for (const engine::TenantStats& t : s.tenants) {
     std::vector<ClientMetric::Label> l = {{"tenant", t.name}};
     queued.Add(t.queued, l);
@@ -126,10 +128,11 @@ void AddEngineFamilies(const engine::EngineStats& s,
     limit.Add(static_cast<double>(t.kv.limit_blocks), l);
     over.Add(t.kv.over_limit() ? 1 : 0, l);
     preempted.Add(static_cast<double>(t.sched.preemptions), l);
-    hits.Add(static_cast<double>(t.kv.prefix_hit_tokens), l);
+    cached.Add(static_cast<double>(t.sched.cached_prompt_tokens), l);
+    generated.Add(static_cast<double>(t.sched.generated_tokens), l);
   }
   for (FamilyBuilder* f : {&queued, &running, &used, &reserved, &limit, &over,
-                           &preempted, &hits}) {
+                           &preempted, &cached, &generated}) {
     out->push_back(f->Build());
   }
 }
@@ -154,16 +157,6 @@ struct Metrics::Impl {
                           .Name("kvasir_prompt_tokens_total")
                           .Help("Prompt tokens of finished requests")
                           .Register(registry)),
-        cached_prompt_tokens(
-            prometheus::BuildCounter()
-                .Name("kvasir_cached_prompt_tokens_total")
-                .Help("Prompt tokens of finished requests served from the "
-                      "prefix cache at their first admission")
-                .Register(registry)),
-        generated_tokens(prometheus::BuildCounter()
-                             .Name("kvasir_generated_tokens_total")
-                             .Help("Tokens generated")
-                             .Register(registry)),
         reloads(prometheus::BuildCounter()
                     .Name("kvasir_config_reloads_total")
                     .Help("Config reloads by result (ok, error)")
@@ -189,8 +182,6 @@ struct Metrics::Impl {
   prometheus::Family<Counter>& requests;
   prometheus::Family<Counter>& rejected;
   prometheus::Family<Counter>& prompt_tokens;
-  prometheus::Family<Counter>& cached_prompt_tokens;
-  prometheus::Family<Counter>& generated_tokens;
   prometheus::Family<Counter>& reloads;
   prometheus::Family<Histogram>& ttft;
   prometheus::Family<Histogram>& tpot;
@@ -221,10 +212,6 @@ void Metrics::RecordFinished(absl::string_view tenant,
                std::string(engine::FinishReasonName(info.reason))}})
         .Increment();
     impl_->prompt_tokens.Add({{"tenant", t}}).Increment(info.prompt_tokens);
-    impl_->cached_prompt_tokens.Add({{"tenant", t}})
-        .Increment(info.cached_prompt_tokens);
-    impl_->generated_tokens.Add({{"tenant", t}})
-        .Increment(info.generated_tokens);
     impl_->duration.Add({{"tenant", t}}, DurationBuckets())
         .Observe(absl::ToDoubleSeconds(info.total_time));
     impl_->queue_time.Add({{"tenant", t}}, DurationBuckets())

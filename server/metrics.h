@@ -5,8 +5,7 @@
 //
 // Counted as requests finish (labels: tenant, finish_reason / code):
 //   kvasir_requests_total, kvasir_requests_rejected_total,
-//   kvasir_prompt_tokens_total, kvasir_cached_prompt_tokens_total,
-//   kvasir_generated_tokens_total, kvasir_config_reloads_total{result}
+//   kvasir_prompt_tokens_total, kvasir_config_reloads_total{result}
 //   kvasir_time_to_first_token_seconds, kvasir_time_per_output_token_seconds,
 //   kvasir_request_duration_seconds, kvasir_queue_time_seconds (histograms)
 // Taken from engine->Stats() at every scrape:
@@ -16,7 +15,10 @@
 //   kvasir_preemptions_total, and per tenant kvasir_tenant_queued,
 //   kvasir_tenant_running, kvasir_tenant_kv_blocks_{used,reserved,limit},
 //   kvasir_tenant_over_limit, kvasir_tenant_preemptions_total,
-//   kvasir_tenant_prefix_hit_tokens_total.
+//   kvasir_cached_prompt_tokens_total, kvasir_generated_tokens_total.
+// A number GetStats also reports is taken from the same engine counter, so
+// the two agree exactly (a scrape and a GetStats with no step in between
+// show the same values).
 
 #include <memory>
 #include <string>

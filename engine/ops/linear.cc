@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <new>
 #include <utility>
 
@@ -80,6 +81,13 @@ void MatmulContext::ReserveBf16Scratch(int64_t elements) {
   }
 }
 
+int MatmulContext::RowBucket(int m, int max_rows) {
+  if (m <= 8) return m;
+  const int granularity = std::max(
+      8, static_cast<int>(std::bit_ceil(static_cast<unsigned>(m))) / 8);
+  return std::min(max_rows, (m + granularity - 1) / granularity * granularity);
+}
+
 int MatmulContext::cached_primitives() const {
   size_t n = 0;
   for (const std::unique_ptr<Shape>& s : shapes_) n += s->entries.size();
@@ -130,6 +138,15 @@ absl::StatusOr<int32_t> MatmulContext::RegisterShape(int64_t k, int64_t n,
     shape.entries.reserve(static_cast<size_t>(shape.capacity));
     shape.entry_of_m.resize(static_cast<size_t>(max_rows) + 1, -1);
   }
+  // Load time: the padded copies fit the largest matmul of any shape.
+  if (const int64_t e = int64_t{max_rows} * k; e > pad_src_elements_) {
+    pad_src_.reset(new float[static_cast<size_t>(e)]);
+    pad_src_elements_ = e;
+  }
+  if (const int64_t e = int64_t{max_rows} * n; e > pad_dst_elements_) {
+    pad_dst_.reset(new float[static_cast<size_t>(e)]);
+    pad_dst_elements_ = e;
+  }
   return id;
 }
 
@@ -168,6 +185,7 @@ absl::StatusOr<MatmulContext::Entry> MatmulContext::MakeEntry(
 absl::StatusOr<MatmulContext::Entry*> MatmulContext::GetEntry(
     int32_t id, int m, absl::string_view name) {
   Shape& shape = *shapes_[id];
+  m = RowBucket(m, shape.max_rows);
   ++tick_;
   const int32_t index = shape.entry_of_m[m];
   if (index >= 0) {
@@ -332,17 +350,26 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
   }
   ASSIGN_OR_RETURN(MatmulContext::Entry * entry,
                    ctx.GetEntry(shape_, m, options_.name));
+  // The primitive runs `rows` >= m rows; rows m.. are zeros in, dropped out.
+  const int rows = entry->m;
+  const int64_t k = in_features_;
+  const size_t pad_in = static_cast<size_t>((rows - m) * k);
   try {
     if (options_.weights_dtype == WeightsDtype::kBF16) {
       uint16_t* xb = ctx.bf16_scratch();
-      const int64_t k = in_features_;
 #pragma omp parallel for if (int64_t{m} * k >= (int64_t{1} << 16))
       for (int r = 0; r < m; ++r) FloatToBf16Row(x + r * k, k, xb + r * k);
+      std::fill_n(xb + m * k, pad_in, uint16_t{0});
       entry->src.set_data_handle(xb);
+    } else if (rows != m) {
+      float* padded = ctx.pad_src();
+      std::copy_n(x, m * k, padded);
+      std::fill_n(padded + m * k, pad_in, 0.0f);
+      entry->src.set_data_handle(padded);
     } else {
       entry->src.set_data_handle(const_cast<float*>(x));
     }
-    entry->dst.set_data_handle(y);
+    entry->dst.set_data_handle(rows != m ? ctx.pad_dst() : y);
     // The C API's argument list: the C++ execute() copies its argument map
     // into a fresh std::vector on every call. The weights are this Linear's.
     const dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, entry->src.get()},
@@ -352,6 +379,7 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
                                                    ctx.stream().get(), 3, args),
                             "could not execute a matmul");
     ctx.stream().wait();
+    if (rows != m) std::copy_n(ctx.pad_dst(), m * out_features_, y);
   } catch (const dnnl::error& e) {
     return FromDnnl(e, absl::StrCat(options_.name, ": matmul of ", m, " rows"));
   }

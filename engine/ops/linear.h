@@ -40,12 +40,17 @@ class Linear;
 // primitive per (shape, M). Linears of the same [N, K] and dtype share the
 // weight layout too, chosen once when the first of them is created.
 //
-// One primitive per row count M (created on first use, ~0.1 ms, kept in an
+// One primitive per row bucket (created on first use, ~0.1 ms, kept in an
 // LRU cache of `primitive_cache_size` per shape): on this stack a fixed-M
 // brgemm primitive is several times faster than a runtime-M one for M >= 8
-// and equal at M = 1, and its weight layout does not depend on M. oneDNN
-// fixes a primitive's thread count when it is created (from the calling
-// thread's OpenMP setting): call with the same setting throughout.
+// and equal at M = 1, and its weight layout does not depend on M. A
+// primitive per exact M grew the process by ~30 MB over a few thousand
+// requests (every batch size its own primitive, each with its own kernel
+// and scratchpad); so M is rounded up to RowBucket(M) (under 1/4 more rows
+// above 64, padded with zero rows the caller never sees), and at most
+// 27 primitives serve every M up to 512. oneDNN fixes a primitive's thread
+// count when it is created (from the calling thread's OpenMP setting): call
+// with the same setting throughout.
 //
 // Not thread-safe: one thread runs the matmuls.
 class MatmulContext {
@@ -78,6 +83,12 @@ class MatmulContext {
   // time (Linear::Create); the pointer from bf16_scratch() changes then.
   void ReserveBf16Scratch(int64_t elements);
   uint16_t* bf16_scratch() { return bf16_scratch_.data(); }
+
+  // The row count a matmul of m rows runs with, for a shape whose Linears
+  // take at most max_rows: m itself up to 8, else m rounded up to a
+  // multiple of max(8, bit_ceil(m) / 8), capped at max_rows. 1 <= m <=
+  // max_rows.
+  static int RowBucket(int m, int max_rows);
 
   // Weight shapes registered, and primitives cached over all of them (for
   // logs and tests).
@@ -116,8 +127,13 @@ class MatmulContext {
                                         WeightsDtype dtype, int max_rows,
                                         absl::string_view name);
   const Shape& shape(int32_t id) const { return *shapes_[id]; }
-  // The cached primitive of shape `id` for m rows, created if needed.
+  // The cached primitive of shape `id` for RowBucket(m) rows (its `m`),
+  // created if needed.
   absl::StatusOr<Entry*> GetEntry(int32_t id, int m, absl::string_view name);
+  // Row-padded copies of a matmul's input and output, for an M that is not
+  // its own bucket: sized at load time (RegisterShape) for every shape.
+  float* pad_src() { return pad_src_.get(); }
+  float* pad_dst() { return pad_dst_.get(); }
   absl::StatusOr<Entry> MakeEntry(const Shape& shape, int m,
                                   absl::string_view name) const;
 
@@ -127,6 +143,12 @@ class MatmulContext {
   std::vector<uint16_t> bf16_scratch_;
   std::vector<std::unique_ptr<Shape>> shapes_;
   uint64_t tick_ = 0;
+  // Not value-initialized: only the rows a step uses are ever touched, so
+  // resident memory grows with the largest batch seen, not max_rows.
+  std::unique_ptr<float[]> pad_src_;
+  std::unique_ptr<float[]> pad_dst_;
+  int64_t pad_src_elements_ = 0;
+  int64_t pad_dst_elements_ = 0;
 };
 
 // y = x · Wᵀ with a weight matrix fixed at load: W is [out_features,
@@ -179,10 +201,10 @@ class Linear {
   Linear& operator=(const Linear&) = delete;
 
   // y: [m, out_features] = x: [m, in_features] · Wᵀ, with ctx's primitive
-  // for this shape and m. Both row-major and contiguous; x and y must not
-  // overlap. InvalidArgument unless 1 <= m <= max_rows or for another
-  // context than Create's; Internal if oneDNN fails. Allocates only when
-  // the context has no primitive for (shape, m) yet.
+  // for this shape and MatmulContext::RowBucket(m). Both row-major and
+  // contiguous; x and y must not overlap. InvalidArgument unless 1 <= m <=
+  // max_rows or for another context than Create's; Internal if oneDNN fails.
+  // Allocates only when the context has no primitive for (shape, m) yet.
   absl::Status Forward(MatmulContext& ctx, const float* x, int m,
                        float* y) const;
 

@@ -344,6 +344,7 @@ void Scheduler::StartRunning(Tenant& tenant, Sequence* s,
     s->started = true;
     s->first_scheduled_time = now;
     s->cached_prompt_tokens = std::min(match_.num_tokens, s->prompt_len);
+    tenant.info.stats.cached_prompt_tokens += s->cached_prompt_tokens;
   }
   AddToPlan(s, n);
 }

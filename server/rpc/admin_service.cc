@@ -51,7 +51,7 @@ void FillStats(const engine::EngineStats& s, v1::GetStatsResponse* out) {
     o->set_prompt_tokens_served(t.sched.prompt_tokens_served);
     o->set_generated_tokens(t.sched.generated_tokens);
     o->set_preemptions(t.sched.preemptions);
-    o->set_prefix_hit_tokens(t.kv.prefix_hit_tokens);
+    o->set_prefix_hit_tokens(t.sched.cached_prompt_tokens);
   }
 }
 

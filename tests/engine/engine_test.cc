@@ -466,6 +466,8 @@ TEST_F(EngineTest, SharedPrefixIsServedFromTheCache) {
   engine_->Shutdown(absl::InfiniteDuration());
   EXPECT_GT(engine_->Stats().kv.prefix_hit_rate, 0.0);
   EXPECT_EQ(engine_->Stats().tenants[0].kv.prefix_hit_tokens, 32);
+  // The tenant's billed count is the sum of its requests' counts.
+  EXPECT_EQ(engine_->Stats().tenants[0].sched.cached_prompt_tokens, 32);
 }
 
 TEST_F(EngineTest, LogprobsAndSeededSampling) {

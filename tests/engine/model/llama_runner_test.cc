@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -437,6 +438,68 @@ TEST(LlamaRunnerTest, MatmulPrimitivesAreCachedByShapeNotByLayer) {
     RunSchedule(*runner, kv, tokens, tables, {{{0, 1}, {1, 1}, {2, 1}}});
     EXPECT_EQ(runner->cached_primitives(), 9) << layers << " layers";
   }
+}
+
+// Every batch size from 1 to max_batch_tokens, twice: the primitives stay
+// within one per (shape, row bucket), so the cache (and the memory it
+// holds) stops growing however the batch sizes vary.
+TEST(LlamaRunnerTest, MatmulPrimitivesStayBoundedOverEveryBatchSize) {
+  TinyShape shape = TinyShapes()[0];
+  shape.hidden_dim = 80;
+  std::unique_ptr<Model> model = RandomModel(shape, 6);
+  const LlamaRunner::Options options = SmallOptions();
+  std::unique_ptr<LlamaRunner> runner = MakeRunner(options, *model);
+  ASSERT_NE(runner, nullptr);
+  const int max_m = options.max_batch_tokens;
+  std::vector<std::vector<int32_t>> tokens;
+  Schedule schedule;
+  for (int m = 1; m <= max_m; ++m) {
+    tokens.push_back(RandomTokens(m, shape.vocab_size, 300 + m));
+    schedule.push_back({{m - 1, m}});  // sequence m - 1 prefills m rows
+  }
+  int blocks = 0;
+  for (const auto& t : tokens) {
+    blocks += (static_cast<int>(t.size()) + options.block_size - 1) /
+              options.block_size;
+  }
+  kvcache::KvArena kv = MakeArena(*runner, blocks);
+  const auto tables = Tables(tokens, options.block_size, blocks, false, 0);
+  std::set<int> buckets;
+  for (int m = 1; m <= max_m; ++m) {
+    buckets.insert(ops::MatmulContext::RowBucket(m, max_m));
+  }
+  // 1..8, then 16, 24, ..., 64.
+  EXPECT_EQ(buckets.size(), 15u);
+  RunSchedule(*runner, kv, tokens, tables, schedule);
+  const int after_first = runner->cached_primitives();
+  // 4 layer shapes with a primitive per bucket at most, and the output
+  // (1 logits row per step).
+  EXPECT_LE(after_first, 4 * static_cast<int>(buckets.size()) + 1);
+  RunSchedule(*runner, kv, tokens, tables, schedule);
+  EXPECT_EQ(runner->cached_primitives(), after_first);
+}
+
+TEST(MatmulContextTest, RowBucketsAreFewAndTight) {
+  std::set<int> buckets;
+  for (int m = 1; m <= 512; ++m) {
+    const int b = ops::MatmulContext::RowBucket(m, 512);
+    ASSERT_GE(b, m);
+    ASSERT_LE(b, 512);
+    if (m <= 8) {
+      ASSERT_EQ(b, m);
+    }
+    // Under 1/4 more rows above 64 (7 rows up to there).
+    if (m > 64) {
+      ASSERT_LT(4 * (b - m), m) << m;
+    } else {
+      ASSERT_LE(b - m, 7) << m;
+    }
+    buckets.insert(b);
+  }
+  EXPECT_EQ(buckets.size(), 27u);
+  // Capped at the shape's largest M.
+  EXPECT_EQ(ops::MatmulContext::RowBucket(100, 100), 100);
+  EXPECT_EQ(ops::MatmulContext::RowBucket(97, 100), 100);
 }
 
 class StepErrorsTest : public ::testing::Test {
