@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/bounded_text.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -46,12 +47,13 @@ absl::Status ValidateLoggingOptions(const LoggingOptions& options) {
       spdlog::level::from_str(options.level);
   if (level == spdlog::level::off && options.level != "off") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "logging.level: '", options.level,
-        "' is not one of trace, debug, info, warn, error, critical, off"));
+        "logging.level: ", Quoted(options.level),
+        " is not one of trace, debug, info, warn, error, critical, off"));
   }
   if (options.format != "text" && options.format != "json") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "logging.format: '", options.format, "' is not one of text, json"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("logging.format: ", Quoted(options.format),
+                     " is not one of text, json"));
   }
   return absl::OkStatus();
 }

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/bounded_text.h"
 
 namespace kvasir {
 namespace {
@@ -48,12 +49,12 @@ absl::StatusOr<int64_t> ParseByteSize(absl::string_view text,
   absl::string_view unit = absl::StripAsciiWhitespace(s.substr(i));
   if (number.empty() && !s.empty() && s[0] == '-') {
     return absl::InvalidArgumentError(absl::StrCat(
-        field, ": '", text, "' is negative; a byte size is 0 or more"));
+        field, ": ", Quoted(text), " is negative; a byte size is 0 or more"));
   }
   if (number.empty() || number == ".") {
     return absl::InvalidArgumentError(absl::StrCat(
-        field, ": '", text,
-        "' is not a byte size (expected a number with an optional unit such "
+        field, ": ", Quoted(text),
+        " is not a byte size (expected a number with an optional unit such "
         "as 512MiB or 2GiB)"));
   }
   std::string number_str(number);
@@ -61,27 +62,28 @@ absl::StatusOr<int64_t> ParseByteSize(absl::string_view text,
   double value = std::strtod(number_str.c_str(), &end);
   if (end != number_str.c_str() + number_str.size() || !std::isfinite(value)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ": '", text, "' is not a valid number"));
+        absl::StrCat(field, ": ", Quoted(text), " is not a valid number"));
   }
   for (const Unit& u : kUnits) {
     if (unit == u.name) {
       if (unit.empty() && number.find('.') != absl::string_view::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            field, ": '", text, "' is a fraction of a byte; give a unit"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, ": ", Quoted(text),
+                         " is a fraction of a byte; give a unit"));
       }
       double bytes = std::floor(value * u.factor);
       constexpr int64_t kMax = std::numeric_limits<int64_t>::max() / 2;
       if (bytes > static_cast<double>(kMax)) {
         return absl::InvalidArgumentError(
-            absl::StrCat(field, ": '", text, "' is too large (at most ",
+            absl::StrCat(field, ": ", Quoted(text), " is too large (at most ",
                          FormatByteSize(kMax), ")"));
       }
       return static_cast<int64_t>(bytes);
     }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, ": '", text, "' has unknown unit '", unit,
-                   "' (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, ": ", Quoted(text), " has unknown unit ", Quoted(unit),
+      " (use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB)"));
 }
 
 std::string FormatByteSize(int64_t bytes) {

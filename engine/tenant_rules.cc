@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/bounded_text.h"
 
 namespace kvasir::engine {
 namespace {
@@ -46,15 +47,15 @@ std::optional<kvcache::TenantRuleError> CheckTenantConfigs(
     if (t.name.empty()) return Broken(i, t, "name", "must not be empty");
     if (!ValidTenantName(t.name)) {
       return Broken(i, t, "name",
-                    absl::StrCat("'", t.name,
-                                 "' must be 1-64 characters of "
+                    absl::StrCat(Quoted(t.name),
+                                 " must be 1-64 characters of "
                                  "A-Z a-z 0-9 _ - ."));
     }
     const auto [it, inserted] = seen.try_emplace(t.name, i);
     if (!inserted) {
       return Broken(i, t, "name",
-                    absl::StrCat("duplicate tenant name '", t.name,
-                                 "' (also tenants[", it->second, "])"));
+                    absl::StrCat("duplicate tenant name ", Quoted(t.name),
+                                 " (also tenants[", it->second, "])"));
     }
     if (!std::isfinite(t.weight) || t.weight <= 0) {
       return Broken(i, t, "weight",

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/bounded_text.h"
 #include "common/status_macros.h"
 #include "common/units.h"
 
@@ -73,10 +75,12 @@ absl::Status TenantRuleError::ToStatus() const {
   } else if (tenant.empty()) {
     who = absl::StrCat("tenants[", index, "]");
   } else {
-    who = absl::StrCat("tenant '", tenant, "'");
+    who = absl::StrCat("tenant ", Quoted(tenant));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(who, ": ", field, field.empty() ? "" : ": ", message));
+  return WithLogDetail(
+      absl::InvalidArgumentError(
+          absl::StrCat(who, ": ", field, field.empty() ? "" : ": ", message)),
+      detail);
 }
 
 std::optional<TenantRuleError> CheckBudgetBytes(
@@ -94,19 +98,18 @@ std::optional<TenantRuleError> CheckBudgetBytes(
     floors += b.reserved_bytes;  // each <= capacity: no overflow
   }
   if (floors > capacity_bytes) {
-    std::string parts;
+    std::vector<std::string> parts;
     for (const TenantBudget& b : budgets) {
       if (b.reserved_bytes == 0) continue;
-      absl::StrAppend(&parts, parts.empty() ? "" : " + ", b.name, " ",
-                      Bytes(b.reserved_bytes));
+      parts.push_back(absl::StrCat(b.name, " ", Bytes(b.reserved_bytes)));
     }
     return TenantRuleError{
         .field = "reserved_bytes",
-        .message =
-            absl::StrCat("the floors add up to ", Bytes(floors), " (", parts,
-                         "), which exceeds the KV cache "
-                         "capacity ",
-                         Bytes(capacity_bytes))};
+        .message = absl::StrCat(
+            "the floors of ", parts.size(), " tenants add up to ",
+            Bytes(floors), " (", JoinBounded(parts, " + "),
+            "), which exceeds the KV cache capacity ", Bytes(capacity_bytes)),
+        .detail = absl::StrCat("tenant floors: ", absl::StrJoin(parts, " + "))};
   }
   return std::nullopt;
 }
@@ -174,14 +177,11 @@ std::optional<TenantRuleError> TenantBudgets::Check(
     floors += floor;  // <= tenants * 2^31: no overflow
   }
   if (floors > options.total_blocks) {
-    std::string parts;
+    std::vector<std::string> parts;
     for (const TenantBudget& t : budgets) {
       const int64_t floor = ReservedBlocks(
           t.reserved_bytes, t.limit_bytes / block_bytes, block_bytes);
-      if (floor > 0) {
-        absl::StrAppend(&parts, parts.empty() ? "" : ", ", t.name, " ",
-                        Blocks(floor));
-      }
+      if (floor > 0) parts.push_back(absl::StrCat(t.name, " ", Blocks(floor)));
     }
     return TenantRuleError{
         .field = "reserved_bytes",
@@ -189,7 +189,10 @@ std::optional<TenantRuleError> TenantBudgets::Check(
             "the sum of reserved floors, ", Blocks(floors),
             ", exceeds the KV cache capacity of ", Blocks(options.total_blocks),
             " (", Bytes(int64_t{options.total_blocks} * block_bytes), "; ",
-            block_desc, ", floors round up to whole blocks): ", parts)};
+            block_desc, ", floors round up to whole blocks): ", parts.size(),
+            " tenants with floors: ", JoinBounded(parts, ", ")),
+        .detail = absl::StrCat("tenant floors in blocks: ",
+                               absl::StrJoin(parts, ", "))};
   }
   return std::nullopt;
 }

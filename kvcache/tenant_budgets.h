@@ -48,11 +48,16 @@ struct TenantRuleError {
   std::string field{};
   // What is wrong, with the value and the limit, without the field:
   // "64MiB exceeds the tenant's limit 32MiB".
+  // Bounded (common/bounded_text.h): a rule over the whole list names the
+  // first few tenants and counts the rest.
   std::string message{};
+  // The full listing `message` left out (every tenant's floor), for the
+  // server log; empty when the message says everything.
+  std::string detail{};
 
   // InvalidArgument "tenant 'a': reserved_bytes: 64MiB exceeds ..."
   // ("tenants[2]: name: ..." when the tenant has no name; "tenants: ..."
-  // for the whole list).
+  // for the whole list), with `detail` as its log detail.
   absl::Status ToStatus() const;
 };
 

@@ -29,6 +29,37 @@ std::optional<absl::string_view> ParseBearer(absl::string_view value) {
   return key;
 }
 
+absl::StatusOr<std::optional<absl::string_view>> SingleAuthorization(
+    absl::Span<const absl::string_view> values, absl::string_view header) {
+  if (values.empty()) return std::nullopt;
+  if (values.size() > 1) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("the '", header, "' header is given ", values.size(),
+                     " times; send it once"));
+  }
+  return values[0];
+}
+
+absl::Status CheckBearerToken(std::optional<absl::string_view> authorization,
+                              const Sha256Digest& expected,
+                              absl::string_view what) {
+  if (!authorization.has_value()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        what, " needs a token: send 'Authorization: Bearer <token>'"));
+  }
+  const std::optional<absl::string_view> token = ParseBearer(*authorization);
+  if (!token.has_value()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("malformed Authorization header for ", what,
+                     ": send 'Authorization: Bearer <token>'"));
+  }
+  ASSIGN_OR_RETURN(const Sha256Digest hash, Sha256(*token));
+  if (CRYPTO_memcmp(hash.data(), expected.data(), hash.size()) != 0) {
+    return absl::UnauthenticatedError(absl::StrCat("wrong token for ", what));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<const AuthTable>> AuthTable::Create(
     const ServerConfig& config) {
   std::shared_ptr<AuthTable> table(new AuthTable());

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "server/config/config.h"
 #include "server/sha256.h"
 
@@ -75,6 +76,20 @@ class Authenticator {
   mutable absl::Mutex mu_;
   std::shared_ptr<const AuthTable> table_ ABSL_GUARDED_BY(mu_);
 };
+
+// The one authorization value of a call from all the values it carries
+// under `header` ("authorization" metadata, HTTP "Authorization"): nullopt
+// for none; UNAUTHENTICATED naming the header for more than one (proxies
+// and libraries differ in which one they pick, so none is picked).
+absl::StatusOr<std::optional<absl::string_view>> SingleAuthorization(
+    absl::Span<const absl::string_view> values, absl::string_view header);
+
+// OK when `authorization` is "Bearer <token>" and SHA-256(token) equals
+// `expected` (compared in constant time); UNAUTHENTICATED otherwise, naming
+// `what` ("the metrics endpoint") and never the token.
+absl::Status CheckBearerToken(std::optional<absl::string_view> authorization,
+                              const Sha256Digest& expected,
+                              absl::string_view what);
 
 // The key in "Bearer <key>" (scheme case-insensitive); InvalidArgument-free:
 // nullopt when the value has another form.

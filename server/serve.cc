@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/bounded_text.h"
 #include "common/logging.h"
 #include "common/units.h"
 #include "engine/model/model.h"
@@ -76,11 +77,14 @@ int RunServe(const ServeFlags& flags, const EngineFactory& factory) {
   overrides.metrics_listen = flags.metrics_listen;
   if (config.ok()) {
     if (absl::Status s = overrides.ApplyTo(&*config); !s.ok()) {
-      config = absl::InvalidArgumentError(
-          absl::StrCat("with the command-line flags: ", s.message()));
+      config = WithMessage(
+          s, absl::StrCat("with the command-line flags: ", s.message()));
     }
   }
   if (!config.ok()) {
+    // The listing a bounded message leaves out goes to the log first; the
+    // last line is the message itself.
+    LogDetail(config.status(), "the config is invalid");
     spdlog::error("{}", config.status().message());
     return 2;
   }

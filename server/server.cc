@@ -17,6 +17,7 @@
 #include "server/fmt_absl.h"
 #include "server/http/metrics_http.h"
 #include "server/http/openai_server.h"
+#include "server/protobuf_log.h"
 #include "server/rpc/admin_service.h"
 #include "server/rpc/generation_service.h"
 #include "spdlog/spdlog.h"
@@ -81,6 +82,7 @@ Server::~Server() { Shutdown(); }
 
 absl::Status Server::Start() {
   const ServerConfig& config = initial_config_;
+  RouteProtobufLogs();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -111,9 +113,18 @@ absl::Status Server::Start() {
                      OpenAiHttpServer::Start(std::move(http), env_.get()));
   }
   if (!config.server.metrics_listen.empty()) {
-    ASSIGN_OR_RETURN(metrics_http_, MetricsHttpServer::Start(
-                                        config.server.metrics_listen,
-                                        [this] { return RenderMetrics(); }));
+    std::optional<Sha256Digest> token;
+    if (!config.server.metrics_api_key_sha256.empty()) {
+      token.emplace();
+      if (!HexToDigest(config.server.metrics_api_key_sha256, &*token)) {
+        return absl::InvalidArgumentError(
+            "server.metrics_api_key_sha256: not 64 hex digits");
+      }
+    }
+    ASSIGN_OR_RETURN(metrics_http_,
+                     MetricsHttpServer::Start(
+                         config.server.metrics_listen,
+                         [this] { return RenderMetrics(); }, token));
   }
   if (!config.source.empty() &&
       options_.config_poll_interval > absl::ZeroDuration()) {

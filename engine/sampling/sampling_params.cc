@@ -8,7 +8,9 @@
 namespace kvasir::engine {
 
 absl::Status SamplingParams::Validate() const {
-  auto bad = [](absl::string_view field, double value, absl::string_view rule) {
+  // `value` keeps its type: an int prints as an int (-2147483648, not
+  // -2.14748e+09).
+  auto bad = [](absl::string_view field, auto value, absl::string_view rule) {
     return FieldError(absl::StrCat("sampling.", field),
                       absl::StrCat(value, " ", rule));
   };

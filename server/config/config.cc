@@ -14,9 +14,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/bounded_text.h"
 #include "common/status_macros.h"
 #include "common/text_file.h"
 #include "common/units.h"
+#include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
 
 namespace kvasir::server {
@@ -90,12 +92,14 @@ class Reader {
       bool ok = false;
       for (absl::string_view k : known) ok = ok || (k == name);
       if (!ok) {
-        return Error(key, key_path,
-                     absl::StrCat("unknown key '", name, "' (known keys: ",
-                                  absl::StrJoin(known, ", "), ")"));
+        return Error(
+            key, Abbreviated(key_path),
+            absl::StrCat("unknown key ", Quoted(name),
+                         " (known keys: ", absl::StrJoin(known, ", "), ")"));
       }
       for (const std::string& s : seen) {
-        if (s == name) return Error(key, key_path, "key given twice");
+        if (s == name)
+          return Error(key, Abbreviated(key_path), "key given twice");
       }
       seen.push_back(name);
     }
@@ -204,9 +208,11 @@ class Reader {
     return absl::OkStatus();
   }
 
-  // A duration: "30s", "1m30s", "500ms", or a plain number of seconds.
+  // A duration: "30s", "1m30s", "500ms", or a plain number of seconds; at
+  // most `max`.
   absl::Status Duration(const YAML::Node& map, absl::string_view key,
-                        absl::string_view path, absl::Duration* out) const {
+                        absl::string_view path, absl::Duration max,
+                        absl::Duration* out) const {
     const YAML::Node v = Get(map, key);
     if (!v.IsDefined()) return absl::OkStatus();
     RETURN_IF_ERROR(Scalar(v, path, "a duration such as 30s"));
@@ -217,12 +223,17 @@ class Reader {
       d = absl::Seconds(seconds);
     } else if (!absl::ParseDuration(s, &d) || d == absl::InfiniteDuration()) {
       return Error(v, path,
-                   absl::StrCat("'", s,
-                                "' is not a duration (use e.g. 30s, 2m, "
+                   absl::StrCat(Quoted(s),
+                                " is not a duration (use e.g. 30s, 2m, "
                                 "500ms, or a number of seconds)"));
     }
     if (d < absl::ZeroDuration()) {
-      return Error(v, path, absl::StrCat("'", s, "' must not be negative"));
+      return Error(v, path, absl::StrCat(Quoted(s), " must not be negative"));
+    }
+    if (d > max) {
+      return Error(v, path,
+                   absl::StrCat(Quoted(s), " is more than the maximum ",
+                                absl::FormatDuration(max)));
     }
     *out = d;
     return absl::OkStatus();
@@ -239,7 +250,8 @@ absl::Status ReadServer(const Reader& r, const YAML::Node& root,
   RETURN_IF_ERROR(r.CheckMap(
       n, "server",
       {"listen", "http_listen", "metrics_listen", "admin_api_key_sha256",
-       "drain_timeout", "http_max_body_bytes", "http_max_connections"}));
+       "metrics_api_key_sha256", "drain_timeout", "http_max_body_bytes",
+       "http_max_connections"}));
   RETURN_IF_ERROR(r.String(n, "listen", "server.listen", &s->listen));
   // "off" or an explicit null turns the HTTP API off.
   if (n.IsMap()) {
@@ -273,8 +285,19 @@ absl::Status ReadServer(const Reader& r, const YAML::Node& root,
     }
     s->admin_api_key_sha256 = *std::move(hex);
   }
+  RETURN_IF_ERROR(r.String(n, "metrics_api_key_sha256",
+                           "server.metrics_api_key_sha256",
+                           &s->metrics_api_key_sha256));
+  if (!s->metrics_api_key_sha256.empty()) {
+    absl::StatusOr<std::string> hex = NormalizeSha256Hex(
+        s->metrics_api_key_sha256, "server.metrics_api_key_sha256");
+    if (!hex.ok()) {
+      return r.Wrap(Reader::Get(n, "metrics_api_key_sha256"), hex.status());
+    }
+    s->metrics_api_key_sha256 = *std::move(hex);
+  }
   return r.Duration(n, "drain_timeout", "server.drain_timeout",
-                    &s->drain_timeout);
+                    kMaxDrainTimeout, &s->drain_timeout);
 }
 
 absl::Status ReadModel(const Reader& r, const YAML::Node& root,
@@ -459,14 +482,23 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view yaml,
   try {
     const YAML::Node root = YAML::Load(std::string(yaml));
     return ParseRoot(reader, root, source);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own message is only "bad file"; its mark is where the
+    // parser stopped.
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ":", e.mark.line + 1, ":", e.mark.column + 1,
+        ": invalid YAML: nested more than ", e.depth(),
+        " levels deep (the parser gave up at line ", e.mark.line + 1,
+        ", column ", e.mark.column + 1,
+        "); a Kvasir config is at most 3 levels deep (tenants[i].key)"));
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) {
       return absl::InvalidArgumentError(
           absl::StrCat(source, ": invalid YAML: ", e.msg));
     }
-    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1,
-                                                   ":", e.mark.column + 1,
-                                                   ": invalid YAML: ", e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1,
+                     ": invalid YAML: ", Abbreviated(e.msg, 512)));
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": cannot read the config: ", e.what()));

@@ -4,7 +4,8 @@
 // The server's YAML config: schema, strict parsing and validation.
 //
 //   server:    { listen, http_listen, metrics_listen, admin_api_key_sha256,
-//                drain_timeout, http_max_body_bytes, http_max_connections }
+//                metrics_api_key_sha256, drain_timeout, http_max_body_bytes,
+//                http_max_connections }
 //   model:     { path, name, tokenizer, kv_heads, weights_dtype,
 //                chat_template }
 //   kv_cache:  { capacity, block_size, dtype, prefix_caching }
@@ -37,6 +38,9 @@ namespace kvasir::server {
 using engine::kDefaultTenantName;
 // The model served when the config names none (random weights).
 inline constexpr absl::string_view kDefaultModel = "dummy:tiny";
+// The longest server.drain_timeout: a drain that needs longer is a stuck
+// request, and an orchestrator kills the process long before anyway.
+inline constexpr absl::Duration kMaxDrainTimeout = absl::Hours(1);
 
 // A tenant as the config file gives it: the engine's TenantConfig (its
 // rules are the engine's, engine/tenant_rules.h; a limit unset in the file
@@ -67,10 +71,16 @@ struct ServerConfig {
     // need them (idle ones stay for reuse), up to this many.
     int32_t http_max_connections = 512;
     // host:port of the Prometheus /metrics endpoint; empty = no metrics.
+    // It lists every tenant's name: bind it where only the scraper reaches
+    // it, or set metrics_api_key_sha256.
     std::string metrics_listen = "0.0.0.0:9090";
+    // SHA-256 (hex) of the bearer token /metrics requires; empty = none.
+    // Needs a restart to change (the endpoint starts with it).
+    std::string metrics_api_key_sha256;
     // SHA-256 (hex) of the key Admin calls need; empty = Admin disabled.
     std::string admin_api_key_sha256;
-    // SIGTERM waits this long for running requests before cancelling them.
+    // SIGTERM waits this long for running requests before cancelling them;
+    // 0..kMaxDrainTimeout.
     absl::Duration drain_timeout = absl::Seconds(30);
   };
   struct Model {

@@ -91,6 +91,13 @@ ConfigChanges DiffConfigs(const ServerConfig& before,
             int64_t{after.server.http_max_connections});
   d.Restart("server.metrics_listen", before.server.metrics_listen,
             after.server.metrics_listen);
+  if (before.server.metrics_api_key_sha256 !=
+      after.server.metrics_api_key_sha256) {
+    out.restart.push_back(absl::StrCat(
+        "server.metrics_api_key_sha256: ",
+        Hash(before.server.metrics_api_key_sha256), " -> ",
+        Hash(after.server.metrics_api_key_sha256), " (needs a restart)"));
+  }
   if (before.server.admin_api_key_sha256 != after.server.admin_api_key_sha256) {
     out.live.push_back(absl::StrCat("server.admin_api_key_sha256: ",
                                     Hash(before.server.admin_api_key_sha256),
@@ -162,6 +169,7 @@ ServerConfig MergeLiveChanges(const ServerConfig& running,
   ServerConfig merged = loaded;
   merged.server.listen = running.server.listen;
   merged.server.metrics_listen = running.server.metrics_listen;
+  merged.server.metrics_api_key_sha256 = running.server.metrics_api_key_sha256;
   merged.model = running.model;
   merged.model_defaulted = running.model_defaulted;
   merged.kv_cache = running.kv_cache;

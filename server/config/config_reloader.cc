@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "common/bounded_text.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "server/config/config_diff.h"
@@ -33,6 +34,10 @@ absl::StatusOr<ReloadOutcome> ConfigReloader::ReloadNow(
   absl::StatusOr<ReloadOutcome> outcome = ReloadLocked(trigger);
   if (hooks_.metrics != nullptr) hooks_.metrics->RecordReload(outcome.ok());
   if (!outcome.ok()) {
+    // The message is bounded (it goes back to an Admin client too); the
+    // listing it left out goes to the log only.
+    LogDetail(outcome.status(),
+              absl::StrCat("config reload (", trigger, ") rejected"));
     spdlog::error("config reload ({}) rejected; the current config stays: {}",
                   trigger, outcome.status().message());
   }
@@ -52,10 +57,10 @@ absl::StatusOr<ReloadOutcome> ConfigReloader::ReloadLocked(
   ServerConfig merged = MergeLiveChanges(running, loaded);
   absl::Status valid = ValidateConfig(merged);
   if (!valid.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(valid.message(),
-                     " (checked against the running server's settings; "
-                     "changes that need a restart are not applied)"));
+    return WithMessage(
+        valid, absl::StrCat(valid.message(),
+                            " (checked against the running server's settings; "
+                            "changes that need a restart are not applied)"));
   }
   std::shared_ptr<const AuthTable> auth;
   if (changes.auth_changed) {
@@ -73,9 +78,8 @@ absl::StatusOr<ReloadOutcome> ConfigReloader::ReloadLocked(
     // has seen the newest file: nothing is left to retry.
     if (s.code() != absl::StatusCode::kUnavailable) deferred_.store(false);
     if (!s.ok()) {
-      return absl::Status(
-          s.code(),
-          absl::StrCat("the engine refused the new tenants: ", s.message()));
+      return WithMessage(
+          s, absl::StrCat("the engine refused the new tenants: ", s.message()));
     }
   }
   if (auth != nullptr) hooks_.auth->Swap(std::move(auth));

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/bounded_text.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "engine/ops/linear.h"
@@ -45,7 +46,9 @@ absl::Status TenantRuleStatus(const ServerConfig& config,
     where = line > 0 ? absl::StrCat(config.source, ":", line, ": ")
                      : absl::StrCat(config.source, ": ");
   }
-  return absl::InvalidArgumentError(absl::StrCat(where, path, ": ", e.message));
+  return WithLogDetail(
+      absl::InvalidArgumentError(absl::StrCat(where, path, ": ", e.message)),
+      e.detail);
 }
 
 absl::Status ValidateModel(const ServerConfig& config, absl::string_view src) {
@@ -85,7 +88,7 @@ absl::Status CheckHttpPort(const ServerConfig::Server& s,
         {"server.metrics_listen", &s.metrics_listen}}) {
     if (*address == s.http_listen) {
       return absl::InvalidArgumentError(absl::StrCat(
-          src, "server.http_listen: '", s.http_listen, "' is also ", key,
+          src, "server.http_listen: ", Quoted(s.http_listen), " is also ", key,
           "; give the HTTP API a port of its own"));
     }
   }
@@ -163,8 +166,8 @@ absl::StatusOr<std::string> NormalizeSha256Hex(absl::string_view hex,
   }
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrCat(
-        field, ": '", hex,
-        "' is not a SHA-256 hash (64 hex digits; `kvasir hash-key <key>` "
+        field, ": ", Quoted(hex),
+        " is not a SHA-256 hash (64 hex digits; `kvasir hash-key <key>` "
         "prints one)"));
   }
   return lower;
@@ -174,7 +177,7 @@ absl::StatusOr<HostPort> SplitListenAddress(absl::string_view address,
                                             absl::string_view field) {
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(
-        field, ": '", address, "' ", why,
+        field, ": ", Quoted(address), " ", why,
         " (expected host:port, e.g. 0.0.0.0:50051 or [::]:50051)"));
   };
   const size_t colon = address.rfind(':');
@@ -265,11 +268,18 @@ absl::Status ValidateConfig(const ServerConfig& config) {
                                             "server.admin_api_key_sha256")
                              .status()));
   }
-  if (config.server.drain_timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(src, "server.drain_timeout: ",
-                     absl::FormatDuration(config.server.drain_timeout),
-                     " must not be negative"));
+  if (!config.server.metrics_api_key_sha256.empty()) {
+    RETURN_IF_ERROR(
+        wrap(NormalizeSha256Hex(config.server.metrics_api_key_sha256,
+                                "server.metrics_api_key_sha256")
+                 .status()));
+  }
+  if (config.server.drain_timeout < absl::ZeroDuration() ||
+      config.server.drain_timeout > kMaxDrainTimeout) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, "server.drain_timeout: ",
+        absl::FormatDuration(config.server.drain_timeout),
+        " is out of range [0, ", absl::FormatDuration(kMaxDrainTimeout), "]"));
   }
   RETURN_IF_ERROR(ValidateModel(config, src));
   const ServerConfig::KvCache& kv = config.kv_cache;

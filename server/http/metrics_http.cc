@@ -3,18 +3,34 @@
 #include <chrono>
 #include <exception>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "httplib.h"
+#include "server/auth.h"
 #include "server/config/config.h"
 #include "server/http/http_listen.h"
 #include "spdlog/spdlog.h"
 
 namespace kvasir::server {
+namespace {
+
+absl::Status ScrapeAllowed(const httplib::Request& req,
+                           const Sha256Digest& token_sha256) {
+  const auto [begin, end] = req.headers.equal_range("Authorization");
+  std::vector<absl::string_view> values;
+  for (auto it = begin; it != end; ++it) values.emplace_back(it->second);
+  ASSIGN_OR_RETURN(const std::optional<absl::string_view> authorization,
+                   SingleAuthorization(values, "Authorization"));
+  return CheckBearerToken(authorization, token_sha256, "the metrics endpoint");
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const std::string& address, std::function<std::string()> render) {
+    const std::string& address, std::function<std::string()> render,
+    std::optional<Sha256Digest> token_sha256) {
   ASSIGN_OR_RETURN(const HostPort split,
                    SplitListenAddress(address, "server.metrics_listen"));
   const std::string& host = split.host;
@@ -25,8 +41,18 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     httplib::Server& http = *server->http_;
     // Scrapes are rare and cheap: one worker is plenty.
     http.new_task_queue = [] { return new httplib::ThreadPool(1); };
-    http.Get("/metrics", [render = std::move(render)](const httplib::Request&,
-                                                      httplib::Response& res) {
+    http.Get("/metrics", [render = std::move(render), token_sha256](
+                             const httplib::Request& req,
+                             httplib::Response& res) {
+      if (token_sha256.has_value()) {
+        absl::Status s = ScrapeAllowed(req, *token_sha256);
+        if (!s.ok()) {
+          res.status = 401;
+          res.set_header("WWW-Authenticate", "Bearer realm=\"kvasir-metrics\"");
+          res.set_content(absl::StrCat(s.message(), "\n"), "text/plain");
+          return;
+        }
+      }
       res.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
     });
     http.Get("/", [](const httplib::Request&, httplib::Response& res) {

@@ -6,10 +6,12 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "server/sha256.h"
 
 namespace httplib {
 class Server;
@@ -21,9 +23,13 @@ class MetricsHttpServer {
  public:
   // Binds `address` ("host:port"; port 0 picks a free one) and serves
   // `render()` (called per scrape, from the server's thread) as
-  // text/plain; version=0.0.4. Unavailable when the address cannot be bound.
+  // text/plain; version=0.0.4. With `token_sha256`, a scrape must send
+  // `Authorization: Bearer <token>` whose SHA-256 it is (401 otherwise,
+  // as Prometheus' `authorization` scrape setting expects). Unavailable
+  // when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
-      const std::string& address, std::function<std::string()> render);
+      const std::string& address, std::function<std::string()> render,
+      std::optional<Sha256Digest> token_sha256 = std::nullopt);
 
   ~MetricsHttpServer();  // Stop()
 

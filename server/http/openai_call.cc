@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/bounded_text.h"
 #include "common/field_error.h"
 #include "common/status_macros.h"
 #include "engine/chat/chat_template.h"
@@ -80,10 +81,13 @@ std::string MethodName(OpenAiEndpoint endpoint, bool stream) {
                       stream ? " (stream)" : "");
 }
 
-std::optional<absl::string_view> AuthorizationOf(const httplib::Request& req) {
-  auto it = req.headers.find("Authorization");  // case-insensitive map
-  if (it == req.headers.end()) return std::nullopt;
-  return absl::string_view(it->second);
+absl::StatusOr<std::optional<absl::string_view>> AuthorizationOf(
+    const httplib::Request& req) {
+  // A case-insensitive multimap: every spelling of the header counts.
+  const auto [begin, end] = req.headers.equal_range("Authorization");
+  std::vector<absl::string_view> values;
+  for (auto it = begin; it != end; ++it) values.emplace_back(it->second);
+  return SingleAuthorization(values, "Authorization");
 }
 
 struct Admission {
@@ -100,8 +104,9 @@ absl::StatusOr<Admission> Admit(ServiceEnv* env,
   Admission a;
   ASSIGN_OR_RETURN(a.engine, env->AdmitEngine());
   std::shared_ptr<const AuthTable> auth = env->auth()->table();
-  ASSIGN_OR_RETURN(record->tenant,
-                   auth->AuthenticateTenant(AuthorizationOf(req)));
+  ASSIGN_OR_RETURN(const std::optional<absl::string_view> authorization,
+                   AuthorizationOf(req));
+  ASSIGN_OR_RETURN(record->tenant, auth->AuthenticateTenant(authorization));
   ASSIGN_OR_RETURN(const json body, ParseJsonBody(body_text));
   OpenAiModelInfo model;
   model.id = options.model_id;
@@ -277,8 +282,8 @@ absl::StatusOr<absl::Time> RequestDeadline(const httplib::Request& req,
   double seconds = 0;
   if (!absl::SimpleAtod(value, &seconds) || !(seconds > 0) || seconds > 1e9) {
     return FieldError("X-Request-Timeout",
-                      absl::StrCat("'", value,
-                                   "' is not a timeout (seconds > 0, e.g. "
+                      absl::StrCat(Quoted(value),
+                                   " is not a timeout (seconds > 0, e.g. "
                                    "30 or 0.5)"));
   }
   return clock->Now() + absl::Seconds(seconds);

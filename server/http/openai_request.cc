@@ -9,6 +9,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/bounded_text.h"
 #include "common/field_error.h"
 #include "common/status_macros.h"
 #include "engine/request_validation.h"
@@ -152,9 +153,9 @@ absl::Status ParseCommon(const json& body, const OpenAiModelInfo& model,
     if (*name != model.id) {
       // NotFound (HTTP 404), naming the field like the other errors.
       const absl::Status field = FieldError(
-          "model",
-          absl::StrCat("'", *name, "' is not served here; this server serves '",
-                       model.id, "' (GET /v1/models), or omit it"));
+          "model", absl::StrCat(Quoted(*name),
+                                " is not served here; this server serves '",
+                                model.id, "' (GET /v1/models), or omit it"));
       absl::Status not_found(absl::StatusCode::kNotFound, field.message());
       field.ForEachPayload([&](absl::string_view url, const absl::Cord& v) {
         not_found.SetPayload(url, v);
@@ -323,8 +324,8 @@ absl::StatusOr<std::vector<ChatMessageIn>> ChatMessages(const json& body) {
           if (type != "text") {
             return FieldError(
                 ppath + ".type",
-                absl::StrCat("'", type,
-                             "' is not supported (only text parts are)"));
+                absl::StrCat(Quoted(type),
+                             " is not supported (only text parts are)"));
           }
           ASSIGN_OR_RETURN(std::optional<std::string> text,
                            String(part, "text"));

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/bounded_text.h"
 #include "common/status_macros.h"
 #include "httplib.h"
 #include "server/config/config.h"
@@ -155,8 +156,8 @@ void OpenAiHttpServer::Route() {
       return;
     }
     WriteOpenAiError(
-        absl::NotFoundError(absl::StrCat("model '", req.matches[1].str(),
-                                         "' is not served here; this server "
+        absl::NotFoundError(absl::StrCat("model ", Quoted(req.matches[1].str()),
+                                         " is not served here; this server "
                                          "serves '",
                                          options_.model_id, "'")),
         res);

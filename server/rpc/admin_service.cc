@@ -2,16 +2,23 @@
 
 #include "common/status_macros.h"
 #include "server/rpc/call_context.h"
+#include "server/rpc/parsed_request.h"
 #include "server/rpc/status_mapping.h"
 
 namespace kvasir::server {
 namespace {
 
+absl::Status AuthenticateAdmin(ServiceEnv* env,
+                               const grpc::CallbackServerContext* context) {
+  ASSIGN_OR_RETURN(const std::optional<absl::string_view> authorization,
+                   AuthorizationOf(context));
+  return env->auth()->table()->AuthenticateAdmin(authorization);
+}
+
 absl::Status DoGetStats(ServiceEnv* env,
                         const grpc::CallbackServerContext* context,
                         v1::GetStatsResponse* response) {
-  RETURN_IF_ERROR(
-      env->auth()->table()->AuthenticateAdmin(AuthorizationOf(context)));
+  RETURN_IF_ERROR(AuthenticateAdmin(env, context));
   engine::Engine* engine = env->engine();  // stats stay readable while draining
   if (engine == nullptr) {
     return absl::UnavailableError("the model is still loading; retry soon");
@@ -21,6 +28,24 @@ absl::Status DoGetStats(ServiceEnv* env,
 }
 
 }  // namespace
+
+// The method indexes are the order of the rpcs in admin.proto.
+AdminService::AdminService(ServiceEnv* env) : env_(env) {
+  MarkMethodCallback(
+      0,
+      ParsingUnaryHandler<v1::GetStatsRequest, v1::GetStatsResponse>(
+          "kvasir.v1.Admin/GetStats",
+          [this](grpc::CallbackServerContext* c, const v1::GetStatsRequest* r,
+                 v1::GetStatsResponse* out) { return GetStats(c, r, out); }));
+  MarkMethodCallback(
+      1, ParsingUnaryHandler<v1::ReloadConfigRequest, v1::ReloadConfigResponse>(
+             "kvasir.v1.Admin/ReloadConfig",
+             [this](grpc::CallbackServerContext* c,
+                    const v1::ReloadConfigRequest* r,
+                    v1::ReloadConfigResponse* out) {
+               return ReloadConfig(c, r, out);
+             }));
+}
 
 void FillStats(const engine::EngineStats& s, v1::GetStatsResponse* out) {
   out->set_total_blocks(s.kv.total_blocks);
@@ -67,8 +92,7 @@ grpc::ServerUnaryReactor* AdminService::ReloadConfig(
     grpc::CallbackServerContext* context, const v1::ReloadConfigRequest*,
     v1::ReloadConfigResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Status status =
-      env_->auth()->table()->AuthenticateAdmin(AuthorizationOf(context));
+  absl::Status status = AuthenticateAdmin(env_, context);
   if (status.ok() && env_->draining()) {
     status = absl::UnavailableError(
         "the server is shutting down (draining); reload refused");

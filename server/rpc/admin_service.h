@@ -9,17 +9,18 @@ namespace kvasir::server {
 // kvasir.v1.Admin: GetStats and ReloadConfig, for the admin key only.
 // ReloadConfig parses the file on the calling gRPC thread (never the engine
 // thread). `env` is not owned and outlives the service.
-class AdminService final : public v1::Admin::CallbackService {
+// Requests are parsed by the service (parsed_request.h): one that cannot be
+// parsed ends with INVALID_ARGUMENT naming the method.
+class AdminService final : public v1::Admin::Service {
  public:
-  explicit AdminService(ServiceEnv* env) : env_(env) {}
+  explicit AdminService(ServiceEnv* env);
 
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
                                      const v1::GetStatsRequest* request,
-                                     v1::GetStatsResponse* response) override;
-  grpc::ServerUnaryReactor* ReloadConfig(
-      grpc::CallbackServerContext* context,
-      const v1::ReloadConfigRequest* request,
-      v1::ReloadConfigResponse* response) override;
+                                     v1::GetStatsResponse* response);
+  grpc::ServerUnaryReactor* ReloadConfig(grpc::CallbackServerContext* context,
+                                         const v1::ReloadConfigRequest* request,
+                                         v1::ReloadConfigResponse* response);
 
  private:
   ServiceEnv* const env_;

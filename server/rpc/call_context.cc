@@ -2,14 +2,20 @@
 
 #include <chrono>
 
+#include "absl/container/inlined_vector.h"
+#include "server/auth.h"
+
 namespace kvasir::server {
 
-std::optional<absl::string_view> AuthorizationOf(
+absl::StatusOr<std::optional<absl::string_view>> AuthorizationOf(
     const grpc::CallbackServerContext* context) {
   const auto& metadata = context->client_metadata();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end()) return std::nullopt;
-  return absl::string_view(it->second.data(), it->second.size());
+  const auto [begin, end] = metadata.equal_range("authorization");
+  absl::InlinedVector<absl::string_view, 1> values;
+  for (auto it = begin; it != end; ++it) {
+    values.emplace_back(it->second.data(), it->second.size());
+  }
+  return SingleAuthorization(values, "authorization");
 }
 
 absl::Time DeadlineOf(const grpc::CallbackServerContext* context,

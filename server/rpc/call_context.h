@@ -6,6 +6,7 @@
 
 #include <optional>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -13,8 +14,10 @@
 
 namespace kvasir::server {
 
-// The `authorization` metadata value, or nullopt when absent.
-std::optional<absl::string_view> AuthorizationOf(
+// The `authorization` metadata value, or nullopt when absent;
+// UNAUTHENTICATED when the call carries it more than once
+// (SingleAuthorization).
+absl::StatusOr<std::optional<absl::string_view>> AuthorizationOf(
     const grpc::CallbackServerContext* context);
 
 // The call's deadline on `clock`'s time line (the time left, added to

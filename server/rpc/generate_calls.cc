@@ -28,8 +28,9 @@ absl::StatusOr<Admission> Admit(ServiceEnv* env,
   Admission a;
   ASSIGN_OR_RETURN(a.engine, env->AdmitEngine());
   std::shared_ptr<const AuthTable> auth = env->auth()->table();
-  ASSIGN_OR_RETURN(record->tenant,
-                   auth->AuthenticateTenant(AuthorizationOf(context)));
+  ASSIGN_OR_RETURN(const std::optional<absl::string_view> authorization,
+                   AuthorizationOf(context));
+  ASSIGN_OR_RETURN(record->tenant, auth->AuthenticateTenant(authorization));
   ASSIGN_OR_RETURN(
       a.request,
       ToEngineRequest(request, a.engine->tokenizer(), a.engine->chat_template(),

@@ -6,6 +6,7 @@
 #include "engine/request_validation.h"
 #include "server/rpc/call_context.h"
 #include "server/rpc/generate_calls.h"
+#include "server/rpc/parsed_request.h"
 #include "server/rpc/request_convert.h"
 #include "server/rpc/response_convert.h"
 #include "server/rpc/status_mapping.h"
@@ -17,10 +18,10 @@ namespace {
 absl::StatusOr<engine::Engine*> AdmitSmallCall(
     ServiceEnv* env, const grpc::CallbackServerContext* context) {
   ASSIGN_OR_RETURN(engine::Engine * engine, env->AdmitEngine());
-  RETURN_IF_ERROR(env->auth()
-                      ->table()
-                      ->AuthenticateTenant(AuthorizationOf(context))
-                      .status());
+  ASSIGN_OR_RETURN(const std::optional<absl::string_view> authorization,
+                   AuthorizationOf(context));
+  RETURN_IF_ERROR(
+      env->auth()->table()->AuthenticateTenant(authorization).status());
   return engine;
 }
 
@@ -49,6 +50,36 @@ absl::Status DoTokenize(ServiceEnv* env,
 }
 
 }  // namespace
+
+// The method indexes are the order of the rpcs in generation.proto (what
+// the generated WithCallbackMethod_* classes use).
+GenerationService::GenerationService(ServiceEnv* env) : env_(env) {
+  MarkMethodCallback(
+      0,
+      ParsingUnaryHandler<v1::GenerateRequest, v1::GenerateResponse>(
+          "kvasir.v1.Generation/Generate",
+          [this](grpc::CallbackServerContext* c, const v1::GenerateRequest* r,
+                 v1::GenerateResponse* out) { return Generate(c, r, out); }));
+  MarkMethodCallback(
+      1,
+      ParsingStreamHandler<v1::GenerateRequest, v1::GenerateResponse>(
+          "kvasir.v1.Generation/GenerateStream",
+          [this](grpc::CallbackServerContext* c, const v1::GenerateRequest* r) {
+            return GenerateStream(c, r);
+          }));
+  MarkMethodCallback(
+      2,
+      ParsingUnaryHandler<v1::TokenizeRequest, v1::TokenizeResponse>(
+          "kvasir.v1.Generation/Tokenize",
+          [this](grpc::CallbackServerContext* c, const v1::TokenizeRequest* r,
+                 v1::TokenizeResponse* out) { return Tokenize(c, r, out); }));
+  MarkMethodCallback(
+      3,
+      ParsingUnaryHandler<v1::ModelInfoRequest, v1::ModelInfoResponse>(
+          "kvasir.v1.Generation/ModelInfo",
+          [this](grpc::CallbackServerContext* c, const v1::ModelInfoRequest* r,
+                 v1::ModelInfoResponse* out) { return ModelInfo(c, r, out); }));
+}
 
 grpc::ServerUnaryReactor* GenerationService::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request,

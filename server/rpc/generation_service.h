@@ -7,24 +7,25 @@
 namespace kvasir::server {
 
 // kvasir.v1.Generation on the gRPC callback API. Handlers return at once;
-// see generate_calls.h for how output flows back. `env` is not owned and
+// see generate_calls.h for how output flows back. The methods parse their
+// requests themselves (parsed_request.h): a request that cannot be parsed
+// ends with INVALID_ARGUMENT naming the method. `env` is not owned and
 // outlives the service.
-class GenerationService final : public v1::Generation::CallbackService {
+class GenerationService final : public v1::Generation::Service {
  public:
-  explicit GenerationService(ServiceEnv* env) : env_(env) {}
+  explicit GenerationService(ServiceEnv* env);
 
   grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* context,
                                      const v1::GenerateRequest* request,
-                                     v1::GenerateResponse* response) override;
+                                     v1::GenerateResponse* response);
   grpc::ServerWriteReactor<v1::GenerateResponse>* GenerateStream(
-      grpc::CallbackServerContext* context,
-      const v1::GenerateRequest* request) override;
+      grpc::CallbackServerContext* context, const v1::GenerateRequest* request);
   grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
                                      const v1::TokenizeRequest* request,
-                                     v1::TokenizeResponse* response) override;
+                                     v1::TokenizeResponse* response);
   grpc::ServerUnaryReactor* ModelInfo(grpc::CallbackServerContext* context,
                                       const v1::ModelInfoRequest* request,
-                                      v1::ModelInfoResponse* response) override;
+                                      v1::ModelInfoResponse* response);
 
  private:
   ServiceEnv* const env_;

@@ -4,6 +4,8 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "common/bounded_text.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -191,8 +193,34 @@ TEST(CheckBudgetBytesTest, SaysTheTenantTheFieldTheValueAndTheLimit) {
                                 HasSubstr("capacity 4MiB")));
   EXPECT_THAT(e->ToStatus(),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("tenants: reserved_bytes: the floors add up "
-                                 "to 5MiB")));
+                       HasSubstr("tenants: reserved_bytes: the floors of 2 "
+                                 "tenants add up to 5MiB")));
+}
+
+// A rule over the whole list names the first five tenants and counts the
+// rest; the full listing is the status's log detail.
+TEST(TenantBudgetsTest, FloorsOverCapacityMessageIsBounded) {
+  std::vector<TenantBudget> budgets;
+  for (int i = 0; i < 1000; ++i) {
+    budgets.push_back({absl::StrCat("t", i), 1024, 1024, true});
+  }
+  const std::optional<TenantRuleError> e =
+      TenantBudgets::Check({.block_bytes = 1024, .total_blocks = 100}, budgets);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_THAT(e->message,
+              AllOf(HasSubstr("1000 blocks, exceeds"),
+                    HasSubstr("1000 tenants with floors: t0 1 block, t1 1 "
+                              "block, t2 1 block, t3 1 block, t4 1 block ... "
+                              "and 995 more")));
+  EXPECT_LT(e->message.size(), 400u);
+  EXPECT_THAT(e->detail, HasSubstr("t999 1 block"));
+  EXPECT_EQ(LogDetailOf(e->ToStatus()), e->detail);
+  // The same rule on bytes, before the block size is known.
+  const std::optional<TenantRuleError> bytes = CheckBudgetBytes(budgets, 4096);
+  ASSERT_TRUE(bytes.has_value());
+  EXPECT_THAT(bytes->message, HasSubstr("t4 1KiB ... and 995 more"));
+  EXPECT_LT(bytes->message.size(), 400u);
+  EXPECT_THAT(bytes->detail, HasSubstr("t999 1KiB"));
 }
 
 TEST(TenantBudgetsTest, AllocStatusNames) {

@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
+#include "server/sha256.h"
 #include "tests/server/test_server.h"
 #include "tests/testing/wait_until.h"
 
@@ -21,6 +22,7 @@ using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
 using ::kvasir::testing::WaitUntil;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class HealthTest : public ServerTest {
  protected:
@@ -136,8 +138,17 @@ TEST_F(HealthTest, ReflectionListsTheServices) {
   }
 }
 
-// A plain HTTP/1.0 GET of 127.0.0.1:port/path; the whole response.
-std::string HttpGet(int port, const std::string& path) {
+// Sends `request` (raw HTTP/1.0) to 127.0.0.1:port; the whole response.
+std::string HttpExchange(int port, const std::string& request);
+
+// A plain HTTP/1.0 GET of 127.0.0.1:port/path with extra header lines
+// ("Name: value\r\n" each); the whole response.
+std::string HttpGet(int port, const std::string& path,
+                    const std::string& headers = "") {
+  return HttpExchange(port, "GET " + path + " HTTP/1.0\r\n" + headers + "\r\n");
+}
+
+std::string HttpExchange(int port, const std::string& request) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -147,7 +158,6 @@ std::string HttpGet(int port, const std::string& path) {
     close(fd);
     return "";
   }
-  const std::string request = "GET " + path + " HTTP/1.0\r\n\r\n";
   if (write(fd, request.data(), request.size()) !=
       static_cast<ssize_t>(request.size())) {
     close(fd);
@@ -217,6 +227,77 @@ TEST_F(HealthTest, MetricsEndpointServesTheFamilies) {
   EXPECT_THAT(text, HasSubstr("kvasir_preemptions_total 0"));
   EXPECT_THAT(text, HasSubstr("kvasir_prefix_cache_hit_rate 0"));
   EXPECT_THAT(text, HasSubstr("kvasir_ready 1"));
+}
+
+}  // namespace
+}  // namespace kvasir::server
+
+namespace kvasir::server {
+namespace {
+
+// With server.metrics_api_key_sha256 set, /metrics needs the token as a
+// bearer token (401 without it, with a wrong one, or with two headers).
+TEST_F(HealthTest, MetricsTokenIsRequiredWhenConfigured) {
+  TestServer::Options options;
+  // The hash of "scrape-token" (`kvasir hash-key scrape-token`).
+  absl::StatusOr<Sha256Digest> hash = Sha256("scrape-token");
+  ASSERT_TRUE(hash.ok());
+  options.yaml =
+      ReplaceOnce(TestConfigYaml(), "metrics_listen: \"127.0.0.1:0\"",
+                  "metrics_listen: \"127.0.0.1:0\"\n"
+                  "  metrics_api_key_sha256: \"" +
+                      DigestToHex(*hash) + "\"");
+  StartServer(options);
+  const int port = server_->server().metrics_port();
+  ASSERT_GT(port, 0);
+  std::string text = HttpGet(port, "/metrics");
+  EXPECT_THAT(text, HasSubstr("401"));
+  EXPECT_THAT(text, HasSubstr("WWW-Authenticate: Bearer"));
+  EXPECT_THAT(text, Not(HasSubstr("kvasir_")));
+  text = HttpGet(port, "/metrics", "Authorization: Bearer wrong\r\n");
+  EXPECT_THAT(text, HasSubstr("401"));
+  EXPECT_THAT(text, HasSubstr("wrong token"));
+  EXPECT_THAT(text, Not(HasSubstr("tenant=")));
+  text = HttpGet(port, "/metrics",
+                 "Authorization: Bearer scrape-token\r\n"
+                 "Authorization: Bearer scrape-token\r\n");
+  EXPECT_THAT(text, HasSubstr("401"));
+  EXPECT_THAT(text, HasSubstr("given 2 times"));
+  text = HttpGet(port, "/metrics", "Authorization: Bearer scrape-token\r\n");
+  EXPECT_THAT(text, HasSubstr("200 OK"));
+  EXPECT_THAT(text,
+              HasSubstr("kvasir_tenant_kv_blocks_limit{tenant=\"alpha\"}"));
+}
+
+TEST_F(HealthTest, MetricsNeedNoTokenByDefault) {
+  StartServer();
+  const std::string text =
+      HttpGet(server_->server().metrics_port(), "/metrics");
+  EXPECT_THAT(text, HasSubstr("200 OK"));
+  EXPECT_THAT(text,
+              HasSubstr("kvasir_tenant_kv_blocks_limit{tenant=\"alpha\"}"));
+}
+
+// The OpenAI HTTP API refuses a request with two Authorization headers
+// (401 naming the header), as gRPC does with duplicated metadata.
+TEST_F(HealthTest, HttpApiRefusesADuplicatedAuthorizationHeader) {
+  StartServer();
+  const int port = server_->server().http_port();
+  ASSERT_GT(port, 0);
+  const std::string body = R"({"prompt": "ab", "max_tokens": 2})";
+  auto post = [&](const std::string& headers) {
+    return HttpExchange(port,
+                        "POST /v1/completions HTTP/1.0\r\n"
+                        "Content-Type: application/json\r\n" +
+                            headers + "Content-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body);
+  };
+  std::string text = post(std::string("Authorization: Bearer ") + kAlphaKey +
+                          "\r\nauthorization: Bearer " + kBetaKey + "\r\n");
+  EXPECT_THAT(text, HasSubstr("401"));
+  EXPECT_THAT(text, HasSubstr("the 'Authorization' header is given 2 times"));
+  text = post(std::string("Authorization: Bearer ") + kAlphaKey + "\r\n");
+  EXPECT_THAT(text, HasSubstr("200 OK"));
 }
 
 }  // namespace

@@ -245,6 +245,14 @@ TEST(SamplerTest, InvalidParamsAreRejectedNamingTheField) {
   }
 }
 
+TEST(SamplerTest, IntegerParamsArePrintedAsIntegers) {
+  SamplingParams p;
+  p.top_k = std::numeric_limits<int32_t>::min();
+  EXPECT_THAT(p.Validate(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("sampling.top_k: -2147483648 must be >= 0")));
+}
+
 TEST(SamplerTest, LogprobsAreTheLogSoftmaxOfRawLogits) {
   SamplingParams p;
   p.temperature = 0.5f;  // does not affect logprobs

@@ -446,6 +446,36 @@ TEST(SchedulerTest, FairShareFollowsWeightsWhenTokensAreScarce) {
   h.ExpectAllBlocksFree();
 }
 
+// A reload that changes the weights (SetTenants) moves the service ratio of
+// tenants already under contention: 1:1 before, 3:1 after.
+TEST(SchedulerTest, ReloadedWeightsMoveTheServiceRatio) {
+  SchedHarness h(Opts(1024, 16, 64), {BlocksTenant("A", 0, 512, 1.0),
+                                      BlocksTenant("B", 0, 512, 1.0)});
+  for (int i = 0; i < 400; ++i) {
+    ASSERT_OK(h.Submit(absl::StrCat("a", i), "A", 40, 1));
+    ASSERT_OK(h.Submit(absl::StrCat("b", i), "B", 40, 1));
+  }
+  EXPECT_NEAR(ServedRatio(h, 200), 1.0, 0.1)
+      << "A " << h.served("A") << " B " << h.served("B");
+  std::vector<FinishedSeq> cancelled;
+  ASSERT_OK(h.sched().SetTenants(
+      {BlocksTenant("A", 0, 512, 1.0), BlocksTenant("B", 0, 512, 3.0)},
+      &cancelled));
+  EXPECT_TRUE(cancelled.empty());
+  const int64_t a0 = h.served("A");
+  const int64_t b0 = h.served("B");
+  for (int i = 0; i < 300; ++i) h.Step();
+  const int64_t a = h.served("A") - a0;
+  const int64_t b = h.served("B") - b0;
+  ASSERT_GT(a, 500);
+  EXPECT_NEAR(static_cast<double>(b) / a, 3.0, 0.3) << "A " << a << " B " << b;
+  for (int i = 0; i < 400; ++i) {
+    h.Cancel(absl::StrCat("a", i));
+    h.Cancel(absl::StrCat("b", i));
+  }
+  h.ExpectAllBlocksFree();
+}
+
 TEST(SchedulerTest, IdleTimeIsNotBanked) {
   SchedHarness h(Opts(1024, 64, 6), {BlocksTenant("A", 0, 512, 1.0),
                                      BlocksTenant("B", 0, 512, 1.0)});

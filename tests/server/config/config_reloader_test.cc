@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/auth.h"
+#include "tests/server/test_engine.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/status_matchers.h"
 
@@ -20,7 +21,17 @@ namespace kvasir::server {
 namespace {
 
 using ::kvasir::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
+
+// `s` with the first `from` replaced by `to` (which must be there).
+std::string ReplaceOnceForTest(std::string s, const std::string& from,
+                               const std::string& to) {
+  const size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) s.replace(at, from.size(), to);
+  return s;
+}
 
 std::string Yaml(const std::string& limit) {
   return "tenants:\n  - { name: default, limit: " + limit + " }\n";
@@ -153,6 +164,121 @@ TEST_F(ConfigReloaderTest, ReloadThatReachedTheEngineIsNotRetried) {
   EXPECT_EQ(calls.load(), 2);
   EXPECT_THAT(marker, StatusIs(absl::StatusCode::kInvalidArgument,
                                HasSubstr("floors do not fit")));
+}
+
+// A reloader in front of the real engine (on the FakeRunner), so that what
+// reaches the engine is seen in its stats, not in a scripted hook.
+class ConfigReloaderEngineTest : public ::testing::Test {
+ protected:
+  // The running server: gRPC on :50051, HTTP on :8080, 256KiB of KV cache
+  // (64 blocks of 4KiB), the default tenant limited to 64KiB.
+  static std::string RunningYaml() {
+    return R"(server: { listen: "127.0.0.1:50051", http_listen: "127.0.0.1:8080" }
+kv_cache: { capacity: 256KiB, block_size: 16 }
+tenants:
+  - { name: default, reserved: 0, limit: 64KiB }
+)";
+  }
+
+  void SetUp() override {
+    dir_ = testing::MakeTempDir();
+    ASSERT_FALSE(dir_.empty());
+    path_ = dir_ + "/kvasir.yaml";
+    ASSERT_TRUE(testing::WriteFileAtomically(path_, RunningYaml()));
+    absl::StatusOr<ServerConfig> config = LoadConfigFile(path_);
+    ASSERT_TRUE(config.ok()) << config.status();
+    absl::StatusOr<TestEngine> engine = BuildTestEngine(*config);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = std::move(engine->engine);
+    absl::StatusOr<std::shared_ptr<const AuthTable>> table =
+        AuthTable::Create(*config);
+    ASSERT_TRUE(table.ok()) << table.status();
+    auth_ = std::make_unique<Authenticator>(*std::move(table));
+    ConfigReloader::Hooks hooks;
+    hooks.update_tenants = [this](std::vector<engine::TenantConfig> t) {
+      return engine_->UpdateTenants(std::move(t));
+    };
+    hooks.auth = auth_.get();
+    reloader_ = std::make_unique<ConfigReloader>(*config, ConfigOverrides(),
+                                                 std::move(hooks));
+  }
+
+  void TearDown() override {
+    reloader_.reset();
+    engine_.reset();
+    std::remove(path_.c_str());
+    std::remove(dir_.c_str());
+  }
+
+  // The default tenant's KV limit as the engine reports it.
+  int64_t DefaultLimitBytes() const {
+    for (const engine::TenantStats& t : engine_->Stats().tenants) {
+      if (t.name == "default") return t.kv.limit_bytes;
+    }
+    return -1;
+  }
+
+  std::string dir_;
+  std::string path_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<ConfigReloader> reloader_;
+};
+
+TEST_F(ConfigReloaderEngineTest, AValidFileIsAppliedToTheEngine) {
+  ASSERT_EQ(DefaultLimitBytes(), 64 << 10);
+  ASSERT_TRUE(testing::WriteFileAtomically(
+      path_,
+      ReplaceOnceForTest(RunningYaml(), "limit: 64KiB", "limit: 128KiB")));
+  ASSERT_TRUE(reloader_->ReloadNow("test").ok());
+  EXPECT_EQ(DefaultLimitBytes(), 128 << 10);
+}
+
+// Floors that only fit a larger kv_cache.capacity: the file is valid on its
+// own (capacity 1MiB), but the capacity needs a restart, so against the
+// running 256KiB they do not fit.
+TEST_F(ConfigReloaderEngineTest, FloorsThatFitOnlyANewCapacityAreRefused) {
+  ASSERT_TRUE(testing::WriteFileAtomically(path_, R"(
+server: { listen: "127.0.0.1:50051", http_listen: "127.0.0.1:8080" }
+kv_cache: { capacity: 1MiB, block_size: 16 }
+tenants:
+  - { name: default, reserved: 200KiB, limit: 200KiB }
+  - name: other
+    api_key_sha256: "977a4dde4aef16b34b838b93652fd3a41e7669b2fd95e4e2bf8cb9a960ab4fe5"
+    reserved: 200KiB
+    limit: 200KiB
+)"));
+  ASSERT_TRUE(LoadConfigFile(path_).ok()) << "must be valid on its own";
+  EXPECT_THAT(reloader_->ReloadNow("test"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("floors"),
+                             HasSubstr("checked against the running server's "
+                                       "settings"))));
+  EXPECT_EQ(DefaultLimitBytes(), 64 << 10);
+  EXPECT_EQ(engine_->Stats().tenants.size(), 1u);
+  EXPECT_EQ(reloader_->current().kv_cache.capacity_bytes, 256 << 10);
+}
+
+// A file whose tenants the engine would take but whose server settings
+// clash with the running ones (its HTTP port is the running gRPC port; the
+// listen address it moves away from needs a restart): nothing of it may
+// reach the engine.
+TEST_F(ConfigReloaderEngineTest,
+       NoTenantUpdateReachesTheEngineWhenTheCheckFails) {
+  ASSERT_TRUE(testing::WriteFileAtomically(path_, R"(
+server: { listen: "127.0.0.1:50052", http_listen: "127.0.0.1:50051" }
+kv_cache: { capacity: 256KiB, block_size: 16 }
+tenants:
+  - { name: default, reserved: 0, limit: 128KiB }
+)"));
+  ASSERT_TRUE(LoadConfigFile(path_).ok()) << "must be valid on its own";
+  EXPECT_THAT(reloader_->ReloadNow("test"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("server.http_listen"),
+                             HasSubstr("checked against the running server's "
+                                       "settings"))));
+  EXPECT_EQ(DefaultLimitBytes(), 64 << 10);
+  EXPECT_EQ(reloader_->current().FindTenant("default")->limit_bytes, 64 << 10);
 }
 
 }  // namespace
