@@ -77,14 +77,16 @@ double ThreadCpuSeconds() {
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-// Args: Hkv, context, sequences, dtype (0 f32, 1 bf16), isa (0 auto,
-// 1 avx2, 2 portable).
+// Args: Hkv, context, sequences, dtype (0 f32, 1 bf16, 2 int8), isa
+// (0 auto, 1 avx2, 2 portable).
 void BM_DecodeAttention(benchmark::State& state) {
   const int hkv = static_cast<int>(state.range(0));
   const int context = static_cast<int>(state.range(1));
   const int n_seqs = static_cast<int>(state.range(2));
-  const kvcache::KvDtype dtype =
-      state.range(3) == 0 ? kvcache::KvDtype::kF32 : kvcache::KvDtype::kBF16;
+  const kvcache::KvDtype dtype = state.range(3) == 0 ? kvcache::KvDtype::kF32
+                                 : state.range(3) == 1
+                                     ? kvcache::KvDtype::kBF16
+                                     : kvcache::KvDtype::kInt8;
   const AttentionIsa isa = state.range(4) == 0   ? AttentionIsa::kAuto
                            : state.range(4) == 1 ? AttentionIsa::kAvx2
                                                  : AttentionIsa::kPortable;
@@ -123,7 +125,8 @@ void BM_DecodeAttention(benchmark::State& state) {
   const int64_t block_words = layout.BlockBytes() / 4;
   for (int32_t b = 0; b < n_blocks; ++b) {
     uint32_t* p = reinterpret_cast<uint32_t*>(arena->block(b));
-    // 0.74f as f32; 0.046f and 0.74f as bf16.
+    // 0.74f as f32; 0.046f and 0.74f as bf16; 60..63 as int8, with
+    // scales of 0.74f.
     std::fill(p, p + block_words, 0x3f3e3d3cu);
   }
   std::vector<PagedAttention::Sequence> seqs;
@@ -158,8 +161,9 @@ void BM_DecodeAttention(benchmark::State& state) {
     ++calls;
     benchmark::DoNotOptimize(out.data());
   }
-  const double kv_bytes = 2.0 * n_seqs * context * hkv * kHeadDim *
-                          kvcache::KvDtypeSize(dtype) * calls;
+  // K and V rows, int8's scales included.
+  const double kv_bytes =
+      2.0 * n_seqs * context * hkv * layout.RowBytes() * calls;
   const double flops = 4.0 * n_seqs * context * kHeads * kHeadDim * calls;
   const double gbps = kv_bytes / seconds / 1e9;
   // With one thread: the rate over the thread's own CPU time, which leaves
@@ -177,7 +181,7 @@ void BM_DecodeAttention(benchmark::State& state) {
 
 void Args(benchmark::internal::Benchmark* b) {
   for (int isa : {0, 1, 2}) {
-    for (int dtype : {0, 1}) {
+    for (int dtype : {0, 1, 2}) {
       for (int seqs : {1, 16}) {
         for (int context : {256, 1536, 4096}) {
           for (int hkv : {12, 4, 1}) b->Args({hkv, context, seqs, dtype, isa});
@@ -187,7 +191,7 @@ void Args(benchmark::internal::Benchmark* b) {
   }
 }
 BENCHMARK(BM_DecodeAttention)
-    ->ArgNames({"hkv", "ctx", "seqs", "bf16", "isa"})
+    ->ArgNames({"hkv", "ctx", "seqs", "dtype", "isa"})
     ->Apply(Args)
     ->Unit(benchmark::kMicrosecond)
     ->MinTime(0.2)

@@ -45,16 +45,27 @@ class KvArena {
 
   // The [block_size, head_dim] K (kv = 0) or V (kv = 1) matrix of
   // (layer, kv_head) in `block`, typed as the caller's element type T
-  // (float for f32, uint16_t for bf16; the caller matches layout().dtype).
+  // (float for f32, uint16_t for bf16, int8_t for int8; the caller matches
+  // layout().dtype).
   template <typename T>
   T* head(int32_t blk, int layer, int kv, int kv_head) {
-    return reinterpret_cast<T*>(block(blk)) +
-           layout_.HeadOffset(layer, kv, kv_head);
+    return reinterpret_cast<T*>(block(blk) +
+                                layout_.HeadByteOffset(layer, kv, kv_head));
   }
   template <typename T>
   const T* head(int32_t blk, int layer, int kv, int kv_head) const {
-    return reinterpret_cast<const T*>(block(blk)) +
-           layout_.HeadOffset(layer, kv, kv_head);
+    return reinterpret_cast<const T*>(
+        block(blk) + layout_.HeadByteOffset(layer, kv, kv_head));
+  }
+  // The block_size f32 scales of that matrix (int8 layouts only; aligned,
+  // as Validate guarantees).
+  float* scales(int32_t blk, int layer, int kv, int kv_head) {
+    return reinterpret_cast<float*>(
+        block(blk) + layout_.ScaleByteOffset(layer, kv, kv_head));
+  }
+  const float* scales(int32_t blk, int layer, int kv, int kv_head) const {
+    return reinterpret_cast<const float*>(
+        block(blk) + layout_.ScaleByteOffset(layer, kv, kv_head));
   }
 
  private:

@@ -5,22 +5,44 @@
 namespace kvasir::kvcache {
 
 absl::Span<const KvDtype> AllKvDtypes() {
-  static constexpr KvDtype kAll[] = {KvDtype::kF32, KvDtype::kBF16};
+  static constexpr KvDtype kAll[] = {KvDtype::kF32, KvDtype::kBF16,
+                                     KvDtype::kInt8};
   return kAll;
 }
 
-int KvDtypeSize(KvDtype dtype) { return dtype == KvDtype::kF32 ? 4 : 2; }
+int KvDtypeSize(KvDtype dtype) {
+  switch (dtype) {
+    case KvDtype::kF32:
+      return 4;
+    case KvDtype::kBF16:
+      return 2;
+    case KvDtype::kInt8:
+      return 1;
+  }
+  return 4;
+}
+
+int KvDtypeScaleBytes(KvDtype dtype) { return dtype == KvDtype::kInt8 ? 4 : 0; }
 
 absl::string_view KvDtypeName(KvDtype dtype) {
-  return dtype == KvDtype::kF32 ? "f32" : "bf16";
+  switch (dtype) {
+    case KvDtype::kF32:
+      return "f32";
+    case KvDtype::kBF16:
+      return "bf16";
+    case KvDtype::kInt8:
+      return "int8";
+  }
+  return "?";
 }
 
 absl::StatusOr<KvDtype> ParseKvDtype(absl::string_view text,
                                      absl::string_view field) {
-  if (text == "f32") return KvDtype::kF32;
-  if (text == "bf16") return KvDtype::kBF16;
+  for (KvDtype d : {KvDtype::kF32, KvDtype::kBF16, KvDtype::kInt8}) {
+    if (text == KvDtypeName(d)) return d;
+  }
   return absl::InvalidArgumentError(
-      absl::StrCat(field, ": '", text, "' is not one of f32, bf16"));
+      absl::StrCat(field, ": '", text, "' is not one of f32, bf16, int8"));
 }
 
 absl::Status KvLayout::Validate() const {
@@ -28,6 +50,12 @@ absl::Status KvLayout::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid KV layout: ", DebugString(),
                      " (every dimension must be positive)"));
+  }
+  if (dtype == KvDtype::kInt8 && (int64_t{block_size} * head_dim) % 4 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid KV layout: ", DebugString(),
+        " (an int8 cache needs block_size * head_dim to be a multiple of 4, "
+        "so that each block's f32 scales are aligned)"));
   }
   return absl::OkStatus();
 }

@@ -11,18 +11,24 @@
 
 namespace kvasir::kvcache {
 
-// Element type of the cached keys and values.
-enum class KvDtype { kF32, kBF16 };
+// Element type of the cached keys and values. kInt8 stores each (token,
+// KV head) row of K and of V as int8 with one f32 scale of its own
+// (symmetric: x ~= q * scale, scale = max|x| / 127), see KvLayout.
+enum class KvDtype { kF32, kBF16, kInt8 };
 
 // Every KvDtype, in the order reports list them (widest first). Reports
 // and tests iterate this, so a new dtype appears in them by being added
 // here.
 absl::Span<const KvDtype> AllKvDtypes();
 
-// Bytes per element: 4 for f32, 2 for bf16.
+// Bytes per element: 4 for f32, 2 for bf16, 1 for int8 (its per-row scale
+// not included: see KvDtypeScaleBytes).
 int KvDtypeSize(KvDtype dtype);
-absl::string_view KvDtypeName(KvDtype dtype);  // "f32", "bf16"
-// Parses "f32" / "bf16"; InvalidArgument naming `field` otherwise.
+// Bytes of scale per (token, KV head) row of K or V: 4 for int8, else 0.
+int KvDtypeScaleBytes(KvDtype dtype);
+absl::string_view KvDtypeName(KvDtype dtype);  // "f32", "bf16", "int8"
+// Parses "f32" / "bf16" / "int8"; InvalidArgument naming `field` and
+// listing the valid names otherwise.
 absl::StatusOr<KvDtype> ParseKvDtype(absl::string_view text,
                                      absl::string_view field);
 
@@ -32,12 +38,16 @@ absl::StatusOr<KvDtype> ParseKvDtype(absl::string_view text,
 // `num_blocks` blocks, block-major. One block holds `block_size` consecutive
 // token positions of one sequence for every layer and KV head:
 //
-//   block[layer][kv][kv_head][slot][head_dim]      kv: 0 = K, 1 = V
+//   block[layer][kv][kv_head] = head region     kv: 0 = K, 1 = V
+//   head region = data[slot][head_dim] (dtype), then for int8
+//                 scales[slot] (f32)
 //
 // so the K (or V) rows of one (layer, KV head) in one block are a contiguous
 // [block_size, head_dim] matrix: a GQA/MQA group of query heads streams them
-// once. Token position p of a sequence lives in block table entry
-// p / block_size, slot p % block_size.
+// once. With int8 the row of slot s is data[s][:] * scales[s]; the scales
+// live in the block next to their rows, so whatever shares or frees a block
+// (prefix cache, preemption) carries them along. Token position p of a
+// sequence lives in block table entry p / block_size, slot p % block_size.
 struct KvLayout {
   int n_layers = 0;
   int n_kv_heads = 0;  // Hkv
@@ -45,23 +55,33 @@ struct KvLayout {
   int block_size = 16;  // tokens per block
   KvDtype dtype = KvDtype::kF32;
 
-  // InvalidArgument when any dimension is not positive.
+  // InvalidArgument when any dimension is not positive, or for int8 when
+  // block_size * head_dim is not a multiple of 4 (the f32 scales after the
+  // int8 rows would not be aligned).
   absl::Status Validate() const;
 
-  // 2 * n_layers * Hkv * head_dim * sizeof(dtype).
+  // Bytes of one (token, KV head) row of K or of V: head_dim elements plus
+  // the row's scale (int8).
+  int64_t RowBytes() const {
+    return int64_t{head_dim} * KvDtypeSize(dtype) + KvDtypeScaleBytes(dtype);
+  }
+  // 2 * n_layers * Hkv * (head_dim * sizeof(dtype) + scale bytes): the one
+  // figure block counts, budgets, stats and reports derive from.
   int64_t BytesPerToken() const {
-    return int64_t{2} * n_layers * n_kv_heads * head_dim * KvDtypeSize(dtype);
+    return int64_t{2} * n_layers * n_kv_heads * RowBytes();
   }
   int64_t BlockBytes() const { return BytesPerToken() * block_size; }
-  // Elements (not bytes) in one block.
-  int64_t BlockElements() const {
-    return int64_t{2} * n_layers * n_kv_heads * head_dim * block_size;
-  }
-  // Offset in elements, from the start of a block, of the [block_size,
+  // Bytes of one head region (block_size rows, then their scales).
+  int64_t HeadBytes() const { return RowBytes() * block_size; }
+  // Offset in bytes, from the start of a block, of the [block_size,
   // head_dim] K (kv = 0) or V (kv = 1) matrix of (layer, kv_head).
-  int64_t HeadOffset(int layer, int kv, int kv_head) const {
-    return ((int64_t{layer} * 2 + kv) * n_kv_heads + kv_head) *
-           int64_t{block_size} * head_dim;
+  int64_t HeadByteOffset(int layer, int kv, int kv_head) const {
+    return ((int64_t{layer} * 2 + kv) * n_kv_heads + kv_head) * HeadBytes();
+  }
+  // Offset in bytes of that matrix's block_size f32 scales (int8 only).
+  int64_t ScaleByteOffset(int layer, int kv, int kv_head) const {
+    return HeadByteOffset(layer, kv, kv_head) +
+           int64_t{block_size} * head_dim * KvDtypeSize(dtype);
   }
 
   // Whole blocks in `bytes` (rounded down): the arena's block count for a

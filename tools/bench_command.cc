@@ -300,9 +300,9 @@ void AddWorkloadCommand(CLI::App* bench, const std::string& name,
                   "tokens generated per request (128)");
   cmd->add_option("--max-batch-tokens", flags->max_batch_tokens,
                   "tokens per step (512)");
-  cmd->add_option("--kv-dtype", flags->kv_dtype, "f32 (default) or bf16");
+  cmd->add_option("--kv-dtype", flags->kv_dtype, "f32 (default), bf16 or int8");
   cmd->add_option("--weights-dtype", flags->weights_dtype,
-                  "f32 (default) or bf16");
+                  "f32 (default), bf16 or int8");
   cmd->add_option("--threads", flags->threads, "0 = all cores");
   cmd->add_option("--seed", flags->seed, "seed of the random prompts");
   cmd->add_flag("--json", flags->json, "print one JSON object");

@@ -168,7 +168,8 @@ nlohmann::json ToJson(const Report& r) {
   j["end_of_generation_ids"] = m.tokenizer->EndOfGenerationIds();
   j["kv_bytes_per_token"] = {
       {"f32", c.KvBytesPerToken(kvcache::KvDtype::kF32)},
-      {"bf16", c.KvBytesPerToken(kvcache::KvDtype::kBF16)}};
+      {"bf16", c.KvBytesPerToken(kvcache::KvDtype::kBF16)},
+      {"int8", c.KvBytesPerToken(kvcache::KvDtype::kInt8)}};
   j["load_seconds"] = load_seconds;
   j["weights_memory_bytes"] = WeightMemoryBytes(m);
   if (r.facts.gguf) {
@@ -189,6 +190,7 @@ nlohmann::json ToJson(const Report& r) {
          {"mode", std::string(engine::AttentionModeName(k.attention_mode()))},
          {"f32", k.KvBytesPerToken(kvcache::KvDtype::kF32)},
          {"bf16", k.KvBytesPerToken(kvcache::KvDtype::kBF16)},
+         {"int8", k.KvBytesPerToken(kvcache::KvDtype::kInt8)},
          {"active", n == c.n_kv_heads}});
   }
   j["kv_heads_table"] = table;
@@ -203,6 +205,7 @@ void PrintText(const Report& r) {
   const int64_t params = c.ParameterCount(tied);
   const int64_t kv_f32 = c.KvBytesPerToken(kvcache::KvDtype::kF32);
   const int64_t kv_bf16 = c.KvBytesPerToken(kvcache::KvDtype::kBF16);
+  const int64_t kv_int8 = c.KvBytesPerToken(kvcache::KvDtype::kInt8);
   auto row = [](const char* key, const std::string& value) {
     std::printf("%-20s %s\n", key, value.c_str());
   };
@@ -229,13 +232,17 @@ void PrintText(const Report& r) {
       absl::StrFormat("%d / %d", m.tokenizer->bos_id(), m.tokenizer->eos_id()));
   row("end_of_generation",
       absl::StrJoin(m.tokenizer->EndOfGenerationIds(), ", "));
-  row("kv_bytes_per_token", absl::StrFormat("f32 %d (%s), bf16 %d (%s)", kv_f32,
-                                            FormatByteSize(kv_f32), kv_bf16,
-                                            FormatByteSize(kv_bf16)));
+  row("kv_bytes_per_token",
+      absl::StrFormat("f32 %d (%s), bf16 %d (%s), int8 %d (%s, with its "
+                      "scales)",
+                      kv_f32, FormatByteSize(kv_f32), kv_bf16,
+                      FormatByteSize(kv_bf16), kv_int8,
+                      FormatByteSize(kv_int8)));
   row("kv_bytes_at_context",
-      absl::StrFormat("f32 %s, bf16 %s",
+      absl::StrFormat("f32 %s, bf16 %s, int8 %s",
                       FormatByteSize(kv_f32 * c.context_length),
-                      FormatByteSize(kv_bf16 * c.context_length)));
+                      FormatByteSize(kv_bf16 * c.context_length),
+                      FormatByteSize(kv_int8 * c.context_length)));
   if (r.facts.gguf) {
     std::string types;
     for (const auto& [name, count] : r.facts.tensor_types) {
@@ -259,14 +266,16 @@ void PrintText(const Report& r) {
   row("load_time", absl::StrFormat("%.2f s", load_seconds));
   std::printf("\nKV bytes per token by KV heads (checkpoint: %d):\n",
               r.checkpoint_kv_heads);
-  std::printf("  %-8s %-5s %14s %14s\n", "kv_heads", "mode", "f32", "bf16");
+  std::printf("  %-8s %-5s %14s %14s %14s\n", "kv_heads", "mode", "f32", "bf16",
+              "int8");
   for (int n : ValidKvHeads(c, r.checkpoint_kv_heads)) {
     const engine::ModelConfig k = WithKvHeads(c, n);
     std::printf(
-        "  %-8d %-5s %14s %14s%s\n", n,
+        "  %-8d %-5s %14s %14s %14s%s\n", n,
         std::string(engine::AttentionModeName(k.attention_mode())).c_str(),
         FormatByteSize(k.KvBytesPerToken(kvcache::KvDtype::kF32)).c_str(),
         FormatByteSize(k.KvBytesPerToken(kvcache::KvDtype::kBF16)).c_str(),
+        FormatByteSize(k.KvBytesPerToken(kvcache::KvDtype::kInt8)).c_str(),
         n == c.n_kv_heads ? "  <- active" : "");
   }
 }

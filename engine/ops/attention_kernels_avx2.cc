@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "engine/ops/attention_kernels.h"
 #include "engine/ops/fast_math.h"
@@ -26,6 +27,12 @@ KVASIR_ATTN_TARGET inline __m256 Load8(const float* p) {
 KVASIR_ATTN_TARGET inline __m256 Load8(const uint16_t* p) {
   const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+// 8 int8 widened to f32 (the row's scale is applied elsewhere).
+KVASIR_ATTN_TARGET inline __m256 Load8(const int8_t* p) {
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
 }
 
 KVASIR_ATTN_TARGET inline __m256 Exp8(__m256 x) {
@@ -163,7 +170,7 @@ struct V {
         for (int i = 0; i < 8; ++i) {
           const int t = half * 8 + i;
           r[i] = t < slots ? Load8(k + t * hd + d0) : _mm256_setzero_ps();
-          if (t < next_slots && d0 % 16 == 0) {
+          if (t < next_slots && d0 % (sizeof(T) > 1 ? 16 : 64) == 0) {
             _mm_prefetch(reinterpret_cast<const char*>(next_k + t * hd + d0),
                          _MM_HINT_T0);
           }
@@ -183,10 +190,16 @@ struct V {
 }  // namespace
 
 void AttendRangeAvx2(const RangeTask& task) {
-  if (task.dtype == kvcache::KvDtype::kF32) {
-    AttendRangeT<float>(task);
-  } else {
-    AttendRangeT<uint16_t>(task);
+  switch (task.dtype) {
+    case kvcache::KvDtype::kF32:
+      AttendRangeT<float>(task);
+      return;
+    case kvcache::KvDtype::kBF16:
+      AttendRangeT<uint16_t>(task);
+      return;
+    case kvcache::KvDtype::kInt8:
+      AttendRangeT<int8_t>(task);
+      return;
   }
 }
 

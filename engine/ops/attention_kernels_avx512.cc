@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "engine/ops/attention_kernels.h"
 #include "engine/ops/fast_math.h"
@@ -65,6 +66,11 @@ struct V {
   KVASIR_ATTN_TARGET static F LoadRow(const uint16_t* p) {
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  // 16 int8 widened to f32 (the row's scale is applied elsewhere).
+  KVASIR_ATTN_TARGET static F LoadRow(const int8_t* p) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
   }
   KVASIR_ATTN_TARGET static F Add(F a, F b) { return _mm512_add_ps(a, b); }
   KVASIR_ATTN_TARGET static F Sub(F a, F b) { return _mm512_sub_ps(a, b); }
@@ -118,7 +124,7 @@ struct V {
 #pragma GCC unroll 16
       for (int t = 0; t < 16; ++t) {
         r[t] = t < slots ? LoadRow(k + t * hd + d0) : Zero();
-        if (t < next_slots) {
+        if (t < next_slots && (sizeof(T) > 1 || d0 % 64 == 0)) {
           _mm_prefetch(reinterpret_cast<const char*>(next_k + t * hd + d0),
                        _MM_HINT_T0);
         }
@@ -148,10 +154,16 @@ struct V {
 }  // namespace
 
 void AttendRangeAvx512(const RangeTask& task) {
-  if (task.dtype == kvcache::KvDtype::kF32) {
-    AttendRangeT<float>(task);
-  } else {
-    AttendRangeT<uint16_t>(task);
+  switch (task.dtype) {
+    case kvcache::KvDtype::kF32:
+      AttendRangeT<float>(task);
+      return;
+    case kvcache::KvDtype::kBF16:
+      AttendRangeT<uint16_t>(task);
+      return;
+    case kvcache::KvDtype::kInt8:
+      AttendRangeT<int8_t>(task);
+      return;
   }
 }
 

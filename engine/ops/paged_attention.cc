@@ -6,11 +6,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "engine/ops/attention_kernels.h"
 #include "engine/ops/bf16.h"
 #include "engine/ops/fast_math.h"
+#include "engine/ops/kv_int8.h"
 #include "engine/ops/simd.h"
 
 namespace kvasir::engine::ops {
@@ -63,11 +65,29 @@ struct TileQuery {
   }
 }
 
-// kTile queries against one chunk: k [>= max visible, head_dim], v
-// [kChunk, head_dim] (zero rows past the chunk's slots).
-[[gnu::always_inline]] inline void AttendTile4(const TileQuery* tq,
-                                               const float* k, const float* v,
-                                               int hd, float scale) {
+[[gnu::always_inline]] inline float Widen(float x) { return x; }
+[[gnu::always_inline]] inline float Widen(int8_t x) {
+  return static_cast<float>(x);
+}
+
+// Int8 only: the per-key factors of one chunk (0 past its keys), read by
+// the tiles in place of the cache's scales.
+struct ChunkScales {
+  float k[kChunk];  // 1/sqrt(head_dim) * K row scale
+  float v[kChunk];  // V row scale
+};
+
+// kTile queries against one chunk. T = float: k [>= max visible, head_dim],
+// v [kChunk, head_dim] (zero rows past the chunk's slots), cs unused.
+// T = int8_t: k and v are the cache's rows themselves ([keys, head_dim]),
+// widened in register; the K scales multiply the scores and the V scales
+// the softmax weights.
+template <typename T>
+[[gnu::always_inline]] inline void AttendTile4(const TileQuery* tq, const T* k,
+                                               const T* v, int hd, float scale,
+                                               const ChunkScales* cs,
+                                               int keys) {
+  constexpr bool kInt8 = std::is_same_v<T, int8_t>;
   alignas(64) float p[kTile][kChunk];
   int visible = 0;
   for (int i = 0; i < kTile; ++i) visible = std::max(visible, tq[i].visible);
@@ -76,24 +96,33 @@ struct TileQuery {
   const float* q2 = tq[2].q;
   const float* q3 = tq[3].q;
   for (int t = 0; t < visible; ++t) {
-    const float* kt = k + t * hd;
+    const T* kt = k + t * hd;
     float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
 #pragma omp simd reduction(+ : a0, a1, a2, a3)
     for (int d = 0; d < hd; ++d) {
-      const float kd = kt[d];
+      const float kd = Widen(kt[d]);
       a0 += q0[d] * kd;
       a1 += q1[d] * kd;
       a2 += q2[d] * kd;
       a3 += q3[d] * kd;
     }
-    p[0][t] = a0 * scale;
-    p[1][t] = a1 * scale;
-    p[2][t] = a2 * scale;
-    p[3][t] = a3 * scale;
+    const float f = kInt8 ? cs->k[t] : scale;
+    p[0][t] = a0 * f;
+    p[1][t] = a1 * f;
+    p[2][t] = a2 * f;
+    p[3][t] = a3 * f;
   }
   for (int i = 0; i < kTile; ++i) SoftmaxUpdate(tq[i], p[i], hd);
-  // Weights past a query's `visible` are 0 and v has kChunk finite rows, so
-  // the key loop has a fixed trip count and the d loop vectorizes.
+  if constexpr (kInt8) {
+    for (int i = 0; i < kTile; ++i) {
+#pragma omp simd
+      for (int t = 0; t < kChunk; ++t) p[i][t] *= cs->v[t];
+    }
+  }
+  // Weights past a query's `visible` are 0 and an f32 v has kChunk finite
+  // rows, so its key loop has a fixed trip count and the d loop
+  // vectorizes; int8 rows are read only up to the chunk's keys.
+  const int n = kInt8 ? keys : kChunk;
   float* o0 = tq[0].o;
   float* o1 = tq[1].o;
   float* o2 = tq[2].o;
@@ -102,8 +131,8 @@ struct TileQuery {
   for (int d = 0; d < hd; ++d) {
     float a0 = o0[d], a1 = o1[d], a2 = o2[d], a3 = o3[d];
 #pragma GCC unroll 16
-    for (int t = 0; t < kChunk; ++t) {
-      const float vd = v[t * hd + d];
+    for (int t = 0; t < n; ++t) {
+      const float vd = Widen(v[t * hd + d]);
       a0 += p[0][t] * vd;
       a1 += p[1][t] * vd;
       a2 += p[2][t] * vd;
@@ -116,26 +145,34 @@ struct TileQuery {
   }
 }
 
-// One query against one chunk (k, v as for AttendTile4).
-[[gnu::always_inline]] inline void AttendTile1(const TileQuery& tq,
-                                               const float* k, const float* v,
-                                               int hd, float scale) {
+// One query against one chunk (k, v, cs, keys as for AttendTile4).
+template <typename T>
+[[gnu::always_inline]] inline void AttendTile1(const TileQuery& tq, const T* k,
+                                               const T* v, int hd, float scale,
+                                               const ChunkScales* cs,
+                                               int keys) {
+  constexpr bool kInt8 = std::is_same_v<T, int8_t>;
   alignas(64) float p[kChunk];
   const float* q = tq.q;
   for (int t = 0; t < tq.visible; ++t) {
-    const float* kt = k + t * hd;
+    const T* kt = k + t * hd;
     float a = 0.0f;
 #pragma omp simd reduction(+ : a)
-    for (int d = 0; d < hd; ++d) a += q[d] * kt[d];
-    p[t] = a * scale;
+    for (int d = 0; d < hd; ++d) a += q[d] * Widen(kt[d]);
+    p[t] = a * (kInt8 ? cs->k[t] : scale);
   }
   SoftmaxUpdate(tq, p, hd);
+  if constexpr (kInt8) {
+#pragma omp simd
+    for (int t = 0; t < kChunk; ++t) p[t] *= cs->v[t];
+  }
+  const int n = kInt8 ? keys : kChunk;
   float* o = tq.o;
 #pragma omp simd
   for (int d = 0; d < hd; ++d) {
     float a = o[d];
 #pragma GCC unroll 16
-    for (int t = 0; t < kChunk; ++t) a += p[t] * v[t * hd + d];
+    for (int t = 0; t < n; ++t) a += p[t] * Widen(v[t * hd + d]);
     o[d] = a;
   }
 }
@@ -161,6 +198,7 @@ void AttendRangeClones(const RangeTask& a) {
   }
 
   TileQuery tile[kTile];
+  ChunkScales chunk_scales;
   int pos = a.key_begin;
   while (pos < a.key_end) {
     const int slot = pos % bs;
@@ -170,10 +208,12 @@ void AttendRangeClones(const RangeTask& a) {
     if (first_query >= n_queries) break;
     const int32_t block = a.block_table[pos / bs];
 
-    // K as stored (or widened from bf16); V widened and/or zero-padded
-    // to kChunk rows unless it is a full f32 chunk.
+    // f32 K as stored, bf16 K widened; V widened and/or zero-padded to
+    // kChunk rows unless it is a full f32 chunk. int8 rows stay in place.
     const float* k;
     const float* v;
+    const int8_t* k8 = nullptr;
+    const int8_t* v8 = nullptr;
     const int count = slots * hd;
     if (a.dtype == KvDtype::kF32) {
       k = a.kv->head<float>(block, a.layer, 0, a.kv_head) + slot * hd;
@@ -182,6 +222,18 @@ void AttendRangeClones(const RangeTask& a) {
         std::copy(v, v + count, scratch.v);
         v = scratch.v;
       }
+    } else if (a.dtype == KvDtype::kInt8) {
+      // Read in place by the int8 tiles below.
+      k8 = a.kv->head<int8_t>(block, a.layer, 0, a.kv_head) + slot * hd;
+      v8 = a.kv->head<int8_t>(block, a.layer, 1, a.kv_head) + slot * hd;
+      const float* ks = a.kv->scales(block, a.layer, 0, a.kv_head) + slot;
+      const float* vs = a.kv->scales(block, a.layer, 1, a.kv_head) + slot;
+      for (int t = 0; t < kChunk; ++t) {
+        chunk_scales.k[t] = t < slots ? ks[t] * a.scale : 0.0f;
+        chunk_scales.v[t] = t < slots ? vs[t] : 0.0f;
+      }
+      k = nullptr;
+      v = nullptr;
     } else {
       const uint16_t* k16 =
           a.kv->head<uint16_t>(block, a.layer, 0, a.kv_head) + slot * hd;
@@ -194,7 +246,7 @@ void AttendRangeClones(const RangeTask& a) {
       k = scratch.k;
       v = scratch.v;
     }
-    if (v == scratch.v) {
+    if (v != nullptr && v == scratch.v) {
       std::fill(scratch.v + count, scratch.v + kChunk * hd, 0.0f);
     }
 
@@ -211,10 +263,16 @@ void AttendRangeClones(const RangeTask& a) {
                       .l = a.l + qi,
                       .visible = std::min(slots, a.start_pos + j - pos + 1)};
       }
-      if (size == kTile) {
-        AttendTile4(tile, k, v, hd, a.scale);
+      if (k8 != nullptr) {
+        if (size == kTile) {
+          AttendTile4(tile, k8, v8, hd, a.scale, &chunk_scales, slots);
+        } else {
+          AttendTile1(tile[0], k8, v8, hd, a.scale, &chunk_scales, slots);
+        }
+      } else if (size == kTile) {
+        AttendTile4(tile, k, v, hd, a.scale, nullptr, kChunk);
       } else {
-        AttendTile1(tile[0], k, v, hd, a.scale);
+        AttendTile1(tile[0], k, v, hd, a.scale, nullptr, kChunk);
       }
     }
     pos += slots;
@@ -242,15 +300,24 @@ using kvcache::KvDtype;
 
 int64_t RoundUp16(int64_t n) { return (n + 15) / 16 * 16; }
 
-// Writes `count` floats as the cache's element type.
+// Writes `count` floats as the cache's element type; int8 also writes the
+// row's scale to *scale_dst.
 KVASIR_SIMD_CLONES
-void StoreRow(const float* src, int count, KvDtype dtype, std::byte* dst) {
-  if (dtype == KvDtype::kF32) {
-    std::copy(src, src + count, reinterpret_cast<float*>(dst));
-  } else {
-    uint16_t* d16 = reinterpret_cast<uint16_t*>(dst);
+void StoreRow(const float* src, int count, KvDtype dtype, std::byte* dst,
+              float* scale_dst) {
+  switch (dtype) {
+    case KvDtype::kF32:
+      std::copy(src, src + count, reinterpret_cast<float*>(dst));
+      return;
+    case KvDtype::kBF16: {
+      uint16_t* d16 = reinterpret_cast<uint16_t*>(dst);
 #pragma omp simd
-    for (int i = 0; i < count; ++i) d16[i] = FloatToBf16(src[i]);
+      for (int i = 0; i < count; ++i) d16[i] = FloatToBf16(src[i]);
+      return;
+    }
+    case KvDtype::kInt8:
+      QuantizeRowInt8(src, count, reinterpret_cast<int8_t*>(dst), scale_dst);
+      return;
   }
 }
 
@@ -380,19 +447,23 @@ absl::Status PagedAttention::WriteKv(int layer, absl::Span<const Sequence> seqs,
   const int hd = layout.head_dim;
   const int bs = layout.block_size;
   const int elem = kvcache::KvDtypeSize(layout.dtype);
+  const bool scaled = layout.dtype == KvDtype::kInt8;
   for (const Sequence& s : seqs) {
     for (int j = 0; j < s.n_new; ++j) {
       const int pos = s.start_pos + j;
       const int32_t block = s.block_table[pos / bs];
-      const int64_t slot_offset = int64_t{pos % bs} * hd * elem;
+      const int slot = pos % bs;
+      const int64_t slot_offset = int64_t{slot} * hd * elem;
       const float* krow = k + (s.row + j) * stride;
       const float* vrow = v + (s.row + j) * stride;
       for (int h = 0; h < layout.n_kv_heads; ++h) {
         std::byte* base = kv.block(block);
         StoreRow(krow + h * hd, hd, layout.dtype,
-                 base + layout.HeadOffset(layer, 0, h) * elem + slot_offset);
+                 base + layout.HeadByteOffset(layer, 0, h) + slot_offset,
+                 scaled ? kv.scales(block, layer, 0, h) + slot : nullptr);
         StoreRow(vrow + h * hd, hd, layout.dtype,
-                 base + layout.HeadOffset(layer, 1, h) * elem + slot_offset);
+                 base + layout.HeadByteOffset(layer, 1, h) + slot_offset,
+                 scaled ? kv.scales(block, layer, 1, h) + slot : nullptr);
       }
     }
   }

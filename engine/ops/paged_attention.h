@@ -50,7 +50,13 @@ absl::string_view AttentionIsaName(AttentionIsa isa);  // "avx512", ...
 // instruction set (within float rounding).
 //
 // With a bf16 cache, K/V are rounded to nearest even when written and
-// widened to f32 in register when read.
+// widened to f32 in register when read. With an int8 cache (kv_int8.h),
+// WriteKv quantizes each (token, KV head) row of K and V with its own
+// scale; the vector kernels widen the int8 rows in register and fold the
+// scales into the scores (K: one multiply of a chunk's 16 scores by its 16
+// scales) and into the softmax weights (V), so no dequantized copy of the
+// cache exists (the portable kernel does the same in auto-vectorized
+// loops).
 //
 // A step's work list depends only on its sequences, not on the layer:
 // Prepare builds it once per step and every layer's Attend reuses it.

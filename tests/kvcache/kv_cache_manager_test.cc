@@ -379,7 +379,8 @@ TEST(KvCacheManagerTest, GqaAndMqaHoldGroupSizeTimesMoreTokens) {
     const int64_t held = int64_t{(*m)->total_blocks()} * (*m)->block_size();
     EXPECT_EQ(*MaxTokensFor(**m, "t"), held);
     EXPECT_EQ((*m)->bytes_per_token(),
-              2 * 2 * kv_heads * 64 * KvDtypeSize(dtype));
+              2 * 2 * kv_heads *
+                  (64 * KvDtypeSize(dtype) + KvDtypeScaleBytes(dtype)));
     return held;
   };
   const int64_t mha = tokens_for(kHeads, KvDtype::kF32);
@@ -389,6 +390,51 @@ TEST(KvCacheManagerTest, GqaAndMqaHoldGroupSizeTimesMoreTokens) {
         << "Hkv=" << kv_heads;
   }
   EXPECT_EQ(tokens_for(kHeads, KvDtype::kBF16), 2 * mha);
+  // int8 rows of 64 bytes plus a 4-byte scale: 8 MiB / (16 * 2 * 2 * 8 *
+  // 68 B) = 240 whole blocks, 3.75x the f32 tokens.
+  EXPECT_EQ(tokens_for(kHeads, KvDtype::kInt8), 240 * 16);
+}
+
+// The one figure everything derives from, with int8's scales included:
+// stories260K's shape (5 layers, 4 KV heads of 8) is 2.67x smaller in int8
+// than in f32; head_dim 128 nearly 4x.
+TEST(KvLayoutTest, Int8BytesIncludeTheScales) {
+  KvLayout l{.n_layers = 5, .n_kv_heads = 4, .head_dim = 8, .block_size = 16};
+  l.dtype = KvDtype::kF32;
+  EXPECT_EQ(l.BytesPerToken(), 1280);
+  l.dtype = KvDtype::kBF16;
+  EXPECT_EQ(l.BytesPerToken(), 640);
+  l.dtype = KvDtype::kInt8;
+  EXPECT_EQ(l.BytesPerToken(), 480);  // 2 * 5 * 4 * (8 + 4)
+  EXPECT_EQ(l.BlockBytes(), 480 * 16);
+  // Head regions: 16 rows of 8 int8, then 16 f32 scales.
+  EXPECT_EQ(l.HeadBytes(), 16 * 12);
+  EXPECT_EQ(l.HeadByteOffset(1, 0, 0), 2 * 4 * 16 * 12);
+  EXPECT_EQ(l.ScaleByteOffset(1, 1, 2), l.HeadByteOffset(1, 1, 2) + 16 * 8);
+  l.head_dim = 128;
+  EXPECT_EQ(l.BytesPerToken(), 2 * 5 * 4 * 132);
+
+  // The f32 scales must stay aligned.
+  l.head_dim = 6;
+  l.block_size = 3;
+  EXPECT_THAT(
+      l.Validate(),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("block_size * head_dim to be a multiple of 4")));
+  l.dtype = KvDtype::kF32;
+  EXPECT_THAT(l.Validate(), IsOk());
+}
+
+TEST(KvLayoutTest, ParsesEveryDtypeAndListsThemOnError) {
+  for (KvDtype d : {KvDtype::kF32, KvDtype::kBF16, KvDtype::kInt8}) {
+    absl::StatusOr<KvDtype> parsed = ParseKvDtype(KvDtypeName(d), "f");
+    ASSERT_THAT(parsed, IsOk());
+    EXPECT_EQ(*parsed, d);
+  }
+  EXPECT_THAT(ParseKvDtype("int4", "kv_cache.dtype"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("kv_cache.dtype: 'int4' is not one of f32, "
+                                 "bf16, int8")));
 }
 
 TEST(KvCacheManagerTest, TokenCapacityQueries) {

@@ -236,11 +236,18 @@ std::vector<Case> ReferenceCases() {
   TinyShape gqa = TinyShapes()[2];
   cases.push_back({gqa, kvcache::KvDtype::kF32, WeightsDtype::kBF16, 6e-2});
   cases.push_back({gqa, kvcache::KvDtype::kBF16, WeightsDtype::kBF16, 6e-2});
+  // int8 K/V: each row rounded to 1/254 of its largest element, about the
+  // size of bf16's rounding for rows of similar elements.
+  for (const TinyShape& s : TinyShapes()) {
+    cases.push_back({s, kvcache::KvDtype::kInt8, WeightsDtype::kF32, 5e-2});
+  }
   // Blocks of one full 16-key chunk plus a partial one, and of exactly one.
   cases.push_back(
       {TinyShapes()[1], kvcache::KvDtype::kF32, WeightsDtype::kF32, 1e-4, 20});
   cases.push_back(
       {TinyShapes()[3], kvcache::KvDtype::kBF16, WeightsDtype::kF32, 3e-2, 16});
+  cases.push_back(
+      {TinyShapes()[1], kvcache::KvDtype::kInt8, WeightsDtype::kF32, 5e-2, 20});
   return cases;
 }
 
@@ -314,7 +321,8 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, BatchInvarianceTest,
     ::testing::Combine(::testing::Values(0, 1, 2, 3),
                        ::testing::Values(kvcache::KvDtype::kF32,
-                                         kvcache::KvDtype::kBF16),
+                                         kvcache::KvDtype::kBF16,
+                                         kvcache::KvDtype::kInt8),
                        ::testing::Values(4, 20)));
 
 TEST(LlamaRunnerTest, CreateOwningReleasesProjectionsAndMatchesCreate) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/ops/bf16.h"
+#include "engine/ops/kv_int8.h"
 #include "engine/ops/paged_attention.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -19,6 +20,11 @@ using ::kvasir::testing::IsOk;
 using ::kvasir::testing::StatusIs;
 using kvcache::KvDtype;
 using ::testing::HasSubstr;
+
+// An int8 element's error bound, in units of its row's scale: half a step,
+// plus float rounding of the scale and of x * 127 / max (each a relative
+// 2^-24, times |q| <= 127).
+constexpr double kHalfStep = 0.5 + 127 * 0x1p-22;
 
 struct Heads {
   int n_heads;
@@ -214,31 +220,66 @@ void PagedAttentionTest::RunCase(const std::vector<SeqSpec>& specs) {
   ASSERT_THAT(attention->Attend(1, seqs, q.data(), q_stride, *kv_, out.data()),
               IsOk());
 
-  // The cache holds what was written, where kv_layout.h says.
+  // Element e of KV head g's K (kv = 0) or V (kv = 1) row at position p of
+  // sequence i, as the cache holds it (int8: the row times its scale).
+  auto cached = [&](size_t i, int kv, int p, int g, int e) -> double {
+    const int32_t blk = tables[i][p / kBlockSize];
+    const int slot = p % kBlockSize;
+    const int off = slot * hd + e;
+    switch (dtype_) {
+      case KvDtype::kF32:
+        return kv_->head<float>(blk, 1, kv, g)[off];
+      case KvDtype::kBF16:
+        return Bf16ToFloat(kv_->head<uint16_t>(blk, 1, kv, g)[off]);
+      case KvDtype::kInt8:
+        return static_cast<double>(kv_->head<int8_t>(blk, 1, kv, g)[off]) *
+               kv_->scales(blk, 1, kv, g)[slot];
+    }
+    return 0;
+  };
+  // The scale of that row (int8), or 0.
+  auto row_scale = [&](size_t i, int kv, int p, int g) -> double {
+    if (dtype_ != KvDtype::kInt8) return 0;
+    return kv_->scales(tables[i][p / kBlockSize], 1, kv, g)[p % kBlockSize];
+  };
+
+  // The cache holds what was written, where kv_layout.h says: f32 and bf16
+  // exactly (bf16 rounded to nearest even); int8 with scale max|row| / 127
+  // and every element within scale / 2 of the written value.
   for (size_t i = 0; i < specs.size(); ++i) {
     for (int p = 0; p < specs[i].start + specs[i].n; ++p) {
-      for (int g = 0; g < hkv; ++g) {
-        for (int e = 0; e < hd; ++e) {
-          const int32_t blk = tables[i][p / kBlockSize];
-          const int off = (p % kBlockSize) * hd + e;
-          const float want = k_all[i][p * kv_width + g * hd + e];
-          const float got =
-              dtype_ == KvDtype::kF32
-                  ? kv_->head<float>(blk, 1, 0, g)[off]
-                  : Bf16ToFloat(kv_->head<uint16_t>(blk, 1, 0, g)[off]);
-          const float expected =
-              dtype_ == KvDtype::kF32 ? want : Bf16ToFloat(FloatToBf16(want));
-          ASSERT_EQ(got, expected) << "seq " << i << " pos " << p;
+      for (int kv = 0; kv < 2; ++kv) {
+        const std::vector<float>& all = kv == 0 ? k_all[i] : v_all[i];
+        for (int g = 0; g < hkv; ++g) {
+          const float* row = all.data() + p * kv_width + g * hd;
+          if (dtype_ == KvDtype::kInt8) {
+            float amax = 0;
+            for (int e = 0; e < hd; ++e)
+              amax = std::max(amax, std::abs(row[e]));
+            ASSERT_EQ(row_scale(i, kv, p, g), amax / 127.0f)
+                << "seq " << i << " pos " << p;
+          }
+          for (int e = 0; e < hd; ++e) {
+            const double got = cached(i, kv, p, g, e);
+            if (dtype_ == KvDtype::kInt8) {
+              ASSERT_LE(std::abs(got - row[e]),
+                        row_scale(i, kv, p, g) * kHalfStep)
+                  << "seq " << i << " pos " << p << " kv " << kv;
+            } else {
+              const float expected = dtype_ == KvDtype::kF32
+                                         ? row[e]
+                                         : Bf16ToFloat(FloatToBf16(row[e]));
+              ASSERT_EQ(got, expected) << "seq " << i << " pos " << p;
+            }
+          }
         }
       }
     }
   }
 
-  // Dense reference in double over the values as stored.
-  auto stored = [&](float x) {
-    return dtype_ == KvDtype::kF32 ? double{x}
-                                   : double{Bf16ToFloat(FloatToBf16(x))};
-  };
+  // Dense references in double: over the values as stored (the kernel must
+  // match it to float rounding), and for int8 over the values as written
+  // (within the bound that the quantization error allows, derived below).
   double worst = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
     for (int j = 0; j < specs[i].n; ++j) {
@@ -246,26 +287,51 @@ void PagedAttentionTest::RunCase(const std::vector<SeqSpec>& specs) {
       const int row = seqs[i].row + j;
       for (int head = 0; head < h; ++head) {
         const int g = head / group;
-        std::vector<double> sc(pos + 1);
-        double mx = -1e300;
+        const float* qh = q.data() + row * q_stride + head * hd;
+        std::vector<double> sc(pos + 1), exact(pos + 1);
+        double mx = -1e300, mx_exact = -1e300;
+        // Int8: a key's score moves by at most
+        //   delta = sum_e |q_e| * scale_K(t) / 2 / sqrt(head_dim),
+        // so each softmax weight by a factor within exp(+-2 delta) and the
+        // output by at most (exp(2 delta) - 1) * max|V| from the weights,
+        // plus max_t scale_V(t) / 2 from V's own rounding.
+        double q_l1 = 0;
+        for (int e = 0; e < hd; ++e) q_l1 += std::abs(qh[e]);
+        double delta = 0, v_max = 0, v_half_step = 0;
         for (int t = 0; t <= pos; ++t) {
-          double s = 0;
+          double s = 0, se = 0;
           for (int e = 0; e < hd; ++e) {
-            s += double{q[row * q_stride + head * hd + e]} *
-                 stored(k_all[i][t * kv_width + g * hd + e]);
+            s += double{qh[e]} * cached(i, 0, t, g, e);
+            se += double{qh[e]} * k_all[i][t * kv_width + g * hd + e];
+            v_max = std::max(
+                v_max, double{std::abs(v_all[i][t * kv_width + g * hd + e])});
           }
           sc[t] = s / std::sqrt(double(hd));
+          exact[t] = se / std::sqrt(double(hd));
           mx = std::max(mx, sc[t]);
+          mx_exact = std::max(mx_exact, exact[t]);
+          delta = std::max(
+              delta, q_l1 * row_scale(i, 0, t, g) / 2 / std::sqrt(double(hd)));
+          v_half_step = std::max(v_half_step, row_scale(i, 1, t, g) / 2);
         }
-        double sum = 0;
+        double sum = 0, sum_exact = 0;
         for (double& s : sc) sum += (s = std::exp(s - mx));
+        for (double& s : exact) sum_exact += (s = std::exp(s - mx_exact));
+        const double bound =
+            (std::exp(2 * delta) - 1) * v_max + v_half_step + 1e-5;
         for (int e = 0; e < hd; ++e) {
-          double o = 0;
+          double o = 0, o_exact = 0;
           for (int t = 0; t <= pos; ++t) {
-            o += sc[t] / sum * stored(v_all[i][t * kv_width + g * hd + e]);
+            o += sc[t] / sum * cached(i, 1, t, g, e);
+            o_exact +=
+                exact[t] / sum_exact * v_all[i][t * kv_width + g * hd + e];
           }
-          worst = std::max(
-              worst, std::abs(o - out[size_t(row) * h * hd + head * hd + e]));
+          const float got = out[size_t(row) * h * hd + head * hd + e];
+          worst = std::max(worst, std::abs(o - got));
+          if (dtype_ == KvDtype::kInt8) {
+            ASSERT_LE(std::abs(o_exact - got), bound)
+                << "row " << row << " head " << head << " element " << e;
+          }
         }
       }
     }
@@ -304,7 +370,7 @@ INSTANTIATE_TEST_SUITE_P(
         ::testing::Values(Heads{4, 4, 16}, Heads{8, 4, 8}, Heads{8, 2, 8},
                           Heads{4, 1, 16}, Heads{32, 4, 64}, Heads{6, 3, 12},
                           Heads{12, 12, 64}, Heads{12, 1, 64}, Heads{6, 2, 32}),
-        ::testing::Values(KvDtype::kF32, KvDtype::kBF16),
+        ::testing::Values(KvDtype::kF32, KvDtype::kBF16, KvDtype::kInt8),
         ::testing::Values(4, 16, 40),
         ::testing::Values(AttentionIsa::kAvx512, AttentionIsa::kAvx2,
                           AttentionIsa::kPortable)),
@@ -316,6 +382,40 @@ INSTANTIATE_TEST_SUITE_P(
                           "_block", std::get<2>(info.param), "_",
                           AttentionIsaName(std::get<3>(info.param)));
     });
+
+// The int8 row format: the largest magnitude maps to +-127, every element
+// comes back within half a step, and a zero row stays exactly zero.
+TEST(KvInt8Test, RowRoundTripWithinHalfAStep) {
+  std::mt19937 rng(3);
+  for (int n : {1, 7, 8, 64, 128}) {
+    for (float range : {1e-3f, 1.0f, 300.0f}) {
+      std::vector<float> x = Random(n, rng, range);
+      x[n / 2] = -range * 1.5f;  // the largest magnitude, negative
+      std::vector<int8_t> q(n);
+      float scale = -1;
+      QuantizeRowInt8(x.data(), n, q.data(), &scale);
+      EXPECT_EQ(scale, range * 1.5f / 127.0f);
+      EXPECT_EQ(q[n / 2], -127);
+      std::vector<float> back(n);
+      DequantizeRowInt8(q.data(), n, scale, back.data());
+      for (int i = 0; i < n; ++i) {
+        EXPECT_LE(std::abs(back[i] - x[i]), scale * kHalfStep)
+            << "n " << n << " element " << i << ": " << x[i];
+      }
+    }
+  }
+  // Half steps round away from zero; the step itself is exact.
+  const float half[] = {127.0f, 0.5f, -0.5f, 1.5f, -126.5f};
+  int8_t q[5];
+  float scale = 0;
+  QuantizeRowInt8(half, 5, q, &scale);
+  EXPECT_EQ(scale, 1.0f);
+  EXPECT_THAT(q, ::testing::ElementsAre(127, 1, -1, 2, -127));
+  const float zeros[4] = {0.0f, -0.0f, 0.0f, 0.0f};
+  QuantizeRowInt8(zeros, 4, q, &scale);
+  EXPECT_EQ(scale, 0.0f);
+  EXPECT_THAT(absl::MakeSpan(q, 4), ::testing::Each(0));
+}
 
 TEST(PagedAttentionErrorsTest, RejectsBadOptionsAndCalls) {
   kvcache::KvLayout layout{

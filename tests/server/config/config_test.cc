@@ -501,6 +501,11 @@ TEST(ConfigErrorTest, AddressesLoggingAndDurations) {
       ParseError("model: {weights_dtype: f8}\ntenants: [{name: default}]"),
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("model.weights_dtype: 'f8'")));
+  EXPECT_THAT(
+      ParseError("kv_cache: {dtype: fp8}\ntenants: [{name: default}]"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("kv_cache.dtype: 'fp8' is not one of f32, bf16, "
+                         "int8")));
   EXPECT_THAT(ParseError("model: {path: 'dummy:'}\ntenants: [{name: default}]"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("model.path: 'dummy:' needs a preset")));
@@ -574,6 +579,12 @@ tenants:
   EXPECT_EQ(o.block_size, 32);
   EXPECT_EQ(o.kv_dtype, kvcache::KvDtype::kBF16);
   EXPECT_FALSE(o.prefix_caching);
+  ASSERT_OK_AND_ASSIGN(
+      ServerConfig int8,
+      ParseConfig("kv_cache: { dtype: int8 }\ntenants: [{name: default}]",
+                  "t"));
+  EXPECT_EQ(int8.kv_cache.dtype, kvcache::KvDtype::kInt8);
+  EXPECT_EQ(ToEngineOptions(int8).kv_dtype, kvcache::KvDtype::kInt8);
   EXPECT_EQ(o.max_batch_tokens, 128);
   EXPECT_EQ(o.max_running, 8);
   EXPECT_EQ(o.max_queued, 100);
