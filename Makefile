@@ -2,6 +2,8 @@
 # Debian 12 machine: they install missing packages first.
 BUILD_DIR ?= build
 ASAN_DIR  ?= build-asan
+FUZZ_DIR  ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS      ?= $(shell nproc)
 # Tests run two per core: many of them spend their time waiting on a child
 # server process (start-up, drain), and CTest's -j counts those as busy.
@@ -9,7 +11,7 @@ TEST_JOBS ?= $(shell echo $$(( $(JOBS) * 2 )))
 CONFIG    ?= configs/default.yaml
 KVASIR    := $(BUILD_DIR)/tools/kvasir
 
-.PHONY: all deps configure build test test-asan test-docker bench soak serve format clean
+.PHONY: all deps configure build test test-asan fuzz test-docker bench soak serve format clean
 
 all: build
 
@@ -35,6 +37,17 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(TEST_JOBS) --timeout 1200
+
+# libFuzzer targets (tests/fuzz/), clang-16 with ASan + UBSan, each run for
+# FUZZ_SECONDS from its seed corpus: scripts/fuzz.sh. Fails on a crash,
+# keeping the input in $(FUZZ_DIR)/crashes/<target>/.
+fuzz: deps
+	@test -f $(FUZZ_DIR)/CMakeCache.txt || \
+	  CC=clang-16 CXX=clang++-16 cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Release \
+	    -DKVASIR_FUZZ=ON -DKVASIR_BUILD_TESTS=OFF -DKVASIR_BUILD_BENCH=OFF \
+	    -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g1" -DCMAKE_C_FLAGS_RELEASE="-O1 -g1"
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target kvasir_fuzzers
+	scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 # Builds the Docker image and runs it for real (starts a private dockerd and
 # makes a Debian base image with mmdebstrap when needed): scripts/test-docker.sh.
@@ -65,4 +78,4 @@ format:
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

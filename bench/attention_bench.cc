@@ -11,8 +11,10 @@
 // same run (an AVX-512 sum over 1 GiB on the same threads, best of 3).
 // With KVASIR_BENCH_THREADS=1 it also prints KV_GBps_cpu / GFLOPs_cpu, the
 // rates over the thread's CPU time (robust to a busy machine).
+#if !defined(__clang__)  // GCC only (clang has no -Wmaybe-uninitialized)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <benchmark/benchmark.h>
 #include <omp.h>

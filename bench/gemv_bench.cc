@@ -17,8 +17,10 @@
 //
 //   build/bench/gemv_bench [--benchmark_filter=Q4_K]
 // GCC 12 bug 105593 (see engine/ops/quant/quant_dot_avx512.cc).
+#if !defined(__clang__)  // GCC only (clang has no -Wmaybe-uninitialized)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 #include <omp.h>

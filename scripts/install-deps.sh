@@ -24,6 +24,10 @@ BUILD_PACKAGES=(
   libssl-dev clang-format prometheus-cpp-dev libpcre2-dev
   nginx
 )
+# `make fuzz` (tests/fuzz/): clang with libFuzzer, and clang's OpenMP
+# runtime for the engine. Installed in a source tree only, like Node below
+# (the Docker build stage, which copies this script alone, does not fuzz).
+FUZZ_PACKAGES=(clang-16 libfuzzer-16-dev libomp-16-dev)
 RUNTIME_PACKAGES=(
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libspdlog1.10
   libfmt9 libdnnl2 libyaml-cpp0.7 libcpp-httplib0.11 libssl3 libgomp1
@@ -40,7 +44,9 @@ for arg in "$@"; do
     *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
+root="$(cd "$(dirname "$0")/.." && pwd)"
 if [ "$mode" = runtime ]; then pkgs=("${RUNTIME_PACKAGES[@]}"); else pkgs=("${BUILD_PACKAGES[@]}"); fi
+if [ "$mode" = build ] && [ -d "$root/tests/fuzz" ]; then pkgs+=("${FUZZ_PACKAGES[@]}"); fi
 if [ "$list" = 1 ]; then printf '%s\n' "${pkgs[@]}"; exit 0; fi
 
 missing=()
@@ -51,7 +57,7 @@ done
 # Node for the openai client test, when the tests are there (the Docker
 # build stage copies this script alone): Debian's packages only when there
 # is no node at all (a newer Node from elsewhere is kept).
-node_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/node"
+node_dir="$root/tests/integration/node"
 node_tests=0
 if [ "$mode" = build ] && [ -f "$node_dir/package.json" ]; then node_tests=1; fi
 if [ "$node_tests" = 1 ] && ! command -v node >/dev/null 2>&1; then

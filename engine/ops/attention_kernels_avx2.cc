@@ -3,8 +3,10 @@
 // x86-64; PagedAttention calls it only after cpuid said yes (tests force it
 // to cover CPUs without AVX-512).
 
+#if !defined(__clang__)  // GCC only (clang has no -Wmaybe-uninitialized)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 

@@ -8,8 +8,10 @@
 // accumulator is output column j.
 
 // GCC 12 bug 105593 (see engine/ops/quant/quant_dot_avx512.cc).
+#if !defined(__clang__)  // GCC only (clang has no -Wmaybe-uninitialized)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include "engine/ops/dense_gemv.h"
 

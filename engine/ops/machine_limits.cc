@@ -13,8 +13,10 @@
 
 // GCC 12 reports the self-initialized _mm512_undefined_*() placeholders of
 // its own intrinsics headers as uninitialized once inlined (GCC bug 105593).
+#if !defined(__clang__)  // GCC only (clang has no -Wmaybe-uninitialized)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace kvasir::engine::ops {
 namespace {

@@ -4,8 +4,10 @@
 // GCC 12 reports the self-initialized _mm512_undefined_*() placeholders of
 // its own intrinsics headers as uninitialized once they are inlined here
 // (GCC bug 105593, fixed in 12.3 / 13).
+#if !defined(__clang__)  // GCC only (clang has no -Wmaybe-uninitialized)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include "engine/ops/quant/quant_amx.h"
 
@@ -244,9 +246,8 @@ struct alignas(64) TileConfig {
 };
 
 // Tile numbers: A (weights) tmm0-1, B (activations) tmm2-3, C tmm4-7
-// with C[a][t] = tmm(4 + 2a + t). The intrinsics want constants.
-template <int A, int T>
-constexpr int kC = 4 + 2 * A + T;
+// with C[a][t] = tmm(4 + 2a + t). The intrinsics want constants, so the
+// numbers are written out below.
 
 // For GA (1, 2) weight tiles and GT (1, 2) activation tiles: C[a][t] +=
 // A[a] · B[t] over `slices` k slices. panel: A tile a, slice s at
@@ -315,6 +316,11 @@ KVASIR_AMX void TileBlockG(int gt, const uint16_t* panel, const uint16_t* b,
 
 }  // namespace
 
+bool CpuHasF16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+
 bool AmxUsable() {
   static const bool usable = [] {
     unsigned a, b, c, d;
@@ -327,8 +333,7 @@ bool AmxUsable() {
                         __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl") &&
                         __builtin_cpu_supports("avx512dq") &&
-                        __builtin_cpu_supports("fma") &&
-                        __builtin_cpu_supports("f16c");
+                        __builtin_cpu_supports("fma") && CpuHasF16c();
     if (!(amx_bf16 && amx_tile && avx512_bf16 && avx512)) return false;
     // Linux hands out the 8 KB tile state only on request (5.16+).
     constexpr long kArchReqXcompPerm = 0x1023;

@@ -37,6 +37,10 @@ inline constexpr int kAmxK = 32;
 // kernels.
 bool AmxUsable();
 
+// Whether this CPU has F16C (cpuid leaf 1): clang 16's
+// __builtin_cpu_supports does not know "f16c".
+bool CpuHasF16c();
+
 // Whether the batched path has a panel dequantizer for ggml type `type`.
 bool AmxCovers(uint32_t type);
 

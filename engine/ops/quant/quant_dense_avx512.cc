@@ -6,8 +6,10 @@
 // GCC 12 reports the self-initialized _mm512_undefined_*() placeholders of
 // its own intrinsics headers as uninitialized once they are inlined here
 // (GCC bug 105593, fixed in 12.3 / 13).
+#if !defined(__clang__)  // GCC only (clang has no -Wmaybe-uninitialized)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 

@@ -155,7 +155,7 @@ bool IsaSupported(Isa isa) {
              __builtin_cpu_supports("fma");
     case Isa::kAvx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+             internal::CpuHasF16c();
     case Isa::kAuto:
     case Isa::kScalar:
       return true;
