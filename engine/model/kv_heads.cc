@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace kvasir::engine {
 namespace {
@@ -43,8 +44,27 @@ Tensor Regroup(const Tensor& stored, int old_heads, int new_heads, int hd) {
 
 }  // namespace
 
-absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
-  ModelConfig& c = model.config;
+absl::string_view KvConversionName(KvConversion method) {
+  switch (method) {
+    case KvConversion::kMean:
+      return "mean";
+    case KvConversion::kCalibrated:
+      return "calibrated";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<KvConversion> ParseKvConversion(absl::string_view name,
+                                               absl::string_view field) {
+  for (KvConversion m : {KvConversion::kMean, KvConversion::kCalibrated}) {
+    if (name == KvConversionName(m)) return m;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, ": '", name, "' is not a KV-head conversion (mean, calibrated)"));
+}
+
+absl::Status ValidateKvHeadsConversion(const Model& model, int n_kv_heads) {
+  const ModelConfig& c = model.config;
   const int hkv = c.n_kv_heads;
   const int h = c.n_heads;
   const int n = n_kv_heads;
@@ -57,7 +77,7 @@ absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
         absl::StrCat("kv_heads: the model's n_heads ", h, ", n_kv_heads ", hkv,
                      " and head_dim ", c.head_dim, " must be positive"));
   }
-  if (n == hkv) return absl::OkStatus();
+  if (n == hkv) return absl::OkStatus();  // nothing will change
   if (n < hkv && hkv % n != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "kv_heads: ", n, " does not divide the model's ", hkv,
@@ -69,7 +89,6 @@ absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
         " KV heads and ", h, " query heads (to duplicate K/V heads, ", hkv,
         " must divide kv_heads and kv_heads must divide ", h, ")"));
   }
-  // Check every layer before changing any.
   const int64_t rows = int64_t{hkv} * c.head_dim;
   for (size_t l = 0; l < model.weights.layers.size(); ++l) {
     const LayerWeights& lw = model.weights.layers[l];
@@ -82,6 +101,16 @@ absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
       }
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
+  // Check every layer before changing any.
+  RETURN_IF_ERROR(ValidateKvHeadsConversion(model, n_kv_heads));
+  ModelConfig& c = model.config;
+  const int hkv = c.n_kv_heads;
+  const int n = n_kv_heads;
+  if (n == hkv) return absl::OkStatus();
   for (LayerWeights& lw : model.weights.layers) {
     lw.wk = Regroup(lw.wk, hkv, n, c.head_dim);
     lw.wv = Regroup(lw.wv, hkv, n, c.head_dim);
