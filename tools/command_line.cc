@@ -18,6 +18,7 @@ int RunCommandLine(int argc, char** argv,
   AddGenerateCommand(app, &exit_code);
   AddBenchCommand(app, &exit_code);
   AddQuantizeCommand(app, &exit_code);
+  AddConvertCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -23,6 +23,7 @@ void AddHashKeyCommand(CLI::App& app, int* exit_code);   // hash_key_command.cc
 void AddGenerateCommand(CLI::App& app, int* exit_code);  // generate_command.cc
 void AddBenchCommand(CLI::App& app, int* exit_code);     // bench_command.cc
 void AddQuantizeCommand(CLI::App& app, int* exit_code);  // quantize_command.cc
+void AddConvertCommand(CLI::App& app, int* exit_code);   // convert_command.cc
 
 }  // namespace kvasir::tools
 

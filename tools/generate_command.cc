@@ -53,6 +53,7 @@ struct GenerateFlags {
   bool has_seed = false;
   int32_t kv_heads = 0;
   bool has_kv_heads = false;
+  KvConvertFlags kv_convert;
   std::string kv_dtype = "f32";
   std::string weights_dtype = "f32";
   int32_t threads = 0;
@@ -250,6 +251,7 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   CLI::Option* kv_heads =
       cmd->add_option("--kv-heads", flags->kv_heads,
                       "convert the model to this many K/V heads at load");
+  AddKvConvertFlags(cmd, &flags->kv_convert);
   cmd->add_option("--kv-dtype", flags->kv_dtype, "f32 (default) or bf16");
   cmd->add_option("--weights-dtype", flags->weights_dtype,
                   "f32 (default) or bf16");
