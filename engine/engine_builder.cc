@@ -7,7 +7,7 @@
 #include "common/status_macros.h"
 #include "common/text_file.h"
 #include "engine/chat/chat_template.h"
-#include "engine/model/kv_heads.h"
+#include "engine/model/kv_heads_calibrated.h"
 #include "engine/model/llama_runner.h"
 #include "engine/model/loader.h"
 #include "spdlog/spdlog.h"
@@ -35,7 +35,10 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModelForEngine(
   lo.seed = source.seed;
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, LoadModel(lo));
   if (source.kv_heads.has_value()) {
-    RETURN_IF_ERROR(ConvertKvHeads(*model, *source.kv_heads));
+    CalibrationOptions calibration;
+    calibration.text_file = source.calibration_text;
+    RETURN_IF_ERROR(ConvertKvHeadsWith(*model, *source.kv_heads,
+                                       source.kv_conversion, calibration));
   }
   if (!source.chat_template.empty()) {
     ASSIGN_OR_RETURN(model->chat_template,

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
+#include "engine/model/kv_heads.h"
 #include "engine/model/model.h"
 #include "engine/ops/linear.h"
 
@@ -22,6 +23,11 @@ struct ModelSource {
   std::string tokenizer;
   // Convert to this many K/V heads at load (MHA/GQA/MQA; see kv_heads.h).
   std::optional<int32_t> kv_heads;
+  // How K/V heads are merged when kv_heads is below the model's, and the
+  // text file `kCalibrated` calibrates on (empty: text the model samples
+  // from its BOS). See kv_heads_calibrated.h.
+  KvConversion kv_conversion = KvConversion::kMean;
+  std::string calibration_text;
   // Seed of a dummy model's random weights.
   uint64_t seed = 0;
   // A Jinja chat template file that replaces the model's own

@@ -21,7 +21,7 @@ BUILD_PACKAGES=(
   libabsl-dev libspdlog-dev libfmt-dev libdnnl-dev ocl-icd-opencl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
-  libssl-dev clang-format prometheus-cpp-dev libpcre2-dev
+  libssl-dev clang-format prometheus-cpp-dev libpcre2-dev libeigen3-dev
   nginx
 )
 # `make fuzz` (tests/fuzz/): clang with libFuzzer, and clang's OpenMP

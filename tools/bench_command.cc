@@ -40,6 +40,7 @@ struct BenchFlags {
   std::string tokenizer;
   int32_t kv_heads = 0;
   bool has_kv_heads = false;
+  KvConvertFlags kv_convert;
   int32_t requests = 64;
   int32_t concurrency = 8;
   int32_t prompt_len = 128;
@@ -291,6 +292,7 @@ void AddWorkloadCommand(CLI::App* bench, const std::string& name,
   CLI::Option* kv_heads =
       cmd->add_option("--kv-heads", flags->kv_heads,
                       "convert to this many K/V heads (MHA/GQA/MQA) at load");
+  AddKvConvertFlags(cmd, &flags->kv_convert);
   cmd->add_option("--requests", flags->requests, "requests in all (64)");
   cmd->add_option("--concurrency", flags->concurrency,
                   "requests in flight (8)");
@@ -300,9 +302,9 @@ void AddWorkloadCommand(CLI::App* bench, const std::string& name,
                   "tokens generated per request (128)");
   cmd->add_option("--max-batch-tokens", flags->max_batch_tokens,
                   "tokens per step (512)");
-  cmd->add_option("--kv-dtype", flags->kv_dtype, "f32 (default), bf16 or int8");
+  cmd->add_option("--kv-dtype", flags->kv_dtype, KvDtypeHelp());
   cmd->add_option("--weights-dtype", flags->weights_dtype,
-                  "f32 (default), bf16 or int8");
+                  "f32 (default) or bf16");
   cmd->add_option("--threads", flags->threads, "0 = all cores");
   cmd->add_option("--seed", flags->seed, "seed of the random prompts");
   cmd->add_flag("--json", flags->json, "print one JSON object");

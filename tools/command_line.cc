@@ -20,6 +20,7 @@ int RunCommandLine(int argc, char** argv,
   AddQuantizeCommand(app, &exit_code);
   AddPerplexityCommand(app, &exit_code);
   AddKvReportCommand(app, &exit_code);
+  AddConvertCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

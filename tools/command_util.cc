@@ -30,6 +30,19 @@ std::string KvDtypeHelp() {
   return "KV cache element type: " + help;
 }
 
+void AddKvConvertFlags(CLI::App* cmd, KvConvertFlags* flags) {
+  cmd->add_option("--kv-convert", flags->method,
+                  "how --kv-heads merges K/V heads: mean (default) or "
+                  "calibrated (fitted on --calibration text)")
+      ->check(CLI::IsMember(
+          {std::string(engine::KvConversionName(engine::KvConversion::kMean)),
+           std::string(
+               engine::KvConversionName(engine::KvConversion::kCalibrated))}));
+  cmd->add_option("--calibration", flags->calibration,
+                  "text file --kv-convert calibrated fits to (default: text "
+                  "the model samples from its BOS)");
+}
+
 int Fail(absl::string_view command, const absl::Status& status) {
   std::fprintf(stderr, "kvasir %s: %s\n", std::string(command).c_str(),
                std::string(status.message()).c_str());

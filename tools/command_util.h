@@ -3,11 +3,24 @@
 
 #include <string>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "engine/engine_builder.h"
+#include "engine/model/kv_heads.h"
 
 namespace kvasir::tools {
+
+// How --kv-heads merges heads: `--kv-convert mean|calibrated` and
+// `--calibration FILE` (the text `calibrated` fits to; none: text the model
+// samples from its BOS). A command adds them with AddKvConvertFlags and
+// keeps them as a member `kv_convert` of its flags, where
+// ModelSourceFromFlags finds them.
+struct KvConvertFlags {
+  std::string method = "mean";  // checked by CLI11 against the valid names
+  std::string calibration;
+};
+void AddKvConvertFlags(CLI::App* cmd, KvConvertFlags* flags);
 
 // Exit status of a command that failed with `status`: 2 when the input was
 // bad (a missing or malformed file, a bad flag value), 1 otherwise. The same
@@ -24,13 +37,21 @@ int Fail(absl::string_view command, const absl::Status& status);
 std::string KvDtypeHelp();
 
 // The model `generate` and `bench` load, from their shared --model,
-// --tokenizer and --kv-heads flags (`has_kv_heads`: --kv-heads was given).
+// --tokenizer and --kv-heads flags (`has_kv_heads`: --kv-heads was given),
+// and --kv-convert / --calibration when the flags have a `kv_convert`.
 template <typename Flags>
 engine::ModelSource ModelSourceFromFlags(const Flags& flags) {
   engine::ModelSource source;
   source.path = flags.model;
   source.tokenizer = flags.tokenizer;
   if (flags.has_kv_heads) source.kv_heads = flags.kv_heads;
+  if constexpr (requires { flags.kv_convert.method; }) {
+    // CLI11 already refused other names.
+    source.kv_conversion =
+        engine::ParseKvConversion(flags.kv_convert.method, "--kv-convert")
+            .value_or(engine::KvConversion::kMean);
+    source.calibration_text = flags.kv_convert.calibration;
+  }
   return source;
 }
 

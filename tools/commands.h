@@ -26,6 +26,7 @@ void AddQuantizeCommand(CLI::App& app, int* exit_code);  // quantize_command.cc
 void AddPerplexityCommand(CLI::App& app,  // perplexity_command.cc
                           int* exit_code);
 void AddKvReportCommand(CLI::App& app, int* exit_code);  // kv_report_command.cc
+void AddConvertCommand(CLI::App& app, int* exit_code);   // convert_command.cc
 
 }  // namespace kvasir::tools
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "engine/engine_builder.h"
+#include "engine/model/kv_heads.h"
 #include "engine/ops/linear.h"
 #include "server/config/config_engine.h"
 
@@ -21,6 +22,11 @@ absl::StatusOr<std::unique_ptr<engine::Engine>> BuildEngine(
   options.model.tokenizer = config.model.tokenizer;
   options.model.chat_template = config.model.chat_template;
   options.model.kv_heads = config.model.kv_heads;
+  absl::StatusOr<engine::KvConversion> conversion = engine::ParseKvConversion(
+      config.model.kv_heads_conversion, "model.kv_heads_conversion");
+  if (!conversion.ok()) return conversion.status();
+  options.model.kv_conversion = *conversion;
+  options.model.calibration_text = config.model.calibration_text;
   options.runner.weights_dtype = *weights_dtype;
   options.engine = server::ToEngineOptions(config);
   options.tenants = server::ToTenantConfigs(config);

@@ -53,6 +53,7 @@ struct GenerateFlags {
   bool has_seed = false;
   int32_t kv_heads = 0;
   bool has_kv_heads = false;
+  KvConvertFlags kv_convert;
   std::string kv_dtype = "f32";
   std::string weights_dtype = "f32";
   int32_t threads = 0;
@@ -250,9 +251,10 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   CLI::Option* kv_heads =
       cmd->add_option("--kv-heads", flags->kv_heads,
                       "convert the model to this many K/V heads at load");
-  cmd->add_option("--kv-dtype", flags->kv_dtype, "f32 (default), bf16 or int8");
+  AddKvConvertFlags(cmd, &flags->kv_convert);
+  cmd->add_option("--kv-dtype", flags->kv_dtype, KvDtypeHelp());
   cmd->add_option("--weights-dtype", flags->weights_dtype,
-                  "f32 (default), bf16 or int8");
+                  "f32 (default) or bf16");
   cmd->add_option("--threads", flags->threads, "0 = all cores");
   cmd->add_flag("--json", flags->json,
                 "print one JSON object: prompt_token_ids, token_ids, text, "

@@ -44,6 +44,25 @@ Tensor Regroup(const Tensor& stored, int old_heads, int new_heads, int hd) {
 
 }  // namespace
 
+absl::string_view KvConversionName(KvConversion method) {
+  switch (method) {
+    case KvConversion::kMean:
+      return "mean";
+    case KvConversion::kCalibrated:
+      return "calibrated";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<KvConversion> ParseKvConversion(absl::string_view name,
+                                               absl::string_view field) {
+  for (KvConversion m : {KvConversion::kMean, KvConversion::kCalibrated}) {
+    if (name == KvConversionName(m)) return m;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, ": '", name, "' is not a KV-head conversion (mean, calibrated)"));
+}
+
 absl::Status CheckKvHeads(const ModelConfig& c, int n_kv_heads) {
   const int hkv = c.n_kv_heads;
   const int h = c.n_heads;
@@ -79,13 +98,11 @@ std::vector<int> ValidKvHeadCounts(const ModelConfig& config) {
   return counts;
 }
 
-absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
-  ModelConfig& c = model.config;
+absl::Status ValidateKvHeadsConversion(const Model& model, int n_kv_heads) {
+  const ModelConfig& c = model.config;
+  RETURN_IF_ERROR(CheckKvHeads(c, n_kv_heads));
   const int hkv = c.n_kv_heads;
-  const int n = n_kv_heads;
-  RETURN_IF_ERROR(CheckKvHeads(c, n));
-  if (n == hkv) return absl::OkStatus();
-  // Check every layer before changing any.
+  if (n_kv_heads == hkv) return absl::OkStatus();  // nothing will change
   const int64_t rows = int64_t{hkv} * c.head_dim;
   for (size_t l = 0; l < model.weights.layers.size(); ++l) {
     const LayerWeights& lw = model.weights.layers[l];
@@ -98,6 +115,16 @@ absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
       }
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status ConvertKvHeads(Model& model, int n_kv_heads) {
+  // Check every layer before changing any.
+  RETURN_IF_ERROR(ValidateKvHeadsConversion(model, n_kv_heads));
+  ModelConfig& c = model.config;
+  const int hkv = c.n_kv_heads;
+  const int n = n_kv_heads;
+  if (n == hkv) return absl::OkStatus();
   for (LayerWeights& lw : model.weights.layers) {
     lw.wk = Regroup(lw.wk, hkv, n, c.head_dim);
     lw.wv = Regroup(lw.wv, hkv, n, c.head_dim);

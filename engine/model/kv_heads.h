@@ -4,9 +4,27 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/model/model.h"
 
 namespace kvasir::engine {
+
+// How K/V heads are merged when their number goes down (duplication, going
+// up, is exact either way): kMean is ConvertKvHeads below; kCalibrated
+// fits merged heads and compensating Q/O transforms on calibration text
+// (kv_heads_calibrated.h).
+enum class KvConversion { kMean, kCalibrated };
+// "mean", "calibrated".
+absl::string_view KvConversionName(KvConversion method);
+// InvalidArgument naming `field`, the value and the valid names.
+absl::StatusOr<KvConversion> ParseKvConversion(absl::string_view name,
+                                               absl::string_view field);
+
+// The checks ConvertKvHeads makes before changing anything (the rules
+// below): OK when `n_kv_heads` is reachable from the model's heads and wk/wv
+// have the config's shapes.
+absl::Status ValidateKvHeadsConversion(const Model& model, int n_kv_heads);
 
 // Changes the model's number of K/V heads from Hkv to `n_kv_heads` (N) at
 // load time, by rewriting the rows of every layer's wk and wv (head-major:

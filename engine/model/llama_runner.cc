@@ -569,6 +569,9 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
     Layer& layer = layers_[l];
     // Attention block. qkv rows: [q: H hd | k: Hkv hd | v: Hkv hd].
     ops::RmsNorm(x, layer.attn_norm, m, d, eps, xn);
+    if (options_.attention_input_observer) {
+      options_.attention_input_observer(static_cast<int>(l), xn, m);
+    }
     RETURN_IF_ERROR(Matmul(layer.wqkv, xn, m, qkv));
     if (!layer.qkv_bias.empty()) {
       ops::AddRowInPlace(qkv, layer.qkv_bias.data(), m, qkv_width);

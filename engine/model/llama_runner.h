@@ -2,6 +2,7 @@
 #define KVASIR_ENGINE_MODEL_LLAMA_RUNNER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -65,6 +66,12 @@ class LlamaRunner final : public ModelRunner {
     // Instruction set of the quantized kernels (kAuto: the best the CPU
     // has; tests force kAvx2 to cover machines without AVX-512).
     quant::Isa quant_isa = quant::Isa::kAuto;
+    // Optional, for calibration passes (kv_calibration.h), never set when
+    // serving: called in each layer of each Step with the attention block's
+    // RMS-normed input, `rows` x D row-major f32 (the QKV matmul's input),
+    // valid during the call only. Runs on the Step thread.
+    std::function<void(int layer, const float* xn, int rows)>
+        attention_input_observer;
   };
 
   // Lays out copies of the model's weights; `model` is left as it is, so

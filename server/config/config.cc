@@ -306,9 +306,10 @@ absl::Status ReadModel(const Reader& r, const YAML::Node& root,
   const YAML::Node n = Reader::Get(root, "model");
   m->path.clear();
   if (n.IsDefined()) {
-    RETURN_IF_ERROR(r.CheckMap(n, "model",
-                               {"path", "name", "tokenizer", "kv_heads",
-                                "weights_dtype", "chat_template"}));
+    RETURN_IF_ERROR(r.CheckMap(
+        n, "model",
+        {"path", "name", "tokenizer", "kv_heads", "kv_heads_conversion",
+         "calibration_text", "weights_dtype", "chat_template"}));
     RETURN_IF_ERROR(r.String(n, "path", "model.path", &m->path));
     RETURN_IF_ERROR(r.String(n, "name", "model.name", &m->name));
     RETURN_IF_ERROR(r.String(n, "tokenizer", "model.tokenizer", &m->tokenizer));
@@ -318,6 +319,11 @@ absl::Status ReadModel(const Reader& r, const YAML::Node& root,
           r.Int32(n, "kv_heads", "model.kv_heads", 1, 4096, &kv_heads));
       m->kv_heads = kv_heads;
     }
+    RETURN_IF_ERROR(r.String(n, "kv_heads_conversion",
+                             "model.kv_heads_conversion",
+                             &m->kv_heads_conversion));
+    RETURN_IF_ERROR(r.String(n, "calibration_text", "model.calibration_text",
+                             &m->calibration_text));
     RETURN_IF_ERROR(
         r.String(n, "weights_dtype", "model.weights_dtype", &m->weights_dtype));
     RETURN_IF_ERROR(
@@ -518,6 +524,7 @@ void ResolveModelPaths(const std::filesystem::path& dir, ServerConfig* c) {
   resolve(&c->model.path);
   resolve(&c->model.tokenizer);
   resolve(&c->model.chat_template);
+  resolve(&c->model.calibration_text);
 }
 
 }  // namespace

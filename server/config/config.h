@@ -89,8 +89,14 @@ struct ServerConfig {
     // The id the HTTP API lists (GET /v1/models) and requests' `model` must
     // equal; empty: the model file's name.
     std::string name;
-    std::string tokenizer;              // empty: the model's own
-    std::optional<int32_t> kv_heads;    // convert to this many KV heads
+    std::string tokenizer;            // empty: the model's own
+    std::optional<int32_t> kv_heads;  // convert to this many KV heads
+    // How heads are merged when kv_heads is below the model's: "mean" or
+    // "calibrated" (engine/model/kv_heads_calibrated.h).
+    std::string kv_heads_conversion = "mean";
+    // The text file `calibrated` calibrates on; empty: text the model
+    // samples from its BOS.
+    std::string calibration_text;
     std::string weights_dtype = "f32";  // "f32" or "bf16"
     // A Jinja chat template file replacing the model's own; empty: the
     // model's (GGUF tokenizer.chat_template), if any.

@@ -112,6 +112,10 @@ ConfigChanges DiffConfigs(const ServerConfig& before,
   d.Restart("model.name", before.model.name, after.model.name);
   d.Restart("model.tokenizer", before.model.tokenizer, after.model.tokenizer);
   d.Restart("model.kv_heads", before.model.kv_heads, after.model.kv_heads);
+  d.Restart("model.kv_heads_conversion", before.model.kv_heads_conversion,
+            after.model.kv_heads_conversion);
+  d.Restart("model.calibration_text", before.model.calibration_text,
+            after.model.calibration_text);
   d.Restart("model.weights_dtype", before.model.weights_dtype,
             after.model.weights_dtype);
   d.Restart("model.chat_template", before.model.chat_template,

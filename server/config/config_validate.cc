@@ -11,6 +11,7 @@
 #include "common/bounded_text.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "engine/model/kv_heads.h"
 #include "engine/ops/linear.h"
 #include "engine/tenant_rules.h"
 #include "kvcache/tenant_budgets.h"
@@ -65,7 +66,13 @@ absl::Status ValidateModel(const ServerConfig& config, absl::string_view src) {
     return absl::InvalidArgumentError(absl::StrCat(
         src, "model.kv_heads: ", *m.kv_heads, " must be a positive number"));
   }
-  // The engine owns the list of weight dtypes.
+  // The engine owns the lists of KV-head conversions and weight dtypes.
+  if (absl::Status s = engine::ParseKvConversion(m.kv_heads_conversion,
+                                                 "model.kv_heads_conversion")
+                           .status();
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(src, s.message()));
+  }
   if (absl::Status s =
           engine::ParseWeightsDtype(m.weights_dtype, "model.weights_dtype")
               .status();

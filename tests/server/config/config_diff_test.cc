@@ -67,7 +67,9 @@ TEST(ConfigDiffTest, AddedAndRemovedTenantsChangeAuthToo) {
 TEST(ConfigDiffTest, RestartOnlyChangesAreNamed) {
   std::string yaml = Replace(kBase, "capacity: 256MiB", "capacity: 512MiB");
   yaml = Replace(yaml, "0.0.0.0:50051", "0.0.0.0:6000");
-  yaml += "model: { path: /models/other.gguf }\n";
+  yaml +=
+      "model: { path: /models/other.gguf, kv_heads_conversion: "
+      "calibrated }\n";
   const ConfigChanges c = DiffConfigs(Parse(kBase), Parse(yaml));
   EXPECT_THAT(c.live, IsEmpty());
   EXPECT_THAT(
@@ -77,6 +79,8 @@ TEST(ConfigDiffTest, RestartOnlyChangesAreNamed) {
                                   "0.0.0.0:6000 (needs a restart)"));
   EXPECT_THAT(c.restart, Contains("model.path: dummy:tiny -> "
                                   "/models/other.gguf (needs a restart)"));
+  EXPECT_THAT(c.restart, Contains("model.kv_heads_conversion: mean -> "
+                                  "calibrated (needs a restart)"));
 }
 
 TEST(ConfigDiffTest, LoggingAdminKeyAndDrainAreLive) {

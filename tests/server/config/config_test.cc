@@ -79,13 +79,15 @@ TEST(ConfigTest, RelativeFilesAreRelativeToTheConfigFile) {
   {
     std::ofstream f(dir + "/k.yaml");
     f << "model:\n  path: m/model.gguf\n  chat_template: ../t.jinja\n"
-         "  tokenizer: /abs/tok.bin\ntenants: [{name: default}]\n";
+         "  tokenizer: /abs/tok.bin\n  calibration_text: cal.txt\n"
+         "tenants: [{name: default}]\n";
   }
   ASSERT_OK_AND_ASSIGN(ServerConfig c, LoadConfigFile(dir + "/k.yaml"));
   EXPECT_EQ(c.model.path, dir + "/m/model.gguf");
   EXPECT_EQ(c.model.chat_template,
             std::filesystem::path(dir).parent_path().string() + "/t.jinja");
   EXPECT_EQ(c.model.tokenizer, "/abs/tok.bin");
+  EXPECT_EQ(c.model.calibration_text, dir + "/cal.txt");
   // Parsed text has no folder: names stay as written.
   ASSERT_OK_AND_ASSIGN(
       ServerConfig p,
@@ -130,6 +132,16 @@ tenants:
   EXPECT_EQ(c.model.tokenizer, "/m/t.bin");
   ASSERT_TRUE(c.model.kv_heads.has_value());
   EXPECT_EQ(*c.model.kv_heads, 2);
+  EXPECT_EQ(c.model.kv_heads_conversion, "mean");  // the default
+  EXPECT_TRUE(c.model.calibration_text.empty());
+  ASSERT_OK_AND_ASSIGN(
+      ServerConfig cal,
+      ParseConfig("model: {path: /m/x.gguf, kv_heads: 1, kv_heads_conversion: "
+                  "calibrated, calibration_text: /c/t.txt}\n"
+                  "tenants: [{name: default}]",
+                  "t.yaml"));
+  EXPECT_EQ(cal.model.kv_heads_conversion, "calibrated");
+  EXPECT_EQ(cal.model.calibration_text, "/c/t.txt");
   EXPECT_EQ(c.kv_cache.capacity_bytes, int64_t{3} << 29);
   EXPECT_EQ(c.kv_cache.dtype, kvcache::KvDtype::kBF16);
   EXPECT_FALSE(c.kv_cache.prefix_caching);
@@ -506,6 +518,11 @@ TEST(ConfigErrorTest, AddressesLoggingAndDurations) {
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("kv_cache.dtype: 'fp8' is not one of f32, bf16, "
                          "int8")));
+  EXPECT_THAT(ParseError("model: {kv_heads_conversion: median}\n"
+                         "tenants: [{name: default}]"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("model.kv_heads_conversion: 'median' is not "
+                                 "a KV-head conversion (mean, calibrated)")));
   EXPECT_THAT(ParseError("model: {path: 'dummy:'}\ntenants: [{name: default}]"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("model.path: 'dummy:' needs a preset")));
