@@ -161,10 +161,11 @@ TEST_F(AdminTest, InvalidReloadKeepsTheOldConfig) {
                                    "reserved: 250KiB\n    limit: 256KiB"));
   status = Reload(&r);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(status.error_message(),
-              HasSubstr("tenants[].reserved: the floors add up to 282KiB "
-                        "(alpha 250KiB + beta 32KiB), which exceeds the KV "
-                        "cache capacity 256KiB"));
+  EXPECT_THAT(
+      status.error_message(),
+      HasSubstr("tenants[].reserved: the floors of 2 tenants add up to 282KiB "
+                "(alpha 250KiB + beta 32KiB), which exceeds the KV "
+                "cache capacity 256KiB"));
   EXPECT_EQ(server_->TenantStats("alpha").kv.reserved_blocks, 16);
 }
 
