@@ -19,7 +19,10 @@ void LogThroughSpdlog(google::protobuf::LogLevel level, const char* filename,
       to = spdlog::level::warn;
       break;
     case google::protobuf::LOGLEVEL_ERROR:
-      to = spdlog::level::err;
+      // In a server protobuf logs errors about data a client sent (invalid
+      // UTF-8 in a string field), which the call's INVALID_ARGUMENT already
+      // reports: at error level any client could flood the error log.
+      to = spdlog::level::warn;
       break;
     case google::protobuf::LOGLEVEL_FATAL:
       to = spdlog::level::critical;
