@@ -32,18 +32,19 @@ absl::Status DoGetStats(ServiceEnv* env,
 // The method indexes are the order of the rpcs in admin.proto.
 AdminService::AdminService(ServiceEnv* env) : env_(env) {
   MarkMethodCallback(
-      0,
-      ParsingUnaryHandler<v1::GetStatsRequest, v1::GetStatsResponse>(
-          "kvasir.v1.Admin/GetStats",
-          [this](grpc::CallbackServerContext* c, const v1::GetStatsRequest* r,
-                 v1::GetStatsResponse* out) { return GetStats(c, r, out); }));
+      0, ParsingUnaryHandler<v1::GetStatsRequest, v1::GetStatsResponse>(
+             "kvasir.v1.Admin/GetStats",
+             [this](grpc::CallbackServerContext* c,
+                    const v1::GetStatsRequest* r, v1::GetStatsResponse* out) {
+               return HandleGetStats(c, r, out);
+             }));
   MarkMethodCallback(
       1, ParsingUnaryHandler<v1::ReloadConfigRequest, v1::ReloadConfigResponse>(
              "kvasir.v1.Admin/ReloadConfig",
              [this](grpc::CallbackServerContext* c,
                     const v1::ReloadConfigRequest* r,
                     v1::ReloadConfigResponse* out) {
-               return ReloadConfig(c, r, out);
+               return HandleReloadConfig(c, r, out);
              }));
 }
 
@@ -80,7 +81,7 @@ void FillStats(const engine::EngineStats& s, v1::GetStatsResponse* out) {
   }
 }
 
-grpc::ServerUnaryReactor* AdminService::GetStats(
+grpc::ServerUnaryReactor* AdminService::HandleGetStats(
     grpc::CallbackServerContext* context, const v1::GetStatsRequest*,
     v1::GetStatsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -88,7 +89,7 @@ grpc::ServerUnaryReactor* AdminService::GetStats(
   return reactor;
 }
 
-grpc::ServerUnaryReactor* AdminService::ReloadConfig(
+grpc::ServerUnaryReactor* AdminService::HandleReloadConfig(
     grpc::CallbackServerContext* context, const v1::ReloadConfigRequest*,
     v1::ReloadConfigResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

@@ -15,12 +15,16 @@ class AdminService final : public v1::Admin::Service {
  public:
   explicit AdminService(ServiceEnv* env);
 
-  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
-                                     const v1::GetStatsRequest* request,
-                                     v1::GetStatsResponse* response);
-  grpc::ServerUnaryReactor* ReloadConfig(grpc::CallbackServerContext* context,
-                                         const v1::ReloadConfigRequest* request,
-                                         v1::ReloadConfigResponse* response);
+  // Handle*: the methods' bodies, which the constructor registers (named
+  // so they do not hide the generated synchronous Service's virtuals).
+
+  grpc::ServerUnaryReactor* HandleGetStats(grpc::CallbackServerContext* context,
+                                           const v1::GetStatsRequest* request,
+                                           v1::GetStatsResponse* response);
+  grpc::ServerUnaryReactor* HandleReloadConfig(
+      grpc::CallbackServerContext* context,
+      const v1::ReloadConfigRequest* request,
+      v1::ReloadConfigResponse* response);
 
  private:
   ServiceEnv* const env_;

@@ -55,33 +55,36 @@ absl::Status DoTokenize(ServiceEnv* env,
 // the generated WithCallbackMethod_* classes use).
 GenerationService::GenerationService(ServiceEnv* env) : env_(env) {
   MarkMethodCallback(
-      0,
-      ParsingUnaryHandler<v1::GenerateRequest, v1::GenerateResponse>(
-          "kvasir.v1.Generation/Generate",
-          [this](grpc::CallbackServerContext* c, const v1::GenerateRequest* r,
-                 v1::GenerateResponse* out) { return Generate(c, r, out); }));
+      0, ParsingUnaryHandler<v1::GenerateRequest, v1::GenerateResponse>(
+             "kvasir.v1.Generation/Generate",
+             [this](grpc::CallbackServerContext* c,
+                    const v1::GenerateRequest* r, v1::GenerateResponse* out) {
+               return HandleGenerate(c, r, out);
+             }));
   MarkMethodCallback(
       1,
       ParsingStreamHandler<v1::GenerateRequest, v1::GenerateResponse>(
           "kvasir.v1.Generation/GenerateStream",
           [this](grpc::CallbackServerContext* c, const v1::GenerateRequest* r) {
-            return GenerateStream(c, r);
+            return HandleGenerateStream(c, r);
           }));
   MarkMethodCallback(
-      2,
-      ParsingUnaryHandler<v1::TokenizeRequest, v1::TokenizeResponse>(
-          "kvasir.v1.Generation/Tokenize",
-          [this](grpc::CallbackServerContext* c, const v1::TokenizeRequest* r,
-                 v1::TokenizeResponse* out) { return Tokenize(c, r, out); }));
+      2, ParsingUnaryHandler<v1::TokenizeRequest, v1::TokenizeResponse>(
+             "kvasir.v1.Generation/Tokenize",
+             [this](grpc::CallbackServerContext* c,
+                    const v1::TokenizeRequest* r, v1::TokenizeResponse* out) {
+               return HandleTokenize(c, r, out);
+             }));
   MarkMethodCallback(
-      3,
-      ParsingUnaryHandler<v1::ModelInfoRequest, v1::ModelInfoResponse>(
-          "kvasir.v1.Generation/ModelInfo",
-          [this](grpc::CallbackServerContext* c, const v1::ModelInfoRequest* r,
-                 v1::ModelInfoResponse* out) { return ModelInfo(c, r, out); }));
+      3, ParsingUnaryHandler<v1::ModelInfoRequest, v1::ModelInfoResponse>(
+             "kvasir.v1.Generation/ModelInfo",
+             [this](grpc::CallbackServerContext* c,
+                    const v1::ModelInfoRequest* r, v1::ModelInfoResponse* out) {
+               return HandleModelInfo(c, r, out);
+             }));
 }
 
-grpc::ServerUnaryReactor* GenerationService::Generate(
+grpc::ServerUnaryReactor* GenerationService::HandleGenerate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request,
     v1::GenerateResponse* response) {
   auto* call = new UnaryGenerateCall(env_, context, request, response);
@@ -90,14 +93,14 @@ grpc::ServerUnaryReactor* GenerationService::Generate(
 }
 
 grpc::ServerWriteReactor<v1::GenerateResponse>*
-GenerationService::GenerateStream(grpc::CallbackServerContext* context,
-                                  const v1::GenerateRequest* request) {
+GenerationService::HandleGenerateStream(grpc::CallbackServerContext* context,
+                                        const v1::GenerateRequest* request) {
   auto* call = new StreamGenerateCall(env_, context, request);
   call->Start();
   return call;
 }
 
-grpc::ServerUnaryReactor* GenerationService::Tokenize(
+grpc::ServerUnaryReactor* GenerationService::HandleTokenize(
     grpc::CallbackServerContext* context, const v1::TokenizeRequest* request,
     v1::TokenizeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -105,7 +108,7 @@ grpc::ServerUnaryReactor* GenerationService::Tokenize(
   return reactor;
 }
 
-grpc::ServerUnaryReactor* GenerationService::ModelInfo(
+grpc::ServerUnaryReactor* GenerationService::HandleModelInfo(
     grpc::CallbackServerContext* context, const v1::ModelInfoRequest*,
     v1::ModelInfoResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

@@ -15,17 +15,20 @@ class GenerationService final : public v1::Generation::Service {
  public:
   explicit GenerationService(ServiceEnv* env);
 
-  grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* context,
-                                     const v1::GenerateRequest* request,
-                                     v1::GenerateResponse* response);
-  grpc::ServerWriteReactor<v1::GenerateResponse>* GenerateStream(
+  // Handle*: the methods' bodies, which the constructor registers (named
+  // so they do not hide the generated synchronous Service's virtuals).
+
+  grpc::ServerUnaryReactor* HandleGenerate(grpc::CallbackServerContext* context,
+                                           const v1::GenerateRequest* request,
+                                           v1::GenerateResponse* response);
+  grpc::ServerWriteReactor<v1::GenerateResponse>* HandleGenerateStream(
       grpc::CallbackServerContext* context, const v1::GenerateRequest* request);
-  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
-                                     const v1::TokenizeRequest* request,
-                                     v1::TokenizeResponse* response);
-  grpc::ServerUnaryReactor* ModelInfo(grpc::CallbackServerContext* context,
-                                      const v1::ModelInfoRequest* request,
-                                      v1::ModelInfoResponse* response);
+  grpc::ServerUnaryReactor* HandleTokenize(grpc::CallbackServerContext* context,
+                                           const v1::TokenizeRequest* request,
+                                           v1::TokenizeResponse* response);
+  grpc::ServerUnaryReactor* HandleModelInfo(
+      grpc::CallbackServerContext* context, const v1::ModelInfoRequest* request,
+      v1::ModelInfoResponse* response);
 
  private:
   ServiceEnv* const env_;
