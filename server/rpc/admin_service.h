@@ -17,7 +17,6 @@ class AdminService final : public v1::Admin::Service {
 
   // Handle*: the methods' bodies, which the constructor registers (named
   // so they do not hide the generated synchronous Service's virtuals).
-
   grpc::ServerUnaryReactor* HandleGetStats(grpc::CallbackServerContext* context,
                                            const v1::GetStatsRequest* request,
                                            v1::GetStatsResponse* response);

@@ -17,7 +17,6 @@ class GenerationService final : public v1::Generation::Service {
 
   // Handle*: the methods' bodies, which the constructor registers (named
   // so they do not hide the generated synchronous Service's virtuals).
-
   grpc::ServerUnaryReactor* HandleGenerate(grpc::CallbackServerContext* context,
                                            const v1::GenerateRequest* request,
                                            v1::GenerateResponse* response);
