@@ -162,7 +162,8 @@ TEST_F(AdminTest, InvalidReloadKeepsTheOldConfig) {
   status = Reload(&r);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(),
-              HasSubstr("tenants[].reserved: the floors add up to 282KiB "
+              HasSubstr("tenants[].reserved: the floors of 2 tenants add up "
+                        "to 282KiB "
                         "(alpha 250KiB + beta 32KiB), which exceeds the KV "
                         "cache capacity 256KiB"));
   EXPECT_EQ(server_->TenantStats("alpha").kv.reserved_blocks, 16);
