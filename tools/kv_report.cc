@@ -82,7 +82,8 @@ std::string FormatKvReport(const KvReport& r) {
       FormatByteSize(r.budget_bytes), " (blocks of ", r.block_size, " tokens)");
   if (measured) {
     absl::StrAppend(&out, "; perplexity of ", r.text, " at --ppl-ctx ",
-                    r.ppl_ctx);
+                    r.ppl_ctx, ", calibrated on ",
+                    r.calibration.empty() ? "generated text" : r.calibration);
   }
   out += "\n";
   for (const auto& line : cells) {
@@ -111,6 +112,7 @@ nlohmann::json KvReportJson(const KvReport& r) {
   if (!r.text.empty()) {
     j["text"] = r.text;
     j["ppl_ctx"] = r.ppl_ctx;
+    j["calibration"] = r.calibration;
   }
   j["methods"] = r.methods;
   nlohmann::json rows = nlohmann::json::array();

@@ -39,6 +39,9 @@ struct KvReport {
   // Perplexity settings; empty text: not measured.
   std::string text;
   int32_t ppl_ctx = 0;
+  // The calibrated column's calibration text; empty: text the model
+  // generated.
+  std::string calibration;
   std::vector<std::string> methods;  // conversion methods, column order
   std::vector<KvReportRow> rows;     // head counts descending, then dtypes
 };

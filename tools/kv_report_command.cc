@@ -6,12 +6,17 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "common/text_file.h"
 #include "common/units.h"
 #include "engine/engine_builder.h"
+#include "engine/model/kv_calibration.h"
+#include "engine/model/kv_heads.h"
+#include "engine/model/kv_heads_calibrated.h"
 #include "tools/command_util.h"
 #include "tools/commands.h"
 #include "tools/kv_report.h"
@@ -30,6 +35,7 @@ struct KvReportFlags {
   int32_t block_size = 16;
   int32_t threads = 0;
   bool json = false;
+  std::string calibration;  // empty: text the model generates
   // ModelSourceFromFlags reads these; the report converts per row.
   int32_t kv_heads = 0;
   bool has_kv_heads = false;
@@ -63,34 +69,85 @@ int RunKvReport(const KvReportFlags& flags) {
   absl::StatusOr<std::unique_ptr<engine::Model>> model =
       engine::LoadModelForEngine(base);
   if (!model.ok()) return Fail(kCmd, model.status());
+  const std::vector<engine::KvConversion> methods = KvConversionMethods();
+  std::vector<std::string> method_names;
+  for (engine::KvConversion m : methods) {
+    method_names.emplace_back(engine::KvConversionName(m));
+  }
   KvReport report = BuildKvReport((*model)->config, *budget, flags.ctx,
-                                  flags.block_size, KvConversionMethods());
-  model->reset();  // each measurement loads its own converted copy
+                                  flags.block_size, method_names);
 
   if (!text.empty()) {
     report.text = flags.text;
     report.ppl_ctx = flags.ppl_ctx > 0 ? flags.ppl_ctx : flags.ctx;
+    report.calibration = flags.calibration;
+    // Before the calibration pass, with MeasurePerplexity's message.
+    const int32_t max_ctx = (*model)->config.context_length;
+    if (report.ppl_ctx < 3 || report.ppl_ctx > max_ctx) {
+      return bad(
+          flags.ppl_ctx > 0 ? "--ppl-ctx" : "--ctx", report.ppl_ctx,
+          absl::StrCat("must be in [3, ", max_ctx,
+                       "] (3: one scored token per chunk; ", max_ctx,
+                       ": the context length of ", (*model)->config.name, ")"));
+    }
     const bool tty = isatty(STDERR_FILENO) != 0;
+    auto progress = [tty](const std::string& what) {
+      if (!tty) return;
+      std::fprintf(stderr, "\r\033[K%s ...", what.c_str());
+      std::fflush(stderr);
+    };
+    // One calibration pass on the native model; its statistics (moments of
+    // the attention inputs, independent of the head count) serve every row.
+    progress("calibrating");
+    engine::CalibrationOptions calibration;
+    calibration.text_file = flags.calibration;
+    calibration.num_threads = flags.threads;
+    absl::StatusOr<std::vector<std::vector<int32_t>>> calibration_tokens =
+        engine::CalibrationTokens(**model, calibration);
+    if (!calibration_tokens.ok()) {
+      return Fail(kCmd, calibration_tokens.status());
+    }
+    absl::StatusOr<engine::CalibrationStats> stats =
+        engine::CollectCalibrationStats(**model, *calibration_tokens,
+                                        flags.threads);
+    if (!stats.ok()) return Fail(kCmd, stats.status());
+    model->reset();  // each measurement converts its own copy
+
     for (KvReportRow& row : report.rows) {
-      for (size_t m = 0; m < report.methods.size(); ++m) {
+      for (size_t m = 0; m < methods.size(); ++m) {
+        // Duplication (and no change) is exact with either method: the
+        // models are the same, so is their perplexity (column 0: mean).
+        if (m > 0 && row.kv_heads >= report.native_kv_heads) {
+          row.ppl[m] = row.ppl[0];
+          continue;
+        }
+        progress(absl::StrCat("perplexity: ", row.mode, " ",
+                              kvcache::KvDtypeName(row.dtype), ", ",
+                              method_names[m]));
+        absl::StatusOr<std::unique_ptr<engine::Model>> copy =
+            engine::LoadModelForEngine(base);
+        if (!copy.ok()) return Fail(kCmd, copy.status());
+        const absl::Status converted =
+            methods[m] == engine::KvConversion::kCalibrated
+                ? engine::ConvertKvHeadsCalibrated(**copy, row.kv_heads, *stats)
+                : engine::ConvertKvHeads(**copy, row.kv_heads);
+        if (!converted.ok()) {
+          if (methods[m] != engine::KvConversion::kCalibrated) {
+            return Fail(kCmd, converted);
+          }
+          // A model the calibrated conversion does not take (per-head q/k
+          // norms): its column stays "-", the rest of the table is useful.
+          std::fprintf(stderr, "kv-report: %s: %s\n", row.mode.c_str(),
+                       std::string(converted.message()).c_str());
+          continue;
+        }
         PerplexitySetup setup;
-        setup.model = base;
-        setup.model.kv_heads = row.kv_heads;
-        absl::Status applied =
-            ApplyKvConversion(report.methods[m], "--kv-convert", setup.model);
-        if (!applied.ok()) return Fail(kCmd, applied);
         setup.kv_dtype = row.dtype;
         setup.ctx = report.ppl_ctx;
         setup.ctx_flag = flags.ppl_ctx > 0 ? "--ppl-ctx" : "--ctx";
         setup.threads = flags.threads;
-        if (tty) {
-          std::fprintf(stderr, "\r\033[Kperplexity: %s %s, %s ...",
-                       row.mode.c_str(),
-                       std::string(kvcache::KvDtypeName(row.dtype)).c_str(),
-                       report.methods[m].c_str());
-          std::fflush(stderr);
-        }
-        absl::StatusOr<PerplexityRun> run = MeasurePerplexity(setup, text);
+        absl::StatusOr<PerplexityRun> run =
+            MeasurePerplexity(setup, *std::move(copy), text);
         if (!run.ok()) return Fail(kCmd, run.status());
         row.ppl[m] = run->result.ppl;
       }
@@ -121,6 +178,10 @@ void AddKvReportCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--text", flags->text,
                   "measure perplexity on this text file (as `kvasir "
                   "perplexity`) for every row and conversion method");
+  cmd->add_option("--calibration", flags->calibration,
+                  "calibrate the `calibrated` column on this text file "
+                  "(default: text the model generates from its BOS); one "
+                  "pass serves every KV-head count");
   cmd->add_option("--budget", flags->budget,
                   "KV bytes to fill with sequences (default 64MiB)");
   cmd->add_option("--ctx", flags->ctx, "tokens per sequence (default 512)");

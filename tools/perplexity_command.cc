@@ -29,6 +29,7 @@ struct PerplexityFlags {
   std::string kv_dtype = "f32";
   int32_t threads = 0;
   bool json = false;
+  KvConvertFlags kv_convert;  // read by ModelSourceFromFlags
 };
 
 // A one-line bar on stderr, redrawn in place; only on a terminal.
@@ -86,6 +87,7 @@ int RunPerplexity(const PerplexityFlags& flags) {
     j["n_heads"] = run->n_heads;
     j["kv_heads"] = run->n_kv_heads;
     j["kv_dtype"] = std::string(kvcache::KvDtypeName(setup.kv_dtype));
+    j["kv_convert"] = flags.kv_convert.method;
     j["tokens"] = r.n_tokens;
     j["chunks"] = r.n_chunks;
     j["scored_tokens"] = r.n_scored;
@@ -129,6 +131,7 @@ void AddPerplexityCommand(CLI::App& app, int* exit_code) {
   CLI::Option* kv_heads =
       cmd->add_option("--kv-heads", flags->kv_heads,
                       "convert the model to this many K/V heads at load");
+  AddKvConvertFlags(cmd, &flags->kv_convert);
   cmd->add_option("--kv-dtype", flags->kv_dtype, KvDtypeHelp());
   cmd->add_option("--threads", flags->threads, "0 = all cores");
   cmd->add_flag("--json", flags->json,

@@ -6,22 +6,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "engine/model/llama_runner.h"
 #include "kvcache/kv_arena.h"
 
 namespace kvasir::tools {
 
-std::vector<std::string> KvConversionMethods() { return {"mean"}; }
-
-absl::Status ApplyKvConversion(absl::string_view method, absl::string_view flag,
-                               engine::ModelSource& source) {
-  (void)source;  // "mean" is what ModelSource does by default
-  if (method == "mean") return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat(flag, ": '", method, "' is not one of ",
-                   absl::StrJoin(KvConversionMethods(), ", ")));
+std::vector<engine::KvConversion> KvConversionMethods() {
+  return {engine::KvConversion::kMean, engine::KvConversion::kCalibrated};
 }
 
 absl::StatusOr<PerplexityRun> MeasurePerplexity(
@@ -29,6 +21,12 @@ absl::StatusOr<PerplexityRun> MeasurePerplexity(
     const engine::PerplexityProgress& progress) {
   ASSIGN_OR_RETURN(std::unique_ptr<engine::Model> model,
                    engine::LoadModelForEngine(setup.model));
+  return MeasurePerplexity(setup, std::move(model), text, progress);
+}
+
+absl::StatusOr<PerplexityRun> MeasurePerplexity(
+    const PerplexitySetup& setup, std::unique_ptr<engine::Model> model,
+    absl::string_view text, const engine::PerplexityProgress& progress) {
   const engine::Tokenizer& tok = *model->tokenizer;
   ASSIGN_OR_RETURN(
       std::vector<int32_t> tokens,

@@ -2,12 +2,15 @@
 #define KVASIR_TOOLS_PERPLEXITY_EVAL_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/engine_builder.h"
+#include "engine/model/kv_heads.h"
+#include "engine/model/model.h"
 #include "engine/model/perplexity.h"
 #include "kvcache/kv_layout.h"
 
@@ -35,21 +38,24 @@ struct PerplexityRun {
 };
 
 // The K/V-head conversion methods `kvasir kv-report` compares, in column
-// order: "mean" is engine/model/kv_heads.h's (mean pooling towards MQA,
-// duplication towards MHA). A new method is added here and in
-// ApplyKvConversion.
-std::vector<std::string> KvConversionMethods();
-
-// Sets `source` up to convert its K/V heads with `method`. InvalidArgument
-// naming `flag` and the methods for an unknown one.
-absl::Status ApplyKvConversion(absl::string_view method, absl::string_view flag,
-                               engine::ModelSource& source);
+// order (engine::KvConversionName of each engine::KvConversion): "mean"
+// (engine/model/kv_heads.h: mean pooling towards MQA, duplication towards
+// MHA) and "calibrated" (engine/model/kv_heads_calibrated.h).
+std::vector<engine::KvConversion> KvConversionMethods();
 
 // Loads the model, tokenizes `text` (BOS first when the vocabulary adds
 // one, special tokens as plain text, as llama.cpp does) and computes the
 // perplexity. Errors name the flag or file (see engine::ComputePerplexity).
 absl::StatusOr<PerplexityRun> MeasurePerplexity(
     const PerplexitySetup& setup, absl::string_view text,
+    const engine::PerplexityProgress& progress = nullptr);
+
+// The same on a model the caller loaded and converted (setup.model is not
+// read): kv-report converts one loaded copy per row with statistics of a
+// single calibration pass.
+absl::StatusOr<PerplexityRun> MeasurePerplexity(
+    const PerplexitySetup& setup, std::unique_ptr<engine::Model> model,
+    absl::string_view text,
     const engine::PerplexityProgress& progress = nullptr);
 
 }  // namespace kvasir::tools

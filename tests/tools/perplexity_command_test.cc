@@ -91,6 +91,33 @@ TEST(PerplexityCommandTest, PrintsRunningEstimatesAndTheFinalLikeLlamaCpp) {
   EXPECT_THAT(r.err, ::testing::Not(HasSubstr("chunks, PPL")));
 }
 
+std::string CalibrationText() {
+  return ::kvasir::testing::SourceDir() + "/tests/data/calibration.txt";
+}
+
+// --kv-convert reaches the loaded model: calibrated conversion to 2 KV heads
+// (calibrated on other text than the eval text) at least halves mean
+// pooling's 120.8; --kv-convert mean is llama.cpp's mean-pooled figure.
+TEST(PerplexityCommandTest, KvConvertCalibratedHalvesMeanPooling) {
+  ProcessResult r = Perplexity(
+      {"--ctx", "128", "--kv-heads", "2", "--kv-convert", "mean", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["kv_convert"], "mean");
+  EXPECT_NEAR(j["ppl"].get<double>(), 120.83, 120.83 * 0.005);
+  r = Perplexity({"--ctx", "128", "--kv-heads", "2", "--kv-convert",
+                  "calibrated", "--calibration", CalibrationText(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["kv_convert"], "calibrated");
+  EXPECT_EQ(j["kv_heads"], 2);
+  EXPECT_LE(j["ppl"].get<double>(), 60.0);
+  r = Perplexity({"--kv-heads", "2", "--kv-convert", "calibrated",
+                  "--calibration", "/nonexistent/calibration.txt"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("/nonexistent/calibration.txt"));
+}
+
 TEST(PerplexityCommandTest, Bf16CacheStaysCloseToF32) {
   const ProcessResult r =
       Perplexity({"--ctx", "128", "--kv-dtype", "bf16", "--json"});
@@ -146,7 +173,7 @@ TEST(KvReportCommandTest, EveryModeAndDtypeWithPerplexity) {
   const ProcessResult r =
       Kvasir({"kv-report", "--model", ModelPath("stories260K.gguf"), "--text",
               EvalText(), "--ctx", "512", "--ppl-ctx", "128", "--threads", "1",
-              "--json"});
+              "--calibration", CalibrationText(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["budget_bytes"], 64 << 20);
@@ -154,8 +181,7 @@ TEST(KvReportCommandTest, EveryModeAndDtypeWithPerplexity) {
   // 8 query heads, 4 KV heads: MHA 8, GQA 4 (native), GQA 2, MQA 1; each
   // for every KV dtype, widest first.
   const nlohmann::json& rows = j["rows"];
-  ASSERT_GE(rows.size(), 8u);
-  ASSERT_EQ(rows.size() % 4, 0u);
+  ASSERT_EQ(rows.size(), 12u);  // f32, bf16, int8
   const size_t dtypes = rows.size() / 4;
   const std::vector<int> heads = {8, 4, 2, 1};
   const std::vector<double> want = {4.0640, 4.0640, 120.83, 215.50};
@@ -173,7 +199,36 @@ TEST(KvReportCommandTest, EveryModeAndDtypeWithPerplexity) {
     EXPECT_EQ(rows[h * dtypes + 1]["kv_dtype"], "bf16");
     EXPECT_EQ(rows[h * dtypes + 1]["bytes_per_token"],
               2 * 5 * heads[h] * 8 * 2);
+    // int8: one byte an element plus an f32 scale per token and KV head.
+    const nlohmann::json& int8 = rows[h * dtypes + 2];
+    EXPECT_EQ(int8["kv_dtype"], "int8");
+    EXPECT_EQ(int8["bytes_per_token"], 2 * 5 * heads[h] * (8 + 4));
+    const double mean = f32["ppl"]["mean"].get<double>();
+    const double calibrated = f32["ppl"]["calibrated"].get<double>();
+    if (heads[h] >= 4) {
+      // No heads merged: both methods are the same model.
+      EXPECT_DOUBLE_EQ(calibrated, mean);
+    } else {
+      EXPECT_LE(calibrated, mean / 2) << "kv_heads " << heads[h];
+    }
+    // Every dtype is measured for both methods; int8 within 1% of f32.
+    for (size_t d = 0; d < dtypes; ++d) {
+      const nlohmann::json& ppl = rows[h * dtypes + d]["ppl"];
+      ASSERT_TRUE(ppl["mean"].is_number()) << ppl;
+      ASSERT_TRUE(ppl["calibrated"].is_number()) << ppl;
+    }
+    if (heads[h] >= 4) {
+      // The trained model's heads: the int8 cache within 1% of f32.
+      EXPECT_NEAR(int8["ppl"]["mean"].get<double>(), mean, mean * 0.01);
+    } else {
+      // Merged heads: the calibrated conversion's gain survives int8.
+      EXPECT_LE(int8["ppl"]["calibrated"].get<double>(),
+                int8["ppl"]["mean"].get<double>() / 2);
+    }
   }
+  // The native row in int8: 480 bytes per token (f32: 1280).
+  EXPECT_EQ(rows[1 * dtypes + 2]["bytes_per_token"], 480);
+  EXPECT_EQ(j["methods"], nlohmann::json::array({"mean", "calibrated"}));
   EXPECT_EQ(rows[2 * dtypes]["mode"], "GQA-2");
   EXPECT_EQ(rows[3 * dtypes]["mode"], "MQA");
 }

@@ -10,6 +10,7 @@
 #include "engine/model/kv_calibration.h"
 #include "engine/model/llama_runner.h"
 #include "engine/model/loader.h"
+#include "engine/model/perplexity.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvcache/kv_arena.h"
@@ -68,38 +69,30 @@ struct Runner {
   }
 };
 
-double LogSoftmaxAt(const std::vector<float>& logits, int32_t id) {
-  double top = logits[0];
-  for (float x : logits) top = std::max<double>(top, x);
-  double sum = 0;
-  for (float x : logits) sum += std::exp(x - top);
-  return logits[id] - top - std::log(sum);
-}
-
-// Perplexity as llama.cpp's llama-perplexity computes it: chunks of `ctx`
-// tokens starting at BOS, the second half of each scored.
+// engine::ComputePerplexity (llama.cpp's llama-perplexity rules: chunks of
+// `ctx` tokens starting at BOS, the second half of each scored) on `model`.
 double Perplexity(const Model& model, const std::vector<int32_t>& tokens,
                   int ctx) {
-  Runner r(model, ctx);
-  const int first = ctx / 2;
-  const size_t chunks = tokens.size() / ctx;
-  double nll = 0;
-  int64_t count = 0;
-  for (size_t c = 0; c < chunks; ++c) {
-    std::vector<int32_t> chunk(tokens.begin() + c * ctx,
-                               tokens.begin() + (c + 1) * ctx);
-    chunk[0] = model.tokenizer->bos_id();
-    std::vector<float> logits =
-        r.Step(absl::MakeConstSpan(chunk).subspan(0, first + 1), 0);
-    for (int j = first; j < ctx - 1; ++j) {
-      nll -= LogSoftmaxAt(logits, chunk[j + 1]);
-      ++count;
-      if (j + 1 < ctx - 1) {
-        logits = r.Step(absl::MakeConstSpan(chunk).subspan(j + 1, 1), j + 1);
-      }
-    }
-  }
-  return std::exp(nll / static_cast<double>(count));
+  LlamaRunner::Options o;
+  o.max_batch_tokens = ctx;
+  o.max_seqs = 1;
+  o.max_logit_rows = ctx - ctx / 2;
+  o.num_threads = 1;
+  std::shared_ptr<const Model> borrowed(&model, [](const Model*) {});
+  auto runner = LlamaRunner::Create(o, borrowed);
+  EXPECT_THAT(runner, IsOk());
+  if (!runner.ok()) return NAN;
+  const kvcache::KvLayout layout = (*runner)->kv_layout();
+  auto kv = kvcache::KvArena::Create(
+      layout, layout.BlocksForTokens(ctx) * layout.BlockBytes());
+  EXPECT_THAT(kv, IsOk());
+  if (!kv.ok()) return NAN;
+  PerplexityOptions po;
+  po.ctx = ctx;
+  po.bos_id = model.tokenizer->bos_id();
+  auto result = ComputePerplexity(**runner, *kv, tokens, po);
+  EXPECT_THAT(result, IsOk());
+  return result.ok() ? result->ppl : NAN;
 }
 
 std::unique_ptr<Model> LoadStories() {

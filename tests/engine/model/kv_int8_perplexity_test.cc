@@ -1,10 +1,7 @@
 // Quality of the int8 KV cache: stories260K's perplexity on
 // ../shared/eval/stories-eval.txt with an int8 cache stays within 1% of the
-// f32 cache's. Perplexity as llama.cpp's llama-perplexity computes it: the
-// text tokenized once, cut into chunks of kCtx tokens whose first token is
-// replaced by BOS, only the second half of each chunk scored. Each chunk is
-// fed one token per step, so every position's logits come from the cache.
-#include <algorithm>
+// f32 cache's, perplexity computed by engine::ComputePerplexity (llama.cpp's
+// llama-perplexity rules).
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -15,7 +12,9 @@
 
 #include "engine/model/llama_runner.h"
 #include "engine/model/loader.h"
+#include "engine/model/perplexity.h"
 #include "gtest/gtest.h"
+#include "kvcache/kv_arena.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/status_matchers.h"
 
@@ -32,55 +31,41 @@ std::string ReadEvalText() {
   return s.str();
 }
 
-// exp(mean NLL) over the scored tokens of every whole chunk.
+// engine::ComputePerplexity (llama.cpp's rules) with a `dtype` cache. Each
+// chunk is one prefill step whose attention reads K/V back from the cache
+// (the step writes them first), so the scored logits see the quantized
+// values.
 double Perplexity(kvcache::KvDtype dtype, const std::vector<int32_t>& ids) {
   LoadOptions load;
   load.path_or_spec = ::kvasir::testing::ModelPath("stories260K.gguf");
   auto model = LoadModel(load);
   EXPECT_OK(model);
   if (!model.ok()) return NAN;
-  const int32_t bos = (*model)->tokenizer->bos_id();
+  PerplexityOptions po;
+  po.ctx = kCtx;
+  po.bos_id = (*model)->tokenizer->bos_id();
   LlamaRunner::Options o;
-  o.max_batch_tokens = 1;
+  o.max_batch_tokens = kCtx;
   o.max_seqs = 1;
+  o.max_logit_rows = kCtx - kCtx / 2;
   o.block_size = kBlockSize;
   o.kv_dtype = dtype;
-  // One token per step of a 260K-parameter model: a parallel region would
-  // cost more than the work.
+  // A 260K-parameter model: a parallel region would cost more than the
+  // work.
   o.num_threads = 1;
   auto runner = LlamaRunner::CreateOwning(o, *std::move(model));
   EXPECT_OK(runner);
   if (!runner.ok()) return NAN;
   const kvcache::KvLayout layout = (*runner)->kv_layout();
-  const int blocks = kCtx / kBlockSize;
-  auto kv = kvcache::KvArena::Create(layout, layout.BlockBytes() * blocks);
+  auto kv = kvcache::KvArena::Create(
+      layout, layout.BlockBytes() * layout.BlocksForTokens(kCtx));
   EXPECT_OK(kv);
   if (!kv.ok()) return NAN;
-  std::vector<int32_t> table(blocks);
-  for (int b = 0; b < blocks; ++b) table[b] = b;
-
-  double nll = 0;
-  int64_t scored = 0;
-  for (size_t begin = 0; begin + kCtx <= ids.size(); begin += kCtx) {
-    for (int p = 0; p + 1 < kCtx; ++p) {
-      const int32_t token = p == 0 ? bos : ids[begin + p];
-      SequenceStep s{.tokens = {&token, 1},
-                     .start_pos = p,
-                     .block_table = table,
-                     .compute_logits = p >= kCtx / 2 - 1};
-      EXPECT_OK((*runner)->Step({&s, 1}, *kv));
-      if (!s.compute_logits) continue;
-      const absl::Span<const float> logits = (*runner)->logits(0);
-      double mx = -1e300;
-      for (float x : logits) mx = std::max(mx, double{x});
-      double sum = 0;
-      for (float x : logits) sum += std::exp(double{x} - mx);
-      nll += mx + std::log(sum) - logits[ids[begin + p + 1]];
-      ++scored;
-    }
-  }
-  EXPECT_GT(scored, 0);
-  return std::exp(nll / static_cast<double>(scored));
+  auto result = ComputePerplexity(**runner, *kv, ids, po);
+  EXPECT_OK(result);
+  if (!result.ok()) return NAN;
+  EXPECT_GT(result->n_scored, 0);
+  return result->ppl;
 }
 
 TEST(KvInt8PerplexityTest, WithinOnePercentOfF32OnStories260K) {
