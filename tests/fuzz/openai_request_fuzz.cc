@@ -1,8 +1,9 @@
 // The OpenAI HTTP API's request parser: bytes -> ParseJsonBody -> both
 // ParseCompletionRequest and ParseChatRequest (the chat prompt rendered by
 // a ChatML template with EncodeChatPrompt, as openai_call.cc does) ->
-// engine::ValidateRequest. Every refusal must be InvalidArgument; a request
-// the engine accepts must fit the context with ids in the vocabulary.
+// engine::ValidateRequest. Every refusal must be InvalidArgument (NotFound
+// for an unknown model); a request the engine accepts must fit the context
+// with ids in the vocabulary.
 
 #include <cstddef>
 #include <cstdint>
@@ -21,9 +22,13 @@
 namespace kvasir::fuzz {
 namespace {
 
+// A refusal is InvalidArgument (HTTP 400), or NotFound (404, OpenAI's
+// model_not_found) for a `model` this server does not serve.
 void CheckRefusal(const absl::Status& status, absl::string_view stage) {
-  Check(status.code() == absl::StatusCode::kInvalidArgument,
-        absl::StrCat(stage, ": not InvalidArgument: ", status.ToString()));
+  Check(status.code() == absl::StatusCode::kInvalidArgument ||
+            status.code() == absl::StatusCode::kNotFound,
+        absl::StrCat(stage,
+                     ": not InvalidArgument or NotFound: ", status.ToString()));
 }
 
 void Validate(const engine::ModelConfig& model,
