@@ -1,0 +1,2 @@
+
+req-1Once upon a time
