@@ -276,4 +276,26 @@ double MaxRelError(absl::Span<const float> a, absl::Span<const float> b) {
   return worst;
 }
 
+LlamaRunner::Options SmallOptions() {
+  LlamaRunner::Options o;
+  o.max_batch_tokens = 64;
+  o.max_seqs = 8;
+  o.block_size = 4;
+  return o;
+}
+
+std::unique_ptr<LlamaRunner> MakeRunner(const LlamaRunner::Options& options,
+                                        const Model& model) {
+  auto runner = LlamaRunner::CreateOwning(options, CopyModel(model));
+  EXPECT_TRUE(runner.ok()) << runner.status();
+  return runner.ok() ? std::move(runner).value() : nullptr;
+}
+
+kvcache::KvArena MakeArena(const LlamaRunner& runner, int blocks) {
+  auto arena = kvcache::KvArena::Create(
+      runner.kv_layout(), runner.kv_layout().BlockBytes() * blocks);
+  EXPECT_TRUE(arena.ok()) << arena.status();
+  return std::move(arena).value();
+}
+
 }  // namespace kvasir::engine::testing

@@ -91,6 +91,18 @@ class Batch {
 // Largest |a[i] - b[i]| / max(1, |b[i]|); sizes must match.
 double MaxRelError(absl::Span<const float> a, absl::Span<const float> b);
 
+// Runner options for the tiny models: 64 batch tokens, 8 sequences,
+// blocks of 4.
+LlamaRunner::Options SmallOptions();
+
+// A runner owning a copy of `model`; nullptr (with a test failure) when
+// Create fails.
+std::unique_ptr<LlamaRunner> MakeRunner(const LlamaRunner::Options& options,
+                                        const Model& model);
+
+// An arena of `blocks` blocks in the runner's layout.
+kvcache::KvArena MakeArena(const LlamaRunner& runner, int blocks);
+
 }  // namespace kvasir::engine::testing
 
 #endif  // KVASIR_TESTS_ENGINE_DECODER_TEST_UTIL_H_
