@@ -4,6 +4,9 @@
 #
 #   scripts/fuzz.sh [BUILD_DIR [SECONDS [TARGET...]]]   (build-fuzz, 60, all)
 #
+# FUZZ_JOBS targets run at a time (default: the number of cores), each
+# libFuzzer process single-threaded, so a run takes about
+# SECONDS x targets / FUZZ_JOBS.
 # Each target starts from its committed seeds (tests/fuzz/corpus/<target>/),
 # copied into BUILD_DIR/fuzz-corpus/<target>/ where the inputs libFuzzer
 # finds accumulate from run to run (the repository is never written).
@@ -34,14 +37,20 @@ fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-failed=()
-rows=()
-for t in "${targets[@]}"; do
-  bin="$fuzz_bin/${t}_fuzz"
-  seeds="tests/fuzz/corpus/$t"
-  corpus="$build/fuzz-corpus/$t"
-  crashes="$build/crashes/$t"
-  log="$build/fuzz-logs/$t.log"
+jobs=${FUZZ_JOBS:-$(nproc)}
+results="$build/fuzz-results"
+rm -rf "$results"
+mkdir -p "$results"
+
+# Runs one target; writes its summary row to $results/<target>.row and, when
+# it failed, the end of its log and the crashing input to <target>.fail.
+run_target() {
+  local t=$1
+  local bin="$fuzz_bin/${t}_fuzz"
+  local seeds="tests/fuzz/corpus/$t"
+  local corpus="$build/fuzz-corpus/$t"
+  local crashes="$build/crashes/$t"
+  local log="$build/fuzz-logs/$t.log"
   mkdir -p "$corpus" "$crashes" "$(dirname "$log")"
   if [ -d "$seeds" ]; then cp -n "$seeds"/* "$corpus"/ 2>/dev/null; fi
   echo "== $t: ${seconds}s (log: $log)"
@@ -49,31 +58,55 @@ for t in "${targets[@]}"; do
   # that needs this much memory is a bug (files and requests are small).
   "$bin" "$corpus" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
     -artifact_prefix="$crashes/" -print_final_stats=1 >"$log" 2>&1
-  rc=$?
+  local rc=$?
+  local execs rate cov units status=ok
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   cov=$(grep -o ' cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*')
   units=$(find "$corpus" -type f | wc -l)
-  status=ok
   if [ $rc -ne 0 ]; then
     status=CRASH
-    failed+=("$t")
-    echo "!! $t failed (exit $rc); the end of its log:"
-    tail -n 40 "$log" | sed 's/^/   /'
-    input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-    if [ -n "$input" ]; then
-      echo "!! crashing input: $input"
-      echo "!! reproduce: $bin $input"
-    fi
+    {
+      echo "!! $t failed (exit $rc); the end of its log:"
+      tail -n 40 "$log" | sed 's/^/   /'
+      local input
+      input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
+      if [ -n "$input" ]; then
+        echo "!! crashing input: $input"
+        echo "!! reproduce: $bin $input"
+      fi
+    } >"$results/$t.fail"
   fi
-  rows+=("$(printf '%-16s %-6s %12s %10s %8s %8s' "$t" "$status" \
-    "${execs:--}" "${rate:--}" "${cov:--}" "$units")")
+  printf '%-16s %-6s %12s %10s %8s %8s\n' "$t" "$status" \
+    "${execs:--}" "${rate:--}" "${cov:--}" "$units" >"$results/$t.row"
+}
+
+running=0
+for t in "${targets[@]}"; do
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n
+    running=$((running - 1))
+  fi
+  run_target "$t" &
+  running=$((running + 1))
+done
+wait
+
+failed=()
+for t in "${targets[@]}"; do
+  if [ -f "$results/$t.fail" ]; then
+    failed+=("$t")
+    cat "$results/$t.fail"
+  elif [ ! -f "$results/$t.row" ]; then
+    failed+=("$t")
+    echo "!! $t: no result (the run did not finish)"
+  fi
 done
 
 echo
 echo "Fuzzing summary (${seconds}s per target; cov = libFuzzer's cov: count)"
 printf '%-16s %-6s %12s %10s %8s %8s\n' target status execs exec/s cov corpus
-for r in "${rows[@]}"; do echo "$r"; done
+for t in "${targets[@]}"; do cat "$results/$t.row" 2>/dev/null; done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz.sh: crashes in: ${failed[*]} (inputs in $build/crashes/)" >&2
   exit 1

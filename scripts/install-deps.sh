@@ -24,10 +24,11 @@ BUILD_PACKAGES=(
   libssl-dev clang-format prometheus-cpp-dev libpcre2-dev libeigen3-dev
   nginx
 )
-# `make fuzz` (tests/fuzz/): clang with libFuzzer, and clang's OpenMP
+# `make fuzz` (tests/fuzz/): clang with its sanitizer runtimes (which
+# --no-install-recommends leaves out) and libFuzzer, and clang's OpenMP
 # runtime for the engine. Installed in a source tree only, like Node below
 # (the Docker build stage, which copies this script alone, does not fuzz).
-FUZZ_PACKAGES=(clang-16 libfuzzer-16-dev libomp-16-dev)
+FUZZ_PACKAGES=(clang-16 libclang-rt-16-dev libfuzzer-16-dev libomp-16-dev)
 RUNTIME_PACKAGES=(
   libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libspdlog1.10
   libfmt9 libdnnl2 libyaml-cpp0.7 libcpp-httplib0.11 libssl3 libgomp1

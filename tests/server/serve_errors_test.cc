@@ -18,6 +18,7 @@
 #include "kvasir/v1/generation.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "server/sha256.h"
+#include "tests/server/serve_fixture.h"
 #include "tests/server/test_server.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/paths.h"
@@ -29,13 +30,10 @@ namespace {
 
 using ::kvasir::testing::CommandResult;
 using ::kvasir::testing::RunCommand;
-using ::kvasir::testing::ServerProcess;
 using ::kvasir::testing::WaitUntil;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-constexpr char kTestKvasir[] = TEST_KVASIR_PATH;
 
 // A status message comfortably inside gRPC's 8 KiB metadata limit.
 constexpr size_t kBoundedMessageBytes = 2048;
@@ -111,31 +109,8 @@ grpc::Status RawStreamCall(grpc::GenericStub& stub, const std::string& method,
   return status;
 }
 
-class ServeErrorsTest : public ::testing::Test {
+class ServeErrorsTest : public ServeFixture {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-    config_ = dir_ + "/kvasir.yaml";
-    WriteConfig(TestConfigYaml());
-  }
-
-  void WriteConfig(const std::string& yaml) {
-    ASSERT_TRUE(testing::WriteFileAtomically(config_, yaml)) << config_;
-  }
-
-  void StartServer() {
-    ServerProcess::Options o;
-    o.binary = kTestKvasir;
-    o.args = {"--config", config_};
-    o.log_path = dir_ + "/server.log";
-    absl::StatusOr<std::unique_ptr<ServerProcess>> p = ServerProcess::Start(o);
-    ASSERT_TRUE(p.ok()) << p.status();
-    server_ = *std::move(p);
-    channel_ = grpc::CreateChannel(server_->address(),
-                                   grpc::InsecureChannelCredentials());
-  }
-
   // Admin.ReloadConfig with the admin key.
   grpc::Status Reload() {
     auto admin = v1::Admin::NewStub(channel_);
@@ -143,11 +118,6 @@ class ServeErrorsTest : public ::testing::Test {
     v1::ReloadConfigResponse response;
     return admin->ReloadConfig(ctx.get(), v1::ReloadConfigRequest(), &response);
   }
-
-  std::string dir_;
-  std::string config_;
-  std::unique_ptr<ServerProcess> server_;
-  std::shared_ptr<grpc::Channel> channel_;
 };
 
 // GenerateRequest{text (field 2): "a\xff"}: valid wire format, invalid

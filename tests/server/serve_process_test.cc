@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "kvasir/v1/generation.grpc.pb.h"
 #include "nlohmann/json.hpp"
+#include "tests/server/serve_fixture.h"
 #include "tests/server/test_server.h"
 #include "tests/testing/paths.h"
 #include "tests/testing/server_process.h"
@@ -26,41 +27,14 @@ using ::kvasir::testing::ServerProcess;
 using ::kvasir::testing::WaitUntil;
 using ::testing::HasSubstr;
 
-constexpr char kTestKvasir[] = TEST_KVASIR_PATH;
-
-class ServeProcessTest : public ::testing::Test {
+class ServeProcessTest : public ServeFixture {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-    config_ = dir_ + "/kvasir.yaml";
-    WriteConfig(TestConfigYaml());
-  }
-
-  void WriteConfig(const std::string& yaml) {
-    ASSERT_TRUE(testing::WriteFileAtomically(config_, yaml)) << config_;
-  }
-
-  void StartServer() {
-    ServerProcess::Options o;
-    o.binary = kTestKvasir;
-    o.args = {"--config", config_};
-    o.log_path = dir_ + "/server.log";
-    absl::StatusOr<std::unique_ptr<ServerProcess>> p = ServerProcess::Start(o);
-    ASSERT_TRUE(p.ok()) << p.status();
-    server_ = *std::move(p);
-  }
-
   nlohmann::json Stats() {
     absl::StatusOr<CommandResult> r =
         server_->Client({"stats", "--json", "--api-key", kAdminKey});
     if (!r.ok() || r->exit_code != 0) return nlohmann::json();
     return nlohmann::json::parse(r->out);
   }
-
-  std::string dir_;
-  std::string config_;
-  std::unique_ptr<ServerProcess> server_;
 };
 
 TEST_F(ServeProcessTest, ServesThenExitsZeroOnSigterm) {
