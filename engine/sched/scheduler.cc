@@ -124,6 +124,7 @@ absl::Status Scheduler::Add(Sequence* seq) {
   }
   seq->tenant_index = t;
   seq->arrival = next_arrival_++;
+  seq->turn = seq->arrival;
   seq->arrival_time = options_.clock->Now();
   seq->plan_index = -1;
   tenants_[t].waiting.insert(seq);
@@ -196,7 +197,7 @@ void Scheduler::ScheduleRunning(absl::Time now) {
               const double cb = fair_.counter(b->tenant_index);
               if (ca != cb) return ca < cb;
               if (a->priority != b->priority) return a->priority > b->priority;
-              return a->arrival < b->arrival;
+              return a->turn < b->turn;
             });
   for (Sequence* s : order_) {
     if (batch_.tokens_left() <= 0) break;
@@ -208,6 +209,7 @@ void Scheduler::ScheduleRunning(absl::Time now) {
     // has the sequence sit this step out (it slows down, never fails).
     const bool logits = s->num_computed() + n == s->num_tokens();
     if (logits && !rate_.TakeGenerated(s->tenant_index, now)) continue;
+    if (logits && rate_.limited(s->tenant_index)) s->turn = next_arrival_++;
     if (!AllocateOrPreempt(s, n)) {
       if (logits) rate_.GiveBackGenerated(s->tenant_index);
       continue;

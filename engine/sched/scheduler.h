@@ -86,7 +86,9 @@ struct TenantSched {
 // Token-rate limits (RateLimiter) apply to both: a running sequence whose
 // step would generate a token is skipped for the step when its tenant's
 // bucket is empty, and a tenant whose buckets cannot pay for a start (one
-// generated token; its prompt, once per request) waits this step.
+// generated token; its prompt, once per request) waits this step. A
+// limited tenant's tokens go round its running streams (Sequence::turn),
+// which go before its new requests.
 // KV blocks come from the KvCacheManager only. When a running request's
 // chunk does not fit, CapacityPolicy picks a victim, which is preempted by
 // recompute: its blocks are freed and it is requeued with its generated

@@ -4,6 +4,7 @@
 // the rest, and a reload applies a new rate to a stream already running.
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -81,6 +82,11 @@ TEST(RateLimitTest, LimitedTenantStaysUnderItsRateUnlimitedTakesTheRest) {
     beta_tokens += static_cast<int64_t>(beta[i].ids.size());
   }
   const double bound = kRate * elapsed + kBurst;
+  std::printf(
+      "beta (limited): %lld tokens in %.2f s (bound %.1f); "
+      "alpha (unlimited): %lld tokens\n",
+      static_cast<long long>(beta_tokens), elapsed, bound,
+      static_cast<long long>(alpha_tokens.load()));
   EXPECT_LE(static_cast<double>(beta_tokens), bound)
       << "elapsed " << elapsed << " s";
   EXPECT_EQ(alpha_failures.load(), 0);

@@ -88,6 +88,40 @@ TEST(SchedulerRateTest, OnlyLimitedWorkLeavesThePlanEmptyUntilTheRefill) {
   EXPECT_EQ(h.Step(), "-");
 }
 
+TEST(SchedulerRateTest, ALimitedTenantsTokensGoRoundItsStreams) {
+  // 100 tokens/s and 10 ms steps: one token a step once the burst is spent.
+  SchedHarness h(Opts(64, 16, 8), {Limited("t", 64, 100, 3)});
+  for (const char* name : {"a", "b", "c"})
+    ASSERT_OK(h.Submit(name, "t", 1, 50));
+  EXPECT_EQ(h.Step(), "a+1 b+1 c+1");
+  std::vector<std::string> plans;
+  for (int i = 0; i < 6; ++i) {
+    h.clock().Advance(absl::Milliseconds(10));
+    plans.push_back(h.Step());
+  }
+  // Not the oldest stream only: each in turn.
+  EXPECT_THAT(plans,
+              ::testing::ElementsAre("a+1", "b+1", "c+1", "a+1", "b+1", "c+1"));
+}
+
+TEST(SchedulerRateTest, PreemptedInTheSameStepGetsItsTokenBack) {
+  // 3 blocks of 4 tokens. A (weight 2: its decode goes first) is limited
+  // to a 2-token burst that barely refills.
+  TenantConfig a = Limited("A", 3, 0.001, 2);
+  a.weight = 2;
+  SchedHarness h(Opts(3, 16, 8), {a, BlocksTenant("B", 0, 3)});
+  ASSERT_OK(h.Submit("a", "A", 4, 8, /*priority=*/-1));
+  ASSERT_OK(h.Submit("b", "B", 4, 8, /*priority=*/0));
+  EXPECT_EQ(h.Step(), "a+4 b+4");  // a's first token: 1 left
+  // a's decode takes the last token and the free block; b's then preempts
+  // a (lower priority), which gives the token back.
+  EXPECT_EQ(h.Step(), "b+1");
+  EXPECT_EQ(h.State(), "a:W(p1) b:D5");
+  const int32_t t = h.sched().FindTenant("A");
+  EXPECT_NEAR(h.sched().rate_limiter().generated(t)->Level(h.clock().Now()), 1,
+              1e-6);
+}
+
 TEST(SchedulerRateTest, RequestThatCannotStartForItsRateEndsAtItsDeadline) {
   SchedHarness h(Opts(64, 16, 8), {Limited("slow", 64, 1, 1)});
   ASSERT_OK(h.Submit("a", "slow", 3, 10));
