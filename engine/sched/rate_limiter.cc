@@ -8,7 +8,8 @@ namespace kvasir::engine::sched {
 namespace {
 
 // The bucket for `rate` (nullopt: unlimited) with `burst` defaulting to
-// one second's worth, at least one token. `existing` keeps its level.
+// one second's worth, at least one token. A bucket that exists keeps
+// its level (TokenBucket::Reconfigure).
 absl::Status Apply(const std::optional<double>& rate,
                    const std::optional<double>& burst, absl::string_view what,
                    absl::Time now, std::optional<TokenBucket>* bucket) {
