@@ -149,10 +149,30 @@ class RequestSink {
 // sole tenant of the command-line tools.
 inline constexpr absl::string_view kDefaultTenantName = "default";
 
+// A tenant's token-rate limits: token buckets the scheduler consults
+// (engine/sched/rate_limiter.h). Unset = no limit. Rules
+// (engine/tenant_rules.h): rates finite and > 0; bursts finite and >= 1,
+// only with their rate.
+struct RateLimit {
+  // Generated tokens per second, refilled continuously; a tenant whose
+  // bucket is empty has its sequences skipped for the step (they slow
+  // down, never fail).
+  std::optional<double> tokens_per_second;
+  // Bucket size in generated tokens; unset: one second's worth (at least 1).
+  std::optional<double> burst;
+  // Prompt tokens per second, charged once per request when it first
+  // starts (cached tokens included). A prompt larger than the burst waits
+  // for a full bucket and leaves it in debt.
+  std::optional<double> prompt_tokens_per_second;
+  std::optional<double> prompt_burst;  // unset: one second's worth (>= 1)
+
+  bool operator==(const RateLimit&) const = default;
+};
+
 // A tenant's policy and KV budget. The rules (engine/tenant_rules.h):
 // name [A-Za-z0-9_.-]{1,64}, unique; weight finite > 0; caps >= 0;
 // 0 <= reserved <= limit <= the KV capacity, floors summing to at most the
-// capacity.
+// capacity; rate limits as RateLimit says.
 struct TenantConfig {
   std::string name;
   int64_t reserved_bytes = 0;  // floor: KV memory nobody else can take
@@ -161,6 +181,7 @@ struct TenantConfig {
   int32_t max_concurrent = 0;  // running requests; 0 = no cap
   int32_t max_queued = 0;      // waiting requests; 0 = no cap beyond global
   bool prefix_caching = true;
+  RateLimit rate_limit;  // applies to running requests on UpdateTenants
 };
 
 // The scheduler's counters of one tenant.

@@ -213,12 +213,13 @@ void EngineImpl::Loop() {
           mu_.Await(absl::Condition(this, &EngineImpl::HasWork));
         } else {
           // Requests exist but none could run: look again at the next
-          // deadline, or soon (memory or caps may free up).
+          // deadline or token-rate refill, or soon (memory or caps may
+          // free up).
           absl::Duration wait = kPollInterval;
           if (!scheduler_->idle()) {
             wait = std::min(
                 wait, std::max(absl::ZeroDuration(),
-                               scheduler_->NextDeadline() - clock_->Now()));
+                               scheduler_->NextWakeTime() - clock_->Now()));
           }
           mu_.AwaitWithTimeout(absl::Condition(this, &EngineImpl::HasWork),
                                wait);

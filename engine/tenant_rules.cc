@@ -1,5 +1,6 @@
 #include "engine/tenant_rules.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -33,7 +34,49 @@ kvcache::TenantRuleError Broken(size_t index, const TenantConfig& t,
                                   .message = std::move(message)};
 }
 
+// A rate is finite and > 0; a burst finite and >= 1 (a smaller bucket
+// could never hold one token), and only given with its rate.
+std::optional<kvcache::TenantRuleError> CheckRate(
+    size_t index, const TenantConfig& t, const std::optional<double>& rate,
+    absl::string_view rate_key, const std::optional<double>& burst,
+    absl::string_view burst_key) {
+  const std::string rate_field = absl::StrCat("rate_limit.", rate_key);
+  const std::string burst_field = absl::StrCat("rate_limit.", burst_key);
+  if (rate.has_value() && (!std::isfinite(*rate) || *rate <= 0)) {
+    return Broken(index, t, rate_field,
+                  absl::StrCat(*rate,
+                               " must be a finite number > 0 (tokens "
+                               "per second)"));
+  }
+  if (!burst.has_value()) return std::nullopt;
+  if (!rate.has_value()) {
+    return Broken(index, t, burst_field,
+                  absl::StrCat("needs rate_limit.", rate_key,
+                               " (a burst of no rate limits nothing)"));
+  }
+  if (!std::isfinite(*burst) || *burst < 1) {
+    return Broken(index, t, burst_field,
+                  absl::StrCat(*burst,
+                               " must be a finite number >= 1 "
+                               "(tokens; a smaller bucket never "
+                               "holds one token)"));
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::string DescribeRateLimit(const RateLimit& r) {
+  auto one = [](const std::optional<double>& rate,
+                const std::optional<double>& burst) {
+    if (!rate.has_value()) return std::string("unlimited");
+    return absl::StrCat(*rate, "/s burst ",
+                        burst.value_or(std::max(1.0, *rate)));
+  };
+  return absl::StrCat("generated ", one(r.tokens_per_second, r.burst),
+                      ", prompt ",
+                      one(r.prompt_tokens_per_second, r.prompt_burst));
+}
 
 std::optional<kvcache::TenantRuleError> CheckTenantConfigs(
     const std::vector<TenantConfig>& tenants, int64_t kv_capacity_bytes) {
@@ -69,6 +112,16 @@ std::optional<kvcache::TenantRuleError> CheckTenantConfigs(
     if (t.max_queued < 0) {
       return Broken(i, t, "max_queued",
                     absl::StrCat(t.max_queued, " must be >= 0 (0 = no cap)"));
+    }
+    const RateLimit& r = t.rate_limit;
+    if (auto e = CheckRate(i, t, r.tokens_per_second, "tokens_per_second",
+                           r.burst, "burst")) {
+      return e;
+    }
+    if (auto e = CheckRate(i, t, r.prompt_tokens_per_second,
+                           "prompt_tokens_per_second", r.prompt_burst,
+                           "prompt_burst")) {
+      return e;
     }
   }
   return kvcache::CheckBudgetBytes(ToKvBudgets(tenants), kv_capacity_bytes);

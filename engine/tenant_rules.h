@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -21,10 +22,15 @@ namespace kvasir::engine {
 
 // The first rule `tenants` breaks, or nullopt: at least one tenant; names
 // 1-64 characters of [A-Za-z0-9_.-], unique; weight finite and > 0;
-// max_concurrent and max_queued >= 0; then kvcache::CheckBudgetBytes
+// max_concurrent and max_queued >= 0; rate limits as RateLimit says
+// (field "rate_limit.tokens_per_second", ...); then kvcache::CheckBudgetBytes
 // against `kv_capacity_bytes`.
 std::optional<kvcache::TenantRuleError> CheckTenantConfigs(
     const std::vector<TenantConfig>& tenants, int64_t kv_capacity_bytes);
+
+// "generated 20/s burst 10, prompt unlimited": a rate limit with its
+// defaults filled in, for config diffs and logs.
+std::string DescribeRateLimit(const RateLimit& rate_limit);
 
 // CheckTenantConfigs as a Status: InvalidArgument naming the tenant, the
 // field, the value and the limit.

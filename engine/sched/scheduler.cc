@@ -63,6 +63,7 @@ absl::Status Scheduler::SetTenants(std::vector<TenantConfig> tenants,
                                    std::vector<FinishedSeq>* cancelled) {
   RETURN_IF_ERROR(ValidateTenantConfigs(tenants, kv_->capacity_bytes()));
   RETURN_IF_ERROR(kv_->SetBudgets(ToKvBudgets(tenants)));
+  const absl::Time now = options_.clock->Now();
   for (Tenant& t : tenants_) t.info.configured = false;
   std::vector<AdmissionControl::TenantLimits> limits;
   for (const TenantConfig& c : tenants) {
@@ -72,6 +73,7 @@ absl::Status Scheduler::SetTenants(std::vector<TenantConfig> tenants,
     }
     if (idx < 0) {
       idx = fair_.AddTenant(c.weight);
+      rate_.AddTenant();
       tenants_.emplace_back();
       tenants_.back().info.name = c.name;
     }
@@ -80,6 +82,8 @@ absl::Status Scheduler::SetTenants(std::vector<TenantConfig> tenants,
     t.info.weight = c.weight;
     t.info.max_concurrent = c.max_concurrent;
     fair_.SetWeight(idx, c.weight);
+    // Validated above; running requests follow the new rates from now on.
+    RETURN_IF_ERROR(rate_.SetLimit(idx, c.rate_limit, now));
     const std::optional<int32_t> kv_id = kv_->FindTenant(c.name);
     if (!kv_id.has_value()) {
       return absl::InternalError(absl::StrCat(
@@ -120,6 +124,7 @@ absl::Status Scheduler::Add(Sequence* seq) {
   }
   seq->tenant_index = t;
   seq->arrival = next_arrival_++;
+  seq->turn = seq->arrival;
   seq->arrival_time = options_.clock->Now();
   seq->plan_index = -1;
   tenants_[t].waiting.insert(seq);
@@ -150,8 +155,9 @@ const StepPlan& Scheduler::Schedule() {
   plan_.Clear();
   const absl::Time now = options_.clock->Now();
   batch_.StartStep();
+  rate_.StartStep();
   ExpireDeadlines(now);
-  ScheduleRunning();
+  ScheduleRunning(now);
   // As vLLM: a step that had to preempt is short of memory; starting more
   // requests now would only thrash.
   if (plan_.preempted.empty()) ScheduleWaiting(now);
@@ -178,7 +184,7 @@ void Scheduler::ExpireDeadlines(absl::Time now) {
   }
 }
 
-void Scheduler::ScheduleRunning() {
+void Scheduler::ScheduleRunning(absl::Time now) {
   order_.assign(running_.begin(), running_.end());
   // Decodes first, then prompt chunks; fair-share order inside each, so a
   // tight token budget is shared by weight.
@@ -191,7 +197,7 @@ void Scheduler::ScheduleRunning() {
               const double cb = fair_.counter(b->tenant_index);
               if (ca != cb) return ca < cb;
               if (a->priority != b->priority) return a->priority > b->priority;
-              return a->arrival < b->arrival;
+              return a->turn < b->turn;
             });
   for (Sequence* s : order_) {
     if (batch_.tokens_left() <= 0) break;
@@ -199,7 +205,15 @@ void Scheduler::ScheduleRunning() {
     if (!s->running()) continue;
     const int32_t n = batch_.ChunkFor(s->num_tokens() - s->num_computed());
     if (n <= 0) continue;
-    if (!AllocateOrPreempt(s, n)) continue;
+    // A step that yields logits generates a token: a tenant over its rate
+    // has the sequence sit this step out (it slows down, never fails).
+    const bool logits = s->num_computed() + n == s->num_tokens();
+    if (logits && !rate_.TakeGenerated(s->tenant_index, now)) continue;
+    if (logits && rate_.limited(s->tenant_index)) s->turn = next_arrival_++;
+    if (!AllocateOrPreempt(s, n)) {
+      if (logits) rate_.GiveBackGenerated(s->tenant_index);
+      continue;
+    }
     AddToPlan(s, n);
   }
 }
@@ -254,6 +268,11 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
   Tenant& tenant = tenants_[t];
   Sequence* s = *tenant.waiting.begin();
   if (FinishIfItCannotStart(tenant, s, now)) return true;
+  // Over its rate the tenant waits like a tenant short of memory (its
+  // deadline still applies). The prompt is charged once, at the first
+  // start: a preempted request's recompute is the server's doing.
+  const int32_t prompt_charge = s->started ? 0 : s->prompt_len;
+  if (!rate_.MayStart(t, prompt_charge, now)) return false;
   absl::StatusOr<kvcache::KvSequence> kvseq =
       kv_->NewSequence(tenant.info.kv_id);
   if (!kvseq.ok()) {
@@ -270,6 +289,9 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
       return true;
   }
   StartRunning(tenant, s, *std::move(kvseq), n, now);
+  rate_.TakePrompt(t, prompt_charge, now);
+  // MayStart saw a generated token there, so this take succeeds.
+  if (plan_.scheduled.back().compute_logits) rate_.TakeGenerated(t, now);
   return true;
 }
 
@@ -370,6 +392,7 @@ void Scheduler::RemoveFromPlan(Sequence* seq) {
   const ScheduledSeq e = plan_.scheduled[idx];
   batch_.GiveBack(e.num_tokens);
   fair_.Refund(seq->tenant_index, e.num_tokens);
+  if (e.compute_logits) rate_.GiveBackGenerated(seq->tenant_index);
   plan_.num_tokens -= e.num_tokens;
   if (seq->status == SeqStatus::kDecoding) {
     plan_.num_decode_tokens -= e.num_tokens;

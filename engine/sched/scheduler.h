@@ -1,6 +1,7 @@
 #ifndef KVASIR_ENGINE_SCHED_SCHEDULER_H_
 #define KVASIR_ENGINE_SCHED_SCHEDULER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -16,6 +17,7 @@
 #include "engine/sched/batch_policy.h"
 #include "engine/sched/capacity_policy.h"
 #include "engine/sched/fair_share.h"
+#include "engine/sched/rate_limiter.h"
 #include "engine/sched/sequence.h"
 #include "engine/tenant_rules.h"
 #include "kvcache/kv_cache_manager.h"
@@ -81,6 +83,12 @@ struct TenantSched {
 //      prefill) in fair order: the tenant with the smallest virtual token
 //      counter (FairShare) first, priority then arrival within a tenant;
 //      respecting max_running and each tenant's max_concurrent.
+// Token-rate limits (RateLimiter) apply to both: a running sequence whose
+// step would generate a token is skipped for the step when its tenant's
+// bucket is empty, and a tenant whose buckets cannot pay for a start (one
+// generated token; its prompt, once per request) waits this step. A
+// limited tenant's tokens go round its running streams (Sequence::turn),
+// which go before its new requests.
 // KV blocks come from the KvCacheManager only. When a running request's
 // chunk does not fit, CapacityPolicy picks a victim, which is preempted by
 // recompute: its blocks are freed and it is requeued with its generated
@@ -153,6 +161,15 @@ class Scheduler {
   absl::Span<Sequence* const> running() const { return running_; }
   // The earliest deadline of any queued or running request.
   absl::Time NextDeadline() const;
+  // The earliest time the next Schedule() could do more by time alone: a
+  // deadline, or a tenant the last Schedule() refused for its token rate
+  // getting what it was refused. A caller with nothing to run sleeps until
+  // then instead of spinning.
+  absl::Time NextWakeTime() const {
+    return std::min(NextDeadline(), rate_.next_refill());
+  }
+  // The tenants' token buckets (indices as tenant(i)).
+  const RateLimiter& rate_limiter() const { return rate_; }
 
   int32_t num_tenants() const { return static_cast<int32_t>(tenants_.size()); }
   const TenantSched& tenant(int32_t i) const { return tenants_[i].info; }
@@ -177,7 +194,7 @@ class Scheduler {
             AdmissionControl* admission);
 
   void ExpireDeadlines(absl::Time now);
-  void ScheduleRunning();
+  void ScheduleRunning(absl::Time now);
   void ScheduleWaiting(absl::Time now);
   // Grows `seq`'s blocks for n more tokens, preempting victims as needed.
   // False when it could not (the sequence is then preempted or finished).
@@ -218,6 +235,7 @@ class Scheduler {
   BatchPolicy batch_;
   CapacityPolicy capacity_;
   FairShare fair_;
+  RateLimiter rate_;
   std::vector<Tenant> tenants_;
   std::vector<Sequence*> running_;
   int32_t num_waiting_ = 0;

@@ -46,7 +46,11 @@ struct Sequence {
   SeqStatus status = SeqStatus::kWaiting;
   int32_t tenant_index = -1;  // into the scheduler's tenant table
   uint64_t arrival = 0;       // order of Add, across tenants
-  absl::Time arrival_time;    // clock time of Add
+  // Last tie-break among running sequences: arrival, except that a
+  // rate-limited tenant's sequence goes to the back each time it is
+  // served, so that the tenant's few tokens go round its streams.
+  uint64_t turn = 0;
+  absl::Time arrival_time;  // clock time of Add
   // The KV blocks while running; empty while waiting and once finished.
   // Its num_tokens() is the number of computed tokens.
   kvcache::KvSequence kv;

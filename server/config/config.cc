@@ -377,13 +377,34 @@ absl::Status ReadScheduler(const Reader& r, const YAML::Node& root,
                  &s->max_queued);
 }
 
+// `rate_limit: {tokens_per_second, burst, prompt_tokens_per_second,
+// prompt_burst}`; absent keys stay unset. Ranges are the engine's rules.
+absl::Status ReadRateLimit(const Reader& r, const YAML::Node& n,
+                           const std::string& path, engine::RateLimit* out) {
+  if (!n.IsDefined()) return absl::OkStatus();
+  RETURN_IF_ERROR(r.CheckMap(n, path,
+                             {"tokens_per_second", "burst",
+                              "prompt_tokens_per_second", "prompt_burst"}));
+  for (auto [key, field] :
+       {std::pair{"tokens_per_second", &out->tokens_per_second},
+        std::pair{"burst", &out->burst},
+        std::pair{"prompt_tokens_per_second", &out->prompt_tokens_per_second},
+        std::pair{"prompt_burst", &out->prompt_burst}}) {
+    if (!Reader::Get(n, key).IsDefined()) continue;
+    double v = 0;
+    RETURN_IF_ERROR(r.Double(n, key, absl::StrCat(path, ".", key), &v));
+    *field = v;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadTenant(const Reader& r, const YAML::Node& n,
                         const std::string& path, int64_t capacity,
                         TenantSpec* t) {
-  RETURN_IF_ERROR(
-      r.CheckMap(n, path,
-                 {"name", "api_key_sha256", "reserved", "limit", "weight",
-                  "max_concurrent", "max_queued", "prefix_caching"}));
+  RETURN_IF_ERROR(r.CheckMap(
+      n, path,
+      {"name", "api_key_sha256", "reserved", "limit", "weight",
+       "max_concurrent", "max_queued", "prefix_caching", "rate_limit"}));
   if (!n.IsMap()) {
     return r.Error(n, path, "must be a map with at least `name`");
   }
@@ -414,8 +435,10 @@ absl::Status ReadTenant(const Reader& r, const YAML::Node& n,
                           kMax, &t->max_concurrent));
   RETURN_IF_ERROR(r.Int32(n, "max_queued", path + ".max_queued", kMin, kMax,
                           &t->max_queued));
-  return r.Bool(n, "prefix_caching", path + ".prefix_caching",
-                &t->prefix_caching);
+  RETURN_IF_ERROR(r.Bool(n, "prefix_caching", path + ".prefix_caching",
+                         &t->prefix_caching));
+  return ReadRateLimit(r, Reader::Get(n, "rate_limit"), path + ".rate_limit",
+                       &t->rate_limit);
 }
 
 absl::Status ReadTenants(const Reader& r, const YAML::Node& root,
@@ -491,12 +514,13 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view yaml,
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own message is only "bad file"; its mark is where the
     // parser stopped.
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ":", e.mark.line + 1, ":", e.mark.column + 1,
-        ": invalid YAML: nested more than ", e.depth(),
-        " levels deep (the parser gave up at line ", e.mark.line + 1,
-        ", column ", e.mark.column + 1,
-        "); a Kvasir config is at most 3 levels deep (tenants[i].key)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", e.mark.line + 1, ":", e.mark.column + 1,
+                     ": invalid YAML: nested more than ", e.depth(),
+                     " levels deep (the parser gave up at line ",
+                     e.mark.line + 1, ", column ", e.mark.column + 1,
+                     "); a Kvasir config is at most 4 levels deep "
+                     "(tenants[i].rate_limit.key)"));
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) {
       return absl::InvalidArgumentError(

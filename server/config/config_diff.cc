@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/units.h"
+#include "engine/tenant_rules.h"
 
 namespace kvasir::server {
 namespace {
@@ -67,6 +68,8 @@ void DiffTenant(const TenantSpec& a, const TenantSpec& b, ConfigChanges* out) {
       Str(int64_t{b.max_concurrent}));
   add("max_queued", Str(int64_t{a.max_queued}), Str(int64_t{b.max_queued}));
   add("prefix_caching", Str(a.prefix_caching), Str(b.prefix_caching));
+  add("rate_limit", engine::DescribeRateLimit(a.rate_limit),
+      engine::DescribeRateLimit(b.rate_limit));
   if (a.api_key_sha256 != b.api_key_sha256) {
     out->live.push_back(absl::StrCat(p,
                                      "api_key_sha256: ", Hash(a.api_key_sha256),

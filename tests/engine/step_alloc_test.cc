@@ -242,5 +242,41 @@ TEST(StepAllocationTest, SchedulerDecodeStepsDoNotAllocate) {
   EXPECT_EQ(h.State(), "a:D29 b:D29 c:W");
 }
 
+TEST(StepAllocationTest, RateLimitedDecodeStepsDoNotAllocate) {
+  const std::string tenant = "tenant-with-a-name-longer-than-sso";
+  SchedHarness::Options o;
+  o.num_blocks = 4;
+  o.block_size = 16;
+  o.max_batch_tokens = 64;
+  // 100 tokens/s, 5 ms steps: every other step has a token for one stream.
+  TenantConfig t = BlocksTenant(tenant, 0, 4, 1.0, 16);
+  t.rate_limit.tokens_per_second = 100;
+  t.rate_limit.burst = 2;
+  SchedHarness h(o, {t});
+  // 8-token prompts: the decodes below stay inside their first blocks.
+  ASSERT_OK(h.Submit("a", tenant, 8, 30));
+  ASSERT_OK(h.Submit("b", tenant, 8, 30));
+  EXPECT_EQ(h.Step(), "a+8 b+8");  // both tokens of the burst
+  sched::Scheduler& s = h.sched();
+  int served = 0;
+  int refused = 0;
+  for (int i = 0; i < 20; ++i) {
+    h.clock().Advance(absl::Milliseconds(5));
+    const sched::StepPlan* plan = nullptr;
+    EXPECT_EQ(CountAllocations([&] {
+                plan = &s.Schedule();
+                s.Commit();
+              }),
+              0)
+        << "step " << i;
+    (plan->scheduled.empty() ? refused : served) += 1;
+    for (const sched::ScheduledSeq& e : plan->scheduled) {
+      e.seq->AppendToken(500 + e.seq->num_tokens());
+    }
+  }
+  EXPECT_EQ(served, 10);
+  EXPECT_EQ(refused, 10);
+}
+
 }  // namespace
 }  // namespace kvasir::engine

@@ -47,6 +47,19 @@ TEST(TenantRulesTest, EachRuleNamesItsField) {
   t = T("a");
   t.max_queued = -1;
   EXPECT_EQ(BrokenField({t}), "max_queued");
+  t = T("a");
+  t.rate_limit.tokens_per_second = 0;
+  EXPECT_EQ(BrokenField({t}), "rate_limit.tokens_per_second");
+  t.rate_limit.tokens_per_second = 5;
+  t.rate_limit.burst = 0.99;
+  EXPECT_EQ(BrokenField({t}), "rate_limit.burst");
+  t.rate_limit.burst = 1;
+  EXPECT_EQ(BrokenField({t}), "(none)");
+  t.rate_limit.prompt_tokens_per_second = -1;
+  EXPECT_EQ(BrokenField({t}), "rate_limit.prompt_tokens_per_second");
+  t.rate_limit.prompt_tokens_per_second = std::nullopt;
+  t.rate_limit.prompt_burst = 10;
+  EXPECT_EQ(BrokenField({t}), "rate_limit.prompt_burst");
   // Budgets are kvcache's arithmetic, reached through the same call.
   EXPECT_EQ(BrokenField({T("a", 2 * kMiB, kMiB)}), "reserved_bytes");
   EXPECT_EQ(BrokenField({T("a", 0, 8 * kMiB)}), "limit_bytes");

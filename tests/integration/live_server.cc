@@ -74,6 +74,9 @@ std::string ConfigYaml(const ConfigSpec& spec) {
     absl::StrAppend(&yaml, "    weight: ", t.weight, "\n",
                     "    max_concurrent: ", t.max_concurrent, "\n",
                     "    max_queued: ", t.max_queued, "\n");
+    if (!t.rate_limit.empty()) {
+      absl::StrAppend(&yaml, "    rate_limit: ", t.rate_limit, "\n");
+    }
   }
   absl::StrAppend(&yaml, "logging: { level: info, format: text }\n");
   return yaml;

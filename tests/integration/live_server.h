@@ -45,6 +45,9 @@ struct TenantSpec {
   double weight = 1.0;
   int32_t max_concurrent = 0;  // 0 = no cap
   int32_t max_queued = 0;      // 0 = only the global cap
+  // The YAML value of `rate_limit` ("{tokens_per_second: 20, burst: 10}");
+  // empty: none.
+  std::string rate_limit;
 };
 
 struct ConfigSpec {
