@@ -161,6 +161,10 @@ struct TenantConfig {
   int32_t max_concurrent = 0;  // running requests; 0 = no cap
   int32_t max_queued = 0;      // waiting requests; 0 = no cap beyond global
   bool prefix_caching = true;
+  // Cached prefix blocks it keeps ahead of over-share tenants when cached
+  // blocks are reclaimed; nullopt: reserved_bytes. 0..the KV capacity;
+  // reserves nothing (kvcache::TenantBudget::cache_share_bytes).
+  std::optional<int64_t> cache_share_bytes = std::nullopt;
 };
 
 // The scheduler's counters of one tenant.

@@ -11,7 +11,8 @@
 //   kv_cache:  { capacity, block_size, dtype, prefix_caching }
 //   scheduler: { max_batch_tokens, max_running, max_queued }
 //   tenants:   [ { name, api_key_sha256, reserved, limit, weight,
-//                  max_concurrent, max_queued, prefix_caching } ]
+//                  max_concurrent, max_queued, prefix_caching,
+//                  cache_share } ]
 //   logging:   { level, format }
 //
 // Every section and key is optional except `tenants` (at least one). Unknown

@@ -67,6 +67,11 @@ void DiffTenant(const TenantSpec& a, const TenantSpec& b, ConfigChanges* out) {
       Str(int64_t{b.max_concurrent}));
   add("max_queued", Str(int64_t{a.max_queued}), Str(int64_t{b.max_queued}));
   add("prefix_caching", Str(a.prefix_caching), Str(b.prefix_caching));
+  auto share = [](const TenantSpec& t) {
+    return t.cache_share_bytes.has_value() ? Bytes(*t.cache_share_bytes)
+                                           : std::string("(reserved)");
+  };
+  add("cache_share", share(a), share(b));
   if (a.api_key_sha256 != b.api_key_sha256) {
     out->live.push_back(absl::StrCat(p,
                                      "api_key_sha256: ", Hash(a.api_key_sha256),
