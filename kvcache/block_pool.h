@@ -118,9 +118,7 @@ class BlockPool {
 
   int32_t num_owners() const { return static_cast<int32_t>(owners_.size()); }
   int32_t FreeSentinel() const { return num_blocks_; }
-  int32_t OwnerSentinel(int32_t owner) const {
-    return num_blocks_ + 1 + owner;
-  }
+  int32_t OwnerSentinel(int32_t owner) const { return num_blocks_ + 1 + owner; }
   void EnsureOwner(int32_t owner);
   // The owner whose least recently released block goes next.
   // Precondition: cached_ > 0.
@@ -136,8 +134,8 @@ class BlockPool {
   uint64_t next_stamp_ = 0;
   std::vector<int32_t> refcount_;
   std::vector<uint8_t> cached_mark_;
-  std::vector<int32_t> owner_;     // per block; -1 when not cached
-  std::vector<uint64_t> stamp_;    // per block; when it last became cached
+  std::vector<int32_t> owner_;   // per block; -1 when not cached
+  std::vector<uint64_t> stamp_;  // per block; when it last became cached
   std::vector<Owner> owners_;
   // Circular lists: the free list's sentinel is index num_blocks_, owner
   // o's is num_blocks_ + 1 + o. Only blocks with refcount 0 are linked.

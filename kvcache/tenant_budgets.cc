@@ -64,9 +64,9 @@ std::optional<TenantRuleError> CheckOne(size_t i, const TenantBudget& b) {
                      Bytes(b.limit_bytes)));
   }
   if (b.effective_cache_share_bytes() < 0) {
-    return Broken(i, b, "cache_share_bytes",
-                  absl::StrCat(b.effective_cache_share_bytes(),
-                               " bytes must be >= 0"));
+    return Broken(
+        i, b, "cache_share_bytes",
+        absl::StrCat(b.effective_cache_share_bytes(), " bytes must be >= 0"));
   }
   return std::nullopt;
 }
@@ -233,10 +233,9 @@ absl::Status TenantBudgets::Set(std::vector<TenantBudget> budgets) {
         ReservedBlocks(b.reserved_bytes, t.limit_blocks, options_.block_bytes);
     t.prefix_caching = b.prefix_caching;
     const int64_t share = b.effective_cache_share_bytes();
-    t.cache_share_blocks =
-        std::min<int64_t>(share / options_.block_bytes +
-                              (share % options_.block_bytes != 0),
-                          options_.total_blocks);
+    t.cache_share_blocks = std::min<int64_t>(
+        share / options_.block_bytes + (share % options_.block_bytes != 0),
+        options_.total_blocks);
   }
   unused_floors_ = 0;
   for (const Tenant& t : tenants_) unused_floors_ += t.unused_floor();

@@ -75,9 +75,10 @@ struct TenantRuleError {
 // The budget arithmetic that needs no block size, so that a config can be
 // checked before its model is loaded: reserved >= 0, limit > 0,
 // reserved <= limit, limit <= capacity_bytes, 0 <= cache share <=
-// capacity_bytes, and the sum of the floors <= capacity_bytes. The first rule broken, or nullopt. The block rules
-// (TenantBudgets::Validate) come on top once the block size is known:
-// floors round up and limits down to whole blocks.
+// capacity_bytes, and the sum of the floors <= capacity_bytes. The first rule
+// broken, or nullopt. The block rules (TenantBudgets::Validate) come on top
+// once the block size is known: floors round up and limits down to whole
+// blocks.
 std::optional<TenantRuleError> CheckBudgetBytes(
     absl::Span<const TenantBudget> budgets, int64_t capacity_bytes);
 
@@ -187,10 +188,10 @@ class TenantBudgets {
   absl::Status Set(std::vector<TenantBudget> budgets);
 
   // Checks `budgets` as Set would, without applying them: negative
-  // reserved or cache share, limit <= 0 or below one block, reserved > limit (in bytes, or
-  // after rounding to blocks), sum of floors over the capacity (in blocks).
-  // Limits above the capacity are fine (MaxBlocks caps them). The first
-  // rule broken, or nullopt; thread-safe (reads only `options`).
+  // reserved or cache share, limit <= 0 or below one block, reserved > limit
+  // (in bytes, or after rounding to blocks), sum of floors over the capacity
+  // (in blocks). Limits above the capacity are fine (MaxBlocks caps them). The
+  // first rule broken, or nullopt; thread-safe (reads only `options`).
   static std::optional<TenantRuleError> Check(
       const Options& options, absl::Span<const TenantBudget> budgets);
   // Check as a Status (TenantRuleError::ToStatus).

@@ -117,10 +117,10 @@ void AddEngineFamilies(const engine::EngineStats& s,
       counter("kvasir_cached_prompt_tokens_total",
               "Prompt tokens served from the prefix cache, once per request "
               "(at its first admission)");
-  FamilyBuilder cached_bytes = gauge(
-      "kvasir_tenant_kv_cached_bytes",
-      "Bytes of the tenant's prefix-cache blocks no request references "
-      "(reclaimable; over-share tenants' first)");
+  FamilyBuilder cached_bytes =
+      gauge("kvasir_tenant_kv_cached_bytes",
+            "Bytes of the tenant's prefix-cache blocks no request references "
+            "(reclaimable; over-share tenants' first)");
   FamilyBuilder generated =
       counter("kvasir_generated_tokens_total", "Tokens generated (sampled)");
   for (const engine::TenantStats& t : s.tenants) {

@@ -45,6 +45,7 @@ struct TenantSpec {
   double weight = 1.0;
   int32_t max_concurrent = 0;  // 0 = no cap
   int32_t max_queued = 0;      // 0 = only the global cap
+  std::string cache_share;     // empty: not written (its reserved)
 };
 
 struct ConfigSpec {

@@ -196,7 +196,8 @@ TEST(CacheShareTest, WithoutSharesTheFloodEvictsTheQuietTenant) {
 }
 
 TEST(CacheShareTest, ShareDefaultsToTheReservedFloor) {
-  auto m = MakeManager(16, {BlocksBudget("q", 2, 16), BlocksBudget("n", 0, 16)});
+  auto m =
+      MakeManager(16, {BlocksBudget("q", 2, 16), BlocksBudget("n", 0, 16)});
   EXPECT_EQ(TenantByName(*m, "q")->cache_share_blocks, 2);
   EXPECT_EQ(TenantByName(*m, "n")->cache_share_blocks, 0);
   EXPECT_EQ(QuietTokensAfterFlood(*m), 2 * kBlock);
@@ -235,8 +236,8 @@ TEST(CacheShareTest, ReloadChangesTheOrder) {
 
 TEST(CacheShareTest, AFloorStillTakesAnyonesCachedBlocks) {
   // q's share covers the whole pool; f's floor needs blocks q has cached.
-  auto m = MakeManager(8, {WithShare(BlocksBudget("q", 0, 8), 8),
-                           BlocksBudget("f", 4, 8)});
+  auto m = MakeManager(
+      8, {WithShare(BlocksBudget("q", 0, 8), 8), BlocksBudget("f", 4, 8)});
   RunOnce(*m, "q", Tokens(0, 4 * kBlock));  // 4 blocks, all cached
   ASSERT_EQ(TenantByName(*m, "q")->cached_blocks, 4);
   ASSERT_EQ(m->free_blocks(), 4);

@@ -4,12 +4,12 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/tenant_rules.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/config/cache_share.h"
 #include "server/config/config.h"
 #include "server/config/config_diff.h"
-#include "engine/tenant_rules.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kvasir::server {
@@ -48,9 +48,8 @@ TEST(ConfigCacheShareTest, BytesAndPercentagesOfTheCapacity) {
 TEST(ConfigCacheShareTest, DefaultsToTheReservedFloor) {
   ASSERT_OK_AND_ASSIGN(ServerConfig c, Parse(Yaml("")));
   EXPECT_FALSE(c.tenants[0].cache_share_bytes.has_value());
-  const std::vector<kvcache::TenantBudget> budgets =
-      engine::ToKvBudgets(std::vector<engine::TenantConfig>(
-          c.tenants.begin(), c.tenants.end()));
+  const std::vector<kvcache::TenantBudget> budgets = engine::ToKvBudgets(
+      std::vector<engine::TenantConfig>(c.tenants.begin(), c.tenants.end()));
   EXPECT_EQ(budgets[0].effective_cache_share_bytes(), int64_t{1} << 20);
 }
 
@@ -65,15 +64,16 @@ TEST(ConfigCacheShareTest, BadValuesNameTheKey) {
            Case{"101%", "'101%' must be between 0% and 100% of the KV"},
            Case{"abc%", "'abc%' is not a percentage"},
            Case{"12XB", "unknown unit 'XB'"},
-           Case{"9MiB", "tenants[0].cache_share: 9MiB exceeds the KV cache "
-                        "capacity 8MiB"},
+           Case{"9MiB",
+                "tenants[0].cache_share: 9MiB exceeds the KV cache "
+                "capacity 8MiB"},
            Case{"[1]", "tenants[0].cache_share: must be 64MiB or 10%"},
        }) {
-    EXPECT_THAT(Parse(Yaml(", cache_share: " + c.value)),
-                StatusIs(absl::StatusCode::kInvalidArgument,
-                         AllOf(StartsWith("t.yaml:3: "),
-                               HasSubstr("tenants[0].cache_share"),
-                               HasSubstr(c.says))))
+    EXPECT_THAT(
+        Parse(Yaml(", cache_share: " + c.value)),
+        StatusIs(absl::StatusCode::kInvalidArgument,
+                 AllOf(StartsWith("t.yaml:3: "),
+                       HasSubstr("tenants[0].cache_share"), HasSubstr(c.says))))
         << c.value;
   }
 }
