@@ -49,7 +49,7 @@ std::string Prompt(const std::string& head, uint32_t seed) {
   constexpr uint32_t kNumWords = sizeof(kWords) / sizeof(kWords[0]);
   std::string text = head;
   uint32_t x = seed * 2654435761u + 12345u;
-  for (int i = 0; i < 230; ++i) {
+  for (int i = 0; i < 190; ++i) {
     x = x * 1664525u + 1013904223u;
     absl::StrAppend(&text, " ", kWords[(x >> 16) % kNumWords]);
     if (i % 12 == 11) absl::StrAppend(&text, ".");
