@@ -126,11 +126,20 @@ TEST(CacheShareTest, QuietTenantKeepsItsPromptCachedWhileAnotherFloods) {
   // The premise: the flood went through the pool many times over.
   EXPECT_GE(flood_tokens.load(), 15 * kCapacityBlocks * kBlockSize);
 
-  absl::StatusOr<v1::GetStatsResponse> stats = server.Stats();
+  // GetStats counts the same cached tokens the responses reported. The
+  // engine publishes its stats at the end of a step, after it answered the
+  // step's finished requests: wait for the snapshot of the last one.
+  absl::StatusOr<v1::GetStatsResponse> stats;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        stats = server.Stats();
+        return stats.ok() && stats->running() == 0 &&
+               FindTenant(*stats, "q").prefix_hit_tokens() == repeat_cached;
+      },
+      kCallTimeout));
   ASSERT_TRUE(stats.ok()) << stats.status();
   const v1::TenantStats q = FindTenant(*stats, "q");
   const v1::TenantStats n = FindTenant(*stats, "n");
-  // GetStats counts the same cached tokens the responses reported.
   EXPECT_EQ(q.prefix_hit_tokens(), repeat_cached);
   const double hit = static_cast<double>(q.prefix_hit_tokens()) /
                      static_cast<double>(repeat_prompt);
