@@ -182,6 +182,10 @@ struct TenantConfig {
   int32_t max_queued = 0;      // waiting requests; 0 = no cap beyond global
   bool prefix_caching = true;
   RateLimit rate_limit;  // applies to running requests on UpdateTenants
+  // Cached prefix blocks it keeps ahead of over-share tenants when cached
+  // blocks are reclaimed; nullopt: reserved_bytes. 0..the KV capacity;
+  // reserves nothing (kvcache::TenantBudget::cache_share_bytes).
+  std::optional<int64_t> cache_share_bytes = std::nullopt;
 };
 
 // The scheduler's counters of one tenant.

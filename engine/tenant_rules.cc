@@ -140,7 +140,8 @@ std::vector<kvcache::TenantBudget> ToKvBudgets(
   budgets.reserve(tenants.size());
   for (const TenantConfig& t : tenants) {
     budgets.push_back(kvcache::TenantBudget{t.name, t.reserved_bytes,
-                                            t.limit_bytes, t.prefix_caching});
+                                            t.limit_bytes, t.prefix_caching,
+                                            t.cache_share_bytes});
   }
   return budgets;
 }

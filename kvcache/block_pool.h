@@ -9,8 +9,10 @@
 
 namespace kvasir::kvcache {
 
-// The physical blocks of the KV cache: reference counts and the free queue.
-// It knows nothing about tenants or token contents; KvCacheManager drives it.
+// The physical blocks of the KV cache: reference counts, the free list and
+// the cached blocks' reclamation order. It knows nothing about tenants or
+// token contents; KvCacheManager drives it and names each cached block's
+// owner (its tenant id) and each owner's share.
 //
 // Every block is in exactly one of three states:
 //   used      refcount > 0 (referenced by one or more sequences)
@@ -18,14 +20,21 @@ namespace kvasir::kvcache {
 //   cached    refcount == 0, cached: holds a full block the prefix cache
 //             knows; reclaimable, so it counts as available
 // A used block may also carry the cached mark (a full block of a running
-// sequence that another sequence could share).
+// sequence that another sequence could share) and its owner.
 //
-// The free queue holds the free and cached blocks in the order they are
-// reused: free blocks first (most recently freed first, their memory is
-// warm), then cached blocks from least to most recently released (LRU), so
-// a cached block is only reclaimed when no free block is left, and the
-// oldest goes first. Every operation is O(1): the queue is a doubly linked
-// list threaded through arrays indexed by block id.
+// Allocate takes a free block while there is one (most recently freed
+// first, its memory is warm); only then does it reclaim a cached block:
+// first from the owners holding more cached blocks than their share, only
+// then from owners within their share; within either class the least
+// recently released block goes first (so when every owner is over its
+// share, or every one within it, the order is one global LRU). A share
+// reserves nothing: shares may add up to more than the pool, and a cached
+// block is available to any allocation whatever its owner's share.
+//
+// Cost: the free list and each owner's cached blocks are doubly linked
+// lists threaded through arrays indexed by block id (one sentinel per list),
+// so every operation is O(1) except that reclaiming a cached block compares
+// the heads of the owners' lists: O(owners), never O(blocks).
 //
 // Not thread-safe. Preconditions are the caller's (KvCacheManager's) job and
 // are checked only by assert().
@@ -60,42 +69,76 @@ class BlockPool {
     // it from the prefix cache. Its cached mark is already cleared.
     bool evicted = false;
   };
-  // Takes the head of the free queue and sets its refcount to 1.
-  // Precondition: available_blocks() > 0.
+  // Takes a free block, else reclaims a cached one (see the class comment),
+  // and sets its refcount to 1. Precondition: available_blocks() > 0.
   Taken Allocate();
 
-  // refcount++. An unreferenced cached block leaves the free queue (a
+  // refcount++. An unreferenced cached block leaves its owner's list (a
   // prefix-cache hit). Precondition: refcount(block) > 0 or
   // is_cached(block).
   void Ref(int32_t block);
 
-  // refcount--; returns the new count. At 0 the block joins the free queue:
-  // at the tail if cached (most recently used), at the head otherwise.
+  // refcount--; returns the new count. At 0 a cached block joins its
+  // owner's list as the most recently released; another joins the head of
+  // the free list.
   // Precondition: refcount(block) > 0.
   int32_t Unref(int32_t block);
 
-  // Marks a used block as cached. Precondition: refcount(block) > 0 and
-  // !is_cached(block).
-  void MarkCached(int32_t block);
+  // Marks a used block as cached, held by `owner` (>= 0; owners are small
+  // dense ids, a new one starts with share 0). Precondition:
+  // refcount(block) > 0 and !is_cached(block).
+  void MarkCached(int32_t block, int32_t owner);
 
   // Clears the cached mark. An unreferenced cached block becomes free (it
-  // moves to the head of the queue). Precondition: is_cached(block).
+  // moves to the head of the free list). Precondition: is_cached(block).
   void Uncache(int32_t block);
+
+  // How many unreferenced cached blocks `owner` (>= 0) may hold before its
+  // blocks are reclaimed ahead of the owners within their share; >= 0.
+  // Takes effect at the next reclamation. O(1) (amortized when `owner` is
+  // new).
+  void SetShare(int32_t owner, int64_t blocks);
+  int64_t share(int32_t owner) const {
+    return owner < num_owners() ? owners_[owner].share : 0;
+  }
+  // Unreferenced cached blocks of `owner` (>= 0).
+  int32_t cached_blocks(int32_t owner) const {
+    return owner < num_owners() ? owners_[owner].cached : 0;
+  }
+  // The owner of a cached block; -1 when !is_cached(block).
+  int32_t owner(int32_t block) const { return owner_[block]; }
 
  private:
   explicit BlockPool(int32_t num_blocks);
 
-  void PushHead(int32_t block);
-  void PushTail(int32_t block);
+  struct Owner {
+    int64_t share = 0;   // blocks
+    int32_t cached = 0;  // unreferenced cached blocks in its list
+  };
+
+  int32_t num_owners() const { return static_cast<int32_t>(owners_.size()); }
+  int32_t FreeSentinel() const { return num_blocks_; }
+  int32_t OwnerSentinel(int32_t owner) const { return num_blocks_ + 1 + owner; }
+  void EnsureOwner(int32_t owner);
+  // The owner whose least recently released block goes next.
+  // Precondition: cached_ > 0.
+  int32_t VictimOwner() const;
+  void PushHead(int32_t list, int32_t block);
+  void PushTail(int32_t list, int32_t block);
   void Unlink(int32_t block);
 
   int32_t num_blocks_;
   int32_t free_ = 0;
   int32_t cached_ = 0;
+  // Release order of cached blocks: each release takes the next stamp.
+  uint64_t next_stamp_ = 0;
   std::vector<int32_t> refcount_;
   std::vector<uint8_t> cached_mark_;
-  // Circular list with a sentinel at index num_blocks_; only blocks with
-  // refcount 0 are linked.
+  std::vector<int32_t> owner_;   // per block; -1 when not cached
+  std::vector<uint64_t> stamp_;  // per block; when it last became cached
+  std::vector<Owner> owners_;
+  // Circular lists: the free list's sentinel is index num_blocks_, owner
+  // o's is num_blocks_ + 1 + o. Only blocks with refcount 0 are linked.
   std::vector<int32_t> prev_;
   std::vector<int32_t> next_;
 };

@@ -37,7 +37,15 @@ KvCacheManager::KvCacheManager(const Options& options, KvArena arena,
       arena_(std::move(arena)),
       pool_(std::move(pool)),
       prefix_(std::move(prefix)),
-      budgets_(std::move(budgets)) {}
+      budgets_(std::move(budgets)) {
+  ApplyCacheShares();
+}
+
+void KvCacheManager::ApplyCacheShares() {
+  for (int32_t id = 0; id < budgets_->size(); ++id) {
+    pool_->SetShare(id, budgets_->tenant(id).cache_share_blocks);
+  }
+}
 
 KvCacheManager::~KvCacheManager() = default;
 
@@ -48,6 +56,7 @@ bool KvCacheManager::CachingOn(int32_t tenant) const {
 
 absl::Status KvCacheManager::SetBudgets(std::vector<TenantBudget> budgets) {
   RETURN_IF_ERROR(budgets_->Set(std::move(budgets)));
+  ApplyCacheShares();
   if (prefix_->size() == 0) return absl::OkStatus();
   // A tenant that left or turned caching off must not find its old blocks
   // when it comes back, and they should not wait for LRU to go.
@@ -240,7 +249,7 @@ void KvCacheManager::SealBlock(KvSequence& seq) {
   if (!pool_->is_cached(block) &&
       prefix_->Insert(block, seq.tenant_, seq.chain_hash_, hash,
                       seq.pending_)) {
-    pool_->MarkCached(block);
+    pool_->MarkCached(block, seq.tenant_);
   }
   seq.chain_hash_ = hash;
   ++seq.hashed_blocks_;
@@ -314,6 +323,10 @@ TenantKvStats KvCacheManager::GetTenant(int32_t id) const {
   s.limit_bytes = t.limit_blocks * block_bytes();
   s.prefix_lookup_tokens = t.prefix_lookup_tokens;
   s.prefix_hit_tokens = t.prefix_hit_tokens;
+  s.cached_blocks = pool_->cached_blocks(id);
+  s.cached_bytes = s.cached_blocks * block_bytes();
+  s.cache_share_blocks = t.cache_share_blocks;
+  s.cache_share_bytes = t.cache_share_blocks * block_bytes();
   return s;
 }
 

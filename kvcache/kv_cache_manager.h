@@ -96,8 +96,14 @@ struct KvCacheStats {
 // Accounting (DESIGN.md "KV-cache memory and tenant budgets"): a block
 // counts against a tenant while one of its sequences references it, once
 // however many of them do; cached blocks nobody references count against
-// no one, are reclaimed in LRU order and never block an allocation
-// (available = free + cached). Prefix reuse never crosses tenants.
+// no one and never block an allocation (available = free + cached), a
+// floor included. Prefix reuse never crosses tenants.
+//
+// Fair retention: a cached block belongs to the tenant of its prefix-cache
+// entry. When cached blocks must be reclaimed, those of tenants holding
+// more cached blocks than their cache share (TenantBudget) go first, LRU
+// within each class (BlockPool), so a tenant flooding unique prompts
+// reclaims its own cached blocks before a quiet tenant's.
 //
 // Not thread-safe: one thread (the engine thread) uses the manager and all
 // its sequences. Every KvSequence must be destroyed or freed before the
@@ -131,7 +137,8 @@ class KvCacheManager {
 
   // Replaces every tenant's budget, all or nothing (a failed call changes
   // nothing); InvalidArgument naming the tenant and the numbers (see
-  // TenantBudgets::Set). Bytes round to blocks: floors up, limits down.
+  // TenantBudgets::Set). Bytes round to blocks: floors and cache shares up,
+  // limits down; new cache shares order the next reclamation.
   // Usage is kept: a tenant above its new limit gets no new blocks and
   // reports over_limit; a removed tenant's live sequences keep counting
   // until freed (NewSequence for it is NotFound). Cached prefix blocks of
@@ -188,7 +195,8 @@ class KvCacheManager {
   // its tokens become computed: num_tokens() += prefix.num_tokens) and
   // makes room for n_new_tokens more tokens, all or nothing. When it does
   // not fit, returns !ok() with the reason and changes nothing. Cached
-  // blocks are reclaimed (LRU) only when no free block is left.
+  // blocks are reclaimed only when no free block is left: over-share
+  // tenants' first, LRU (see the class comment).
   // Errors are misuse only: InvalidArgument (other manager, empty handle,
   // n_new_tokens < 0, a malformed match, a sequence longer than 2^31 - 1
   // tokens), FailedPrecondition (a match for a sequence that already has
@@ -245,6 +253,8 @@ class KvCacheManager {
   absl::Status CheckMatch(const KvSequence& seq,
                           const PrefixMatch& prefix) const;
   bool CachingOn(int32_t tenant) const;
+  // Hands every tenant's cache share to the pool (removed tenants: 0).
+  void ApplyCacheShares();
   // Hashes the sequence's full pending block and offers it to the cache.
   void SealBlock(KvSequence& seq);
   // Called by KvSequence::Free.

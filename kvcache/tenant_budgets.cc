@@ -63,6 +63,11 @@ std::optional<TenantRuleError> CheckOne(size_t i, const TenantBudget& b) {
         absl::StrCat(Bytes(b.reserved_bytes), " exceeds the tenant's limit ",
                      Bytes(b.limit_bytes)));
   }
+  if (b.effective_cache_share_bytes() < 0) {
+    return Broken(
+        i, b, "cache_share_bytes",
+        absl::StrCat(b.effective_cache_share_bytes(), " bytes must be >= 0"));
+  }
   return std::nullopt;
 }
 
@@ -94,6 +99,12 @@ std::optional<TenantRuleError> CheckBudgetBytes(
           i, b, "limit_bytes",
           absl::StrCat(Bytes(b.limit_bytes), " exceeds the KV cache capacity ",
                        Bytes(capacity_bytes)));
+    }
+    if (b.effective_cache_share_bytes() > capacity_bytes) {
+      return Broken(i, b, "cache_share_bytes",
+                    absl::StrCat(Bytes(b.effective_cache_share_bytes()),
+                                 " exceeds the KV cache capacity ",
+                                 Bytes(capacity_bytes)));
     }
     floors += b.reserved_bytes;  // each <= capacity: no overflow
   }
@@ -204,6 +215,7 @@ absl::Status TenantBudgets::Set(std::vector<TenantBudget> budgets) {
     t.reserved_bytes = t.limit_bytes = 0;
     t.reserved_blocks = t.limit_blocks = 0;
     t.prefix_caching = false;
+    t.cache_share_blocks = 0;
   }
   for (TenantBudget& b : budgets) {
     auto [it, inserted] =
@@ -220,6 +232,10 @@ absl::Status TenantBudgets::Set(std::vector<TenantBudget> budgets) {
     t.reserved_blocks =
         ReservedBlocks(b.reserved_bytes, t.limit_blocks, options_.block_bytes);
     t.prefix_caching = b.prefix_caching;
+    const int64_t share = b.effective_cache_share_bytes();
+    t.cache_share_blocks = std::min<int64_t>(
+        share / options_.block_bytes + (share % options_.block_bytes != 0),
+        options_.total_blocks);
   }
   unused_floors_ = 0;
   for (const Tenant& t : tenants_) unused_floors_ += t.unused_floor();

@@ -32,6 +32,17 @@ struct TenantBudget {
   // Whether this tenant's full blocks enter the prefix cache and its new
   // sequences look there (also needs the manager's global switch).
   bool prefix_caching = true;
+  // Cached blocks (nobody references them) the tenant may hold before they
+  // are reclaimed ahead of those of tenants within their share; nullopt:
+  // reserved_bytes. Rounded UP to whole blocks, capped at the pool. >= 0.
+  // Orders reclamation only: it reserves nothing, shares may add up to
+  // more than the capacity, and any allocation may still take any cached
+  // block (BlockPool).
+  std::optional<int64_t> cache_share_bytes = std::nullopt;
+
+  int64_t effective_cache_share_bytes() const {
+    return cache_share_bytes.value_or(reserved_bytes);
+  }
 };
 
 // A tenant rule a budget set breaks, told in parts so that each front end
@@ -63,10 +74,11 @@ struct TenantRuleError {
 
 // The budget arithmetic that needs no block size, so that a config can be
 // checked before its model is loaded: reserved >= 0, limit > 0,
-// reserved <= limit, limit <= capacity_bytes, and the sum of the floors
-// <= capacity_bytes. The first rule broken, or nullopt. The block rules
-// (TenantBudgets::Validate) come on top once the block size is known:
-// floors round up and limits down to whole blocks.
+// reserved <= limit, limit <= capacity_bytes, 0 <= cache share <=
+// capacity_bytes, and the sum of the floors <= capacity_bytes. The first rule
+// broken, or nullopt. The block rules (TenantBudgets::Validate) come on top
+// once the block size is known: floors round up and limits down to whole
+// blocks.
 std::optional<TenantRuleError> CheckBudgetBytes(
     absl::Span<const TenantBudget> budgets, int64_t capacity_bytes);
 
@@ -92,6 +104,13 @@ struct TenantKvStats {
   // FinishInfo::cached_prompt_tokens (first admission only).
   int64_t prefix_lookup_tokens = 0;
   int64_t prefix_hit_tokens = 0;
+  // Cached blocks of its prefix-cache entries that no sequence references
+  // (counted against no one's budget, reclaimable), and its cache share
+  // (TenantBudget::cache_share_bytes, in whole blocks).
+  int64_t cached_blocks = 0;
+  int64_t cached_bytes = 0;
+  int64_t cache_share_blocks = 0;
+  int64_t cache_share_bytes = 0;
 
   // used > limit: gets no new blocks, preempt it first.
   bool over_limit() const { return used_blocks > limit_blocks; }
@@ -144,6 +163,8 @@ class TenantBudgets {
     int64_t reserved_blocks = 0;  // min(ceil(reserved / block), limit_blocks)
     int64_t limit_blocks = 0;     // floor(limit_bytes / block_bytes)
     bool prefix_caching = false;
+    // min(ceil(cache share / block), total blocks); 0 when removed.
+    int64_t cache_share_blocks = 0;
     int64_t used_blocks = 0;  // distinct blocks its sequences reference
     int64_t prefix_lookup_tokens = 0;
     int64_t prefix_hit_tokens = 0;
@@ -167,10 +188,10 @@ class TenantBudgets {
   absl::Status Set(std::vector<TenantBudget> budgets);
 
   // Checks `budgets` as Set would, without applying them: negative
-  // reserved, limit <= 0 or below one block, reserved > limit (in bytes, or
-  // after rounding to blocks), sum of floors over the capacity (in blocks).
-  // Limits above the capacity are fine (MaxBlocks caps them). The first
-  // rule broken, or nullopt; thread-safe (reads only `options`).
+  // reserved or cache share, limit <= 0 or below one block, reserved > limit
+  // (in bytes, or after rounding to blocks), sum of floors over the capacity
+  // (in blocks). Limits above the capacity are fine (MaxBlocks caps them). The
+  // first rule broken, or nullopt; thread-safe (reads only `options`).
   static std::optional<TenantRuleError> Check(
       const Options& options, absl::Span<const TenantBudget> budgets);
   // Check as a Status (TenantRuleError::ToStatus).

@@ -117,6 +117,10 @@ void AddEngineFamilies(const engine::EngineStats& s,
       counter("kvasir_cached_prompt_tokens_total",
               "Prompt tokens served from the prefix cache, once per request "
               "(at its first admission)");
+  FamilyBuilder cached_bytes =
+      gauge("kvasir_tenant_kv_cached_bytes",
+            "Bytes of the tenant's prefix-cache blocks no request references "
+            "(reclaimable; over-share tenants' first)");
   FamilyBuilder generated =
       counter("kvasir_generated_tokens_total", "Tokens generated (sampled)");
   for (const engine::TenantStats& t : s.tenants) {
@@ -129,10 +133,11 @@ void AddEngineFamilies(const engine::EngineStats& s,
     over.Add(t.kv.over_limit() ? 1 : 0, l);
     preempted.Add(static_cast<double>(t.sched.preemptions), l);
     cached.Add(static_cast<double>(t.sched.cached_prompt_tokens), l);
+    cached_bytes.Add(static_cast<double>(t.kv.cached_bytes), l);
     generated.Add(static_cast<double>(t.sched.generated_tokens), l);
   }
   for (FamilyBuilder* f : {&queued, &running, &used, &reserved, &limit, &over,
-                           &preempted, &cached, &generated}) {
+                           &preempted, &cached, &cached_bytes, &generated}) {
     out->push_back(f->Build());
   }
 }

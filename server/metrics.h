@@ -15,7 +15,8 @@
 //   kvasir_preemptions_total, and per tenant kvasir_tenant_queued,
 //   kvasir_tenant_running, kvasir_tenant_kv_blocks_{used,reserved,limit},
 //   kvasir_tenant_over_limit, kvasir_tenant_preemptions_total,
-//   kvasir_cached_prompt_tokens_total, kvasir_generated_tokens_total.
+//   kvasir_cached_prompt_tokens_total, kvasir_tenant_kv_cached_bytes,
+//   kvasir_generated_tokens_total.
 // A number GetStats also reports is taken from the same engine counter, so
 // the two agree exactly (a scrape and a GetStats with no step in between
 // show the same values).

@@ -18,6 +18,7 @@
 #include "common/status_macros.h"
 #include "common/text_file.h"
 #include "common/units.h"
+#include "server/config/cache_share.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
 
@@ -404,7 +405,8 @@ absl::Status ReadTenant(const Reader& r, const YAML::Node& n,
   RETURN_IF_ERROR(r.CheckMap(
       n, path,
       {"name", "api_key_sha256", "reserved", "limit", "weight",
-       "max_concurrent", "max_queued", "prefix_caching", "rate_limit"}));
+       "max_concurrent", "max_queued", "prefix_caching", "rate_limit",
+       "cache_share"}));
   if (!n.IsMap()) {
     return r.Error(n, path, "must be a map with at least `name`");
   }
@@ -426,6 +428,13 @@ absl::Status ReadTenant(const Reader& r, const YAML::Node& n,
   RETURN_IF_ERROR(
       r.Bytes(n, "limit", path + ".limit", &t->limit_bytes, &limit_set));
   if (!limit_set) t->limit_bytes = capacity;
+  if (const YAML::Node v = Reader::Get(n, "cache_share"); v.IsDefined()) {
+    RETURN_IF_ERROR(r.Scalar(v, path + ".cache_share", "64MiB or 10%"));
+    absl::StatusOr<int64_t> share =
+        ParseCacheShare(v.Scalar(), path + ".cache_share", capacity);
+    if (!share.ok()) return r.Wrap(v, share.status());
+    t->cache_share_bytes = *share;
+  }
   RETURN_IF_ERROR(r.Double(n, "weight", path + ".weight", &t->weight));
   // Only the file's sanity bound here; ">= 0" is the engine's rule
   // (engine::CheckTenantConfigs, run by ValidateConfig).

@@ -13,7 +13,8 @@
 //   tenants:   [ { name, api_key_sha256, reserved, limit, weight,
 //                  max_concurrent, max_queued, prefix_caching,
 //                  rate_limit: { tokens_per_second, burst,
-//                                prompt_tokens_per_second, prompt_burst } } ]
+//                                prompt_tokens_per_second, prompt_burst },
+//                  cache_share } ]
 //   logging:   { level, format }
 //
 // Every section and key is optional except `tenants` (at least one). Unknown

@@ -70,6 +70,11 @@ void DiffTenant(const TenantSpec& a, const TenantSpec& b, ConfigChanges* out) {
   add("prefix_caching", Str(a.prefix_caching), Str(b.prefix_caching));
   add("rate_limit", engine::DescribeRateLimit(a.rate_limit),
       engine::DescribeRateLimit(b.rate_limit));
+  auto share = [](const TenantSpec& t) {
+    return t.cache_share_bytes.has_value() ? Bytes(*t.cache_share_bytes)
+                                           : std::string("(reserved)");
+  };
+  add("cache_share", share(a), share(b));
   if (a.api_key_sha256 != b.api_key_sha256) {
     out->live.push_back(absl::StrCat(p,
                                      "api_key_sha256: ", Hash(a.api_key_sha256),

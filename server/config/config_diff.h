@@ -5,10 +5,9 @@
 // apply live.
 //
 // Live: tenants (added, removed, budgets, weights, queue caps, keys,
-// prefix caching), server.admin_api_key_sha256, server.drain_timeout,
-// logging.level and logging.format.
-// Restart only: server.listen, server.metrics_listen, model.*, kv_cache.*,
-// scheduler.*.
+// prefix caching, cache shares), server.admin_api_key_sha256,
+// server.drain_timeout, logging.level and logging.format. Restart only:
+// server.listen, server.metrics_listen, model.*, kv_cache.*, scheduler.*.
 
 #include <string>
 #include <vector>

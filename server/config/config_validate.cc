@@ -25,6 +25,7 @@ namespace {
 absl::string_view YamlKey(absl::string_view field) {
   if (field == "reserved_bytes") return "reserved";
   if (field == "limit_bytes") return "limit";
+  if (field == "cache_share_bytes") return "cache_share";
   return field;
 }
 

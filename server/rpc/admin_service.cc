@@ -78,6 +78,7 @@ void FillStats(const engine::EngineStats& s, v1::GetStatsResponse* out) {
     o->set_generated_tokens(t.sched.generated_tokens);
     o->set_preemptions(t.sched.preemptions);
     o->set_prefix_hit_tokens(t.sched.cached_prompt_tokens);
+    o->set_kv_cached_bytes(t.kv.cached_bytes);
   }
 }
 

@@ -71,6 +71,9 @@ std::string ConfigYaml(const ConfigSpec& spec) {
     }
     absl::StrAppend(&yaml, "    reserved: ", t.reserved, "\n");
     if (!t.limit.empty()) absl::StrAppend(&yaml, "    limit: ", t.limit, "\n");
+    if (!t.cache_share.empty()) {
+      absl::StrAppend(&yaml, "    cache_share: ", t.cache_share, "\n");
+    }
     absl::StrAppend(&yaml, "    weight: ", t.weight, "\n",
                     "    max_concurrent: ", t.max_concurrent, "\n",
                     "    max_queued: ", t.max_queued, "\n");

@@ -64,7 +64,7 @@ TEST(BlockPoolTest, CachedBlocksAreReclaimedLastInLruOrder) {
   for (int i = 0; i < 5; ++i) b[i] = pool->Allocate().block;
   // Blocks 0, 1, 2 are cached and released in the order 1, 0, 2; blocks 3
   // and 4 are released uncached afterwards.
-  for (int i : {0, 1, 2}) pool->MarkCached(b[i]);
+  for (int i : {0, 1, 2}) pool->MarkCached(b[i], 0);
   pool->Unref(b[1]);
   pool->Unref(b[0]);
   pool->Unref(b[2]);
@@ -88,8 +88,8 @@ TEST(BlockPoolTest, RefOnCachedBlockTakesItOffTheQueue) {
   auto pool = MakePool(3);
   const int32_t a = pool->Allocate().block;
   const int32_t c = pool->Allocate().block;
-  pool->MarkCached(a);
-  pool->MarkCached(c);
+  pool->MarkCached(a, 0);
+  pool->MarkCached(c, 0);
   pool->Unref(a);
   pool->Unref(c);
   EXPECT_EQ(pool->cached_blocks(), 2);
@@ -107,7 +107,7 @@ TEST(BlockPoolTest, RefOnCachedBlockTakesItOffTheQueue) {
 TEST(BlockPoolTest, UncacheMakesAnUnreferencedBlockFree) {
   auto pool = MakePool(3);
   const int32_t a = pool->Allocate().block;
-  pool->MarkCached(a);
+  pool->MarkCached(a, 0);
   pool->Unref(a);
   EXPECT_EQ(pool->cached_blocks(), 1);
   pool->Uncache(a);
@@ -121,7 +121,7 @@ TEST(BlockPoolTest, UncacheMakesAnUnreferencedBlockFree) {
 TEST(BlockPoolTest, UncacheOnUsedBlockOnlyClearsTheMark) {
   auto pool = MakePool(2);
   const int32_t a = pool->Allocate().block;
-  pool->MarkCached(a);
+  pool->MarkCached(a, 0);
   pool->Uncache(a);
   EXPECT_FALSE(pool->is_cached(a));
   EXPECT_EQ(pool->refcount(a), 1);

@@ -68,6 +68,7 @@ std::string PropertyHarness::Check() {
   std::map<std::string, int64_t> used;
   int64_t used_total = 0;
   int64_t cached_unref = 0;
+  std::map<int32_t, int32_t> cached_of;  // tenant id -> unreferenced cached
   for (int32_t b = 0; b < kBlocks; ++b) {
     if (pool.refcount(b) != counts[b]) {
       return absl::StrCat("block ", b, " refcount ", pool.refcount(b),
@@ -79,11 +80,25 @@ std::string PropertyHarness::Check() {
                           " in prefix cache=", prefix.Contains(b),
                           ", reference ", keyed);
     }
+    // A cached block belongs to its prefix-cache entry's tenant, the
+    // owner whose cache share orders its reclamation.
+    if (keyed && pool.owner(b) != prefix.tenant_of(b)) {
+      return absl::StrCat("block ", b, " pool owner ", pool.owner(b),
+                          ", prefix-cache tenant ", prefix.tenant_of(b));
+    }
     if (counts[b] > 0) {
       ++used_total;
       ++used[live_[owner[b]].tenant];
     } else if (keyed) {
       ++cached_unref;
+      ++cached_of[prefix.tenant_of(b)];
+    }
+  }
+  for (const auto& [tenant, n] : cached_of) {
+    if (pool.cached_blocks(tenant) != n) {
+      return absl::StrCat("tenant id ", tenant, " has ",
+                          pool.cached_blocks(tenant), " cached blocks, ",
+                          "reference ", n);
     }
   }
   if (prefix.size() != static_cast<int32_t>(cache_.size())) {

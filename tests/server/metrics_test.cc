@@ -84,6 +84,7 @@ TEST(MetricsTest, EngineGaugesComeFromStats) {
   t.kv.reserved_blocks = 16;
   t.kv.limit_blocks = 32;
   t.kv.prefix_hit_tokens = 48;  // per admission: not what users are billed
+  t.kv.cached_bytes = 5 * 4096;
   t.sched.cached_prompt_tokens = 32;
   t.sched.generated_tokens = 70;
   t.sched.running = 3;
@@ -116,6 +117,8 @@ TEST(MetricsTest, EngineGaugesComeFromStats) {
   EXPECT_THAT(text,
               HasSubstr("kvasir_tenant_kv_blocks_limit{tenant=\"alpha\"} 32"));
   EXPECT_THAT(text, HasSubstr("kvasir_tenant_queued{tenant=\"alpha\"} 2"));
+  EXPECT_THAT(
+      text, HasSubstr("kvasir_tenant_kv_cached_bytes{tenant=\"alpha\"} 20480"));
   EXPECT_THAT(m->Render(&s, true, /*draining=*/true),
               HasSubstr("kvasir_ready 0"));
 }

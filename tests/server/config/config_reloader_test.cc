@@ -234,6 +234,30 @@ TEST_F(ConfigReloaderEngineTest, AValidFileIsAppliedToTheEngine) {
   EXPECT_EQ(DefaultLimitBytes(), 128 << 10);
 }
 
+// A new cache share (live, like the budgets) reaches the KV cache: bytes,
+// then a percentage of the capacity, then back to the default (reserved).
+TEST_F(ConfigReloaderEngineTest, ACacheShareChangeIsAppliedToTheEngine) {
+  auto share = [&] {
+    for (const engine::TenantStats& t : engine_->Stats().tenants) {
+      if (t.name == "default") return t.kv.cache_share_bytes;
+    }
+    return int64_t{-1};
+  };
+  ASSERT_EQ(share(), 0);  // reserved: 0
+  for (const auto& [value, bytes] :
+       {std::pair<std::string, int64_t>{"32KiB", 32 << 10},
+        {"25%", 64 << 10}}) {
+    ASSERT_TRUE(testing::WriteFileAtomically(
+        path_, ReplaceOnceForTest(RunningYaml(), "limit: 64KiB",
+                                  "limit: 64KiB, cache_share: " + value)));
+    ASSERT_TRUE(reloader_->ReloadNow("test").ok()) << value;
+    EXPECT_EQ(share(), bytes) << value;
+  }
+  ASSERT_TRUE(testing::WriteFileAtomically(path_, RunningYaml()));
+  ASSERT_TRUE(reloader_->ReloadNow("test").ok());
+  EXPECT_EQ(share(), 0);
+}
+
 // Floors that only fit a larger kv_cache.capacity: the file is valid on its
 // own (capacity 1MiB), but the capacity needs a restart, so against the
 // running 256KiB they do not fit.
