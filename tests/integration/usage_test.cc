@@ -1,12 +1,12 @@
 // Admin.GetUsage on the real `kvasir serve` process (stories260K.gguf, the
 // two-tenant config): what each tenant used, read through the generated
-// client, through `kvasir client usage --json` (its library entry point,
-// tools::RunClient) and from /metrics; --reset zeroes the report but not
+// client, through the `kvasir client usage --json` process and from
+// /metrics; --reset zeroes the report but not
 // the Prometheus counters; the admin key is required.
 #include <cstdint>
 #include <memory>
-#include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -15,7 +15,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/integration/http_client.h"
 #include "tests/integration/live_server.h"
-#include "tools/client.h"
+#include "tests/testing/child_process.h"
 
 namespace kvasir::integration {
 namespace {
@@ -76,19 +76,17 @@ int64_t Count(const google::protobuf::Map<std::string, int64_t>& m,
   return it == m.end() ? -1 : it->second;
 }
 
-// `kvasir client usage --json [--reset]` as its library runs it.
-Json ClientUsage(const LiveServer& server, bool reset, int* code) {
-  tools::ClientOptions o;
-  o.command = "usage";
-  o.addr = server.address();
-  o.api_key = kAdminKey;
-  o.json = true;
-  o.reset = reset;
-  std::ostringstream out;
-  std::ostringstream err;
-  *code = tools::RunClient(o, out, err);
-  EXPECT_EQ(err.str(), "");
-  return Json::parse(out.str(), nullptr, /*allow_exceptions=*/false);
+// `kvasir client usage --json [--reset] --api-key <admin key>`, the
+// process.
+Json ClientUsage(LiveServer& server, bool reset, int* code) {
+  std::vector<std::string> args = {"usage", "--json", "--api-key", kAdminKey};
+  if (reset) args.push_back("--reset");
+  absl::StatusOr<testing::CommandResult> r = server.process().Client(args);
+  EXPECT_TRUE(r.ok()) << r.status();
+  if (!r.ok()) return Json();
+  *code = r->exit_code;
+  EXPECT_EQ(r->err, "");
+  return Json::parse(r->out, nullptr, /*allow_exceptions=*/false);
 }
 
 // The tenant `name` of a `client usage --json` object (proto3 JSON: int64
@@ -285,16 +283,74 @@ TEST(UsageTest, NeedsTheAdminKey) {
   EXPECT_EQ(GetUsage(server, kAlphaKey, /*reset=*/true).status().code(),
             absl::StatusCode::kPermissionDenied);
   // The command line says so too (exit code = the status code).
-  tools::ClientOptions o;
-  o.command = "usage";
-  o.addr = server.address();
-  o.api_key = kBetaKey;
-  std::ostringstream out;
-  std::ostringstream err;
-  EXPECT_EQ(tools::RunClient(o, out, err),
+  absl::StatusOr<testing::CommandResult> r =
+      server.process().Client({"usage", "--reset", "--api-key", kBetaKey});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code,
             static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
-  EXPECT_THAT(err.str(), ::testing::HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(r->err, ::testing::HasSubstr("PERMISSION_DENIED"));
   EXPECT_TRUE(GetUsage(server, kAdminKey).ok());
+}
+
+// A reload keeps every tenant's usage; a tenant it removes stays listed
+// (configured: false) until a reset, and its Prometheus counters stay.
+TEST(UsageTest, UsageSurvivesAReloadAndARemovedTenantStaysUntilReset) {
+  absl::StatusOr<std::unique_ptr<LiveServer>> started =
+      LiveServer::Start(TwoTenantConfig());
+  ASSERT_TRUE(started.ok()) << started.status();
+  LiveServer& server = **started;
+  auto stub = server.Generation();
+  const Outcome a = RunUnary(*stub, kAlphaKey, TextRequest(kPrompt, 5));
+  const Outcome b = RunUnary(*stub, kBetaKey, TextRequest(kPrompt, 7));
+  ASSERT_TRUE(a.status.ok()) << a.status.error_message();
+  ASSERT_TRUE(b.status.ok()) << b.status.error_message();
+
+  // beta removed, alpha's limit changed.
+  ConfigSpec cut = TwoTenantConfig();
+  cut.tenants.pop_back();
+  ASSERT_EQ(cut.tenants[0].name, "alpha");
+  cut.tenants[0].limit = "2000KiB";
+  server.WriteConfig(ConfigYaml(cut));
+  {
+    auto ctx = Context(kAdminKey);
+    v1::ReloadConfigResponse response;
+    const grpc::Status reloaded = server.Admin()->ReloadConfig(
+        ctx.get(), v1::ReloadConfigRequest(), &response);
+    ASSERT_TRUE(reloaded.ok()) << reloaded.error_message();
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    absl::StatusOr<v1::GetStatsResponse> s = server.Stats();
+    return s.ok() && FindTenant(*s, "alpha").kv_limit_bytes() == 2000 * 1024;
+  }));
+
+  absl::StatusOr<v1::GetUsageResponse> usage = GetUsage(server, kAdminKey);
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  const v1::TenantUsage alpha = FindUsage(*usage, "alpha");
+  EXPECT_TRUE(alpha.configured());
+  EXPECT_EQ(alpha.generated_tokens(), 5);
+  EXPECT_EQ(alpha.prompt_tokens(), a.usage.prompt_tokens());
+  const v1::TenantUsage beta = FindUsage(*usage, "beta");
+  EXPECT_FALSE(beta.configured());
+  EXPECT_EQ(beta.generated_tokens(), 7);
+  EXPECT_EQ(Count(beta.requests(), "length"), 1);
+  EXPECT_GT(beta.kv_byte_seconds(), 0);
+
+  usage = GetUsage(server, kAdminKey, /*reset=*/true);
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  EXPECT_EQ(FindUsage(*usage, "beta").generated_tokens(), 7);
+  usage = GetUsage(server, kAdminKey);
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  ASSERT_EQ(usage->tenants_size(), 1);
+  EXPECT_EQ(usage->tenants(0).name(), "alpha");
+  const HttpReply metrics =
+      HttpGet(server.process().metrics_port(), "/metrics");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_EQ(MetricValue(metrics.body, "kvasir_usage_generated_tokens_total",
+                        Tenant("beta")),
+            7);
+  EXPECT_EQ(MetricValue(metrics.body, "kvasir_usage_generated_tokens_total",
+                        Tenant("alpha")),
+            5);
 }
 
 }  // namespace
