@@ -5,6 +5,7 @@
 // use to run requests. CONTRACT: the server codes against this header; the
 // scheduler issue implements it. Change it only with both sides in view.
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -47,6 +48,10 @@ enum class FinishReason {
                    // change left it unable to ever fit)
 };
 absl::string_view FinishReasonName(FinishReason reason);  // "length", ...
+// How many FinishReasons there are (kError is the last); an array indexed
+// by static_cast<int>(reason) has this size.
+inline constexpr int kNumFinishReasons =
+    static_cast<int>(FinishReason::kError) + 1;
 
 // Why Submit refused a request (the sink is never called then). The status
 // Submit returns carries it (RefusalOf).
@@ -64,6 +69,9 @@ enum class Refusal {
   kShuttingDown,     // Unavailable
 };
 absl::string_view RefusalName(Refusal refusal);  // "invalid_request", ...
+// How many Refusals there are (kShuttingDown is the last).
+inline constexpr int kNumRefusals =
+    static_cast<int>(Refusal::kShuttingDown) + 1;
 
 // `status` (not OK) marked as `refusal`.
 absl::Status WithRefusal(absl::Status status, Refusal refusal);
@@ -235,6 +243,32 @@ struct EngineStats {
   StepTimings decode_timings;      // the same over decode-only steps
 };
 
+// What one tenant used over a period (since the engine started, or since
+// the last reset of the usage view): what an operator bills. Requests are
+// counted when they finish, with the numbers their FinishInfo (and so
+// their response's usage) reports; KV byte-seconds accrue at every step.
+struct TenantUsage {
+  std::string name;
+  bool configured = true;  // false: removed from the config since
+  // Finished requests, indexed by static_cast<int>(FinishReason).
+  std::array<int64_t, kNumFinishReasons> finished{};
+  // Requests Submit refused, indexed by static_cast<int>(Refusal) (never
+  // kUnknownTenant: such a request has no tenant to charge).
+  std::array<int64_t, kNumRefusals> refused{};
+  int64_t prompt_tokens = 0;         // sum of FinishInfo::prompt_tokens
+  int64_t cached_prompt_tokens = 0;  // ... ::cached_prompt_tokens
+  int64_t generated_tokens = 0;      // ... ::generated_tokens
+  // The integral over time of the KV bytes the tenant's sequences held
+  // (blocks they reference; cached blocks nobody references and unused
+  // floors are not counted), in byte-seconds.
+  double kv_byte_seconds = 0;
+};
+
+struct UsageReport {
+  absl::Time since;  // the start of the period
+  std::vector<TenantUsage> tenants;
+};
+
 class Engine {
  public:
   struct Options {
@@ -283,6 +317,25 @@ class Engine {
 
   // Thread-safe snapshot (taken at the end of the last step).
   virtual EngineStats Stats() const = 0;
+
+  // Thread-safe. Charges a request that a front end refused before Submit
+  // (one it could not convert: a bad field, a prompt text over the limit)
+  // to `tenant`, by the refusal `error` carries (RefusalOf; nothing when it
+  // carries none, or when `tenant` was never configured). Submit charges
+  // its own refusals.
+  virtual void ChargeRefusal(absl::string_view tenant,
+                             const absl::Status& error) = 0;
+
+  // Thread-safe. Each tenant's usage since the last reset (or the start):
+  // configured tenants, and removed ones that used something in that
+  // period. With `reset`, the view is zeroed right after it is read, in one
+  // step (no usage falls between the report and the reset). Usage survives
+  // UpdateTenants.
+  virtual UsageReport Usage(bool reset) = 0;
+  // Thread-safe. Each tenant's usage since the engine started, never
+  // reset (monotonic: the Prometheus counters); every tenant ever
+  // configured.
+  virtual UsageReport UsageSinceStart() const = 0;
 
   // Stops accepting (Submit refuses with kShuttingDown), lets running and
   // queued requests finish for up to `drain`, finishes what is left with

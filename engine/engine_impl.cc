@@ -94,6 +94,8 @@ absl::StatusOr<std::unique_ptr<Engine>> EngineImpl::Create(
                         .max_running = options.max_running,
                         .clock = e->clock_},
                        e->kv_.get(), e->admission_.get(), std::move(tenants)));
+  ASSIGN_OR_RETURN(e->usage_, sched::UsageMeter::Create({.clock = e->clock_}));
+  e->SyncUsageTenants();
   e->output_ = std::make_unique<OutputProcessor>(
       e->runner_->tokenizer().EndOfGenerationIds(), mc.context_length);
   e->block_bytes_ = e->kv_->block_bytes();
@@ -117,6 +119,22 @@ EngineImpl::EngineImpl(const Options& options,
 EngineImpl::~EngineImpl() { Shutdown(absl::ZeroDuration()); }
 
 absl::StatusOr<RequestId> EngineImpl::Submit(
+    Request request, std::shared_ptr<RequestSink> sink) {
+  std::string tenant = request.tenant;
+  absl::StatusOr<RequestId> id = DoSubmit(std::move(request), std::move(sink));
+  if (!id.ok()) ChargeRefusal(tenant, id.status());
+  return id;
+}
+
+void EngineImpl::ChargeRefusal(absl::string_view tenant,
+                               const absl::Status& error) {
+  // Only names the meter knows count (a tenant configured now or before),
+  // so a refused request cannot invent a tenant.
+  const std::optional<Refusal> refusal = RefusalOf(error);
+  if (refusal.has_value()) usage_->RecordRefusal(tenant, *refusal);
+}
+
+absl::StatusOr<RequestId> EngineImpl::DoSubmit(
     Request request, std::shared_ptr<RequestSink> sink) {
   if (sink == nullptr) {
     return absl::InvalidArgumentError("Submit: the sink is null");
@@ -265,7 +283,7 @@ void EngineImpl::ApplyInbox() {
       // Its tenant was removed after Submit accepted it.
       admission_->Dequeued(raw->tenant);
       output_->Finish(*raw, FinishReason::kTenantRemoved, absl::OkStatus(),
-                      clock_->Now());
+                      clock_->Now(), usage_.get());
       continue;
     }
     requests_.emplace(raw->id, std::move(r));
@@ -282,6 +300,7 @@ void EngineImpl::ApplyInbox() {
   for (TenantUpdate* u : local_updates_) {
     cancelled_.clear();
     u->result = scheduler_->SetTenants(std::move(u->tenants), &cancelled_);
+    if (u->result.ok()) SyncUsageTenants();
     for (const sched::FinishedSeq& f : cancelled_) {
       FinishRequest(static_cast<EngineRequest*>(f.seq), f.reason, f.error);
     }
@@ -301,7 +320,7 @@ void EngineImpl::FinishRequest(EngineRequest* r, FinishReason reason,
                   std::string(FinishReasonName(reason)), r->num_generated(),
                   error.ok() ? "" : absl::StrCat(", ", error.ToString()));
   }
-  output_->Finish(*r, reason, error, clock_->Now());
+  output_->Finish(*r, reason, error, clock_->Now(), usage_.get());
   scheduler_->Finish(r);
   requests_.erase(r->id);
 }
@@ -316,6 +335,9 @@ void EngineImpl::FinishAll(FinishReason reason) {
 bool EngineImpl::RunStep() {
   const auto t0 = std::chrono::steady_clock::now();
   const sched::StepPlan& plan = scheduler_->Schedule();
+  // The blocks this step runs with (allocated, or freed by preemption and
+  // deadlines) are held from now: a KV accounting point.
+  AccrueUsage();
   const bool changed = !plan.finished.empty() || !plan.preempted.empty();
   for (const sched::FinishedSeq& f : plan.finished) {
     FinishRequest(static_cast<EngineRequest*>(f.seq), f.reason, f.error);
@@ -371,7 +393,38 @@ bool EngineImpl::RunStep() {
   return true;
 }
 
+void EngineImpl::SyncUsageTenants() {
+  std::vector<std::string> names;
+  for (int32_t i = 0; i < scheduler_->num_tenants(); ++i) {
+    const sched::TenantSched& t = scheduler_->tenant(i);
+    if (t.configured) names.push_back(t.name);
+  }
+  usage_->SetTenants(names);
+  // Removed tenants keep their slot (they were configured before).
+  usage_slots_.resize(static_cast<size_t>(scheduler_->num_tenants()));
+  for (int32_t i = 0; i < scheduler_->num_tenants(); ++i) {
+    usage_slots_[static_cast<size_t>(i)] =
+        usage_->Slot(scheduler_->tenant(i).name);
+  }
+  kv_held_.reserve(usage_slots_.size());
+}
+
+void EngineImpl::AccrueUsage() {
+  kv_held_.clear();
+  for (int32_t i = 0; i < scheduler_->num_tenants(); ++i) {
+    const int64_t bytes =
+        kv_->GetTenant(scheduler_->tenant(i).kv_id).used_bytes;
+    if (bytes > 0) {
+      kv_held_.push_back({usage_slots_[static_cast<size_t>(i)], bytes});
+    }
+  }
+  usage_->AccrueKv(kv_held_);
+}
+
 void EngineImpl::PublishStats(const sched::StepPlan* plan, int64_t step_ns) {
+  // Every other change of the blocks tenants hold (a step's end, a finish,
+  // a cancel, a tenant update) ends in PublishStats: an accounting point.
+  AccrueUsage();
   const kvcache::KvCacheStats kv = kv_->Stats();
   absl::MutexLock lock(&stats_mu_);
   EngineStats& s = stats_;

@@ -21,6 +21,7 @@
 #include "engine/model/model_runner.h"
 #include "engine/sched/admission_control.h"
 #include "engine/sched/scheduler.h"
+#include "engine/sched/usage_meter.h"
 #include "kvcache/kv_cache_manager.h"
 
 namespace kvasir::engine {
@@ -50,6 +51,12 @@ class EngineImpl final : public Engine {
   void Cancel(RequestId id) override;
   absl::Status UpdateTenants(std::vector<TenantConfig> tenants) override;
   EngineStats Stats() const override;
+  void ChargeRefusal(absl::string_view tenant,
+                     const absl::Status& error) override;
+  UsageReport Usage(bool reset) override { return usage_->Report(reset); }
+  UsageReport UsageSinceStart() const override {
+    return usage_->ReportSinceStart();
+  }
   void Shutdown(absl::Duration drain) override;
 
   const ModelConfig& model_config() const override { return runner_->config(); }
@@ -73,6 +80,9 @@ class EngineImpl final : public Engine {
 
   EngineImpl(const Options& options, std::unique_ptr<ModelRunner> runner);
 
+  // Submit's work; Submit charges its refusals to the tenant.
+  absl::StatusOr<RequestId> DoSubmit(Request request,
+                                     std::shared_ptr<RequestSink> sink);
   void Loop();
   // Applies what Submit/Cancel/UpdateTenants left in the inbox.
   void ApplyInbox();
@@ -84,6 +94,10 @@ class EngineImpl final : public Engine {
                      const absl::Status& error);
   void FinishAll(FinishReason reason);
   void PublishStats(const sched::StepPlan* plan, int64_t step_ns);
+  // Tells the usage meter the scheduler's tenants (after each SetTenants).
+  void SyncUsageTenants();
+  // A KV accounting point: each tenant's held bytes, from the KV cache.
+  void AccrueUsage();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_; }
 
   Options options_;
@@ -94,6 +108,7 @@ class EngineImpl final : public Engine {
   std::unique_ptr<sched::AdmissionControl> admission_;
   std::unique_ptr<sched::Scheduler> scheduler_;
   std::unique_ptr<OutputProcessor> output_;
+  std::unique_ptr<sched::UsageMeter> usage_;
   uint64_t seed_salt_ = 0;  // per-engine salt for requests without a seed
   int64_t block_bytes_ = 0;
   int32_t total_blocks_ = 0;
@@ -105,6 +120,8 @@ class EngineImpl final : public Engine {
   std::vector<TenantUpdate*> local_updates_;
   std::vector<SequenceStep> steps_;
   std::vector<sched::FinishedSeq> cancelled_;
+  std::vector<int32_t> usage_slots_;                // by scheduler tenant index
+  std::vector<sched::UsageMeter::KvHeld> kv_held_;  // step scratch
 
   // The inbox.
   mutable absl::Mutex mu_;

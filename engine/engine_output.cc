@@ -65,7 +65,8 @@ std::optional<FinishReason> OutputProcessor::OnLogits(
 }
 
 void OutputProcessor::Finish(EngineRequest& r, FinishReason reason,
-                             const absl::Status& error, absl::Time now) {
+                             const absl::Status& error, absl::Time now,
+                             sched::UsageMeter* usage) {
   if (reason == FinishReason::kDeadline || reason == FinishReason::kError) {
     r.decoder.Flush(&r.text);
     if (r.text.size() > r.emitted) {
@@ -90,6 +91,7 @@ void OutputProcessor::Finish(EngineRequest& r, FinishReason reason,
                                  ? absl::ZeroDuration()
                                  : r.first_token_time - r.submit_time;
   info.total_time = now - r.submit_time;
+  if (usage != nullptr) usage->RecordFinished(r.tenant, info);
   r.sink->OnFinish(info);
 }
 

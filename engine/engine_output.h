@@ -10,6 +10,7 @@
 #include "absl/types/span.h"
 #include "engine/engine.h"
 #include "engine/engine_request.h"
+#include "engine/sched/usage_meter.h"
 
 namespace kvasir::engine {
 
@@ -41,9 +42,11 @@ class OutputProcessor {
   // Calls r.sink->OnFinish exactly once. For kDeadline and kError, text
   // still held back (a possible stop-sequence start, an incomplete
   // character) is delivered first in an OnTokens call without tokens;
-  // after kCancelled it is dropped.
+  // after kCancelled it is dropped. `usage` (may be null) is charged with
+  // the FinishInfo before the sink sees it, so whoever the sink tells that
+  // the request ended finds it in the usage already.
   void Finish(EngineRequest& r, FinishReason reason, const absl::Status& error,
-              absl::Time now);
+              absl::Time now, sched::UsageMeter* usage = nullptr);
 
  private:
   std::vector<int32_t> end_of_generation_;  // sorted

@@ -142,6 +142,58 @@ void AddEngineFamilies(const engine::EngineStats& s,
   }
 }
 
+// Admin.GetUsage's numbers as counters. GetUsage can be reset, counters
+// must never go backwards (Prometheus would read a reset as a restart and
+// rate() would jump), so these are the since-start values the usage meter
+// keeps beside its since-reset ones; a GetUsage reset does not touch them.
+void AddUsageFamilies(const engine::UsageReport& usage,
+                      std::vector<MetricFamily>* out) {
+  auto counter = [](std::string name, std::string help) {
+    return FamilyBuilder(std::move(name), std::move(help), MetricType::Counter);
+  };
+  FamilyBuilder requests = counter("kvasir_usage_requests_total",
+                                   "Finished requests by finish reason");
+  FamilyBuilder refused = counter("kvasir_usage_refused_total",
+                                  "Requests the engine refused, by reason");
+  FamilyBuilder prompt = counter("kvasir_usage_prompt_tokens_total",
+                                 "Prompt tokens of finished requests");
+  FamilyBuilder cached =
+      counter("kvasir_usage_cached_prompt_tokens_total",
+              "Prompt tokens of finished requests served from the prefix "
+              "cache");
+  FamilyBuilder generated = counter("kvasir_usage_generated_tokens_total",
+                                    "Tokens finished requests generated");
+  FamilyBuilder kv = counter(
+      "kvasir_usage_kv_byte_seconds_total",
+      "KV bytes the tenant's running sequences held, integrated over time");
+  for (const engine::TenantUsage& t : usage.tenants) {
+    for (int i = 0; i < engine::kNumFinishReasons; ++i) {
+      // Labels in name order, as the registry's own families print them.
+      requests.Add(
+          static_cast<double>(t.finished[i]),
+          {{"finish_reason", std::string(engine::FinishReasonName(
+                                 static_cast<engine::FinishReason>(i)))},
+           {"tenant", t.name}});
+    }
+    for (int i = 0; i < engine::kNumRefusals; ++i) {
+      const auto refusal = static_cast<engine::Refusal>(i);
+      if (refusal == engine::Refusal::kUnknownTenant) continue;
+      refused.Add(static_cast<double>(t.refused[i]),
+                  {{"reason", std::string(engine::RefusalName(refusal))},
+                   {"tenant", t.name}});
+    }
+    const std::vector<ClientMetric::Label> l = {{"tenant", t.name}};
+    prompt.Add(static_cast<double>(t.prompt_tokens), l);
+    cached.Add(static_cast<double>(t.cached_prompt_tokens), l);
+    generated.Add(static_cast<double>(t.generated_tokens), l);
+    kv.Add(t.kv_byte_seconds, l);
+  }
+  for (FamilyBuilder* f :
+       {&requests, &refused, &prompt, &cached, &generated, &kv}) {
+    out->push_back(f->Build());
+  }
+}
+
 }  // namespace
 
 struct Metrics::Impl {
@@ -255,7 +307,8 @@ void Metrics::RecordReload(bool ok) {
 }
 
 std::string Metrics::Render(const engine::EngineStats* stats, bool ready,
-                            bool draining) const {
+                            bool draining,
+                            const engine::UsageReport* usage) const {
   try {
     std::vector<MetricFamily> families = impl_->registry.Collect();
     families.push_back(
@@ -271,6 +324,7 @@ std::string Metrics::Render(const engine::EngineStats* stats, bool ready,
                            .Add(draining ? 1 : 0)
                            .Build());
     if (stats != nullptr) AddEngineFamilies(*stats, &families);
+    if (usage != nullptr) AddUsageFamilies(*usage, &families);
     return prometheus::TextSerializer().Serialize(families);
   } catch (const std::exception& e) {
     spdlog::warn("metrics: cannot render: {}", e.what());

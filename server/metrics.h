@@ -17,6 +17,12 @@
 //   kvasir_tenant_over_limit, kvasir_tenant_preemptions_total,
 //   kvasir_cached_prompt_tokens_total, kvasir_tenant_kv_cached_bytes,
 //   kvasir_generated_tokens_total.
+// Taken from engine->UsageSinceStart() at every scrape (per tenant; the
+// numbers of Admin.GetUsage, but since start: never reset):
+//   kvasir_usage_requests_total{finish_reason},
+//   kvasir_usage_refused_total{reason}, kvasir_usage_prompt_tokens_total,
+//   kvasir_usage_cached_prompt_tokens_total,
+//   kvasir_usage_generated_tokens_total, kvasir_usage_kv_byte_seconds_total.
 // A number GetStats also reports is taken from the same engine counter, so
 // the two agree exactly (a scrape and a GetStats with no step in between
 // show the same values).
@@ -45,9 +51,11 @@ class Metrics {
   void RecordReload(bool ok);
 
   // Prometheus text exposition format 0.0.4. `stats` is nullptr while the
-  // engine is not ready (its gauges are left out then).
+  // engine is not ready (its gauges are left out then); so is `usage`
+  // (engine->UsageSinceStart(); nullptr leaves the usage counters out).
   std::string Render(const engine::EngineStats* stats, bool ready,
-                     bool draining) const;
+                     bool draining,
+                     const engine::UsageReport* usage = nullptr) const;
 
  private:
   struct Impl;

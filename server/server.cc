@@ -230,7 +230,8 @@ std::string Server::RenderMetrics() const {
     return metrics_->Render(nullptr, /*ready=*/false, env_->draining());
   }
   const engine::EngineStats stats = engine->Stats();
-  return metrics_->Render(&stats, /*ready=*/true, env_->draining());
+  const engine::UsageReport usage = engine->UsageSinceStart();
+  return metrics_->Render(&stats, /*ready=*/true, env_->draining(), &usage);
 }
 
 }  // namespace kvasir::server

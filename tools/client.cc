@@ -358,6 +358,43 @@ int Stats(const std::shared_ptr<grpc::Channel>& channel, const ClientOptions& o,
   return 0;
 }
 
+// "length 3, cancelled 1": the nonzero counts of a map, or "none".
+std::string NonZero(const google::protobuf::Map<std::string, int64_t>& m) {
+  std::string s;
+  for (const auto& [name, n] : m) {
+    if (n == 0) continue;
+    s += (s.empty() ? "" : ", ") + name + " " + std::to_string(n);
+  }
+  return s.empty() ? "none" : s;
+}
+
+int Usage(const std::shared_ptr<grpc::Channel>& channel, const ClientOptions& o,
+          std::ostream& out, std::ostream& err) {
+  auto stub = v1::Admin::NewStub(channel);
+  grpc::ClientContext ctx;
+  Prepare(o, 0, &ctx);
+  v1::GetUsageRequest request;
+  request.set_reset(o.reset);
+  v1::GetUsageResponse u;
+  grpc::Status status = stub->GetUsage(&ctx, request, &u);
+  if (!status.ok()) return Fail(status, o, out, err);
+  if (o.json) {
+    out << ProtoJson(u) << "\n";
+    return 0;
+  }
+  out << "usage over " << u.until_unix_seconds() - u.since_unix_seconds()
+      << " s" << (o.reset ? " (now reset to zero)" : "") << "\n";
+  for (const v1::TenantUsage& t : u.tenants()) {
+    out << "tenant " << t.name() << (t.configured() ? "" : " (removed)")
+        << ": requests " << NonZero(t.requests()) << "; refused "
+        << NonZero(t.refused()) << "; prompt tokens " << t.prompt_tokens()
+        << " (" << t.cached_prompt_tokens() << " cached), generated "
+        << t.generated_tokens() << "; kv byte-seconds " << t.kv_byte_seconds()
+        << "\n";
+  }
+  return 0;
+}
+
 int Reload(const std::shared_ptr<grpc::Channel>& channel,
            const ClientOptions& o, std::ostream& out, std::ostream& err) {
   auto stub = v1::Admin::NewStub(channel);
@@ -464,10 +501,11 @@ int RunClient(const ClientOptions& o, std::ostream& out, std::ostream& err) {
   if (o.command == "info") return Info(channel, o, out, err);
   if (o.command == "stats") return Stats(channel, o, out, err);
   if (o.command == "reload") return Reload(channel, o, out, err);
+  if (o.command == "usage") return Usage(channel, o, out, err);
   if (o.command == "health") return Health(channel, o, out, err);
   err << "error: unknown client command '" << o.command
       << "' (generate, stream, chat, tokenize, info, stats, health, "
-         "reload)\n";
+         "reload, usage)\n";
   return kExitUsage;
 }
 

@@ -14,7 +14,8 @@
 namespace kvasir::tools {
 
 struct ClientOptions {
-  // generate | stream | chat | tokenize | info | stats | health | reload
+  // generate | stream | chat | tokenize | info | stats | health | reload |
+  // usage
   std::string command;
   std::string addr = "127.0.0.1:50051";
   // Sent as `authorization: Bearer <key>` when not empty.
@@ -53,6 +54,9 @@ struct ClientOptions {
 
   // health: the service to check ("" = the whole server).
   std::string service;
+
+  // usage: zero the server's usage after reading it (GetUsageRequest.reset).
+  bool reset = false;
 };
 
 // The max_tokens of a chat turn when --max-tokens is not given.

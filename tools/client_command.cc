@@ -1,4 +1,4 @@
-// kvasir client generate|stream|chat|tokenize|info|stats|health|reload
+// kvasir client generate|stream|chat|tokenize|info|stats|health|reload|usage
 //   --addr HOST:PORT [--api-key K] [--json] [--prompt TEXT --max-tokens N
 //   --temperature T --seed S --top-k K --top-p P ...]
 #include <cstdlib>
@@ -37,8 +37,8 @@ void AddClientSubcommand(CLI::App* client, const std::string& name,
   cmd->add_option("--addr", p->o.addr, "Server address host:port")
       ->capture_default_str();
   cmd->add_option("--api-key", p->o.api_key,
-                  "API key (default: $KVASIR_API_KEY); stats and reload "
-                  "need the admin key");
+                  "API key (default: $KVASIR_API_KEY); stats, reload and "
+                  "usage need the admin key");
   cmd->add_option("--timeout", p->o.timeout_seconds,
                   "Deadline of the call in seconds (0 = none; health: 5)");
   cmd->add_flag("--json", p->o.json, "Print one JSON object");
@@ -98,6 +98,11 @@ void AddClientSubcommand(CLI::App* client, const std::string& name,
                     "Higher runs first within the tenant");
     cmd->add_option("--request-id", p->o.request_id, "Id for the logs");
   }
+  if (name == "usage") {
+    cmd->add_flag("--reset", p->o.reset,
+                  "Zero the usage after reading it (the Prometheus "
+                  "kvasir_usage_*_total counters are never reset)");
+  }
   if (name == "health") {
     cmd->add_option("--service", p->o.service,
                     "Service to check (default: the whole server)");
@@ -142,6 +147,11 @@ void AddClientCommand(CLI::App& app, int* exit_code) {
                       exit_code);
   AddClientSubcommand(client, "reload",
                       "Reload the server's config file (admin key)", exit_code);
+  AddClientSubcommand(client, "usage",
+                      "Per-tenant usage since start or the last --reset: "
+                      "requests by finish reason, refusals, prompt/cached/"
+                      "generated tokens, KV byte-seconds (admin key)",
+                      exit_code);
   AddClientSubcommand(client, "health",
                       "Exit 0 when the server is SERVING (Docker "
                       "HEALTHCHECK)",

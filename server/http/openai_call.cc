@@ -298,6 +298,12 @@ void HandleOpenAiGenerate(ServiceEnv* env, const OpenAiCallOptions& options,
   absl::StatusOr<Admission> admission =
       Admit(env, options, endpoint, req, body, &record);
   if (!admission.ok()) {
+    // Refused before the engine saw it, but after its tenant was known
+    // (a body that does not convert): the tenant's usage counts it.
+    engine::Engine* known = env->engine();
+    if (known != nullptr && !record.tenant.empty()) {
+      known->ChargeRefusal(record.tenant, admission.status());
+    }
     Reject(env, record, admission.status(), res);
     return;
   }

@@ -27,6 +27,19 @@ absl::Status DoGetStats(ServiceEnv* env,
   return absl::OkStatus();
 }
 
+absl::Status DoGetUsage(ServiceEnv* env,
+                        const grpc::CallbackServerContext* context,
+                        const v1::GetUsageRequest& request,
+                        v1::GetUsageResponse* response) {
+  RETURN_IF_ERROR(AuthenticateAdmin(env, context));
+  engine::Engine* engine = env->engine();  // readable while draining too
+  if (engine == nullptr) {
+    return absl::UnavailableError("the model is still loading; retry soon");
+  }
+  FillUsage(engine->Usage(request.reset()), env->clock()->Now(), response);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // The method indexes are the order of the rpcs in admin.proto.
@@ -45,6 +58,13 @@ AdminService::AdminService(ServiceEnv* env) : env_(env) {
                     const v1::ReloadConfigRequest* r,
                     v1::ReloadConfigResponse* out) {
                return HandleReloadConfig(c, r, out);
+             }));
+  MarkMethodCallback(
+      2, ParsingUnaryHandler<v1::GetUsageRequest, v1::GetUsageResponse>(
+             "kvasir.v1.Admin/GetUsage",
+             [this](grpc::CallbackServerContext* c,
+                    const v1::GetUsageRequest* r, v1::GetUsageResponse* out) {
+               return HandleGetUsage(c, r, out);
              }));
 }
 
@@ -80,6 +100,40 @@ void FillStats(const engine::EngineStats& s, v1::GetStatsResponse* out) {
     o->set_prefix_hit_tokens(t.sched.cached_prompt_tokens);
     o->set_kv_cached_bytes(t.kv.cached_bytes);
   }
+}
+
+void FillUsage(const engine::UsageReport& usage, absl::Time until,
+               v1::GetUsageResponse* out) {
+  out->set_since_unix_seconds(
+      absl::ToDoubleSeconds(usage.since - absl::UnixEpoch()));
+  out->set_until_unix_seconds(absl::ToDoubleSeconds(until - absl::UnixEpoch()));
+  for (const engine::TenantUsage& t : usage.tenants) {
+    v1::TenantUsage* o = out->add_tenants();
+    o->set_name(t.name);
+    o->set_configured(t.configured);
+    for (int i = 0; i < engine::kNumFinishReasons; ++i) {
+      (*o->mutable_requests())[std::string(engine::FinishReasonName(
+          static_cast<engine::FinishReason>(i)))] = t.finished[i];
+    }
+    for (int i = 0; i < engine::kNumRefusals; ++i) {
+      const auto refusal = static_cast<engine::Refusal>(i);
+      if (refusal == engine::Refusal::kUnknownTenant) continue;
+      (*o->mutable_refused())[std::string(engine::RefusalName(refusal))] =
+          t.refused[i];
+    }
+    o->set_prompt_tokens(t.prompt_tokens);
+    o->set_cached_prompt_tokens(t.cached_prompt_tokens);
+    o->set_generated_tokens(t.generated_tokens);
+    o->set_kv_byte_seconds(t.kv_byte_seconds);
+  }
+}
+
+grpc::ServerUnaryReactor* AdminService::HandleGetUsage(
+    grpc::CallbackServerContext* context, const v1::GetUsageRequest* request,
+    v1::GetUsageResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(DoGetUsage(env_, context, *request, response)));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* AdminService::HandleGetStats(

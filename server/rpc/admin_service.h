@@ -6,7 +6,8 @@
 
 namespace kvasir::server {
 
-// kvasir.v1.Admin: GetStats and ReloadConfig, for the admin key only.
+// kvasir.v1.Admin: GetStats, ReloadConfig and GetUsage, for the admin key
+// only.
 // ReloadConfig parses the file on the calling gRPC thread (never the engine
 // thread). `env` is not owned and outlives the service.
 // Requests are parsed by the service (parsed_request.h): one that cannot be
@@ -24,6 +25,9 @@ class AdminService final : public v1::Admin::Service {
       grpc::CallbackServerContext* context,
       const v1::ReloadConfigRequest* request,
       v1::ReloadConfigResponse* response);
+  grpc::ServerUnaryReactor* HandleGetUsage(grpc::CallbackServerContext* context,
+                                           const v1::GetUsageRequest* request,
+                                           v1::GetUsageResponse* response);
 
  private:
   ServiceEnv* const env_;
@@ -31,6 +35,11 @@ class AdminService final : public v1::Admin::Service {
 
 // The engine's stats as the Admin API reports them.
 void FillStats(const engine::EngineStats& stats, v1::GetStatsResponse* out);
+// The engine's usage report (read at `until`) as the Admin API reports it:
+// every finish reason and every refusal a tenant can be charged with are
+// listed, 0 too.
+void FillUsage(const engine::UsageReport& usage, absl::Time until,
+               v1::GetUsageResponse* out);
 
 }  // namespace kvasir::server
 

@@ -97,6 +97,12 @@ absl::Status GenerateCallCore::Submit(
   absl::StatusOr<Admission> admission =
       Admit(env_, context_, *request_, &record_);
   if (!admission.ok()) {
+    // Refused before the engine saw it, but after its tenant was known
+    // (a field that does not convert): the tenant's usage counts it.
+    engine::Engine* engine = env_->engine();
+    if (engine != nullptr && !record_.tenant.empty()) {
+      engine->ChargeRefusal(record_.tenant, admission.status());
+    }
     Reject(env_, record_, admission.status());
     return admission.status();
   }

@@ -123,5 +123,46 @@ TEST(MetricsTest, EngineGaugesComeFromStats) {
               HasSubstr("kvasir_ready 0"));
 }
 
+TEST(MetricsTest, UsageCountersComeFromTheSinceStartReport) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Metrics> m, Metrics::Create());
+  engine::UsageReport usage;
+  engine::TenantUsage t;
+  t.name = "gone";
+  t.configured = false;  // a removed tenant's counters stay
+  t.finished[static_cast<size_t>(engine::FinishReason::kLength)] = 4;
+  t.finished[static_cast<size_t>(engine::FinishReason::kCancelled)] = 1;
+  t.refused[static_cast<size_t>(engine::Refusal::kTenantQueueFull)] = 2;
+  t.prompt_tokens = 120;
+  t.cached_prompt_tokens = 32;
+  t.generated_tokens = 75;
+  t.kv_byte_seconds = 2560.5;
+  usage.tenants.push_back(t);
+  const engine::EngineStats s;
+  const std::string text = m->Render(&s, true, false, &usage);
+  EXPECT_THAT(text, HasSubstr("# TYPE kvasir_usage_requests_total counter"));
+  EXPECT_THAT(text, HasSubstr("kvasir_usage_requests_total{finish_reason="
+                              "\"length\",tenant=\"gone\"} 4"));
+  EXPECT_THAT(text, HasSubstr("kvasir_usage_requests_total{finish_reason="
+                              "\"cancelled\",tenant=\"gone\"} 1"));
+  EXPECT_THAT(text, HasSubstr("kvasir_usage_requests_total{finish_reason="
+                              "\"eos\",tenant=\"gone\"} 0"));
+  EXPECT_THAT(text, HasSubstr("kvasir_usage_refused_total{reason="
+                              "\"tenant_queue_full\",tenant=\"gone\"} 2"));
+  // Nobody is ever charged an unknown tenant.
+  EXPECT_THAT(text, Not(HasSubstr("unknown_tenant")));
+  EXPECT_THAT(text,
+              HasSubstr("kvasir_usage_prompt_tokens_total{tenant=\"gone\"} "
+                        "120"));
+  EXPECT_THAT(text, HasSubstr("kvasir_usage_cached_prompt_tokens_total{"
+                              "tenant=\"gone\"} 32"));
+  EXPECT_THAT(text, HasSubstr("kvasir_usage_generated_tokens_total{tenant="
+                              "\"gone\"} 75"));
+  EXPECT_THAT(text, HasSubstr("kvasir_usage_kv_byte_seconds_total{tenant="
+                              "\"gone\"} 2560.5"));
+  // Without a report, no usage counters.
+  EXPECT_THAT(m->Render(&s, true, false),
+              Not(HasSubstr("kvasir_usage_requests_total")));
+}
+
 }  // namespace
 }  // namespace kvasir::server

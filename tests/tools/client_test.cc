@@ -182,6 +182,30 @@ TEST_F(ClientTest, StatsJsonIsTheProtoJsonMapping) {
   EXPECT_EQ(stats["queued"], 0);
 }
 
+TEST_F(ClientTest, UsagePrintsEachTenantAndResetZeroesIt) {
+  StartServer();
+  ClientOptions g = Options("generate");
+  g.prompt = "ab";
+  g.max_tokens = 3;
+  ASSERT_EQ(Run(g), 0) << err_.str();
+  ClientOptions o = Options("usage");
+  EXPECT_EQ(Run(o), 7);  // PERMISSION_DENIED for a tenant key
+  o.api_key = kAdminKey;
+  o.reset = true;
+  ASSERT_EQ(Run(o), 0) << err_.str();
+  // BOS, ' ', 'a', 'b': 4 prompt tokens.
+  EXPECT_THAT(out_.str(), HasSubstr("(now reset to zero)"));
+  EXPECT_THAT(out_.str(),
+              HasSubstr("tenant alpha: requests length 1; refused none; "
+                        "prompt tokens 4 (0 cached), generated 3; kv "
+                        "byte-seconds "));
+  o.reset = false;
+  ASSERT_EQ(Run(o), 0) << err_.str();
+  EXPECT_THAT(out_.str(),
+              HasSubstr("tenant alpha: requests none; refused none; prompt "
+                        "tokens 0 (0 cached), generated 0; kv byte-seconds "));
+}
+
 TEST_F(ClientTest, HealthTokenizeInfoReload) {
   StartServer(EngineNotAttached());
   ClientOptions o = Options("health");
