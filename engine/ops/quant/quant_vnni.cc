@@ -1,0 +1,278 @@
+// QuantLinear's batched path on AVX-512 VNNI (see quant_vnni.h). Compiled
+// with target attributes so the binary runs on any x86-64; QuantLinear
+// calls it only after cpuid said yes.
+
+// GCC 12 reports the self-initialized _mm512_undefined_*() placeholders of
+// its own intrinsics headers as uninitialized once they are inlined here
+// (GCC bug 105593, fixed in 12.3 / 13).
+#if !defined(__clang__)  // GCC only (clang has no -Wmaybe-uninitialized)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include "engine/ops/quant/quant_vnni.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "engine/model/gguf_types.h"
+#include "engine/ops/quant/quant_avx512_util.h"
+#include "engine/ops/quant/quant_kernels.h"
+
+namespace kvasir::engine::quant::internal {
+namespace {
+
+using gguf::TensorType;
+
+// Decodes one weight row of k values into u[0, k) (unsigned bytes), and
+// per scale group g (a block of 32, or for Q6_K a half of 16) its scale
+// ws[g] and offset off[g]: the weight is ws[g] * u - off[g].
+using DecodeFn = void (*)(const uint8_t* w, int64_t k, uint8_t* u, float* ws,
+                          float* off);
+
+KVASIR_AVX512 inline float Half(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, sizeof(h));
+  return _cvtsh_ss(h);
+}
+
+KVASIR_AVX512 inline __m256i Load256(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+KVASIR_AVX512 inline void Store256(uint8_t* p, __m256i v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+}
+
+KVASIR_AVX512 void DecodeQ4_0(const uint8_t* w, int64_t k, uint8_t* u,
+                              float* ws, float* off) {
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  for (int64_t j = 0; j < k / 32; ++j) {
+    const uint8_t* b = w + j * 18;
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
+    Store256(u + j * 32,
+             _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4),
+                              _mm_and_si128(v, low4)));
+    ws[j] = Half(b);
+    off[j] = 8.0f * ws[j];
+  }
+}
+
+KVASIR_AVX512 void DecodeQ8_0(const uint8_t* w, int64_t k, uint8_t* u,
+                              float* ws, float* off) {
+  const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int64_t j = 0; j < k / 32; ++j) {
+    const uint8_t* b = w + j * 34;
+    // w + 128 as an unsigned byte: the sign bit flipped.
+    Store256(u + j * 32, _mm256_xor_si256(Load256(b + 2), bias));
+    ws[j] = Half(b);
+    off[j] = 128.0f * ws[j];
+  }
+}
+
+KVASIR_AVX512 void DecodeQ4_K(const uint8_t* w, int64_t k, uint8_t* u,
+                              float* ws, float* off) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int64_t sb = 0; sb < k / 256; ++sb) {
+    const uint8_t* b = w + sb * 144;
+    uint8_t packed[16];
+    UnpackKScales(b + 4, packed);
+    const float d = Half(b), dmin = Half(b + 2);
+    for (int s = 0; s < 8; ++s) {
+      ws[sb * 8 + s] = d * static_cast<float>(packed[s]);
+      off[sb * 8 + s] = dmin * static_cast<float>(packed[8 + s]);
+    }
+    // Chunk c of qs: sub-block 2c in the low nibbles, 2c + 1 in the high.
+    for (int c = 0; c < 4; ++c) {
+      const __m256i v = Load256(b + 16 + c * 32);
+      uint8_t* dst = u + sb * 256 + c * 64;
+      Store256(dst, _mm256_and_si256(v, low4));
+      Store256(dst + 32, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
+    }
+  }
+}
+
+KVASIR_AVX512 void DecodeQ6_K(const uint8_t* w, int64_t k, uint8_t* u,
+                              float* ws, float* off) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i top2 = _mm256_set1_epi8(0x30);
+  for (int64_t sb = 0; sb < k / 256; ++sb) {
+    const uint8_t* b = w + sb * 210;
+    const float d = Half(b + 208);
+    const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
+    for (int h = 0; h < 16; ++h) {
+      ws[sb * 16 + h] = d * static_cast<float>(sc[h]);
+      off[sb * 16 + h] = 32.0f * ws[sb * 16 + h];
+    }
+    // ggml's layout: each half of 128 values takes 64 bytes of ql (low
+    // nibbles of values 0-63, high nibbles of 64-127) and 32 of qh (2 bits
+    // for each of 4 groups of 32).
+    for (int n = 0; n < 2; ++n) {
+      const __m256i ql0 = Load256(b + n * 64), ql1 = Load256(b + n * 64 + 32);
+      const __m256i qh = Load256(b + 128 + n * 32);
+      uint8_t* dst = u + sb * 256 + n * 128;
+      const __m256i h0 = _mm256_and_si256(_mm256_slli_epi16(qh, 4), top2);
+      const __m256i h1 = _mm256_and_si256(_mm256_slli_epi16(qh, 2), top2);
+      const __m256i h2 = _mm256_and_si256(qh, top2);
+      const __m256i h3 = _mm256_and_si256(_mm256_srli_epi16(qh, 2), top2);
+      Store256(dst, _mm256_or_si256(_mm256_and_si256(ql0, low4), h0));
+      Store256(dst + 32, _mm256_or_si256(_mm256_and_si256(ql1, low4), h1));
+      Store256(dst + 64,
+               _mm256_or_si256(
+                   _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), h2));
+      Store256(dst + 96,
+               _mm256_or_si256(
+                   _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4), h3));
+    }
+  }
+}
+
+DecodeFn Decoder(uint32_t type) {
+  switch (static_cast<TensorType>(type)) {
+    case TensorType::kQ4_0:
+      return DecodeQ4_0;
+    case TensorType::kQ8_0:
+      return DecodeQ8_0;
+    case TensorType::kQ4_K:
+      return DecodeQ4_K;
+    case TensorType::kQ6_K:
+      return DecodeQ6_K;
+    default:
+      return nullptr;
+  }
+}
+
+// L dwords of weights at p in every L-dword group of lanes.
+template <int L>
+KVASIR_AVX512 inline __m512i Broadcast(const uint8_t* p) {
+  if constexpr (L == 1) {
+    int32_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return _mm512_set1_epi32(v);
+  } else {
+    int64_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return _mm512_set1_epi64(v);
+  }
+}
+
+// One activation tile against the 8 decoded rows of the panel: out[n * 16
+// + lane] = the lane's share of row n's sums (lanes of one activation row
+// add up to its result). kHalves: one scale per 16 values (Q6_K), else per
+// 32. `nsc`: scale slots per panel row.
+template <int L, bool kHalves>
+KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
+                        const float* off, int64_t nsc, const uint8_t* act,
+                        float* out) {
+  constexpr int N = kVnniPanelRows;
+  constexpr int kGroups = 8 / L;              // vectors per block
+  constexpr int kSpans = kHalves ? 2 : 1;     // scale groups per block
+  constexpr int kPerSpan = kGroups / kSpans;  // vectors per group
+  __m512 f[N];
+  for (int n = 0; n < N; ++n) f[n] = _mm512_setzero_ps();
+  const int64_t nb = k / 32;
+  for (int64_t j = 0; j < nb; ++j) {
+    const uint8_t* ab = act + j * kVnniBlockBytes;
+    const auto* fv = reinterpret_cast<const float*>(ab + 512);
+    const __m512 dx = _mm512_load_ps(fv);
+    for (int s = 0; s < kSpans; ++s) {
+      __m512i acc[N];
+      for (int n = 0; n < N; ++n) acc[n] = _mm512_setzero_si512();
+      for (int v = s * kPerSpan; v < (s + 1) * kPerSpan; ++v) {
+        const __m512i a = _mm512_load_si512(ab + v * 64);
+        const uint8_t* wp = u + j * 32 + v * 4 * L;
+        for (int n = 0; n < N; ++n) {
+          acc[n] = _mm512_dpbusd_epi32(acc[n], Broadcast<L>(wp + n * k), a);
+        }
+      }
+      const __m512 sum = _mm512_load_ps(fv + (kHalves ? 32 + 16 * s : 16));
+      const int64_t g = kHalves ? 2 * j + s : j;
+      for (int n = 0; n < N; ++n) {
+        const __m512 scale = _mm512_mul_ps(dx, _mm512_set1_ps(ws[n * nsc + g]));
+        f[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[n]), scale, f[n]);
+        f[n] = _mm512_fnmadd_ps(sum, _mm512_set1_ps(off[n * nsc + g]), f[n]);
+      }
+    }
+  }
+  for (int n = 0; n < N; ++n) _mm512_store_ps(out + n * 16, f[n]);
+}
+
+using TileFn = void (*)(const uint8_t* u, int64_t k, const float* ws,
+                        const float* off, int64_t nsc, const uint8_t* act,
+                        float* out);
+
+}  // namespace
+
+bool VnniCovers(uint32_t type) { return Decoder(type) != nullptr; }
+
+KVASIR_AVX512 void VnniPackRows(const ActRows& a, int m, int64_t k,
+                                int64_t t_begin, int64_t t_end,
+                                uint8_t* packed) {
+  const int64_t nb = k / 32;
+  for (int64_t t = t_begin; t < t_end; ++t) {
+    const int r0 = static_cast<int>(t) * kVnniTileRows;
+    const int rows = std::min(kVnniTileRows, m - r0);
+    const int L = rows <= 8 ? 2 : 1;
+    for (int64_t j = 0; j < nb; ++j) {
+      uint8_t* ab = packed + (t * nb + j) * kVnniBlockBytes;
+      std::memset(ab, 0, kVnniBlockBytes);
+      auto* fv = reinterpret_cast<float*>(ab + 512);
+      for (int r = 0; r < std::min(rows, kVnniTileRows / L); ++r) {
+        const int8_t* q = a.q(r0 + r) + j * 32;
+        const float* ds = a.ds(r0 + r) + 2 * j;
+        for (int p = 0; p < L; ++p) {
+          const int lane = r * L + p;
+          for (int v = 0; v < 8 / L; ++v) {
+            std::memcpy(ab + v * 64 + lane * 4, q + 4 * (v * L + p), 4);
+          }
+          fv[lane] = a.d8(r0 + r)[j * 8];
+        }
+        fv[16 + r * L] = ds[0] + ds[1];
+        fv[32 + r * L] = ds[0];
+        fv[48 + r * L] = ds[1];
+      }
+    }
+  }
+}
+
+KVASIR_AVX512 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes,
+                             int rows, int64_t k, const uint8_t* packed, int m,
+                             uint8_t* scratch, float* y, int64_t y_stride) {
+  const DecodeFn decode = Decoder(type);
+  const bool halves = static_cast<TensorType>(type) == TensorType::kQ6_K;
+  const int64_t nsc = k / 16;
+  uint8_t* u = scratch;
+  auto* ws = reinterpret_cast<float*>(scratch + kVnniPanelRows * k);
+  float* off = ws + kVnniPanelRows * nsc;
+  float* out = off + kVnniPanelRows * nsc;
+  for (int n = 0; n < rows; ++n) {
+    decode(w + n * row_bytes, k, u + n * k, ws + n * nsc, off + n * nsc);
+  }
+  // A short panel's missing rows multiply to nothing that is stored, but
+  // their scales must be finite numbers (the scratch is reused).
+  for (int n = rows; n < kVnniPanelRows; ++n) {
+    std::memset(ws + n * nsc, 0, static_cast<size_t>(nsc) * 4);
+    std::memset(off + n * nsc, 0, static_cast<size_t>(nsc) * 4);
+  }
+  const int64_t nb = k / 32;
+  for (int64_t t = 0; t < VnniTiles(m); ++t) {
+    const int r0 = static_cast<int>(t) * kVnniTileRows;
+    const int tile_rows = std::min(kVnniTileRows, m - r0);
+    const int L = tile_rows <= 8 ? 2 : 1;
+    const TileFn tile = L == 2 ? (halves ? Tile<2, true> : Tile<2, false>)
+                               : (halves ? Tile<1, true> : Tile<1, false>);
+    tile(u, k, ws, off, nsc, packed + t * nb * kVnniBlockBytes, out);
+    for (int n = 0; n < rows; ++n) {
+      for (int r = 0; r < tile_rows; ++r) {
+        float v = out[n * 16 + r * L];
+        if (L == 2) v += out[n * 16 + r * L + 1];
+        y[(r0 + r) * y_stride + n] = v;
+      }
+    }
+  }
+}
+
+}  // namespace kvasir::engine::quant::internal
