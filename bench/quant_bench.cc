@@ -144,7 +144,7 @@ void RegisterAll() {
       }
       continue;
     }
-    const std::initializer_list<int> ms = {1, 4, 8, 16, 32, 64, 512};
+    const std::initializer_list<int> ms = {1, 4, 5, 8, 16, 32, 64, 512};
     Register(type, Isa::kAvx512Vnni, Batched::kOff, false, ms);
     Register(type, Isa::kAvx2, Batched::kOff, false, {1, 16, 64});
     Register(type, Isa::kAvx512Vnni, Batched::kAmx, false, ms);

@@ -180,22 +180,33 @@ absl::StatusOr<std::unique_ptr<QuantContext>> QuantContext::Create(
         " is not supported by this CPU (best: ", IsaName(DetectIsa()), ")"));
   }
   auto ctx = std::unique_ptr<QuantContext>(new QuantContext(isa));
-  if (options.batched == Batched::kAmx && !AmxSupported()) {
+  Batched batched = options.batched;
+  // A/B runs of whole programs (the dot kernels against a batched path).
+  if (const char* env = std::getenv("KVASIR_QUANT_BATCHED");
+      batched == Batched::kAuto && env != nullptr) {
+    const absl::string_view name(env);
+    for (Batched b : {Batched::kOff, Batched::kAmx, Batched::kVnni}) {
+      if (name == BatchedName(b)) batched = b;
+    }
+  }
+  if (batched == Batched::kAmx && !AmxSupported()) {
     return absl::UnimplementedError(
-        "QuantContext: options.batched = amx, but this CPU or OS does not "
+        "QuantContext: batched = amx (options.batched or "
+        "KVASIR_QUANT_BATCHED), but this CPU or OS does not "
         "allow AMX (amx-bf16 and avx512-bf16, arch_prctl XTILEDATA)");
   }
-  if (options.batched == Batched::kVnni && isa != Isa::kAvx512Vnni) {
-    return absl::UnimplementedError(absl::StrCat(
-        "QuantContext: options.batched = vnni needs options.isa = ",
-        IsaName(Isa::kAvx512Vnni), " (it is ", IsaName(isa), ")"));
+  if (batched == Batched::kVnni && isa != Isa::kAvx512Vnni) {
+    return absl::UnimplementedError(
+        absl::StrCat("QuantContext: batched = vnni (options.batched or "
+                     "KVASIR_QUANT_BATCHED) needs options.isa = ",
+                     IsaName(Isa::kAvx512Vnni), " (it is ", IsaName(isa), ")"));
   }
-  ctx->amx_ = options.batched == Batched::kAmx ||
-              (options.batched == Batched::kAuto && isa == Isa::kAvx512Vnni &&
-               AmxSupported());
-  ctx->vnni_ = options.batched == Batched::kVnni ||
-               (options.batched == Batched::kAuto && !ctx->amx_ &&
-                isa == Isa::kAvx512Vnni);
+  ctx->amx_ =
+      batched == Batched::kAmx ||
+      (batched == Batched::kAuto && isa == Isa::kAvx512Vnni && AmxSupported());
+  ctx->vnni_ =
+      batched == Batched::kVnni ||
+      (batched == Batched::kAuto && !ctx->amx_ && isa == Isa::kAvx512Vnni);
   if (ctx->vnni_) ctx->batched_min_rows_ = kDefaultVnniMinRows;
   if (options.batched_min_rows > 0) {
     ctx->batched_min_rows_ = options.batched_min_rows;

@@ -56,6 +56,9 @@ class QuantContext {
     // Forced instruction set (tests force kAvx2 to cover machines without
     // AVX-512); kAuto = DetectIsa().
     Isa isa = Isa::kAuto;
+    // kAuto: also what the environment variable KVASIR_QUANT_BATCHED names
+    // ("off", "amx", "vnni"; for A/B runs of whole programs), else the
+    // best this CPU has.
     Batched batched = Batched::kAuto;
     // The smallest m that takes the batched (AMX or VNNI) path; 0 = the
     // default, kDefaultBatchedMinRows (AMX) or kDefaultVnniMinRows

@@ -27,9 +27,11 @@ namespace {
 
 using gguf::TensorType;
 
-// Decodes one weight row of k values into u[0, k) (unsigned bytes), and
+// Decodes one weight row of k values into u[0, k) (unsigned bytes) and
 // per scale group g (a block of 32, or for Q6_K a half of 16) its scale
-// ws[g] and offset off[g]: the weight is ws[g] * u - off[g].
+// ws[g]: the weight is ws[g] * (u - C) for the types with a constant
+// offset C (Q4_0: 8, Q8_0: 128, Q6_K: 32; the tile starts its integer sums
+// at -C * Σq), and for Q4_K ws[g] * u - off[g] (off: d_min * min).
 using DecodeFn = void (*)(const uint8_t* w, int64_t k, uint8_t* u, float* ws,
                           float* off);
 
@@ -48,7 +50,7 @@ KVASIR_AVX512 inline void Store256(uint8_t* p, __m256i v) {
 }
 
 KVASIR_AVX512 void DecodeQ4_0(const uint8_t* w, int64_t k, uint8_t* u,
-                              float* ws, float* off) {
+                              float* ws, float* /*off*/) {
   const __m128i low4 = _mm_set1_epi8(0x0F);
   for (int64_t j = 0; j < k / 32; ++j) {
     const uint8_t* b = w + j * 18;
@@ -57,19 +59,17 @@ KVASIR_AVX512 void DecodeQ4_0(const uint8_t* w, int64_t k, uint8_t* u,
              _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4),
                               _mm_and_si128(v, low4)));
     ws[j] = Half(b);
-    off[j] = 8.0f * ws[j];
   }
 }
 
 KVASIR_AVX512 void DecodeQ8_0(const uint8_t* w, int64_t k, uint8_t* u,
-                              float* ws, float* off) {
+                              float* ws, float* /*off*/) {
   const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
   for (int64_t j = 0; j < k / 32; ++j) {
     const uint8_t* b = w + j * 34;
     // w + 128 as an unsigned byte: the sign bit flipped.
     Store256(u + j * 32, _mm256_xor_si256(Load256(b + 2), bias));
     ws[j] = Half(b);
-    off[j] = 128.0f * ws[j];
   }
 }
 
@@ -78,13 +78,25 @@ KVASIR_AVX512 void DecodeQ4_K(const uint8_t* w, int64_t k, uint8_t* u,
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   for (int64_t sb = 0; sb < k / 256; ++sb) {
     const uint8_t* b = w + sb * 144;
-    uint8_t packed[16];
-    UnpackKScales(b + 4, packed);
-    const float d = Half(b), dmin = Half(b + 2);
-    for (int s = 0; s < 8; ++s) {
-      ws[sb * 8 + s] = d * static_cast<float>(packed[s]);
-      off[sb * 8 + s] = dmin * static_cast<float>(packed[8 + s]);
-    }
+    // UnpackKScales in one vector (as the dot kernel's Q4KFast): the 12
+    // bytes at b + 4 are words q0 q1 q2; bytes 0-7 of the result are the
+    // scales, 8-15 the mins: [q0 & low6, q2 & low4 | (q0 >> 2) & 0x30,
+    // q1 & low6, (q2 >> 4) & low4 | (q1 >> 2) & 0x30].
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 4));
+    const __m128i v = _mm_shuffle_epi32(q, _MM_SHUFFLE(2, 1, 2, 0));
+    const __m128i t = _mm_shuffle_epi32(q, _MM_SHUFFLE(1, 1, 0, 0));
+    const __m128i packed = _mm_or_si128(
+        _mm_and_si128(
+            _mm_srlv_epi32(v, _mm_setr_epi32(0, 0, 0, 4)),
+            _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
+        _mm_and_si128(_mm_srli_epi32(t, 2),
+                      _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
+    const __m512 sm =
+        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(packed)),
+                      _mm512_insertf32x8(_mm512_set1_ps(Half(b)),
+                                         _mm256_set1_ps(Half(b + 2)), 1));
+    _mm256_storeu_ps(ws + sb * 8, _mm512_castps512_ps256(sm));
+    _mm256_storeu_ps(off + sb * 8, _mm512_extractf32x8_ps(sm, 1));
     // Chunk c of qs: sub-block 2c in the low nibbles, 2c + 1 in the high.
     for (int c = 0; c < 4; ++c) {
       const __m256i v = Load256(b + 16 + c * 32);
@@ -96,17 +108,16 @@ KVASIR_AVX512 void DecodeQ4_K(const uint8_t* w, int64_t k, uint8_t* u,
 }
 
 KVASIR_AVX512 void DecodeQ6_K(const uint8_t* w, int64_t k, uint8_t* u,
-                              float* ws, float* off) {
+                              float* ws, float* /*off*/) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m256i top2 = _mm256_set1_epi8(0x30);
   for (int64_t sb = 0; sb < k / 256; ++sb) {
     const uint8_t* b = w + sb * 210;
-    const float d = Half(b + 208);
-    const auto* sc = reinterpret_cast<const int8_t*>(b + 192);
-    for (int h = 0; h < 16; ++h) {
-      ws[sb * 16 + h] = d * static_cast<float>(sc[h]);
-      off[sb * 16 + h] = 32.0f * ws[sb * 16 + h];
-    }
+    _mm512_storeu_ps(
+        ws + sb * 16,
+        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+                          reinterpret_cast<const __m128i*>(b + 192)))),
+                      _mm512_set1_ps(Half(b + 208))));
     // ggml's layout: each half of 128 values takes 64 bytes of ql (low
     // nibbles of values 0-63, high nibbles of 64-127) and 32 of qh (2 bits
     // for each of 4 groups of 32).
@@ -162,8 +173,10 @@ KVASIR_AVX512 inline __m512i Broadcast(const uint8_t* p) {
 // One activation tile against the 8 decoded rows of the panel: out[n * 16
 // + lane] = the lane's share of row n's sums (lanes of one activation row
 // add up to its result). kHalves: one scale per 16 values (Q6_K), else per
-// 32. `nsc`: scale slots per panel row.
-template <int L, bool kHalves>
+// 32. kShift: log2 of the type's constant offset C (the integer sums start
+// at -C * Σq), or 0 for Q4_K's mins (an FMA against Σq per group). `nsc`:
+// scale slots per panel row.
+template <int L, bool kHalves, int kShift>
 KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
                         const float* off, int64_t nsc, const uint8_t* act,
                         float* out) {
@@ -176,11 +189,18 @@ KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
   const int64_t nb = k / 32;
   for (int64_t j = 0; j < nb; ++j) {
     const uint8_t* ab = act + j * kVnniBlockBytes;
-    const auto* fv = reinterpret_cast<const float*>(ab + 512);
-    const __m512 dx = _mm512_load_ps(fv);
+    const __m512 dx = _mm512_load_ps(reinterpret_cast<const float*>(ab + 512));
+    __m512 t[N];
     for (int s = 0; s < kSpans; ++s) {
+      // Σq of the group (lane p = 0 of each row, 0 elsewhere).
+      const __m512i qsum =
+          _mm512_load_si512(ab + 576 + (kHalves ? 64 + 64 * s : 0));
+      const __m512i init =
+          kShift > 0 ? _mm512_sub_epi32(_mm512_setzero_si512(),
+                                        _mm512_slli_epi32(qsum, kShift))
+                     : _mm512_setzero_si512();
       __m512i acc[N];
-      for (int n = 0; n < N; ++n) acc[n] = _mm512_setzero_si512();
+      for (int n = 0; n < N; ++n) acc[n] = init;
       for (int v = s * kPerSpan; v < (s + 1) * kPerSpan; ++v) {
         const __m512i a = _mm512_load_si512(ab + v * 64);
         const uint8_t* wp = u + j * 32 + v * 4 * L;
@@ -188,14 +208,20 @@ KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
           acc[n] = _mm512_dpbusd_epi32(acc[n], Broadcast<L>(wp + n * k), a);
         }
       }
-      const __m512 sum = _mm512_load_ps(fv + (kHalves ? 32 + 16 * s : 16));
       const int64_t g = kHalves ? 2 * j + s : j;
       for (int n = 0; n < N; ++n) {
-        const __m512 scale = _mm512_mul_ps(dx, _mm512_set1_ps(ws[n * nsc + g]));
-        f[n] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[n]), scale, f[n]);
-        f[n] = _mm512_fnmadd_ps(sum, _mm512_set1_ps(off[n * nsc + g]), f[n]);
+        const __m512 w = _mm512_set1_ps(ws[n * nsc + g]);
+        t[n] = s == 0 ? _mm512_mul_ps(_mm512_cvtepi32_ps(acc[n]), w)
+                      : _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[n]), w, t[n]);
+      }
+      if (kShift == 0) {
+        const __m512 qf = _mm512_cvtepi32_ps(qsum);
+        for (int n = 0; n < N; ++n) {
+          t[n] = _mm512_fnmadd_ps(qf, _mm512_set1_ps(off[n * nsc + g]), t[n]);
+        }
       }
     }
+    for (int n = 0; n < N; ++n) f[n] = _mm512_fmadd_ps(t[n], dx, f[n]);
   }
   for (int n = 0; n < N; ++n) _mm512_store_ps(out + n * 16, f[n]);
 }
@@ -203,6 +229,24 @@ KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
 using TileFn = void (*)(const uint8_t* u, int64_t k, const float* ws,
                         const float* off, int64_t nsc, const uint8_t* act,
                         float* out);
+
+// The tiles of a type, for L = 1 and 2.
+const TileFn* Tiles(uint32_t type) {
+  static constexpr TileFn kQ4_0[] = {Tile<1, false, 3>, Tile<2, false, 3>};
+  static constexpr TileFn kQ8_0[] = {Tile<1, false, 7>, Tile<2, false, 7>};
+  static constexpr TileFn kQ4_K[] = {Tile<1, false, 0>, Tile<2, false, 0>};
+  static constexpr TileFn kQ6_K[] = {Tile<1, true, 5>, Tile<2, true, 5>};
+  switch (static_cast<TensorType>(type)) {
+    case TensorType::kQ4_0:
+      return kQ4_0;
+    case TensorType::kQ8_0:
+      return kQ8_0;
+    case TensorType::kQ6_K:
+      return kQ6_K;
+    default:
+      return kQ4_K;
+  }
+}
 
 }  // namespace
 
@@ -219,20 +263,22 @@ KVASIR_AVX512 void VnniPackRows(const ActRows& a, int m, int64_t k,
     for (int64_t j = 0; j < nb; ++j) {
       uint8_t* ab = packed + (t * nb + j) * kVnniBlockBytes;
       std::memset(ab, 0, kVnniBlockBytes);
-      auto* fv = reinterpret_cast<float*>(ab + 512);
+      auto* dx = reinterpret_cast<float*>(ab + 512);
+      auto* qsum = reinterpret_cast<int32_t*>(ab + 576);
       for (int r = 0; r < std::min(rows, kVnniTileRows / L); ++r) {
         const int8_t* q = a.q(r0 + r) + j * 32;
-        const float* ds = a.ds(r0 + r) + 2 * j;
         for (int p = 0; p < L; ++p) {
           const int lane = r * L + p;
           for (int v = 0; v < 8 / L; ++v) {
             std::memcpy(ab + v * 64 + lane * 4, q + 4 * (v * L + p), 4);
           }
-          fv[lane] = a.d8(r0 + r)[j * 8];
+          dx[lane] = a.d8(r0 + r)[j * 8];
         }
-        fv[16 + r * L] = ds[0] + ds[1];
-        fv[32 + r * L] = ds[0];
-        fv[48 + r * L] = ds[1];
+        int32_t half[2] = {0, 0};
+        for (int i = 0; i < 32; ++i) half[i / 16] += q[i];
+        qsum[r * L] = half[0] + half[1];
+        qsum[16 + r * L] = half[0];
+        qsum[32 + r * L] = half[1];
       }
     }
   }
@@ -242,7 +288,7 @@ KVASIR_AVX512 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes,
                              int rows, int64_t k, const uint8_t* packed, int m,
                              uint8_t* scratch, float* y, int64_t y_stride) {
   const DecodeFn decode = Decoder(type);
-  const bool halves = static_cast<TensorType>(type) == TensorType::kQ6_K;
+  const TileFn* tiles = Tiles(type);
   const int64_t nsc = k / 16;
   uint8_t* u = scratch;
   auto* ws = reinterpret_cast<float*>(scratch + kVnniPanelRows * k);
@@ -262,9 +308,7 @@ KVASIR_AVX512 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes,
     const int r0 = static_cast<int>(t) * kVnniTileRows;
     const int tile_rows = std::min(kVnniTileRows, m - r0);
     const int L = tile_rows <= 8 ? 2 : 1;
-    const TileFn tile = L == 2 ? (halves ? Tile<2, true> : Tile<2, false>)
-                               : (halves ? Tile<1, true> : Tile<1, false>);
-    tile(u, k, ws, off, nsc, packed + t * nb * kVnniBlockBytes, out);
+    tiles[L - 1](u, k, ws, off, nsc, packed + t * nb * kVnniBlockBytes, out);
     for (int n = 0; n < rows; ++n) {
       for (int r = 0; r < tile_rows; ++r) {
         float v = out[n * 16 + r * L];

@@ -22,10 +22,12 @@
 // so one activation load feeds 8 dot products and one broadcast feeds 16
 // activation rows; per block of 32 (Q6_K: 16) values and weight row the
 // int32 sums are converted once and scaled by d_w * d_x (one vector of the
-// tile's 16 d_x) and the offset (d_min * min, 32 d, 128 d, 8 d) is one FMA
-// against the tile's activation sums. The integer arithmetic is the dot
-// kernels' (int8 activations per row per block of 32, quant_kernels.h), so
-// the results agree with them up to float summation order.
+// tile's 16 d_x). A constant offset C of the type (Q4_0: 8, Q8_0: 128,
+// Q6_K: 32) costs nothing per weight row: the integer sums start at
+// -C * Σq; Q4_K's d_min * min is one FMA per row against the float Σq. The
+// integer arithmetic is the dot kernels' (int8 activations per row per block of
+// 32, quant_kernels.h), so the results agree with them up to float summation
+// order.
 //
 // Activation tiles: 16 rows of one dword per lane (L = 1), or, for a tile
 // of at most 8 rows (m = 5..8 and the tail), 8 rows of 2 dwords each
@@ -37,8 +39,9 @@ namespace kvasir::engine::quant::internal {
 inline constexpr int kVnniTileRows = 16;
 inline constexpr int kVnniPanelRows = 8;
 // Bytes of one (tile, block of 32) of packed activations: 8 vectors of
-// 64 int8, then 4 vectors of 16 floats: d_x, the block sum d_x * Σq, and
-// the sums of its two halves (the sums are in lane p = 0 of a row only).
+// 64 int8, then 16 floats d_x, then 3 vectors of 16 int32: the block's Σq
+// and the Σq of its two halves of 16 (in lane p = 0 of a row, 0 in the
+// others, so the lanes of a row add up to one offset).
 inline constexpr int64_t kVnniBlockBytes = 768;
 
 // Whether the batched path has a panel decoder for ggml type `type` (Q4_0,
