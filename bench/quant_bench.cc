@@ -137,6 +137,8 @@ void RegisterAll() {
     if (type == 2u) {  // Q4_0: the batched paths cover it too
       Register(type, Isa::kAvx512Vnni, Batched::kOff, false, {1, 16, 32});
       Register(type, Isa::kAvx512Vnni, Batched::kVnni, false, {16, 32});
+      Register(type, Isa::kAvx512Vnni, Batched::kOff, true, {8, 32});
+      Register(type, Isa::kAvx512Vnni, Batched::kVnni, true, {8, 32});
     }
     if (type != 8u && type != 12u && type != 14u) {
       for (Isa isa : {Isa::kAvx512Vnni, Isa::kAvx2}) {
@@ -149,7 +151,7 @@ void RegisterAll() {
     Register(type, Isa::kAvx2, Batched::kOff, false, {1, 16, 64});
     Register(type, Isa::kAvx512Vnni, Batched::kAmx, false, ms);
     Register(type, Isa::kAvx512Vnni, Batched::kVnni, false, ms);
-    Register(type, Isa::kAvx512Vnni, Batched::kOff, true, {1, 16, 64});
+    Register(type, Isa::kAvx512Vnni, Batched::kOff, true, ms);
     Register(type, Isa::kAvx512Vnni, Batched::kAmx, true, ms);
     Register(type, Isa::kAvx512Vnni, Batched::kVnni, true, ms);
   }

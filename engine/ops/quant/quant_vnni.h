@@ -30,7 +30,7 @@
 // order.
 //
 // Activation tiles: 16 rows of one dword per lane (L = 1), or, for a tile
-// of at most 8 rows (m = 5..8 and the tail), 8 rows of 2 dwords each
+// of at most 8 rows (m <= 8, and the tail), 8 rows of 2 dwords each
 // (L = 2: lane 2r + p holds dword p of a pair of k-groups), so small
 // batches do not leave half of each vector empty.
 namespace kvasir::engine::quant::internal {
