@@ -170,81 +170,114 @@ KVASIR_AVX512 inline __m512i Broadcast(const uint8_t* p) {
   }
 }
 
-// One activation tile against the 8 decoded rows of the panel: out[n * 16
-// + lane] = the lane's share of row n's sums (lanes of one activation row
-// add up to its result). kHalves: one scale per 16 values (Q6_K), else per
-// 32. kShift: log2 of the type's constant offset C (the integer sums start
-// at -C * Σq), or 0 for Q4_K's mins (an FMA against Σq per group). `nsc`:
-// scale slots per panel row.
-template <int L, bool kHalves, int kShift>
+// T activation tiles (consecutive in `act`) against the 8 decoded rows of
+// the panel: out[(i * 8 + n) * 16 + lane] = the lane's share of row n's
+// sums in tile i (lanes of one activation row add up to its result). Two
+// tiles take 4 weight rows at a time, so each weight broadcast feeds 32
+// activation rows (Tiles() says where that pays). kHalves: one scale per 16
+// values (Q6_K), else per 32. kShift: log2 of the type's constant offset C (the
+// integer sums start at -C * Σq), or 0 for Q4_K's mins (an FMA against Σq per
+// group). `nsc`: scale slots per panel row.
+template <int L, bool kHalves, int kShift, int T>
 KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
                         const float* off, int64_t nsc, const uint8_t* act,
                         float* out) {
-  constexpr int N = kVnniPanelRows;
+  constexpr int N = kVnniPanelRows / T;       // weight rows per pass
   constexpr int kGroups = 8 / L;              // vectors per block
   constexpr int kSpans = kHalves ? 2 : 1;     // scale groups per block
   constexpr int kPerSpan = kGroups / kSpans;  // vectors per group
-  __m512 f[N];
-  for (int n = 0; n < N; ++n) f[n] = _mm512_setzero_ps();
   const int64_t nb = k / 32;
-  for (int64_t j = 0; j < nb; ++j) {
-    const uint8_t* ab = act + j * kVnniBlockBytes;
-    const __m512 dx = _mm512_load_ps(reinterpret_cast<const float*>(ab + 512));
-    __m512 t[N];
-    for (int s = 0; s < kSpans; ++s) {
-      // Σq of the group (lane p = 0 of each row, 0 elsewhere).
-      const __m512i qsum =
-          _mm512_load_si512(ab + 576 + (kHalves ? 64 + 64 * s : 0));
-      const __m512i init =
-          kShift > 0 ? _mm512_sub_epi32(_mm512_setzero_si512(),
-                                        _mm512_slli_epi32(qsum, kShift))
-                     : _mm512_setzero_si512();
-      __m512i acc[N];
-      for (int n = 0; n < N; ++n) acc[n] = init;
-      for (int v = s * kPerSpan; v < (s + 1) * kPerSpan; ++v) {
-        const __m512i a = _mm512_load_si512(ab + v * 64);
-        const uint8_t* wp = u + j * 32 + v * 4 * L;
+  const int64_t tile_bytes = nb * kVnniBlockBytes;
+  for (int n0 = 0; n0 < kVnniPanelRows; n0 += N) {
+    __m512 f[T][N];
+    for (int i = 0; i < T; ++i) {
+      for (int n = 0; n < N; ++n) f[i][n] = _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < nb; ++j) {
+      const uint8_t* ab[T];
+      for (int i = 0; i < T; ++i)
+        ab[i] = act + i * tile_bytes + j * kVnniBlockBytes;
+      __m512 t[T][N];
+      for (int s = 0; s < kSpans; ++s) {
+        // Σq of the group (lane p = 0 of each row, 0 elsewhere).
+        __m512i qsum[T], acc[T][N];
+        for (int i = 0; i < T; ++i) {
+          qsum[i] =
+              _mm512_load_si512(ab[i] + 576 + (kHalves ? 64 + 64 * s : 0));
+          const __m512i init =
+              kShift > 0 ? _mm512_sub_epi32(_mm512_setzero_si512(),
+                                            _mm512_slli_epi32(qsum[i], kShift))
+                         : _mm512_setzero_si512();
+          for (int n = 0; n < N; ++n) acc[i][n] = init;
+        }
+        for (int v = s * kPerSpan; v < (s + 1) * kPerSpan; ++v) {
+          __m512i a[T];
+          for (int i = 0; i < T; ++i) a[i] = _mm512_load_si512(ab[i] + v * 64);
+          const uint8_t* wp = u + (n0 * k) + j * 32 + v * 4 * L;
+          for (int n = 0; n < N; ++n) {
+            const __m512i b = Broadcast<L>(wp + n * k);
+            for (int i = 0; i < T; ++i) {
+              acc[i][n] = _mm512_dpbusd_epi32(acc[i][n], b, a[i]);
+            }
+          }
+        }
+        const int64_t g = kHalves ? 2 * j + s : j;
         for (int n = 0; n < N; ++n) {
-          acc[n] = _mm512_dpbusd_epi32(acc[n], Broadcast<L>(wp + n * k), a);
+          const __m512 w = _mm512_set1_ps(ws[(n0 + n) * nsc + g]);
+          for (int i = 0; i < T; ++i) {
+            const __m512 c = _mm512_cvtepi32_ps(acc[i][n]);
+            t[i][n] =
+                s == 0 ? _mm512_mul_ps(c, w) : _mm512_fmadd_ps(c, w, t[i][n]);
+          }
+        }
+        if (kShift == 0) {
+          for (int i = 0; i < T; ++i) {
+            const __m512 qf = _mm512_cvtepi32_ps(qsum[i]);
+            for (int n = 0; n < N; ++n) {
+              t[i][n] = _mm512_fnmadd_ps(
+                  qf, _mm512_set1_ps(off[(n0 + n) * nsc + g]), t[i][n]);
+            }
+          }
         }
       }
-      const int64_t g = kHalves ? 2 * j + s : j;
-      for (int n = 0; n < N; ++n) {
-        const __m512 w = _mm512_set1_ps(ws[n * nsc + g]);
-        t[n] = s == 0 ? _mm512_mul_ps(_mm512_cvtepi32_ps(acc[n]), w)
-                      : _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[n]), w, t[n]);
-      }
-      if (kShift == 0) {
-        const __m512 qf = _mm512_cvtepi32_ps(qsum);
-        for (int n = 0; n < N; ++n) {
-          t[n] = _mm512_fnmadd_ps(qf, _mm512_set1_ps(off[n * nsc + g]), t[n]);
-        }
+      for (int i = 0; i < T; ++i) {
+        const __m512 dx =
+            _mm512_load_ps(reinterpret_cast<const float*>(ab[i] + 512));
+        for (int n = 0; n < N; ++n)
+          f[i][n] = _mm512_fmadd_ps(t[i][n], dx, f[i][n]);
       }
     }
-    for (int n = 0; n < N; ++n) f[n] = _mm512_fmadd_ps(t[n], dx, f[n]);
+    for (int i = 0; i < T; ++i) {
+      for (int n = 0; n < N; ++n) {
+        _mm512_store_ps(out + (i * kVnniPanelRows + n0 + n) * 16, f[i][n]);
+      }
+    }
   }
-  for (int n = 0; n < N; ++n) _mm512_store_ps(out + n * 16, f[n]);
 }
 
 using TileFn = void (*)(const uint8_t* u, int64_t k, const float* ws,
                         const float* off, int64_t nsc, const uint8_t* act,
                         float* out);
 
-// The tiles of a type, for L = 1 and 2.
+// The tiles of a type: one tile of L = 1, one of L = 2, two of L = 1 (or
+// null: measured on Zen 4, two tiles at once take 0.55-0.65x the time of
+// one after the other for Q6_K, whose two scale groups per block keep more
+// work per weight row, and gain nothing for the other types).
+template <bool kHalves, int kShift>
+constexpr TileFn kTiles[] = {Tile<1, kHalves, kShift, 1>,
+                             Tile<2, kHalves, kShift, 1>,
+                             kHalves ? Tile<1, kHalves, kShift, 2> : nullptr};
+
 const TileFn* Tiles(uint32_t type) {
-  static constexpr TileFn kQ4_0[] = {Tile<1, false, 3>, Tile<2, false, 3>};
-  static constexpr TileFn kQ8_0[] = {Tile<1, false, 7>, Tile<2, false, 7>};
-  static constexpr TileFn kQ4_K[] = {Tile<1, false, 0>, Tile<2, false, 0>};
-  static constexpr TileFn kQ6_K[] = {Tile<1, true, 5>, Tile<2, true, 5>};
   switch (static_cast<TensorType>(type)) {
     case TensorType::kQ4_0:
-      return kQ4_0;
+      return kTiles<false, 3>;
     case TensorType::kQ8_0:
-      return kQ8_0;
+      return kTiles<false, 7>;
     case TensorType::kQ6_K:
-      return kQ6_K;
+      return kTiles<true, 5>;
     default:
-      return kQ4_K;
+      return kTiles<false, 0>;
   }
 }
 
@@ -304,18 +337,29 @@ KVASIR_AVX512 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes,
     std::memset(off + n * nsc, 0, static_cast<size_t>(nsc) * 4);
   }
   const int64_t nb = k / 32;
-  for (int64_t t = 0; t < VnniTiles(m); ++t) {
+  const int64_t n_tiles = VnniTiles(m);
+  for (int64_t t = 0; t < n_tiles;) {
     const int r0 = static_cast<int>(t) * kVnniTileRows;
     const int tile_rows = std::min(kVnniTileRows, m - r0);
     const int L = tile_rows <= 8 ? 2 : 1;
-    tiles[L - 1](u, k, ws, off, nsc, packed + t * nb * kVnniBlockBytes, out);
-    for (int n = 0; n < rows; ++n) {
-      for (int r = 0; r < tile_rows; ++r) {
-        float v = out[n * 16 + r * L];
-        if (L == 2) v += out[n * 16 + r * L + 1];
-        y[(r0 + r) * y_stride + n] = v;
+    // Two tiles at once when the next one is also of L = 1 (> 8 rows).
+    const int pair =
+        tiles[2] != nullptr && L == 1 && m - r0 > kVnniTileRows + 8 ? 2 : 1;
+    tiles[pair == 2 ? 2 : L - 1](u, k, ws, off, nsc,
+                                 packed + t * nb * kVnniBlockBytes, out);
+    for (int i = 0; i < pair; ++i) {
+      const int ri = r0 + i * kVnniTileRows;
+      const int rows_i = std::min(kVnniTileRows, m - ri);
+      const float* o = out + i * kVnniPanelRows * 16;
+      for (int n = 0; n < rows; ++n) {
+        for (int r = 0; r < rows_i; ++r) {
+          float v = o[n * 16 + r * L];
+          if (L == 2) v += o[n * 16 + r * L + 1];
+          y[(ri + r) * y_stride + n] = v;
+        }
       }
     }
+    t += pair;
   }
 }
 

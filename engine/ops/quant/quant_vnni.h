@@ -57,10 +57,10 @@ inline int64_t VnniActBytes(int64_t m, int64_t k) {
 }
 // Bytes of one thread's scratch for rows of k values: the decoded panel
 // (8 rows of k bytes), its scales and offsets (8 rows of k / 16 floats
-// each), and the tile's results (8 x 16 floats).
+// each), and the results of two tiles (2 x 8 x 16 floats).
 inline int64_t VnniScratchBytes(int64_t k) {
   return kVnniPanelRows * k + 2 * kVnniPanelRows * (k / 16) * 4 +
-         kVnniPanelRows * kVnniTileRows * 4;
+         2 * kVnniPanelRows * kVnniTileRows * 4;
 }
 
 // Packs the m quantized activation rows of `a` (k values each) into
