@@ -3,10 +3,10 @@
 // caches, measured in the same run. Decode (m = 1) streams the weights once
 // per call, so its figure to watch is GB/s of weights and the fraction of
 // that bandwidth; batched m shows the compute side (GOP/s). Paths: the
-// dot kernels (avx512-vnni, avx2; Batched::kOff) and the AMX tiles (amx,
-// forced from m = 1), each over m = 1..512 for the types of Q4_K_M and
-// Q8_0 models; /hot runs one matrix that stays cached (the kernels'
-// compute rate without the memory).
+// dot kernels (avx512-vnni, avx2; Batched::kOff), the AMX tiles (amx) and
+// the VNNI panels (vnni), the batched paths forced from m = 1, each over m
+// = 1..512 for the types of Q4_K_M and Q8_0 models; /hot runs one matrix that
+// stays cached (the kernels' compute rate without the memory).
 //
 //   build/bench/quant_bench [--benchmark_filter=Q4_K]
 #include <omp.h>
@@ -119,8 +119,9 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa,
 // QuantContext::kDefaultBatchedMinRows.
 void Register(uint32_t type, Isa isa, Batched batched, bool hot,
               std::initializer_list<int> ms) {
-  const std::string path =
-      batched == Batched::kAmx ? std::string("amx") : std::string(IsaName(isa));
+  const std::string path = batched == Batched::kOff
+                               ? std::string(IsaName(isa))
+                               : std::string(BatchedName(batched));
   auto* b = benchmark::RegisterBenchmark(
                 absl::StrCat("BM_QuantLinear/", TypeName(type), "/", path,
                              hot ? "/hot" : "")
@@ -133,18 +134,26 @@ void Register(uint32_t type, Isa isa, Batched batched, bool hot,
 
 void RegisterAll() {
   for (uint32_t type : {2u, 3u, 6u, 7u, 8u, 12u, 13u, 14u}) {
+    if (type == 2u) {  // Q4_0: the batched paths cover it too
+      Register(type, Isa::kAvx512Vnni, Batched::kOff, false, {1, 16, 32});
+      Register(type, Isa::kAvx512Vnni, Batched::kVnni, false, {16, 32});
+      Register(type, Isa::kAvx512Vnni, Batched::kOff, true, {8, 32});
+      Register(type, Isa::kAvx512Vnni, Batched::kVnni, true, {8, 32});
+    }
     if (type != 8u && type != 12u && type != 14u) {
       for (Isa isa : {Isa::kAvx512Vnni, Isa::kAvx2}) {
         Register(type, isa, Batched::kOff, false, {1, 16});
       }
       continue;
     }
-    const std::initializer_list<int> ms = {1, 4, 8, 16, 32, 64, 512};
+    const std::initializer_list<int> ms = {1, 4, 5, 8, 16, 32, 64, 512};
     Register(type, Isa::kAvx512Vnni, Batched::kOff, false, ms);
     Register(type, Isa::kAvx2, Batched::kOff, false, {1, 16, 64});
     Register(type, Isa::kAvx512Vnni, Batched::kAmx, false, ms);
-    Register(type, Isa::kAvx512Vnni, Batched::kOff, true, {1, 16, 64});
+    Register(type, Isa::kAvx512Vnni, Batched::kVnni, false, ms);
+    Register(type, Isa::kAvx512Vnni, Batched::kOff, true, ms);
     Register(type, Isa::kAvx512Vnni, Batched::kAmx, true, ms);
+    Register(type, Isa::kAvx512Vnni, Batched::kVnni, true, ms);
   }
 }
 

@@ -19,6 +19,7 @@
 #include "engine/ops/quant/quant_amx.h"
 #include "engine/ops/quant/quant_formats.h"
 #include "engine/ops/quant/quant_kernels.h"
+#include "engine/ops/quant/quant_vnni.h"
 
 namespace kvasir::engine::quant {
 namespace {
@@ -179,14 +180,34 @@ absl::StatusOr<std::unique_ptr<QuantContext>> QuantContext::Create(
         " is not supported by this CPU (best: ", IsaName(DetectIsa()), ")"));
   }
   auto ctx = std::unique_ptr<QuantContext>(new QuantContext(isa));
-  if (options.batched == Batched::kAmx && !AmxSupported()) {
+  Batched batched = options.batched;
+  // A/B runs of whole programs (the dot kernels against a batched path).
+  if (const char* env = std::getenv("KVASIR_QUANT_BATCHED");
+      batched == Batched::kAuto && env != nullptr) {
+    const absl::string_view name(env);
+    for (Batched b : {Batched::kOff, Batched::kAmx, Batched::kVnni}) {
+      if (name == BatchedName(b)) batched = b;
+    }
+  }
+  if (batched == Batched::kAmx && !AmxSupported()) {
     return absl::UnimplementedError(
-        "QuantContext: options.batched = amx, but this CPU or OS does not "
+        "QuantContext: batched = amx (options.batched or "
+        "KVASIR_QUANT_BATCHED), but this CPU or OS does not "
         "allow AMX (amx-bf16 and avx512-bf16, arch_prctl XTILEDATA)");
   }
-  ctx->amx_ = options.batched == Batched::kAmx ||
-              (options.batched == Batched::kAuto && isa == Isa::kAvx512Vnni &&
-               AmxSupported());
+  if (batched == Batched::kVnni && isa != Isa::kAvx512Vnni) {
+    return absl::UnimplementedError(
+        absl::StrCat("QuantContext: batched = vnni (options.batched or "
+                     "KVASIR_QUANT_BATCHED) needs options.isa = ",
+                     IsaName(Isa::kAvx512Vnni), " (it is ", IsaName(isa), ")"));
+  }
+  ctx->amx_ =
+      batched == Batched::kAmx ||
+      (batched == Batched::kAuto && isa == Isa::kAvx512Vnni && AmxSupported());
+  ctx->vnni_ =
+      batched == Batched::kVnni ||
+      (batched == Batched::kAuto && !ctx->amx_ && isa == Isa::kAvx512Vnni);
+  if (ctx->vnni_) ctx->batched_min_rows_ = kDefaultVnniMinRows;
   if (options.batched_min_rows > 0) {
     ctx->batched_min_rows_ = options.batched_min_rows;
   }
@@ -204,6 +225,7 @@ void QuantContext::Reserve(int64_t rows, int64_t in_features) {
     act_ = Allocate(bytes);
     act_bytes_ = bytes;
   }
+  if (vnni_) ReserveVnni(rows, in_features);
   if (!amx_) return;
   const int64_t packed = internal::AmxActBytes(rows, in_features);
   if (packed > amx_act_bytes_) {
@@ -282,6 +304,10 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
                  std::all_of(parts.begin(), parts.end(), [](const Part& p) {
                    return BatchedCovers(p.type);
                  });
+  linear->vnni_ =
+      ctx->vnni_ && std::all_of(parts.begin(), parts.end(), [](const Part& p) {
+        return internal::VnniCovers(p.type);
+      });
   if (any_quantized) {
     try {
       ctx->Reserve(options.max_rows, in_features);
@@ -318,6 +344,7 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
       table.quantize_act(x + i * k, k, act + i * stride);
     }
   }
+  if (vnni_ && m >= ctx.batched_min_rows_) return ForwardVnni(ctx, m, y);
   const ActRows all_rows{
       .base = act, .stride = stride, .nbp = internal::ActPaddedBlocks(k)};
   const int64_t out = out_features_;

@@ -27,21 +27,26 @@ bool IsaSupported(Isa isa);
 // How Forward multiplies a batch of m >= Options::batched_min_rows rows:
 // kAuto uses AMX tiles (bf16 weights dequantized per panel, see
 // quant_amx.h) when the Isa is kAvx512Vnni and the CPU and OS allow AMX,
-// else the Isa's dot kernels; kOff always uses the dot kernels; kAmx
-// requires AMX (Create fails without it). Linears with a part the AMX path
-// does not cover (BatchedCovers) use the dot kernels at every m.
-enum class Batched { kAuto, kOff, kAmx };
-absl::string_view BatchedName(Batched batched);  // "auto", "off", "amx"
+// else, on kAvx512Vnni, VNNI panels (weights decoded to int8 once per call
+// and applied to every activation row, see quant_vnni.h), else the Isa's
+// dot kernels; kOff always uses the dot kernels; kAmx requires AMX and
+// kVnni the kAvx512Vnni Isa (Create fails without them). Linears with a
+// part the batched paths do not cover (BatchedCovers) use the dot kernels
+// at every m.
+enum class Batched { kAuto, kOff, kAmx, kVnni };
+// "auto", "off", "amx", "vnni"
+absl::string_view BatchedName(Batched batched);
 // Whether this CPU and OS can run the AMX path.
 bool AmxSupported();
-// Whether the AMX path multiplies parts of ggml type `type` (Q4_0, Q8_0,
-// Q4_K, Q6_K).
+// Whether the batched paths (AMX and VNNI) multiply parts of ggml type
+// `type` (Q4_0, Q8_0, Q4_K, Q6_K).
 bool BatchedCovers(uint32_t type);
 
 // What the quantized matmuls of one model share: the chosen instruction set
 // and the buffer that holds the activations quantized to 8 bits (one
 // quantization of x serves every part of a fused projection); with AMX, the
-// activations packed as bf16 and each thread's weight panel.
+// activations packed as bf16 (AMX) or in int8 tiles (VNNI) and each
+// thread's weight panel.
 //
 // Not thread-safe: one thread calls Forward (which itself runs OpenMP
 // threads).
@@ -51,14 +56,22 @@ class QuantContext {
     // Forced instruction set (tests force kAvx2 to cover machines without
     // AVX-512); kAuto = DetectIsa().
     Isa isa = Isa::kAuto;
+    // kAuto: also what the environment variable KVASIR_QUANT_BATCHED names
+    // ("off", "amx", "vnni"; for A/B runs of whole programs), else the
+    // best this CPU has.
     Batched batched = Batched::kAuto;
-    // The smallest m that takes the batched (AMX) path; 0 = the default,
-    // kDefaultBatchedMinRows (measured: bench/quant_bench.cc).
+    // The smallest m that takes the batched (AMX or VNNI) path; 0 = the
+    // default, kDefaultBatchedMinRows (AMX) or kDefaultVnniMinRows
+    // (measured: bench/quant_bench.cc).
     int batched_min_rows = 0;
   };
   static constexpr int kDefaultBatchedMinRows = 8;
-  // Unimplemented naming the Isa when the CPU cannot run a forced one, or
-  // for Batched::kAmx without AMX.
+  // Measured on Zen 4 (bench/quant_bench.cc, one thread, hot): at m = 8
+  // the panels take half the time of the dot kernels for Q4_K and Q4_0,
+  // the same for Q8_0 and 1.2x longer for Q6_K; at m = 32, 0.43-0.75x.
+  static constexpr int kDefaultVnniMinRows = 8;
+  // Unimplemented naming the Isa when the CPU cannot run a forced one, for
+  // Batched::kAmx without AMX, or for Batched::kVnni on another Isa.
   static absl::StatusOr<std::unique_ptr<QuantContext>> Create(
       const Options& options);
 
@@ -69,14 +82,17 @@ class QuantContext {
   Isa isa() const { return isa_; }
   // Whether Forward takes the AMX path for m >= batched_min_rows().
   bool amx() const { return amx_; }
+  // Whether Forward takes the VNNI panel path for m >= batched_min_rows().
+  bool vnni() const { return vnni_; }
   int batched_min_rows() const { return batched_min_rows_; }
 
   // Grows the activation buffer for `rows` rows of `in_features` values
   // (with AMX also the packed bf16 activations and one scratch (weight panel,
-  // accumulators) per thread of omp_get_max_threads(); Forward runs at most
-  // that many). Called at load time by QuantLinear::Create; Forward never
-  // allocates. Throws std::bad_alloc (keeping the old buffer) when memory runs
-  // out.
+  // accumulators) per thread of omp_get_max_threads(), with VNNI the
+  // activation tiles and one decoded panel per thread; Forward runs at most
+  // that many threads). Called at load time by QuantLinear::Create; Forward
+  // never allocates. Throws std::bad_alloc (keeping the old buffer) when memory
+  // runs out.
   void Reserve(int64_t rows, int64_t in_features);
 
  private:
@@ -98,6 +114,14 @@ class QuantContext {
   std::unique_ptr<uint8_t[], Free> amx_scratch_;  // per thread
   int64_t amx_scratch_bytes_ = 0;                 // of each thread
   int amx_threads_ = 0;
+  bool vnni_ = false;
+  std::unique_ptr<uint8_t[], Free> vnni_act_;  // internal::VnniPackRows
+  int64_t vnni_act_bytes_ = 0;
+  std::unique_ptr<uint8_t[], Free> vnni_scratch_;  // per thread
+  int64_t vnni_scratch_bytes_ = 0;                 // of each thread
+  int vnni_threads_ = 0;
+  // Grows the VNNI buffers (quant_linear_vnni.cc).
+  void ReserveVnni(int64_t rows, int64_t in_features);
 };
 
 // y = x · Wᵀ with W [out_features, in_features] kept in its ggml block
@@ -158,6 +182,9 @@ class QuantLinear {
   // Forward on AMX (quant_linear_amx.cc); preconditions checked.
   absl::Status ForwardAmx(QuantContext& ctx, const float* x, int m,
                           float* y) const;
+  // Forward on VNNI panels (quant_linear_vnni.cc), the activations already
+  // quantized at ctx.act_; preconditions checked.
+  absl::Status ForwardVnni(QuantContext& ctx, int m, float* y) const;
 
   Options options_;
   int64_t in_features_ = 0;
@@ -174,6 +201,7 @@ class QuantLinear {
   std::vector<Chunk> chunks_;
   bool quantized_ = false;  // some part needs quantized activations
   bool amx_ = false;        // the context has AMX and it covers every part
+  bool vnni_ = false;       // the context has VNNI panels, they cover all
 };
 
 }  // namespace kvasir::engine::quant

@@ -25,6 +25,8 @@ absl::string_view BatchedName(Batched batched) {
       return "off";
     case Batched::kAmx:
       return "amx";
+    case Batched::kVnni:
+      return "vnni";
   }
   return "unknown";
 }

@@ -1,0 +1,84 @@
+// QuantLinear's batched path on AVX-512 VNNI without AMX (the kernels are
+// in quant_vnni.cc) and the context's buffers for it.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "engine/ops/quant/quant_formats.h"
+#include "engine/ops/quant/quant_kernels.h"
+#include "engine/ops/quant/quant_linear.h"
+#include "engine/ops/quant/quant_vnni.h"
+
+namespace kvasir::engine::quant {
+
+void QuantContext::ReserveVnni(int64_t rows, int64_t in_features) {
+  const int64_t packed = internal::VnniActBytes(rows, in_features);
+  if (packed > vnni_act_bytes_) {
+    vnni_act_ = Allocate(packed);
+    vnni_act_bytes_ = packed;
+  }
+  const int64_t scratch = internal::VnniScratchBytes(in_features);
+  const int threads = std::max(1, omp_get_max_threads());
+  if (scratch > vnni_scratch_bytes_ || threads > vnni_threads_) {
+    const int64_t each = std::max(scratch, vnni_scratch_bytes_);
+    const int n = std::max(threads, vnni_threads_);
+    vnni_scratch_ = Allocate(each * n);
+    vnni_scratch_bytes_ = each;
+    vnni_threads_ = n;
+  }
+}
+
+absl::Status QuantLinear::ForwardVnni(QuantContext& ctx, int m,
+                                      float* y) const {
+  const int64_t k = in_features_;
+  if (ctx.vnni_act_bytes_ < internal::VnniActBytes(m, k) ||
+      ctx.vnni_scratch_bytes_ < internal::VnniScratchBytes(k)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "QuantLinear ", options_.name, ": the context's VNNI buffers hold ",
+        ctx.vnni_act_bytes_, " / ", ctx.vnni_scratch_bytes_, " bytes, m = ", m,
+        " needs ", internal::VnniActBytes(m, k), " / ",
+        internal::VnniScratchBytes(k),
+        " (Forward with the context given to Create)"));
+  }
+  const internal::ActRows rows{.base = ctx.act_.get(),
+                               .stride = internal::ActRowBytes(k),
+                               .nbp = internal::ActPaddedBlocks(k)};
+  uint8_t* packed = ctx.vnni_act_.get();
+  // Each thread needs its own scratch: never more threads than scratches.
+  const int threads = std::min(omp_get_max_threads(), ctx.vnni_threads_);
+  const int64_t tiles = internal::VnniTiles(m);
+#pragma omp parallel for schedule(static) num_threads(threads) if (tiles > 1)
+  for (int64_t t = 0; t < tiles; ++t) {
+    internal::VnniPackRows(rows, m, k, t, t + 1, packed);
+  }
+  // A task: one chunk (16 rows of one part), two panels of 8 rows; the
+  // threads take disjoint chunks, so each weight byte is read and decoded
+  // once per call.
+  const int64_t n_chunks = static_cast<int64_t>(chunks_.size());
+  const int64_t out = out_features_;
+  uint8_t* scratches = ctx.vnni_scratch_.get();
+  const int64_t scratch_bytes = ctx.vnni_scratch_bytes_;
+#pragma omp parallel num_threads(threads)
+  {
+    uint8_t* scratch = scratches + omp_get_thread_num() * scratch_bytes;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      const Chunk& chunk = chunks_[c];
+      const uint32_t type = parts_[chunk.part].type;
+      const int64_t row_bytes = RowBytes(type, k);
+      for (int64_t n0 = 0; n0 < chunk.rows; n0 += internal::kVnniPanelRows) {
+        const int rows_here = static_cast<int>(
+            std::min<int64_t>(internal::kVnniPanelRows, chunk.rows - n0));
+        internal::VnniPanel(type, chunk.data + n0 * row_bytes, row_bytes,
+                            rows_here, k, packed, m, scratch,
+                            y + chunk.row_begin + n0, out);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kvasir::engine::quant

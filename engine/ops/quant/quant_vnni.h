@@ -1,0 +1,82 @@
+#ifndef KVASIR_ENGINE_OPS_QUANT_QUANT_VNNI_H_
+#define KVASIR_ENGINE_OPS_QUANT_QUANT_VNNI_H_
+
+#include <cstdint>
+
+#include "engine/ops/quant/quant_kernels.h"
+
+// Private to engine/ops/quant: QuantLinear's batched path on AVX-512 VNNI
+// without AMX (AMD Zen 4, Intel before Sapphire Rapids), for m >= a
+// threshold of activation rows.
+//
+// The dot kernels decode each weight block once per 4 activation rows and
+// spend a float conversion, a scale multiply and an FMA per 64 products.
+// Here a panel of 8 weight rows is decoded ONCE per call into unsigned
+// bytes (Q4_K, Q4_0: the nibbles; Q6_K: the 6-bit values; Q8_0: w + 128)
+// with one f32 scale and one f32 offset per (row, scale group), and
+// multiplied with every activation tile:
+//
+//   vpdpbusd(acc[n], broadcast(4 weight bytes of row n), 16 activation
+//            lanes of 4 int8 each)
+//
+// so one activation load feeds 8 dot products and one broadcast feeds 16
+// activation rows; per block of 32 (Q6_K: 16) values and weight row the
+// int32 sums are converted once and scaled by d_w * d_x (one vector of the
+// tile's 16 d_x). A constant offset C of the type (Q4_0: 8, Q8_0: 128,
+// Q6_K: 32) costs nothing per weight row: the integer sums start at
+// -C * Σq; Q4_K's d_min * min is one FMA per row against the float Σq. The
+// integer arithmetic is the dot kernels' (int8 activations per row per block of
+// 32, quant_kernels.h), so the results agree with them up to float summation
+// order.
+//
+// Activation tiles: 16 rows of one dword per lane (L = 1), or, for a tile
+// of at most 8 rows (m <= 8, and the tail), 8 rows of 2 dwords each
+// (L = 2: lane 2r + p holds dword p of a pair of k-groups), so small
+// batches do not leave half of each vector empty.
+namespace kvasir::engine::quant::internal {
+
+// Activation rows per tile, and weight rows per decoded panel.
+inline constexpr int kVnniTileRows = 16;
+inline constexpr int kVnniPanelRows = 8;
+// Bytes of one (tile, block of 32) of packed activations: 8 vectors of
+// 64 int8, then 16 floats d_x, then 3 vectors of 16 int32: the block's Σq
+// and the Σq of its two halves of 16 (in lane p = 0 of a row, 0 in the
+// others, so the lanes of a row add up to one offset).
+inline constexpr int64_t kVnniBlockBytes = 768;
+
+// Whether the batched path has a panel decoder for ggml type `type` (Q4_0,
+// Q8_0, Q4_K, Q6_K).
+bool VnniCovers(uint32_t type);
+
+inline int64_t VnniTiles(int64_t m) {
+  return (m + kVnniTileRows - 1) / kVnniTileRows;
+}
+// Bytes of the packed activations of m rows of k values (k % 32 == 0).
+inline int64_t VnniActBytes(int64_t m, int64_t k) {
+  return VnniTiles(m) * (k / 32) * kVnniBlockBytes;
+}
+// Bytes of one thread's scratch for rows of k values: the decoded panel
+// (8 rows of k bytes), its scales and offsets (8 rows of k / 16 floats
+// each), and the results of two tiles (2 x 8 x 16 floats).
+inline int64_t VnniScratchBytes(int64_t k) {
+  return kVnniPanelRows * k + 2 * kVnniPanelRows * (k / 16) * 4 +
+         2 * kVnniPanelRows * kVnniTileRows * 4;
+}
+
+// Packs the m quantized activation rows of `a` (k values each) into
+// `packed` (VnniActBytes(m, k) bytes, 64-byte aligned): tiles [t_begin,
+// t_end) only, so threads can split the work. Lanes of rows >= m are zero.
+void VnniPackRows(const ActRows& a, int m, int64_t k, int64_t t_begin,
+                  int64_t t_end, uint8_t* packed);
+
+// y[r * y_stride + n] = Σ_i W[n][i] * x[r][i] for r < m, n < rows (1..8):
+// weight rows of ggml type `type` (VnniCovers) at w, row_bytes apart, k
+// values each; x as VnniPackRows packed it. `scratch`: VnniScratchBytes(k)
+// bytes of this thread, 64-byte aligned.
+void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes, int rows,
+               int64_t k, const uint8_t* packed, int m, uint8_t* scratch,
+               float* y, int64_t y_stride);
+
+}  // namespace kvasir::engine::quant::internal
+
+#endif  // KVASIR_ENGINE_OPS_QUANT_QUANT_VNNI_H_

@@ -1,0 +1,174 @@
+// QuantLinear's batched path on AVX-512 VNNI panels (quant_vnni.h), forced
+// with Batched::kVnni, against the double-precision reference of the int8
+// activations (the dot kernels' arithmetic).
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "engine/ops/quant/quant_formats.h"
+#include "engine/ops/quant/quant_linear.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/engine/ops/quant_test_util.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kvasir::engine::quant {
+namespace {
+
+using ::kvasir::testing::StatusIs;
+using ::testing::HasSubstr;
+
+constexpr uint32_t kVnniTypes[] = {kQ4_0, kQ8_0, kQ4_K, kQ6_K};
+
+// y of `linear` for m rows of x, checked against the reference: within
+// 1e-4 of the magnitude of the quantized math (as the dot kernels), and
+// within the activation quantization's bound of the exact f32 product.
+void CheckRows(QuantContext& ctx, const QuantLinear& linear,
+               absl::Span<const QuantLinear::Part> parts, int m,
+               std::mt19937& rng) {
+  const int64_t k = linear.in_features();
+  const std::vector<float> x = RandomX(m * k, rng);
+  std::vector<float> y(static_cast<size_t>(m * linear.out_features()), NAN);
+  ASSERT_OK(linear.Forward(ctx, x.data(), m, y.data()));
+  const Reference ref = ComputeReference(parts, k, x, m);
+  for (size_t o = 0; o < y.size(); ++o) {
+    ASSERT_TRUE(std::isfinite(y[o])) << o;
+    const double tol = 1e-4 * ref.mag[o] + 1e-30;
+    ASSERT_NEAR(y[o], ref.y[o], tol)
+        << "output " << o << " (row " << o / linear.out_features() << ")";
+    ASSERT_NEAR(y[o], ref.y_exact[o], ref.bound[o] + tol) << "output " << o;
+  }
+}
+
+void CheckVnni(absl::Span<const QuantLinear::Part> parts, int64_t k, int m,
+               std::mt19937& rng, int max_rows = 40) {
+  ASSERT_OK_AND_ASSIGN(
+      auto ctx,
+      QuantContext::Create({.batched = Batched::kVnni, .batched_min_rows = 1}));
+  ASSERT_TRUE(ctx->vnni());
+  ASSERT_OK_AND_ASSIGN(
+      auto linear, QuantLinear::Create({.name = "vnni", .max_rows = max_rows},
+                                       ctx.get(), parts, k));
+  CheckRows(*ctx, *linear, parts, m, rng);
+}
+
+bool HaveVnni() { return IsaSupported(Isa::kAvx512Vnni); }
+
+TEST(QuantLinearVnniTest, EveryCoveredTypeMatchesTheReference) {
+  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  std::mt19937 rng(31);
+  for (uint32_t type : kVnniTypes) {
+    EXPECT_TRUE(BatchedCovers(type)) << TypeName(type);
+    const int64_t block = GetBlockInfo(type)->block_size;
+    // k: an odd number of blocks of 32 (or super-blocks of 256).
+    for (int64_t k : {block == 32 ? int64_t{96} : int64_t{256}, 3 * block,
+                      block == 32 ? int64_t{544} : int64_t{1280}}) {
+      // 37 rows: two chunks of 16 (four panels of 8) and a tail of 5.
+      const std::vector<uint8_t> w = RandomWeights(type, 37, k, rng);
+      const QuantLinear::Part part{.type = type, .data = w.data(), .rows = 37};
+      // Tiles of 8 rows (2 dwords per lane) and of 16, and their tails.
+      for (int m : {1, 3, 5, 8, 9, 13, 16, 17, 24, 32, 33, 40}) {
+        SCOPED_TRACE(absl::StrCat(TypeName(type), " k=", k, " m=", m));
+        CheckVnni({part}, k, m, rng);
+      }
+    }
+  }
+}
+
+// A Q4_K_M fused projection (Q4_K and Q6_K parts, tails inside the parts)
+// and a Q8_0 part, with m past several tiles.
+TEST(QuantLinearVnniTest, FusedPartsAndLargeBatches) {
+  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  std::mt19937 rng(32);
+  const int64_t k = 1024;
+  const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 40, k, rng);
+  const std::vector<uint8_t> q6k = RandomWeights(kQ6_K, 21, k, rng);
+  const std::vector<uint8_t> q8 = RandomWeights(kQ8_0, 9, k, rng);
+  const QuantLinear::Part parts[] = {
+      {.type = kQ4_K, .data = q4k.data(), .rows = 40},
+      {.type = kQ6_K, .data = q6k.data(), .rows = 21},
+      {.type = kQ8_0, .data = q8.data(), .rows = 9},
+  };
+  for (int m : {5, 19, 64, 129}) {
+    SCOPED_TRACE(absl::StrCat("m=", m));
+    CheckVnni(parts, k, m, rng, 129);
+  }
+}
+
+// The default threshold, and one linear and context at different m (the
+// packed tail lanes and the decoded panels of one call are stale in the
+// next), crossing between the dot kernels and the panels.
+TEST(QuantLinearVnniTest, ThresholdAndRepeatedCalls) {
+  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  std::mt19937 rng(33);
+  const int64_t k = 512;
+  const std::vector<uint8_t> w = RandomWeights(kQ6_K, 27, k, rng);
+  const QuantLinear::Part part{.type = kQ6_K, .data = w.data(), .rows = 27};
+  ASSERT_OK_AND_ASSIGN(auto ctx,
+                       QuantContext::Create({.batched = Batched::kVnni}));
+  EXPECT_TRUE(ctx->vnni());
+  EXPECT_FALSE(ctx->amx());
+  EXPECT_EQ(ctx->batched_min_rows(), QuantContext::kDefaultVnniMinRows);
+  ASSERT_OK_AND_ASSIGN(
+      auto linear,
+      QuantLinear::Create({.name = "t", .max_rows = 40}, ctx.get(), {part}, k));
+  for (int m : {40, 1, 33, 7, 4, 5, 17, 8}) {
+    SCOPED_TRACE(absl::StrCat("m=", m));
+    CheckRows(*ctx, *linear, {part}, m, rng);
+  }
+}
+
+// A part the panels do not cover (Q5_K, F32) keeps the whole linear on the
+// dot kernels at every m.
+TEST(QuantLinearVnniTest, UncoveredPartUsesTheDotKernels) {
+  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  EXPECT_FALSE(BatchedCovers(kQ5_K));
+  std::mt19937 rng(34);
+  const int64_t k = 256;
+  const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 5, k, rng);
+  const std::vector<uint8_t> q5k = RandomWeights(kQ5_K, 3, k, rng);
+  const std::vector<uint8_t> f32 = RandomWeights(kF32, 2, k, rng);
+  const QuantLinear::Part parts[] = {
+      {.type = kQ4_K, .data = q4k.data(), .rows = 5},
+      {.type = kQ5_K, .data = q5k.data(), .rows = 3},
+      {.type = kF32, .data = f32.data(), .rows = 2},
+  };
+  ASSERT_OK_AND_ASSIGN(
+      auto ctx,
+      QuantContext::Create({.batched = Batched::kVnni, .batched_min_rows = 1}));
+  ASSERT_OK_AND_ASSIGN(
+      auto linear,
+      QuantLinear::Create({.name = "u", .max_rows = 17}, ctx.get(), parts, k));
+  CheckRows(*ctx, *linear, parts, 17, rng);
+}
+
+TEST(QuantLinearVnniTest, OptionsAndNames) {
+  EXPECT_EQ(BatchedName(Batched::kVnni), "vnni");
+  // The panels are AVX-512 VNNI code: another Isa cannot force them.
+  EXPECT_THAT(
+      QuantContext::Create({.isa = Isa::kScalar, .batched = Batched::kVnni})
+          .status(),
+      StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("vnni")));
+  ASSERT_OK_AND_ASSIGN(auto scalar,
+                       QuantContext::Create({.isa = Isa::kScalar}));
+  EXPECT_FALSE(scalar->vnni());
+  ASSERT_OK_AND_ASSIGN(auto off,
+                       QuantContext::Create({.batched = Batched::kOff}));
+  EXPECT_FALSE(off->vnni());
+  if (!HaveVnni()) return;
+  // kAuto: AMX where the CPU and OS allow it, else the VNNI panels.
+  ASSERT_OK_AND_ASSIGN(auto automatic, QuantContext::Create({}));
+  EXPECT_EQ(automatic->vnni(), !AmxSupported());
+  EXPECT_EQ(automatic->amx(), AmxSupported());
+  ASSERT_OK_AND_ASSIGN(
+      auto forced, QuantContext::Create(
+                       {.batched = Batched::kVnni, .batched_min_rows = 12}));
+  EXPECT_TRUE(forced->vnni());
+  EXPECT_EQ(forced->batched_min_rows(), 12);
+}
+
+}  // namespace
+}  // namespace kvasir::engine::quant
