@@ -106,7 +106,10 @@ bool IsNoTool(const json& v) {
   return v.is_string() && (v == "none" || v == "auto");
 }
 bool IsTextFormat(const json& v) {
-  return v.is_object() && v.size() == 1 && v.value("type", "") == "text";
+  // json::value() throws when "type" is there but not a string.
+  if (!v.is_object() || v.size() != 1) return false;
+  const json* type = Member(v, "type");
+  return type != nullptr && *type == "text";
 }
 bool IsTextModality(const json& v) {
   return v.is_array() && v.size() == 1 && v[0] == "text";
@@ -320,16 +323,19 @@ absl::StatusOr<std::vector<ChatMessageIn>> ChatMessages(const json& body) {
           const json& part = (*c)[j];
           const std::string ppath = absl::StrCat(path, ".content[", j, "]");
           if (!part.is_object()) return WrongType(ppath, "an object", part);
-          const std::string type = part.value("type", "");
-          if (type != "text") {
+          absl::StatusOr<std::optional<std::string>> type =
+              String(part, "type");
+          if (!type.ok()) return RenameField(type.status(), ppath + ".type");
+          if (type->value_or("") != "text") {
             return FieldError(
                 ppath + ".type",
-                absl::StrCat(Quoted(type),
+                absl::StrCat(Quoted(type->value_or("")),
                              " is not supported (only text parts are)"));
           }
-          ASSIGN_OR_RETURN(std::optional<std::string> text,
-                           String(part, "text"));
-          in.content += text.value_or("");
+          absl::StatusOr<std::optional<std::string>> text =
+              String(part, "text");
+          if (!text.ok()) return RenameField(text.status(), ppath + ".text");
+          in.content += text->value_or("");
         }
       } else {
         return WrongType(path + ".content",

@@ -220,6 +220,16 @@ TEST_F(OpenAiRequestTest, ChatMessagesAndLogprobs) {
        "messages[0].content: must be a string or an array"},
       {R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})",
        "messages[0].content[0].type: 'image_url' is not supported"},
+      // Found by openai_request_fuzz: a "type" or "text" that is not a
+      // string threw out of json::value() instead of being refused.
+      {R"({"messages": [{"role": "user", "content": [{"type": 6.5}]}]})",
+       "messages[0].content[0].type: must be a string"},
+      {R"({"messages": [{"role": "user", "content":
+          [{"type": "text", "text": 2}]}]})",
+       "messages[0].content[0].text: must be a string"},
+      {R"({"messages": [{"role": "user", "content": "x"}],
+          "response_format": {"type": 1}})",
+       "response_format: "},
       {R"({"messages": [{"role": "user", "content": "x"}], "logprobs": 2})",
        "logprobs: must be true or false"},
       {R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})",
