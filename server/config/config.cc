@@ -402,11 +402,10 @@ absl::Status ReadRateLimit(const Reader& r, const YAML::Node& n,
 absl::Status ReadTenant(const Reader& r, const YAML::Node& n,
                         const std::string& path, int64_t capacity,
                         TenantSpec* t) {
-  RETURN_IF_ERROR(r.CheckMap(
-      n, path,
-      {"name", "api_key_sha256", "reserved", "limit", "weight",
-       "max_concurrent", "max_queued", "prefix_caching", "rate_limit",
-       "cache_share"}));
+  RETURN_IF_ERROR(r.CheckMap(n, path,
+                             {"name", "api_key_sha256", "reserved", "limit",
+                              "weight", "max_concurrent", "max_queued",
+                              "prefix_caching", "rate_limit", "cache_share"}));
   if (!n.IsMap()) {
     return r.Error(n, path, "must be a map with at least `name`");
   }

@@ -48,7 +48,7 @@ struct TenantSpec {
   // The YAML value of `rate_limit` ("{tokens_per_second: 20, burst: 10}");
   // empty: none.
   std::string rate_limit;
-  std::string cache_share;     // empty: not written (its reserved)
+  std::string cache_share;  // empty: not written (its reserved)
 };
 
 struct ConfigSpec {
