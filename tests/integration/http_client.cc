@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "httplib.h"
 
 namespace kvasir::integration {
@@ -108,6 +110,18 @@ SseStream HttpStream(
     if (out.raw.empty()) out.raw = r->body;
   }
   return out;
+}
+
+double MetricSample(const std::string& text, const std::string& name,
+                    const std::string& labels) {
+  const std::string key = absl::StrCat(name, "{", labels, "} ");
+  const size_t p = text.find(key);
+  if (p == std::string::npos) return -1;
+  const size_t start = p + key.size();
+  const size_t end = text.find('\n', start);
+  double v = -1;
+  if (!absl::SimpleAtod(text.substr(start, end - start), &v)) return -1;
+  return v;
 }
 
 }  // namespace kvasir::integration

@@ -38,6 +38,12 @@ struct SseStream {
   nlohmann::json Error() const;
 };
 
+// The value of the sample `name{labels}` in a Prometheus text exposition
+// (as GET /metrics returns it); -1 when it is not there. `labels` as the
+// server writes them, in name order: finish_reason="length",tenant="alpha".
+double MetricSample(const std::string& text, const std::string& name,
+                    const std::string& labels);
+
 // POSTs `body` and reads the event stream. `on_event` (optional) sees each
 // event as it is parsed; returning false closes the connection there (the
 // client goes away mid-stream).

@@ -11,7 +11,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -25,18 +24,10 @@ using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
-// The value of the sample `name{tenant="<tenant>"}` in a Prometheus text
-// exposition; -1 when it is not there.
+// The value of the sample `name{tenant="<tenant>"}`; -1 when missing.
 double MetricValue(const std::string& text, const std::string& name,
                    const std::string& tenant) {
-  const std::string key = absl::StrCat(name, "{tenant=\"", tenant, "\"} ");
-  const size_t p = text.find(key);
-  if (p == std::string::npos) return -1;
-  const size_t start = p + key.size();
-  const size_t end = text.find('\n', start);
-  double v = -1;
-  if (!absl::SimpleAtod(text.substr(start, end - start), &v)) return -1;
-  return v;
+  return MetricSample(text, name, absl::StrCat("tenant=\"", tenant, "\""));
 }
 
 // A prompt of several full 16-token blocks, so that later requests find

@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -21,21 +20,6 @@ namespace kvasir::integration {
 namespace {
 
 using Json = nlohmann::json;
-
-// The value of the sample `name{labels} ` in a Prometheus text exposition;
-// -1 when it is not there. `labels` as the server writes them (in name
-// order): finish_reason="length",tenant="alpha".
-double MetricValue(const std::string& text, const std::string& name,
-                   const std::string& labels) {
-  const std::string key = absl::StrCat(name, "{", labels, "} ");
-  const size_t p = text.find(key);
-  if (p == std::string::npos) return -1;
-  const size_t start = p + key.size();
-  const size_t end = text.find('\n', start);
-  double v = -1;
-  if (!absl::SimpleAtod(text.substr(start, end - start), &v)) return -1;
-  return v;
-}
 
 std::string Tenant(const std::string& name) {
   return absl::StrCat("tenant=\"", name, "\"");
@@ -197,25 +181,25 @@ TEST(UsageTest, GetUsageCountsWhatEachTenantUsedAndResetZeroesIt) {
   for (const v1::TenantUsage* t : {&beta, &alpha}) {
     SCOPED_TRACE(t->name());
     const std::string l = Tenant(t->name());
-    EXPECT_EQ(MetricValue(m, "kvasir_usage_prompt_tokens_total", l),
+    EXPECT_EQ(MetricSample(m, "kvasir_usage_prompt_tokens_total", l),
               static_cast<double>(t->prompt_tokens()));
-    EXPECT_EQ(MetricValue(m, "kvasir_usage_cached_prompt_tokens_total", l),
+    EXPECT_EQ(MetricSample(m, "kvasir_usage_cached_prompt_tokens_total", l),
               static_cast<double>(t->cached_prompt_tokens()));
-    EXPECT_EQ(MetricValue(m, "kvasir_usage_generated_tokens_total", l),
+    EXPECT_EQ(MetricSample(m, "kvasir_usage_generated_tokens_total", l),
               static_cast<double>(t->generated_tokens()));
-    EXPECT_NEAR(MetricValue(m, "kvasir_usage_kv_byte_seconds_total", l),
+    EXPECT_NEAR(MetricSample(m, "kvasir_usage_kv_byte_seconds_total", l),
                 t->kv_byte_seconds(), 1e-9 * t->kv_byte_seconds());
     for (const char* reason : {"length", "cancelled", "eos"}) {
-      EXPECT_EQ(MetricValue(m, "kvasir_usage_requests_total",
-                            Labels("finish_reason", reason, t->name())),
+      EXPECT_EQ(MetricSample(m, "kvasir_usage_requests_total",
+                             Labels("finish_reason", reason, t->name())),
                 static_cast<double>(Count(t->requests(), reason)))
           << reason;
     }
-    EXPECT_EQ(MetricValue(m, "kvasir_usage_refused_total",
-                          Labels("reason", "queue_full", t->name())),
+    EXPECT_EQ(MetricSample(m, "kvasir_usage_refused_total",
+                           Labels("reason", "queue_full", t->name())),
               0);
-    EXPECT_EQ(MetricValue(m, "kvasir_usage_refused_total",
-                          Labels("reason", "invalid_request", t->name())),
+    EXPECT_EQ(MetricSample(m, "kvasir_usage_refused_total",
+                           Labels("reason", "invalid_request", t->name())),
               static_cast<double>(Count(t->refused(), "invalid_request")));
   }
 
@@ -253,11 +237,11 @@ TEST(UsageTest, GetUsageCountsWhatEachTenantUsedAndResetZeroesIt) {
   const HttpReply metrics2 =
       HttpGet(server.process().metrics_port(), "/metrics");
   ASSERT_EQ(metrics2.status, 200);
-  EXPECT_EQ(MetricValue(metrics2.body, "kvasir_usage_prompt_tokens_total",
-                        Tenant("beta")),
+  EXPECT_EQ(MetricSample(metrics2.body, "kvasir_usage_prompt_tokens_total",
+                         Tenant("beta")),
             static_cast<double>(beta.prompt_tokens()));
-  EXPECT_EQ(MetricValue(metrics2.body, "kvasir_usage_requests_total",
-                        Labels("finish_reason", "cancelled", "alpha")),
+  EXPECT_EQ(MetricSample(metrics2.body, "kvasir_usage_requests_total",
+                         Labels("finish_reason", "cancelled", "alpha")),
             1);
 
   // New work after the reset counts from zero.
@@ -345,11 +329,11 @@ TEST(UsageTest, UsageSurvivesAReloadAndARemovedTenantStaysUntilReset) {
   const HttpReply metrics =
       HttpGet(server.process().metrics_port(), "/metrics");
   ASSERT_EQ(metrics.status, 200);
-  EXPECT_EQ(MetricValue(metrics.body, "kvasir_usage_generated_tokens_total",
-                        Tenant("beta")),
+  EXPECT_EQ(MetricSample(metrics.body, "kvasir_usage_generated_tokens_total",
+                         Tenant("beta")),
             7);
-  EXPECT_EQ(MetricValue(metrics.body, "kvasir_usage_generated_tokens_total",
-                        Tenant("alpha")),
+  EXPECT_EQ(MetricSample(metrics.body, "kvasir_usage_generated_tokens_total",
+                         Tenant("alpha")),
             5);
 }
 
