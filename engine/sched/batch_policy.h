@@ -34,10 +34,21 @@ class BatchPolicy {
   void GiveBack(int32_t n) { tokens_left_ += n; }
 
   int32_t tokens_left() const { return tokens_left_; }
-  // Whether one more sequence may start running next to `running` others.
-  bool CanStart(int32_t running) const {
-    return running < options_.max_running;
+  // Whether one more sequence may start running next to `running` others,
+  // `idle` of which sit this step out for their tenant's token rate.
+  // max_running bounds the sequences a step computes, so rate-idle ones
+  // leave their slot to others (a throttled tenant must not lock the rest
+  // out); they stay resident (their KV blocks are within their tenant's
+  // own limit), up to kResidentFactor x max_running in all.
+  bool CanStart(int32_t running, int32_t idle = 0) const {
+    return running - idle < options_.max_running &&
+           running < kResidentFactor * options_.max_running;
   }
+  // Whether a step that already schedules `scheduled` sequences is full.
+  bool StepFull(int32_t scheduled) const {
+    return scheduled >= options_.max_running;
+  }
+  static constexpr int32_t kResidentFactor = 2;
   const Options& options() const { return options_; }
 
  private:

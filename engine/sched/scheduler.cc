@@ -45,8 +45,11 @@ Scheduler::Scheduler(const Options& options, kvcache::KvCacheManager* kv,
       batch_({.max_batch_tokens = options.max_batch_tokens,
               .max_running = options.max_running}),
       capacity_(kv) {
-  running_.reserve(static_cast<size_t>(options.max_running));
-  order_.reserve(static_cast<size_t>(options.max_running));
+  // Rate-idle sequences stay resident beside a full step's worth.
+  const auto resident = static_cast<size_t>(BatchPolicy::kResidentFactor) *
+                        static_cast<size_t>(options.max_running);
+  running_.reserve(resident);
+  order_.reserve(resident);
   plan_.scheduled.reserve(static_cast<size_t>(options.max_running));
 }
 
@@ -199,16 +202,22 @@ void Scheduler::ScheduleRunning(absl::Time now) {
               if (a->priority != b->priority) return a->priority > b->priority;
               return a->turn < b->turn;
             });
+  rate_idle_ = 0;
   for (Sequence* s : order_) {
     if (batch_.tokens_left() <= 0) break;
+    if (batch_.StepFull(static_cast<int32_t>(plan_.scheduled.size()))) break;
     // A victim preempted earlier in this loop is no longer running.
     if (!s->running()) continue;
     const int32_t n = batch_.ChunkFor(s->num_tokens() - s->num_computed());
     if (n <= 0) continue;
     // A step that yields logits generates a token: a tenant over its rate
-    // has the sequence sit this step out (it slows down, never fails).
+    // has the sequence sit this step out (it slows down, never fails) and
+    // leave its slot to others (ScheduleWaiting).
     const bool logits = s->num_computed() + n == s->num_tokens();
-    if (logits && !rate_.TakeGenerated(s->tenant_index, now)) continue;
+    if (logits && !rate_.TakeGenerated(s->tenant_index, now)) {
+      ++rate_idle_;
+      continue;
+    }
     if (logits && rate_.limited(s->tenant_index)) s->turn = next_arrival_++;
     if (!AllocateOrPreempt(s, n)) {
       if (logits) rate_.GiveBackGenerated(s->tenant_index);
@@ -257,7 +266,10 @@ int32_t Scheduler::PickWaitingTenant() const {
 
 void Scheduler::ScheduleWaiting(absl::Time now) {
   blocked_.assign(tenants_.size(), 0);
-  while (batch_.tokens_left() > 0 && batch_.CanStart(num_running())) {
+  // A sequence preempted this step may have been rate-idle, so rate_idle_
+  // can overcount; no start follows a preempting step (Schedule).
+  while (batch_.tokens_left() > 0 &&
+         batch_.CanStart(num_running(), rate_idle_)) {
     const int32_t t = PickWaitingTenant();
     if (t < 0) break;
     if (!TryStart(t, now)) blocked_[t] = 1;

@@ -88,7 +88,11 @@ struct TenantSched {
 // bucket is empty, and a tenant whose buckets cannot pay for a start (one
 // generated token; its prompt, once per request) waits this step. A
 // limited tenant's tokens go round its running streams (Sequence::turn),
-// which go before its new requests.
+// which go before its new requests. max_running bounds the sequences a
+// step computes: a sequence sitting a step out for its rate leaves its slot
+// to a start (it stays resident, up to BatchPolicy::kResidentFactor x
+// max_running sequences in all), so a throttled tenant cannot hold every
+// slot while others wait.
 // KV blocks come from the KvCacheManager only. When a running request's
 // chunk does not fit, CapacityPolicy picks a victim, which is preempted by
 // recompute: its blocks are freed and it is requeued with its generated
@@ -245,6 +249,8 @@ class Scheduler {
   // Step scratch, reused (no allocation per step).
   std::vector<Sequence*> order_;
   std::vector<uint8_t> blocked_;
+  int32_t rate_idle_ = 0;       // running sequences sitting this step out for
+                                // their tenant's rate (step 2, read by step 3)
   kvcache::PrefixMatch match_;  // of the request TryStart looks at (step 2,
                                 // read by step 3)
 };

@@ -1,6 +1,7 @@
 // Token-rate limits in the scheduler (TenantConfig::rate_limit), on the
 // harness's fake clock: a limited tenant's sequences sit out the steps its
 // bucket cannot pay for, and the others take the slots it leaves.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,41 @@ TEST(SchedulerRateTest, LimitedTenantStaysUnderItsRateOthersTakeTheRest) {
   EXPECT_GE(slow, kRate * (elapsed - 0.01));
   EXPECT_EQ(slow + fast, 4 * kSteps);
   EXPECT_EQ(h.sched().total_preemptions(), 0);
+}
+
+// Sequences in a step's plan ("a+1 b+1", or "-" for none).
+int PlanSize(const std::string& plan) {
+  if (plan == "-") return 0;
+  return static_cast<int>(std::count(plan.begin(), plan.end(), ' ')) + 1;
+}
+
+TEST(SchedulerRateTest, ThrottledStreamsLeaveTheirSlotsToOtherTenants) {
+  // max_running 4, all of them taken by a tenant whose rate (1 token/s)
+  // keeps them idle nearly every step: the other tenant still starts and
+  // runs every step, and no step computes more than 4 sequences.
+  SchedHarness h(Opts(2048, 64, 4),
+                 {Limited("slow", 256, 1, 4), BlocksTenant("fast", 0, 1024)});
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK(h.Submit(absl::StrCat("s", i), "slow", 1, 1000));
+  }
+  EXPECT_EQ(PlanSize(h.Step()), 4);  // the burst pays for the 4 starts
+  ASSERT_OK(h.Submit("f0", "fast", 1, 1000));
+  ASSERT_OK(h.Submit("f1", "fast", 1, 1000));
+  for (int step = 0; step < 600; ++step) {
+    h.clock().Advance(absl::Milliseconds(10));
+    const std::string plan = h.Step();
+    SCOPED_TRACE(absl::StrCat("step ", step, ": ", plan));
+    // At most one of slow's streams has a token (one every 100 steps).
+    EXPECT_THAT(plan, ::testing::HasSubstr("f0+1"));
+    EXPECT_THAT(plan, ::testing::HasSubstr("f1+1"));
+  }
+  EXPECT_EQ(Generated(h, "fast"), 2 * 600);
+  EXPECT_LE(Generated(h, "slow"), 4 + 1 * 6.0 + 1e-9);
+  // A full bucket again: 4 of slow's and 2 of fast's streams could run,
+  // 4 do.
+  h.clock().Advance(absl::Seconds(10));
+  EXPECT_EQ(PlanSize(h.Step()), 4);
+  EXPECT_EQ(h.sched().num_running(), 6);
 }
 
 TEST(SchedulerRateTest, OnlyLimitedWorkLeavesThePlanEmptyUntilTheRefill) {
