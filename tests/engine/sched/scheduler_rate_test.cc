@@ -158,6 +158,27 @@ TEST(SchedulerRateTest, PreemptedInTheSameStepGetsItsTokenBack) {
               1e-6);
 }
 
+TEST(SchedulerRateTest, APreemptedRequestsPromptIsChargedOnlyOnce) {
+  // A's prompt bucket pays for one 4-token prompt and barely refills. B
+  // preempts A's request; its recompute is the server's doing, so it
+  // resumes without paying again and finishes.
+  TenantConfig a = BlocksTenant("A", 0, 3);
+  a.rate_limit.prompt_tokens_per_second = 0.001;
+  a.rate_limit.prompt_burst = 4;
+  a.weight = 2;
+  SchedHarness h(Opts(3, 16, 8), {a, BlocksTenant("B", 0, 3)});
+  ASSERT_OK(h.Submit("a", "A", 4, 8, /*priority=*/-1));
+  ASSERT_OK(h.Submit("b", "B", 4, 8, /*priority=*/0));
+  EXPECT_EQ(h.Step(), "a+4 b+4");
+  EXPECT_EQ(h.Step(), "b+1");
+  EXPECT_EQ(h.State(), "a:W(p1) b:D5");
+  for (int i = 0; i < 30; ++i) {
+    h.clock().Advance(absl::Milliseconds(10));
+    h.Step();
+  }
+  EXPECT_EQ(h.State(), "a:F-length b:F-length");
+}
+
 TEST(SchedulerRateTest, RequestThatCannotStartForItsRateEndsAtItsDeadline) {
   SchedHarness h(Opts(64, 16, 8), {Limited("slow", 64, 1, 1)});
   ASSERT_OK(h.Submit("a", "slow", 3, 10));
