@@ -133,6 +133,11 @@ struct FinishInfo {
   // Prompt tokens served from the prefix cache.
   int32_t cached_prompt_tokens = 0;
   int32_t preemptions = 0;
+  // Scheduled at least once (some of its prompt was computed or found in
+  // the prefix cache). Usage bills prompt tokens only for such requests: one
+  // that ended in the queue (deadline, cancel, drain, removed tenant) cost
+  // nothing but its place in line.
+  bool started = false;
   absl::Duration queue_time;           // submit -> first scheduled
   absl::Duration time_to_first_token;  // submit -> first token
   absl::Duration total_time;           // submit -> finish

@@ -86,6 +86,7 @@ void OutputProcessor::Finish(EngineRequest& r, FinishReason reason,
   info.generated_tokens = r.num_generated();
   info.cached_prompt_tokens = r.cached_prompt_tokens;
   info.preemptions = r.preemptions;
+  info.started = r.started;
   info.queue_time = (r.started ? r.first_scheduled_time : now) - r.submit_time;
   info.time_to_first_token = r.first_token_time == absl::InfinitePast()
                                  ? absl::ZeroDuration()

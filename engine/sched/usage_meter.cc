@@ -19,8 +19,10 @@ bool AnyUsage(const TenantUsage& u) {
 
 void AddFinished(const FinishInfo& info, TenantUsage* u) {
   ++u->finished[static_cast<size_t>(info.reason)];
-  u->prompt_tokens += info.prompt_tokens;
-  u->cached_prompt_tokens += info.cached_prompt_tokens;
+  if (info.started) {
+    u->prompt_tokens += info.prompt_tokens;
+    u->cached_prompt_tokens += info.cached_prompt_tokens;
+  }
   u->generated_tokens += info.generated_tokens;
 }
 

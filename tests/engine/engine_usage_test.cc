@@ -127,17 +127,19 @@ TEST_F(EngineUsageTest, FinishesAndRefusalsAreChargedToTheirTenant) {
   stop.stopping.stop = {"21"};  // "a5" counts down "43210"
   const FinishInfo c = Run(stop);
   ASSERT_EQ(c.reason, FinishReason::kStop);
-  // A cancelled one on u.
+  // A cancelled one on u, during its first step (so it started).
   runner_->Pause();
+  const int64_t steps = runner_->steps_started();
   auto sink = std::make_shared<RecordingSink>();
   auto id = engine_->Submit(Req("cancel me", 40, "u"), sink);
   ASSERT_OK(id);
-  runner_->WaitForStepsStarted(1);
+  runner_->WaitForStepsStarted(steps + 1);
   engine_->Cancel(*id);
   runner_->Resume();
   ASSERT_TRUE(sink->WaitForFinish());
   const FinishInfo d = sink->info();
   ASSERT_EQ(d.reason, FinishReason::kCancelled);
+  ASSERT_TRUE(d.started);
 
   // Refused: invalid (empty prompt), never fits (u holds 64 tokens),
   // unknown tenant (charged to nobody).
@@ -181,6 +183,31 @@ TEST_F(EngineUsageTest, FinishesAndRefusalsAreChargedToTheirTenant) {
       EXPECT_EQ(s.sched.cached_prompt_tokens, t.cached_prompt_tokens);
     }
   }
+}
+
+TEST_F(EngineUsageTest, ARequestThatExpiresInTheQueueIsNotBilledItsPrompt) {
+  // a takes all of u's 4 blocks (51 + 13 tokens), so b waits for them
+  // until its deadline passes.
+  runner_->Pause();
+  auto sa = std::make_shared<RecordingSink>();
+  ASSERT_OK(engine_->Submit(Req(std::string(50, 'a'), 13, "u"), sa));
+  runner_->WaitForStepsStarted(1);
+  Request late = Req("late", 4, "u");
+  late.deadline = clock_.Now() + absl::Seconds(1);
+  auto sb = std::make_shared<RecordingSink>();
+  ASSERT_OK(engine_->Submit(std::move(late), sb));
+  clock_.Advance(absl::Seconds(2));
+  runner_->Resume();
+  ASSERT_TRUE(sb->WaitForFinish());
+  ASSERT_TRUE(sa->WaitForFinish());
+  EXPECT_EQ(sb->info().reason, FinishReason::kDeadline);
+  EXPECT_FALSE(sb->info().started);
+  EXPECT_EQ(sb->info().prompt_tokens, 5);  // the response still says it
+  EXPECT_TRUE(sa->info().started);
+  const TenantUsage u = Of(engine_->Usage(false), "u");
+  EXPECT_EQ(Requests(u, FinishReason::kDeadline), 1);
+  EXPECT_EQ(Requests(u, FinishReason::kLength), 1);
+  EXPECT_EQ(u.prompt_tokens, 51);
 }
 
 TEST_F(EngineUsageTest, UsageSurvivesUpdatesAndARemovedTenantStaysToReset) {

@@ -21,9 +21,10 @@ using ::testing::IsEmpty;
 constexpr int64_t kBlock = 20480;  // bytes of one KV block
 
 FinishInfo Finished(FinishReason reason, int32_t prompt, int32_t cached,
-                    int32_t generated) {
+                    int32_t generated, bool started = true) {
   FinishInfo info;
   info.reason = reason;
+  info.started = started;
   info.prompt_tokens = prompt;
   info.cached_prompt_tokens = cached;
   info.generated_tokens = generated;
@@ -127,6 +128,19 @@ TEST_F(UsageMeterTest, CountsFinishesByReasonAndSumsTheirTokens) {
   EXPECT_EQ(Requests(b, FinishReason::kLength), 0);
   EXPECT_EQ(b.prompt_tokens, 13);
   EXPECT_EQ(b.generated_tokens, 1);
+}
+
+TEST_F(UsageMeterTest, ARequestThatEndedInTheQueueIsCountedNotBilled) {
+  meter_->RecordFinished("alpha", Finished(FinishReason::kLength, 10, 2, 4));
+  meter_->RecordFinished(
+      "alpha", Finished(FinishReason::kDeadline, 30, 0, 0, /*started=*/false));
+  meter_->RecordFinished(
+      "alpha", Finished(FinishReason::kCancelled, 7, 0, 0, /*started=*/false));
+  const TenantUsage a = Of(meter_->Report(false), "alpha");
+  EXPECT_EQ(Requests(a, FinishReason::kDeadline), 1);
+  EXPECT_EQ(Requests(a, FinishReason::kCancelled), 1);
+  EXPECT_EQ(a.prompt_tokens, 10);
+  EXPECT_EQ(a.cached_prompt_tokens, 2);
 }
 
 TEST_F(UsageMeterTest, CountsRefusalsOfKnownTenantsByReason) {
