@@ -377,17 +377,14 @@ void PagedAttention::Run(int layer, const float* q, int64_t q_stride,
   if (team != nullptr) {
     // Tasks by a shared counter (the dynamic schedule, largest first), then
     // the merges split statically; which thread ran a task changes nothing.
-    // Small calls stay on thread 0, as below.
-    const int workers = macs < options_.min_parallel_macs ? 1 : team->threads;
-    if (team->thread < workers) {
-      for (int i; (i = team->next->fetch_add(1, std::memory_order_relaxed)) <
-                  n_tasks;) {
-        run_task(tasks_[i], team->thread);
-      }
+    // Small calls too: min_parallel_macs weighs a fork and join, which the
+    // team has already paid.
+    for (int i;
+         (i = team->next->fetch_add(1, std::memory_order_relaxed)) < n_tasks;) {
+      run_task(tasks_[i], team->thread);
     }
     team->barrier->Wait(team->threads);
-    for (int i = team->thread; team->thread < workers && i < n_split_items_;
-         i += workers) {
+    for (int i = team->thread; i < n_split_items_; i += team->threads) {
       merge(items_[i]);
     }
     return;
