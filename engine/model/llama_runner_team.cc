@@ -1,18 +1,20 @@
 // LlamaRunner's decode step in one OpenMP parallel region.
 //
-// Why: a 110M decode step ran ~61 parallel regions (4 projections and the
-// attention per layer, the logits), each a fork and a join. libgomp spins
-// only 100 times before a futex sleep once the process holds more OpenMP
-// threads than cores, which a serving process always does (the main
-// thread's idle team from loading plus the engine thread's team), so each
-// region put the other thread to sleep and woke it again: ~208 context
-// switches per token, about a third of a Q8_0 token's time on a 2-core VM.
+// Why: a 110M decode step ran 49 to 61 parallel regions (4 projections per
+// layer and the logits; the attention of each layer too past ~170
+// positions), each a fork and a join. libgomp spins only 100 times before
+// a futex sleep once the process holds more OpenMP threads than cores,
+// which a serving process always does (the main thread's idle team from
+// loading plus the engine thread's team), so each region put the other
+// thread to sleep and woke it again: ~208 context switches per token, and
+// ~40% of a Q8_0 token's step time on a 2-core VM (docs/kernels.md).
 // Here the team is forked once per step and its threads meet at spin
 // barriers (ops::SpinBarrier); thread 0 runs the small serial ops (norms,
 // RoPE, K/V writes, SwiGLU, residual adds, quantizing a projection's input)
-// while the others wait at the next barrier, and every projection and the
-// attention split their work exactly as their own parallel regions do, so
-// the results are the same bits.
+// while the others wait at the next barrier. Every projection splits its
+// rows exactly as its own parallel region does, and an attention task's
+// result does not depend on the thread that runs it, so the results are
+// the same bits (quant_model_test: DecodeTeamMatchesOneRegionPerOp).
 
 #include <omp.h>
 
