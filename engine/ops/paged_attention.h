@@ -76,7 +76,7 @@ class PagedAttention {
     // Calls with fewer multiply-adds than this (2 per query, visible key
     // and head_dim element) run on the calling thread alone: a parallel
     // region costs more than such a call, and far more when the cores are
-    // oversubscribed.
+    // oversubscribed. (AttendSlice ignores it: its team is already up.)
     int64_t min_parallel_macs = int64_t{1} << 18;
     // Forced instruction set (tests force kAvx2 and kPortable to cover
     // other CPUs); kAuto = the best this CPU has, or the one the
