@@ -212,7 +212,13 @@ absl::StatusOr<std::unique_ptr<LlamaRunner>> LlamaRunner::Build(
   RETURN_IF_ERROR(ValidateModel(*shared));
   const int threads =
       options.num_threads > 0 ? options.num_threads : omp_get_max_threads();
-  std::unique_ptr<LlamaRunner> runner(new LlamaRunner(options, threads));
+  Options resolved = options;
+  // A/B runs of whole programs (one region per step against one per op).
+  if (const char* env = std::getenv("KVASIR_DECODE_TEAM");
+      env != nullptr && absl::string_view(env) == "off") {
+    resolved.decode_team = false;
+  }
+  std::unique_ptr<LlamaRunner> runner(new LlamaRunner(resolved, threads));
   runner->model_ = std::move(shared);
   ScopedOmpThreads omp_threads(threads);
   try {
@@ -479,6 +485,9 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
   rope_->SetPositions(absl::MakeConstSpan(positions_.data(), m));
   // The attention work list depends on the sequences only: once per step.
   RETURN_IF_ERROR(attention_->Prepare(att_seqs));
+  if (TeamCovers(m, n_logits, kv)) {
+    return ForwardInTeam(att_seqs, kv, m, n_logits);
+  }
 
   for (size_t l = 0; l < layers_.size(); ++l) {
     Layer& layer = layers_[l];

@@ -1,6 +1,7 @@
 #ifndef KVASIR_ENGINE_MODEL_LLAMA_RUNNER_H_
 #define KVASIR_ENGINE_MODEL_LLAMA_RUNNER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "engine/ops/paged_attention.h"
 #include "engine/ops/quant/quant_linear.h"
 #include "engine/ops/rope.h"
+#include "engine/ops/spin_barrier.h"
 #include "kvcache/kv_arena.h"
 #include "kvcache/kv_layout.h"
 
@@ -66,6 +68,12 @@ class LlamaRunner final : public ModelRunner {
     // Instruction set of the quantized kernels (kAuto: the best the CPU
     // has; tests force kAvx2 to cover machines without AVX-512).
     quant::Isa quant_isa = quant::Isa::kAuto;
+    // Decode steps (at most 4 rows, every projection on a GEMV kernel) run
+    // all their ops in one OpenMP parallel region whose threads meet at
+    // spin barriers (llama_runner_team.cc), instead of one region per op;
+    // false: one region per op, as larger steps always run. Same results.
+    // KVASIR_DECODE_TEAM=off in the environment makes it false.
+    bool decode_team = true;
     // Optional, for calibration passes (kv_calibration.h), never set when
     // serving: called in each layer of each Step with the attention block's
     // RMS-normed input, `rows` x D row-major f32 (the QKV matmul's input),
@@ -178,6 +186,13 @@ class LlamaRunner final : public ModelRunner {
                                 std::initializer_list<const Tensor*> parts,
                                 int64_t in_features, int max_rows);
   absl::Status Matmul(const Proj& proj, const float* x, int m, float* y);
+  // The one-region decode step (llama_runner_team.cc): whether this step
+  // can run so (every check Forward's kernels would make passes), and the
+  // layers and logits of such a step after Forward's common start.
+  bool TeamCovers(int m, int n_logits, const kvcache::KvArena& kv) const;
+  absl::Status ForwardInTeam(
+      absl::Span<const ops::PagedAttention::Sequence> att_seqs,
+      kvcache::KvArena& kv, int m, int n_logits);
 
   Options options_;
   int num_threads_;
@@ -209,6 +224,9 @@ class LlamaRunner final : public ModelRunner {
   int n_logits_ = 0;
 
   StepTimings timings_;
+  // ForwardInTeam's synchronization (its team lives for one step).
+  ops::SpinBarrier team_barrier_;
+  std::atomic<int> attention_next_{0};  // next attention task to take
 };
 
 }  // namespace kvasir::engine

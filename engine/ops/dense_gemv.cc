@@ -242,25 +242,30 @@ bool GemvSupported(GemvIsa isa, bool bf16) {
          __builtin_cpu_supports("fma");
 }
 
+void BlockedGemvSlice(GemvIsa isa, const BlockedWeights& w, const float* x,
+                      const uint16_t* x_bf16, int m, float* y, int thread,
+                      int threads) {
+  const int64_t blocks = (w.n + w.nb - 1) / w.nb;
+  const int64_t nt = threads, t = thread;
+  const int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+  if (isa == GemvIsa::kAvx2) {
+    RangeAvx2(w, b0, b1, x, m, y);
+  } else if (w.nb == 64) {
+    RangeAvx512<4>(w, b0, b1, x, x_bf16, m, y);
+  } else if (w.nb == 32) {
+    RangeAvx512<2>(w, b0, b1, x, x_bf16, m, y);
+  } else if (w.nb == 48) {
+    RangeAvx512<3>(w, b0, b1, x, x_bf16, m, y);
+  } else {
+    RangeAvx512<1>(w, b0, b1, x, x_bf16, m, y);
+  }
+}
+
 void BlockedGemv(GemvIsa isa, const BlockedWeights& w, const float* x,
                  const uint16_t* x_bf16, int m, float* y) {
-  const int64_t blocks = (w.n + w.nb - 1) / w.nb;
 #pragma omp parallel
-  {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
-    if (isa == GemvIsa::kAvx2) {
-      RangeAvx2(w, b0, b1, x, m, y);
-    } else if (w.nb == 64) {
-      RangeAvx512<4>(w, b0, b1, x, x_bf16, m, y);
-    } else if (w.nb == 32) {
-      RangeAvx512<2>(w, b0, b1, x, x_bf16, m, y);
-    } else if (w.nb == 48) {
-      RangeAvx512<3>(w, b0, b1, x, x_bf16, m, y);
-    } else {
-      RangeAvx512<1>(w, b0, b1, x, x_bf16, m, y);
-    }
-  }
+  BlockedGemvSlice(isa, w, x, x_bf16, m, y, omp_get_thread_num(),
+                   omp_get_num_threads());
 }
 
 }  // namespace kvasir::engine::ops

@@ -50,6 +50,12 @@ bool GemvSupported(GemvIsa isa, bool bf16);
 // Does not allocate.
 void BlockedGemv(GemvIsa isa, const BlockedWeights& w, const float* x,
                  const uint16_t* x_bf16, int m, float* y);
+// Thread `thread` of `threads`'s share of BlockedGemv (disjoint column
+// blocks), for a caller that runs its own team; BlockedGemv is every share
+// in one parallel region, so both give the same bits.
+void BlockedGemvSlice(GemvIsa isa, const BlockedWeights& w, const float* x,
+                      const uint16_t* x_bf16, int m, float* y, int thread,
+                      int threads);
 
 }  // namespace kvasir::engine::ops
 

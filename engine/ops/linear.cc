@@ -336,16 +336,9 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
                      options_.max_rows));
   }
   if (gemv_.has_value() && m <= kMaxGemvRows) {
-    const uint16_t* xb = nullptr;
-    if (gemv_->bf16) {
-      uint16_t* scratch = ctx.bf16_scratch();
-      for (int r = 0; r < m; ++r) {
-        FloatToBf16Row(x + r * in_features_, in_features_,
-                       scratch + r * in_features_);
-      }
-      xb = scratch;
-    }
-    BlockedGemv(gemv_isa_, *gemv_, x, xb, m, y);
+    PrepareGemv(ctx, x, m);
+    BlockedGemv(gemv_isa_, *gemv_, x,
+                gemv_->bf16 ? ctx.bf16_scratch() : nullptr, m, y);
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(MatmulContext::Entry * entry,
@@ -384,6 +377,22 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
     return FromDnnl(e, absl::StrCat(options_.name, ": matmul of ", m, " rows"));
   }
   return absl::OkStatus();
+}
+
+void Linear::PrepareGemv(MatmulContext& ctx, const float* x, int m) const {
+  if (!gemv_->bf16) return;
+  uint16_t* scratch = ctx.bf16_scratch();
+  for (int r = 0; r < m; ++r) {
+    FloatToBf16Row(x + r * in_features_, in_features_,
+                   scratch + r * in_features_);
+  }
+}
+
+void Linear::GemvSlice(MatmulContext& ctx, const float* x, int m, float* y,
+                       int thread, int threads) const {
+  BlockedGemvSlice(gemv_isa_, *gemv_, x,
+                   gemv_->bf16 ? ctx.bf16_scratch() : nullptr, m, y, thread,
+                   threads);
 }
 
 }  // namespace ops

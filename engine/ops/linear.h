@@ -1,6 +1,7 @@
 #ifndef KVASIR_ENGINE_OPS_LINEAR_H_
 #define KVASIR_ENGINE_OPS_LINEAR_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -216,6 +217,20 @@ class Linear {
   const std::string& impl_name() const { return impl_name_; }
   // Whether Forward runs M <= kMaxGemvRows on Kvasir's GEMV.
   bool has_decode_gemv() const { return gemv_.has_value(); }
+
+  // Forward's GEMV split for a caller that runs its own team (a decode
+  // step in one parallel region): one thread calls PrepareGemv, then after
+  // a barrier every thread t of n calls GemvSlice(..., t, n); the result is
+  // Forward's, bit for bit. Only where GemvInTeam(ctx, m) (the GEMV path,
+  // Create's context, 1 <= m <= max_rows). PrepareGemv rounds x to bf16
+  // into ctx's scratch (bf16 weights) and does nothing for f32.
+  bool GemvInTeam(const MatmulContext& ctx, int m) const {
+    return &ctx == ctx_ && gemv_.has_value() && m >= 1 &&
+           m <= std::min(kMaxGemvRows, options_.max_rows);
+  }
+  void PrepareGemv(MatmulContext& ctx, const float* x, int m) const;
+  void GemvSlice(MatmulContext& ctx, const float* x, int m, float* y,
+                 int thread, int threads) const;
 
  private:
   Linear(const Options& options, const MatmulContext* ctx, int64_t in_features,

@@ -264,13 +264,31 @@ absl::Status PagedAttention::Attend(int layer, absl::Span<const Sequence> seqs,
   return Attend(layer, q, q_stride, kv, out);
 }
 
-absl::Status PagedAttention::Attend(int layer, const float* q, int64_t q_stride,
-                                    const kvcache::KvArena& kv, float* out) {
+absl::Status PagedAttention::CheckAttend(int layer,
+                                         const kvcache::KvArena& kv) const {
   if (!prepared_) {
     return absl::FailedPreconditionError(
         "attention: Attend before Prepare (no sequences)");
   }
-  if (absl::Status s = CheckCall(layer, seqs_.size(), kv); !s.ok()) return s;
+  return CheckCall(layer, seqs_.size(), kv);
+}
+
+absl::Status PagedAttention::Attend(int layer, const float* q, int64_t q_stride,
+                                    const kvcache::KvArena& kv, float* out) {
+  if (absl::Status s = CheckAttend(layer, kv); !s.ok()) return s;
+  Run(layer, q, q_stride, kv, out, nullptr);
+  return absl::OkStatus();
+}
+
+void PagedAttention::AttendSlice(int layer, const float* q, int64_t q_stride,
+                                 const kvcache::KvArena& kv, float* out,
+                                 const Team& team) {
+  Run(layer, q, q_stride, kv, out, &team);
+}
+
+void PagedAttention::Run(int layer, const float* q, int64_t q_stride,
+                         const kvcache::KvArena& kv, float* out,
+                         const Team* team) {
   const kvcache::KvLayout& layout = options_.layout;
   const int hd = layout.head_dim;
   const int group = group_;
@@ -356,13 +374,28 @@ absl::Status PagedAttention::Attend(int layer, const float* q, int64_t q_stride,
   };
 
   const int n_tasks = static_cast<int>(tasks_.size());
+  if (team != nullptr) {
+    // Tasks by a shared counter (the dynamic schedule, largest first), then
+    // the merges split statically; which thread ran a task changes nothing.
+    // Small calls too: min_parallel_macs weighs a fork and join, which the
+    // team has already paid.
+    for (int i;
+         (i = team->next->fetch_add(1, std::memory_order_relaxed)) < n_tasks;) {
+      run_task(tasks_[i], team->thread);
+    }
+    team->barrier->Wait(team->threads);
+    for (int i = team->thread; i < n_split_items_; i += team->threads) {
+      merge(items_[i]);
+    }
+    return;
+  }
   const int threads = macs < options_.min_parallel_macs
                           ? 1
                           : std::min(options_.num_threads, n_tasks);
   if (threads <= 1) {
     for (const Task& t : tasks_) run_task(t, 0);
     for (int i = 0; i < n_split_items_; ++i) merge(items_[i]);
-    return absl::OkStatus();
+    return;
   }
 #pragma omp parallel num_threads(threads)
   {
@@ -372,7 +405,6 @@ absl::Status PagedAttention::Attend(int layer, const float* q, int64_t q_stride,
 #pragma omp for schedule(static)
     for (int i = 0; i < n_split_items_; ++i) merge(items_[i]);
   }
-  return absl::OkStatus();
 }
 
 }  // namespace kvasir::engine::ops

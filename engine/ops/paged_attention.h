@@ -1,6 +1,7 @@
 #ifndef KVASIR_ENGINE_OPS_PAGED_ATTENTION_H_
 #define KVASIR_ENGINE_OPS_PAGED_ATTENTION_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "engine/ops/spin_barrier.h"
 #include "kvcache/kv_arena.h"
 #include "kvcache/kv_layout.h"
 
@@ -74,7 +76,7 @@ class PagedAttention {
     // Calls with fewer multiply-adds than this (2 per query, visible key
     // and head_dim element) run on the calling thread alone: a parallel
     // region costs more than such a call, and far more when the cores are
-    // oversubscribed.
+    // oversubscribed. (AttendSlice ignores it: its team is already up.)
     int64_t min_parallel_macs = int64_t{1} << 18;
     // Forced instruction set (tests force kAvx2 and kPortable to cover
     // other CPUs); kAuto = the best this CPU has, or the one the
@@ -133,6 +135,27 @@ class PagedAttention {
   absl::Status Attend(int layer, const float* q, int64_t q_stride,
                       const kvcache::KvArena& kv, float* out);
 
+  // Attend's checks alone: what Attend would return before computing.
+  absl::Status CheckAttend(int layer, const kvcache::KvArena& kv) const;
+
+  // Attend's work for a caller that runs its own team (a decode step in
+  // one parallel region): every thread of the team calls AttendSlice with
+  // its `thread` and the same `threads`, `next` and `barrier`. `next` must
+  // be 0 when the first thread enters (set by one thread before a barrier
+  // all passed); AttendSlice waits at `barrier` once inside (between the
+  // key ranges and their merge), and `out` is complete once all threads
+  // have passed the caller's next barrier. Same result as Attend, bit for
+  // bit. Precondition: CheckAttend(layer, kv) is OK and threads <=
+  // options().num_threads.
+  struct Team {
+    int thread = 0;
+    int threads = 1;
+    std::atomic<int>* next = nullptr;
+    SpinBarrier* barrier = nullptr;
+  };
+  void AttendSlice(int layer, const float* q, int64_t q_stride,
+                   const kvcache::KvArena& kv, float* out, const Team& team);
+
   // Prepare(seqs), then Attend: for callers with a single layer.
   absl::Status Attend(int layer, absl::Span<const Sequence> seqs,
                       const float* q, int64_t q_stride,
@@ -163,6 +186,10 @@ class PagedAttention {
   PagedAttention(const Options& options, AttentionIsa isa);
   absl::Status CheckCall(int layer, size_t n_seqs,
                          const kvcache::KvArena& kv) const;
+  // Attend after its checks: on the caller's OpenMP team (team null) or as
+  // one thread's share of AttendSlice.
+  void Run(int layer, const float* q, int64_t q_stride,
+           const kvcache::KvArena& kv, float* out, const Team* team);
 
   Options options_;
   AttentionIsa isa_ = AttentionIsa::kPortable;

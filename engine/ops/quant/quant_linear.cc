@@ -345,36 +345,14 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
     }
   }
   if (vnni_ && m >= ctx.batched_min_rows_) return ForwardVnni(ctx, m, y);
+  if (m <= kMaxTileRows) {
+#pragma omp parallel
+    DecodeSlice(ctx, x, m, y, omp_get_thread_num(), omp_get_num_threads());
+    return absl::OkStatus();
+  }
   const ActRows all_rows{
       .base = act, .stride = stride, .nbp = internal::ActPaddedBlocks(k)};
   const int64_t out = out_features_;
-  if (m <= kMaxTileRows) {
-    // Decode: the weights are read once, so the cost is their bytes. Each
-    // thread streams one contiguous byte range (split by bytes, not rows:
-    // parts differ in bytes per row) with no scheduling between rows.
-    const int64_t total = weight_bytes_;
-#pragma omp parallel
-    {
-      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-      const int64_t lo = total * t / nt, hi = total * (t + 1) / nt;
-      int64_t byte0 = 0, row0 = 0;  // where the part starts
-      for (const Part& p : parts_) {
-        const int64_t rb = RowBytes(p.type, k);
-        // Rows whose first byte lies in [lo, hi).
-        auto first_row_at = [&](int64_t b) {
-          return std::clamp((b - byte0 + rb - 1) / rb, int64_t{0}, p.rows);
-        };
-        const int64_t r0 = first_row_at(lo), r1 = first_row_at(hi);
-        if (r0 < r1) {
-          RowsForward(table, p.type, static_cast<const uint8_t*>(p.data), r0,
-                      r1, k, all_rows, x, m, y + row0, out);
-        }
-        byte0 += p.rows * rb;
-        row0 += p.rows;
-      }
-    }
-    return absl::OkStatus();
-  }
   const int64_t n_chunks = static_cast<int64_t>(chunks_.size());
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t c = 0; c < n_chunks; ++c) {
@@ -405,6 +383,56 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
     }
   }
   return absl::OkStatus();
+}
+
+bool QuantLinear::DecodesInTeam(const QuantContext& ctx, int m) const {
+  if (m < 1 || m > std::min(kMaxTileRows, options_.max_rows)) return false;
+  if (amx_ && m >= ctx.batched_min_rows_) return false;
+  if (vnni_ && m >= ctx.batched_min_rows_) return false;
+  return !quantized_ ||
+         ctx.act_bytes_ >= m * internal::ActRowBytes(in_features_);
+}
+
+void QuantLinear::PrepareDecode(QuantContext& ctx, const float* x,
+                                int m) const {
+  if (!quantized_) return;
+  const KernelTable& table = Table(ctx.isa_);
+  const int64_t k = in_features_;
+  const int64_t stride = internal::ActRowBytes(k);
+  for (int i = 0; i < m; ++i) {
+    table.quantize_act(x + i * k, k, ctx.act_.get() + i * stride);
+  }
+}
+
+void QuantLinear::DecodeSlice(const QuantContext& ctx, const float* x, int m,
+                              float* y, int thread, int threads) const {
+  // Decode: the weights are read once, so the cost is their bytes. Each
+  // thread streams one contiguous byte range (split by bytes, not rows:
+  // parts differ in bytes per row) with no scheduling between rows.
+  const KernelTable& table = Table(ctx.isa_);
+  const int64_t k = in_features_;
+  const ActRows all_rows{.base = ctx.act_.get(),
+                         .stride = internal::ActRowBytes(k),
+                         .nbp = internal::ActPaddedBlocks(k)};
+  const int64_t out = out_features_;
+  const int64_t total = weight_bytes_;
+  const int64_t nt = threads, t = thread;
+  const int64_t lo = total * t / nt, hi = total * (t + 1) / nt;
+  int64_t byte0 = 0, row0 = 0;  // where the part starts
+  for (const Part& p : parts_) {
+    const int64_t rb = RowBytes(p.type, k);
+    // Rows whose first byte lies in [lo, hi).
+    auto first_row_at = [&](int64_t b) {
+      return std::clamp((b - byte0 + rb - 1) / rb, int64_t{0}, p.rows);
+    };
+    const int64_t r0 = first_row_at(lo), r1 = first_row_at(hi);
+    if (r0 < r1) {
+      RowsForward(table, p.type, static_cast<const uint8_t*>(p.data), r0, r1, k,
+                  all_rows, x, m, y + row0, out);
+    }
+    byte0 += p.rows * rb;
+    row0 += p.rows;
+  }
 }
 
 }  // namespace kvasir::engine::quant

@@ -170,6 +170,17 @@ class QuantLinear {
   absl::Status Forward(QuantContext& ctx, const float* x, int m,
                        float* y) const;
 
+  // Forward's decode split for a caller that runs its own team (a decode
+  // step in one parallel region): one thread calls PrepareDecode (which
+  // quantizes x into ctx), then after a barrier every thread t of n calls
+  // DecodeSlice(..., t, n); the result is Forward's, bit for bit. Only
+  // where DecodesInTeam(ctx, m): m <= 4 rows below the batched paths, with
+  // activation room in ctx (the context given to Create).
+  bool DecodesInTeam(const QuantContext& ctx, int m) const;
+  void PrepareDecode(QuantContext& ctx, const float* x, int m) const;
+  void DecodeSlice(const QuantContext& ctx, const float* x, int m, float* y,
+                   int thread, int threads) const;
+
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }
   // Bytes of the weights (all parts, as stored).

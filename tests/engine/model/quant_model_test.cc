@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,7 @@ namespace {
 
 using ::kvasir::testing::GgufWriter;
 using ::kvasir::testing::IsOk;
+using ::kvasir::testing::kTinyLlamaVocab;
 using ::kvasir::testing::MakeTempDir;
 using ::kvasir::testing::MakeTinyLlamaGguf;
 using ::kvasir::testing::StatusIs;
@@ -153,6 +155,84 @@ TEST(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
     ASSERT_EQ(b.size(), want.size());
     for (size_t i = 0; i < b.size(); ++i) {
       EXPECT_NEAR(b[i], want[i], 0.05 * (1.0 + std::fabs(want[i]))) << i;
+    }
+  }
+}
+
+// A decode step in one parallel region (LlamaRunner::Options::decode_team)
+// gives the bits of one region per op: quantized weights on the AVX-512 and
+// AVX2 kernels, f32 and bf16 weights on the dense GEMV, 1 to 4 rows, with
+// contexts long enough that attention splits over both threads.
+TEST(QuantModelTest, DecodeTeamMatchesOneRegionPerOp) {
+  struct Case {
+    uint32_t type;  // ggml type of the file's matrices
+    WeightsDtype dtype;
+    quant::Isa isa;
+  };
+  const std::vector<Case> cases = {
+      {8, WeightsDtype::kF32, quant::Isa::kAuto},   // Q8_0
+      {8, WeightsDtype::kF32, quant::Isa::kAvx2},   // Q8_0
+      {12, WeightsDtype::kF32, quant::Isa::kAuto},  // Q4_K
+      {14, WeightsDtype::kF32, quant::Isa::kAvx2},  // Q6_K
+      {0, WeightsDtype::kF32, quant::Isa::kAuto},   // F32
+      {0, WeightsDtype::kBF16, quant::Isa::kAuto},  // F32 as bf16
+  };
+  constexpr int kContext = 1024, kPrefill = 640, kChunk = 32;
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int32_t> token(3, kTinyLlamaVocab - 1);
+  // Both sequences, per step: a prefill chunk each, then decode steps of
+  // 1 and of 3 + 1 rows.
+  std::vector<std::vector<std::vector<int32_t>>> steps;
+  for (int p = 0; p < kPrefill; p += kChunk) {
+    steps.push_back({{}, {}});
+    for (auto& seq : steps.back()) {
+      for (int i = 0; i < kChunk; ++i) seq.push_back(token(rng));
+    }
+  }
+  for (int s = 0; s < 6; ++s) {
+    steps.push_back({{token(rng)}, {token(rng)}});
+    if (s == 3) steps.back()[0] = {token(rng), token(rng), token(rng)};
+  }
+  for (const Case& c : cases) {
+    if (!quant::IsaSupported(c.isa) || !ops::Linear::IsSupported(c.dtype)) {
+      continue;
+    }
+    const std::string path =
+        WriteModel(MakeTinyLlamaGguf({.dim = 256,
+                                      .hidden_dim = 256,
+                                      .n_heads = 4,
+                                      .n_kv_heads = 2,
+                                      .context_length = kContext,
+                                      .tensor_type = c.type}),
+                   "team.gguf");
+    std::vector<std::vector<float>> logits[2];
+    for (bool team : {false, true}) {
+      ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> model, Load(path));
+      LlamaRunner::Options o;
+      o.max_batch_tokens = 2 * kChunk;
+      o.max_seqs = 2;
+      o.num_threads = 2;
+      o.weights_dtype = c.dtype;
+      o.quant_isa = c.isa;
+      o.decode_team = team;
+      ASSERT_OK_AND_ASSIGN(auto runner,
+                           LlamaRunner::CreateOwning(o, std::move(model)));
+      testing::Batch batch(*runner, 2, kContext);
+      std::vector<int32_t> pos = {0, 0};
+      for (const auto& step : steps) {
+        for (const std::vector<float>& l : batch.Step(step, pos)) {
+          logits[team].push_back(l);
+        }
+        pos[0] += static_cast<int32_t>(step[0].size());
+        pos[1] += static_cast<int32_t>(step[1].size());
+      }
+    }
+    ASSERT_EQ(logits[0].size(), 2 * steps.size()) << c.type;
+    ASSERT_EQ(logits[1].size(), logits[0].size());
+    for (size_t i = 0; i < logits[0].size(); ++i) {
+      EXPECT_EQ(logits[1][i], logits[0][i])
+          << "type " << c.type << " isa " << quant::IsaName(c.isa) << " "
+          << WeightsDtypeName(c.dtype) << " logits " << i;
     }
   }
 }

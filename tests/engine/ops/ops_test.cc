@@ -1,8 +1,13 @@
+#include <omp.h>
+
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +17,7 @@
 #include "engine/ops/fast_math.h"
 #include "engine/ops/linear.h"
 #include "engine/ops/rope.h"
+#include "engine/ops/spin_barrier.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -467,6 +473,32 @@ TEST(RopeTest, RejectsOddHeadDimAndBadTheta) {
   EXPECT_THAT(Rope::Create({.head_dim = 8, .max_positions = -1}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("max_positions -1")));
+}
+
+// Every thread writes its slot of a round, waits, and reads every other
+// thread's slot of that round: the barrier orders them. Some rounds make
+// one thread late by a millisecond, so the others run out of spins and
+// sleep on the futex (and must be woken).
+TEST(SpinBarrierTest, OrdersEveryRoundAndWakesSleepers) {
+  constexpr int kThreads = 3, kRounds = 2000;
+  SpinBarrier barrier;
+  std::vector<int> slots(kThreads * kRounds, -1);
+  std::atomic<int> bad{0};
+#pragma omp parallel num_threads(kThreads)
+  {
+    const int t = omp_get_thread_num(), n = omp_get_num_threads();
+    for (int r = 0; r < kRounds; ++r) {
+      if (r % 500 == 7 && t == r % n) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      slots[r * kThreads + t] = r;
+      barrier.Wait(n);
+      for (int u = 0; u < n; ++u) {
+        if (slots[r * kThreads + u] != r) bad.fetch_add(1);
+      }
+    }
+  }
+  EXPECT_EQ(bad.load(), 0);
 }
 
 }  // namespace

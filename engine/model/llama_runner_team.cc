@@ -1,0 +1,177 @@
+// LlamaRunner's decode step in one OpenMP parallel region.
+//
+// Why: a 110M decode step ran 49 to 61 parallel regions (4 projections per
+// layer and the logits; the attention of each layer too past ~170
+// positions), each a fork and a join. libgomp spins only 100 times before
+// a futex sleep once the process holds more OpenMP threads than cores,
+// which a serving process always does (the main thread's idle team from
+// loading plus the engine thread's team), so each region put the other
+// thread to sleep and woke it again: ~208 context switches per token, and
+// ~40% of a Q8_0 token's step time on a 2-core VM (docs/kernels.md).
+// Here the team is forked once per step and its threads meet at spin
+// barriers (ops::SpinBarrier); thread 0 runs the small serial ops (norms,
+// RoPE, K/V writes, SwiGLU, residual adds, quantizing a projection's input)
+// while the others wait at the next barrier. Every projection splits its
+// rows exactly as its own parallel region does, and an attention task's
+// result does not depend on the thread that runs it, so the results are
+// the same bits (quant_model_test: DecodeTeamMatchesOneRegionPerOp).
+
+#include <omp.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+
+#include "common/status_macros.h"
+#include "engine/model/llama_runner.h"
+#include "engine/ops/elementwise.h"
+
+namespace kvasir::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NanosSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
+                                                              start)
+      .count();
+}
+
+}  // namespace
+
+bool LlamaRunner::TeamCovers(int m, int n_logits,
+                             const kvcache::KvArena& kv) const {
+  if (!options_.decode_team || num_threads_ < 2) return false;
+  auto covers = [&](const Proj& p, int rows) {
+    return p.dense != nullptr ? p.dense->GemvInTeam(*matmul_ctx_, rows)
+                              : p.quant->DecodesInTeam(*quant_ctx_, rows);
+  };
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
+    if (!covers(layer.wqkv, m) || !covers(layer.wo, m) ||
+        !covers(layer.w_gate_up, m) || !covers(layer.w_down, m) ||
+        !attention_->CheckAttend(static_cast<int>(l), kv).ok()) {
+      return false;
+    }
+  }
+  return n_logits == 0 || covers(output_, n_logits);
+}
+
+absl::Status LlamaRunner::ForwardInTeam(
+    absl::Span<const ops::PagedAttention::Sequence> att_seqs,
+    kvcache::KvArena& kv, int m, int n_logits) {
+  const ModelConfig& c = config();
+  const int d = c.dim, f = c.hidden_dim, h = c.n_heads, hkv = c.n_kv_heads;
+  const int hd = c.head_dim;
+  const int64_t qkv_width = int64_t{h + 2 * hkv} * hd;
+  const float eps = c.rms_eps;
+  float* x = x_.get();
+  float* xn = xn_.get();
+  float* qkv = qkv_.get();
+  float* attn = attn_.get();
+  float* proj = proj_.get();
+  float* last = last_.get();
+  // Thread 0's; TeamCovers checked what WriteKv checks, so it stays OK.
+  absl::Status status;
+
+#pragma omp parallel num_threads(num_threads_)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    ops::SpinBarrier& barrier = team_barrier_;
+    // y = x · Wᵀ on the team: thread 0 prepares the input (quantized or
+    // bf16 activations) while the others wait, then every thread computes
+    // its share; y is complete after the second barrier. Thread 0 times
+    // the whole of it, as Matmul does.
+    auto project = [&](const Proj& p, const float* in, int rows, float* y) {
+      Clock::time_point start;
+      if (t == 0) {
+        start = Clock::now();
+        if (p.dense != nullptr) {
+          p.dense->PrepareGemv(*matmul_ctx_, in, rows);
+        } else {
+          p.quant->PrepareDecode(*quant_ctx_, in, rows);
+        }
+      }
+      barrier.Wait(nt);
+      if (p.dense != nullptr) {
+        p.dense->GemvSlice(*matmul_ctx_, in, rows, y, t, nt);
+      } else {
+        p.quant->DecodeSlice(*quant_ctx_, in, rows, y, t, nt);
+      }
+      barrier.Wait(nt);
+      if (t == 0) {
+        timings_.matmul_ns += NanosSince(start);
+        timings_.weight_bytes += p.weight_bytes;
+        timings_.matmul_flops += 2 * int64_t{rows} * p.macs_per_row;
+      }
+    };
+
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const Layer& layer = layers_[l];
+      const int li = static_cast<int>(l);
+      // Attention block. qkv rows: [q: H hd | k: Hkv hd | v: Hkv hd].
+      if (t == 0) {
+        ops::RmsNorm(x, layer.attn_norm, m, d, eps, xn);
+        if (options_.attention_input_observer) {
+          options_.attention_input_observer(li, xn, m);
+        }
+      }
+      project(layer.wqkv, xn, m, qkv);
+      Clock::time_point att_start;
+      if (t == 0) {
+        if (!layer.qkv_bias.empty()) {
+          ops::AddRowInPlace(qkv, layer.qkv_bias.data(), m, qkv_width);
+        }
+        if (layer.q_norm != nullptr) {
+          for (int r = 0; r < m; ++r) {
+            float* row = qkv + r * qkv_width;
+            ops::RmsNorm(row, layer.q_norm, h, hd, eps, row);
+            ops::RmsNorm(row + int64_t{h} * hd, layer.k_norm, hkv, hd, eps,
+                         row + int64_t{h} * hd);
+          }
+        }
+        rope_->Apply(qkv, m, h + hkv, qkv_width);
+        att_start = Clock::now();
+        status.Update(attention_->WriteKv(li, att_seqs, qkv + int64_t{h} * hd,
+                                          qkv + int64_t{h + hkv} * hd,
+                                          qkv_width, kv));
+        attention_next_.store(0, std::memory_order_relaxed);
+      }
+      barrier.Wait(nt);
+      attention_->AttendSlice(li, qkv, qkv_width, kv, attn,
+                              {.thread = t,
+                               .threads = nt,
+                               .next = &attention_next_,
+                               .barrier = &barrier});
+      barrier.Wait(nt);
+      if (t == 0) timings_.attention_ns += NanosSince(att_start);
+      project(layer.wo, attn, m, proj);
+      // Feed-forward block.
+      if (t == 0) {
+        ops::AddInPlace(x, proj, int64_t{m} * d);
+        ops::RmsNorm(x, layer.ffn_norm, m, d, eps, xn);
+      }
+      project(layer.w_gate_up, xn, m, gate_up_.get());
+      if (t == 0) ops::SwiGlu(gate_up_.get(), m, f, ffn_.get());
+      project(layer.w_down, ffn_.get(), m, proj);
+      if (t == 0) ops::AddInPlace(x, proj, int64_t{m} * d);
+    }
+
+    if (n_logits > 0) {
+      if (t == 0) {
+        for (int i = 0; i < n_logits; ++i) {
+          std::memcpy(last + int64_t{i} * d, x + int64_t{logit_rows_[i]} * d,
+                      sizeof(float) * d);
+        }
+        ops::RmsNorm(last, model_->weights.final_norm.data(), n_logits, d, eps,
+                     last);
+      }
+      project(output_, last, n_logits, logits_.get());
+    }
+  }
+  RETURN_IF_ERROR(status);
+  n_logits_ = n_logits;
+  return absl::OkStatus();
+}
+
+}  // namespace kvasir::engine
