@@ -16,10 +16,12 @@
 #include "gtest/gtest.h"
 #include "tests/integration/http_client.h"
 #include "tests/integration/live_server.h"
+#include "tests/testing/wait_until.h"
 
 namespace kvasir::integration {
 namespace {
 
+using ::kvasir::testing::WaitUntil;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
@@ -92,14 +94,20 @@ TEST(UnderLoadTest, GetStatsAndMetricsAgreeAfterHitsAndPreemptions) {
   EXPECT_GT(usage_cached[1], 0);
   EXPECT_GT(usage_preemptions, 0);
 
-  absl::StatusOr<v1::GetStatsResponse> stats = server.Stats();
-  ASSERT_TRUE(stats.ok()) << stats.status();
+  // GetStats reads the snapshot the engine publishes after each step, and
+  // the last responses can arrive before the step that freed their blocks
+  // is published: wait for the idle snapshot, then read the metrics (the
+  // same snapshot, as nothing runs any more).
+  absl::StatusOr<v1::GetStatsResponse> stats;
+  ASSERT_TRUE(WaitUntil([&] {
+    stats = server.Stats();
+    return stats.ok() && stats->running() == 0 && stats->queued() == 0 &&
+           FindTenant(*stats, "alpha").kv_used_blocks() == 0 &&
+           FindTenant(*stats, "beta").kv_used_blocks() == 0;
+  })) << (stats.ok() ? stats->DebugString() : stats.status().ToString());
   const HttpReply metrics =
       HttpGet(server.process().metrics_port(), "/metrics");
   ASSERT_EQ(metrics.status, 200);
-  // Nothing ran between the two reads: the server is idle.
-  EXPECT_EQ(stats->running(), 0);
-  EXPECT_EQ(stats->queued(), 0);
   int64_t preemptions = 0;
   const char* names[2] = {"alpha", "beta"};
   for (int k = 0; k < 2; ++k) {
