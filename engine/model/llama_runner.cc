@@ -430,6 +430,26 @@ absl::Status LlamaRunner::Step(absl::Span<const SequenceStep> seqs,
   return status;
 }
 
+void LlamaRunner::FinishQkv(const Layer& layer, float* qkv, int m) {
+  const ModelConfig& c = config();
+  const int h = c.n_heads, hkv = c.n_kv_heads, hd = c.head_dim;
+  const int64_t qkv_width = int64_t{h + 2 * hkv} * hd;
+  if (!layer.qkv_bias.empty()) {
+    ops::AddRowInPlace(qkv, layer.qkv_bias.data(), m, qkv_width);
+  }
+  if (layer.q_norm != nullptr) {
+    // Qwen3: each head of q and of k RMS-normed on its own, before RoPE.
+    for (int r = 0; r < m; ++r) {
+      float* row = qkv + r * qkv_width;
+      ops::RmsNorm(row, layer.q_norm, h, hd, c.rms_eps, row);
+      ops::RmsNorm(row + int64_t{h} * hd, layer.k_norm, hkv, hd, c.rms_eps,
+                   row + int64_t{h} * hd);
+    }
+  }
+  // K heads follow the Q heads in each row: one pass rotates both.
+  rope_->Apply(qkv, m, h + hkv, qkv_width);
+}
+
 absl::Status LlamaRunner::Matmul(const Proj& proj, const float* x, int m,
                                  float* y) {
   const Clock::time_point start = Clock::now();
@@ -497,20 +517,7 @@ absl::Status LlamaRunner::Forward(absl::Span<const SequenceStep> seqs,
       options_.attention_input_observer(static_cast<int>(l), xn, m);
     }
     RETURN_IF_ERROR(Matmul(layer.wqkv, xn, m, qkv));
-    if (!layer.qkv_bias.empty()) {
-      ops::AddRowInPlace(qkv, layer.qkv_bias.data(), m, qkv_width);
-    }
-    if (layer.q_norm != nullptr) {
-      // Qwen3: each head of q and of k RMS-normed on its own, before RoPE.
-      for (int r = 0; r < m; ++r) {
-        float* row = qkv + r * qkv_width;
-        ops::RmsNorm(row, layer.q_norm, h, hd, eps, row);
-        ops::RmsNorm(row + int64_t{h} * hd, layer.k_norm, hkv, hd, eps,
-                     row + int64_t{h} * hd);
-      }
-    }
-    // K heads follow the Q heads in each row: one pass rotates both.
-    rope_->Apply(qkv, m, h + hkv, qkv_width);
+    FinishQkv(layer, qkv, m);
     const Clock::time_point att_start = Clock::now();
     RETURN_IF_ERROR(attention_->WriteKv(
         static_cast<int>(l), att_seqs, qkv + int64_t{h} * hd,

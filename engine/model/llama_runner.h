@@ -186,6 +186,9 @@ class LlamaRunner final : public ModelRunner {
                                 std::initializer_list<const Tensor*> parts,
                                 int64_t in_features, int max_rows);
   absl::Status Matmul(const Proj& proj, const float* x, int m, float* y);
+  // The fused projection's m rows of qkv made ready for attention: the
+  // bias added (Qwen2), q and k heads RMS-normed (Qwen3), RoPE applied.
+  void FinishQkv(const Layer& layer, float* qkv, int m);
   // The one-region decode step (llama_runner_team.cc): whether this step
   // can run so (every check Forward's kernels would make passes), and the
   // layers and logits of such a step after Forward's common start.

@@ -119,18 +119,7 @@ absl::Status LlamaRunner::ForwardInTeam(
       project(layer.wqkv, xn, m, qkv);
       Clock::time_point att_start;
       if (t == 0) {
-        if (!layer.qkv_bias.empty()) {
-          ops::AddRowInPlace(qkv, layer.qkv_bias.data(), m, qkv_width);
-        }
-        if (layer.q_norm != nullptr) {
-          for (int r = 0; r < m; ++r) {
-            float* row = qkv + r * qkv_width;
-            ops::RmsNorm(row, layer.q_norm, h, hd, eps, row);
-            ops::RmsNorm(row + int64_t{h} * hd, layer.k_norm, hkv, hd, eps,
-                         row + int64_t{h} * hd);
-          }
-        }
-        rope_->Apply(qkv, m, h + hkv, qkv_width);
+        FinishQkv(layer, qkv, m);
         att_start = Clock::now();
         status.Update(attention_->WriteKv(li, att_seqs, qkv + int64_t{h} * hd,
                                           qkv + int64_t{h + hkv} * hd,
