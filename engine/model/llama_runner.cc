@@ -20,14 +20,6 @@
 namespace kvasir::engine {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-int64_t NanosSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
-                                                              start)
-      .count();
-}
-
 // Upper bounds that keep the scratch allocations sane.
 constexpr int kMaxBatchTokensLimit = 1 << 16;
 constexpr int kMaxSeqsLimit = 1 << 14;

@@ -2,6 +2,7 @@
 #define KVASIR_ENGINE_MODEL_LLAMA_RUNNER_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -186,6 +187,13 @@ class LlamaRunner final : public ModelRunner {
                                 std::initializer_list<const Tensor*> parts,
                                 int64_t in_features, int max_rows);
   absl::Status Matmul(const Proj& proj, const float* x, int m, float* y);
+  // Step timings (StepTimings) are read off a steady clock.
+  using Clock = std::chrono::steady_clock;
+  static int64_t NanosSince(Clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
+                                                                start)
+        .count();
+  }
   // The fused projection's m rows of qkv made ready for attention: the
   // bias added (Qwen2), q and k heads RMS-normed (Qwen3), RoPE applied.
   void FinishQkv(const Layer& layer, float* qkv, int m);

@@ -18,7 +18,6 @@
 
 #include <omp.h>
 
-#include <chrono>
 #include <cstdint>
 #include <cstring>
 
@@ -27,17 +26,6 @@
 #include "engine/ops/elementwise.h"
 
 namespace kvasir::engine {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-int64_t NanosSince(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
-                                                              start)
-      .count();
-}
-
-}  // namespace
 
 bool LlamaRunner::TeamCovers(int m, int n_logits,
                              const kvcache::KvArena& kv) const {
