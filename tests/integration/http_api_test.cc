@@ -148,6 +148,9 @@ TEST_F(HttpApiTest, GreedyOutputEqualsGrpcUnaryAndStreaming) {
   EXPECT_EQ(s.events[s.events.size() - 2]["choices"][0]["finish_reason"],
             "length");
   // Both tenants' keys served (and only their own tenant counted them).
+  // GetStats is the snapshot after an engine step, which may come a moment
+  // after the stream's last event.
+  EXPECT_TRUE(WaitUntil([&] { return Idle("beta"); }));
   EXPECT_GT(Tenant("alpha").generated_tokens(), 0);
   EXPECT_GE(Tenant("beta").generated_tokens(), 40);
 }
