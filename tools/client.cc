@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -358,10 +359,12 @@ int Stats(const std::shared_ptr<grpc::Channel>& channel, const ClientOptions& o,
   return 0;
 }
 
-// "length 3, cancelled 1": the nonzero counts of a map, or "none".
+// "cancelled 1, length 3": the nonzero counts of a map by name (a proto
+// map's own order is unspecified), or "none".
 std::string NonZero(const google::protobuf::Map<std::string, int64_t>& m) {
+  const std::map<std::string, int64_t> sorted(m.begin(), m.end());
   std::string s;
-  for (const auto& [name, n] : m) {
+  for (const auto& [name, n] : sorted) {
     if (n == 0) continue;
     s += (s.empty() ? "" : ", ") + name + " " + std::to_string(n);
   }
