@@ -74,11 +74,17 @@ absl::StatusOr<std::optional<bool>> Bool(const json& body,
   return v->get<bool>();
 }
 
-absl::StatusOr<std::optional<std::string>> String(const json& body,
-                                                  absl::string_view key) {
+// `parent`: the path of `body` inside the request ("messages[0]"), which
+// the error names before the key; empty for the top level.
+absl::StatusOr<std::optional<std::string>> String(
+    const json& body, absl::string_view key, absl::string_view parent = "") {
   const json* v = Member(body, key);
   if (v == nullptr) return std::nullopt;
-  if (!v->is_string()) return WrongType(key, "a string", *v);
+  if (!v->is_string()) {
+    return WrongType(
+        parent.empty() ? std::string(key) : absl::StrCat(parent, ".", key),
+        "a string", *v);
+  }
   return v->get<std::string>();
 }
 
@@ -302,7 +308,8 @@ absl::StatusOr<std::vector<ChatMessageIn>> ChatMessages(const json& body) {
     const std::string path = absl::StrCat("messages[", i, "]");
     if (!msg.is_object()) return WrongType(path, "an object", msg);
     ChatMessageIn in;
-    ASSIGN_OR_RETURN(std::optional<std::string> role, String(msg, "role"));
+    ASSIGN_OR_RETURN(std::optional<std::string> role,
+                     String(msg, "role", path));
     if (!role.has_value() || role->empty()) {
       return FieldError(path + ".role", "is missing");
     }
@@ -323,19 +330,17 @@ absl::StatusOr<std::vector<ChatMessageIn>> ChatMessages(const json& body) {
           const json& part = (*c)[j];
           const std::string ppath = absl::StrCat(path, ".content[", j, "]");
           if (!part.is_object()) return WrongType(ppath, "an object", part);
-          absl::StatusOr<std::optional<std::string>> type =
-              String(part, "type");
-          if (!type.ok()) return RenameField(type.status(), ppath + ".type");
-          if (type->value_or("") != "text") {
+          ASSIGN_OR_RETURN(std::optional<std::string> type,
+                           String(part, "type", ppath));
+          if (type.value_or("") != "text") {
             return FieldError(
                 ppath + ".type",
-                absl::StrCat(Quoted(type->value_or("")),
+                absl::StrCat(Quoted(type.value_or("")),
                              " is not supported (only text parts are)"));
           }
-          absl::StatusOr<std::optional<std::string>> text =
-              String(part, "text");
-          if (!text.ok()) return RenameField(text.status(), ppath + ".text");
-          in.content += text->value_or("");
+          ASSIGN_OR_RETURN(std::optional<std::string> text,
+                           String(part, "text", ppath));
+          in.content += text.value_or("");
         }
       } else {
         return WrongType(path + ".content",

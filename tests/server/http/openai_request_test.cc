@@ -222,6 +222,8 @@ TEST_F(OpenAiRequestTest, ChatMessagesAndLogprobs) {
        "messages[0].content[0].type: 'image_url' is not supported"},
       // Found by openai_request_fuzz: a "type" or "text" that is not a
       // string threw out of json::value() instead of being refused.
+      {R"({"messages": [{"role": 1, "content": "x"}]})",
+       "messages[0].role: must be a string"},
       {R"({"messages": [{"role": "user", "content": [{"type": 6.5}]}]})",
        "messages[0].content[0].type: must be a string"},
       {R"({"messages": [{"role": "user", "content":
