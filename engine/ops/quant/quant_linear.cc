@@ -288,12 +288,16 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
     any_quantized = any_quantized || IsQuantized(p.type);
     // Task boundaries follow part boundaries so a task runs one kernel.
     const int64_t row_bytes = RowBytes(p.type, in_features);
-    for (int64_t r = 0; r < p.rows; r += kChunkRows) {
-      linear->chunks_.push_back(
-          {.part = static_cast<int>(i),
-           .row_begin = linear->out_features_ + r,
-           .rows = std::min(kChunkRows, p.rows - r),
-           .data = static_cast<const uint8_t*>(p.data) + r * row_bytes});
+    for (auto [list, size] :
+         {std::pair{&linear->chunks_, kChunkRows},
+          std::pair{&linear->vnni_chunks_, int64_t{internal::kVnniTaskRows}}}) {
+      for (int64_t r = 0; r < p.rows; r += size) {
+        list->push_back(
+            {.part = static_cast<int>(i),
+             .row_begin = linear->out_features_ + r,
+             .rows = std::min(size, p.rows - r),
+             .data = static_cast<const uint8_t*>(p.data) + r * row_bytes});
+      }
     }
     linear->out_features_ += p.rows;
     linear->weight_bytes_ += p.rows * row_bytes;

@@ -210,6 +210,9 @@ class QuantLinear {
     const uint8_t* data = nullptr;  // the weights of row_begin
   };
   std::vector<Chunk> chunks_;
+  // ForwardVnni's units: up to internal::kVnniTaskRows rows of one part
+  // (longer than chunks_: a panel prefetches the next one of its task).
+  std::vector<Chunk> vnni_chunks_;
   bool quantized_ = false;  // some part needs quantized activations
   bool amx_ = false;        // the context has AMX and it covers every part
   bool vnni_ = false;       // the context has VNNI panels, they cover all

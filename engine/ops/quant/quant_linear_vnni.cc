@@ -54,10 +54,10 @@ absl::Status QuantLinear::ForwardVnni(QuantContext& ctx, int m,
   for (int64_t t = 0; t < tiles; ++t) {
     internal::VnniPackRows(rows, m, k, t, t + 1, packed);
   }
-  // A task: one chunk (16 rows of one part), two panels of 8 rows; the
-  // threads take disjoint chunks, so each weight byte is read and decoded
-  // once per call.
-  const int64_t n_chunks = static_cast<int64_t>(chunks_.size());
+  // A task: up to kVnniTaskRows rows of one part, panel after panel, each
+  // prefetching the next; the threads take disjoint tasks, so each weight
+  // byte is read and decoded once per call.
+  const int64_t n_chunks = static_cast<int64_t>(vnni_chunks_.size());
   const int64_t out = out_features_;
   uint8_t* scratches = ctx.vnni_scratch_.get();
   const int64_t scratch_bytes = ctx.vnni_scratch_bytes_;
@@ -66,14 +66,18 @@ absl::Status QuantLinear::ForwardVnni(QuantContext& ctx, int m,
     uint8_t* scratch = scratches + omp_get_thread_num() * scratch_bytes;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t c = 0; c < n_chunks; ++c) {
-      const Chunk& chunk = chunks_[c];
+      const Chunk& chunk = vnni_chunks_[c];
       const uint32_t type = parts_[chunk.part].type;
       const int64_t row_bytes = RowBytes(type, k);
       for (int64_t n0 = 0; n0 < chunk.rows; n0 += internal::kVnniPanelRows) {
         const int rows_here = static_cast<int>(
             std::min<int64_t>(internal::kVnniPanelRows, chunk.rows - n0));
-        internal::VnniPanel(type, chunk.data + n0 * row_bytes, row_bytes,
-                            rows_here, k, packed, m, scratch,
+        const int64_t next_rows = std::min<int64_t>(
+            internal::kVnniPanelRows, chunk.rows - n0 - rows_here);
+        const uint8_t* w = chunk.data + n0 * row_bytes;
+        internal::VnniPanel(type, w, row_bytes, rows_here, k, packed, m,
+                            next_rows > 0 ? w + rows_here * row_bytes : nullptr,
+                            next_rows * row_bytes, scratch,
                             y + chunk.row_begin + n0, out);
       }
     }

@@ -38,6 +38,8 @@ namespace kvasir::engine::quant::internal {
 // Activation rows per tile, and weight rows per decoded panel.
 inline constexpr int kVnniTileRows = 16;
 inline constexpr int kVnniPanelRows = 8;
+// Weight rows of one task of QuantLinear's VNNI path (8 panels).
+inline constexpr int kVnniTaskRows = 64;
 // Bytes of one (tile, block of 32) of packed activations: 8 vectors of
 // 64 int8, then 16 floats d_x, then 3 vectors of 16 int32: the block's Σq
 // and the Σq of its two halves of 16 (in lane p = 0 of a row, 0 in the
@@ -71,11 +73,15 @@ void VnniPackRows(const ActRows& a, int m, int64_t k, int64_t t_begin,
 
 // y[r * y_stride + n] = Σ_i W[n][i] * x[r][i] for r < m, n < rows (1..8):
 // weight rows of ggml type `type` (VnniCovers) at w, row_bytes apart, k
-// values each; x as VnniPackRows packed it. `scratch`: VnniScratchBytes(k)
-// bytes of this thread, 64-byte aligned.
+// values each; x as VnniPackRows packed it. `next`: null, or the weights
+// of the panel to come (next_bytes bytes), prefetched meanwhile: weights
+// come from DRAM and the hardware prefetchers lose the stream at panel
+// boundaries. `scratch`: VnniScratchBytes(k) bytes of this thread, 64-byte
+// aligned.
 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes, int rows,
-               int64_t k, const uint8_t* packed, int m, uint8_t* scratch,
-               float* y, int64_t y_stride);
+               int64_t k, const uint8_t* packed, int m, const uint8_t* next,
+               int64_t next_bytes, uint8_t* scratch, float* y,
+               int64_t y_stride);
 
 }  // namespace kvasir::engine::quant::internal
 
