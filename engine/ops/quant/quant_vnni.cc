@@ -394,6 +394,16 @@ KVASIR_AVX512 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes,
       const int ri = r0 + i * kVnniTileRows;
       const int rows_i = std::min(kVnniTileRows, m - ri);
       const float* o = out + i * kVnniPanelRows * 16;
+      if (rows == kVnniPanelRows && L == 1) {
+        // Row r's 8 results are lane r of the 8 vectors: one store each.
+        const __m256i column = _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96,
+                                                 112);
+        for (int r = 0; r < rows_i; ++r) {
+          _mm256_storeu_ps(y + (ri + r) * y_stride,
+                           _mm256_i32gather_ps(o + r, column, 4));
+        }
+        continue;
+      }
       for (int n = 0; n < rows; ++n) {
         for (int r = 0; r < rows_i; ++r) {
           float v = o[n * 16 + r * L];
