@@ -106,7 +106,7 @@ struct V {
   // 4 queries x 2 ymm already give 8 independent score chains; P.V keeps
   // one 16-float slice per query in registers (16 ymm in all).
   static constexpr int kQkSplit = 1;
-  static constexpr int kPvGroup = 1;
+  static constexpr int PvGroup(int /*queries*/) { return 1; }
 
   KVASIR_ATTN_TARGET static F Zero() {
     return {_mm256_setzero_ps(), _mm256_setzero_ps()};

@@ -51,9 +51,11 @@ alignas(64) constexpr TransposeIdx kTransposeIdx = MakeTransposeIdx();
 struct V {
   using F = __m512;
   // Independent score accumulators per query; P.V output vectors per
-  // query kept in registers (4 queries x 4 = 16 of 32 zmm).
+  // query kept in registers: 4 for up to 2 queries, else 2 (4 queries x 4
+  // spilled two accumulators to the stack in GCC 12, a store-to-load chain
+  // through every key; 2 passes over the L1-resident V rows cost less).
   static constexpr int kQkSplit = 2;
-  static constexpr int kPvGroup = 4;
+  static constexpr int PvGroup(int queries) { return queries <= 2 ? 4 : 2; }
 
   KVASIR_ATTN_TARGET static F Zero() { return _mm512_setzero_ps(); }
   KVASIR_ATTN_TARGET static F Set1(float x) { return _mm512_set1_ps(x); }
