@@ -98,6 +98,25 @@ TEST(QuantLinearVnniTest, FusedPartsAndLargeBatches) {
   }
 }
 
+// Parts longer than one task (64 rows: 8 panels, each prefetching the next)
+// split into several, with a short panel at the end of the last; m takes
+// full tiles (packed by gathers), a tail tile and two pairs of Q6_K tiles.
+TEST(QuantLinearVnniTest, PartsLongerThanATask) {
+  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  std::mt19937 rng(35);
+  const int64_t k = 512;
+  const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 133, k, rng);
+  const std::vector<uint8_t> q6k = RandomWeights(kQ6_K, 70, k, rng);
+  const QuantLinear::Part parts[] = {
+      {.type = kQ4_K, .data = q4k.data(), .rows = 133},
+      {.type = kQ6_K, .data = q6k.data(), .rows = 70},
+  };
+  for (int m : {16, 32, 50, 64}) {
+    SCOPED_TRACE(absl::StrCat("m=", m));
+    CheckVnni(parts, k, m, rng, 64);
+  }
+}
+
 // The default threshold, and one linear and context at different m (the
 // packed tail lanes and the decoded panels of one call are stale in the
 // next), crossing between the dot kernels and the panels.
