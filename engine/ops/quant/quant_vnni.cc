@@ -324,7 +324,7 @@ KVASIR_AVX512 void VnniPackRows(const ActRows& a, int m, int64_t k,
     const int r0 = static_cast<int>(t) * kVnniTileRows;
     const int rows = std::min(kVnniTileRows, m - r0);
     const int L = rows <= 8 ? 2 : 1;
-    // (The gather's offsets are int32: rows of up to 134 M values.)
+    // (The gather offsets are int32: 15 row strides must fit in one.)
     if (rows == kVnniTileRows &&
         a.stride < (int64_t{1} << 31) / kVnniTileRows) {
       PackFullTile(a, r0, nb, packed + t * nb * kVnniBlockBytes);
@@ -396,8 +396,8 @@ KVASIR_AVX512 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes,
       const float* o = out + i * kVnniPanelRows * 16;
       if (rows == kVnniPanelRows && L == 1) {
         // Row r's 8 results are lane r of the 8 vectors: one store each.
-        const __m256i column = _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96,
-                                                 112);
+        const __m256i column =
+            _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112);
         for (int r = 0; r < rows_i; ++r) {
           _mm256_storeu_ps(y + (ri + r) * y_stride,
                            _mm256_i32gather_ps(o + r, column, 4));
