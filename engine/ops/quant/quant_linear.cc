@@ -288,17 +288,18 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
     any_quantized = any_quantized || IsQuantized(p.type);
     // Task boundaries follow part boundaries so a task runs one kernel.
     const int64_t row_bytes = RowBytes(p.type, in_features);
-    for (auto [list, size] :
-         {std::pair{&linear->chunks_, kChunkRows},
-          std::pair{&linear->vnni_chunks_, int64_t{internal::kVnniTaskRows}}}) {
+    auto split = [&](int64_t size, std::vector<Chunk>& list) {
       for (int64_t r = 0; r < p.rows; r += size) {
-        list->push_back(
+        list.push_back(
             {.part = static_cast<int>(i),
              .row_begin = linear->out_features_ + r,
              .rows = std::min(size, p.rows - r),
              .data = static_cast<const uint8_t*>(p.data) + r * row_bytes});
       }
-    }
+    };
+    split(kChunkRows, linear->chunks_);
+    // (Unused without VNNI panels; ForwardVnni checks vnni_ first.)
+    if (ctx->vnni_) split(internal::kVnniTaskRows, linear->vnni_chunks_);
     linear->out_features_ += p.rows;
     linear->weight_bytes_ += p.rows * row_bytes;
     linear->parts_.push_back(p);
