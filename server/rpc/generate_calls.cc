@@ -264,18 +264,19 @@ StreamGenerateCall::Action StreamGenerateCall::NextLocked() {
   return Action::kNone;
 }
 
-void StreamGenerateCall::Run(Action action) {
+void StreamGenerateCall::Run(StreamGenerateCall* call, Action action) {
   switch (action) {
     case Action::kNone:
       return;
     case Action::kWrite:
-      StartWrite(&out_);
+      call->StartWrite(&call->out_);
       return;
     case Action::kWriteAndFinish:
-      StartWriteAndFinish(&out_, grpc::WriteOptions(), grpc::Status::OK);
+      call->StartWriteAndFinish(&call->out_, grpc::WriteOptions(),
+                                grpc::Status::OK);
       return;
     case Action::kFinish:
-      Finish(ToGrpcStatus(final_status_));
+      call->Finish(ToGrpcStatus(call->final_status_));
       return;
   }
 }
@@ -291,7 +292,7 @@ void StreamGenerateCall::Push(absl::Span<const engine::GeneratedToken> tokens,
                  core_.engine()->tokenizer(), &pending_);
     action = NextLocked();
   }
-  Run(action);
+  Run(this, action);
 }
 
 void StreamGenerateCall::Close(const engine::FinishInfo& info) {
@@ -302,7 +303,7 @@ void StreamGenerateCall::Close(const engine::FinishInfo& info) {
     finish_ = info;
     action = NextLocked();
   }
-  Run(action);
+  Run(this, action);
 }
 
 void StreamGenerateCall::OnWriteDone(bool ok) {
@@ -313,7 +314,7 @@ void StreamGenerateCall::OnWriteDone(bool ok) {
     if (!ok) broken_ = true;
     action = NextLocked();
   }
-  Run(action);
+  Run(this, action);
 }
 
 void StreamGenerateCall::OnCancel() {

@@ -139,9 +139,12 @@ class StreamGenerateCall final
 
   // Decides the next stream operation; fills out_ for writes.
   Action NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Starts it. Must be the caller's last use of `this`: a finish may delete
-  // the call before it returns.
-  void Run(Action action);
+  // Starts it. Must be the caller's last use of the call: a finish may
+  // delete it before Run returns. Static, because once the lock is released
+  // with kNone another thread may already have finished and deleted the
+  // call, and even a member call on it is undefined (UBSan's vptr check
+  // reads the deleted object): for kNone Run does not touch `call`.
+  static void Run(StreamGenerateCall* call, Action action);
   bool HasPendingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TakePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -69,8 +72,25 @@ class BenchServeTest : public ::testing::TestWithParam<std::string> {
   }
 
   static nlohmann::json Json(const ProcessResult& r) {
-    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.exit_code, 0) << Diagnosis(r);
     return nlohmann::json::parse(r.out, nullptr, false);
+  }
+
+  // Why a run failed, the verdict first (CI logs keep only the head of a
+  // failure's output): the bench's own error lines, then all its stderr
+  // (progress included), then the end of the server's log.
+  static std::string Diagnosis(const ProcessResult& r) {
+    std::string verdict;
+    for (absl::string_view line : absl::StrSplit(r.err, '\n')) {
+      if (absl::StartsWith(line, "kvasir bench serve:")) {
+        absl::StrAppend(&verdict, line, "\n");
+      }
+    }
+    const std::string log = server_->process().ReadLog();
+    constexpr size_t kLogTail = 16000;
+    return absl::StrCat(
+        verdict, "--- stderr ---\n", r.err, "--- end of the server log ---\n",
+        log.size() > kLogTail ? log.substr(log.size() - kLogTail) : log);
   }
 
   // The three latency distributions are there, count as they should and
@@ -151,7 +171,7 @@ TEST_P(BenchServeTest, TwoKeysGiveOneSectionPerTenant) {
   const ProcessResult text =
       Bench({"--api-key", kAlphaKey, "--api-key", kBetaKey, "--requests", "2",
              "--prompt-len", "4", "--gen-len", "3", "--progress", "off"});
-  EXPECT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.exit_code, 0) << Diagnosis(text);
   EXPECT_THAT(text.out, HasSubstr("-- tenant #1 (key alph...)"));
   EXPECT_THAT(text.out, HasSubstr("-- tenant #2 (key beta...)"));
   EXPECT_THAT(text.out, HasSubstr("ttft"));
