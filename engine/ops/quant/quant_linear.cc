@@ -390,12 +390,18 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
   return absl::OkStatus();
 }
 
-bool QuantLinear::DecodesInTeam(const QuantContext& ctx, int m) const {
-  if (m < 1 || m > std::min(kMaxTileRows, options_.max_rows)) return false;
+bool QuantLinear::DecodesInTeam(const QuantContext& ctx, int m,
+                                int threads) const {
+  if (m < 1 || m > options_.max_rows) return false;
+  if (quantized_ && ctx.act_bytes_ < m * internal::ActRowBytes(in_features_)) {
+    return false;
+  }
   if (amx_ && m >= ctx.batched_min_rows_) return false;
-  if (vnni_ && m >= ctx.batched_min_rows_) return false;
-  return !quantized_ ||
-         ctx.act_bytes_ >= m * internal::ActRowBytes(in_features_);
+  if (vnni_ && m >= ctx.batched_min_rows_) {
+    return m <= kVnniTeamMaxRows && threads <= ctx.vnni_threads_ &&
+           VnniFits(ctx, m);
+  }
+  return m <= kMaxTileRows;
 }
 
 void QuantLinear::PrepareDecode(QuantContext& ctx, const float* x,
@@ -407,10 +413,24 @@ void QuantLinear::PrepareDecode(QuantContext& ctx, const float* x,
   for (int i = 0; i < m; ++i) {
     table.quantize_act(x + i * k, k, ctx.act_.get() + i * stride);
   }
+  if (vnni_ && m >= ctx.batched_min_rows_) {
+    VnniPack(ctx, m, 0, internal::VnniTiles(m));
+  }
 }
 
 void QuantLinear::DecodeSlice(const QuantContext& ctx, const float* x, int m,
                               float* y, int thread, int threads) const {
+  if (vnni_ && m >= ctx.batched_min_rows_) {
+    // The tasks round robin: those of a part cost the same, and a static
+    // split keeps the results independent of timing like Forward's.
+    uint8_t* scratch =
+        ctx.vnni_scratch_.get() + thread * ctx.vnni_scratch_bytes_;
+    const int64_t n = static_cast<int64_t>(vnni_chunks_.size());
+    for (int64_t c = thread; c < n; c += threads) {
+      VnniTask(ctx, c, m, scratch, y);
+    }
+    return;
+  }
   // Decode: the weights are read once, so the cost is their bytes. Each
   // thread streams one contiguous byte range (split by bytes, not rows:
   // parts differ in bytes per row) with no scheduling between rows.

@@ -170,13 +170,17 @@ class QuantLinear {
   absl::Status Forward(QuantContext& ctx, const float* x, int m,
                        float* y) const;
 
-  // Forward's decode split for a caller that runs its own team (a decode
-  // step in one parallel region): one thread calls PrepareDecode (which
-  // quantizes x into ctx), then after a barrier every thread t of n calls
-  // DecodeSlice(..., t, n); the result is Forward's, bit for bit. Only
-  // where DecodesInTeam(ctx, m): m <= 4 rows below the batched paths, with
-  // activation room in ctx (the context given to Create).
-  bool DecodesInTeam(const QuantContext& ctx, int m) const;
+  // Forward's split for a caller that runs its own team of `threads` (a
+  // decode step in one parallel region): one thread calls PrepareDecode
+  // (which quantizes x into ctx, and packs it for the VNNI panels), then
+  // after a barrier every thread t of n calls DecodeSlice(..., t, n); the
+  // result is Forward's, bit for bit. Only where DecodesInTeam(ctx, m,
+  // threads): m <= 4 rows below the batched paths, or the VNNI panels for
+  // m up to kVnniTeamMaxRows (a batched decode step; longer prefill chunks
+  // keep Forward's dynamic schedule), with room in ctx (the context given
+  // to Create) for m rows and a scratch per thread.
+  static constexpr int kVnniTeamMaxRows = 64;
+  bool DecodesInTeam(const QuantContext& ctx, int m, int threads) const;
   void PrepareDecode(QuantContext& ctx, const float* x, int m) const;
   void DecodeSlice(const QuantContext& ctx, const float* x, int m, float* y,
                    int thread, int threads) const;
@@ -196,6 +200,15 @@ class QuantLinear {
   // Forward on VNNI panels (quant_linear_vnni.cc), the activations already
   // quantized at ctx.act_; preconditions checked.
   absl::Status ForwardVnni(QuantContext& ctx, int m, float* y) const;
+  // Whether m rows take the VNNI panels, and ctx has their buffers.
+  bool VnniFits(const QuantContext& ctx, int m) const;
+  // Packs the quantized rows at ctx.act_ for the panels: tiles
+  // [t_begin, t_end).
+  void VnniPack(QuantContext& ctx, int m, int64_t t_begin, int64_t t_end) const;
+  // Task c of vnni_chunks_ on the rows VnniPack packed, with `scratch`
+  // (internal::VnniScratchBytes of this thread).
+  void VnniTask(const QuantContext& ctx, int64_t c, int m, uint8_t* scratch,
+                float* y) const;
 
   Options options_;
   int64_t in_features_ = 0;

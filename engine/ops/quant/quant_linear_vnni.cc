@@ -31,11 +31,48 @@ void QuantContext::ReserveVnni(int64_t rows, int64_t in_features) {
   }
 }
 
+bool QuantLinear::VnniFits(const QuantContext& ctx, int m) const {
+  const int64_t k = in_features_;
+  return vnni_ && m >= ctx.batched_min_rows_ &&
+         ctx.vnni_act_bytes_ >= internal::VnniActBytes(m, k) &&
+         ctx.vnni_scratch_bytes_ >= internal::VnniScratchBytes(k);
+}
+
+void QuantLinear::VnniPack(QuantContext& ctx, int m, int64_t t_begin,
+                           int64_t t_end) const {
+  const int64_t k = in_features_;
+  const internal::ActRows rows{.base = ctx.act_.get(),
+                               .stride = internal::ActRowBytes(k),
+                               .nbp = internal::ActPaddedBlocks(k)};
+  internal::VnniPackRows(rows, m, k, t_begin, t_end, ctx.vnni_act_.get());
+}
+
+void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int m,
+                           uint8_t* scratch, float* y) const {
+  // A task: up to kVnniTaskRows rows of one part, panel after panel, each
+  // prefetching the next; the threads take disjoint tasks, so each weight
+  // byte is read and decoded once per call.
+  const int64_t k = in_features_;
+  const Chunk& chunk = vnni_chunks_[c];
+  const uint32_t type = parts_[chunk.part].type;
+  const int64_t row_bytes = RowBytes(type, k);
+  for (int64_t n0 = 0; n0 < chunk.rows; n0 += internal::kVnniPanelRows) {
+    const int rows_here = static_cast<int>(
+        std::min<int64_t>(internal::kVnniPanelRows, chunk.rows - n0));
+    const int64_t next_rows = std::min<int64_t>(internal::kVnniPanelRows,
+                                                chunk.rows - n0 - rows_here);
+    const uint8_t* w = chunk.data + n0 * row_bytes;
+    internal::VnniPanel(type, w, row_bytes, rows_here, k, ctx.vnni_act_.get(),
+                        m, next_rows > 0 ? w + rows_here * row_bytes : nullptr,
+                        next_rows * row_bytes, scratch,
+                        y + chunk.row_begin + n0, out_features_);
+  }
+}
+
 absl::Status QuantLinear::ForwardVnni(QuantContext& ctx, int m,
                                       float* y) const {
   const int64_t k = in_features_;
-  if (ctx.vnni_act_bytes_ < internal::VnniActBytes(m, k) ||
-      ctx.vnni_scratch_bytes_ < internal::VnniScratchBytes(k)) {
+  if (!VnniFits(ctx, m)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "QuantLinear ", options_.name, ": the context's VNNI buffers hold ",
         ctx.vnni_act_bytes_, " / ", ctx.vnni_scratch_bytes_, " bytes, m = ", m,
@@ -43,44 +80,19 @@ absl::Status QuantLinear::ForwardVnni(QuantContext& ctx, int m,
         internal::VnniScratchBytes(k),
         " (Forward with the context given to Create)"));
   }
-  const internal::ActRows rows{.base = ctx.act_.get(),
-                               .stride = internal::ActRowBytes(k),
-                               .nbp = internal::ActPaddedBlocks(k)};
-  uint8_t* packed = ctx.vnni_act_.get();
   // Each thread needs its own scratch: never more threads than scratches.
   const int threads = std::min(omp_get_max_threads(), ctx.vnni_threads_);
   const int64_t tiles = internal::VnniTiles(m);
 #pragma omp parallel for schedule(static) num_threads(threads) if (tiles > 1)
-  for (int64_t t = 0; t < tiles; ++t) {
-    internal::VnniPackRows(rows, m, k, t, t + 1, packed);
-  }
-  // A task: up to kVnniTaskRows rows of one part, panel after panel, each
-  // prefetching the next; the threads take disjoint tasks, so each weight
-  // byte is read and decoded once per call.
+  for (int64_t t = 0; t < tiles; ++t) VnniPack(ctx, m, t, t + 1);
   const int64_t n_chunks = static_cast<int64_t>(vnni_chunks_.size());
-  const int64_t out = out_features_;
   uint8_t* scratches = ctx.vnni_scratch_.get();
   const int64_t scratch_bytes = ctx.vnni_scratch_bytes_;
 #pragma omp parallel num_threads(threads)
   {
     uint8_t* scratch = scratches + omp_get_thread_num() * scratch_bytes;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t c = 0; c < n_chunks; ++c) {
-      const Chunk& chunk = vnni_chunks_[c];
-      const uint32_t type = parts_[chunk.part].type;
-      const int64_t row_bytes = RowBytes(type, k);
-      for (int64_t n0 = 0; n0 < chunk.rows; n0 += internal::kVnniPanelRows) {
-        const int rows_here = static_cast<int>(
-            std::min<int64_t>(internal::kVnniPanelRows, chunk.rows - n0));
-        const int64_t next_rows = std::min<int64_t>(
-            internal::kVnniPanelRows, chunk.rows - n0 - rows_here);
-        const uint8_t* w = chunk.data + n0 * row_bytes;
-        internal::VnniPanel(type, w, row_bytes, rows_here, k, packed, m,
-                            next_rows > 0 ? w + rows_here * row_bytes : nullptr,
-                            next_rows * row_bytes, scratch,
-                            y + chunk.row_begin + n0, out);
-      }
-    }
+    for (int64_t c = 0; c < n_chunks; ++c) VnniTask(ctx, c, m, scratch, y);
   }
   return absl::OkStatus();
 }

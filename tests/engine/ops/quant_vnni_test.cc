@@ -1,8 +1,11 @@
 // QuantLinear's batched path on AVX-512 VNNI panels (quant_vnni.h), forced
 // with Batched::kVnni, against the double-precision reference of the int8
 // activations (the dot kernels' arithmetic).
+#include <omp.h>
+
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -162,6 +165,57 @@ TEST(QuantLinearVnniTest, UncoveredPartUsesTheDotKernels) {
       auto linear,
       QuantLinear::Create({.name = "u", .max_rows = 17}, ctx.get(), parts, k));
   CheckRows(*ctx, *linear, parts, 17, rng);
+}
+
+// The team split of a batched decode step: PrepareDecode on one thread,
+// then DecodeSlice by each thread of a team (run here one after the other,
+// as 1 thread and as this machine's count) gives Forward's bits;
+// DecodesInTeam says where.
+TEST(QuantLinearVnniTest, TeamSlicesMatchForwardBitForBit) {
+  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  std::mt19937 rng(36);
+  const int64_t k = 512;
+  const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 133, k, rng);
+  const std::vector<uint8_t> q6k = RandomWeights(kQ6_K, 70, k, rng);
+  const QuantLinear::Part parts[] = {
+      {.type = kQ4_K, .data = q4k.data(), .rows = 133},
+      {.type = kQ6_K, .data = q6k.data(), .rows = 70},
+  };
+  ASSERT_OK_AND_ASSIGN(auto ctx,
+                       QuantContext::Create({.batched = Batched::kVnni}));
+  constexpr int kMaxRows = 80;
+  ASSERT_OK_AND_ASSIGN(
+      auto linear, QuantLinear::Create({.name = "team", .max_rows = kMaxRows},
+                                       ctx.get(), parts, k));
+  const int64_t out = linear->out_features();
+  // Below the panels (the dot kernels' team split), at their threshold, a
+  // tail tile, full tiles, and the team's largest batch.
+  for (int m : {3, 8, 13, 32, 50, QuantLinear::kVnniTeamMaxRows}) {
+    const std::vector<float> x = RandomX(m * k, rng);
+    std::vector<float> want(static_cast<size_t>(m * out));
+    ASSERT_OK(linear->Forward(*ctx, x.data(), m, want.data()));
+    for (int threads : {1, omp_get_max_threads()}) {
+      SCOPED_TRACE(absl::StrCat("m=", m, " threads=", threads));
+      ASSERT_TRUE(linear->DecodesInTeam(*ctx, m, threads));
+      std::vector<float> y(want.size(), NAN);
+      linear->PrepareDecode(*ctx, x.data(), m);
+      for (int t = 0; t < threads; ++t) {
+        linear->DecodeSlice(*ctx, x.data(), m, y.data(), t, threads);
+      }
+      for (size_t o = 0; o < y.size(); ++o) {
+        ASSERT_EQ(std::memcmp(&y[o], &want[o], sizeof(float)), 0)
+            << "output " << o << ": " << y[o] << " vs " << want[o];
+      }
+    }
+  }
+  // Between the dot kernels' 4 rows and the panels' 8, past the team's
+  // largest batch (Forward's dynamic schedule), past max_rows, and more
+  // threads than the context has scratches for.
+  EXPECT_FALSE(linear->DecodesInTeam(*ctx, 5, 2));
+  EXPECT_FALSE(
+      linear->DecodesInTeam(*ctx, QuantLinear::kVnniTeamMaxRows + 1, 2));
+  EXPECT_FALSE(linear->DecodesInTeam(*ctx, kMaxRows + 1, 2));
+  EXPECT_FALSE(linear->DecodesInTeam(*ctx, 32, 1 << 20));
 }
 
 TEST(QuantLinearVnniTest, OptionsAndNames) {
