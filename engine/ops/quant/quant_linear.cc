@@ -427,7 +427,7 @@ void QuantLinear::DecodeSlice(const QuantContext& ctx, const float* x, int m,
         ctx.vnni_scratch_.get() + thread * ctx.vnni_scratch_bytes_;
     const int64_t n = static_cast<int64_t>(vnni_chunks_.size());
     for (int64_t c = thread; c < n; c += threads) {
-      VnniTask(ctx, c, m, scratch, y);
+      VnniTask(ctx, c, c + threads < n ? c + threads : -1, m, scratch, y);
     }
     return;
   }

@@ -206,9 +206,10 @@ class QuantLinear {
   // [t_begin, t_end).
   void VnniPack(QuantContext& ctx, int m, int64_t t_begin, int64_t t_end) const;
   // Task c of vnni_chunks_ on the rows VnniPack packed, with `scratch`
-  // (internal::VnniScratchBytes of this thread).
-  void VnniTask(const QuantContext& ctx, int64_t c, int m, uint8_t* scratch,
-                float* y) const;
+  // (internal::VnniScratchBytes of this thread); next_c: the task this
+  // thread runs next (its first panel is prefetched), or -1.
+  void VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c, int m,
+                uint8_t* scratch, float* y) const;
 
   Options options_;
   int64_t in_features_ = 0;

@@ -47,11 +47,12 @@ void QuantLinear::VnniPack(QuantContext& ctx, int m, int64_t t_begin,
   internal::VnniPackRows(rows, m, k, t_begin, t_end, ctx.vnni_act_.get());
 }
 
-void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int m,
-                           uint8_t* scratch, float* y) const {
+void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
+                           int m, uint8_t* scratch, float* y) const {
   // A task: up to kVnniTaskRows rows of one part, panel after panel, each
-  // prefetching the next; the threads take disjoint tasks, so each weight
-  // byte is read and decoded once per call.
+  // prefetching the next (the last one the first of task next_c); the
+  // threads take disjoint tasks, so each weight byte is read and decoded
+  // once per call.
   const int64_t k = in_features_;
   const Chunk& chunk = vnni_chunks_[c];
   const uint32_t type = parts_[chunk.part].type;
@@ -59,12 +60,19 @@ void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int m,
   for (int64_t n0 = 0; n0 < chunk.rows; n0 += internal::kVnniPanelRows) {
     const int rows_here = static_cast<int>(
         std::min<int64_t>(internal::kVnniPanelRows, chunk.rows - n0));
-    const int64_t next_rows = std::min<int64_t>(internal::kVnniPanelRows,
-                                                chunk.rows - n0 - rows_here);
     const uint8_t* w = chunk.data + n0 * row_bytes;
+    const uint8_t* next = w + rows_here * row_bytes;
+    int64_t next_bytes = std::min<int64_t>(internal::kVnniPanelRows,
+                                           chunk.rows - n0 - rows_here) *
+                         row_bytes;
+    if (next_bytes == 0 && next_c >= 0) {
+      const Chunk& after = vnni_chunks_[next_c];
+      next = after.data;
+      next_bytes = std::min<int64_t>(internal::kVnniPanelRows, after.rows) *
+                   RowBytes(parts_[after.part].type, k);
+    }
     internal::VnniPanel(type, w, row_bytes, rows_here, k, ctx.vnni_act_.get(),
-                        m, next_rows > 0 ? w + rows_here * row_bytes : nullptr,
-                        next_rows * row_bytes, scratch,
+                        m, next_bytes > 0 ? next : nullptr, next_bytes, scratch,
                         y + chunk.row_begin + n0, out_features_);
   }
 }
@@ -92,7 +100,9 @@ absl::Status QuantLinear::ForwardVnni(QuantContext& ctx, int m,
   {
     uint8_t* scratch = scratches + omp_get_thread_num() * scratch_bytes;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t c = 0; c < n_chunks; ++c) VnniTask(ctx, c, m, scratch, y);
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      VnniTask(ctx, c, /*next_c=*/-1, m, scratch, y);
+    }
   }
   return absl::OkStatus();
 }
