@@ -23,13 +23,27 @@ uint64_t SplitMix64(uint64_t& state) {
 
 uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-// First index of the maximum; 0 when every value is -inf.
+// First index of the maximum; 0 when every value is -inf. v holds no NaN.
+// Two passes, the max over 16 independent lanes: a greedy step samples
+// every running sequence's row on the engine thread while the other cores
+// wait, and a one-pass compare-and-select loop is a dependency chain
+// through the whole vocabulary (~2% of a 32-stream 1b step's profile).
 int32_t ArgMax(const std::vector<float>& v) {
-  int32_t best = 0;
-  for (size_t i = 1; i < v.size(); ++i) {
-    if (v[i] > v[best]) best = static_cast<int32_t>(i);
+  constexpr int kLanes = 16;
+  const float* p = v.data();
+  const size_t n = v.size();
+  float lanes[kLanes];
+  std::fill(lanes, lanes + kLanes, kNegInf);
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) lanes[j] = std::max(lanes[j], p[i + j]);
   }
-  return best;
+  float max = *std::max_element(lanes, lanes + kLanes);
+  for (; i < n; ++i) max = std::max(max, p[i]);
+  for (i = 0; i < n; ++i) {
+    if (p[i] == max) return static_cast<int32_t>(i);
+  }
+  return 0;
 }
 
 }  // namespace

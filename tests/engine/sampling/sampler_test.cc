@@ -81,6 +81,12 @@ TEST(SamplerTest, GreedyIsArgmaxFirstMaximumWins) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   EXPECT_EQ(s->Sample(std::vector<float>{nan, 1, 0}, {}), 1);
   EXPECT_EQ(s->Sample(std::vector<float>{}, {}), -1);
+  // Greedy: the first of tied maxima; 0 when everything is -inf (or NaN).
+  const float ninf = -std::numeric_limits<float>::infinity();
+  EXPECT_EQ(s->Sample(std::vector<float>{1, 3, 2, 3}, {}), 1);
+  EXPECT_EQ(s->Sample(std::vector<float>{ninf, ninf, ninf}, {}), 0);
+  EXPECT_EQ(s->Sample(std::vector<float>{nan, nan}, {}), 0);
+  EXPECT_EQ(s->Sample(std::vector<float>{0, -ninf, 5, -ninf}, {}), 1);
   SamplingParams hot;
   hot.temperature = 1.0f;
   auto h = MakeSampler(hot);
