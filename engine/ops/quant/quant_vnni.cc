@@ -75,7 +75,7 @@ KVASIR_AVX512 void DecodeQ8_0(const uint8_t* w, int64_t k, uint8_t* u,
 
 KVASIR_AVX512 void DecodeQ4_K(const uint8_t* w, int64_t k, uint8_t* u,
                               float* ws, float* off) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m512i low4x2 = _mm512_set1_epi8(0x0F);
   for (int64_t sb = 0; sb < k / 256; ++sb) {
     const uint8_t* b = w + sb * 144;
     // UnpackKScales in one vector (as the dot kernel's Q4KFast): the 12
@@ -97,12 +97,16 @@ KVASIR_AVX512 void DecodeQ4_K(const uint8_t* w, int64_t k, uint8_t* u,
                                          _mm256_set1_ps(Half(b + 2)), 1));
     _mm256_storeu_ps(ws + sb * 8, _mm512_castps512_ps256(sm));
     _mm256_storeu_ps(off + sb * 8, _mm512_extractf32x8_ps(sm, 1));
-    // Chunk c of qs: sub-block 2c in the low nibbles, 2c + 1 in the high.
-    for (int c = 0; c < 4; ++c) {
-      const __m256i v = Load256(b + 16 + c * 32);
+    // Chunk c of qs (32 bytes): sub-block 2c in the low nibbles, 2c + 1 in
+    // the high. Two chunks per 64-byte vector; the 128-bit lane shuffles
+    // put each chunk's low nibbles before its high ones.
+    for (int c = 0; c < 4; c += 2) {
+      const __m512i v = _mm512_loadu_si512(b + 16 + c * 32);
+      const __m512i lo = _mm512_and_si512(v, low4x2);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4x2);
       uint8_t* dst = u + sb * 256 + c * 64;
-      Store256(dst, _mm256_and_si256(v, low4));
-      Store256(dst + 32, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
+      _mm512_storeu_si512(dst, _mm512_shuffle_i64x2(lo, hi, 0x44));
+      _mm512_storeu_si512(dst + 64, _mm512_shuffle_i64x2(lo, hi, 0xEE));
     }
   }
 }
