@@ -3,6 +3,7 @@
 // activations (the dot kernels' arithmetic).
 #include <omp.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -60,6 +61,18 @@ void CheckVnni(absl::Span<const QuantLinear::Part> parts, int64_t k, int m,
 
 bool HaveVnni() { return IsaSupported(Isa::kAvx512Vnni); }
 
+// A Q4_K part of 133 rows and a Q6_K part of 70, k values each: parts
+// longer than one 64-row task, each ending in a short panel.
+struct LongParts {
+  LongParts(int64_t k, std::mt19937& rng)
+      : q4k(RandomWeights(kQ4_K, 133, k, rng)),
+        q6k(RandomWeights(kQ6_K, 70, k, rng)),
+        parts{{{.type = kQ4_K, .data = q4k.data(), .rows = 133},
+               {.type = kQ6_K, .data = q6k.data(), .rows = 70}}} {}
+  std::vector<uint8_t> q4k, q6k;
+  std::array<QuantLinear::Part, 2> parts;
+};
+
 TEST(QuantLinearVnniTest, EveryCoveredTypeMatchesTheReference) {
   if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   std::mt19937 rng(31);
@@ -108,12 +121,8 @@ TEST(QuantLinearVnniTest, PartsLongerThanATask) {
   if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   std::mt19937 rng(35);
   const int64_t k = 512;
-  const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 133, k, rng);
-  const std::vector<uint8_t> q6k = RandomWeights(kQ6_K, 70, k, rng);
-  const QuantLinear::Part parts[] = {
-      {.type = kQ4_K, .data = q4k.data(), .rows = 133},
-      {.type = kQ6_K, .data = q6k.data(), .rows = 70},
-  };
+  const LongParts w(k, rng);
+  const absl::Span<const QuantLinear::Part> parts = w.parts;
   for (int m : {16, 32, 50, 64}) {
     SCOPED_TRACE(absl::StrCat("m=", m));
     CheckVnni(parts, k, m, rng, 64);
@@ -175,12 +184,8 @@ TEST(QuantLinearVnniTest, TeamSlicesMatchForwardBitForBit) {
   if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   std::mt19937 rng(36);
   const int64_t k = 512;
-  const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 133, k, rng);
-  const std::vector<uint8_t> q6k = RandomWeights(kQ6_K, 70, k, rng);
-  const QuantLinear::Part parts[] = {
-      {.type = kQ4_K, .data = q4k.data(), .rows = 133},
-      {.type = kQ6_K, .data = q6k.data(), .rows = 70},
-  };
+  const LongParts w(k, rng);
+  const absl::Span<const QuantLinear::Part> parts = w.parts;
   ASSERT_OK_AND_ASSIGN(auto ctx,
                        QuantContext::Create({.batched = Batched::kVnni}));
   constexpr int kMaxRows = 80;
