@@ -17,6 +17,7 @@
 
 #include "engine/ops/attention_kernels.h"
 #include "engine/ops/fast_math.h"
+#include "engine/ops/transpose8.h"
 
 #define KVASIR_ATTN_TARGET __attribute__((target("avx2,fma")))
 
@@ -75,28 +76,6 @@ KVASIR_ATTN_TARGET inline float HMax8(__m256 x) {
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
   s = _mm_max_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
-}
-
-// In-place 8x8 transpose of r[0..8).
-KVASIR_ATTN_TARGET inline void Transpose8(__m256* r) {
-  __m256 t[8], s[8];
-#pragma GCC unroll 16
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-#pragma GCC unroll 16
-  for (int i = 0; i < 8; i += 4) {
-    s[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    s[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    s[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    s[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-#pragma GCC unroll 16
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x20);
-    r[i + 4] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x31);
-  }
 }
 
 struct V {
@@ -177,7 +156,7 @@ struct V {
                          _MM_HINT_T0);
           }
         }
-        Transpose8(r);
+        Transpose8x8(r);
 #pragma GCC unroll 16
         for (int d = 0; d < 8; ++d) {
           _mm256_storeu_ps(kt + (d0 + d) * kChunk + half * 8, r[d]);

@@ -349,7 +349,7 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
       table.quantize_act(x + i * k, k, act + i * stride);
     }
   }
-  if (vnni_ && m >= ctx.batched_min_rows_) return ForwardVnni(ctx, m, y);
+  if (TakesVnni(ctx, m)) return ForwardVnni(ctx, m, y);
   if (m <= kMaxTileRows) {
 #pragma omp parallel
     DecodeSlice(ctx, x, m, y, omp_get_thread_num(), omp_get_num_threads());
@@ -397,7 +397,7 @@ bool QuantLinear::DecodesInTeam(const QuantContext& ctx, int m,
     return false;
   }
   if (amx_ && m >= ctx.batched_min_rows_) return false;
-  if (vnni_ && m >= ctx.batched_min_rows_) {
+  if (TakesVnni(ctx, m)) {
     return m <= kVnniTeamMaxRows && threads <= ctx.vnni_threads_ &&
            VnniFits(ctx, m);
   }
@@ -413,14 +413,14 @@ void QuantLinear::PrepareDecode(QuantContext& ctx, const float* x,
   for (int i = 0; i < m; ++i) {
     table.quantize_act(x + i * k, k, ctx.act_.get() + i * stride);
   }
-  if (vnni_ && m >= ctx.batched_min_rows_) {
+  if (TakesVnni(ctx, m)) {
     VnniPack(ctx, m, 0, internal::VnniTiles(m));
   }
 }
 
 void QuantLinear::DecodeSlice(const QuantContext& ctx, const float* x, int m,
                               float* y, int thread, int threads) const {
-  if (vnni_ && m >= ctx.batched_min_rows_) {
+  if (TakesVnni(ctx, m)) {
     // The tasks round robin: those of a part cost the same, and a static
     // split keeps the results independent of timing like Forward's.
     uint8_t* scratch =

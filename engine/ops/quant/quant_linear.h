@@ -200,7 +200,11 @@ class QuantLinear {
   // Forward on VNNI panels (quant_linear_vnni.cc), the activations already
   // quantized at ctx.act_; preconditions checked.
   absl::Status ForwardVnni(QuantContext& ctx, int m, float* y) const;
-  // Whether m rows take the VNNI panels, and ctx has their buffers.
+  // Whether m rows take the VNNI panels (Forward, and the team's split).
+  bool TakesVnni(const QuantContext& ctx, int m) const {
+    return vnni_ && m >= ctx.batched_min_rows_;
+  }
+  // TakesVnni, and ctx has the panels' buffers for m rows.
   bool VnniFits(const QuantContext& ctx, int m) const;
   // Packs the quantized rows at ctx.act_ for the panels: tiles
   // [t_begin, t_end).

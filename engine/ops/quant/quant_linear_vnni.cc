@@ -33,7 +33,7 @@ void QuantContext::ReserveVnni(int64_t rows, int64_t in_features) {
 
 bool QuantLinear::VnniFits(const QuantContext& ctx, int m) const {
   const int64_t k = in_features_;
-  return vnni_ && m >= ctx.batched_min_rows_ &&
+  return TakesVnni(ctx, m) &&
          ctx.vnni_act_bytes_ >= internal::VnniActBytes(m, k) &&
          ctx.vnni_scratch_bytes_ >= internal::VnniScratchBytes(k);
 }

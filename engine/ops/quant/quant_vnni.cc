@@ -21,6 +21,7 @@
 #include "engine/model/gguf_types.h"
 #include "engine/ops/quant/quant_avx512_util.h"
 #include "engine/ops/quant/quant_kernels.h"
+#include "engine/ops/transpose8.h"
 
 namespace kvasir::engine::quant::internal {
 namespace {
@@ -316,29 +317,6 @@ KVASIR_AVX512 void PackFullTile(const ActRows& a, int r0, int64_t nb,
   }
 }
 
-// r[j][n] = a[n][j]: an 8 x 8 float transpose.
-KVASIR_AVX512 inline void Transpose8x8(const __m256* a, __m256* r) {
-  __m256 t[8], s[8];
-  for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]);
-    t[2 * i + 1] = _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]);
-  }
-  // s[0..3]: lanes of rows 0-3 (low halves) and 4-7 (high) of columns
-  // 0-3; s[4..7] the same of columns 4-7.
-  for (int i = 0; i < 2; ++i) {
-    const __m256 lo = t[4 * i], hi = t[4 * i + 1];
-    const __m256 lo2 = t[4 * i + 2], hi2 = t[4 * i + 3];
-    s[4 * i] = _mm256_shuffle_ps(lo, lo2, 0x44);
-    s[4 * i + 1] = _mm256_shuffle_ps(lo, lo2, 0xEE);
-    s[4 * i + 2] = _mm256_shuffle_ps(hi, hi2, 0x44);
-    s[4 * i + 3] = _mm256_shuffle_ps(hi, hi2, 0xEE);
-  }
-  for (int j = 0; j < 4; ++j) {
-    r[j] = _mm256_permute2f128_ps(s[j], s[4 + j], 0x20);
-    r[4 + j] = _mm256_permute2f128_ps(s[j], s[4 + j], 0x31);
-  }
-}
-
 }  // namespace
 
 bool VnniCovers(uint32_t type) { return Decoder(type) != nullptr; }
@@ -426,10 +404,9 @@ KVASIR_AVX512 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes,
         // registers, 8 activation rows at a time, one store each (8
         // gathers per half cost more on Zen).
         for (int h = 0; h < 2 && 8 * h < rows_i; ++h) {
-          __m256 a[8];
-          for (int n = 0; n < 8; ++n) a[n] = _mm256_load_ps(o + n * 16 + 8 * h);
           __m256 r[8];
-          Transpose8x8(a, r);
+          for (int n = 0; n < 8; ++n) r[n] = _mm256_load_ps(o + n * 16 + 8 * h);
+          ops::Transpose8x8(r);
           for (int j = 0; j < std::min(8, rows_i - 8 * h); ++j) {
             _mm256_storeu_ps(y + (ri + 8 * h + j) * y_stride, r[j]);
           }
