@@ -59,6 +59,11 @@ TEST_F(GenerationTest, ClientDeadlineFreesTheEngineRequest) {
   grpc::Status s =
       generation_->Generate(ctx.get(), TextRequest("a", 200), &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // Paced as in UnaryCancelBeforeAnyTokenReachesEngineCancel: the client
+  // gives up on its clock, and the server's deadline and cancel can land a
+  // few milliseconds after this Resume (seen under load: at full speed the
+  // fake runner then finished all 200 tokens first).
+  server_->runner().SetStepDelay(kSlow);
   server_->runner().Resume();
   EXPECT_TRUE(WaitUntil([&] { return EngineIdle(); }));
   EXPECT_LT(server_->TenantStats("alpha").sched.generated_tokens, 200);
