@@ -76,45 +76,59 @@ __attribute__((target("avx2,fma,f16c"))) inline float HorizontalMax(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
-}  // namespace
-
-__attribute__((target("avx2,fma,f16c"))) void QuantizeActAvx2(const float* x,
-                                                              int64_t k,
-                                                              uint8_t* row) {
+// One scale per kGroup blocks of 32: d = max|x| over the group / 127.
+template <int kGroup>
+__attribute__((target("avx2,fma,f16c"))) inline void QuantizeAvx2(
+    const float* x, int64_t k, uint8_t* row) {
   const int64_t nb = k / 32;
   const int64_t nbp = ActPaddedBlocks(k);
   auto* d8 = reinterpret_cast<float*>(row + nbp * 32);
   auto* ds = reinterpret_cast<float*>(row + nbp * 64);
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  for (int64_t b = 0; b < nb; ++b) {
-    const float* xb = x + b * 32;
-    __m256 v[4];
-    for (int j = 0; j < 4; ++j) v[j] = _mm256_loadu_ps(xb + 8 * j);
-    __m256 amax = _mm256_and_ps(v[0], abs_mask);
-    for (int j = 1; j < 4; ++j) {
-      amax = _mm256_max_ps(amax, _mm256_and_ps(v[j], abs_mask));
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  for (int64_t b0 = 0; b0 < nb; b0 += kGroup) {
+    __m256 amax = _mm256_setzero_ps();
+    for (int64_t i = b0 * 32; i < (b0 + kGroup) * 32; i += 8) {
+      amax =
+          _mm256_max_ps(amax, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
     }
     const float db = HorizontalMax(amax) / 127.0f;
     const float id = db != 0.0f ? 1.0f / db : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
-    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
-    __m256i i[4];
-    for (int j = 0; j < 4; ++j) {
-      i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(v[j], vid));
-      i[j] = _mm256_min_epi32(_mm256_max_epi32(i[j], lo), hi);
+    for (int64_t b = b0; b < b0 + kGroup; ++b) {
+      __m256i i[4];
+      for (int j = 0; j < 4; ++j) {
+        i[j] = _mm256_cvtps_epi32(
+            _mm256_mul_ps(_mm256_loadu_ps(x + b * 32 + 8 * j), vid));
+        i[j] = _mm256_min_epi32(_mm256_max_epi32(i[j], lo), hi);
+      }
+      StoreScales(b, db, HorizontalSum(_mm256_add_epi32(i[0], i[1])),
+                  HorizontalSum(_mm256_add_epi32(i[2], i[3])), d8, ds);
+      // packs works within 128-bit lanes: the result holds the 8-value
+      // groups in the order 0 2 1 3 (in dwords 0,4 | 1,5 | 2,6 | 3,7);
+      // permute back.
+      const __m256i p01 = _mm256_packs_epi32(i[0], i[1]);
+      const __m256i p23 = _mm256_packs_epi32(i[2], i[3]);
+      __m256i p = _mm256_packs_epi16(p01, p23);
+      p = _mm256_permutevar8x32_epi32(
+          p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + b * 32), p);
     }
-    StoreScales(b, db, HorizontalSum(_mm256_add_epi32(i[0], i[1])),
-                HorizontalSum(_mm256_add_epi32(i[2], i[3])), d8, ds);
-    // packs works within 128-bit lanes: the result holds the 8-value groups
-    // in the order 0 2 1 3 (in dwords 0,4 | 1,5 | 2,6 | 3,7); permute back.
-    const __m256i p01 = _mm256_packs_epi32(i[0], i[1]);
-    const __m256i p23 = _mm256_packs_epi32(i[2], i[3]);
-    __m256i p = _mm256_packs_epi16(p01, p23);
-    p = _mm256_permutevar8x32_epi32(p,
-                                    _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + b * 32), p);
   }
   ZeroPadding(nb, nbp, row);
+}
+
+}  // namespace
+
+__attribute__((target("avx2,fma,f16c"))) void QuantizeActAvx2(const float* x,
+                                                              int64_t k,
+                                                              uint8_t* row) {
+  QuantizeAvx2<1>(x, k, row);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void QuantizeActSuperAvx2(
+    const float* x, int64_t k, uint8_t* row) {
+  QuantizeAvx2<8>(x, k, row);
 }
 
 }  // namespace kvasir::engine::quant::internal

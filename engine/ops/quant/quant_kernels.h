@@ -108,6 +108,12 @@ void DenseGemvAvx512BF16(const uint8_t* w, int64_t row_bytes, int64_t nrows,
 
 void QuantizeActScalar(const float* x, int64_t k, uint8_t* row);
 void QuantizeActAvx2(const float* x, int64_t k, uint8_t* row);
+// The same layout with one scale per super-block of 8 blocks (256 values;
+// k a multiple of 256): d = max|x| over the 256 values / 127, stored in the
+// slots of all 8 blocks (llama.cpp's Q8_K activations for K-quant weights).
+// The VNNI panels' K-quant tiles take these (quant_vnni.h): with d constant
+// over a super-block they scale the integer sums once per super-block.
+void QuantizeActSuperAvx2(const float* x, int64_t k, uint8_t* row);
 
 // Q4_K / Q5_K: the 6-bit scale and min of sub-block j (0..7) from the 12
 // packed bytes (ggml's get_scale_min_k4).

@@ -313,6 +313,11 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
       ctx->vnni_ && std::all_of(parts.begin(), parts.end(), [](const Part& p) {
         return internal::VnniCovers(p.type);
       });
+  linear->vnni_super_ =
+      linear->vnni_ &&
+      std::all_of(parts.begin(), parts.end(), [](const Part& p) {
+        return internal::VnniTakesSuperAct(p.type);
+      });
   if (any_quantized) {
     try {
       ctx->Reserve(options.max_rows, in_features);
@@ -343,12 +348,7 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
   }
   const KernelTable& table = Table(ctx.isa_);
   uint8_t* act = ctx.act_.get();
-  if (quantized_) {
-#pragma omp parallel for schedule(static) if (m > 1)
-    for (int i = 0; i < m; ++i) {
-      table.quantize_act(x + i * k, k, act + i * stride);
-    }
-  }
+  if (quantized_) QuantizeRows(ctx, x, m);
   if (TakesVnni(ctx, m)) return ForwardVnni(ctx, m, y);
   if (m <= kMaxTileRows) {
 #pragma omp parallel
@@ -404,15 +404,22 @@ bool QuantLinear::DecodesInTeam(const QuantContext& ctx, int m,
   return m <= kMaxTileRows;
 }
 
+void QuantLinear::QuantizeRows(QuantContext& ctx, const float* x, int m) const {
+  const internal::QuantizeActFn quantize = vnni_super_ && TakesVnni(ctx, m)
+                                               ? internal::QuantizeActSuperAvx2
+                                               : Table(ctx.isa_).quantize_act;
+  const int64_t k = in_features_;
+  const int64_t stride = internal::ActRowBytes(k);
+  uint8_t* act = ctx.act_.get();
+  // (In a team's serial preparation, omp_in_parallel: one thread.)
+#pragma omp parallel for schedule(static) if (m > 1 && !omp_in_parallel())
+  for (int i = 0; i < m; ++i) quantize(x + i * k, k, act + i * stride);
+}
+
 void QuantLinear::PrepareDecode(QuantContext& ctx, const float* x,
                                 int m) const {
   if (!quantized_) return;
-  const KernelTable& table = Table(ctx.isa_);
-  const int64_t k = in_features_;
-  const int64_t stride = internal::ActRowBytes(k);
-  for (int i = 0; i < m; ++i) {
-    table.quantize_act(x + i * k, k, ctx.act_.get() + i * stride);
-  }
+  QuantizeRows(ctx, x, m);
   if (TakesVnni(ctx, m)) {
     VnniPack(ctx, m, 0, internal::VnniTiles(m));
   }

@@ -204,6 +204,9 @@ class QuantLinear {
   bool TakesVnni(const QuantContext& ctx, int m) const {
     return vnni_ && m >= ctx.batched_min_rows_;
   }
+  // Quantizes the m rows of x (k values each) into ctx.act_: as the
+  // panels take them when TakesVnni, else as the dot kernels do.
+  void QuantizeRows(QuantContext& ctx, const float* x, int m) const;
   // TakesVnni, and ctx has the panels' buffers for m rows.
   bool VnniFits(const QuantContext& ctx, int m) const;
   // Packs the quantized rows at ctx.act_ for the panels: tiles
@@ -234,6 +237,9 @@ class QuantLinear {
   bool quantized_ = false;  // some part needs quantized activations
   bool amx_ = false;        // the context has AMX and it covers every part
   bool vnni_ = false;       // the context has VNNI panels, they cover all
+  // vnni_, and every part is a K-quant: the panels take activations with
+  // one scale per 256 values (internal::QuantizeActSuperAvx2).
+  bool vnni_super_ = false;
 };
 
 }  // namespace kvasir::engine::quant

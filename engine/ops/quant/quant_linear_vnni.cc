@@ -72,8 +72,9 @@ void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
                    RowBytes(parts_[after.part].type, k);
     }
     internal::VnniPanel(type, w, row_bytes, rows_here, k, ctx.vnni_act_.get(),
-                        m, next_bytes > 0 ? next : nullptr, next_bytes, scratch,
-                        y + chunk.row_begin + n0, out_features_);
+                        m, vnni_super_, next_bytes > 0 ? next : nullptr,
+                        next_bytes, scratch, y + chunk.row_begin + n0,
+                        out_features_);
   }
 }
 

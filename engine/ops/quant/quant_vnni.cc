@@ -32,7 +32,8 @@ using gguf::TensorType;
 // per scale group g (a block of 32, or for Q6_K a half of 16) its scale
 // ws[g]: the weight is ws[g] * (u - C) for the types with a constant
 // offset C (Q4_0: 8, Q8_0: 128, Q6_K: 32; the tile starts its integer sums
-// at -C * Σq), and for Q4_K ws[g] * u - off[g] (off: d_min * min).
+// at -C * Σq), and for Q4_K ws[g] * u - off[g] (off: d_min * min; past the
+// row's k / 32 offsets, the same mins as integers for the kSuper tiles).
 using DecodeFn = void (*)(const uint8_t* w, int64_t k, uint8_t* u, float* ws,
                           float* off);
 
@@ -98,6 +99,12 @@ KVASIR_AVX512 void DecodeQ4_K(const uint8_t* w, int64_t k, uint8_t* u,
                                          _mm256_set1_ps(Half(b + 2)), 1));
     _mm256_storeu_ps(ws + sb * 8, _mm512_castps512_ps256(sm));
     _mm256_storeu_ps(off + sb * 8, _mm512_extractf32x8_ps(sm, 1));
+    // For the kSuper tiles, in the row's slots past its k / 32 offsets:
+    // the mins as 8 int16 (pairs of blocks per dword), then d_min.
+    float* mins = off + k / 32 + sb * 8;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(mins),
+                     _mm_cvtepu8_epi16(_mm_srli_si128(packed, 8)));
+    mins[4] = Half(b + 2);
     // Chunk c of qs (32 bytes): sub-block 2c in the low nibbles, 2c + 1 in
     // the high. Two chunks per 64-byte vector; the 128-bit lane shuffles
     // put each chunk's low nibbles before its high ones.
@@ -179,11 +186,17 @@ KVASIR_AVX512 inline __m512i Broadcast(const uint8_t* p) {
 // the panel: out[(i * 8 + n) * 16 + lane] = the lane's share of row n's
 // sums in tile i (lanes of one activation row add up to its result). Two
 // tiles take 4 weight rows at a time, so each weight broadcast feeds 32
-// activation rows (Tiles() says where that pays). kHalves: one scale per 16
-// values (Q6_K), else per 32. kShift: log2 of the type's constant offset C (the
-// integer sums start at -C * Σq), or 0 for Q4_K's mins (an FMA against Σq per
-// group). `nsc`: scale slots per panel row.
-template <int L, bool kHalves, int kShift, int T>
+// activation rows. kHalves: one scale per 16 values (Q6_K), else per 32.
+// kShift: log2 of the type's constant offset C (the integer sums start at
+// -C * Σq), or 0 for Q4_K's mins. `nsc`: scale slots per panel row.
+//
+// kSuper: the activations have one scale per super-block of 256
+// (QuantizeActSuperAvx2). The scaled sums of its 8 blocks then add up
+// before the one multiply by d_x, and Q4_K's mins are integer dot products
+// with the blocks' Σq (vpdpwssd, two blocks per instruction) scaled once by
+// d_min: per weight row and tile, 2 float operations per block instead of
+// 4. The float operations, not the vpdpbusd, are what limits the tile.
+template <int L, bool kHalves, int kShift, int T, bool kSuper>
 KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
                         const float* off, int64_t nsc, const uint8_t* act,
                         const uint8_t* pf, int64_t pf_step, float* out) {
@@ -194,7 +207,7 @@ KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
   const int64_t nb = k / 32;
   const int64_t tile_bytes = nb * kVnniBlockBytes;
   for (int n0 = 0; n0 < kVnniPanelRows; n0 += N) {
-    __m512 f[T][N];
+    __m512 f[T][N], t[T][N];
     for (int i = 0; i < T; ++i) {
       for (int n = 0; n < N; ++n) f[i][n] = _mm512_setzero_ps();
     }
@@ -207,7 +220,9 @@ KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
       const uint8_t* ab[T];
       for (int i = 0; i < T; ++i)
         ab[i] = act + i * tile_bytes + j * kVnniBlockBytes;
-      __m512 t[T][N];
+      // The first scale group of the block (kSuper: of the super-block)
+      // starts the float sums.
+      const bool first = !kSuper || j % 8 == 0;
       for (int s = 0; s < kSpans; ++s) {
         // Σq of the group (lane p = 0 of each row, 0 elsewhere).
         __m512i qsum[T], acc[T][N];
@@ -236,17 +251,54 @@ KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
           const __m512 w = _mm512_set1_ps(ws[(n0 + n) * nsc + g]);
           for (int i = 0; i < T; ++i) {
             const __m512 c = _mm512_cvtepi32_ps(acc[i][n]);
-            t[i][n] =
-                s == 0 ? _mm512_mul_ps(c, w) : _mm512_fmadd_ps(c, w, t[i][n]);
+            t[i][n] = s == 0 && first ? _mm512_mul_ps(c, w)
+                                      : _mm512_fmadd_ps(c, w, t[i][n]);
           }
         }
-        if (kShift == 0) {
+        if (kShift == 0 && !kSuper) {
           for (int i = 0; i < T; ++i) {
             const __m512 qf = _mm512_cvtepi32_ps(qsum[i]);
             for (int n = 0; n < N; ++n) {
               t[i][n] = _mm512_fnmadd_ps(
                   qf, _mm512_set1_ps(off[(n0 + n) * nsc + g]), t[i][n]);
             }
+          }
+        }
+      }
+      if (kSuper && j % 8 != 7) continue;
+      if (kShift == 0 && kSuper) {
+        // Σ_b m_b * Σq_b over the super-block's blocks b = j - 7 .. j: the
+        // int16 pairs (Σq_b, Σq_b+1) per lane against DecodeQ4_K's pairs
+        // (m_b, m_b+1); then - d_min * that.
+        const int64_t sb = j / 8;
+        __m512i mi[T][N];
+        for (int i = 0; i < T; ++i) {
+          for (int n = 0; n < N; ++n) mi[i][n] = _mm512_setzero_si512();
+        }
+        for (int p = 0; p < 4; ++p) {
+          __m512i pr[T];
+          for (int i = 0; i < T; ++i) {
+            const uint8_t* b0 = ab[i] - (7 - 2 * p) * kVnniBlockBytes + 576;
+            pr[i] = _mm512_or_si512(
+                _mm512_and_si512(_mm512_load_si512(b0),
+                                 _mm512_set1_epi32(0xFFFF)),
+                _mm512_slli_epi32(_mm512_load_si512(b0 + kVnniBlockBytes), 16));
+          }
+          for (int n = 0; n < N; ++n) {
+            const auto* m16 = reinterpret_cast<const uint8_t*>(
+                off + (n0 + n) * nsc + nb + sb * 8);
+            const __m512i bm = Broadcast<1>(m16 + 4 * p);
+            for (int i = 0; i < T; ++i) {
+              mi[i][n] = _mm512_dpwssd_epi32(mi[i][n], bm, pr[i]);
+            }
+          }
+        }
+        for (int n = 0; n < N; ++n) {
+          const __m512 dmin =
+              _mm512_set1_ps(off[(n0 + n) * nsc + nb + sb * 8 + 4]);
+          for (int i = 0; i < T; ++i) {
+            t[i][n] =
+                _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mi[i][n]), dmin, t[i][n]);
           }
         }
       }
@@ -269,25 +321,31 @@ using TileFn = void (*)(const uint8_t* u, int64_t k, const float* ws,
                         const float* off, int64_t nsc, const uint8_t* act,
                         const uint8_t* pf, int64_t pf_step, float* out);
 
-// The tiles of a type: one tile of L = 1, one of L = 2, two of L = 1 (or
-// null: measured on Zen 4, two tiles at once take 0.55-0.65x the time of
-// one after the other for Q6_K, whose two scale groups per block keep more
-// work per weight row, and gain nothing for the other types).
-template <bool kHalves, int kShift>
-constexpr TileFn kTiles[] = {Tile<1, kHalves, kShift, 1>,
-                             Tile<2, kHalves, kShift, 1>,
-                             kHalves ? Tile<1, kHalves, kShift, 2> : nullptr};
+// The tiles of a type: one tile of L = 1, one of L = 2, two of L = 1.
+// Two tiles at once (4 weight rows per pass, each broadcast feeding 32
+// activation rows): measured on Zen 4, 0.55-0.65x the time of one after
+// the other for Q6_K and no gain for the other types; on Zen 5 also about
+// 8% less time for Q4_K at m = 32 (one thread, `VnniPanel` alone) and the
+// same for Q4_0 and Q8_0.
+template <bool kHalves, int kShift, bool kSuper>
+constexpr TileFn kTiles[] = {Tile<1, kHalves, kShift, 1, kSuper>,
+                             Tile<2, kHalves, kShift, 1, kSuper>,
+                             Tile<1, kHalves, kShift, 2, kSuper>};
 
-const TileFn* Tiles(uint32_t type) {
+// super_act: the activations have one scale per super-block (K-quants
+// only). Q6_K keeps the per-block tile, correct for either activations:
+// its kSuper tile saves 1 of its 5 float operations per block and measured
+// no faster (Zen 5, m = 32 and 64).
+const TileFn* Tiles(uint32_t type, bool super_act) {
   switch (static_cast<TensorType>(type)) {
     case TensorType::kQ4_0:
-      return kTiles<false, 3>;
+      return kTiles<false, 3, false>;
     case TensorType::kQ8_0:
-      return kTiles<false, 7>;
+      return kTiles<false, 7, false>;
     case TensorType::kQ6_K:
-      return kTiles<true, 5>;
+      return kTiles<true, 5, false>;
     default:
-      return kTiles<false, 0>;
+      return super_act ? kTiles<false, 0, true> : kTiles<false, 0, false>;
   }
 }
 
@@ -320,6 +378,11 @@ KVASIR_AVX512 void PackFullTile(const ActRows& a, int r0, int64_t nb,
 }  // namespace
 
 bool VnniCovers(uint32_t type) { return Decoder(type) != nullptr; }
+
+bool VnniTakesSuperAct(uint32_t type) {
+  return type == static_cast<uint32_t>(TensorType::kQ4_K) ||
+         type == static_cast<uint32_t>(TensorType::kQ6_K);
+}
 
 KVASIR_AVX512 void VnniPackRows(const ActRows& a, int m, int64_t k,
                                 int64_t t_begin, int64_t t_end,
@@ -361,10 +424,11 @@ KVASIR_AVX512 void VnniPackRows(const ActRows& a, int m, int64_t k,
 
 KVASIR_AVX512 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes,
                              int rows, int64_t k, const uint8_t* packed, int m,
-                             const uint8_t* next, int64_t next_bytes,
-                             uint8_t* scratch, float* y, int64_t y_stride) {
+                             bool super_act, const uint8_t* next,
+                             int64_t next_bytes, uint8_t* scratch, float* y,
+                             int64_t y_stride) {
   const DecodeFn decode = Decoder(type);
-  const TileFn* tiles = Tiles(type);
+  const TileFn* tiles = Tiles(type, super_act);
   const int64_t nsc = k / 16;
   uint8_t* u = scratch;
   auto* ws = reinterpret_cast<float*>(scratch + kVnniPanelRows * k);
@@ -386,8 +450,7 @@ KVASIR_AVX512 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes,
     const int tile_rows = std::min(kVnniTileRows, m - r0);
     const int L = tile_rows <= 8 ? 2 : 1;
     // Two tiles at once when the next one is also of L = 1 (> 8 rows).
-    const int pair =
-        tiles[2] != nullptr && L == 1 && m - r0 > kVnniTileRows + 8 ? 2 : 1;
+    const int pair = L == 1 && m - r0 > kVnniTileRows + 8 ? 2 : 1;
     // The first tile's block loop prefetches the next panel's weights, a
     // share per block: decoding reads them while they arrive.
     const uint8_t* pf = t == 0 ? next : nullptr;

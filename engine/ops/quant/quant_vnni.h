@@ -27,7 +27,10 @@
 // -C * Σq; Q4_K's d_min * min is one FMA per row against the float Σq. The
 // integer arithmetic is the dot kernels' (int8 activations per row per block of
 // 32, quant_kernels.h), so the results agree with them up to float summation
-// order.
+// order. Linears of K-quants only quantize their activations with one scale
+// per 256 values instead (QuantizeActSuperAvx2, as llama.cpp's Q8_K), which
+// lets the Q4_K tile scale by d_x once per super-block and take the mins as
+// integer sums (see Tile in quant_vnni.cc).
 //
 // Activation tiles: 16 rows of one dword per lane (L = 1), or, for a tile
 // of at most 8 rows (m <= 8, and the tail), 8 rows of 2 dwords each
@@ -49,6 +52,8 @@ inline constexpr int64_t kVnniBlockBytes = 768;
 // Whether the batched path has a panel decoder for ggml type `type` (Q4_0,
 // Q8_0, Q4_K, Q6_K).
 bool VnniCovers(uint32_t type);
+// Whether VnniPanel takes super_act = true for type `type` (Q4_K, Q6_K).
+bool VnniTakesSuperAct(uint32_t type);
 
 inline int64_t VnniTiles(int64_t m) {
   return (m + kVnniTileRows - 1) / kVnniTileRows;
@@ -73,15 +78,19 @@ void VnniPackRows(const ActRows& a, int m, int64_t k, int64_t t_begin,
 
 // y[r * y_stride + n] = Σ_i W[n][i] * x[r][i] for r < m, n < rows (1..8):
 // weight rows of ggml type `type` (VnniCovers) at w, row_bytes apart, k
-// values each; x as VnniPackRows packed it. `next`: null, or the weights
+// values each; x as VnniPackRows packed it. super_act: x was quantized by
+// QuantizeActSuperAvx2 (one scale per 256 values), allowed for the
+// K-quants (VnniTakesSuperAct), whose tiles then do less float work per
+// block (the results differ from super_act = false by the activations'
+// rounding, not by the arithmetic). `next`: null, or the weights
 // of the panel to come (next_bytes bytes), prefetched meanwhile: weights
 // come from DRAM and the hardware prefetchers lose the stream at panel
 // boundaries. `scratch`: VnniScratchBytes(k) bytes of this thread, 64-byte
 // aligned.
 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes, int rows,
-               int64_t k, const uint8_t* packed, int m, const uint8_t* next,
-               int64_t next_bytes, uint8_t* scratch, float* y,
-               int64_t y_stride);
+               int64_t k, const uint8_t* packed, int m, bool super_act,
+               const uint8_t* next, int64_t next_bytes, uint8_t* scratch,
+               float* y, int64_t y_stride);
 
 }  // namespace kvasir::engine::quant::internal
 

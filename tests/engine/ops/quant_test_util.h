@@ -98,16 +98,20 @@ inline std::vector<float> RandomX(int64_t n, std::mt19937& rng) {
   return x;
 }
 
-// x as the kernels see it: per block of 32, d = max|x| / 127 and d * q with
-// q = x / d rounded to nearest even.
-inline std::vector<float> QuantDequantX(const std::vector<float>& x) {
+// x as the kernels see it: per block of `block` values (32, or 256 for the
+// VNNI panels of K-quant linears), d = max|x| / 127 and d * q with q = x / d
+// rounded to nearest even.
+inline std::vector<float> QuantDequantX(const std::vector<float>& x,
+                                        size_t block = 32) {
   std::vector<float> out(x.size());
-  for (size_t b = 0; b < x.size(); b += 32) {
+  for (size_t b = 0; b < x.size(); b += block) {
     float amax = 0.0f;
-    for (size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+    for (size_t i = b; i < b + block; ++i) {
+      amax = std::max(amax, std::fabs(x[i]));
+    }
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (size_t i = b; i < b + 32; ++i) {
+    for (size_t i = b; i < b + block; ++i) {
       out[i] = d * static_cast<float>(std::lrintf(x[i] * id));
     }
   }
@@ -121,9 +125,10 @@ struct Reference {
   std::vector<double> bound;    // |y - y_exact| <= Σ |W| * d / 2
 };
 
+// `act_block`: the values per activation scale (QuantDequantX).
 inline Reference ComputeReference(absl::Span<const QuantLinear::Part> parts,
-                                  int64_t k, const std::vector<float>& x,
-                                  int m) {
+                                  int64_t k, const std::vector<float>& x, int m,
+                                  int64_t act_block = 32) {
   int64_t out = 0;
   for (const auto& p : parts) out += p.rows;
   Reference ref;
@@ -132,15 +137,16 @@ inline Reference ComputeReference(absl::Span<const QuantLinear::Part> parts,
   std::vector<float> xq(x.size()), half_step(x.size(), 0.0f);
   for (int i = 0; i < m; ++i) {
     const std::vector<float> row(x.begin() + i * k, x.begin() + (i + 1) * k);
-    if (k % 32 == 0) {
-      const std::vector<float> q = QuantDequantX(row);
+    if (k % act_block == 0) {
+      const std::vector<float> q =
+          QuantDequantX(row, static_cast<size_t>(act_block));
       std::copy(q.begin(), q.end(), xq.begin() + i * k);
-      for (int64_t b = 0; b < k; b += 32) {
+      for (int64_t b = 0; b < k; b += act_block) {
         float amax = 0.0f;
-        for (int64_t t = b; t < b + 32; ++t) {
+        for (int64_t t = b; t < b + act_block; ++t) {
           amax = std::max(amax, std::fabs(row[t]));
         }
-        for (int64_t t = b; t < b + 32; ++t) {
+        for (int64_t t = b; t < b + act_block; ++t) {
           half_step[i * k + t] = amax / 127.0f / 2.0f;
         }
       }

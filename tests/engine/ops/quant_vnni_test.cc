@@ -27,6 +27,16 @@ using ::testing::HasSubstr;
 
 constexpr uint32_t kVnniTypes[] = {kQ4_0, kQ8_0, kQ4_K, kQ6_K};
 
+// The values per activation scale for m rows: 256 when the panels take
+// them and every part is a K-quant (quant_vnni.h), else 32.
+int64_t ActBlock(const QuantContext& ctx,
+                 absl::Span<const QuantLinear::Part> parts, int m) {
+  for (const QuantLinear::Part& p : parts) {
+    if (p.type != kQ4_K && p.type != kQ6_K) return 32;
+  }
+  return m >= ctx.batched_min_rows() ? 256 : 32;
+}
+
 // y of `linear` for m rows of x, checked against the reference: within
 // 1e-4 of the magnitude of the quantized math (as the dot kernels), and
 // within the activation quantization's bound of the exact f32 product.
@@ -37,7 +47,8 @@ void CheckRows(QuantContext& ctx, const QuantLinear& linear,
   const std::vector<float> x = RandomX(m * k, rng);
   std::vector<float> y(static_cast<size_t>(m * linear.out_features()), NAN);
   ASSERT_OK(linear.Forward(ctx, x.data(), m, y.data()));
-  const Reference ref = ComputeReference(parts, k, x, m);
+  const Reference ref =
+      ComputeReference(parts, k, x, m, ActBlock(ctx, parts, m));
   for (size_t o = 0; o < y.size(); ++o) {
     ASSERT_TRUE(std::isfinite(y[o])) << o;
     const double tol = 1e-4 * ref.mag[o] + 1e-30;
