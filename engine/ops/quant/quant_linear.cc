@@ -421,6 +421,7 @@ void QuantLinear::PrepareDecode(QuantContext& ctx, const float* x,
   if (!quantized_) return;
   QuantizeRows(ctx, x, m);
   if (TakesVnni(ctx, m)) {
+    ctx.vnni_next_.store(0, std::memory_order_relaxed);
     VnniPack(ctx, m, 0, internal::VnniTiles(m));
   }
 }
@@ -428,13 +429,20 @@ void QuantLinear::PrepareDecode(QuantContext& ctx, const float* x,
 void QuantLinear::DecodeSlice(const QuantContext& ctx, const float* x, int m,
                               float* y, int thread, int threads) const {
   if (TakesVnni(ctx, m)) {
-    // The tasks round robin: those of a part cost the same, and a static
-    // split keeps the results independent of timing like Forward's.
+    // Tasks claimed one at a time, each thread claiming its next before it
+    // runs the current one (whose last panel prefetches it): a thread that
+    // starts late (woken from a futex sleep, or descheduled by the
+    // hypervisor) takes fewer tasks instead of making the team wait for a
+    // fixed share. A task's result does not depend on its thread.
     uint8_t* scratch =
         ctx.vnni_scratch_.get() + thread * ctx.vnni_scratch_bytes_;
     const int64_t n = static_cast<int64_t>(vnni_chunks_.size());
-    for (int64_t c = thread; c < n; c += threads) {
-      VnniTask(ctx, c, c + threads < n ? c + threads : -1, m, scratch, y);
+    std::atomic<int64_t>& next = ctx.vnni_next_;
+    int64_t c = next.fetch_add(1, std::memory_order_relaxed);
+    while (c < n) {
+      const int64_t after = next.fetch_add(1, std::memory_order_relaxed);
+      VnniTask(ctx, c, after < n ? after : -1, m, scratch, y);
+      c = after;
     }
     return;
   }

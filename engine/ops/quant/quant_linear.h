@@ -1,6 +1,7 @@
 #ifndef KVASIR_ENGINE_OPS_QUANT_QUANT_LINEAR_H_
 #define KVASIR_ENGINE_OPS_QUANT_QUANT_LINEAR_H_
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -120,6 +121,9 @@ class QuantContext {
   std::unique_ptr<uint8_t[], Free> vnni_scratch_;  // per thread
   int64_t vnni_scratch_bytes_ = 0;                 // of each thread
   int vnni_threads_ = 0;
+  // The next VNNI task a team thread claims in DecodeSlice; PrepareDecode
+  // resets it (the caller's barrier publishes that).
+  mutable std::atomic<int64_t> vnni_next_{0};
   // Grows the VNNI buffers (quant_linear_vnni.cc).
   void ReserveVnni(int64_t rows, int64_t in_features);
 };
@@ -174,11 +178,13 @@ class QuantLinear {
   // decode step in one parallel region): one thread calls PrepareDecode
   // (which quantizes x into ctx, and packs it for the VNNI panels), then
   // after a barrier every thread t of n calls DecodeSlice(..., t, n); the
-  // result is Forward's, bit for bit. Only where DecodesInTeam(ctx, m,
-  // threads): m <= 4 rows below the batched paths, or the VNNI panels for
-  // m up to kVnniTeamMaxRows (a batched decode step; longer prefill chunks
-  // keep Forward's dynamic schedule), with room in ctx (the context given
-  // to Create) for m rows and a scratch per thread.
+  // result is Forward's, bit for bit. On the VNNI panels the threads claim
+  // tasks from a counter in ctx (one PrepareDecode per team call), so the
+  // slices together cover y whatever the threads' timing. Only where
+  // DecodesInTeam(ctx, m, threads): m <= 4 rows below the batched paths, or the
+  // VNNI panels for m up to kVnniTeamMaxRows (a batched decode step; longer
+  // prefill chunks keep Forward's dynamic schedule), with room in ctx (the
+  // context given to Create) for m rows and a scratch per thread.
   static constexpr int kVnniTeamMaxRows = 64;
   bool DecodesInTeam(const QuantContext& ctx, int m, int threads) const;
   void PrepareDecode(QuantContext& ctx, const float* x, int m) const;

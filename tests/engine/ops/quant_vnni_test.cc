@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -188,9 +189,10 @@ TEST(QuantLinearVnniTest, UncoveredPartUsesTheDotKernels) {
 }
 
 // The team split of a batched decode step: PrepareDecode on one thread,
-// then DecodeSlice by each thread of a team (run here one after the other,
-// as 1 thread and as this machine's count) gives Forward's bits;
-// DecodesInTeam says where.
+// then DecodeSlice by each thread of a team (as 1 thread and as this
+// machine's count, in a parallel region and one after the other, where the
+// first slice claims every VNNI task) gives Forward's bits; DecodesInTeam
+// says where.
 TEST(QuantLinearVnniTest, TeamSlicesMatchForwardBitForBit) {
   if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   std::mt19937 rng(36);
@@ -210,13 +212,22 @@ TEST(QuantLinearVnniTest, TeamSlicesMatchForwardBitForBit) {
     const std::vector<float> x = RandomX(m * k, rng);
     std::vector<float> want(static_cast<size_t>(m * out));
     ASSERT_OK(linear->Forward(*ctx, x.data(), m, want.data()));
-    for (int threads : {1, omp_get_max_threads()}) {
-      SCOPED_TRACE(absl::StrCat("m=", m, " threads=", threads));
+    for (const auto& [threads, parallel] :
+         {std::pair{1, false}, std::pair{omp_get_max_threads(), false},
+          std::pair{omp_get_max_threads(), true}}) {
+      SCOPED_TRACE(absl::StrCat("m=", m, " threads=", threads,
+                                parallel ? " in a region" : " in turn"));
       ASSERT_TRUE(linear->DecodesInTeam(*ctx, m, threads));
       std::vector<float> y(want.size(), NAN);
       linear->PrepareDecode(*ctx, x.data(), m);
-      for (int t = 0; t < threads; ++t) {
-        linear->DecodeSlice(*ctx, x.data(), m, y.data(), t, threads);
+      if (parallel) {
+#pragma omp parallel num_threads(threads)
+        linear->DecodeSlice(*ctx, x.data(), m, y.data(), omp_get_thread_num(),
+                            omp_get_num_threads());
+      } else {
+        for (int t = 0; t < threads; ++t) {
+          linear->DecodeSlice(*ctx, x.data(), m, y.data(), t, threads);
+        }
       }
       for (size_t o = 0; o < y.size(); ++o) {
         ASSERT_EQ(std::memcmp(&y[o], &want[o], sizeof(float)), 0)
