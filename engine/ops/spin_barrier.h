@@ -3,8 +3,10 @@
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdint>
@@ -22,17 +24,22 @@ namespace kvasir::engine::ops {
 // step put a thread to sleep and woke it again: ~208 context switches per
 // 110M token, each wake-up tens of microseconds on a VM.
 //
-// Here a waiter spins before it sleeps on a futex until the last thread
-// arrives, and the spin adapts: it doubles (up to kMaxSpins pauses, ~55 us
-// at ~27 ns a pause on Zen) after a wait that the spin ended, and halves
-// (down to kMinSpins, ~2 us) after one that had to sleep. On a quiet
-// machine a step's waits are microseconds and every one ends spinning; on
-// a loaded one (a team mate descheduled, or both threads on one core) it
-// falls to short spins, since a long spin then only takes the core from the
-// thread that is working (measured: a fixed 110 us spin made steps 3x
-// slower under load). It never yields instead of sleeping: sched_yield on a
-// shared machine hands the core to another process for its whole time
-// slice, where a futex wake-up puts the sleeper back at once.
+// Here a waiter spins (PAUSE, the clock read every kRoundPauses) before it
+// sleeps on a futex until the last thread arrives. The spin lasts up to a
+// time limit that adapts: it doubles (up to kMaxSpinNs) after a wait that
+// the spin ended, and halves (down to kMinSpinNs) only when the spinner
+// was itself descheduled while it spun (one round took kPreemptedNs or
+// more): then the machine has more runnable threads than cores, and a
+// long spin only takes the core from a thread with work (measured: a fixed
+// 110 us spin made steps 3x slower under load). A wait that outlasts the
+// limit without that sleeps and keeps the limit: on a quiet machine the
+// team's waits are a serial op of thread 0 or the end of a projection,
+// often 10-200 us, and halving on each of them (the policy before) left
+// the spin at its minimum and 84% of the waits of the yardstick's
+// batched steps in a futex sleep (~200 per step, each woken vCPU late).
+// It never yields instead of sleeping: sched_yield on a shared machine
+// hands the core to another process for its whole time slice, where a
+// futex wake-up puts the sleeper back at once.
 class SpinBarrier {
  public:
   SpinBarrier() = default;
@@ -54,18 +61,31 @@ class SpinBarrier {
       return;
     }
     // Racy updates of the limit are fine: it is a hint.
-    const int limit = spin_limit_.load(std::memory_order_relaxed);
-    for (int spins = 0; spins < limit; ++spins) {
-      if (generation_.load(std::memory_order_acquire) != generation) {
-        if (limit < kMaxSpins) {
-          spin_limit_.store(2 * limit, std::memory_order_relaxed);
+    const int64_t limit = spin_limit_ns_.load(std::memory_order_relaxed);
+    const int64_t start = NowNs();
+    int64_t round_start = start;
+    bool preempted = false;
+    while (round_start - start < limit) {
+      for (int i = 0; i < kRoundPauses; ++i) {
+        if (generation_.load(std::memory_order_acquire) != generation) {
+          if (limit < kMaxSpinNs) {
+            spin_limit_ns_.store(std::min(2 * limit, kMaxSpinNs),
+                                 std::memory_order_relaxed);
+          }
+          return;
         }
-        return;
+        Pause();
       }
-      Pause();
+      const int64_t now = NowNs();
+      if (now - round_start >= kPreemptedNs) {
+        preempted = true;
+        break;
+      }
+      round_start = now;
     }
-    if (limit > kMinSpins) {
-      spin_limit_.store(limit / 2, std::memory_order_relaxed);
+    if (preempted && limit > kMinSpinNs) {
+      spin_limit_ns_.store(std::max(limit / 2, kMinSpinNs),
+                           std::memory_order_relaxed);
     }
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     while (generation_.load(std::memory_order_seq_cst) == generation) {
@@ -75,9 +95,18 @@ class SpinBarrier {
   }
 
  private:
-  static constexpr int kMinSpins = 1 << 6;
-  static constexpr int kMaxSpins = 1 << 11;
+  // ~0.4-2 us of PAUSE (27 ns each on Zen, 4-40 ns on Intel) per clock read.
+  static constexpr int kRoundPauses = 64;
+  static constexpr int64_t kMinSpinNs = 2'000;
+  static constexpr int64_t kMaxSpinNs = 250'000;
+  // A round this long was not spent spinning: the thread lost its core.
+  static constexpr int64_t kPreemptedNs = 50'000;
 
+  static int64_t NowNs() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  }
   static void Pause() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -97,7 +126,7 @@ class SpinBarrier {
   alignas(64) std::atomic<int> arrived_{0};
   alignas(64) std::atomic<uint32_t> generation_{0};
   std::atomic<int> sleepers_{0};
-  std::atomic<int> spin_limit_{kMaxSpins};
+  std::atomic<int64_t> spin_limit_ns_{kMaxSpinNs};
 };
 
 }  // namespace kvasir::engine::ops
