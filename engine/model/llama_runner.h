@@ -201,6 +201,9 @@ class LlamaRunner final : public ModelRunner {
   // can run so (every check Forward's kernels would make passes), and the
   // layers and logits of such a step after Forward's common start.
   bool TeamCovers(int m, int n_logits, const kvcache::KvArena& kv) const;
+  // From this many rows ForwardInTeam splits its row-wise ops (and the
+  // quantizing of projection inputs) over the team.
+  static constexpr int kTeamSplitMinRows = 8;
   absl::Status ForwardInTeam(
       absl::Span<const ops::PagedAttention::Sequence> att_seqs,
       kvcache::KvArena& kv, int m, int n_logits);

@@ -75,15 +75,29 @@ absl::Status LlamaRunner::ForwardInTeam(
     // bf16 activations) while the others wait, then every thread computes
     // its share; y is complete after the second barrier. Thread 0 times
     // the whole of it, as Matmul does.
+    // A batched step's row-wise ops (norms, residual adds, SwiGLU) and the
+    // quantizing of a projection's input are split over the team, each
+    // thread its own rows, then a barrier; a step of few rows leaves them to
+    // thread 0 before the barrier the next projection starts with (the
+    // extra barriers would cost more than the rows).
+    const bool split = m >= kTeamSplitMinRows;
+    auto rows_op = [&](auto&& op) {
+      if (split) {
+        op(m * t / nt, m * (t + 1) / nt);
+        barrier.Wait(nt);
+      } else if (t == 0) {
+        op(0, m);
+      }
+    };
     auto project = [&](const Proj& p, const float* in, int rows, float* y) {
       Clock::time_point start;
-      if (t == 0) {
-        start = Clock::now();
-        if (p.dense != nullptr) {
-          p.dense->PrepareGemv(*matmul_ctx_, in, rows);
-        } else {
-          p.quant->PrepareDecode(*quant_ctx_, in, rows);
-        }
+      if (t == 0) start = Clock::now();
+      if (p.dense != nullptr) {
+        if (t == 0) p.dense->PrepareGemv(*matmul_ctx_, in, rows);
+      } else if (split) {
+        p.quant->PrepareDecodeSlice(*quant_ctx_, in, rows, t, nt);
+      } else if (t == 0) {
+        p.quant->PrepareDecode(*quant_ctx_, in, rows);
       }
       barrier.Wait(nt);
       if (p.dense != nullptr) {
@@ -103,11 +117,12 @@ absl::Status LlamaRunner::ForwardInTeam(
       const Layer& layer = layers_[l];
       const int li = static_cast<int>(l);
       // Attention block. qkv rows: [q: H hd | k: Hkv hd | v: Hkv hd].
-      if (t == 0) {
-        ops::RmsNorm(x, layer.attn_norm, m, d, eps, xn);
-        if (options_.attention_input_observer) {
-          options_.attention_input_observer(li, xn, m);
-        }
+      rows_op([&](int r0, int r1) {
+        ops::RmsNorm(x + int64_t{r0} * d, layer.attn_norm, r1 - r0, d, eps,
+                     xn + int64_t{r0} * d);
+      });
+      if (t == 0 && options_.attention_input_observer) {
+        options_.attention_input_observer(li, xn, m);
       }
       project(layer.wqkv, xn, m, qkv);
       Clock::time_point att_start;
@@ -129,17 +144,30 @@ absl::Status LlamaRunner::ForwardInTeam(
       if (t == 0) timings_.attention_ns += NanosSince(att_start);
       project(layer.wo, attn, m, proj);
       // Feed-forward block.
-      if (t == 0) {
-        ops::AddInPlace(x, proj, int64_t{m} * d);
-        ops::RmsNorm(x, layer.ffn_norm, m, d, eps, xn);
-      }
+      rows_op([&](int r0, int r1) {
+        const int64_t o = int64_t{r0} * d;
+        ops::AddInPlace(x + o, proj + o, int64_t{r1 - r0} * d);
+        ops::RmsNorm(x + o, layer.ffn_norm, r1 - r0, d, eps, xn + o);
+      });
       project(layer.w_gate_up, xn, m, gate_up_.get());
-      if (t == 0) ops::SwiGlu(gate_up_.get(), m, f, ffn_.get());
+      rows_op([&](int r0, int r1) {
+        ops::SwiGlu(gate_up_.get() + int64_t{r0} * 2 * f, r1 - r0, f,
+                    ffn_.get() + int64_t{r0} * f);
+      });
       project(layer.w_down, ffn_.get(), m, proj);
-      if (t == 0) ops::AddInPlace(x, proj, int64_t{m} * d);
+      // (The next layer's norm, or the logits' copy, reads these rows: the
+      // same thread's when split, else thread 0's.)
+      if (split) {
+        ops::AddInPlace(x + int64_t{m * t / nt} * d,
+                        proj + int64_t{m * t / nt} * d,
+                        int64_t{m * (t + 1) / nt - m * t / nt} * d);
+      } else if (t == 0) {
+        ops::AddInPlace(x, proj, int64_t{m} * d);
+      }
     }
 
     if (n_logits > 0) {
+      if (split) barrier.Wait(nt);  // every thread's last residual rows
       if (t == 0) {
         for (int i = 0; i < n_logits; ++i) {
           std::memcpy(last + int64_t{i} * d, x + int64_t{logit_rows_[i]} * d,

@@ -348,7 +348,7 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
   }
   const KernelTable& table = Table(ctx.isa_);
   uint8_t* act = ctx.act_.get();
-  if (quantized_) QuantizeRows(ctx, x, m);
+  if (quantized_) QuantizeRows(ctx, x, m, 0, m);
   if (TakesVnni(ctx, m)) return ForwardVnni(ctx, m, y);
   if (m <= kMaxTileRows) {
 #pragma omp parallel
@@ -404,26 +404,39 @@ bool QuantLinear::DecodesInTeam(const QuantContext& ctx, int m,
   return m <= kMaxTileRows;
 }
 
-void QuantLinear::QuantizeRows(QuantContext& ctx, const float* x, int m) const {
+void QuantLinear::QuantizeRows(QuantContext& ctx, const float* x, int m, int r0,
+                               int r1) const {
   const internal::QuantizeActFn quantize = vnni_super_ && TakesVnni(ctx, m)
                                                ? internal::QuantizeActSuperAvx2
                                                : Table(ctx.isa_).quantize_act;
   const int64_t k = in_features_;
   const int64_t stride = internal::ActRowBytes(k);
   uint8_t* act = ctx.act_.get();
-  // (In a team's serial preparation, omp_in_parallel: one thread.)
-#pragma omp parallel for schedule(static) if (m > 1 && !omp_in_parallel())
-  for (int i = 0; i < m; ++i) quantize(x + i * k, k, act + i * stride);
+  // (Called by a team's threads: omp_in_parallel, no region of its own.)
+#pragma omp parallel for schedule(static) if (r1 - r0 > 1 && !omp_in_parallel())
+  for (int i = r0; i < r1; ++i) quantize(x + i * k, k, act + i * stride);
 }
 
 void QuantLinear::PrepareDecode(QuantContext& ctx, const float* x,
                                 int m) const {
+  PrepareDecodeSlice(ctx, x, m, 0, 1);
+}
+
+void QuantLinear::PrepareDecodeSlice(QuantContext& ctx, const float* x, int m,
+                                     int thread, int threads) const {
   if (!quantized_) return;
-  QuantizeRows(ctx, x, m);
-  if (TakesVnni(ctx, m)) {
-    ctx.vnni_next_.store(0, std::memory_order_relaxed);
-    VnniPack(ctx, m, 0, internal::VnniTiles(m));
+  if (!TakesVnni(ctx, m)) {
+    if (thread == 0) QuantizeRows(ctx, x, m, 0, m);
+    return;
   }
+  if (thread == 0) ctx.vnni_next_.store(0, std::memory_order_relaxed);
+  const int64_t tiles = internal::VnniTiles(m);
+  const int64_t t0 = tiles * thread / threads;
+  const int64_t t1 = tiles * (thread + 1) / threads;
+  if (t0 == t1) return;
+  QuantizeRows(ctx, x, m, static_cast<int>(t0) * internal::kVnniTileRows,
+               std::min(m, static_cast<int>(t1) * internal::kVnniTileRows));
+  VnniPack(ctx, m, t0, t1);
 }
 
 void QuantLinear::DecodeSlice(const QuantContext& ctx, const float* x, int m,

@@ -188,6 +188,13 @@ class QuantLinear {
   static constexpr int kVnniTeamMaxRows = 64;
   bool DecodesInTeam(const QuantContext& ctx, int m, int threads) const;
   void PrepareDecode(QuantContext& ctx, const float* x, int m) const;
+  // PrepareDecode split over a team: every thread t of n calls it, then the
+  // team meets at a barrier before DecodeSlice. Each thread quantizes and
+  // packs its share of the VNNI tiles (whole tiles: a tile's rows are
+  // packed by the thread that quantized them); below the panels thread 0
+  // does all of it (a few rows).
+  void PrepareDecodeSlice(QuantContext& ctx, const float* x, int m, int thread,
+                          int threads) const;
   void DecodeSlice(const QuantContext& ctx, const float* x, int m, float* y,
                    int thread, int threads) const;
 
@@ -210,9 +217,11 @@ class QuantLinear {
   bool TakesVnni(const QuantContext& ctx, int m) const {
     return vnni_ && m >= ctx.batched_min_rows_;
   }
-  // Quantizes the m rows of x (k values each) into ctx.act_: as the
-  // panels take them when TakesVnni, else as the dot kernels do.
-  void QuantizeRows(QuantContext& ctx, const float* x, int m) const;
+  // Quantizes rows [r0, r1) of the m rows of x (k values each) into
+  // ctx.act_: as the panels take them when TakesVnni(ctx, m), else as the
+  // dot kernels do.
+  void QuantizeRows(QuantContext& ctx, const float* x, int m, int r0,
+                    int r1) const;
   // TakesVnni, and ctx has the panels' buffers for m rows.
   bool VnniFits(const QuantContext& ctx, int m) const;
   // Packs the quantized rows at ctx.act_ for the panels: tiles
