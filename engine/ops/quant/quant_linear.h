@@ -138,7 +138,9 @@ class QuantContext {
 // Quantized parts multiply 8-bit quantized activations (per 32 values: an
 // f32 scale, int8 values and their sum) with integer dot products, as
 // llama.cpp's CPU kernels do (its accuracy class: a few tenths of a logit
-// from the exact math); F32/F16/BF16 parts use the f32 activations.
+// from the exact math); F32/F16/BF16 parts use the f32 activations. On the
+// VNNI panels a linear of K-quant parts only takes one activation scale per
+// 256 values, as llama.cpp does for K-quants (its Q8_K).
 //
 // The weight bytes are NOT copied: each part's data must stay valid and
 // unchanged while the QuantLinear lives (the Model owns them).
