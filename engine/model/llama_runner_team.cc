@@ -16,7 +16,8 @@
 // result does not depend on the thread that runs it, so the results are
 // the same bits (quant_model_test: DecodeTeamMatchesOneRegionPerOp).
 // Batched decode steps too (up to QuantLinear::kVnniTeamMaxRows rows on
-// the VNNI panels, whose Forward forks three regions per projection):
+// the VNNI panels, whose Forward is a region per projection; it forked
+// three then):
 // measured on the yardstick (dummy:1b Q4_K_M, 32 streams) the kernel's
 // context-switch time fell from ~3.7% to ~2% of the profile.
 
@@ -80,11 +81,13 @@ absl::Status LlamaRunner::ForwardInTeam(
     // thread its own rows, then a barrier; a step of few rows leaves them to
     // thread 0 before the barrier the next projection starts with (the
     // extra barriers would cost more than the rows).
+    // `wait`: false where the rows' next reader is the thread that wrote
+    // them (or thread 0 alone).
     const bool split = m >= kTeamSplitMinRows;
-    auto rows_op = [&](auto&& op) {
+    auto rows_op = [&](auto&& op, bool wait = true) {
       if (split) {
         op(m * t / nt, m * (t + 1) / nt);
-        barrier.Wait(nt);
+        if (wait) barrier.Wait(nt);
       } else if (t == 0) {
         op(0, m);
       }
@@ -155,15 +158,14 @@ absl::Status LlamaRunner::ForwardInTeam(
                     ffn_.get() + int64_t{r0} * f);
       });
       project(layer.w_down, ffn_.get(), m, proj);
-      // (The next layer's norm, or the logits' copy, reads these rows: the
-      // same thread's when split, else thread 0's.)
-      if (split) {
-        ops::AddInPlace(x + int64_t{m * t / nt} * d,
-                        proj + int64_t{m * t / nt} * d,
-                        int64_t{m * (t + 1) / nt - m * t / nt} * d);
-      } else if (t == 0) {
-        ops::AddInPlace(x, proj, int64_t{m} * d);
-      }
+      // The next layer's norm reads these rows on the same thread; the
+      // logits' copy waits below.
+      rows_op(
+          [&](int r0, int r1) {
+            ops::AddInPlace(x + int64_t{r0} * d, proj + int64_t{r0} * d,
+                            int64_t{r1 - r0} * d);
+          },
+          /*wait=*/false);
     }
 
     if (n_logits > 0) {

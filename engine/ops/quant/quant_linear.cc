@@ -348,8 +348,8 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
   }
   const KernelTable& table = Table(ctx.isa_);
   uint8_t* act = ctx.act_.get();
+  if (TakesVnni(ctx, m)) return ForwardVnni(ctx, x, m, y);
   if (quantized_) QuantizeRows(ctx, x, m, 0, m);
-  if (TakesVnni(ctx, m)) return ForwardVnni(ctx, m, y);
   if (m <= kMaxTileRows) {
 #pragma omp parallel
     DecodeSlice(ctx, x, m, y, omp_get_thread_num(), omp_get_num_threads());

@@ -185,8 +185,8 @@ class QuantLinear {
   // slices together cover y whatever the threads' timing. Only where
   // DecodesInTeam(ctx, m, threads): m <= 4 rows below the batched paths, or the
   // VNNI panels for m up to kVnniTeamMaxRows (a batched decode step; longer
-  // prefill chunks keep Forward's dynamic schedule), with room in ctx (the
-  // context given to Create) for m rows and a scratch per thread.
+  // prefill chunks run Forward's own region), with room in ctx (the context
+  // given to Create) for m rows and a scratch per thread.
   static constexpr int kVnniTeamMaxRows = 64;
   bool DecodesInTeam(const QuantContext& ctx, int m, int threads) const;
   void PrepareDecode(QuantContext& ctx, const float* x, int m) const;
@@ -212,9 +212,11 @@ class QuantLinear {
   // Forward on AMX (quant_linear_amx.cc); preconditions checked.
   absl::Status ForwardAmx(QuantContext& ctx, const float* x, int m,
                           float* y) const;
-  // Forward on VNNI panels (quant_linear_vnni.cc), the activations already
-  // quantized at ctx.act_; preconditions checked.
-  absl::Status ForwardVnni(QuantContext& ctx, int m, float* y) const;
+  // Forward on VNNI panels (quant_linear_vnni.cc): PrepareDecodeSlice and
+  // DecodeSlice in one parallel region. Checks VnniFits; Forward checked
+  // m and the activation buffer.
+  absl::Status ForwardVnni(QuantContext& ctx, const float* x, int m,
+                           float* y) const;
   // Whether m rows take the VNNI panels (Forward, and the team's split).
   bool TakesVnni(const QuantContext& ctx, int m) const {
     return vnni_ && m >= ctx.batched_min_rows_;

@@ -78,7 +78,7 @@ void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
   }
 }
 
-absl::Status QuantLinear::ForwardVnni(QuantContext& ctx, int m,
+absl::Status QuantLinear::ForwardVnni(QuantContext& ctx, const float* x, int m,
                                       float* y) const {
   const int64_t k = in_features_;
   if (!VnniFits(ctx, m)) {
@@ -89,21 +89,15 @@ absl::Status QuantLinear::ForwardVnni(QuantContext& ctx, int m,
         internal::VnniScratchBytes(k),
         " (Forward with the context given to Create)"));
   }
-  // Each thread needs its own scratch: never more threads than scratches.
+  // The team split of a decode step, in a region of its own. Each thread
+  // needs its own scratch: never more threads than scratches.
   const int threads = std::min(omp_get_max_threads(), ctx.vnni_threads_);
-  const int64_t tiles = internal::VnniTiles(m);
-#pragma omp parallel for schedule(static) num_threads(threads) if (tiles > 1)
-  for (int64_t t = 0; t < tiles; ++t) VnniPack(ctx, m, t, t + 1);
-  const int64_t n_chunks = static_cast<int64_t>(vnni_chunks_.size());
-  uint8_t* scratches = ctx.vnni_scratch_.get();
-  const int64_t scratch_bytes = ctx.vnni_scratch_bytes_;
 #pragma omp parallel num_threads(threads)
   {
-    uint8_t* scratch = scratches + omp_get_thread_num() * scratch_bytes;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t c = 0; c < n_chunks; ++c) {
-      VnniTask(ctx, c, /*next_c=*/-1, m, scratch, y);
-    }
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    PrepareDecodeSlice(ctx, x, m, t, nt);
+#pragma omp barrier
+    DecodeSlice(ctx, x, m, y, t, nt);
   }
   return absl::OkStatus();
 }

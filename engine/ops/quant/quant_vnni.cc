@@ -32,8 +32,9 @@ using gguf::TensorType;
 // per scale group g (a block of 32, or for Q6_K a half of 16) its scale
 // ws[g]: the weight is ws[g] * (u - C) for the types with a constant
 // offset C (Q4_0: 8, Q8_0: 128, Q6_K: 32; the tile starts its integer sums
-// at -C * Σq), and for Q4_K ws[g] * u - off[g] (off: d_min * min; past the
-// row's k / 32 offsets, the same mins as integers for the kSuper tiles).
+// at -C * Σq), and for Q4_K ws[g] * u - off[g] (off: d_min * min), or, for
+// the kSuper tile, per super-block sb at off + 8 sb: the 8 mins as int16
+// (pairs of blocks per dword), then d_min.
 using DecodeFn = void (*)(const uint8_t* w, int64_t k, uint8_t* u, float* ws,
                           float* off);
 
@@ -75,6 +76,7 @@ KVASIR_AVX512 void DecodeQ8_0(const uint8_t* w, int64_t k, uint8_t* u,
   }
 }
 
+template <bool kSuper>
 KVASIR_AVX512 void DecodeQ4_K(const uint8_t* w, int64_t k, uint8_t* u,
                               float* ws, float* off) {
   const __m512i low4x2 = _mm512_set1_epi8(0x0F);
@@ -98,13 +100,13 @@ KVASIR_AVX512 void DecodeQ4_K(const uint8_t* w, int64_t k, uint8_t* u,
                       _mm512_insertf32x8(_mm512_set1_ps(Half(b)),
                                          _mm256_set1_ps(Half(b + 2)), 1));
     _mm256_storeu_ps(ws + sb * 8, _mm512_castps512_ps256(sm));
-    _mm256_storeu_ps(off + sb * 8, _mm512_extractf32x8_ps(sm, 1));
-    // For the kSuper tiles, in the row's slots past its k / 32 offsets:
-    // the mins as 8 int16 (pairs of blocks per dword), then d_min.
-    float* mins = off + k / 32 + sb * 8;
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(mins),
-                     _mm_cvtepu8_epi16(_mm_srli_si128(packed, 8)));
-    mins[4] = Half(b + 2);
+    if constexpr (kSuper) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(off + sb * 8),
+                       _mm_cvtepu8_epi16(_mm_srli_si128(packed, 8)));
+      off[sb * 8 + 4] = Half(b + 2);
+    } else {
+      _mm256_storeu_ps(off + sb * 8, _mm512_extractf32x8_ps(sm, 1));
+    }
     // Chunk c of qs (32 bytes): sub-block 2c in the low nibbles, 2c + 1 in
     // the high. Two chunks per 64-byte vector; the 128-bit lane shuffles
     // put each chunk's low nibbles before its high ones.
@@ -153,14 +155,15 @@ KVASIR_AVX512 void DecodeQ6_K(const uint8_t* w, int64_t k, uint8_t* u,
   }
 }
 
-DecodeFn Decoder(uint32_t type) {
+// super_act: for the kSuper tiles (Tiles()).
+DecodeFn Decoder(uint32_t type, bool super_act) {
   switch (static_cast<TensorType>(type)) {
     case TensorType::kQ4_0:
       return DecodeQ4_0;
     case TensorType::kQ8_0:
       return DecodeQ8_0;
     case TensorType::kQ4_K:
-      return DecodeQ4_K;
+      return super_act ? DecodeQ4_K<true> : DecodeQ4_K<false>;
     case TensorType::kQ6_K:
       return DecodeQ6_K;
     default:
@@ -285,8 +288,8 @@ KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
                 _mm512_slli_epi32(_mm512_load_si512(b0 + kVnniBlockBytes), 16));
           }
           for (int n = 0; n < N; ++n) {
-            const auto* m16 = reinterpret_cast<const uint8_t*>(
-                off + (n0 + n) * nsc + nb + sb * 8);
+            const auto* m16 =
+                reinterpret_cast<const uint8_t*>(off + (n0 + n) * nsc + sb * 8);
             const __m512i bm = Broadcast<1>(m16 + 4 * p);
             for (int i = 0; i < T; ++i) {
               mi[i][n] = _mm512_dpwssd_epi32(mi[i][n], bm, pr[i]);
@@ -294,8 +297,7 @@ KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
           }
         }
         for (int n = 0; n < N; ++n) {
-          const __m512 dmin =
-              _mm512_set1_ps(off[(n0 + n) * nsc + nb + sb * 8 + 4]);
+          const __m512 dmin = _mm512_set1_ps(off[(n0 + n) * nsc + sb * 8 + 4]);
           for (int i = 0; i < T; ++i) {
             t[i][n] =
                 _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mi[i][n]), dmin, t[i][n]);
@@ -377,7 +379,7 @@ KVASIR_AVX512 void PackFullTile(const ActRows& a, int r0, int64_t nb,
 
 }  // namespace
 
-bool VnniCovers(uint32_t type) { return Decoder(type) != nullptr; }
+bool VnniCovers(uint32_t type) { return Decoder(type, false) != nullptr; }
 
 bool VnniTakesSuperAct(uint32_t type) {
   return type == static_cast<uint32_t>(TensorType::kQ4_K) ||
@@ -427,7 +429,7 @@ KVASIR_AVX512 void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes,
                              bool super_act, const uint8_t* next,
                              int64_t next_bytes, uint8_t* scratch, float* y,
                              int64_t y_stride) {
-  const DecodeFn decode = Decoder(type);
+  const DecodeFn decode = Decoder(type, super_act);
   const TileFn* tiles = Tiles(type, super_act);
   const int64_t nsc = k / 16;
   uint8_t* u = scratch;
