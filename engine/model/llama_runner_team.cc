@@ -95,8 +95,11 @@ absl::Status LlamaRunner::ForwardInTeam(
     auto project = [&](const Proj& p, const float* in, int rows, float* y) {
       Clock::time_point start;
       if (t == 0) start = Clock::now();
-      if (p.dense != nullptr) {
-        if (t == 0) p.dense->PrepareGemv(*matmul_ctx_, in, rows);
+      if (p.dense != nullptr && split) {
+        p.dense->PrepareGemvRows(*matmul_ctx_, in, rows * t / nt,
+                                 rows * (t + 1) / nt);
+      } else if (p.dense != nullptr) {
+        if (t == 0) p.dense->PrepareGemvRows(*matmul_ctx_, in, 0, rows);
       } else if (split) {
         p.quant->PrepareDecodeSlice(*quant_ctx_, in, rows, t, nt);
       } else if (t == 0) {
@@ -170,13 +173,22 @@ absl::Status LlamaRunner::ForwardInTeam(
 
     if (n_logits > 0) {
       if (split) barrier.Wait(nt);  // every thread's last residual rows
-      if (t == 0) {
-        for (int i = 0; i < n_logits; ++i) {
+      // The sampled rows, normed. Split like the other row ops: a split
+      // step's projection also prepares its input rows on every thread, so
+      // they must all be written (the barrier) before it starts.
+      auto logit_rows = [&](int i0, int i1) {
+        for (int i = i0; i < i1; ++i) {
           std::memcpy(last + int64_t{i} * d, x + int64_t{logit_rows_[i]} * d,
                       sizeof(float) * d);
         }
-        ops::RmsNorm(last, model_->weights.final_norm.data(), n_logits, d, eps,
-                     last);
+        ops::RmsNorm(last + int64_t{i0} * d, model_->weights.final_norm.data(),
+                     i1 - i0, d, eps, last + int64_t{i0} * d);
+      };
+      if (split) {
+        logit_rows(n_logits * t / nt, n_logits * (t + 1) / nt);
+        barrier.Wait(nt);
+      } else if (t == 0) {
+        logit_rows(0, n_logits);
       }
       project(output_, last, n_logits, logits_.get());
     }

@@ -1,11 +1,12 @@
 // Decode GEMV over oneDNN's blocked weight layouts (see dense_gemv.h).
 //
-// Per n block (nb outputs, its k blocks one contiguous run of memory): the
-// accumulators of all nb outputs and m rows stay in registers while the
-// block's rows of weights stream past once; every weight vector is loaded
-// once and multiplied with each row of x, whose value (f32) or pair of
-// values (bf16) is broadcast. No horizontal reductions: lane j of an
-// accumulator is output column j.
+// Per n block (nb outputs, its k blocks one contiguous run of memory) and
+// group of up to kRowGroup rows of x: the accumulators of all nb outputs and
+// the group's rows stay in registers while the block's rows of weights
+// stream past; every weight vector is loaded once per group and multiplied
+// with each of its rows of x, whose value (f32) or pair of values (bf16) is
+// broadcast. No horizontal reductions: lane j of an accumulator is output
+// column j.
 
 // GCC 12 bug 105593 (see engine/ops/quant/quant_dot_avx512.cc).
 #if !defined(__clang__)  // GCC only (clang has no -Wmaybe-uninitialized)
@@ -31,8 +32,15 @@ namespace kvasir::engine::ops {
 namespace {
 
 // Weight bytes prefetched ahead of the row being multiplied: the n block is
-// contiguous, but the hardware prefetcher stops at each 4 KiB page.
-constexpr int64_t kPrefetchBytes = 1024;
+// contiguous, but the hardware prefetcher stops at each 4 KiB page, and a
+// row group of kRowGroup rows spends long enough on each weight row that a
+// shorter distance leaves the loads waiting on memory (measured: 1 KiB
+// took 1.5x as long as 8 KiB at m = 6).
+constexpr int64_t kPrefetchBytes = 8192;
+
+// Rows of x that share each weight vector load (their accumulators, NV per
+// row, stay in registers: 24 of the 32 at NV = 4).
+constexpr int kRowGroup = 6;
 
 // x[r * k + i] (0 past k) for the bf16 pair (i, i + 1): one 32-bit lane.
 inline int32_t Bf16Pair(const uint16_t* x, int64_t k, int r, int64_t i) {
@@ -41,11 +49,14 @@ inline int32_t Bf16Pair(const uint16_t* x, int64_t k, int r, int64_t i) {
   return static_cast<int32_t>(lo | (uint32_t{hi} << 16));
 }
 
-// One n block of NV * 16 columns (nb = 16 * NV) for R rows of x.
+// One n block of NV * 16 columns (nb = 16 * NV) for R rows of x, over all
+// of k, the sums in registers. `prefetch`: how far ahead (bytes) the block's
+// weights are prefetched; 0 when an earlier row group has brought them into
+// L2 already.
 template <int NV, int R>
 KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
                                     const float* x, const uint16_t* xb,
-                                    float* y) {
+                                    float* y, int64_t prefetch) {
   __m512 acc[R][NV];
   for (int r = 0; r < R; ++r) {
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
@@ -58,15 +69,26 @@ KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
                           block * w.n_stride + k0 / w.kb * w.k_stride;
       for (int64_t kk = 0; kk < kend; kk += 2) {
         const uint16_t* row = p + kk * nb;  // (kk / 2) * 2 * nb
-        _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes,
-                     _MM_HINT_T0);
+        if (prefetch != 0) {
+          _mm_prefetch(reinterpret_cast<const char*>(row) + prefetch,
+                       _MM_HINT_T0);
+        }
         __m512i wv[NV];
         for (int v = 0; v < NV; ++v) {
           wv[v] = _mm512_loadu_si512(row + v * 32);
         }
+        // A whole pair is one 32-bit load broadcast; the last of an odd k
+        // has no partner in its row.
+        const bool whole = k0 + kk + 1 < w.k;
         for (int r = 0; r < R; ++r) {
-          const __m512bh xp = reinterpret_cast<__m512bh>(
-              _mm512_set1_epi32(Bf16Pair(xb, w.k, r, k0 + kk)));
+          int32_t pair;
+          if (whole) {
+            std::memcpy(&pair, xb + r * w.k + k0 + kk, sizeof(pair));
+          } else {
+            pair = Bf16Pair(xb, w.k, r, k0 + kk);
+          }
+          const __m512bh xp =
+              reinterpret_cast<__m512bh>(_mm512_set1_epi32(pair));
           for (int v = 0; v < NV; ++v) {
             acc[r][v] = _mm512_dpbf16_ps(acc[r][v],
                                          reinterpret_cast<__m512bh>(wv[v]), xp);
@@ -78,8 +100,10 @@ KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
                        k0 / w.kb * w.k_stride;
       for (int64_t kk = 0; kk < kend; ++kk) {
         const float* row = p + kk * nb;
-        _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes,
-                     _MM_HINT_T0);
+        if (prefetch != 0) {
+          _mm_prefetch(reinterpret_cast<const char*>(row) + prefetch,
+                       _MM_HINT_T0);
+        }
         __m512 wv[NV];
         for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_ps(row + v * 16);
         for (int r = 0; r < R; ++r) {
@@ -104,24 +128,40 @@ KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
   }
 }
 
+// Rows go kRowGroup at a time over each n block: the first group streams
+// the block's weights from memory, the later ones read them from L2 (an n
+// block of nb = 64 columns is 2 * 64 * k bytes in bf16: 704 KiB at k =
+// 5632).
 template <int NV>
 KVASIR_GEMV_AVX512 void RangeAvx512(const BlockedWeights& w, int64_t b0,
                                     int64_t b1, const float* x,
                                     const uint16_t* xb, int m, float* y) {
   for (int64_t b = b0; b < b1; ++b) {
-    switch (m) {
-      case 1:
-        BlockAvx512<NV, 1>(w, b, x, xb, y);
-        break;
-      case 2:
-        BlockAvx512<NV, 2>(w, b, x, xb, y);
-        break;
-      case 3:
-        BlockAvx512<NV, 3>(w, b, x, xb, y);
-        break;
-      default:
-        BlockAvx512<NV, 4>(w, b, x, xb, y);
-        break;
+    for (int r0 = 0; r0 < m; r0 += kRowGroup) {
+      const float* xr = x == nullptr ? nullptr : x + r0 * w.k;
+      const uint16_t* xbr = xb == nullptr ? nullptr : xb + r0 * w.k;
+      float* yr = y + r0 * w.n;
+      const int64_t pf = r0 == 0 ? kPrefetchBytes : 0;
+      switch (std::min(m - r0, kRowGroup)) {
+        case 1:
+          BlockAvx512<NV, 1>(w, b, xr, xbr, yr, pf);
+          break;
+        case 2:
+          BlockAvx512<NV, 2>(w, b, xr, xbr, yr, pf);
+          break;
+        case 3:
+          BlockAvx512<NV, 3>(w, b, xr, xbr, yr, pf);
+          break;
+        case 4:
+          BlockAvx512<NV, 4>(w, b, xr, xbr, yr, pf);
+          break;
+        case 5:
+          BlockAvx512<NV, 5>(w, b, xr, xbr, yr, pf);
+          break;
+        default:
+          BlockAvx512<NV, kRowGroup>(w, b, xr, xbr, yr, pf);
+          break;
+      }
     }
   }
 }
@@ -167,19 +207,23 @@ KVASIR_GEMV_AVX2 void RangeAvx2(const BlockedWeights& w, int64_t b0, int64_t b1,
                                 const float* x, int m, float* y) {
   for (int64_t b = b0; b < b1; ++b) {
     for (int64_t col = 0; col < w.nb && b * w.nb + col < w.n; col += 16) {
-      switch (m) {
-        case 1:
-          GroupAvx2<1>(w, b, col, x, y);
-          break;
-        case 2:
-          GroupAvx2<2>(w, b, col, x, y);
-          break;
-        case 3:
-          GroupAvx2<3>(w, b, col, x, y);
-          break;
-        default:
-          GroupAvx2<4>(w, b, col, x, y);
-          break;
+      for (int r0 = 0; r0 < m; r0 += 4) {
+        const float* xr = x + r0 * w.k;
+        float* yr = y + r0 * w.n;
+        switch (std::min(m - r0, 4)) {
+          case 1:
+            GroupAvx2<1>(w, b, col, xr, yr);
+            break;
+          case 2:
+            GroupAvx2<2>(w, b, col, xr, yr);
+            break;
+          case 3:
+            GroupAvx2<3>(w, b, col, xr, yr);
+            break;
+          default:
+            GroupAvx2<4>(w, b, col, xr, yr);
+            break;
+        }
       }
     }
   }

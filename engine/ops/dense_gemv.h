@@ -8,10 +8,18 @@
 
 // Decode (m <= kMaxGemvRows) matmuls that read a Linear's weights in the
 // blocked layout oneDNN chose for them, so the model keeps ONE copy of its
-// weights and oneDNN still runs every larger m. oneDNN's own m = 1 matmul
-// reads bf16 weights at about half the memory's bandwidth; these stream them
-// at nearly its full rate: each weight vector load feeds one FMA (f32) or
-// one vdpbf16ps (bf16) per row of x.
+// weights and oneDNN still runs every larger m (prefill). oneDNN's own m = 1
+// matmul reads bf16 weights at about half the memory's bandwidth; these
+// stream them at nearly its full rate: each weight vector load feeds one FMA
+// (f32) or one vdpbf16ps (bf16) per row of x (up to 6 rows per load).
+//
+// Batched decode (m up to 64 rows) runs here too, although oneDNN's brgemm
+// alone is faster on cold weights at m >= 8 (~1.4x at m = 16, bf16): these
+// kernels split over a caller's team (BlockedGemvSlice), so a decode step
+// stays in one parallel region. Measured on a 16-stream bf16 decode (Zen 5,
+// 2 threads), oneDNN per matmul, each call its own OpenMP fork with the
+// workers woken from sleep, gave 530-960 tokens/s; the step in one region
+// 1,120-1,380.
 //
 // The layouts (B = Wᵀ [k, n] in oneDNN's terms, a = k, b = n):
 //   f32  BA{kb}a{nb}b:    W[n][k] at (n / nb) * n_stride + (k / kb) *
@@ -23,7 +31,7 @@
 // zero, as oneDNN's reorder leaves it.
 namespace kvasir::engine::ops {
 
-inline constexpr int kMaxGemvRows = 4;
+inline constexpr int kMaxGemvRows = 64;
 
 struct BlockedWeights {
   const void* data = nullptr;

@@ -379,10 +379,11 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
   return absl::OkStatus();
 }
 
-void Linear::PrepareGemv(MatmulContext& ctx, const float* x, int m) const {
+void Linear::PrepareGemvRows(MatmulContext& ctx, const float* x, int row_begin,
+                             int row_end) const {
   if (!gemv_->bf16) return;
   uint16_t* scratch = ctx.bf16_scratch();
-  for (int r = 0; r < m; ++r) {
+  for (int r = row_begin; r < row_end; ++r) {
     FloatToBf16Row(x + r * in_features_, in_features_,
                    scratch + r * in_features_);
   }

@@ -223,12 +223,18 @@ class Linear {
   // a barrier every thread t of n calls GemvSlice(..., t, n); the result is
   // Forward's, bit for bit. Only where GemvInTeam(ctx, m) (the GEMV path,
   // Create's context, 1 <= m <= max_rows). PrepareGemv rounds x to bf16
-  // into ctx's scratch (bf16 weights) and does nothing for f32.
+  // into ctx's scratch (bf16 weights) and does nothing for f32;
+  // PrepareGemvRows does rows [row_begin, row_end) of it, so that a team
+  // can share the rounding (each thread its rows, then the barrier).
   bool GemvInTeam(const MatmulContext& ctx, int m) const {
     return &ctx == ctx_ && gemv_.has_value() && m >= 1 &&
            m <= std::min(kMaxGemvRows, options_.max_rows);
   }
-  void PrepareGemv(MatmulContext& ctx, const float* x, int m) const;
+  void PrepareGemv(MatmulContext& ctx, const float* x, int m) const {
+    PrepareGemvRows(ctx, x, 0, m);
+  }
+  void PrepareGemvRows(MatmulContext& ctx, const float* x, int row_begin,
+                       int row_end) const;
   void GemvSlice(MatmulContext& ctx, const float* x, int m, float* y,
                  int thread, int threads) const;
 

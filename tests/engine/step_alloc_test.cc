@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/model/llama_runner.h"
+#include "engine/ops/dense_gemv.h"
 #include "engine/ops/quant/quant_formats.h"
 #include "engine/sched/scheduler.h"
 #include "gmock/gmock.h"
@@ -131,8 +132,12 @@ class StepAllocationRunnerTest : public ::testing::TestWithParam<uint32_t> {};
 TEST_P(StepAllocationRunnerTest, LlamaRunnerStepDoesNotAllocateOnceWarm) {
   testing::TinyShape shape = testing::TinyShapes()[2];  // GQA, G = 4
   shape.n_layers = 3;
+  // A prefill chunk past the decode GEMV's rows, so that f32 runs oneDNN.
+  constexpr int kPrefill = ops::kMaxGemvRows + 2;
+  constexpr int kPromptLen = kPrefill + 3;
+  constexpr int kBlocksPerSeq = (kPromptLen + 3) / 4;
   LlamaRunner::Options options;
-  options.max_batch_tokens = 32;
+  options.max_batch_tokens = kPrefill + 1;
   options.max_seqs = 4;
   options.block_size = 4;
   std::unique_ptr<Model> model = testing::RandomModel(shape, 11);
@@ -141,13 +146,18 @@ TEST_P(StepAllocationRunnerTest, LlamaRunnerStepDoesNotAllocateOnceWarm) {
                        LlamaRunner::CreateOwning(options, std::move(model)));
   ASSERT_OK_AND_ASSIGN(
       kvcache::KvArena kv,
-      kvcache::KvArena::Create(runner->kv_layout(),
-                               runner->kv_layout().BlockBytes() * 16));
+      kvcache::KvArena::Create(
+          runner->kv_layout(),
+          runner->kv_layout().BlockBytes() * 2 * kBlocksPerSeq));
   const std::vector<int32_t> prompt =
-      testing::RandomTokens(12, shape.vocab_size, 1);
-  const std::vector<int32_t> tables[] = {{0, 1, 2, 3, 4}, {5, 6, 7, 8, 9}};
-  // A decode of two sequences (M = 2) after a 9-token prefill chunk plus a
-  // decode (M = 10): each shape's primitives exist after the first steps.
+      testing::RandomTokens(kPromptLen, shape.vocab_size, 1);
+  std::vector<int32_t> tables[2];
+  for (int b = 0; b < 2 * kBlocksPerSeq; ++b) {
+    tables[b / kBlocksPerSeq].push_back(b);
+  }
+  // A decode of two sequences (M = 2) after a prefill chunk plus a decode
+  // (M = kPrefill + 1): each shape's primitives exist after the first
+  // steps.
   auto step = [&](int pos) {
     const SequenceStep decode[] = {
         {.tokens = absl::MakeConstSpan(prompt).subspan(pos, 1),
@@ -161,7 +171,7 @@ TEST_P(StepAllocationRunnerTest, LlamaRunnerStepDoesNotAllocateOnceWarm) {
     return runner->Step(decode, kv);
   };
   const SequenceStep prefill[] = {
-      {.tokens = absl::MakeConstSpan(prompt).subspan(0, 9),
+      {.tokens = absl::MakeConstSpan(prompt).subspan(0, kPrefill),
        .start_pos = 0,
        .block_table = tables[0],
        .compute_logits = true},
@@ -170,11 +180,13 @@ TEST_P(StepAllocationRunnerTest, LlamaRunnerStepDoesNotAllocateOnceWarm) {
        .block_table = tables[1],
        .compute_logits = true}};
   ASSERT_THAT(runner->Step(prefill, kv), IsOk());
-  ASSERT_THAT(step(9), IsOk());
+  ASSERT_THAT(step(kPrefill), IsOk());
 
   absl::Status status;
   const int64_t n = CountAllocations([&] {
-    for (int pos = 9; pos < 12 && status.ok(); ++pos) status = step(pos);
+    for (int pos = kPrefill; pos < kPromptLen && status.ok(); ++pos) {
+      status = step(pos);
+    }
     if (status.ok()) status = runner->Step(prefill, kv);
   });
   ASSERT_THAT(status, IsOk());

@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/ops/dense_gemv.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kvcache/kv_arena.h"
@@ -406,22 +407,26 @@ TEST(LlamaRunnerTest, MatmulPrimitivesAreCachedByShapeNotByLayer) {
   for (int layers : {1, 4}) {
     shape.n_layers = layers;
     std::unique_ptr<Model> model = RandomModel(shape, 5);
-    std::unique_ptr<LlamaRunner> runner = MakeRunner(SmallOptions(), *model);
+    LlamaRunner::Options options = SmallOptions();
+    options.max_batch_tokens = 2 * ops::kMaxGemvRows;
+    std::unique_ptr<LlamaRunner> runner = MakeRunner(options, *model);
     ASSERT_NE(runner, nullptr);
     // The decode (M = 1) primitive of each of the 5 shapes, whatever the
     // number of layers (not 4 per layer + 1).
     EXPECT_EQ(runner->cached_primitives(), 5) << layers << " layers";
 
-    kvcache::KvArena kv = MakeArena(*runner, 8);
+    constexpr int kPrefill = ops::kMaxGemvRows + 6;
+    kvcache::KvArena kv = MakeArena(*runner, kPrefill / 4 + 4);
     const std::vector<std::vector<int32_t>> tokens = {
-        RandomTokens(8, shape.vocab_size, 1),
+        RandomTokens(kPrefill + 2, shape.vocab_size, 1),
         RandomTokens(4, shape.vocab_size, 2),
         RandomTokens(4, shape.vocab_size, 3)};
-    const auto tables = Tables(tokens, 4, 8, false, 0);
-    // A 6-token prefill (M = 6 for the 4 layer shapes; 1 logits row), then
-    // 3 sequences of 1 token: M = 3 and 3 logits rows run on the decode
-    // GEMV (M <= ops::kMaxGemvRows), which needs no primitive.
-    RunSchedule(*runner, kv, tokens, tables, {{{0, 6}}});
+    const auto tables = Tables(tokens, 4, kPrefill / 4 + 4, false, 0);
+    // A prefill past the GEMV (M = kPrefill for the 4 layer shapes; 1
+    // logits row), then 3 sequences of 1 token: M = 3 and 3 logits rows run
+    // on the decode GEMV (M <= ops::kMaxGemvRows), which needs no
+    // primitive.
+    RunSchedule(*runner, kv, tokens, tables, {{{0, kPrefill}}});
     EXPECT_EQ(runner->cached_primitives(), 9) << layers << " layers";
     RunSchedule(*runner, kv, tokens, tables, {{{0, 1}, {1, 1}, {2, 1}}});
     EXPECT_EQ(runner->cached_primitives(), 9) << layers << " layers";
@@ -435,7 +440,8 @@ TEST(LlamaRunnerTest, MatmulPrimitivesStayBoundedOverEveryBatchSize) {
   TinyShape shape = TinyShapes()[0];
   shape.hidden_dim = 80;
   std::unique_ptr<Model> model = RandomModel(shape, 6);
-  const LlamaRunner::Options options = SmallOptions();
+  LlamaRunner::Options options = SmallOptions();
+  options.max_batch_tokens = 2 * ops::kMaxGemvRows;
   std::unique_ptr<LlamaRunner> runner = MakeRunner(options, *model);
   ASSERT_NE(runner, nullptr);
   const int max_m = options.max_batch_tokens;
@@ -453,16 +459,17 @@ TEST(LlamaRunnerTest, MatmulPrimitivesStayBoundedOverEveryBatchSize) {
   kvcache::KvArena kv = MakeArena(*runner, blocks);
   const auto tables = Tables(tokens, options.block_size, blocks, false, 0);
   std::set<int> buckets;
-  for (int m = 1; m <= max_m; ++m) {
+  for (int m = ops::kMaxGemvRows + 1; m <= max_m; ++m) {
     buckets.insert(ops::MatmulContext::RowBucket(m, max_m));
   }
-  // 1..8, then 16, 24, ..., 64.
-  EXPECT_EQ(buckets.size(), 15u);
+  // Past the GEMV's 64 rows: 80, 96, 112, 128.
+  EXPECT_EQ(buckets.size(), 4u);
   RunSchedule(*runner, kv, tokens, tables, schedule);
   const int after_first = runner->cached_primitives();
-  // 4 layer shapes with a primitive per bucket at most, and the output
-  // (1 logits row per step).
-  EXPECT_LE(after_first, 4 * static_cast<int>(buckets.size()) + 1);
+  // The 5 decode primitives of Create, and the 4 layer shapes with a
+  // primitive per bucket past the GEMV at most (the output has 1 logits
+  // row per step).
+  EXPECT_LE(after_first, 5 + 4 * static_cast<int>(buckets.size()));
   RunSchedule(*runner, kv, tokens, tables, schedule);
   EXPECT_EQ(runner->cached_primitives(), after_first);
 }

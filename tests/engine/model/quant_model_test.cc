@@ -162,7 +162,9 @@ TEST(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
 // A decode step in one parallel region (LlamaRunner::Options::decode_team)
 // gives the bits of one region per op: quantized weights on the AVX-512 and
 // AVX2 kernels, f32 and bf16 weights on the dense GEMV, 1 to 4 rows, with
-// contexts long enough that attention splits over both threads.
+// contexts long enough that attention splits over both threads; and steps
+// of 8 rows or more (row ops split over the team), among them steps with
+// 10 sampled rows, whose logits' input every thread prepares a share of.
 TEST(QuantModelTest, DecodeTeamMatchesOneRegionPerOp) {
   struct Case {
     uint32_t type;  // ggml type of the file's matrices
@@ -180,8 +182,10 @@ TEST(QuantModelTest, DecodeTeamMatchesOneRegionPerOp) {
   constexpr int kContext = 1024, kPrefill = 640, kChunk = 32;
   std::mt19937 rng(5);
   std::uniform_int_distribution<int32_t> token(3, kTinyLlamaVocab - 1);
-  // Both sequences, per step: a prefill chunk each, then decode steps of
-  // 1 and of 3 + 1 rows.
+  // Sequences 0 and 1, per step: a prefill chunk each, then decode steps
+  // of 1 and of 3 + 1 rows; then 8 more sequences join with 4 tokens each
+  // (34 rows, 10 logits) and all 10 decode (10 rows, 10 logits).
+  constexpr int kSeqs = 10;
   std::vector<std::vector<std::vector<int32_t>>> steps;
   for (int p = 0; p < kPrefill; p += kChunk) {
     steps.push_back({{}, {}});
@@ -193,6 +197,16 @@ TEST(QuantModelTest, DecodeTeamMatchesOneRegionPerOp) {
     steps.push_back({{token(rng)}, {token(rng)}});
     if (s == 3) steps.back()[0] = {token(rng), token(rng), token(rng)};
   }
+  for (int joined : {4, 1, 1}) {
+    steps.emplace_back(kSeqs);
+    for (int i = 0; i < kSeqs; ++i) {
+      for (int j = 0; j < (i < 2 ? 1 : joined); ++j) {
+        steps.back()[i].push_back(token(rng));
+      }
+    }
+  }
+  size_t n_logits = 0;
+  for (const auto& step : steps) n_logits += step.size();
   for (const Case& c : cases) {
     if (!quant::IsaSupported(c.isa) || !ops::Linear::IsSupported(c.dtype)) {
       continue;
@@ -210,24 +224,25 @@ TEST(QuantModelTest, DecodeTeamMatchesOneRegionPerOp) {
       ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> model, Load(path));
       LlamaRunner::Options o;
       o.max_batch_tokens = 2 * kChunk;
-      o.max_seqs = 2;
+      o.max_seqs = kSeqs;
       o.num_threads = 2;
       o.weights_dtype = c.dtype;
       o.quant_isa = c.isa;
       o.decode_team = team;
       ASSERT_OK_AND_ASSIGN(auto runner,
                            LlamaRunner::CreateOwning(o, std::move(model)));
-      testing::Batch batch(*runner, 2, kContext);
-      std::vector<int32_t> pos = {0, 0};
+      testing::Batch batch(*runner, kSeqs, kContext);
+      std::vector<int32_t> pos(kSeqs, 0);
       for (const auto& step : steps) {
         for (const std::vector<float>& l : batch.Step(step, pos)) {
           logits[team].push_back(l);
         }
-        pos[0] += static_cast<int32_t>(step[0].size());
-        pos[1] += static_cast<int32_t>(step[1].size());
+        for (size_t i = 0; i < step.size(); ++i) {
+          pos[i] += static_cast<int32_t>(step[i].size());
+        }
       }
     }
-    ASSERT_EQ(logits[0].size(), 2 * steps.size()) << c.type;
+    ASSERT_EQ(logits[0].size(), n_logits) << c.type;
     ASSERT_EQ(logits[1].size(), logits[0].size());
     for (size_t i = 0; i < logits[0].size(); ++i) {
       EXPECT_EQ(logits[1][i], logits[0][i])

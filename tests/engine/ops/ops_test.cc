@@ -122,9 +122,10 @@ TEST_P(LinearTest, RowsDoNotDependOnTheOtherRows) {
 }
 
 // Decode (m <= kMaxGemvRows) runs Kvasir's GEMV over oneDNN's blocked
-// weights: the same products as the naive matmul for m = 1..5 (5: oneDNN
-// again), odd k (a partial k block), n past a whole n block, stacked parts,
-// on AVX-512 and on the forced AVX2 path (f32).
+// weights: the same products as the naive matmul for m = 1..5, 13 (two
+// whole row groups and a partial one on either ISA), kMaxGemvRows and one
+// more (oneDNN again), odd k (a partial k block), n past a whole n block,
+// stacked parts, on AVX-512 and on the forced AVX2 path (f32).
 TEST_P(LinearTest, DecodeGemvMatchesNaiveMatmul) {
   const WeightsDtype dtype = GetParam();
   const bool bf16 = dtype == WeightsDtype::kBF16;
@@ -142,14 +143,14 @@ TEST_P(LinearTest, DecodeGemvMatchesNaiveMatmul) {
       ASSERT_OK_AND_ASSIGN(auto linear,
                            Linear::Create({.name = "t",
                                            .weights_dtype = dtype,
-                                           .max_rows = 8,
+                                           .max_rows = kMaxGemvRows + 1,
                                            .force_avx2_gemv = avx2},
                                           ctx.get(), parts, k));
       // oneDNN chose the layout; on the CPUs we test on it is a blocked
       // one the GEMV reads.
       EXPECT_EQ(linear->has_decode_gemv(), GemvSupported(isa, bf16))
           << "k=" << k << " avx2=" << avx2;
-      for (int m = 1; m <= 5; ++m) {
+      for (int m : {1, 2, 3, 4, 5, 13, kMaxGemvRows, kMaxGemvRows + 1}) {
         SCOPED_TRACE(absl::StrCat("avx2=", avx2, " k=", k, " m=", m));
         const std::vector<float> x = Random(static_cast<size_t>(m) * k, m);
         std::vector<float> y(static_cast<size_t>(m) * kOut, std::nanf(""));
@@ -177,8 +178,11 @@ TEST(LinearTest, KeepsABoundedCacheOfPrimitives) {
   constexpr int kIn = 16, kOut = 8;
   const std::vector<float> w = Random(size_t{kOut} * kIn, 4);
   const Linear::WeightPart part{w.data(), kOut};
-  ASSERT_OK_AND_ASSIGN(auto linear, Linear::Create({.name = "t", .max_rows = 8},
-                                                   ctx.get(), {&part, 1}, kIn));
+  // oneDNN for every M (the GEMV would take them all and need none).
+  ASSERT_OK_AND_ASSIGN(
+      auto linear,
+      Linear::Create({.name = "t", .max_rows = 8, .decode_gemv = false},
+                     ctx.get(), {&part, 1}, kIn));
   EXPECT_EQ(ctx->cached_primitives(), 1);  // M = 1, made at Create
   for (int m : {2, 3, 4, 5, 1, 2, 8, 6, 7, 1}) {
     const std::vector<float> x = Random(static_cast<size_t>(m) * kIn, m);
@@ -202,15 +206,17 @@ TEST(LinearTest, LinearsOfOneShapeShareTheirPrimitives) {
     const Linear::WeightPart part{weights.back().data(), kOut};
     ASSERT_OK_AND_ASSIGN(
         auto linear, Linear::Create({.name = absl::StrCat("layers.", l, ".w"),
-                                     .max_rows = 16},
+                                     .max_rows = 16,
+                                     .decode_gemv = false},
                                     ctx.get(), {&part, 1}, kIn));
     layers.push_back(std::move(linear));
   }
   const std::vector<float> w_other = Random(size_t{kOtherOut} * kIn, 30);
   const Linear::WeightPart other_part{w_other.data(), kOtherOut};
   ASSERT_OK_AND_ASSIGN(
-      auto other, Linear::Create({.name = "other", .max_rows = 16}, ctx.get(),
-                                 {&other_part, 1}, kIn));
+      auto other,
+      Linear::Create({.name = "other", .max_rows = 16, .decode_gemv = false},
+                     ctx.get(), {&other_part, 1}, kIn));
   // One M = 1 primitive per shape, not per Linear.
   EXPECT_EQ(ctx->num_shapes(), 2);
   EXPECT_EQ(ctx->cached_primitives(), 2);
