@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "engine/model/gguf_types.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/quant/quant_formats.h"
 
@@ -344,13 +345,28 @@ absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
     return std::all_of(parts.begin(), parts.end(), pred);
   };
   const bool all_f32 = all([](const Tensor* t) { return t->is_f32(); });
-  // Dense parts (F32, and F16/BF16 kept 16-bit from the file) go to oneDNN
-  // when all are f32, or when weights_dtype asks for bf16 (oneDNN's bf16
-  // copy is the only one kept); otherwise Kvasir's kernels read them as
-  // stored, next to any quantized part.
-  const bool dense_bf16 =
-      options_.weights_dtype == WeightsDtype::kBF16 &&
+  const bool all_dense =
       all([](const Tensor* t) { return !quant::IsQuantized(t->type()); });
+  const bool has_bf16 =
+      std::any_of(parts.begin(), parts.end(), [](const Tensor* t) {
+        return t->type() == static_cast<uint32_t>(gguf::TensorType::kBF16);
+      });
+  // Dense parts (F32, and F16/BF16 kept 16-bit from the file) go to oneDNN
+  // when all are f32, or when weights_dtype asks for bf16, or when the file
+  // stores the projection as BF16 (F32 parts beside it, e.g. the merged
+  // heads of a KV-head conversion, are rounded to bf16, the precision of
+  // the weights they came from): oneDNN's bf16 copy is exact and the only
+  // one kept, and its brgemm is what batches bf16 at the machine's peak
+  // (Kvasir's dense dot kernels read a weight row once per 4 activation
+  // rows). Otherwise (F16 beside no BF16, quantized parts) Kvasir's
+  // kernels read them as stored.
+  const bool dense_bf16 =
+      all_dense &&
+      (options_.weights_dtype == WeightsDtype::kBF16 ||
+       (has_bf16 && ops::Linear::IsSupported(WeightsDtype::kBF16) &&
+        all([](const Tensor* t) {
+          return t->type() != static_cast<uint32_t>(gguf::TensorType::kF16);
+        })));
   Proj proj;
   if (all_f32 || dense_bf16) {
     std::vector<Tensor> converted;  // f32 copies of 16-bit parts, load only
@@ -361,11 +377,13 @@ absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
       if (!t->is_f32()) f32 = &converted.emplace_back(t->ToF32());
       dense.push_back({f32->data(), f32->dim(0)});
     }
-    ASSIGN_OR_RETURN(proj.dense, ops::Linear::Create(
-                                     {.name = name,
-                                      .weights_dtype = options_.weights_dtype,
-                                      .max_rows = max_rows},
-                                     matmul_ctx_.get(), dense, in_features));
+    ASSIGN_OR_RETURN(
+        proj.dense,
+        ops::Linear::Create({.name = name,
+                             .weights_dtype = dense_bf16 ? WeightsDtype::kBF16
+                                                         : WeightsDtype::kF32,
+                             .max_rows = max_rows},
+                            matmul_ctx_.get(), dense, in_features));
   } else {
     std::vector<quant::QuantLinear::Part> blocks;
     for (const Tensor* t : parts) {

@@ -159,6 +159,45 @@ TEST(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
   }
 }
 
+// A BF16 file's projections go to oneDNN's bf16 matmul (an exact copy of
+// the file's values; its brgemm and the batched GEMV are the fast paths at
+// every m) whatever weights_dtype says, where the CPU has one; else
+// Kvasir's dense kernels read them as stored. Either way the logits are
+// those of the f32 expansion within bf16's rounding of the activations.
+TEST(QuantModelTest,
+     Bf16WeightsRunOnTheBf16MatmulAndComputeAsTheirF32Expansion) {
+  TinyLlamaSpec spec{.dim = 64,
+                     .hidden_dim = 96,
+                     .n_heads = 4,
+                     .n_kv_heads = 2,
+                     .tensor_type = 30};  // BF16
+  const std::string path = WriteModel(MakeTinyLlamaGguf(spec), "bf16.gguf");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> expanded, Load(path));
+  ExpandToF32(*expanded);
+  const std::vector<float> want =
+      LastLogits(std::move(expanded), WeightsDtype::kF32);
+  ASSERT_FALSE(want.empty());
+
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> kept, Load(path));
+  EXPECT_EQ(kept->weights.layers[0].wq.type(), 30u);
+  LlamaRunner::Options o;
+  o.max_batch_tokens = 16;
+  o.max_seqs = 1;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<LlamaRunner> runner,
+                       LlamaRunner::CreateOwning(o, std::move(kept)));
+  const bool onednn_bf16 = ops::Linear::IsSupported(WeightsDtype::kBF16);
+  EXPECT_EQ(runner->matmul_impl().rfind("quant:", 0) == 0, !onednn_bf16)
+      << runner->matmul_impl();
+  testing::Batch batch(*runner, 1, 16);
+  const std::vector<std::vector<float>> logits =
+      batch.Step({{1, 5, 9, 260, 261, 7}}, {0});
+  ASSERT_EQ(logits.size(), 1u);
+  ASSERT_EQ(logits[0].size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_NEAR(logits[0][i], want[i], 0.05 * (1.0 + std::fabs(want[i]))) << i;
+  }
+}
+
 // A decode step in one parallel region (LlamaRunner::Options::decode_team)
 // gives the bits of one region per op: quantized weights on the AVX-512 and
 // AVX2 kernels, f32 and bf16 weights on the dense GEMV, 1 to 4 rows, with
