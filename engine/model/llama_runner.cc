@@ -356,10 +356,10 @@ absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
   // stores the projection as BF16 (F32 parts beside it, e.g. the merged
   // heads of a KV-head conversion, are rounded to bf16, the precision of
   // the weights they came from): oneDNN's bf16 copy is exact and the only
-  // one kept, and its brgemm is what batches bf16 at the machine's peak
-  // (Kvasir's dense dot kernels read a weight row once per 4 activation
-  // rows). Otherwise (F16 beside no BF16, quantized parts) Kvasir's
-  // kernels read them as stored.
+  // one kept, and the bf16 Linear batches at the machine's bf16 peak (the
+  // blocked GEMV for decode, brgemm for prefill), where Kvasir's dense dot
+  // kernels read a weight row once per 4 activation rows. Otherwise (F16
+  // beside no BF16, quantized parts) Kvasir's kernels read them as stored.
   const bool dense_bf16 =
       all_dense &&
       (options_.weights_dtype == WeightsDtype::kBF16 ||
