@@ -136,32 +136,23 @@ template <int NV>
 KVASIR_GEMV_AVX512 void RangeAvx512(const BlockedWeights& w, int64_t b0,
                                     int64_t b1, const float* x,
                                     const uint16_t* xb, int m, float* y) {
+  using BlockFn = void (*)(const BlockedWeights&, int64_t, const float*,
+                           const uint16_t*, float*, int64_t);
+  // By the group's row count (index 0 unused).
+  static_assert(kRowGroup == 6, "one entry per row count");
+  static constexpr BlockFn kBlock[kRowGroup + 1] = {nullptr,
+                                                    BlockAvx512<NV, 1>,
+                                                    BlockAvx512<NV, 2>,
+                                                    BlockAvx512<NV, 3>,
+                                                    BlockAvx512<NV, 4>,
+                                                    BlockAvx512<NV, 5>,
+                                                    BlockAvx512<NV, 6>};
   for (int64_t b = b0; b < b1; ++b) {
     for (int r0 = 0; r0 < m; r0 += kRowGroup) {
-      const float* xr = x == nullptr ? nullptr : x + r0 * w.k;
-      const uint16_t* xbr = xb == nullptr ? nullptr : xb + r0 * w.k;
-      float* yr = y + r0 * w.n;
-      const int64_t pf = r0 == 0 ? kPrefetchBytes : 0;
-      switch (std::min(m - r0, kRowGroup)) {
-        case 1:
-          BlockAvx512<NV, 1>(w, b, xr, xbr, yr, pf);
-          break;
-        case 2:
-          BlockAvx512<NV, 2>(w, b, xr, xbr, yr, pf);
-          break;
-        case 3:
-          BlockAvx512<NV, 3>(w, b, xr, xbr, yr, pf);
-          break;
-        case 4:
-          BlockAvx512<NV, 4>(w, b, xr, xbr, yr, pf);
-          break;
-        case 5:
-          BlockAvx512<NV, 5>(w, b, xr, xbr, yr, pf);
-          break;
-        default:
-          BlockAvx512<NV, kRowGroup>(w, b, xr, xbr, yr, pf);
-          break;
-      }
+      kBlock[std::min(m - r0, kRowGroup)](
+          w, b, x == nullptr ? nullptr : x + r0 * w.k,
+          xb == nullptr ? nullptr : xb + r0 * w.k, y + r0 * w.n,
+          r0 == 0 ? kPrefetchBytes : 0);
     }
   }
 }
