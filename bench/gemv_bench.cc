@@ -7,7 +7,8 @@
 // BM_Model110m: the 49 projections of one decode step of the 110M model
 // (dim 768, hidden 2048, 12 layers, 32000 vocab; 12 x [QKV 768->2304,
 // O 768->768, gate+up 768->4096, down 2048->768] + the output 768->32000),
-// all distinct weights: the matmul part of a token, as tokens/s.
+// all distinct weights: the matmul part of a step of m = 1, 16 or 32 rows,
+// as tokens/s and GFLOP/s.
 // Each reports GB/s of weights and %bw (of BM_ReadBandwidth; keep it in
 // the filter). Kinds: ggml types through QuantLinear (F32, BF16, Q8_0, Q4_K,
 // Q6_K; AVX-512 and AVX2), ops::Linear on oneDNN alone (onednn_f32/bf16)
@@ -129,7 +130,8 @@ class Weights {
     if (kind_.onednn) {
       auto l = ops::Linear::Create({.name = "bench",
                                     .weights_dtype = kind_.dtype,
-                                    .max_rows = max_rows_},
+                                    .max_rows = max_rows_,
+                                    .decode_gemv = kind_.gemv},
                                    matmul_.get(), {{t.w.data(), n}}, k);
       if (!l.ok()) return false;
       p.dense = *std::move(l);
@@ -149,13 +151,10 @@ class Weights {
   int64_t Bytes(const Proj& p) const {
     return p.dense ? p.dense->weight_bytes() : p.quant->weight_bytes();
   }
-  void Forward(size_t i, const float* x, int m, float* y) {
+  absl::Status Forward(size_t i, const float* x, int m, float* y) {
     const Proj& p = projs_[i];
-    if (p.dense) {
-      benchmark::DoNotOptimize(p.dense->Forward(*matmul_, x, m, y));
-    } else {
-      benchmark::DoNotOptimize(p.quant->Forward(*quant_, x, m, y));
-    }
+    return p.dense ? p.dense->Forward(*matmul_, x, m, y)
+                   : p.quant->Forward(*quant_, x, m, y);
   }
   int64_t bytes() const { return bytes_; }
   size_t size() const { return projs_.size(); }
@@ -217,18 +216,22 @@ void BM_Gemv(benchmark::State& state, Kind kind, quant::Isa isa) {
   size_t next = 0;
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    w.Forward(next, x.data(), m, y.data());
+    if (!w.Forward(next, x.data(), m, y.data()).ok()) {
+      state.SkipWithError("Forward failed");
+      return;
+    }
     next = (next + 1) % w.size();
   }
   Report(state, static_cast<double>(one), start);
 }
 
-// arg: m. The matmuls of one 110M decode step.
+// arg: m. The matmuls of one 110M decode step (m = 16, 32: a batched
+// step's, as GFLOP/s too).
 void BM_Model110m(benchmark::State& state, Kind kind, quant::Isa isa) {
   const int m = static_cast<int>(state.range(0));
   if (!Usable(state, kind, isa)) return;
   std::mt19937 rng(7);
-  Weights w(kind, isa, 4);
+  Weights w(kind, isa, 32);
   for (int l = 0; l < 12; ++l) {
     w.Add(2304, 768, rng);
     w.Add(768, 768, rng);
@@ -242,11 +245,21 @@ void BM_Model110m(benchmark::State& state, Kind kind, quant::Isa isa) {
   for (float& v : x) v = dist(rng);
   const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
-    for (size_t i = 0; i < w.size(); ++i) w.Forward(i, x.data(), m, y.data());
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (!w.Forward(i, x.data(), m, y.data()).ok()) {
+        state.SkipWithError("Forward failed");
+        return;
+      }
+    }
   }
   Report(state, static_cast<double>(w.bytes()), start);
   state.counters["tok/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+      static_cast<double>(state.iterations()) * m, benchmark::Counter::kIsRate);
+  const double macs =
+      12.0 * (2304 + 768 + 4096) * 768 + 12.0 * 768 * 2048 + 32000.0 * 768;
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * macs * m * static_cast<double>(state.iterations()) * 1e-9,
+      benchmark::Counter::kIsRate);
 }
 
 void RegisterAll() {
@@ -272,6 +285,8 @@ void RegisterAll() {
           absl::StrCat("BM_Model110m/", suffix).c_str(), BM_Model110m, kind,
           isa)
           ->Arg(1)
+          ->Arg(16)
+          ->Arg(32)
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
       auto* b = benchmark::RegisterBenchmark(
