@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "common/status_macros.h"
 #include "engine/model/llama_runner.h"
@@ -72,34 +73,36 @@ absl::Status LlamaRunner::ForwardInTeam(
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     ops::SpinBarrier& barrier = team_barrier_;
-    // y = x · Wᵀ on the team: thread 0 prepares the input (quantized or
-    // bf16 activations) while the others wait, then every thread computes
-    // its share; y is complete after the second barrier. Thread 0 times
-    // the whole of it, as Matmul does.
-    // A batched step's row-wise ops (norms, residual adds, SwiGLU) and the
-    // quantizing of a projection's input are split over the team, each
-    // thread its own rows, then a barrier; a step of few rows leaves them to
-    // thread 0 before the barrier the next projection starts with (the
-    // extra barriers would cost more than the rows).
-    // `wait`: false where the rows' next reader is the thread that wrote
-    // them (or thread 0 alone).
+    // A batched step's row-wise ops (norms, residual adds, SwiGLU, the
+    // logits' rows) and the preparing (quantizing, packing, rounding) of a
+    // projection's input are split over the team: each thread its own rows
+    // (share(n) of n), then a barrier. A step of few rows leaves all of
+    // them to thread 0, which needs no barrier before it prepares the next
+    // projection's input itself (the extra barriers would cost more than
+    // the rows). One rule for both, so every row a projection prepares was
+    // written by the same thread or before a barrier.
     const bool split = m >= kTeamSplitMinRows;
-    auto rows_op = [&](auto&& op, bool wait = true) {
-      if (split) {
-        op(m * t / nt, m * (t + 1) / nt);
-        if (wait) barrier.Wait(nt);
-      } else if (t == 0) {
-        op(0, m);
-      }
+    auto share = [&](int n) {
+      return split ? std::pair(n * t / nt, n * (t + 1) / nt)
+                   : std::pair(0, t == 0 ? n : 0);
     };
+    // `wait`: false where the rows' next reader is the thread that wrote
+    // them.
+    auto rows_op = [&](int n, auto&& op, bool wait = true) {
+      const auto [r0, r1] = share(n);
+      if (r0 < r1) op(r0, r1);
+      if (split && wait) barrier.Wait(nt);
+    };
+    // y = x · Wᵀ on the team: the input prepared (share(rows) each), a
+    // barrier, then every thread computes its share of y; y is complete
+    // after the second barrier. Thread 0 times the whole of it, as Matmul
+    // does.
     auto project = [&](const Proj& p, const float* in, int rows, float* y) {
       Clock::time_point start;
       if (t == 0) start = Clock::now();
-      if (p.dense != nullptr && split) {
-        p.dense->PrepareGemvRows(*matmul_ctx_, in, rows * t / nt,
-                                 rows * (t + 1) / nt);
-      } else if (p.dense != nullptr) {
-        if (t == 0) p.dense->PrepareGemvRows(*matmul_ctx_, in, 0, rows);
+      if (p.dense != nullptr) {
+        const auto [r0, r1] = share(rows);
+        p.dense->PrepareGemvRows(*matmul_ctx_, in, r0, r1);
       } else if (split) {
         p.quant->PrepareDecodeSlice(*quant_ctx_, in, rows, t, nt);
       } else if (t == 0) {
@@ -123,7 +126,7 @@ absl::Status LlamaRunner::ForwardInTeam(
       const Layer& layer = layers_[l];
       const int li = static_cast<int>(l);
       // Attention block. qkv rows: [q: H hd | k: Hkv hd | v: Hkv hd].
-      rows_op([&](int r0, int r1) {
+      rows_op(m, [&](int r0, int r1) {
         ops::RmsNorm(x + int64_t{r0} * d, layer.attn_norm, r1 - r0, d, eps,
                      xn + int64_t{r0} * d);
       });
@@ -150,13 +153,13 @@ absl::Status LlamaRunner::ForwardInTeam(
       if (t == 0) timings_.attention_ns += NanosSince(att_start);
       project(layer.wo, attn, m, proj);
       // Feed-forward block.
-      rows_op([&](int r0, int r1) {
+      rows_op(m, [&](int r0, int r1) {
         const int64_t o = int64_t{r0} * d;
         ops::AddInPlace(x + o, proj + o, int64_t{r1 - r0} * d);
         ops::RmsNorm(x + o, layer.ffn_norm, r1 - r0, d, eps, xn + o);
       });
       project(layer.w_gate_up, xn, m, gate_up_.get());
-      rows_op([&](int r0, int r1) {
+      rows_op(m, [&](int r0, int r1) {
         ops::SwiGlu(gate_up_.get() + int64_t{r0} * 2 * f, r1 - r0, f,
                     ffn_.get() + int64_t{r0} * f);
       });
@@ -164,6 +167,7 @@ absl::Status LlamaRunner::ForwardInTeam(
       // The next layer's norm reads these rows on the same thread; the
       // logits' copy waits below.
       rows_op(
+          m,
           [&](int r0, int r1) {
             ops::AddInPlace(x + int64_t{r0} * d, proj + int64_t{r0} * d,
                             int64_t{r1 - r0} * d);
@@ -173,23 +177,15 @@ absl::Status LlamaRunner::ForwardInTeam(
 
     if (n_logits > 0) {
       if (split) barrier.Wait(nt);  // every thread's last residual rows
-      // The sampled rows, normed. Split like the other row ops: a split
-      // step's projection also prepares its input rows on every thread, so
-      // they must all be written (the barrier) before it starts.
-      auto logit_rows = [&](int i0, int i1) {
+      // The sampled rows, normed.
+      rows_op(n_logits, [&](int i0, int i1) {
         for (int i = i0; i < i1; ++i) {
           std::memcpy(last + int64_t{i} * d, x + int64_t{logit_rows_[i]} * d,
                       sizeof(float) * d);
         }
         ops::RmsNorm(last + int64_t{i0} * d, model_->weights.final_norm.data(),
                      i1 - i0, d, eps, last + int64_t{i0} * d);
-      };
-      if (split) {
-        logit_rows(n_logits * t / nt, n_logits * (t + 1) / nt);
-        barrier.Wait(nt);
-      } else if (t == 0) {
-        logit_rows(0, n_logits);
-      }
+      });
       project(output_, last, n_logits, logits_.get());
     }
   }
