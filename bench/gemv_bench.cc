@@ -10,10 +10,11 @@
 // all distinct weights: the matmul part of a step of m = 1, 16 or 32 rows,
 // as tokens/s and GFLOP/s.
 // Each reports GB/s of weights and %bw (of BM_ReadBandwidth; keep it in
-// the filter). Kinds: ggml types through QuantLinear (F32, BF16, Q8_0, Q4_K,
-// Q6_K; AVX-512 and AVX2), ops::Linear on oneDNN alone (onednn_f32/bf16)
-// and ops::Linear with its decode GEMV over the same blocked weights
-// (linear_gemv_f32/bf16). hot:1 = one matrix that stays in L2 (the
+// the filter). Kinds: ggml types through QuantLinear (F32, F16, BF16, Q8_0,
+// Q4_K, Q6_K; AVX-512 and AVX2), ops::Linear on oneDNN alone
+// (onednn_f32/bf16) and ops::Linear with its decode GEMV over the same
+// blocked weights (linear_gemv_f32/bf16; linear_gemv_f16: the GEMV for
+// every m, Kvasir's f16 layout). hot:1 = one matrix that stays in L2 (the
 // kernel's compute rate, not memory's).
 //
 //   build/bench/gemv_bench [--benchmark_filter=Q4_K]
@@ -82,7 +83,7 @@ void Report(benchmark::State& state, double bytes_per_iter,
 }
 
 // A weight type as the benchmarks name it: a ggml type run by QuantLinear,
-// or a dense Linear (oneDNN) of f32 / bf16.
+// or a dense Linear (oneDNN, or Kvasir's GEMV) of f32 / bf16 / f16.
 struct Kind {
   std::string name;
   uint32_t type = 0;                        // ggml type for QuantLinear
@@ -266,6 +267,7 @@ void RegisterAll() {
   using gguf::TensorType;
   const std::vector<Kind> kinds = {
       {"F32", static_cast<uint32_t>(TensorType::kF32)},
+      {"F16", static_cast<uint32_t>(TensorType::kF16)},
       {"BF16", static_cast<uint32_t>(TensorType::kBF16)},
       {"Q8_0", static_cast<uint32_t>(TensorType::kQ8_0)},
       {"Q4_K", static_cast<uint32_t>(TensorType::kQ4_K)},
@@ -274,6 +276,7 @@ void RegisterAll() {
       {"onednn_bf16", 0, true, WeightsDtype::kBF16},
       {"linear_gemv_f32", 0, true, WeightsDtype::kF32, true},
       {"linear_gemv_bf16", 0, true, WeightsDtype::kBF16, true},
+      {"linear_gemv_f16", 0, true, WeightsDtype::kF16, true},
   };
   for (const Kind& kind : kinds) {
     for (quant::Isa isa : {quant::Isa::kAvx512Vnni, quant::Isa::kAvx2}) {

@@ -347,28 +347,32 @@ absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
   const bool all_f32 = all([](const Tensor* t) { return t->is_f32(); });
   const bool all_dense =
       all([](const Tensor* t) { return !quant::IsQuantized(t->type()); });
-  const bool has_bf16 =
-      std::any_of(parts.begin(), parts.end(), [](const Tensor* t) {
-        return t->type() == static_cast<uint32_t>(gguf::TensorType::kBF16);
-      });
-  // Dense parts (F32, and F16/BF16 kept 16-bit from the file) go to oneDNN
-  // when all are f32, or when weights_dtype asks for bf16, or when the file
-  // stores the projection as BF16 (F32 parts beside it, e.g. the merged
-  // heads of a KV-head conversion, are rounded to bf16, the precision of
-  // the weights they came from): oneDNN's bf16 copy is exact and the only
-  // one kept, and the bf16 Linear batches at the machine's bf16 peak (the
-  // blocked GEMV for decode, brgemm for prefill), where Kvasir's dense dot
-  // kernels read a weight row once per 4 activation rows. Otherwise (F16
-  // beside no BF16, quantized parts) Kvasir's kernels read them as stored.
+  auto has = [&](gguf::TensorType type) {
+    return std::any_of(parts.begin(), parts.end(), [&](const Tensor* t) {
+      return t->type() == static_cast<uint32_t>(type);
+    });
+  };
+  const bool has_bf16 = has(gguf::TensorType::kBF16);
+  const bool has_f16 = has(gguf::TensorType::kF16);
+  // Dense parts (F32, and F16/BF16 kept 16-bit from the file) go to a
+  // Linear when all are f32, or when weights_dtype asks for bf16, or when
+  // the file stores the projection as BF16 (on oneDNN's bf16 matmul) or as
+  // F16 (on Kvasir's f16 GEMV); F32 parts beside them (e.g. the merged heads
+  // of a KV-head conversion) are rounded to the file's 16-bit type, the
+  // precision of the weights they came from. The Linear's copy is exact and
+  // the only one kept, and it batches on the blocked GEMV (decode) and
+  // brgemm (bf16 prefill), where Kvasir's dense dot kernels read a weight
+  // row once per 4 activation rows (F16 batched 2.6x slower than BF16 there,
+  // slower than F32). BF16 and F16 parts in one projection (no file does
+  // that) and quantized parts stay on Kvasir's kernels, read as stored.
   const bool dense_bf16 =
       all_dense &&
       (options_.weights_dtype == WeightsDtype::kBF16 ||
-       (has_bf16 && ops::Linear::IsSupported(WeightsDtype::kBF16) &&
-        all([](const Tensor* t) {
-          return t->type() != static_cast<uint32_t>(gguf::TensorType::kF16);
-        })));
+       (has_bf16 && !has_f16 && ops::Linear::IsSupported(WeightsDtype::kBF16)));
+  const bool dense_f16 = all_dense && !dense_bf16 && has_f16 && !has_bf16 &&
+                         ops::Linear::IsSupported(WeightsDtype::kF16);
   Proj proj;
-  if (all_f32 || dense_bf16) {
+  if (all_f32 || dense_bf16 || dense_f16) {
     std::vector<Tensor> converted;  // f32 copies of 16-bit parts, load only
     converted.reserve(parts.size());
     std::vector<ops::Linear::WeightPart> dense;
@@ -380,8 +384,9 @@ absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
     ASSIGN_OR_RETURN(
         proj.dense,
         ops::Linear::Create({.name = name,
-                             .weights_dtype = dense_bf16 ? WeightsDtype::kBF16
-                                                         : WeightsDtype::kF32,
+                             .weights_dtype = dense_bf16  ? WeightsDtype::kBF16
+                                              : dense_f16 ? WeightsDtype::kF16
+                                                          : WeightsDtype::kF32,
                              .max_rows = max_rows},
                             matmul_ctx_.get(), dense, in_features));
   } else {

@@ -25,8 +25,8 @@
 #include <optional>
 
 #define KVASIR_GEMV_AVX512 \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
-#define KVASIR_GEMV_AVX2 __attribute__((target("avx2,fma")))
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma,f16c")))
+#define KVASIR_GEMV_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace kvasir::engine::ops {
 namespace {
@@ -49,6 +49,40 @@ inline int32_t Bf16Pair(const uint16_t* x, int64_t k, int r, int64_t i) {
   return static_cast<int32_t>(lo | (uint32_t{hi} << 16));
 }
 
+// 16 weights of an f32 or f16 layout as f32 (f16: widened exactly).
+KVASIR_GEMV_AVX512 inline __m512 Load16(const float* p) {
+  return _mm512_loadu_ps(p);
+}
+KVASIR_GEMV_AVX512 inline __m512 Load16(const uint16_t* p) {
+  return _mm512_cvtph_ps(
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// BlockAvx512's FMAs over rows [k0, k0 + kend) of a k block of f32 or f16
+// weights E: acc[r][v] += W[k][v cols] * x[r][k].
+template <typename E, int NV, int R>
+KVASIR_GEMV_AVX512 inline void FmaRun(const BlockedWeights& w, int64_t block,
+                                      int64_t k0, int64_t kend, const float* x,
+                                      int64_t prefetch, __m512 (&acc)[R][NV]) {
+  const int64_t nb = w.nb;
+  const E* p = static_cast<const E*>(w.data) + block * w.n_stride +
+               k0 / w.kb * w.k_stride;
+  for (int64_t kk = 0; kk < kend; ++kk) {
+    const E* row = p + kk * nb;
+    if (prefetch != 0) {
+      _mm_prefetch(reinterpret_cast<const char*>(row) + prefetch, _MM_HINT_T0);
+    }
+    __m512 wv[NV];
+    for (int v = 0; v < NV; ++v) wv[v] = Load16(row + v * 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 xv = _mm512_set1_ps(x[r * w.k + k0 + kk]);
+      for (int v = 0; v < NV; ++v) {
+        acc[r][v] = _mm512_fmadd_ps(wv[v], xv, acc[r][v]);
+      }
+    }
+  }
+}
+
 // One n block of NV * 16 columns (nb = 16 * NV) for R rows of x, over all
 // of k, the sums in registers. `prefetch`: how far ahead (bytes) the block's
 // weights are prefetched; 0 when an earlier row group has brought them into
@@ -64,7 +98,7 @@ KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
   const int64_t nb = w.nb;
   for (int64_t k0 = 0; k0 < w.k; k0 += w.kb) {
     const int64_t kend = std::min(w.kb, w.k - k0);
-    if (w.bf16) {
+    if (w.type == GemvWeights::kBF16) {
       const uint16_t* p = static_cast<const uint16_t*>(w.data) +
                           block * w.n_stride + k0 / w.kb * w.k_stride;
       for (int64_t kk = 0; kk < kend; kk += 2) {
@@ -95,24 +129,10 @@ KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
           }
         }
       }
+    } else if (w.type == GemvWeights::kF16) {
+      FmaRun<uint16_t, NV, R>(w, block, k0, kend, x, prefetch, acc);
     } else {
-      const float* p = static_cast<const float*>(w.data) + block * w.n_stride +
-                       k0 / w.kb * w.k_stride;
-      for (int64_t kk = 0; kk < kend; ++kk) {
-        const float* row = p + kk * nb;
-        if (prefetch != 0) {
-          _mm_prefetch(reinterpret_cast<const char*>(row) + prefetch,
-                       _MM_HINT_T0);
-        }
-        __m512 wv[NV];
-        for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_ps(row + v * 16);
-        for (int r = 0; r < R; ++r) {
-          const __m512 xv = _mm512_set1_ps(x[r * w.k + k0 + kk]);
-          for (int v = 0; v < NV; ++v) {
-            acc[r][v] = _mm512_fmadd_ps(wv[v], xv, acc[r][v]);
-          }
-        }
-      }
+      FmaRun<float, NV, R>(w, block, k0, kend, x, prefetch, acc);
     }
   }
   const int64_t n0 = block * nb;
@@ -157,8 +177,16 @@ KVASIR_GEMV_AVX512 void RangeAvx512(const BlockedWeights& w, int64_t b0,
   }
 }
 
-// f32 only: 16 columns (two ymm) of an n block at a time.
-template <int R>
+// 8 weights of an f32 or f16 layout as f32.
+KVASIR_GEMV_AVX2 inline __m256 Load8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
+KVASIR_GEMV_AVX2 inline __m256 Load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// f32 or f16 weights E: 16 columns (two ymm) of an n block at a time.
+template <typename E, int R>
 KVASIR_GEMV_AVX2 void GroupAvx2(const BlockedWeights& w, int64_t block,
                                 int64_t col, const float* x, float* y) {
   __m256 acc[R][2];
@@ -166,13 +194,13 @@ KVASIR_GEMV_AVX2 void GroupAvx2(const BlockedWeights& w, int64_t block,
   const int64_t nb = w.nb;
   for (int64_t k0 = 0; k0 < w.k; k0 += w.kb) {
     const int64_t kend = std::min(w.kb, w.k - k0);
-    const float* p = static_cast<const float*>(w.data) + block * w.n_stride +
-                     k0 / w.kb * w.k_stride + col;
+    const E* p = static_cast<const E*>(w.data) + block * w.n_stride +
+                 k0 / w.kb * w.k_stride + col;
     for (int64_t kk = 0; kk < kend; ++kk) {
-      const float* row = p + kk * nb;
+      const E* row = p + kk * nb;
       _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes,
                    _MM_HINT_T0);
-      const __m256 w0 = _mm256_loadu_ps(row), w1 = _mm256_loadu_ps(row + 8);
+      const __m256 w0 = Load8(row), w1 = Load8(row + 8);
       for (int r = 0; r < R; ++r) {
         const __m256 xv = _mm256_broadcast_ss(x + r * w.k + k0 + kk);
         acc[r][0] = _mm256_fmadd_ps(w0, xv, acc[r][0]);
@@ -194,28 +222,33 @@ KVASIR_GEMV_AVX2 void GroupAvx2(const BlockedWeights& w, int64_t block,
   }
 }
 
+template <typename E>
 KVASIR_GEMV_AVX2 void RangeAvx2(const BlockedWeights& w, int64_t b0, int64_t b1,
                                 const float* x, int m, float* y) {
+  using GroupFn =
+      void (*)(const BlockedWeights&, int64_t, int64_t, const float*, float*);
+  // By the group's row count (index 0 unused).
+  static constexpr GroupFn kGroup[5] = {nullptr, GroupAvx2<E, 1>,
+                                        GroupAvx2<E, 2>, GroupAvx2<E, 3>,
+                                        GroupAvx2<E, 4>};
   for (int64_t b = b0; b < b1; ++b) {
     for (int64_t col = 0; col < w.nb && b * w.nb + col < w.n; col += 16) {
       for (int r0 = 0; r0 < m; r0 += 4) {
-        const float* xr = x + r0 * w.k;
-        float* yr = y + r0 * w.n;
-        switch (std::min(m - r0, 4)) {
-          case 1:
-            GroupAvx2<1>(w, b, col, xr, yr);
-            break;
-          case 2:
-            GroupAvx2<2>(w, b, col, xr, yr);
-            break;
-          case 3:
-            GroupAvx2<3>(w, b, col, xr, yr);
-            break;
-          default:
-            GroupAvx2<4>(w, b, col, xr, yr);
-            break;
-        }
+        kGroup[std::min(m - r0, 4)](w, b, col, x + r0 * w.k, y + r0 * w.n);
       }
+    }
+  }
+}
+
+// dst[kk * 64 + j] = f16(src[j * k + kk]) for one n block of up to 64 rows
+// (rows past `rows` zero).
+__attribute__((target("f16c"))) void LayOutF16Block(const float* src, int64_t k,
+                                                    int64_t rows,
+                                                    uint16_t* dst) {
+  for (int64_t kk = 0; kk < k; ++kk) {
+    for (int64_t j = 0; j < 64; ++j) {
+      dst[kk * 64 + j] =
+          j < rows ? _cvtss_sh(src[j * k + kk], _MM_FROUND_TO_NEAREST_INT) : 0;
     }
   }
 }
@@ -234,7 +267,7 @@ std::optional<BlockedWeights> DescribeBlocked(const dnnl::memory::desc& md,
   const dnnl_blocking_desc_t& b = d.format_desc.blocking;
   BlockedWeights w;
   w.data = data;
-  w.bf16 = bf16;
+  w.type = bf16 ? GemvWeights::kBF16 : GemvWeights::kF32;
   w.k = d.dims[0];
   w.n = d.dims[1];
   // inner blocks: {kb_in (a), nb (b)} or, for bf16, {kb / 2 (a), nb (b),
@@ -265,15 +298,38 @@ std::optional<BlockedWeights> DescribeBlocked(const dnnl::memory::desc& md,
   return w;
 }
 
-bool GemvSupported(GemvIsa isa, bool bf16) {
+BlockedWeights F16Blocking(int64_t k, int64_t n) {
+  BlockedWeights w;
+  w.type = GemvWeights::kF16;
+  w.k = k;
+  w.n = n;
+  w.kb = k;
+  w.nb = 64;
+  w.k_stride = w.kb * w.nb;
+  w.n_stride = w.k_stride;
+  return w;
+}
+
+void LayOutF16(const BlockedWeights& w, const float* src, uint16_t* dst) {
+  const int64_t blocks = (w.n + w.nb - 1) / w.nb;
+  for (int64_t b = 0; b < blocks; ++b) {
+    LayOutF16Block(src + b * w.nb * w.k, w.k, std::min(w.nb, w.n - b * w.nb),
+                   dst + b * w.n_stride);
+  }
+}
+
+bool GemvSupported(GemvIsa isa, GemvWeights type) {
   __builtin_cpu_init();
+  if (type == GemvWeights::kF16 && !__builtin_cpu_supports("f16c")) {
+    return false;
+  }
   if (isa == GemvIsa::kAvx512) {
     return __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") &&
-           (!bf16 || __builtin_cpu_supports("avx512bf16"));
+           (type != GemvWeights::kBF16 || __builtin_cpu_supports("avx512bf16"));
   }
-  return !bf16 && __builtin_cpu_supports("avx2") &&
+  return type != GemvWeights::kBF16 && __builtin_cpu_supports("avx2") &&
          __builtin_cpu_supports("fma");
 }
 
@@ -284,7 +340,11 @@ void BlockedGemvSlice(GemvIsa isa, const BlockedWeights& w, const float* x,
   const int64_t nt = threads, t = thread;
   const int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
   if (isa == GemvIsa::kAvx2) {
-    RangeAvx2(w, b0, b1, x, m, y);
+    if (w.type == GemvWeights::kF16) {
+      RangeAvx2<uint16_t>(w, b0, b1, x, m, y);
+    } else {
+      RangeAvx2<float>(w, b0, b1, x, m, y);
+    }
   } else if (w.nb == 64) {
     RangeAvx512<4>(w, b0, b1, x, x_bf16, m, y);
   } else if (w.nb == 32) {

@@ -27,15 +27,21 @@
 //   bf16 BA{kb/2}a{nb}b2a: ... + ((k % kb) / 2) * 2 * nb + (n % nb) * 2 +
 //                         k % 2 (two consecutive k of one n side by side,
 //                         the operand order of vdpbf16ps)
+//   f16  the f32 layout with 16-bit elements, widened in register
+//        (vcvtph2ps): Kvasir's own (oneDNN 2.6 has no f16 matmul on CPUs
+//        without AVX512-FP16), made by F16Blocking and LayOutF16, with one
+//        k block (kb = k) and nb = 64.
 // with nb a multiple of 16 and the padding (k and n up to whole blocks)
 // zero, as oneDNN's reorder leaves it.
 namespace kvasir::engine::ops {
 
 inline constexpr int kMaxGemvRows = 64;
 
+enum class GemvWeights { kF32, kBF16, kF16 };
+
 struct BlockedWeights {
   const void* data = nullptr;
-  bool bf16 = false;
+  GemvWeights type = GemvWeights::kF32;
   int64_t k = 0, n = 0;  // logical in / out features
   int64_t kb = 0, nb = 0;
   int64_t k_stride = 0, n_stride = 0;  // elements between blocks
@@ -46,16 +52,25 @@ struct BlockedWeights {
 std::optional<BlockedWeights> DescribeBlocked(const dnnl::memory::desc& md,
                                               const void* data);
 
+// The f16 layout of [n, k] weights (data unset); its size in elements is
+// n_stride * ceil(n / nb).
+BlockedWeights F16Blocking(int64_t k, int64_t n);
+// Writes W [w.n, w.k] (row-major f32 at src) into dst in w's f16 layout,
+// rounded to nearest even, padding zero. Load time; needs F16C
+// (GemvSupported(..., kF16)).
+void LayOutF16(const BlockedWeights& w, const float* src, uint16_t* dst);
+
 enum class GemvIsa { kAvx512, kAvx2 };
-// Whether this CPU runs the GEMV of `bf16` weights on `isa` (bf16 needs
-// AVX-512 with avx512_bf16; f32 runs on AVX2 + FMA too).
-bool GemvSupported(GemvIsa isa, bool bf16);
+// Whether this CPU runs the GEMV of `type` weights on `isa` (bf16 needs
+// AVX-512 with avx512_bf16; f32 runs on AVX2 + FMA too, f16 on either with
+// F16C).
+bool GemvSupported(GemvIsa isa, GemvWeights type);
 
 // y: [m, n] = x: [m, k] · Wᵀ, 1 <= m <= kMaxGemvRows, row-major and
 // contiguous. bf16 weights multiply x_bf16 (x rounded to bf16, [m, k]), f32
-// weights x. Runs on the calling thread's OpenMP team, each thread one
-// contiguous range of n blocks. Precondition: GemvSupported(isa, w.bf16).
-// Does not allocate.
+// and f16 weights x. Runs on the calling thread's OpenMP team, each thread
+// one contiguous range of n blocks. Precondition: GemvSupported(isa,
+// w.type). Does not allocate.
 void BlockedGemv(GemvIsa isa, const BlockedWeights& w, const float* x,
                  const uint16_t* x_bf16, int m, float* y);
 // Thread `thread` of `threads`'s share of BlockedGemv (disjoint column

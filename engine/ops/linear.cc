@@ -15,7 +15,15 @@
 namespace kvasir::engine {
 
 absl::string_view WeightsDtypeName(WeightsDtype dtype) {
-  return dtype == WeightsDtype::kF32 ? "f32" : "bf16";
+  switch (dtype) {
+    case WeightsDtype::kF32:
+      return "f32";
+    case WeightsDtype::kBF16:
+      return "bf16";
+    case WeightsDtype::kF16:
+      return "f16";
+  }
+  return "?";
 }
 
 absl::StatusOr<WeightsDtype> ParseWeightsDtype(absl::string_view text,
@@ -220,6 +228,10 @@ Linear::~Linear() = default;
 
 bool Linear::IsSupported(WeightsDtype dtype) {
   if (dtype == WeightsDtype::kF32) return true;
+  if (dtype == WeightsDtype::kF16) {
+    return GemvSupported(GemvIsa::kAvx512, GemvWeights::kF16) ||
+           GemvSupported(GemvIsa::kAvx2, GemvWeights::kF16);
+  }
   try {
     dnnl::engine eng(dnnl::engine::kind::cpu, 0);
     dnnl::matmul::primitive_desc pd(
@@ -234,6 +246,7 @@ bool Linear::IsSupported(WeightsDtype dtype) {
 }
 
 int64_t Linear::weight_bytes() const {
+  if (f16_weights_ != nullptr) return f16_elements_ * 2;
   return static_cast<int64_t>(weights_.get_desc().get_size());
 }
 
@@ -268,6 +281,10 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
 
   std::unique_ptr<Linear> linear(
       new Linear(options, ctx, in_features, out_features));
+  if (options.weights_dtype == WeightsDtype::kF16) {
+    RETURN_IF_ERROR(linear->LayOutF16Weights(parts));
+    return linear;
+  }
   ASSIGN_OR_RETURN(linear->shape_, ctx->RegisterShape(in_features, out_features,
                                                       options.weights_dtype,
                                                       options.max_rows, name));
@@ -277,16 +294,7 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
     // W [n, k] row-major is the matmul's B [k, n] in `ba` order.
     const dnnl::memory::dim k = in_features, n = out_features;
     std::vector<float> stacked;
-    const float* plain = parts[0].data;
-    if (parts.size() > 1) {
-      stacked.resize(static_cast<size_t>(n * k));
-      float* out = stacked.data();
-      for (const WeightPart& part : parts) {
-        std::copy(part.data, part.data + part.rows * k, out);
-        out += part.rows * k;
-      }
-      plain = stacked.data();
-    }
+    const float* plain = Stack(parts, k, stacked);
     dnnl::memory user_w(dnnl::memory::desc({k, n}, dt::f32, tag::ba), eng,
                         const_cast<float*>(plain));
     dnnl::reorder(user_w, linear->weights_)
@@ -307,10 +315,12 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
     ctx->ReserveBf16Scratch(int64_t{options.max_rows} * in_features);
   }
   if (options.decode_gemv) {
-    const bool bf16 = options.weights_dtype == WeightsDtype::kBF16;
+    const GemvWeights type = options.weights_dtype == WeightsDtype::kBF16
+                                 ? GemvWeights::kBF16
+                                 : GemvWeights::kF32;
     const GemvIsa isa =
         options.force_avx2_gemv ? GemvIsa::kAvx2 : GemvIsa::kAvx512;
-    if (GemvSupported(isa, bf16)) {
+    if (GemvSupported(isa, type)) {
       linear->gemv_isa_ = isa;
       linear->gemv_ = DescribeBlocked(linear->weights_.get_desc(),
                                       linear->weights_.get_data_handle());
@@ -322,6 +332,49 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
                    ctx->GetEntry(linear->shape_, 1, name));
   linear->impl_name_ = first->impl;
   return linear;
+}
+
+const float* Linear::Stack(absl::Span<const WeightPart> parts, int64_t k,
+                           std::vector<float>& stacked) {
+  if (parts.size() == 1) return parts[0].data;
+  int64_t n = 0;
+  for (const WeightPart& part : parts) n += part.rows;
+  stacked.resize(static_cast<size_t>(n * k));
+  float* out = stacked.data();
+  for (const WeightPart& part : parts) {
+    std::copy(part.data, part.data + part.rows * k, out);
+    out += part.rows * k;
+  }
+  return stacked.data();
+}
+
+absl::Status Linear::LayOutF16Weights(absl::Span<const WeightPart> parts) {
+  const std::string& name = options_.name;
+  GemvIsa isa = options_.force_avx2_gemv ? GemvIsa::kAvx2 : GemvIsa::kAvx512;
+  if (!GemvSupported(isa, GemvWeights::kF16)) isa = GemvIsa::kAvx2;
+  if (!GemvSupported(isa, GemvWeights::kF16)) {
+    return absl::UnimplementedError(absl::StrCat(
+        name, ": f16 weights need AVX2, FMA and F16C, which this CPU lacks"));
+  }
+  BlockedWeights w = F16Blocking(in_features_, out_features_);
+  const int64_t blocks = (w.n + w.nb - 1) / w.nb;
+  try {
+    std::vector<float> stacked;
+    const float* plain = Stack(parts, in_features_, stacked);
+    f16_elements_ = blocks * w.n_stride;
+    f16_weights_ = std::make_unique<uint16_t[]>(f16_elements_);
+    LayOutF16(w, plain, f16_weights_.get());
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(name, ": out of memory laying out f16 weights [",
+                     out_features_, ", ", in_features_, "]"));
+  }
+  w.data = f16_weights_.get();
+  gemv_ = w;
+  gemv_isa_ = isa;
+  impl_name_ = absl::StrCat("kvasir_gemv:f16:",
+                            isa == GemvIsa::kAvx2 ? "avx2" : "avx512");
+  return absl::OkStatus();
 }
 
 absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
@@ -337,8 +390,18 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
   }
   if (gemv_.has_value() && m <= kMaxGemvRows) {
     PrepareGemv(ctx, x, m);
-    BlockedGemv(gemv_isa_, *gemv_, x,
-                gemv_->bf16 ? ctx.bf16_scratch() : nullptr, m, y);
+    BlockedGemv(
+        gemv_isa_, *gemv_, x,
+        gemv_->type == GemvWeights::kBF16 ? ctx.bf16_scratch() : nullptr, m, y);
+    return absl::OkStatus();
+  }
+  if (f16_weights_ != nullptr) {
+    // No oneDNN matmul for f16: the GEMV, kMaxGemvRows rows at a time (it
+    // is compute-bound there: each weight vector widened once per 6 rows).
+    for (int r0 = 0; r0 < m; r0 += kMaxGemvRows) {
+      BlockedGemv(gemv_isa_, *gemv_, x + r0 * in_features_, nullptr,
+                  std::min(kMaxGemvRows, m - r0), y + r0 * out_features_);
+    }
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(MatmulContext::Entry * entry,
@@ -381,7 +444,7 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
 
 void Linear::PrepareGemvRows(MatmulContext& ctx, const float* x, int row_begin,
                              int row_end) const {
-  if (!gemv_->bf16) return;
+  if (gemv_->type != GemvWeights::kBF16) return;
   uint16_t* scratch = ctx.bf16_scratch();
   for (int r = row_begin; r < row_end; ++r) {
     FloatToBf16Row(x + r * in_features_, in_features_,
@@ -391,9 +454,10 @@ void Linear::PrepareGemvRows(MatmulContext& ctx, const float* x, int row_begin,
 
 void Linear::GemvSlice(MatmulContext& ctx, const float* x, int m, float* y,
                        int thread, int threads) const {
-  BlockedGemvSlice(gemv_isa_, *gemv_, x,
-                   gemv_->bf16 ? ctx.bf16_scratch() : nullptr, m, y, thread,
-                   threads);
+  BlockedGemvSlice(
+      gemv_isa_, *gemv_, x,
+      gemv_->type == GemvWeights::kBF16 ? ctx.bf16_scratch() : nullptr, m, y,
+      thread, threads);
 }
 
 }  // namespace ops

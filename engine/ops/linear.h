@@ -20,8 +20,15 @@ namespace kvasir::engine {
 // Storage type of projection weights inside the matmul kernels. Activations
 // and accumulation are f32 either way (bf16 weights read a bf16 copy of the
 // activations, rounded to nearest even, and accumulate in f32).
-enum class WeightsDtype { kF32, kBF16 };
-absl::string_view WeightsDtypeName(WeightsDtype dtype);  // "f32", "bf16"
+//
+// kF16: the projections of a file that stores them as F16 (not a setting:
+// ParseWeightsDtype does not take it). oneDNN 2.6 has no f16 matmul on
+// CPUs without AVX512-FP16, so such a Linear keeps the weights as f16 in
+// Kvasir's own blocked layout and runs every M on Kvasir's GEMV
+// (dense_gemv.h; prefill 64 rows at a time), f32 activations.
+enum class WeightsDtype { kF32, kBF16, kF16 };
+// "f32", "bf16", "f16"
+absl::string_view WeightsDtypeName(WeightsDtype dtype);
 // Parses "f32" / "bf16"; InvalidArgument naming `field` otherwise.
 absl::StatusOr<WeightsDtype> ParseWeightsDtype(absl::string_view text,
                                                absl::string_view field);
@@ -171,9 +178,9 @@ class Linear {
     int max_rows = 512;  // largest M that Forward accepts, >= 1
     // Decode (M <= kMaxGemvRows) on Kvasir's GEMV over the same weights
     // (dense_gemv.h) when the CPU and oneDNN's layout allow; false: oneDNN
-    // for every M.
+    // for every M. (kF16 has no oneDNN path: always the GEMV.)
     bool decode_gemv = true;
-    // Tests: the AVX2 GEMV even on an AVX-512 CPU (f32 only).
+    // Tests: the AVX2 GEMV even on an AVX-512 CPU (f32 and f16).
     bool force_avx2_gemv = false;
   };
   // Row block [rows, in_features] of W, row-major f32; read only during
@@ -193,8 +200,9 @@ class Linear {
       absl::Span<const WeightPart> parts, int64_t in_features);
 
   // Whether oneDNN has a matmul for `dtype` weights on this CPU (bf16 needs
-  // AVX-512 in oneDNN 2.6; f32 always works). Cheap; for callers that want
-  // to choose or report before loading a model.
+  // AVX-512 in oneDNN 2.6; f32 always works), or for f16 whether Kvasir's
+  // GEMV runs here (AVX2, FMA and F16C). Cheap; for callers that want to
+  // choose or report before loading a model.
   static bool IsSupported(WeightsDtype dtype);
 
   ~Linear();
@@ -241,6 +249,12 @@ class Linear {
  private:
   Linear(const Options& options, const MatmulContext* ctx, int64_t in_features,
          int64_t out_features);
+  // The parts as one [n, k] row-major array: parts[0]'s own data when there
+  // is one part, else `stacked`, filled.
+  static const float* Stack(absl::Span<const WeightPart> parts, int64_t k,
+                            std::vector<float>& stacked);
+  // Create for kF16: the parts rounded to f16 in Kvasir's blocked layout.
+  absl::Status LayOutF16Weights(absl::Span<const WeightPart> parts);
 
   Options options_;
   const MatmulContext* ctx_;  // for the same-context check only
@@ -249,8 +263,11 @@ class Linear {
   int32_t shape_ = -1;  // in ctx_
   dnnl::memory weights_;
   std::string impl_name_;
-  // weights_ as the decode GEMV reads them; nullopt: oneDNN for all M.
+  // weights_ (f16: f16_weights_) as the decode GEMV reads them; nullopt:
+  // oneDNN for all M.
   std::optional<BlockedWeights> gemv_;
+  std::unique_ptr<uint16_t[]> f16_weights_;  // kF16 only
+  int64_t f16_elements_ = 0;
   GemvIsa gemv_isa_ = GemvIsa::kAvx512;
 };
 

@@ -147,6 +147,18 @@ TEST(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_NEAR(got[i], want[i], 1e-3 * (1.0 + std::fabs(want[i]))) << i;
   }
+  // The projections run on Kvasir's f16 GEMV (their own f16 copy), not on
+  // the dense dot kernels.
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> model, Load(path));
+    LlamaRunner::Options o;
+    o.max_batch_tokens = 16;
+    o.max_seqs = 1;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<LlamaRunner> runner,
+                         LlamaRunner::CreateOwning(o, std::move(model)));
+    EXPECT_EQ(runner->matmul_impl().rfind("kvasir_gemv:f16:", 0), 0u)
+        << runner->matmul_impl();
+  }
   // weights_dtype bf16 takes the 16-bit matrices to oneDNN's bf16 matmul.
   if (ops::Linear::IsSupported(WeightsDtype::kBF16)) {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> bf16, Load(path));
@@ -200,7 +212,7 @@ TEST(QuantModelTest,
 
 // A decode step in one parallel region (LlamaRunner::Options::decode_team)
 // gives the bits of one region per op: quantized weights on the AVX-512 and
-// AVX2 kernels, f32 and bf16 weights on the dense GEMV, 1 to 4 rows, with
+// AVX2 kernels, f32, bf16 and f16 weights on the dense GEMV, 1 to 4 rows, with
 // contexts long enough that attention splits over both threads; and steps
 // of 8 rows or more (row ops split over the team), among them steps with
 // 10 sampled rows, whose logits' input every thread prepares a share of.
@@ -217,6 +229,7 @@ TEST(QuantModelTest, DecodeTeamMatchesOneRegionPerOp) {
       {14, WeightsDtype::kF32, quant::Isa::kAvx2},  // Q6_K
       {0, WeightsDtype::kF32, quant::Isa::kAuto},   // F32
       {0, WeightsDtype::kBF16, quant::Isa::kAuto},  // F32 as bf16
+      {1, WeightsDtype::kF32, quant::Isa::kAuto},   // F16 (the f16 GEMV)
   };
   constexpr int kContext = 1024, kPrefill = 640, kChunk = 32;
   std::mt19937 rng(5);

@@ -16,6 +16,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/fast_math.h"
 #include "engine/ops/linear.h"
+#include "engine/ops/quant/quant_formats.h"
 #include "engine/ops/rope.h"
 #include "engine/ops/spin_barrier.h"
 #include "gmock/gmock.h"
@@ -40,10 +41,22 @@ std::vector<float> Random(size_t n, uint32_t seed, float lo = -1.0f,
 
 float RoundBf16(float x) { return Bf16ToFloat(FloatToBf16(x)); }
 
-// y[m, n] = x[m, k] . w[n, k]^T in double, optionally on bf16-rounded inputs.
+float RoundF16(float x) {
+  constexpr uint32_t kF16 = 1;  // ggml's type id
+  uint16_t h;
+  quant::QuantizeRow(kF16, &x, 1, &h);
+  float back;
+  quant::DequantizeRow(kF16, &h, 1, &back);
+  return back;
+}
+
+// y[m, n] = x[m, k] . w[n, k]^T in double, on the inputs as a Linear of
+// `dtype` sees them: bf16 rounds x and w, f16 rounds w (x stays f32).
 std::vector<double> NaiveMatmul(const std::vector<float>& x,
                                 const std::vector<float>& w, int m, int n,
-                                int k, bool bf16) {
+                                int k, WeightsDtype dtype) {
+  const bool bf16 = dtype == WeightsDtype::kBF16;
+  const bool f16 = dtype == WeightsDtype::kF16;
   std::vector<double> y(static_cast<size_t>(m) * n);
   for (int r = 0; r < m; ++r) {
     for (int c = 0; c < n; ++c) {
@@ -51,6 +64,7 @@ std::vector<double> NaiveMatmul(const std::vector<float>& x,
       for (int i = 0; i < k; ++i) {
         float a = x[r * k + i], b = w[c * k + i];
         if (bf16) a = RoundBf16(a), b = RoundBf16(b);
+        if (f16) b = RoundF16(b);
         s += double{a} * b;
       }
       y[r * n + c] = s;
@@ -63,11 +77,11 @@ class LinearTest : public ::testing::TestWithParam<WeightsDtype> {};
 
 TEST_P(LinearTest, MatchesNaiveMatmulForEveryRowCount) {
   const WeightsDtype dtype = GetParam();
-  const bool bf16 = dtype == WeightsDtype::kBF16;
   if (!Linear::IsSupported(dtype)) {
     // Hardware: oneDNN 2.6 needs AVX-512 for bf16; Create then returns
     // Unimplemented naming the matmul.
-    GTEST_SKIP() << "oneDNN has no bf16 matmul on this CPU";
+    GTEST_SKIP() << "no " << WeightsDtypeName(GetParam())
+                 << " matmul on this CPU (oneDNN's bf16 needs AVX-512)";
   }
   // min_parallel_macs 0: oneDNN's multi-threaded kernels even at this size.
   ASSERT_OK_AND_ASSIGN(auto ctx,
@@ -83,12 +97,14 @@ TEST_P(LinearTest, MatchesNaiveMatmulForEveryRowCount) {
                        Linear::Create(options, ctx.get(), parts, kIn));
   EXPECT_EQ(linear->in_features(), kIn);
   EXPECT_EQ(linear->out_features(), kOut);
-  EXPECT_GE(linear->weight_bytes(), int64_t{kOut} * kIn * (bf16 ? 2 : 4));
+  EXPECT_GE(linear->weight_bytes(),
+            int64_t{kOut} * kIn * (dtype == WeightsDtype::kF32 ? 4 : 2));
+  // (m = 70 past kMaxGemvRows: oneDNN, or for f16 the GEMV twice.)
   for (int m : {1, 2, 7, 16, 33, 70}) {
     const std::vector<float> x = Random(static_cast<size_t>(m) * kIn, 100 + m);
     std::vector<float> y(static_cast<size_t>(m) * kOut, std::nanf(""));
     ASSERT_THAT(linear->Forward(*ctx, x.data(), m, y.data()), IsOk());
-    const std::vector<double> want = NaiveMatmul(x, w, m, kOut, kIn, bf16);
+    const std::vector<double> want = NaiveMatmul(x, w, m, kOut, kIn, dtype);
     for (size_t i = 0; i < y.size(); ++i) {
       ASSERT_NEAR(y[i], want[i], 1e-4 * std::max(1.0, std::abs(want[i])))
           << "m=" << m << " i=" << i;
@@ -98,7 +114,8 @@ TEST_P(LinearTest, MatchesNaiveMatmulForEveryRowCount) {
 
 TEST_P(LinearTest, RowsDoNotDependOnTheOtherRows) {
   if (!Linear::IsSupported(GetParam())) {
-    GTEST_SKIP() << "oneDNN has no bf16 matmul on this CPU";
+    GTEST_SKIP() << "no " << WeightsDtypeName(GetParam())
+                 << " matmul on this CPU (oneDNN's bf16 needs AVX-512)";
   }
   ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
   constexpr int kIn = 64, kOut = 48;
@@ -124,13 +141,17 @@ TEST_P(LinearTest, RowsDoNotDependOnTheOtherRows) {
 // Decode (m <= kMaxGemvRows) runs Kvasir's GEMV over oneDNN's blocked
 // weights: the same products as the naive matmul for m = 1..5, 13 (two
 // whole row groups and a partial one on either ISA), kMaxGemvRows and one
-// more (oneDNN again), odd k (a partial k block), n past a whole n block,
-// stacked parts, on AVX-512 and on the forced AVX2 path (f32).
+// more (oneDNN again; f16: the GEMV twice), odd k (a partial k block), n
+// past a whole n block, stacked parts, on AVX-512 and on the forced AVX2
+// path (f32, f16).
 TEST_P(LinearTest, DecodeGemvMatchesNaiveMatmul) {
   const WeightsDtype dtype = GetParam();
-  const bool bf16 = dtype == WeightsDtype::kBF16;
+  const GemvWeights type = dtype == WeightsDtype::kBF16  ? GemvWeights::kBF16
+                           : dtype == WeightsDtype::kF16 ? GemvWeights::kF16
+                                                         : GemvWeights::kF32;
   if (!Linear::IsSupported(dtype)) {
-    GTEST_SKIP() << "oneDNN has no bf16 matmul on this CPU";
+    GTEST_SKIP() << "no " << WeightsDtypeName(GetParam())
+                 << " matmul on this CPU (oneDNN's bf16 needs AVX-512)";
   }
   ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
   for (bool avx2 : {false, true}) {
@@ -147,15 +168,20 @@ TEST_P(LinearTest, DecodeGemvMatchesNaiveMatmul) {
                                            .force_avx2_gemv = avx2},
                                           ctx.get(), parts, k));
       // oneDNN chose the layout; on the CPUs we test on it is a blocked
-      // one the GEMV reads.
-      EXPECT_EQ(linear->has_decode_gemv(), GemvSupported(isa, bf16))
+      // one the GEMV reads. f16 always runs on the GEMV (its own layout),
+      // on AVX2 where forced.
+      EXPECT_EQ(linear->has_decode_gemv(),
+                type == GemvWeights::kF16 || GemvSupported(isa, type))
           << "k=" << k << " avx2=" << avx2;
+      if (type == GemvWeights::kF16 && avx2) {
+        EXPECT_THAT(linear->impl_name(), HasSubstr("avx2"));
+      }
       for (int m : {1, 2, 3, 4, 5, 13, kMaxGemvRows, kMaxGemvRows + 1}) {
         SCOPED_TRACE(absl::StrCat("avx2=", avx2, " k=", k, " m=", m));
         const std::vector<float> x = Random(static_cast<size_t>(m) * k, m);
         std::vector<float> y(static_cast<size_t>(m) * kOut, std::nanf(""));
         ASSERT_THAT(linear->Forward(*ctx, x.data(), m, y.data()), IsOk());
-        const std::vector<double> want = NaiveMatmul(x, w, m, kOut, k, bf16);
+        const std::vector<double> want = NaiveMatmul(x, w, m, kOut, k, dtype);
         for (size_t i = 0; i < y.size(); ++i) {
           ASSERT_NEAR(y[i], want[i], 1e-4 * std::max(1.0, std::abs(want[i])))
               << "i=" << i;
@@ -167,7 +193,8 @@ TEST_P(LinearTest, DecodeGemvMatchesNaiveMatmul) {
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, LinearTest,
                          ::testing::Values(WeightsDtype::kF32,
-                                           WeightsDtype::kBF16),
+                                           WeightsDtype::kBF16,
+                                           WeightsDtype::kF16),
                          [](const auto& info) {
                            return std::string(WeightsDtypeName(info.param));
                          });
@@ -188,7 +215,8 @@ TEST(LinearTest, KeepsABoundedCacheOfPrimitives) {
     const std::vector<float> x = Random(static_cast<size_t>(m) * kIn, m);
     std::vector<float> y(static_cast<size_t>(m) * kOut);
     ASSERT_THAT(linear->Forward(*ctx, x.data(), m, y.data()), IsOk());
-    const std::vector<double> want = NaiveMatmul(x, w, m, kOut, kIn, false);
+    const std::vector<double> want =
+        NaiveMatmul(x, w, m, kOut, kIn, WeightsDtype::kF32);
     for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], want[i], 1e-4);
     EXPECT_LE(ctx->cached_primitives(), 3);
   }
@@ -229,7 +257,7 @@ TEST(LinearTest, LinearsOfOneShapeShareTheirPrimitives) {
       std::vector<float> y(static_cast<size_t>(m) * kOut, std::nanf(""));
       ASSERT_THAT(layers[l]->Forward(*ctx, x.data(), m, y.data()), IsOk());
       const std::vector<double> want =
-          NaiveMatmul(x, weights[l], m, kOut, kIn, false);
+          NaiveMatmul(x, weights[l], m, kOut, kIn, WeightsDtype::kF32);
       for (size_t i = 0; i < y.size(); ++i) {
         ASSERT_NEAR(y[i], want[i], 1e-4) << "layer " << l << " m=" << m;
       }
