@@ -377,6 +377,13 @@ absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
     converted.reserve(parts.size());
     std::vector<ops::Linear::WeightPart> dense;
     for (const Tensor* t : parts) {
+      if (dense_f16 &&
+          t->type() == static_cast<uint32_t>(gguf::TensorType::kF16)) {
+        // Taken as stored: no f32 round trip at load.
+        dense.push_back({.rows = t->dim(0),
+                         .f16 = reinterpret_cast<const uint16_t*>(t->bytes())});
+        continue;
+      }
       const Tensor* f32 = t;
       if (!t->is_f32()) f32 = &converted.emplace_back(t->ToF32());
       dense.push_back({f32->data(), f32->dim(0)});

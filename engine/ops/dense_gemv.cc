@@ -240,19 +240,6 @@ KVASIR_GEMV_AVX2 void RangeAvx2(const BlockedWeights& w, int64_t b0, int64_t b1,
   }
 }
 
-// dst[kk * 64 + j] = f16(src[j * k + kk]) for one n block of up to 64 rows
-// (rows past `rows` zero).
-__attribute__((target("f16c"))) void LayOutF16Block(const float* src, int64_t k,
-                                                    int64_t rows,
-                                                    uint16_t* dst) {
-  for (int64_t kk = 0; kk < k; ++kk) {
-    for (int64_t j = 0; j < 64; ++j) {
-      dst[kk * 64 + j] =
-          j < rows ? _cvtss_sh(src[j * k + kk], _MM_FROUND_TO_NEAREST_INT) : 0;
-    }
-  }
-}
-
 }  // namespace
 
 std::optional<BlockedWeights> DescribeBlocked(const dnnl::memory::desc& md,
@@ -310,12 +297,31 @@ BlockedWeights F16Blocking(int64_t k, int64_t n) {
   return w;
 }
 
-void LayOutF16(const BlockedWeights& w, const float* src, uint16_t* dst) {
+void LayOutF16(const BlockedWeights& w, const uint16_t* src, uint16_t* dst) {
   const int64_t blocks = (w.n + w.nb - 1) / w.nb;
+  // [nb rows][k] -> [k][nb] per n block; part of a model's load time.
+#pragma omp parallel for schedule(dynamic)
   for (int64_t b = 0; b < blocks; ++b) {
-    LayOutF16Block(src + b * w.nb * w.k, w.k, std::min(w.nb, w.n - b * w.nb),
-                   dst + b * w.n_stride);
+    const int64_t n = std::min(w.nb, w.n - b * w.nb);
+    const uint16_t* in = src + b * w.nb * w.k;
+    uint16_t* out = dst + b * w.n_stride;
+    for (int64_t kk = 0; kk < w.k; ++kk) {
+      for (int64_t j = 0; j < w.nb; ++j) {
+        out[kk * w.nb + j] = j < n ? in[j * w.k + kk] : 0;
+      }
+    }
   }
+}
+
+__attribute__((target("avx,f16c"))) void RowToF16(const float* src, int64_t n,
+                                                  uint16_t* dst) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm_storeu_si128(
+        reinterpret_cast<__m128i*>(dst + i),
+        _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  }
+  for (; i < n; ++i) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
 bool GemvSupported(GemvIsa isa, GemvWeights type) {

@@ -55,10 +55,12 @@ std::optional<BlockedWeights> DescribeBlocked(const dnnl::memory::desc& md,
 // The f16 layout of [n, k] weights (data unset); its size in elements is
 // n_stride * ceil(n / nb).
 BlockedWeights F16Blocking(int64_t k, int64_t n);
-// Writes W [w.n, w.k] (row-major f32 at src) into dst in w's f16 layout,
-// rounded to nearest even, padding zero. Load time; needs F16C
+// Writes W [w.n, w.k] (row-major f16 bits at src) into dst in w's f16
+// layout, padding zero. Load time.
+void LayOutF16(const BlockedWeights& w, const uint16_t* src, uint16_t* dst);
+// dst[i] = f16(src[i]) for i < n, rounded to nearest even. Needs F16C
 // (GemvSupported(..., kF16)).
-void LayOutF16(const BlockedWeights& w, const float* src, uint16_t* dst);
+void RowToF16(const float* src, int64_t n, uint16_t* dst);
 
 enum class GemvIsa { kAvx512, kAvx2 };
 // Whether this CPU runs the GEMV of `type` weights on `isa` (bf16 needs

@@ -271,17 +271,25 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
         absl::StrCat(name, ": no weight rows given"));
   }
   int64_t out_features = 0;
+  const bool f16 = options.weights_dtype == WeightsDtype::kF16;
   for (size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i].data == nullptr || parts[i].rows < 1) {
+    if ((parts[i].data == nullptr && parts[i].f16 == nullptr) ||
+        parts[i].rows < 1) {
       return absl::InvalidArgumentError(absl::StrCat(
           name, ": weight part ", i, " is empty (", parts[i].rows, " rows)"));
+    }
+    if (parts[i].f16 != nullptr && (!f16 || parts[i].data != nullptr)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": weight part ", i,
+          " gives f16 values, which only an f16 Linear takes (and then not "
+          "f32 ones too)"));
     }
     out_features += parts[i].rows;
   }
 
   std::unique_ptr<Linear> linear(
       new Linear(options, ctx, in_features, out_features));
-  if (options.weights_dtype == WeightsDtype::kF16) {
+  if (f16) {
     RETURN_IF_ERROR(linear->LayOutF16Weights(parts));
     return linear;
   }
@@ -358,12 +366,26 @@ absl::Status Linear::LayOutF16Weights(absl::Span<const WeightPart> parts) {
   }
   BlockedWeights w = F16Blocking(in_features_, out_features_);
   const int64_t blocks = (w.n + w.nb - 1) / w.nb;
+  const int64_t k = in_features_;
   try {
-    std::vector<float> stacked;
-    const float* plain = Stack(parts, in_features_, stacked);
+    // The parts stacked as f16 rows (f16 parts copied, f32 ones rounded),
+    // then laid out.
+    std::vector<uint16_t> stacked(static_cast<size_t>(out_features_ * k));
+    uint16_t* row = stacked.data();
+    for (const WeightPart& part : parts) {
+      if (part.f16 != nullptr) {
+        std::copy(part.f16, part.f16 + part.rows * k, row);
+      } else {
+        for (int64_t r = 0; r < part.rows; ++r) {
+          RowToF16(part.data + r * k, k, row + r * k);
+        }
+      }
+      row += part.rows * k;
+    }
     f16_elements_ = blocks * w.n_stride;
-    f16_weights_ = std::make_unique<uint16_t[]>(f16_elements_);
-    LayOutF16(w, plain, f16_weights_.get());
+    // (Not zeroed: LayOutF16 writes every element, padding included.)
+    f16_weights_.reset(new uint16_t[f16_elements_]);
+    LayOutF16(w, stacked.data(), f16_weights_.get());
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
         absl::StrCat(name, ": out of memory laying out f16 weights [",

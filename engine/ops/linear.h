@@ -184,10 +184,12 @@ class Linear {
     bool force_avx2_gemv = false;
   };
   // Row block [rows, in_features] of W, row-major f32; read only during
-  // Create (the caller may free it afterwards).
+  // Create (the caller may free it afterwards). A kF16 Linear also takes
+  // f16 parts (IEEE half bits in f16, data null), copied as they are.
   struct WeightPart {
     const float* data = nullptr;
     int64_t rows = 0;
+    const uint16_t* f16 = nullptr;
   };
 
   // `ctx` is not owned and must outlive the Linear; Forward must be given

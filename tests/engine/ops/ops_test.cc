@@ -199,6 +199,40 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, LinearTest,
                            return std::string(WeightsDtypeName(info.param));
                          });
 
+// An f16 Linear takes a file's F16 rows as they are stored, beside f32 rows
+// (rounded): the same weights, bit for bit, as from their f32 values; other
+// Linears refuse f16 parts.
+TEST(LinearTest, F16PartsAreTakenAsStored) {
+  if (!Linear::IsSupported(WeightsDtype::kF16)) {
+    GTEST_SKIP() << "no F16C on this CPU";
+  }
+  ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
+  constexpr int kIn = 48, kRowsA = 70, kRowsB = 10, kOut = kRowsA + kRowsB;
+  std::vector<float> w = Random(size_t{kOut} * kIn, 9);
+  for (float& v : w) v = RoundF16(v);
+  std::vector<uint16_t> a16(size_t{kRowsA} * kIn);
+  quant::QuantizeRow(1, w.data(), kRowsA * kIn, a16.data());  // F16
+  const float* b = w.data() + kRowsA * kIn;
+  const Linear::WeightPart mixed[] = {{.rows = kRowsA, .f16 = a16.data()},
+                                      {.data = b, .rows = kRowsB}};
+  const Linear::WeightPart f32[] = {{w.data(), kRowsA}, {b, kRowsB}};
+  const Linear::Options options{
+      .name = "t", .weights_dtype = WeightsDtype::kF16, .max_rows = 8};
+  ASSERT_OK_AND_ASSIGN(auto from16,
+                       Linear::Create(options, ctx.get(), mixed, kIn));
+  ASSERT_OK_AND_ASSIGN(auto from32,
+                       Linear::Create(options, ctx.get(), f32, kIn));
+  const std::vector<float> x = Random(size_t{3} * kIn, 10);
+  std::vector<float> y16(size_t{3} * kOut), y32(size_t{3} * kOut);
+  ASSERT_THAT(from16->Forward(*ctx, x.data(), 3, y16.data()), IsOk());
+  ASSERT_THAT(from32->Forward(*ctx, x.data(), 3, y32.data()), IsOk());
+  EXPECT_EQ(y16, y32);
+  EXPECT_THAT(
+      Linear::Create({.name = "f32", .max_rows = 8}, ctx.get(), mixed, kIn),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("only an f16 Linear takes")));
+}
+
 TEST(LinearTest, KeepsABoundedCacheOfPrimitives) {
   ASSERT_OK_AND_ASSIGN(auto ctx,
                        MatmulContext::Create({.primitive_cache_size = 3}));
