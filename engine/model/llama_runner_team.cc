@@ -103,6 +103,7 @@ absl::Status LlamaRunner::ForwardInTeam(
       if (p.dense != nullptr) {
         const auto [r0, r1] = share(rows);
         p.dense->PrepareGemvRows(*matmul_ctx_, in, r0, r1);
+        p.dense->ArmGemvSlice(*matmul_ctx_, t, nt);
       } else if (split) {
         p.quant->PrepareDecodeSlice(*quant_ctx_, in, rows, t, nt);
       } else if (t == 0) {

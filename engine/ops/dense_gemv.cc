@@ -339,12 +339,11 @@ bool GemvSupported(GemvIsa isa, GemvWeights type) {
          __builtin_cpu_supports("fma");
 }
 
-void BlockedGemvSlice(GemvIsa isa, const BlockedWeights& w, const float* x,
-                      const uint16_t* x_bf16, int m, float* y, int thread,
-                      int threads) {
-  const int64_t blocks = (w.n + w.nb - 1) / w.nb;
-  const int64_t nt = threads, t = thread;
-  const int64_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
+namespace {
+
+// Column blocks [b0, b1) of w.
+void RunBlocks(GemvIsa isa, const BlockedWeights& w, int64_t b0, int64_t b1,
+               const float* x, const uint16_t* x_bf16, int m, float* y) {
   if (isa == GemvIsa::kAvx2) {
     if (w.type == GemvWeights::kF16) {
       RangeAvx2<uint16_t>(w, b0, b1, x, m, y);
@@ -362,11 +361,49 @@ void BlockedGemvSlice(GemvIsa isa, const BlockedWeights& w, const float* x,
   }
 }
 
+}  // namespace
+
+void ArmGemvCursor(const BlockedWeights& w, int thread, int threads,
+                   GemvCursor* cursors) {
+  const int64_t blocks = (w.n + w.nb - 1) / w.nb;
+  const int64_t nt = threads, t = thread;
+  cursors[thread].next.store(blocks * t / nt, std::memory_order_relaxed);
+  cursors[thread].end = blocks * (t + 1) / nt;
+}
+
+void BlockedGemvSlice(GemvIsa isa, const BlockedWeights& w, const float* x,
+                      const uint16_t* x_bf16, int m, float* y, int thread,
+                      int threads, GemvCursor* cursors) {
+  if (cursors == nullptr) {
+    const int64_t blocks = (w.n + w.nb - 1) / w.nb;
+    const int64_t nt = threads, t = thread;
+    RunBlocks(isa, w, blocks * t / nt, blocks * (t + 1) / nt, x, x_bf16, m, y);
+    return;
+  }
+  // Its own share first, then the others' from where their owners are.
+  for (int i = 0; i < threads; ++i) {
+    GemvCursor& c = cursors[(thread + i) % threads];
+    for (;;) {
+      const int64_t b = c.next.fetch_add(1, std::memory_order_relaxed);
+      if (b >= c.end) break;
+      RunBlocks(isa, w, b, b + 1, x, x_bf16, m, y);
+    }
+  }
+}
+
 void BlockedGemv(GemvIsa isa, const BlockedWeights& w, const float* x,
-                 const uint16_t* x_bf16, int m, float* y) {
+                 const uint16_t* x_bf16, int m, float* y, GemvCursor* cursors,
+                 int n_cursors) {
 #pragma omp parallel
-  BlockedGemvSlice(isa, w, x, x_bf16, m, y, omp_get_thread_num(),
-                   omp_get_num_threads());
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    GemvCursor* c = nt <= n_cursors ? cursors : nullptr;
+    if (c != nullptr) {
+      ArmGemvCursor(w, t, nt, c);
+#pragma omp barrier
+    }
+    BlockedGemvSlice(isa, w, x, x_bf16, m, y, t, nt, c);
+  }
 }
 
 }  // namespace kvasir::engine::ops

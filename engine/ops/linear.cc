@@ -79,7 +79,9 @@ MatmulContext::MatmulContext(const Options& options, dnnl::engine engine,
                              dnnl::stream stream)
     : options_(options),
       engine_(std::move(engine)),
-      stream_(std::move(stream)) {}
+      stream_(std::move(stream)),
+      gemv_cursors_(new GemvCursor[std::max(1, omp_get_max_threads())]),
+      gemv_cursor_count_(std::max(1, omp_get_max_threads())) {}
 
 MatmulContext::~MatmulContext() = default;
 
@@ -414,7 +416,8 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
     PrepareGemv(ctx, x, m);
     BlockedGemv(
         gemv_isa_, *gemv_, x,
-        gemv_->type == GemvWeights::kBF16 ? ctx.bf16_scratch() : nullptr, m, y);
+        gemv_->type == GemvWeights::kBF16 ? ctx.bf16_scratch() : nullptr, m, y,
+        ctx.gemv_cursors(), ctx.gemv_cursor_count());
     return absl::OkStatus();
   }
   if (f16_weights_ != nullptr) {
@@ -422,7 +425,8 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
     // is compute-bound there: each weight vector widened once per 6 rows).
     for (int r0 = 0; r0 < m; r0 += kMaxGemvRows) {
       BlockedGemv(gemv_isa_, *gemv_, x + r0 * in_features_, nullptr,
-                  std::min(kMaxGemvRows, m - r0), y + r0 * out_features_);
+                  std::min(kMaxGemvRows, m - r0), y + r0 * out_features_,
+                  ctx.gemv_cursors(), ctx.gemv_cursor_count());
     }
     return absl::OkStatus();
   }
@@ -474,12 +478,19 @@ void Linear::PrepareGemvRows(MatmulContext& ctx, const float* x, int row_begin,
   }
 }
 
+void Linear::ArmGemvSlice(MatmulContext& ctx, int thread, int threads) const {
+  if (threads <= ctx.gemv_cursor_count()) {
+    ArmGemvCursor(*gemv_, thread, threads, ctx.gemv_cursors());
+  }
+}
+
 void Linear::GemvSlice(MatmulContext& ctx, const float* x, int m, float* y,
                        int thread, int threads) const {
   BlockedGemvSlice(
       gemv_isa_, *gemv_, x,
       gemv_->type == GemvWeights::kBF16 ? ctx.bf16_scratch() : nullptr, m, y,
-      thread, threads);
+      thread, threads,
+      threads <= ctx.gemv_cursor_count() ? ctx.gemv_cursors() : nullptr);
 }
 
 }  // namespace ops

@@ -92,6 +92,12 @@ class MatmulContext {
   void ReserveBf16Scratch(int64_t elements);
   uint16_t* bf16_scratch() { return bf16_scratch_.data(); }
 
+  // The GEMVs' work-claiming cursors (dense_gemv.h), one per thread of
+  // omp_get_max_threads() at Create; a split over more threads than that
+  // runs without them (static shares).
+  GemvCursor* gemv_cursors() { return gemv_cursors_.get(); }
+  int gemv_cursor_count() const { return gemv_cursor_count_; }
+
   // The row count a matmul of m rows runs with, for a shape whose Linears
   // take at most max_rows: m itself up to 8, else m rounded up to a
   // multiple of max(8, bit_ceil(m) / 8), capped at max_rows. 1 <= m <=
@@ -149,6 +155,8 @@ class MatmulContext {
   dnnl::engine engine_;
   dnnl::stream stream_;
   std::vector<uint16_t> bf16_scratch_;
+  std::unique_ptr<GemvCursor[]> gemv_cursors_;
+  int gemv_cursor_count_ = 0;
   std::vector<std::unique_ptr<Shape>> shapes_;
   uint64_t tick_ = 0;
   // Not value-initialized: only the rows a step uses are ever touched, so
@@ -229,8 +237,9 @@ class Linear {
   bool has_decode_gemv() const { return gemv_.has_value(); }
 
   // Forward's GEMV split for a caller that runs its own team (a decode
-  // step in one parallel region): one thread calls PrepareGemv, then after
-  // a barrier every thread t of n calls GemvSlice(..., t, n); the result is
+  // step in one parallel region): one thread calls PrepareGemv (and every
+  // thread ArmGemvSlice), then after a barrier every thread t of n calls
+  // GemvSlice(..., t, n); the result is
   // Forward's, bit for bit. Only where GemvInTeam(ctx, m) (the GEMV path,
   // Create's context, 1 <= m <= max_rows). PrepareGemv rounds x to bf16
   // into ctx's scratch (bf16 weights) and does nothing for f32;
@@ -247,6 +256,10 @@ class Linear {
                        int row_end) const;
   void GemvSlice(MatmulContext& ctx, const float* x, int m, float* y,
                  int thread, int threads) const;
+  // Every thread of the team calls this before the barrier that precedes
+  // GemvSlice: the threads then claim column blocks instead of taking
+  // fixed shares (BlockedGemvSlice). Same bits either way.
+  void ArmGemvSlice(MatmulContext& ctx, int thread, int threads) const;
 
  private:
   Linear(const Options& options, const MatmulContext* ctx, int64_t in_features,

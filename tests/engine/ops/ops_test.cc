@@ -233,6 +233,31 @@ TEST(LinearTest, F16PartsAreTakenAsStored) {
                HasSubstr("only an f16 Linear takes")));
 }
 
+// With the cursors armed, a thread whose team mate never comes claims the
+// mate's column blocks too: one GemvSlice call computes all of y, the bits
+// of Forward.
+TEST(LinearTest, GemvSliceClaimsTheBlocksOfALateThread) {
+  ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
+  if (ctx->gemv_cursor_count() < 2) GTEST_SKIP() << "one OpenMP thread";
+  constexpr int kIn = 40, kOut = 300, kM = 3;  // 5 column blocks of 64
+  const std::vector<float> w = Random(size_t{kOut} * kIn, 11);
+  const Linear::WeightPart part{w.data(), kOut};
+  ASSERT_OK_AND_ASSIGN(auto linear, Linear::Create({.name = "t", .max_rows = 8},
+                                                   ctx.get(), {&part, 1}, kIn));
+  if (!linear->GemvInTeam(*ctx, kM)) GTEST_SKIP() << "no decode GEMV here";
+  const std::vector<float> x = Random(size_t{kM} * kIn, 12);
+  std::vector<float> want(size_t{kM} * kOut);
+  ASSERT_THAT(linear->Forward(*ctx, x.data(), kM, want.data()), IsOk());
+  for (int alone : {0, 1}) {
+    std::vector<float> y(size_t{kM} * kOut, std::nanf(""));
+    linear->PrepareGemv(*ctx, x.data(), kM);
+    linear->ArmGemvSlice(*ctx, 0, 2);
+    linear->ArmGemvSlice(*ctx, 1, 2);
+    linear->GemvSlice(*ctx, x.data(), kM, y.data(), alone, 2);
+    EXPECT_EQ(y, want) << "thread " << alone << " alone";
+  }
+}
+
 TEST(LinearTest, KeepsABoundedCacheOfPrimitives) {
   ASSERT_OK_AND_ASSIGN(auto ctx,
                        MatmulContext::Create({.primitive_cache_size = 3}));
