@@ -364,40 +364,32 @@ void RunBlocks(GemvIsa isa, const BlockedWeights& w, int64_t b0, int64_t b1,
 }  // namespace
 
 void ArmGemvCursor(const BlockedWeights& w, int thread, int threads,
-                   GemvCursor* cursors) {
+                   WorkCursor* cursors) {
   const int64_t blocks = (w.n + w.nb - 1) / w.nb;
   const int64_t nt = threads, t = thread;
-  cursors[thread].next.store(blocks * t / nt, std::memory_order_relaxed);
-  cursors[thread].end = blocks * (t + 1) / nt;
+  cursors[thread].Arm(blocks * t / nt, blocks * (t + 1) / nt);
 }
 
 void BlockedGemvSlice(GemvIsa isa, const BlockedWeights& w, const float* x,
                       const uint16_t* x_bf16, int m, float* y, int thread,
-                      int threads, GemvCursor* cursors) {
+                      int threads, WorkCursor* cursors) {
   if (cursors == nullptr) {
     const int64_t blocks = (w.n + w.nb - 1) / w.nb;
     const int64_t nt = threads, t = thread;
     RunBlocks(isa, w, blocks * t / nt, blocks * (t + 1) / nt, x, x_bf16, m, y);
     return;
   }
-  // Its own share first, then the others' from where their owners are.
-  for (int i = 0; i < threads; ++i) {
-    GemvCursor& c = cursors[(thread + i) % threads];
-    for (;;) {
-      const int64_t b = c.next.fetch_add(1, std::memory_order_relaxed);
-      if (b >= c.end) break;
-      RunBlocks(isa, w, b, b + 1, x, x_bf16, m, y);
-    }
-  }
+  ClaimAll(cursors, thread, threads,
+           [&](int64_t b) { RunBlocks(isa, w, b, b + 1, x, x_bf16, m, y); });
 }
 
 void BlockedGemv(GemvIsa isa, const BlockedWeights& w, const float* x,
-                 const uint16_t* x_bf16, int m, float* y, GemvCursor* cursors,
+                 const uint16_t* x_bf16, int m, float* y, WorkCursor* cursors,
                  int n_cursors) {
 #pragma omp parallel
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    GemvCursor* c = nt <= n_cursors ? cursors : nullptr;
+    WorkCursor* c = nt <= n_cursors ? cursors : nullptr;
     if (c != nullptr) {
       ArmGemvCursor(w, t, nt, c);
 #pragma omp barrier

@@ -1,10 +1,10 @@
 #ifndef KVASIR_ENGINE_OPS_DENSE_GEMV_H_
 #define KVASIR_ENGINE_OPS_DENSE_GEMV_H_
 
-#include <atomic>
 #include <cstdint>
 #include <optional>
 
+#include "engine/ops/work_cursor.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 // Decode (m <= kMaxGemvRows) matmuls that read a Linear's weights in the
@@ -69,43 +69,34 @@ enum class GemvIsa { kAvx512, kAvx2 };
 // F16C).
 bool GemvSupported(GemvIsa isa, GemvWeights type);
 
-// Where one thread is in its share of a GEMV's column blocks: the next
-// block to claim and the end of the share. One cache line each.
-struct alignas(64) GemvCursor {
-  std::atomic<int64_t> next{0};
-  int64_t end = 0;
-};
-
 // y: [m, n] = x: [m, k] · Wᵀ, 1 <= m <= kMaxGemvRows, row-major and
 // contiguous. bf16 weights multiply x_bf16 (x rounded to bf16, [m, k]), f32
 // and f16 weights x. Runs on the calling thread's OpenMP team, each thread
 // one contiguous range of n blocks. Precondition: GemvSupported(isa,
 // w.type). Does not allocate.
-// `cursors`: null (each thread its static share), or one GemvCursor per
+// `cursors`: null (each thread its static share), or one WorkCursor per
 // thread of the region (see BlockedGemvSlice).
 void BlockedGemv(GemvIsa isa, const BlockedWeights& w, const float* x,
                  const uint16_t* x_bf16, int m, float* y,
-                 GemvCursor* cursors = nullptr, int n_cursors = 0);
+                 WorkCursor* cursors = nullptr, int n_cursors = 0);
 
 // Sets cursors[thread] to thread `thread` of `threads`'s share of w's
 // column blocks. Every thread of a split arms its own cursor before a
 // barrier, then runs BlockedGemvSlice with the cursors.
 void ArmGemvCursor(const BlockedWeights& w, int thread, int threads,
-                   GemvCursor* cursors);
+                   WorkCursor* cursors);
 
 // Thread `thread` of `threads`'s share of BlockedGemv (disjoint column
 // blocks), for a caller that runs its own team; BlockedGemv is every share
 // in one parallel region, so both give the same bits. With `cursors`
-// (armed by every thread, then a barrier), a thread claims its own blocks
-// in order, one at a time, and then claims the blocks other threads have
-// not reached: on a shared machine one core often runs late (its vCPU
-// preempted, its memory slower for a while), and a static split then
-// waits for it at every projection (8% of a one-stream f32 step was
-// threads spinning at the barrier after one). Which thread computes a
+// (work_cursor.h: armed by every thread, then a barrier), a thread claims
+// its own blocks in order, one at a time, then the blocks other threads
+// have not reached (a static split left 8% of a one-stream f32 step
+// spinning at the barrier after each projection). Which thread computes a
 // block does not change its bits.
 void BlockedGemvSlice(GemvIsa isa, const BlockedWeights& w, const float* x,
                       const uint16_t* x_bf16, int m, float* y, int thread,
-                      int threads, GemvCursor* cursors = nullptr);
+                      int threads, WorkCursor* cursors = nullptr);
 
 }  // namespace kvasir::engine::ops
 

@@ -80,7 +80,7 @@ MatmulContext::MatmulContext(const Options& options, dnnl::engine engine,
     : options_(options),
       engine_(std::move(engine)),
       stream_(std::move(stream)),
-      gemv_cursors_(new GemvCursor[std::max(1, omp_get_max_threads())]),
+      gemv_cursors_(new WorkCursor[std::max(1, omp_get_max_threads())]),
       gemv_cursor_count_(std::max(1, omp_get_max_threads())) {}
 
 MatmulContext::~MatmulContext() = default;

@@ -95,7 +95,7 @@ class MatmulContext {
   // The GEMVs' work-claiming cursors (dense_gemv.h), one per thread of
   // omp_get_max_threads() at Create; a split over more threads than that
   // runs without them (static shares).
-  GemvCursor* gemv_cursors() { return gemv_cursors_.get(); }
+  WorkCursor* gemv_cursors() { return gemv_cursors_.get(); }
   int gemv_cursor_count() const { return gemv_cursor_count_; }
 
   // The row count a matmul of m rows runs with, for a shape whose Linears
@@ -155,7 +155,7 @@ class MatmulContext {
   dnnl::engine engine_;
   dnnl::stream stream_;
   std::vector<uint16_t> bf16_scratch_;
-  std::unique_ptr<GemvCursor[]> gemv_cursors_;
+  std::unique_ptr<WorkCursor[]> gemv_cursors_;
   int gemv_cursor_count_ = 0;
   std::vector<std::unique_ptr<Shape>> shapes_;
   uint64_t tick_ = 0;
