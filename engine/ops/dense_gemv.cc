@@ -16,6 +16,7 @@
 
 #include "engine/ops/dense_gemv.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <omp.h>
 
@@ -326,7 +327,10 @@ __attribute__((target("avx,f16c"))) void RowToF16(const float* src, int64_t n,
 
 bool GemvSupported(GemvIsa isa, GemvWeights type) {
   __builtin_cpu_init();
-  if (type == GemvWeights::kF16 && !__builtin_cpu_supports("f16c")) {
+  // (cpuid itself: clang's __builtin_cpu_supports does not know "f16c".)
+  unsigned a, b, c, d;
+  if (type == GemvWeights::kF16 &&
+      !(__get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0)) {
     return false;
   }
   if (isa == GemvIsa::kAvx512) {
