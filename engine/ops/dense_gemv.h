@@ -72,10 +72,10 @@ bool GemvSupported(GemvIsa isa, GemvWeights type);
 // y: [m, n] = x: [m, k] · Wᵀ, 1 <= m <= kMaxGemvRows, row-major and
 // contiguous. bf16 weights multiply x_bf16 (x rounded to bf16, [m, k]), f32
 // and f16 weights x. Runs on the calling thread's OpenMP team, each thread
-// one contiguous range of n blocks. Precondition: GemvSupported(isa,
-// w.type). Does not allocate.
-// `cursors`: null (each thread its static share), or one WorkCursor per
-// thread of the region (see BlockedGemvSlice).
+// one contiguous range of n blocks (`cursors` null), or, with one
+// WorkCursor per thread of the region, claiming blocks as
+// BlockedGemvSlice does. Precondition: GemvSupported(isa, w.type). Does
+// not allocate.
 void BlockedGemv(GemvIsa isa, const BlockedWeights& w, const float* x,
                  const uint16_t* x_bf16, int m, float* y,
                  WorkCursor* cursors = nullptr, int n_cursors = 0);

@@ -173,9 +173,10 @@ class MatmulContext {
 // (fused projections: [wq; wk; wv] gives one matmul for Q, K and V).
 //
 // A Linear holds only its weights, converted and reordered ONCE, at
-// Create, into the blocked layout oneDNN's matmul kernel prefers; Forward
-// never touches them again. The primitives that run it belong to the
-// MatmulContext and are shared with every Linear of the same shape.
+// Create, into the blocked layout oneDNN's matmul kernel prefers (kF16:
+// Kvasir's own, for its GEMV); Forward never touches them again. The
+// primitives that run it belong to the MatmulContext and are shared with
+// every Linear of the same shape.
 //
 // Immutable after Create; Forward uses (and mutates) the context.
 class Linear {
@@ -220,7 +221,8 @@ class Linear {
   Linear& operator=(const Linear&) = delete;
 
   // y: [m, out_features] = x: [m, in_features] · Wᵀ, with ctx's primitive
-  // for this shape and MatmulContext::RowBucket(m). Both row-major and
+  // for this shape and MatmulContext::RowBucket(m), or Kvasir's GEMV (m <=
+  // kMaxGemvRows where it has one; kF16 every m). Both row-major and
   // contiguous; x and y must not overlap. InvalidArgument unless 1 <= m <=
   // max_rows or for another context than Create's; Internal if oneDNN fails.
   // Allocates only when the context has no primitive for (shape, m) yet.
@@ -231,7 +233,8 @@ class Linear {
   int64_t out_features() const { return out_features_; }
   // Bytes of the laid-out weights.
   int64_t weight_bytes() const;
-  // oneDNN's name of the kernel chosen for M = 1 (for logs and benchmarks).
+  // oneDNN's name of the kernel chosen for M = 1, or for kF16
+  // "kvasir_gemv:f16:<isa>" (for logs and benchmarks).
   const std::string& impl_name() const { return impl_name_; }
   // Whether Forward runs M <= kMaxGemvRows on Kvasir's GEMV.
   bool has_decode_gemv() const { return gemv_.has_value(); }
