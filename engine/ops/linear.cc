@@ -370,24 +370,29 @@ absl::Status Linear::LayOutF16Weights(absl::Span<const WeightPart> parts) {
   const int64_t blocks = (w.n + w.nb - 1) / w.nb;
   const int64_t k = in_features_;
   try {
-    // The parts stacked as f16 rows (f16 parts copied, f32 ones rounded),
-    // then laid out.
-    std::vector<uint16_t> stacked(static_cast<size_t>(out_features_ * k));
-    uint16_t* row = stacked.data();
-    for (const WeightPart& part : parts) {
-      if (part.f16 != nullptr) {
-        std::copy(part.f16, part.f16 + part.rows * k, row);
-      } else {
-        for (int64_t r = 0; r < part.rows; ++r) {
-          RowToF16(part.data + r * k, k, row + r * k);
+    // The parts as one array of f16 rows: a single f16 part as it is,
+    // else stacked (f16 parts copied, f32 ones rounded).
+    std::vector<uint16_t> stacked;
+    const uint16_t* plain = parts.size() == 1 ? parts[0].f16 : nullptr;
+    if (plain == nullptr) {
+      stacked.resize(static_cast<size_t>(out_features_ * k));
+      uint16_t* row = stacked.data();
+      for (const WeightPart& part : parts) {
+        if (part.f16 != nullptr) {
+          std::copy(part.f16, part.f16 + part.rows * k, row);
+        } else {
+          for (int64_t r = 0; r < part.rows; ++r) {
+            RowToF16(part.data + r * k, k, row + r * k);
+          }
         }
+        row += part.rows * k;
       }
-      row += part.rows * k;
+      plain = stacked.data();
     }
     f16_elements_ = blocks * w.n_stride;
     // (Not zeroed: LayOutF16 writes every element, padding included.)
     f16_weights_.reset(new uint16_t[f16_elements_]);
-    LayOutF16(w, stacked.data(), f16_weights_.get());
+    LayOutF16(w, plain, f16_weights_.get());
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
         absl::StrCat(name, ": out of memory laying out f16 weights [",

@@ -111,28 +111,45 @@ void ExpandToF32(Model& model) {
   }
 }
 
-std::vector<float> LastLogits(std::unique_ptr<Model> model,
-                              WeightsDtype dtype) {
+// A runner of one sequence of up to 16 tokens over `model`.
+absl::StatusOr<std::unique_ptr<LlamaRunner>> SmallRunner(
+    std::unique_ptr<Model> model, WeightsDtype dtype) {
   LlamaRunner::Options o;
   o.max_batch_tokens = 16;
   o.max_seqs = 1;
   o.weights_dtype = dtype;
-  auto runner = LlamaRunner::CreateOwning(o, std::move(model));
-  EXPECT_THAT(runner, IsOk());
-  if (!runner.ok()) return {};
-  testing::Batch batch(**runner, 1, 16);
+  return LlamaRunner::CreateOwning(o, std::move(model));
+}
+
+// The logits of the last token of a fixed 6-token prompt.
+std::vector<float> LastLogits(LlamaRunner& runner) {
+  testing::Batch batch(runner, 1, 16);
   std::vector<std::vector<float>> logits =
       batch.Step({{1, 5, 9, 260, 261, 7}}, {0});
   return logits.empty() ? std::vector<float>() : logits[0];
 }
 
+std::vector<float> LastLogits(std::unique_ptr<Model> model,
+                              WeightsDtype dtype) {
+  auto runner = SmallRunner(std::move(model), dtype);
+  EXPECT_THAT(runner, IsOk());
+  if (!runner.ok()) return {};
+  return LastLogits(**runner);
+}
+
+// A small GQA model whose matrices are of ggml type `type`, written to
+// `name`.
+std::string WriteSmallModel(uint32_t type, const std::string& name) {
+  const TinyLlamaSpec spec{.dim = 64,
+                           .hidden_dim = 96,
+                           .n_heads = 4,
+                           .n_kv_heads = 2,
+                           .tensor_type = type};
+  return WriteModel(MakeTinyLlamaGguf(spec), name);
+}
+
 TEST(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
-  TinyLlamaSpec spec{.dim = 64,
-                     .hidden_dim = 96,
-                     .n_heads = 4,
-                     .n_kv_heads = 2,
-                     .tensor_type = 1};  // F16
-  const std::string path = WriteModel(MakeTinyLlamaGguf(spec), "f16.gguf");
+  const std::string path = WriteSmallModel(1, "f16.gguf");  // F16
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> kept, Load(path));
   EXPECT_EQ(kept->weights.layers[0].wq.type(), 1u);
   EXPECT_EQ(kept->weights.layers[0].wq.nbytes(), 64 * 64 * 2);
@@ -140,24 +157,17 @@ TEST(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
   ExpandToF32(*expanded);
   const std::vector<float> want =
       LastLogits(std::move(expanded), WeightsDtype::kF32);
-  const std::vector<float> got =
-      LastLogits(std::move(kept), WeightsDtype::kF32);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<LlamaRunner> runner,
+                       SmallRunner(std::move(kept), WeightsDtype::kF32));
+  // The projections run on Kvasir's f16 GEMV (their own f16 copy), not on
+  // the dense dot kernels.
+  EXPECT_EQ(runner->matmul_impl().rfind("kvasir_gemv:f16:", 0), 0u)
+      << runner->matmul_impl();
+  const std::vector<float> got = LastLogits(*runner);
   ASSERT_EQ(got.size(), want.size());
   ASSERT_FALSE(got.empty());
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_NEAR(got[i], want[i], 1e-3 * (1.0 + std::fabs(want[i]))) << i;
-  }
-  // The projections run on Kvasir's f16 GEMV (their own f16 copy), not on
-  // the dense dot kernels.
-  {
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> model, Load(path));
-    LlamaRunner::Options o;
-    o.max_batch_tokens = 16;
-    o.max_seqs = 1;
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<LlamaRunner> runner,
-                         LlamaRunner::CreateOwning(o, std::move(model)));
-    EXPECT_EQ(runner->matmul_impl().rfind("kvasir_gemv:f16:", 0), 0u)
-        << runner->matmul_impl();
   }
   // weights_dtype bf16 takes the 16-bit matrices to oneDNN's bf16 matmul.
   if (ops::Linear::IsSupported(WeightsDtype::kBF16)) {
@@ -178,12 +188,7 @@ TEST(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
 // those of the f32 expansion within bf16's rounding of the activations.
 TEST(QuantModelTest,
      Bf16WeightsRunOnTheBf16MatmulAndComputeAsTheirF32Expansion) {
-  TinyLlamaSpec spec{.dim = 64,
-                     .hidden_dim = 96,
-                     .n_heads = 4,
-                     .n_kv_heads = 2,
-                     .tensor_type = 30};  // BF16
-  const std::string path = WriteModel(MakeTinyLlamaGguf(spec), "bf16.gguf");
+  const std::string path = WriteSmallModel(30, "bf16.gguf");  // BF16
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> expanded, Load(path));
   ExpandToF32(*expanded);
   const std::vector<float> want =
@@ -192,21 +197,15 @@ TEST(QuantModelTest,
 
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> kept, Load(path));
   EXPECT_EQ(kept->weights.layers[0].wq.type(), 30u);
-  LlamaRunner::Options o;
-  o.max_batch_tokens = 16;
-  o.max_seqs = 1;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<LlamaRunner> runner,
-                       LlamaRunner::CreateOwning(o, std::move(kept)));
+                       SmallRunner(std::move(kept), WeightsDtype::kF32));
   const bool onednn_bf16 = ops::Linear::IsSupported(WeightsDtype::kBF16);
   EXPECT_EQ(runner->matmul_impl().rfind("quant:", 0) == 0, !onednn_bf16)
       << runner->matmul_impl();
-  testing::Batch batch(*runner, 1, 16);
-  const std::vector<std::vector<float>> logits =
-      batch.Step({{1, 5, 9, 260, 261, 7}}, {0});
-  ASSERT_EQ(logits.size(), 1u);
-  ASSERT_EQ(logits[0].size(), want.size());
+  const std::vector<float> logits = LastLogits(*runner);
+  ASSERT_EQ(logits.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_NEAR(logits[0][i], want[i], 0.05 * (1.0 + std::fabs(want[i]))) << i;
+    EXPECT_NEAR(logits[i], want[i], 0.05 * (1.0 + std::fabs(want[i]))) << i;
   }
 }
 
