@@ -77,7 +77,8 @@ __attribute__((target("avx2,fma,f16c"))) inline float HorizontalMax(__m256 v) {
 }
 
 // One scale per kGroup blocks of 32: d = max|x| over the group / 127.
-template <int kGroup>
+// kQ4KOrder: q in QuantizeActQ4KAvx2's order (kGroup = 8).
+template <int kGroup, bool kQ4KOrder = false>
 __attribute__((target("avx2,fma,f16c"))) inline void QuantizeAvx2(
     const float* x, int64_t k, uint8_t* row) {
   const int64_t nb = k / 32;
@@ -112,7 +113,16 @@ __attribute__((target("avx2,fma,f16c"))) inline void QuantizeAvx2(
       __m256i p = _mm256_packs_epi16(p01, p23);
       p = _mm256_permutevar8x32_epi32(
           p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + b * 32), p);
+      if constexpr (kQ4KOrder) {
+        static_assert(kGroup == 8);
+        uint8_t* dst = row + b0 * 32 + 64 * (b % 2) + 16 * ((b - b0) / 2);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                         _mm256_castsi256_si128(p));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 128),
+                         _mm256_extracti128_si256(p, 1));
+      } else {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + b * 32), p);
+      }
     }
   }
   ZeroPadding(nb, nbp, row);
@@ -129,6 +139,11 @@ __attribute__((target("avx2,fma,f16c"))) void QuantizeActAvx2(const float* x,
 __attribute__((target("avx2,fma,f16c"))) void QuantizeActSuperAvx2(
     const float* x, int64_t k, uint8_t* row) {
   QuantizeAvx2<8>(x, k, row);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void QuantizeActQ4KAvx2(
+    const float* x, int64_t k, uint8_t* row) {
+  QuantizeAvx2<8, true>(x, k, row);
 }
 
 }  // namespace kvasir::engine::quant::internal

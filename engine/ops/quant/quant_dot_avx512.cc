@@ -254,6 +254,22 @@ KVASIR_AVX512 inline __m512 PairDot(__m512i u, __m512 ws, const ActRows& a,
                          acc);
 }
 
+// The bytes of UnpackKScales (scales 0-7, then mins 0-7) from the 12 bytes
+// at q (words q0 q1 q2; the 4 bytes after them, read too, are not used):
+// [q0 & low6, q2 & low4 | (q0 >> 2) & 0x30, q1 & low6,
+//  (q2 >> 4) & low4 | (q1 >> 2) & 0x30] per 32-bit word.
+KVASIR_AVX512 inline __m128i KScalesMins(const uint8_t* p) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i v = _mm_shuffle_epi32(q, _MM_SHUFFLE(2, 1, 2, 0));
+  const __m128i u = _mm_shuffle_epi32(q, _MM_SHUFFLE(1, 1, 0, 0));
+  return _mm_or_si128(
+      _mm_and_si128(
+          _mm_srlv_epi32(v, _mm_setr_epi32(0, 0, 0, 4)),
+          _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
+      _mm_and_si128(_mm_srli_epi32(u, 2),
+                    _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
+}
+
 struct Q4KFast {
   template <int R>
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
@@ -267,20 +283,7 @@ struct Q4KFast {
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 144;
       Prefetch(b, 144);
-      // The bytes of UnpackKScales (scales 0-7, then mins 0-7) from the 12
-      // bytes at b + 4 (words q0 q1 q2; the 4 bytes after them are qs):
-      // [q0 & low6, q2 & low4 | (q0 >> 2) & 0x30, q1 & low6,
-      //  (q2 >> 4) & low4 | (q1 >> 2) & 0x30] per 32-bit word.
-      const __m128i q =
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 4));
-      const __m128i v = _mm_shuffle_epi32(q, _MM_SHUFFLE(2, 1, 2, 0));
-      const __m128i u = _mm_shuffle_epi32(q, _MM_SHUFFLE(1, 1, 0, 0));
-      const __m128i packed = _mm_or_si128(
-          _mm_and_si128(
-              _mm_srlv_epi32(v, _mm_setr_epi32(0, 0, 0, 4)),
-              _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
-          _mm_and_si128(_mm_srli_epi32(u, 2),
-                        _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
+      const __m128i packed = KScalesMins(b + 4);
       // [d * sc_0..7, dmin * m_0..7]
       const __m512 sm =
           _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(packed)),
@@ -313,6 +316,74 @@ struct Q4KFast {
       pair(std::integral_constant<int, 1>());
       pair(std::integral_constant<int, 2>());
       pair(std::integral_constant<int, 3>());
+    }
+    for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
+  }
+};
+
+// Q4_K against activations quantized by QuantizeActQ4KAvx2: one scale per
+// super-block, and each super-block's values stored in the order of its
+// weights' nibbles (see QuantizeActQ4KAvx2), so 64 bytes of qs split into
+// two vectors of 64 values with one shuffle, two ANDs and a shift, and every
+// vector's sub-block scales are one of two words vectors per super-block.
+struct Q4KInterleaved {
+  template <int R>
+  KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
+                                Acc<R>& acc) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    // Lane m of the even (odd) vector: scale word 2m (2m + 1).
+    const __m512i even_idx = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_setr_epi64x(0, 0, 0x0002000200020002,
+                                                  0x0002000200020002)),
+        _mm256_setr_epi64x(0x0004000400040004, 0x0004000400040004,
+                           0x0006000600060006, 0x0006000600060006),
+        1);
+    const __m512i odd_idx = _mm512_add_epi16(even_idx, _mm512_set1_epi16(1));
+    __m512 odd[R];
+    for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < k / 256; ++sb) {
+      const uint8_t* b = w + sb * 144;
+      Prefetch(b, 144);
+      const __m128i packed = KScalesMins(b + 4);
+      const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(packed));
+      const __m512i s_even = _mm512_permutexvar_epi16(even_idx, sc16);
+      const __m512i s_odd = _mm512_permutexvar_epi16(odd_idx, sc16);
+      const __m512 mins = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_shuffle_epi8(
+              packed, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
+                                    13, 14, 14, 15, 15)))),
+          _mm512_set1_ps(Half(b + 2)));
+      const float d = Half(b);
+      const int64_t j = sb * 8;
+      for (int r = 0; r < R; ++r) {
+        odd[r] =
+            _mm512_fnmadd_ps(mins, _mm512_loadu_ps(a.ds(r) + j * 2), odd[r]);
+      }
+      const __m512i q0 = _mm512_loadu_si512(b + 16);
+      const __m512i q1 = _mm512_loadu_si512(b + 80);
+      __m512i sum[R];
+      for (int p = 0; p < 2; ++p) {
+        // Bytes 16p..16p+15 of the 4 chunks of 32.
+        const __m512i v = p == 0 ? _mm512_shuffle_i64x2(q0, q1, 0x88)
+                                 : _mm512_shuffle_i64x2(q0, q1, 0xDD);
+        const __m512i lo = _mm512_and_si512(v, low4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        for (int r = 0; r < R; ++r) {
+          const int8_t* x = a.q(r) + j * 32 + p * 128;
+          const __m512i pl =
+              _mm512_maddubs_epi16(lo, _mm512_loadu_si512(x));
+          const __m512i ph =
+              _mm512_maddubs_epi16(hi, _mm512_loadu_si512(x + 64));
+          sum[r] = p == 0 ? _mm512_madd_epi16(pl, s_even)
+                          : _mm512_dpwssd_epi32(sum[r], pl, s_even);
+          sum[r] = _mm512_dpwssd_epi32(sum[r], ph, s_odd);
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        acc.v[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]),
+                                   _mm512_set1_ps(d * a.d8(r)[j * 8]),
+                                   acc.v[r]);
+      }
     }
     for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
   }
@@ -529,6 +600,8 @@ const KernelTable& Avx512Kernels() {
       .f32_rows = DenseGemvAvx512F32,
       .f16_rows = DenseGemvAvx512F16,
       .bf16_rows = DenseGemvAvx512BF16,
+      .quantize_act_q4k = QuantizeActQ4KAvx2,
+      .q4_k_interleaved_rows = QuantRows<Q4KInterleaved>,
   };
   return table;
 }

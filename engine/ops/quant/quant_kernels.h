@@ -81,6 +81,10 @@ struct KernelTable {
   DenseDotFn f32 = nullptr, f16 = nullptr, bf16 = nullptr;
   GemvFn q8_0_rows = nullptr, q4_k_rows = nullptr, q6_k_rows = nullptr,
          f32_rows = nullptr, f16_rows = nullptr, bf16_rows = nullptr;
+  // Decode of linears made only of Q4_K parts (null: q4_k_rows serves
+  // them): the activations quantized by quantize_act_q4k, in its order.
+  QuantizeActFn quantize_act_q4k = nullptr;
+  GemvFn q4_k_interleaved_rows = nullptr;
 };
 
 // Portable C++ (also the reference the SIMD kernels are tested against).
@@ -114,6 +118,15 @@ void QuantizeActAvx2(const float* x, int64_t k, uint8_t* row);
 // The VNNI panels' K-quant tiles take these (quant_vnni.h): with d constant
 // over a super-block they scale the integer sums once per super-block.
 void QuantizeActSuperAvx2(const float* x, int64_t k, uint8_t* row);
+// QuantizeActSuperAvx2's values with each super-block's q stored in the
+// order of a Q4_K super-block's nibbles: value 16p + t (t < 16) of block b
+// at 128p + 64 * (b % 2) + 16 * (b / 2) + t. Bytes 16p..16p+15 of the
+// weights' four chunks of 32 hold, in their low nibbles, values 16p.. of
+// blocks 0, 2, 4, 6 and, in their high ones, of blocks 1, 3, 5, 7; so one
+// 64-byte vector of activations meets each nibble vector as it comes out of
+// the weights (no per-chunk broadcast and shift), and every such vector has
+// the same scale layout. d8 and ds stay in block order.
+void QuantizeActQ4KAvx2(const float* x, int64_t k, uint8_t* row);
 
 // Q4_K / Q5_K: the 6-bit scale and min of sub-block j (0..7) from the 12
 // packed bytes (ggml's get_scale_min_k4).

@@ -139,8 +139,9 @@ class QuantContext {
 // f32 scale, int8 values and their sum) with integer dot products, as
 // llama.cpp's CPU kernels do (its accuracy class: a few tenths of a logit
 // from the exact math); F32/F16/BF16 parts use the f32 activations. On the
-// VNNI panels a linear of K-quant parts only takes one activation scale per
-// 256 values, as llama.cpp does for K-quants (its Q8_K).
+// VNNI panels a linear of K-quant parts, and on the AVX-512 decode kernels
+// (m <= 4) a linear of Q4_K parts only, take one activation scale per 256
+// values instead, as llama.cpp does for K-quants (its Q8_K): ActBlock.
 //
 // The weight bytes are NOT copied: each part's data must stay valid and
 // unchanged while the QuantLinear lives (the Model owns them).
@@ -205,6 +206,11 @@ class QuantLinear {
   // Bytes of the weights (all parts, as stored).
   int64_t weight_bytes() const { return weight_bytes_; }
   const std::vector<Part>& parts() const { return parts_; }
+  // The values per activation scale Forward (or the team's split) uses for
+  // m rows on ctx: 256 where the note above says, else 32.
+  int64_t ActBlock(const QuantContext& ctx, int m) const {
+    return SuperAct(ctx, m) ? 256 : 32;
+  }
 
  private:
   QuantLinear(const Options& options, int64_t in_features)
@@ -221,9 +227,16 @@ class QuantLinear {
   bool TakesVnni(const QuantContext& ctx, int m) const {
     return vnni_ && m >= ctx.batched_min_rows_;
   }
+  // Whether m rows (<= kMaxTileRows, below the batched paths) take the
+  // decode kernel of Q4_K-only linears (KernelTable::q4_k_interleaved_rows).
+  bool InterleavesQ4K(const QuantContext& ctx, int m) const;
+  // Whether m rows take one activation scale per 256 values.
+  bool SuperAct(const QuantContext& ctx, int m) const {
+    return (vnni_super_ && TakesVnni(ctx, m)) || InterleavesQ4K(ctx, m);
+  }
   // Quantizes rows [r0, r1) of the m rows of x (k values each) into
-  // ctx.act_: as the panels take them when TakesVnni(ctx, m), else as the
-  // dot kernels do.
+  // ctx.act_: as the panels take them when TakesVnni(ctx, m), in the Q4_K
+  // order when InterleavesQ4K(ctx, m), else as the dot kernels do.
   void QuantizeRows(QuantContext& ctx, const float* x, int m, int r0,
                     int r1) const;
   // TakesVnni, and ctx has the panels' buffers for m rows.
@@ -259,6 +272,7 @@ class QuantLinear {
   // vnni_, and every part is a K-quant: the panels take activations with
   // one scale per 256 values (internal::QuantizeActSuperAvx2).
   bool vnni_super_ = false;
+  bool q4k_only_ = false;  // every part is Q4_K
 };
 
 }  // namespace kvasir::engine::quant

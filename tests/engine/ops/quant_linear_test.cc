@@ -41,7 +41,8 @@ void CheckForward(Isa isa, absl::Span<const QuantLinear::Part> parts, int64_t k,
   const std::vector<float> x = RandomX(m * k, rng);
   std::vector<float> y(static_cast<size_t>(m * linear->out_features()), NAN);
   ASSERT_OK(linear->Forward(*ctx, x.data(), m, y.data()));
-  const Reference ref = ComputeReference(parts, k, x, m);
+  const Reference ref =
+      ComputeReference(parts, k, x, m, linear->ActBlock(*ctx, m));
   for (size_t o = 0; o < y.size(); ++o) {
     ASSERT_TRUE(std::isfinite(y[o])) << o;
     const double tol = 1e-4 * ref.mag[o] + 1e-30;
@@ -141,11 +142,48 @@ TEST(QuantLinearTest, SimdAgreesWithScalar) {
                                                  ctx.get(), {part}, k));
         std::vector<float> got(m * 24);
         ASSERT_OK(linear->Forward(*ctx, x.data(), m, got.data()));
+        if (const int64_t block = linear->ActBlock(*ctx, m); block != 32) {
+          // Q4_K on the AVX-512 decode kernels: other activations than the
+          // scalar kernels', so against the math on those.
+          const Reference super = ComputeReference({part}, k, x, m, block);
+          for (size_t o = 0; o < got.size(); ++o) {
+            ASSERT_NEAR(got[o], super.y[o], 1e-5 * super.mag[o] + 1e-30) << o;
+          }
+          continue;
+        }
         for (size_t o = 0; o < got.size(); ++o) {
           ASSERT_NEAR(got[o], want[o], 1e-5 * ref.mag[o] + 1e-30) << o;
         }
       }
     }
+  }
+}
+
+// Q4_K-only linears decode (m <= 4) on AVX-512 with one activation scale
+// per 256 values (their own kernel, which the tests above check against the
+// math on those activations); anything else, or more rows, keeps 32.
+TEST(QuantLinearTest, Q4KOnlyLinearsDecodeOnSuperBlockActivations) {
+  std::mt19937 rng(12);
+  const int64_t k = 512;
+  const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 8, k, rng);
+  const std::vector<uint8_t> q6k = RandomWeights(kQ6_K, 8, k, rng);
+  const QuantLinear::Part q4k_part{.type = kQ4_K, .data = q4k.data(), .rows = 8};
+  const QuantLinear::Part q6k_part{.type = kQ6_K, .data = q6k.data(), .rows = 8};
+  for (Isa isa : SupportedIsas()) {
+    SCOPED_TRACE(IsaName(isa));
+    ASSERT_OK_AND_ASSIGN(
+        auto ctx, QuantContext::Create({.isa = isa, .batched = Batched::kOff}));
+    ASSERT_OK_AND_ASSIGN(auto only, QuantLinear::Create({.name = "q4k"},
+                                                        ctx.get(), {q4k_part}, k));
+    ASSERT_OK_AND_ASSIGN(
+        auto mixed, QuantLinear::Create({.name = "mixed"}, ctx.get(),
+                                        {q4k_part, q6k_part}, k));
+    const int64_t want = isa == Isa::kAvx512Vnni ? 256 : 32;
+    for (int m : {1, 4}) {
+      EXPECT_EQ(only->ActBlock(*ctx, m), want) << m;
+      EXPECT_EQ(mixed->ActBlock(*ctx, m), 32) << m;
+    }
+    EXPECT_EQ(only->ActBlock(*ctx, 5), 32);
   }
 }
 
@@ -247,7 +285,8 @@ void CheckAmx(absl::Span<const QuantLinear::Part> parts, int64_t k, int m,
   const std::vector<float> x = RandomX(m * k, rng);
   std::vector<float> y(static_cast<size_t>(m * linear->out_features()), NAN);
   ASSERT_OK(linear->Forward(*ctx, x.data(), m, y.data()));
-  const Reference ref = ComputeReference(parts, k, x, m);
+  const Reference ref =
+      ComputeReference(parts, k, x, m, linear->ActBlock(*ctx, m));
   for (size_t o = 0; o < y.size(); ++o) {
     ASSERT_TRUE(std::isfinite(y[o])) << o;
     ASSERT_NEAR(y[o], ref.y_exact[o], 0x1p-7 * ref.mag[o] + 1e-30)
@@ -345,7 +384,8 @@ TEST(QuantLinearAmxTest, UncoveredPartUsesTheDotKernels) {
   const std::vector<float> x = RandomX(m * k, rng);
   std::vector<float> y(static_cast<size_t>(m * 8), NAN);
   ASSERT_OK(linear->Forward(*ctx, x.data(), m, y.data()));
-  const Reference ref = ComputeReference(parts, k, x, m);
+  const Reference ref =
+      ComputeReference(parts, k, x, m, linear->ActBlock(*ctx, m));
   for (size_t o = 0; o < y.size(); ++o) {
     // The int8 activations' reference, as CheckForward.
     ASSERT_NEAR(y[o], ref.y[o], 1e-4 * ref.mag[o] + 1e-30) << o;
