@@ -86,6 +86,8 @@ struct V {
   // one 16-float slice per query in registers (16 ymm in all).
   static constexpr int kQkSplit = 1;
   static constexpr int PvGroup(int /*queries*/) { return 1; }
+  // No OneQueryScores: one query transposes its chunks as more do.
+  static constexpr bool kOneQueryScores = false;
 
   KVASIR_ATTN_TARGET static F Zero() {
     return {_mm256_setzero_ps(), _mm256_setzero_ps()};

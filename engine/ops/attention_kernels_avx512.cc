@@ -116,6 +116,58 @@ struct V {
     return _mm512_maskz_mul_ps(static_cast<__mmask16>(~underflow), p, scale);
   }
 
+  // Lane t: q . k[t] for t < slots, 0 beyond; k: `slots` rows of hd (a
+  // multiple of 16) elements. For a single query, instead of TransposeChunk
+  // and the transposed products: each K row meets q where it was loaded (16
+  // independent FMA chains), and the 16 row sums reduce in a tree of 30
+  // shuffles and 15 adds, against the transpose's 256 two-source permutes
+  // per 16 x 64 chunk. Prefetches the first next_slots rows of next_k.
+  static constexpr bool kOneQueryScores = true;
+  template <typename T>
+  KVASIR_ATTN_TARGET static F OneQueryScores(const float* q, const T* k,
+                                             int hd, int slots,
+                                             const T* next_k, int next_slots) {
+    // Row sums go in slot i = 4e + l for key 4l + e: the tree below leaves
+    // slot i's sum in lane 4 * (i % 4) + i / 4, so lane t = key t.
+    F acc[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) acc[i] = Zero();
+    for (int d = 0; d < hd; d += 16) {
+      const F qd = Load(q + d);
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        const int t = 4 * (i % 4) + i / 4;
+        if (t < slots) acc[i] = Fmadd(LoadRow(k + t * hd + d), qd, acc[i]);
+        if (t < next_slots && (sizeof(T) > 1 || d % 64 == 0)) {
+          _mm_prefetch(reinterpret_cast<const char*>(next_k + t * hd + d),
+                       _MM_HINT_T0);
+        }
+      }
+    }
+    // 128-bit lanes: halves of each pair of rows, then quarters.
+    F c[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      c[i] = Add(_mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], 0x44),
+                 _mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], 0xEE));
+    }
+    F e[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      e[i] = Add(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0x88),
+                 _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], 0xDD));
+    }
+    // Within 128-bit lanes: pairs of elements, then single ones.
+    F g[2];
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; ++i) {
+      g[i] = Add(_mm512_shuffle_ps(e[2 * i], e[2 * i + 1], 0x44),
+                 _mm512_shuffle_ps(e[2 * i], e[2 * i + 1], 0xEE));
+    }
+    return Add(_mm512_shuffle_ps(g[0], g[1], 0x88),
+               _mm512_shuffle_ps(g[0], g[1], 0xDD));
+  }
+
   // kt[d][t] = k[t][d] for t < slots, 0 for slots <= t < 16; d < hd
   // (a multiple of 16). k: `slots` rows of hd elements. Prefetches the
   // first `next_slots` rows of next_k along the way.
