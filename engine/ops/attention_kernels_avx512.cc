@@ -124,9 +124,9 @@ struct V {
   // per 16 x 64 chunk. Prefetches the first next_slots rows of next_k.
   static constexpr bool kOneQueryScores = true;
   template <typename T>
-  KVASIR_ATTN_TARGET static F OneQueryScores(const float* q, const T* k,
-                                             int hd, int slots,
-                                             const T* next_k, int next_slots) {
+  KVASIR_ATTN_TARGET static F OneQueryScores(const float* q, const T* k, int hd,
+                                             int slots, const T* next_k,
+                                             int next_slots) {
     // Row sums go in slot i = 4e + l for key 4l + e: the tree below leaves
     // slot i's sum in lane 4 * (i % 4) + i / 4, so lane t = key t.
     F acc[16];

@@ -141,8 +141,9 @@ __attribute__((target("avx2,fma,f16c"))) void QuantizeActSuperAvx2(
   QuantizeAvx2<8>(x, k, row);
 }
 
-__attribute__((target("avx2,fma,f16c"))) void QuantizeActQ4KAvx2(
-    const float* x, int64_t k, uint8_t* row) {
+__attribute__((target("avx2,fma,f16c"))) void QuantizeActQ4KAvx2(const float* x,
+                                                                 int64_t k,
+                                                                 uint8_t* row) {
   QuantizeAvx2<8, true>(x, k, row);
 }
 

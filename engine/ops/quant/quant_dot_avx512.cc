@@ -333,8 +333,8 @@ struct Q4KInterleaved {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     // Lane m of the even (odd) vector: scale word 2m (2m + 1).
     const __m512i even_idx = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_setr_epi64x(0, 0, 0x0002000200020002,
-                                                  0x0002000200020002)),
+        _mm512_castsi256_si512(
+            _mm256_setr_epi64x(0, 0, 0x0002000200020002, 0x0002000200020002)),
         _mm256_setr_epi64x(0x0004000400040004, 0x0004000400040004,
                            0x0006000600060006, 0x0006000600060006),
         1);
@@ -350,8 +350,8 @@ struct Q4KInterleaved {
       const __m512i s_odd = _mm512_permutexvar_epi16(odd_idx, sc16);
       const __m512 mins = _mm512_mul_ps(
           _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_shuffle_epi8(
-              packed, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
-                                    13, 14, 14, 15, 15)))),
+              packed, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13,
+                                    14, 14, 15, 15)))),
           _mm512_set1_ps(Half(b + 2)));
       const float d = Half(b);
       const int64_t j = sb * 8;
@@ -370,8 +370,7 @@ struct Q4KInterleaved {
         const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         for (int r = 0; r < R; ++r) {
           const int8_t* x = a.q(r) + j * 32 + p * 128;
-          const __m512i pl =
-              _mm512_maddubs_epi16(lo, _mm512_loadu_si512(x));
+          const __m512i pl = _mm512_maddubs_epi16(lo, _mm512_loadu_si512(x));
           const __m512i ph =
               _mm512_maddubs_epi16(hi, _mm512_loadu_si512(x + 64));
           sum[r] = p == 0 ? _mm512_madd_epi16(pl, s_even)
@@ -380,9 +379,9 @@ struct Q4KInterleaved {
         }
       }
       for (int r = 0; r < R; ++r) {
-        acc.v[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]),
-                                   _mm512_set1_ps(d * a.d8(r)[j * 8]),
-                                   acc.v[r]);
+        acc.v[r] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]),
+                            _mm512_set1_ps(d * a.d8(r)[j * 8]), acc.v[r]);
       }
     }
     for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);

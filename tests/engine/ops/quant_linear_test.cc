@@ -167,17 +167,20 @@ TEST(QuantLinearTest, Q4KOnlyLinearsDecodeOnSuperBlockActivations) {
   const int64_t k = 512;
   const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 8, k, rng);
   const std::vector<uint8_t> q6k = RandomWeights(kQ6_K, 8, k, rng);
-  const QuantLinear::Part q4k_part{.type = kQ4_K, .data = q4k.data(), .rows = 8};
-  const QuantLinear::Part q6k_part{.type = kQ6_K, .data = q6k.data(), .rows = 8};
+  const QuantLinear::Part q4k_part{
+      .type = kQ4_K, .data = q4k.data(), .rows = 8};
+  const QuantLinear::Part q6k_part{
+      .type = kQ6_K, .data = q6k.data(), .rows = 8};
   for (Isa isa : SupportedIsas()) {
     SCOPED_TRACE(IsaName(isa));
     ASSERT_OK_AND_ASSIGN(
         auto ctx, QuantContext::Create({.isa = isa, .batched = Batched::kOff}));
-    ASSERT_OK_AND_ASSIGN(auto only, QuantLinear::Create({.name = "q4k"},
-                                                        ctx.get(), {q4k_part}, k));
     ASSERT_OK_AND_ASSIGN(
-        auto mixed, QuantLinear::Create({.name = "mixed"}, ctx.get(),
-                                        {q4k_part, q6k_part}, k));
+        auto only,
+        QuantLinear::Create({.name = "q4k"}, ctx.get(), {q4k_part}, k));
+    ASSERT_OK_AND_ASSIGN(auto mixed,
+                         QuantLinear::Create({.name = "mixed"}, ctx.get(),
+                                             {q4k_part, q6k_part}, k));
     const int64_t want = isa == Isa::kAvx512Vnni ? 256 : 32;
     for (int m : {1, 4}) {
       EXPECT_EQ(only->ActBlock(*ctx, m), want) << m;
