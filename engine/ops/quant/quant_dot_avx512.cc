@@ -255,7 +255,7 @@ KVASIR_AVX512 inline __m512 PairDot(__m512i u, __m512 ws, const ActRows& a,
 }
 
 // The bytes of UnpackKScales (scales 0-7, then mins 0-7) from the 12 bytes
-// at q (words q0 q1 q2; the 4 bytes after them, read too, are not used):
+// at p (words q0 q1 q2; the 4 bytes after them, read too, are not used):
 // [q0 & low6, q2 & low4 | (q0 >> 2) & 0x30, q1 & low6,
 //  (q2 >> 4) & low4 | (q1 >> 2) & 0x30] per 32-bit word.
 KVASIR_AVX512 inline __m128i KScalesMins(const uint8_t* p) {
@@ -325,7 +325,9 @@ struct Q4KFast {
 // super-block, and each super-block's values stored in the order of its
 // weights' nibbles (see QuantizeActQ4KAvx2), so 64 bytes of qs split into
 // two vectors of 64 values with one shuffle, two ANDs and a shift, and every
-// vector's sub-block scales are one of two words vectors per super-block.
+// vector's sub-block scales are one of two vectors of scale words per
+// super-block. The sums cannot overflow: |pair| <= 2 * 15 * 127, and over a
+// super-block |Σ| <= 256 * 15 * 127 * 63.
 struct Q4KInterleaved {
   template <int R>
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
