@@ -9,7 +9,8 @@
 // 16 values, so one float multiply applies each half's scale a_h * d_x
 // (see quant_dot_scalar.cc for the a*u + c form). The offsets c_h * d_x *
 // Σq use the precomputed d_x * Σq of the halves. Q8_0 is signed on both sides:
-// vpdpbusd(|w|, q negated where w < 0), exact for |w| <= 128.
+// vpdpbusd(|w|, q negated where w < 0), exact for |w| <= 128. The kernels
+// of Q8_0, Q4_K and Q6_K, tuned for decode, are in quant_decode_avx512.cc.
 
 // GCC 12 reports the self-initialized _mm512_undefined_*() placeholders of
 // its own intrinsics headers as uninitialized once they are inlined here
@@ -23,27 +24,12 @@
 
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 
 #include "engine/ops/quant/quant_avx512_util.h"
 #include "engine/ops/quant/quant_kernels.h"
 
 namespace kvasir::engine::quant::internal {
 namespace {
-
-KVASIR_AVX512 inline float Half(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof(h));
-  return _cvtsh_ss(h);
-}
-
-KVASIR_AVX512 inline __m256i Load256(const uint8_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-
-KVASIR_AVX512 inline __m512i Join(__m256i lo, __m256i hi) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
 
 // 16 bytes of nibbles -> 32 bytes: the low nibbles, then the high ones.
 KVASIR_AVX512 inline __m256i Nibbles16(const uint8_t* p) {
@@ -57,30 +43,6 @@ KVASIR_AVX512 inline __m256i FifthBits(const uint8_t* p) {
   uint32_t bits;
   std::memcpy(&bits, p, sizeof(bits));
   return _mm256_maskz_mov_epi8(bits, _mm256_set1_epi8(0x10));
-}
-
-template <int R>
-struct Acc {
-  __m512 v[R];
-  __m128 off[R];
-};
-
-template <int R>
-KVASIR_AVX512 inline void Init(Acc<R>& acc) {
-  for (int r = 0; r < R; ++r) {
-    acc.v[r] = _mm512_setzero_ps();
-    acc.off[r] = _mm_setzero_ps();
-  }
-}
-
-template <int R>
-KVASIR_AVX512 inline void Finish(const Acc<R>& acc, float* out) {
-  for (int r = 0; r < R; ++r) {
-    __m128 s = acc.off[r];
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    out[r] = _mm512_reduce_add_ps(acc.v[r]) + _mm_cvtss_f32(s);
-  }
 }
 
 // Adds blocks j, j+1 (j even) of the activations times two decoded weight
@@ -103,11 +65,6 @@ KVASIR_AVX512 inline void Pair(__m512i u, __m512 ws, __m128 c4,
       acc.off[r] = _mm_fmadd_ps(c4, _mm_loadu_ps(a.ds(r) + j * 2), acc.off[r]);
     }
   }
-}
-
-// [a0 x8, a1 x8]: the lane scales of two blocks with one scale each.
-KVASIR_AVX512 inline __m512 TwoScales(float a0, float a1) {
-  return _mm512_insertf32x8(_mm512_set1_ps(a0), _mm256_set1_ps(a1), 1);
 }
 
 // The 32-block types: a Decode(block, &u, &a, &c) per block, paired up.
@@ -213,370 +170,6 @@ struct QK45 {
   }
 };
 
-// ---- Decode-oriented kernels (Q8_0, Q4_K, Q6_K) ----
-// Fewer vector operations per weight byte than the Pair path above, because
-// at m = 1 these run at the rate the cores can decode, not at the memory's:
-// the scales of a super-block are converted to floats in one vector; lane
-// scales come from one permute; the offsets (mins, -32, -128) of a whole
-// super-block are one FMA against the activations' half sums; the nibbles of
-// 32 bytes are split with one variable shift of a broadcast load; each row
-// keeps two accumulators so consecutive FMAs do not wait for each other.
-
-// [a x8, b x8] from the f16 values at p and q.
-KVASIR_AVX512 inline __m512 TwoHalves(const uint8_t* p, const uint8_t* q) {
-  uint16_t a, b;
-  std::memcpy(&a, p, sizeof(a));
-  std::memcpy(&b, q, sizeof(b));
-  const __m128 ab = _mm_cvtph_ps(_mm_cvtsi32_si128(a | (uint32_t{b} << 16)));
-  return _mm512_permutexvar_ps(
-      _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
-      _mm512_castps128_ps512(ab));
-}
-
-// Lane l of the result: v[l / 8 + 2c] (the scale of sub-block 2c or 2c+1).
-template <int c>
-KVASIR_AVX512 inline __m512 PairScales(__m512 v) {
-  return _mm512_permutexvar_ps(
-      _mm512_add_epi32(
-          _mm512_set1_epi32(2 * c),
-          _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)),
-      v);
-}
-
-// The activation side of one pair of blocks (j even) for row r: adds
-// cvt(u · q) * ws * d_x into acc.
-KVASIR_AVX512 inline __m512 PairDot(__m512i u, __m512 ws, const ActRows& a,
-                                    int r, int64_t j, __m512 acc) {
-  const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u,
-                                        _mm512_loadu_si512(a.q(r) + j * 32));
-  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
-                         _mm512_mul_ps(ws, _mm512_loadu_ps(a.d8(r) + j * 8)),
-                         acc);
-}
-
-// The bytes of UnpackKScales (scales 0-7, then mins 0-7) from the 12 bytes
-// at p (words q0 q1 q2; the 4 bytes after them, read too, are not used):
-// [q0 & low6, q2 & low4 | (q0 >> 2) & 0x30, q1 & low6,
-//  (q2 >> 4) & low4 | (q1 >> 2) & 0x30] per 32-bit word.
-KVASIR_AVX512 inline __m128i KScalesMins(const uint8_t* p) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m128i v = _mm_shuffle_epi32(q, _MM_SHUFFLE(2, 1, 2, 0));
-  const __m128i u = _mm_shuffle_epi32(q, _MM_SHUFFLE(1, 1, 0, 0));
-  return _mm_or_si128(
-      _mm_and_si128(
-          _mm_srlv_epi32(v, _mm_setr_epi32(0, 0, 0, 4)),
-          _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
-      _mm_and_si128(_mm_srli_epi32(u, 2),
-                    _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
-}
-
-struct Q4KFast {
-  template <int R>
-  KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
-                                Acc<R>& acc) {
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    // Words of the low 256 bits shift by 0, of the high ones by 4.
-    const __m512i shift =
-        _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-    __m512 odd[R];
-    for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
-    for (int64_t sb = 0; sb < k / 256; ++sb) {
-      const uint8_t* b = w + sb * 144;
-      Prefetch(b, 144);
-      const __m128i packed = KScalesMins(b + 4);
-      // [d * sc_0..7, dmin * m_0..7]
-      const __m512 sm =
-          _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(packed)),
-                        TwoHalves(b, b + 2));
-      // dmin * m_s for both halves of sub-block s, against the half sums.
-      const __m512 mins = _mm512_permutexvar_ps(
-          _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14,
-                            15, 15),
-          sm);
-      const int64_t j = sb * 8;
-      for (int r = 0; r < R; ++r) {
-        odd[r] =
-            _mm512_fnmadd_ps(mins, _mm512_loadu_ps(a.ds(r) + j * 2), odd[r]);
-      }
-      const uint8_t* qs = b + 16;
-      auto pair = [&](auto c_const) KVASIR_AVX512 {
-        constexpr int c = decltype(c_const)::value;
-        const __m512i v = _mm512_broadcast_i64x4(Load256(qs + c * 32));
-        const __m512i u = _mm512_and_si512(_mm512_srlv_epi16(v, shift), low4);
-        const __m512 ws = PairScales<c>(sm);
-        for (int r = 0; r < R; ++r) {
-          if (c % 2 == 0) {
-            acc.v[r] = PairDot(u, ws, a, r, j + 2 * c, acc.v[r]);
-          } else {
-            odd[r] = PairDot(u, ws, a, r, j + 2 * c, odd[r]);
-          }
-        }
-      };
-      pair(std::integral_constant<int, 0>());
-      pair(std::integral_constant<int, 1>());
-      pair(std::integral_constant<int, 2>());
-      pair(std::integral_constant<int, 3>());
-    }
-    for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
-  }
-};
-
-// Q4_K against activations quantized by QuantizeActQ4KAvx2: one scale per
-// super-block, and each super-block's values stored in the order of its
-// weights' nibbles (see QuantizeActQ4KAvx2), so 64 bytes of qs split into
-// two vectors of 64 values with one shuffle, two ANDs and a shift, and every
-// vector's sub-block scales are one of two vectors of scale words per
-// super-block. The sums cannot overflow: |pair| <= 2 * 15 * 127, and over a
-// super-block |Σ| <= 256 * 15 * 127 * 63.
-struct Q4KInterleaved {
-  template <int R>
-  KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
-                                Acc<R>& acc) {
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    // Lane m of the even (odd) vector: scale word 2m (2m + 1).
-    const __m512i even_idx = _mm512_inserti64x4(
-        _mm512_castsi256_si512(
-            _mm256_setr_epi64x(0, 0, 0x0002000200020002, 0x0002000200020002)),
-        _mm256_setr_epi64x(0x0004000400040004, 0x0004000400040004,
-                           0x0006000600060006, 0x0006000600060006),
-        1);
-    const __m512i odd_idx = _mm512_add_epi16(even_idx, _mm512_set1_epi16(1));
-    __m512 odd[R];
-    for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
-    for (int64_t sb = 0; sb < k / 256; ++sb) {
-      const uint8_t* b = w + sb * 144;
-      Prefetch(b, 144);
-      const __m128i packed = KScalesMins(b + 4);
-      const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(packed));
-      const __m512i s_even = _mm512_permutexvar_epi16(even_idx, sc16);
-      const __m512i s_odd = _mm512_permutexvar_epi16(odd_idx, sc16);
-      const __m512 mins = _mm512_mul_ps(
-          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_shuffle_epi8(
-              packed, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13,
-                                    14, 14, 15, 15)))),
-          _mm512_set1_ps(Half(b + 2)));
-      const float d = Half(b);
-      const int64_t j = sb * 8;
-      for (int r = 0; r < R; ++r) {
-        odd[r] =
-            _mm512_fnmadd_ps(mins, _mm512_loadu_ps(a.ds(r) + j * 2), odd[r]);
-      }
-      const __m512i q0 = _mm512_loadu_si512(b + 16);
-      const __m512i q1 = _mm512_loadu_si512(b + 80);
-      __m512i sum[R];
-      for (int p = 0; p < 2; ++p) {
-        // Bytes 16p..16p+15 of the 4 chunks of 32.
-        const __m512i v = p == 0 ? _mm512_shuffle_i64x2(q0, q1, 0x88)
-                                 : _mm512_shuffle_i64x2(q0, q1, 0xDD);
-        const __m512i lo = _mm512_and_si512(v, low4);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-        for (int r = 0; r < R; ++r) {
-          const int8_t* x = a.q(r) + j * 32 + p * 128;
-          const __m512i pl = _mm512_maddubs_epi16(lo, _mm512_loadu_si512(x));
-          const __m512i ph =
-              _mm512_maddubs_epi16(hi, _mm512_loadu_si512(x + 64));
-          sum[r] = p == 0 ? _mm512_madd_epi16(pl, s_even)
-                          : _mm512_dpwssd_epi32(sum[r], pl, s_even);
-          sum[r] = _mm512_dpwssd_epi32(sum[r], ph, s_odd);
-        }
-      }
-      for (int r = 0; r < R; ++r) {
-        acc.v[r] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]),
-                            _mm512_set1_ps(d * a.d8(r)[j * 8]), acc.v[r]);
-      }
-    }
-    for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
-  }
-};
-
-struct Q6KFast {
-  template <int R>
-  KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
-                                Acc<R>& acc) {
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    const __m512i top2 = _mm512_set1_epi8(0x30);
-    // qh << 4 | qh << 2 (blocks 0 / 1) and qh | qh >> 2 (blocks 2 / 3).
-    const __m512i shl01 =
-        _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
-    const __m512i shr23 =
-        _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
-    __m512 odd[R];
-    for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
-    for (int64_t sb = 0; sb < k / 256; ++sb) {
-      const uint8_t* b = w + sb * 210;
-      Prefetch(b, 210);
-      uint16_t dh;
-      std::memcpy(&dh, b + 208, sizeof(dh));
-      // d * scale of each half of 16 values, in order.
-      const __m512 sc = _mm512_mul_ps(
-          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-              _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192)))),
-          _mm512_set1_ps(_cvtsh_ss(dh)));
-      const int64_t j = sb * 8;
-      // The -32 offset of every value: -32 * sc_h * (d_x * Σq) per half.
-      const __m512 off = _mm512_mul_ps(sc, _mm512_set1_ps(32.0f));
-      for (int r = 0; r < R; ++r) {
-        odd[r] =
-            _mm512_fnmadd_ps(off, _mm512_loadu_ps(a.ds(r) + j * 2), odd[r]);
-      }
-      auto half = [&](auto h_const) KVASIR_AVX512 {
-        constexpr int h = decltype(h_const)::value;
-        const __m512i ql = _mm512_loadu_si512(b + h * 64);
-        const __m512i qh = _mm512_broadcast_i64x4(Load256(b + 128 + h * 32));
-        const __m512i h01 =
-            _mm512_and_si512(_mm512_sllv_epi16(qh, shl01), top2);
-        const __m512i h23 =
-            _mm512_and_si512(_mm512_srlv_epi16(qh, shr23), top2);
-        // (a & b) | c
-        const __m512i u01 = _mm512_ternarylogic_epi32(ql, low4, h01, 0xEA);
-        const __m512i u23 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4),
-                                                      low4, h23, 0xEA);
-        // Lane group g of pair p sums half 4p + g.
-        const __m512i g =
-            _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-        const __m512 ws01 = _mm512_permutexvar_ps(
-            _mm512_add_epi32(g, _mm512_set1_epi32(8 * h)), sc);
-        const __m512 ws23 = _mm512_permutexvar_ps(
-            _mm512_add_epi32(g, _mm512_set1_epi32(8 * h + 4)), sc);
-        for (int r = 0; r < R; ++r) {
-          acc.v[r] = PairDot(u01, ws01, a, r, j + 4 * h, acc.v[r]);
-          odd[r] = PairDot(u23, ws23, a, r, j + 4 * h + 2, odd[r]);
-        }
-      };
-      half(std::integral_constant<int, 0>());
-      half(std::integral_constant<int, 1>());
-    }
-    for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
-  }
-};
-
-// Q8_0, signed on both sides: vpdpbusd(|w|, q negated where w < 0).
-struct Q80Fast {
-  template <int R>
-  KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
-                                Acc<R>& acc) {
-    const int64_t nb = k / 32;
-    const __m512i zero = _mm512_setzero_si512();
-    __m512 odd[R];
-    for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
-    int64_t j = 0;
-    for (; j + 4 <= nb; j += 4) {
-      const uint8_t* b = w + j * 34;
-      Prefetch(b, 136);
-      for (int h = 0; h < 2; ++h) {
-        const uint8_t* b0 = b + h * 68;
-        const __m512i u = Join(Load256(b0 + 2), Load256(b0 + 36));
-        const __m512 ws = TwoHalves(b0, b0 + 34);
-        const __m512i au = _mm512_abs_epi8(u);
-        const __mmask64 neg = _mm512_movepi8_mask(u);
-        __m512* dst = h == 0 ? acc.v : odd;
-        for (int r = 0; r < R; ++r) {
-          const int64_t jj = j + 2 * h;
-          const __m512i x = _mm512_loadu_si512(a.q(r) + jj * 32);
-          const __m512i p = _mm512_dpbusd_epi32(
-              zero, au, _mm512_mask_sub_epi8(x, neg, zero, x));
-          dst[r] = _mm512_fmadd_ps(
-              _mm512_cvtepi32_ps(p),
-              _mm512_mul_ps(ws, _mm512_loadu_ps(a.d8(r) + jj * 8)), dst[r]);
-        }
-      }
-    }
-    for (; j < nb; j += 2) {
-      const uint8_t* b0 = w + j * 34;
-      const bool two = j + 1 < nb;
-      const __m512i u = Join(Load256(b0 + 2),
-                             two ? Load256(b0 + 36) : _mm256_setzero_si256());
-      const __m512 ws =
-          two ? TwoHalves(b0, b0 + 34) : TwoScales(Half(b0), 0.0f);
-      const __m512i au = _mm512_abs_epi8(u);
-      const __mmask64 neg = _mm512_movepi8_mask(u);
-      for (int r = 0; r < R; ++r) {
-        const __m512i x = _mm512_loadu_si512(a.q(r) + j * 32);
-        const __m512i p = _mm512_dpbusd_epi32(
-            zero, au, _mm512_mask_sub_epi8(x, neg, zero, x));
-        acc.v[r] = _mm512_fmadd_ps(
-            _mm512_cvtepi32_ps(p),
-            _mm512_mul_ps(ws, _mm512_loadu_ps(a.d8(r) + j * 8)), acc.v[r]);
-      }
-    }
-    for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
-  }
-};
-
-template <class T, int R>
-KVASIR_AVX512 void RunRows(const uint8_t* w, int64_t k, const ActRows& a,
-                           float* out) {
-  Acc<R> acc;
-  Init(acc);
-  T::template Run<R>(w, k, a, acc);
-  Finish(acc, out);
-}
-
-template <class T>
-KVASIR_AVX512 void Dot(const uint8_t* w, int64_t k, const ActRows& a, int rows,
-                       float* out) {
-  static_assert(kMaxTileRows == 4);
-  switch (rows) {
-    case 1:
-      return RunRows<T, 1>(w, k, a, out);
-    case 2:
-      return RunRows<T, 2>(w, k, a, out);
-    case 3:
-      return RunRows<T, 3>(w, k, a, out);
-    default:
-      return RunRows<T, 4>(w, k, a, out);
-  }
-}
-
-// ---- Many weight rows per call (the GemvFn entries) ----
-
-// Rows [0, nrows) of quantized weights (row_bytes apart) times R rows of
-// activations. For R = 1, four weight rows share one reduction.
-template <class T, int R>
-KVASIR_AVX512 void QuantRowsR(const uint8_t* w, int64_t row_bytes,
-                              int64_t nrows, int64_t k, const ActRows& a,
-                              float* y, int64_t y_stride) {
-  int64_t n = 0;
-  if (R == 1) {
-    for (; n + 4 <= nrows; n += 4) {
-      __m512 v[4];
-      for (int i = 0; i < 4; ++i) {
-        Acc<1> acc;
-        acc.v[0] = _mm512_setzero_ps();
-        T::template Run<1>(w + (n + i) * row_bytes, k, a, acc);
-        v[i] = acc.v[0];
-      }
-      _mm_storeu_ps(y + n, Reduce4(v[0], v[1], v[2], v[3]));
-    }
-  }
-  for (; n < nrows; ++n) {
-    Acc<R> acc;
-    for (int r = 0; r < R; ++r) acc.v[r] = _mm512_setzero_ps();
-    T::template Run<R>(w + n * row_bytes, k, a, acc);
-    for (int r = 0; r < R; ++r) {
-      y[r * y_stride + n] = _mm512_reduce_add_ps(acc.v[r]);
-    }
-  }
-}
-
-template <class T>
-KVASIR_AVX512 void QuantRows(const uint8_t* w, int64_t row_bytes, int64_t nrows,
-                             int64_t k, const ActRows& a, const float* /*x*/,
-                             int m, float* y, int64_t y_stride) {
-  static_assert(kMaxTileRows == 4);
-  switch (m) {
-    case 1:
-      return QuantRowsR<T, 1>(w, row_bytes, nrows, k, a, y, y_stride);
-    case 2:
-      return QuantRowsR<T, 2>(w, row_bytes, nrows, k, a, y, y_stride);
-    case 3:
-      return QuantRowsR<T, 3>(w, row_bytes, nrows, k, a, y, y_stride);
-    default:
-      return QuantRowsR<T, 4>(w, row_bytes, nrows, k, a, y, y_stride);
-  }
-}
-
 }  // namespace
 
 const KernelTable& Avx512Kernels() {
@@ -588,21 +181,21 @@ const KernelTable& Avx512Kernels() {
       .q4_1 = Dot<Blocks32<20, false, DecodeQ4_1>>,
       .q5_0 = Dot<Blocks32<22, false, DecodeQ5_0>>,
       .q5_1 = Dot<Blocks32<24, false, DecodeQ5_1>>,
-      .q8_0 = Dot<Q80Fast>,
-      .q4_k = Dot<Q4KFast>,
+      .q8_0 = DotAvx512Q8_0,
+      .q4_k = DotAvx512Q4_K,
       .q5_k = Dot<QK45<true>>,
-      .q6_k = Dot<Q6KFast>,
+      .q6_k = DotAvx512Q6_K,
       .f32 = DenseDotAvx512F32,
       .f16 = DenseDotAvx512F16,
       .bf16 = DenseDotAvx512BF16,
-      .q8_0_rows = QuantRows<Q80Fast>,
-      .q4_k_rows = QuantRows<Q4KFast>,
-      .q6_k_rows = QuantRows<Q6KFast>,
+      .q8_0_rows = GemvAvx512Q8_0,
+      .q4_k_rows = GemvAvx512Q4_K,
+      .q6_k_rows = GemvAvx512Q6_K,
       .f32_rows = DenseGemvAvx512F32,
       .f16_rows = DenseGemvAvx512F16,
       .bf16_rows = DenseGemvAvx512BF16,
       .quantize_act_q4k = QuantizeActQ4KAvx2,
-      .q4_k_interleaved_rows = QuantRows<Q4KInterleaved>,
+      .q4_k_interleaved_rows = GemvAvx512Q4_KInterleaved,
   };
   return table;
 }

@@ -110,6 +110,29 @@ void DenseGemvAvx512BF16(const uint8_t* w, int64_t row_bytes, int64_t nrows,
                          int64_t k, const ActRows& a, const float* x, int m,
                          float* y, int64_t y_stride);
 
+// The Q8_0 / Q4_K / Q6_K entries of Avx512Kernels()
+// (quant_decode_avx512.cc); GemvAvx512Q4_KInterleaved takes activations of
+// QuantizeActQ4KAvx2.
+void DotAvx512Q8_0(const uint8_t* w, int64_t k, const ActRows& a, int rows,
+                   float* out);
+void DotAvx512Q4_K(const uint8_t* w, int64_t k, const ActRows& a, int rows,
+                   float* out);
+void DotAvx512Q6_K(const uint8_t* w, int64_t k, const ActRows& a, int rows,
+                   float* out);
+void GemvAvx512Q8_0(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                    int64_t k, const ActRows& a, const float* x, int m,
+                    float* y, int64_t y_stride);
+void GemvAvx512Q4_K(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                    int64_t k, const ActRows& a, const float* x, int m,
+                    float* y, int64_t y_stride);
+void GemvAvx512Q4_KInterleaved(const uint8_t* w, int64_t row_bytes,
+                               int64_t nrows, int64_t k, const ActRows& a,
+                               const float* x, int m, float* y,
+                               int64_t y_stride);
+void GemvAvx512Q6_K(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                    int64_t k, const ActRows& a, const float* x, int m,
+                    float* y, int64_t y_stride);
+
 void QuantizeActScalar(const float* x, int64_t k, uint8_t* row);
 void QuantizeActAvx2(const float* x, int64_t k, uint8_t* row);
 // The same layout with one scale per super-block of 8 blocks (256 values;

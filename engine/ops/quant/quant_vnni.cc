@@ -38,16 +38,6 @@ using gguf::TensorType;
 using DecodeFn = void (*)(const uint8_t* w, int64_t k, uint8_t* u, float* ws,
                           float* off);
 
-KVASIR_AVX512 inline float Half(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof(h));
-  return _cvtsh_ss(h);
-}
-
-KVASIR_AVX512 inline __m256i Load256(const uint8_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
-
 KVASIR_AVX512 inline void Store256(uint8_t* p, __m256i v) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
 }
