@@ -1,0 +1,40 @@
+// The headers nearly every test includes, compiled once per build and
+// reused by every kvasir_test() target (cmake/KvasirModule.cmake): parsing
+// GoogleTest, GoogleMock, nlohmann-json and the standard library anew was
+// about a third of each test's compile time, and the build is most of CI's.
+// Only third-party and standard headers: a header of ours here would make
+// every test rebuild when it changes.
+#ifndef KVASIR_TESTS_TESTING_PRECOMPILED_H_
+#define KVASIR_TESTS_TESTING_PRECOMPILED_H_
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+#endif  // KVASIR_TESTS_TESTING_PRECOMPILED_H_
