@@ -1,9 +1,9 @@
 // The headers nearly every test includes, compiled once per build and
-// reused by every kvasir_test() target (cmake/KvasirModule.cmake): parsing
-// GoogleTest, GoogleMock, nlohmann-json and the standard library anew was
-// about a third of each test's compile time, and the build is most of CI's.
-// Only third-party and standard headers: a header of ours here would make
-// every test rebuild when it changes.
+// reused by every kvasir_test() target (cmake/KvasirModule.cmake): it saves
+// parsing GoogleTest, GoogleMock, nlohmann-json and the standard library
+// anew in each test file (about 0.8 s of 5-13 s), and compiling is most of
+// CI's time. Only third-party and standard headers: a header of ours here
+// would make every test rebuild when it changes.
 #ifndef KVASIR_TESTS_TESTING_PRECOMPILED_H_
 #define KVASIR_TESTS_TESTING_PRECOMPILED_H_
 
