@@ -24,13 +24,14 @@ namespace kvasir::engine::quant::internal {
 namespace {
 
 // ---- Decode-oriented kernels (Q8_0, Q4_K, Q6_K) ----
-// Fewer vector operations per weight byte than the Pair path above, because
-// at m = 1 these run at the rate the cores can decode, not at the memory's:
-// the scales of a super-block are converted to floats in one vector; lane
-// scales come from one permute; the offsets (mins, -32, -128) of a whole
-// super-block are one FMA against the activations' half sums; the nibbles of
-// 32 bytes are split with one variable shift of a broadcast load; each row
-// keeps two accumulators so consecutive FMAs do not wait for each other.
+// Fewer vector operations per weight byte than quant_dot_avx512.cc's Pair
+// path, because at m = 1 these run at the rate the cores can decode, not at
+// the memory's: the scales of a super-block are converted to floats in one
+// vector; lane scales come from one permute; the offsets (mins, -32, -128)
+// of a whole super-block are one FMA against the activations' half sums;
+// the nibbles of 32 bytes are split with one variable shift of a broadcast
+// load; each row keeps two accumulators so consecutive FMAs do not wait for
+// each other.
 
 // [a x8, b x8] from the f16 values at p and q.
 KVASIR_AVX512 inline __m512 TwoHalves(const uint8_t* p, const uint8_t* q) {
@@ -80,6 +81,16 @@ KVASIR_AVX512 inline __m128i KScalesMins(const uint8_t* p) {
                     _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
 }
 
+// odd[r] -= off * the half sums of super-block j / 8 in activation row r:
+// the offsets (Q4_K's mins, Q6_K's -32) of a whole super-block, one FMA.
+template <int R>
+KVASIR_AVX512 inline void SubtractOffsets(__m512 off, const ActRows& a,
+                                          int64_t j, __m512* odd) {
+  for (int r = 0; r < R; ++r) {
+    odd[r] = _mm512_fnmadd_ps(off, _mm512_loadu_ps(a.ds(r) + j * 2), odd[r]);
+  }
+}
+
 struct Q4KFast {
   template <int R>
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
@@ -104,10 +115,7 @@ struct Q4KFast {
                             15, 15),
           sm);
       const int64_t j = sb * 8;
-      for (int r = 0; r < R; ++r) {
-        odd[r] =
-            _mm512_fnmadd_ps(mins, _mm512_loadu_ps(a.ds(r) + j * 2), odd[r]);
-      }
+      SubtractOffsets<R>(mins, a, j, odd);
       const uint8_t* qs = b + 16;
       auto pair = [&](auto c_const) KVASIR_AVX512 {
         constexpr int c = decltype(c_const)::value;
@@ -167,10 +175,7 @@ struct Q4KInterleaved {
           _mm512_set1_ps(Half(b + 2)));
       const float d = Half(b);
       const int64_t j = sb * 8;
-      for (int r = 0; r < R; ++r) {
-        odd[r] =
-            _mm512_fnmadd_ps(mins, _mm512_loadu_ps(a.ds(r) + j * 2), odd[r]);
-      }
+      SubtractOffsets<R>(mins, a, j, odd);
       const __m512i q0 = _mm512_loadu_si512(b + 16);
       const __m512i q1 = _mm512_loadu_si512(b + 80);
       __m512i sum[R];
@@ -226,10 +231,7 @@ struct Q6KFast {
       const int64_t j = sb * 8;
       // The -32 offset of every value: -32 * sc_h * (d_x * Σq) per half.
       const __m512 off = _mm512_mul_ps(sc, _mm512_set1_ps(32.0f));
-      for (int r = 0; r < R; ++r) {
-        odd[r] =
-            _mm512_fnmadd_ps(off, _mm512_loadu_ps(a.ds(r) + j * 2), odd[r]);
-      }
+      SubtractOffsets<R>(off, a, j, odd);
       auto half = [&](auto h_const) KVASIR_AVX512 {
         constexpr int h = decltype(h_const)::value;
         const __m512i ql = _mm512_loadu_si512(b + h * 64);
