@@ -62,6 +62,11 @@ inline int64_t ScratchFloats(int head_dim) {
 void AttendRangePortable(const RangeTask& task);
 void AttendRangeAvx2(const RangeTask& task);    // avx2, fma
 void AttendRangeAvx512(const RangeTask& task);  // avx512f, avx512bw, fma
+// AttendRangeAvx512 where the CPU also has avx512_bf16: a bf16 cache's
+// scores are products of K with the query rounded to bf16 (to nearest
+// even), accumulated in f32, as llama.cpp does for a bf16 cache. Other
+// caches (and heads over 256) run AttendRangeAvx512.
+void AttendRangeAvx512Bf16(const RangeTask& task);
 
 }  // namespace kvasir::engine::ops::internal
 

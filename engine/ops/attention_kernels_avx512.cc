@@ -56,6 +56,8 @@ struct V {
   // through every key; 2 passes over the L1-resident V rows cost less).
   static constexpr int kQkSplit = 2;
   static constexpr int PvGroup(int queries) { return queries <= 2 ? 4 : 2; }
+  // TileStep scores f32 products with kt (bf16_dot::V below: bf16 pairs).
+  static constexpr bool kPairScores = false;
 
   KVASIR_ATTN_TARGET static F Zero() { return _mm512_setzero_ps(); }
   KVASIR_ATTN_TARGET static F Set1(float x) { return _mm512_set1_ps(x); }
@@ -144,6 +146,12 @@ struct V {
         }
       }
     }
+    return ReduceRowSums(acc);
+  }
+
+  // Lane t of the result: the sum of the lanes of acc[4 * (t % 4) + t / 4]
+  // (OneQueryScores' row sums), in a tree of 30 shuffles and 15 adds.
+  KVASIR_ATTN_TARGET static F ReduceRowSums(const F acc[16]) {
     // 128-bit lanes: halves of each pair of rows, then quarters.
     F c[8];
 #pragma GCC unroll 8
@@ -185,29 +193,154 @@ struct V {
                        _MM_HINT_T0);
         }
       }
-#pragma GCC unroll 16
-      for (int s = 0; s < 4; ++s) {
-        const int b = 8 >> s;
-        const __m512i lo = _mm512_load_si512(kTransposeIdx.lo[s].data());
-        const __m512i hi = _mm512_load_si512(kTransposeIdx.hi[s].data());
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; ++i) {
-          if ((i & b) != 0) continue;
-          const F a = r[i];
-          const F c = r[i | b];
-          r[i] = _mm512_permutex2var_ps(a, lo, c);
-          r[i | b] = _mm512_permutex2var_ps(a, hi, c);
-        }
-      }
+      Transpose16(r);
 #pragma GCC unroll 16
       for (int d = 0; d < 16; ++d) Store(kt + (d0 + d) * kChunk, r[d]);
+    }
+  }
+
+  // r[d][t] = r[t][d] (a 16 x 16 transpose of 32-bit lanes).
+  KVASIR_ATTN_TARGET static void Transpose16(F r[16]) {
+#pragma GCC unroll 16
+    for (int s = 0; s < 4; ++s) {
+      const int b = 8 >> s;
+      const __m512i lo = _mm512_load_si512(kTransposeIdx.lo[s].data());
+      const __m512i hi = _mm512_load_si512(kTransposeIdx.hi[s].data());
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        if ((i & b) != 0) continue;
+        const F a = r[i];
+        const F c = r[i | b];
+        r[i] = _mm512_permutex2var_ps(a, lo, c);
+        r[i | b] = _mm512_permutex2var_ps(a, hi, c);
+      }
     }
   }
 };
 
 #include "engine/ops/attention_kernel.inc"
 
+// The same kernel where the CPU has AVX512_BF16, for a bf16 cache: scores
+// are vdpbf16ps products of K's bf16 pairs with the query rounded to bf16
+// (to nearest even), accumulated in f32. That is what llama.cpp does for a
+// bf16 cache (it converts q to K's type for the dot product), and half the
+// instructions of widening K and multiplying in f32: one vdpbf16ps does
+// the work of two FMAs, and K needs half the transposition and no
+// widening. Softmax and P.V stay f32 (llama.cpp widens a bf16 V as well).
+namespace bf16_dot {
+
+#undef KVASIR_ATTN_TARGET
+#define KVASIR_ATTN_TARGET                             \
+  __attribute__((                                      \
+      target("avx512f,avx512bw,avx512vl,avx512dq,fma," \
+             "avx512bf16")))
+
+struct V : internal::V {
+  // TileStep scores bf16 pairs (kt from TransposeChunk below), converting
+  // its queries on the stack: head sizes up to kMaxPairHeadDim.
+  static constexpr bool kPairScores = true;
+  static constexpr int kMaxPairHeadDim = 256;
+
+  // out[e / 2] = the bf16 pair (q[e], q[e + 1]), lower half first; hd / 2
+  // dwords (hd a multiple of 16).
+  KVASIR_ATTN_TARGET static void QueryPairs(const float* q, int hd,
+                                            uint32_t* out) {
+    int d = 0;
+    for (; d + 32 <= hd; d += 32) {
+      _mm512_storeu_si512(out + d / 2, (__m512i)_mm512_cvtne2ps_pbh(
+                                           Load(q + d + 16), Load(q + d)));
+    }
+    if (d < hd) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + d / 2),
+                          (__m256i)_mm512_cvtneps_pbh(Load(q + d)));
+    }
+  }
+  // 16 dwords of kt (bf16 pairs) as a vector.
+  KVASIR_ATTN_TARGET static F LoadPairs(const uint32_t* p) {
+    return _mm512_castsi512_ps(_mm512_loadu_si512(p));
+  }
+  // acc + the pair products of k's lanes with the one pair q2.
+  KVASIR_ATTN_TARGET static F DotPairs(F acc, F k, uint32_t q2) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(k),
+                            (__m512bh)_mm512_set1_epi32(static_cast<int>(q2)));
+  }
+
+  // OneQueryScores of the base on bf16 pairs: K rows as they are stored
+  // against q rounded to bf16, 32 elements per instruction. Only a bf16
+  // cache comes here (AttendRangeAvx512Bf16 sends the others to the base).
+  KVASIR_ATTN_TARGET static F OneQueryScores(const float* q, const uint16_t* k,
+                                             int hd, int slots,
+                                             const uint16_t* next_k,
+                                             int next_slots) {
+    F acc[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) acc[i] = Zero();
+    for (int d = 0; d < hd; d += 32) {
+      // The last step of a head of 16 (mod 32) elements: half vectors,
+      // zero above.
+      const bool half = d + 32 > hd;
+      const __mmask16 lanes = half ? 0x00FF : 0xFFFF;
+      const __m512bh qd =
+          half ? (__m512bh)_mm512_zextsi256_si512(
+                     (__m256i)_mm512_cvtneps_pbh(Load(q + d)))
+               : _mm512_cvtne2ps_pbh(Load(q + d + 16), Load(q + d));
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        const int t = 4 * (i % 4) + i / 4;
+        if (t < slots) {
+          const __m512i row = _mm512_maskz_loadu_epi32(lanes, k + t * hd + d);
+          acc[i] = _mm512_dpbf16_ps(acc[i], (__m512bh)row, qd);
+        }
+        if (t < next_slots) {
+          _mm_prefetch(reinterpret_cast<const char*>(next_k + t * hd + d),
+                       _MM_HINT_T0);
+        }
+      }
+    }
+    return ReduceRowSums(acc);
+  }
+
+  // kt, as hd / 2 rows of 16 dwords: kt[e][t] = the bf16 pair (k[t][2e],
+  // k[t][2e + 1]) for t < slots, 0 for slots <= t < 16. k: `slots` rows of
+  // hd bf16 (a multiple of 16). Prefetches the first `next_slots` rows of
+  // next_k along the way.
+  KVASIR_ATTN_TARGET static void TransposeChunk(const uint16_t* k, int hd,
+                                                int slots, float* kt,
+                                                const uint16_t* next_k,
+                                                int next_slots) {
+    const int pairs = hd / 2;
+    for (int e0 = 0; e0 < pairs; e0 += 16) {
+      const int n = std::min(16, pairs - e0);
+      const __mmask16 lanes = static_cast<__mmask16>((1u << n) - 1u);
+      F r[16];
+#pragma GCC unroll 16
+      for (int t = 0; t < 16; ++t) {
+        r[t] = t < slots ? _mm512_maskz_loadu_ps(lanes, k + t * hd + 2 * e0)
+                         : Zero();
+        if (t < next_slots) {
+          _mm_prefetch(reinterpret_cast<const char*>(next_k + t * hd + 2 * e0),
+                       _MM_HINT_T0);
+        }
+      }
+      Transpose16(r);
+      for (int e = 0; e < n; ++e) Store(kt + (e0 + e) * kChunk, r[e]);
+    }
+  }
+};
+
+#include "engine/ops/attention_kernel.inc"
+
+}  // namespace bf16_dot
 }  // namespace
+
+void AttendRangeAvx512Bf16(const RangeTask& task) {
+  if (task.dtype == kvcache::KvDtype::kBF16 &&
+      task.head_dim <= bf16_dot::V::kMaxPairHeadDim) {
+    bf16_dot::AttendRangeT<uint16_t>(task);
+  } else {
+    AttendRangeAvx512(task);
+  }
+}
 
 void AttendRangeAvx512(const RangeTask& task) {
   switch (task.dtype) {

@@ -45,6 +45,9 @@ void StoreRow(const float* src, int count, KvDtype dtype, std::byte* dst,
 
 bool IsaSupported(AttentionIsa isa) {
   switch (isa) {
+    case AttentionIsa::kAvx512Bf16:
+      return IsaSupported(AttentionIsa::kAvx512) &&
+             __builtin_cpu_supports("avx512bf16");
     case AttentionIsa::kAvx512:
       return __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") &&
@@ -66,6 +69,8 @@ absl::string_view AttentionIsaName(AttentionIsa isa) {
   switch (isa) {
     case AttentionIsa::kAuto:
       return "auto";
+    case AttentionIsa::kAvx512Bf16:
+      return "avx512bf16";
     case AttentionIsa::kAvx512:
       return "avx512";
     case AttentionIsa::kAvx2:
@@ -119,8 +124,8 @@ absl::StatusOr<std::unique_ptr<PagedAttention>> PagedAttention::Create(
   if (const char* env = std::getenv("KVASIR_ATTENTION_ISA");
       isa == AttentionIsa::kAuto && env != nullptr) {
     const absl::string_view name(env);
-    for (AttentionIsa i : {AttentionIsa::kAvx512, AttentionIsa::kAvx2,
-                           AttentionIsa::kPortable}) {
+    for (AttentionIsa i : {AttentionIsa::kAvx512Bf16, AttentionIsa::kAvx512,
+                           AttentionIsa::kAvx2, AttentionIsa::kPortable}) {
       if (name == AttentionIsaName(i)) isa = i;
     }
   }
@@ -130,9 +135,13 @@ absl::StatusOr<std::unique_ptr<PagedAttention>> PagedAttention::Create(
                      AttentionIsaName(isa), " kernel"));
   }
   if (isa == AttentionIsa::kAuto) {
-    isa = IsaSupported(AttentionIsa::kAvx512) ? AttentionIsa::kAvx512
-          : IsaSupported(AttentionIsa::kAvx2) ? AttentionIsa::kAvx2
-                                              : AttentionIsa::kPortable;
+    for (AttentionIsa i : {AttentionIsa::kAvx512Bf16, AttentionIsa::kAvx512,
+                           AttentionIsa::kAvx2, AttentionIsa::kPortable}) {
+      if (IsaSupported(i)) {
+        isa = i;
+        break;
+      }
+    }
   }
   // The vector kernels work in whole 16-float vectors of a head.
   if (options.layout.head_dim % 16 != 0) isa = AttentionIsa::kPortable;
@@ -301,9 +310,10 @@ void PagedAttention::Run(int layer, const float* q, int64_t q_stride,
   const int64_t split_queries =
       std::min<int64_t>(kMaxSplitQueries, int64_t{options_.max_rows} * group);
   void (*kernel)(const internal::RangeTask&) =
-      isa_ == AttentionIsa::kAvx512 ? internal::AttendRangeAvx512
-      : isa_ == AttentionIsa::kAvx2 ? internal::AttendRangeAvx2
-                                    : internal::AttendRangePortable;
+      isa_ == AttentionIsa::kAvx512Bf16 ? internal::AttendRangeAvx512Bf16
+      : isa_ == AttentionIsa::kAvx512   ? internal::AttendRangeAvx512
+      : isa_ == AttentionIsa::kAvx2     ? internal::AttendRangeAvx2
+                                        : internal::AttendRangePortable;
 
   auto run_task = [&](const Task& t, int thread) {
     const WorkItem& item = items_[t.item];

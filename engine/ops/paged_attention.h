@@ -17,10 +17,13 @@
 namespace kvasir::engine::ops {
 
 // The instruction set the attention kernel runs on. kAuto picks the best
-// the CPU has (cpuid at run time): AVX-512, else AVX2 + FMA, else the
-// portable code. The vector kernels need head_dim % 16 == 0; other head
-// sizes always run the portable code.
-enum class AttentionIsa { kAuto, kAvx512, kAvx2, kPortable };
+// the CPU has (cpuid at run time): AVX-512 with AVX512_BF16, else AVX-512,
+// else AVX2 + FMA, else the portable code. The vector kernels need
+// head_dim % 16 == 0; other head sizes always run the portable code.
+// kAvx512Bf16 differs from kAvx512 for a bf16 cache only (head_dim <= 256):
+// its scores multiply K with the query rounded to bf16, as llama.cpp does
+// for a bf16 cache, where the others multiply in f32.
+enum class AttentionIsa { kAuto, kAvx512Bf16, kAvx512, kAvx2, kPortable };
 absl::string_view AttentionIsaName(AttentionIsa isa);  // "avx512", ...
 
 // Causal self-attention over a paged KV cache, for a batch of sequences
@@ -80,8 +83,8 @@ class PagedAttention {
     int64_t min_parallel_macs = int64_t{1} << 18;
     // Forced instruction set (tests force kAvx2 and kPortable to cover
     // other CPUs); kAuto = the best this CPU has, or the one the
-    // environment variable KVASIR_ATTENTION_ISA names ("avx512", "avx2",
-    // "portable"; for A/B runs of whole programs).
+    // environment variable KVASIR_ATTENTION_ISA names ("avx512bf16",
+    // "avx512", "avx2", "portable"; for A/B runs of whole programs).
     AttentionIsa isa = AttentionIsa::kAuto;
   };
 

@@ -47,6 +47,9 @@ struct SeqSpec {
 
 bool CpuRuns(AttentionIsa isa) {
   switch (isa) {
+    case AttentionIsa::kAvx512Bf16:
+      return CpuRuns(AttentionIsa::kAvx512) &&
+             __builtin_cpu_supports("avx512bf16");
     case AttentionIsa::kAvx512:
       return __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") &&
@@ -287,7 +290,15 @@ void PagedAttentionTest::RunCase(const std::vector<SeqSpec>& specs) {
       const int row = seqs[i].row + j;
       for (int head = 0; head < h; ++head) {
         const int g = head / group;
-        const float* qh = q.data() + row * q_stride + head * hd;
+        // The AVX512_BF16 kernel scores a bf16 cache with the query
+        // rounded to bf16 (to nearest even).
+        const bool rounds_q = attention->isa() == AttentionIsa::kAvx512Bf16 &&
+                              dtype_ == KvDtype::kBF16;
+        std::vector<float> qh(hd);
+        for (int e = 0; e < hd; ++e) {
+          const float x = q[row * q_stride + head * hd + e];
+          qh[e] = rounds_q ? Bf16ToFloat(FloatToBf16(x)) : x;
+        }
         std::vector<double> sc(pos + 1), exact(pos + 1);
         double mx = -1e300, mx_exact = -1e300;
         // Int8: a key's score moves by at most
@@ -372,8 +383,8 @@ INSTANTIATE_TEST_SUITE_P(
                           Heads{12, 12, 64}, Heads{12, 1, 64}, Heads{6, 2, 32}),
         ::testing::Values(KvDtype::kF32, KvDtype::kBF16, KvDtype::kInt8),
         ::testing::Values(4, 16, 40),
-        ::testing::Values(AttentionIsa::kAvx512, AttentionIsa::kAvx2,
-                          AttentionIsa::kPortable)),
+        ::testing::Values(AttentionIsa::kAvx512Bf16, AttentionIsa::kAvx512,
+                          AttentionIsa::kAvx2, AttentionIsa::kPortable)),
     [](const auto& info) {
       const Heads& hs = std::get<0>(info.param);
       return absl::StrCat("H", hs.n_heads, "_Hkv", hs.n_kv_heads, "_hd",
