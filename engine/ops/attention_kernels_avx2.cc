@@ -88,8 +88,8 @@ struct V {
   static constexpr int PvGroup(int /*queries*/) { return 1; }
   // No OneQueryScores: one query transposes its chunks as more do.
   static constexpr bool kOneQueryScores = false;
-  // TileStep scores f32 products with kt.
-  static constexpr bool kPairScores = false;
+  // TileStep scores and P.V in f32.
+  static constexpr bool kBf16Pairs = false;
 
   KVASIR_ATTN_TARGET static F Zero() {
     return {_mm256_setzero_ps(), _mm256_setzero_ps()};

@@ -56,8 +56,8 @@ struct V {
   // through every key; 2 passes over the L1-resident V rows cost less).
   static constexpr int kQkSplit = 2;
   static constexpr int PvGroup(int queries) { return queries <= 2 ? 4 : 2; }
-  // TileStep scores f32 products with kt (bf16_dot::V below: bf16 pairs).
-  static constexpr bool kPairScores = false;
+  // TileStep scores and P.V in f32 (bf16_dot::V below: on bf16 pairs).
+  static constexpr bool kBf16Pairs = false;
 
   KVASIR_ATTN_TARGET static F Zero() { return _mm512_setzero_ps(); }
   KVASIR_ATTN_TARGET static F Set1(float x) { return _mm512_set1_ps(x); }
@@ -235,10 +235,26 @@ namespace bf16_dot {
       target("avx512f,avx512bw,avx512vl,avx512dq,fma," \
              "avx512bf16")))
 
+// permutex2var indices (lo = 0..15, hi = 16..31) of element e of a
+// 32-element slice in pair order (V::PairRows): element 8L + j is lo's
+// dword 4L + j for j < 4, hi's dword 4L + j - 4 for 4 <= j < 8.
+constexpr std::array<std::array<int32_t, 16>, 2> MakeFromPairOrder() {
+  std::array<std::array<int32_t, 16>, 2> idx{};
+  for (int e = 0; e < 32; ++e) {
+    const int lane = e / 8;
+    const int j = e % 8;
+    idx[e / 16][e % 16] = j < 4 ? 4 * lane + j : 16 + 4 * lane + j - 4;
+  }
+  return idx;
+}
+alignas(64) constexpr std::array<std::array<int32_t, 16>, 2> kFromPairOrder =
+    MakeFromPairOrder();
+
 struct V : internal::V {
-  // TileStep scores bf16 pairs (kt from TransposeChunk below), converting
-  // its queries on the stack: head sizes up to kMaxPairHeadDim.
-  static constexpr bool kPairScores = true;
+  // TileStep scores bf16 pairs (kt from TransposeChunk below) and runs
+  // P.V on pairs of keys, converting queries and weights on the stack:
+  // head sizes up to kMaxPairHeadDim.
+  static constexpr bool kBf16Pairs = true;
   static constexpr int kMaxPairHeadDim = 256;
 
   // out[e / 2] = the bf16 pair (q[e], q[e + 1]), lower half first; hd / 2
@@ -255,6 +271,37 @@ struct V : internal::V {
                           (__m256i)_mm512_cvtneps_pbh(Load(q + d)));
     }
   }
+  // P.V on bf16 pairs of keys: output slices of 32 elements accumulate in
+  // "pair order" (the order PairRows leaves them in), which FromPairOrder
+  // undoes once per range.
+  //
+  // V rows t (r0) and t + 1 (r1; null: zeros), 32 bf16 each, interleaved
+  // as bf16 pairs: lo's dword 4L + j = (r0[8L + j], r1[8L + j]), hi's =
+  // (r0[8L + 4 + j], r1[8L + 4 + j]) for L, j < 4.
+  KVASIR_ATTN_TARGET static void PairRows(const uint16_t* r0,
+                                          const uint16_t* r1, F* lo, F* hi) {
+    const __m512i a = _mm512_loadu_si512(r0);
+    const __m512i b =
+        r1 != nullptr ? _mm512_loadu_si512(r1) : _mm512_setzero_si512();
+    *lo = _mm512_castsi512_ps(_mm512_unpacklo_epi16(a, b));
+    *hi = _mm512_castsi512_ps(_mm512_unpackhi_epi16(a, b));
+  }
+  // out[j] = the bf16 pair (p[2j], p[2j + 1]) for j < 8.
+  KVASIR_ATTN_TARGET static void WeightPairs(const float* p, uint32_t* out) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                        (__m256i)_mm512_cvtneps_pbh(Load(p)));
+  }
+  // 32 floats from pair order (lo = o[0..15], hi = o[16..31] as PairRows
+  // left them) to element order, in place.
+  KVASIR_ATTN_TARGET static void FromPairOrder(float* o) {
+    const F lo = Load(o);
+    const F hi = Load(o + 16);
+    Store(o, _mm512_permutex2var_ps(
+                 lo, _mm512_load_si512(kFromPairOrder[0].data()), hi));
+    Store(o + 16, _mm512_permutex2var_ps(
+                      lo, _mm512_load_si512(kFromPairOrder[1].data()), hi));
+  }
+
   // 16 dwords of kt (bf16 pairs) as a vector.
   KVASIR_ATTN_TARGET static F LoadPairs(const uint32_t* p) {
     return _mm512_castsi512_ps(_mm512_loadu_si512(p));
