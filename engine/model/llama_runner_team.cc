@@ -109,6 +109,7 @@ absl::Status LlamaRunner::ForwardInTeam(
       } else if (t == 0) {
         p.quant->PrepareDecode(*quant_ctx_, in, rows);
       }
+      if (p.dense == nullptr) p.quant->ArmDecodeSlice(*quant_ctx_, rows, t, nt);
       barrier.Wait(nt);
       if (p.dense != nullptr) {
         p.dense->GemvSlice(*matmul_ctx_, in, rows, y, t, nt);

@@ -211,6 +211,9 @@ absl::StatusOr<std::unique_ptr<QuantContext>> QuantContext::Create(
   ctx->vnni_ =
       batched == Batched::kVnni ||
       (batched == Batched::kAuto && !ctx->amx_ && isa == Isa::kAvx512Vnni);
+  ctx->decode_cursor_count_ = std::max(1, omp_get_max_threads());
+  ctx->decode_cursors_ =
+      std::make_unique<ops::WorkCursor[]>(ctx->decode_cursor_count_);
   if (ctx->vnni_) ctx->batched_min_rows_ = kDefaultVnniMinRows;
   if (options.batched_min_rows > 0) {
     ctx->batched_min_rows_ = options.batched_min_rows;
@@ -360,7 +363,11 @@ absl::Status QuantLinear::Forward(QuantContext& ctx, const float* x, int m,
   if (quantized_) QuantizeRows(ctx, x, m, 0, m);
   if (m <= kMaxTileRows) {
 #pragma omp parallel
-    DecodeSlice(ctx, x, m, y, omp_get_thread_num(), omp_get_num_threads());
+    {
+      ArmDecodeSlice(ctx, m, omp_get_thread_num(), omp_get_num_threads());
+#pragma omp barrier
+      DecodeSlice(ctx, x, m, y, omp_get_thread_num(), omp_get_num_threads());
+    }
     return absl::OkStatus();
   }
   const ActRows all_rows{
@@ -474,9 +481,37 @@ void QuantLinear::DecodeSlice(const QuantContext& ctx, const float* x, int m,
     }
     return;
   }
-  // Decode: the weights are read once, so the cost is their bytes. Each
-  // thread streams one contiguous byte range (split by bytes, not rows:
-  // parts differ in bytes per row) with no scheduling between rows.
+  // Decode: the weights are read once, so the cost is their bytes. The
+  // weights are split into ranges of bytes (not rows: parts differ in bytes
+  // per row); each thread streams its share of them in order, then takes
+  // over those the others have not reached (a core that runs late, its vCPU
+  // preempted or its memory slower for a while, would otherwise keep the
+  // team waiting at the next barrier).
+  const int64_t ranges = int64_t{kDecodeRangesPerThread} * threads;
+  auto run = [&](int64_t r) {
+    RunByteRange(ctx, x, m, y, weight_bytes_ * r / ranges,
+                 weight_bytes_ * (r + 1) / ranges);
+  };
+  if (threads <= ctx.decode_cursor_count_) {
+    ops::ClaimAll(ctx.decode_cursors_.get(), thread, threads, run);
+  } else {
+    for (int64_t r = ranges * thread / threads;
+         r < ranges * (thread + 1) / threads; ++r) {
+      run(r);
+    }
+  }
+}
+
+void QuantLinear::ArmDecodeSlice(const QuantContext& ctx, int m, int thread,
+                                 int threads) const {
+  if (TakesVnni(ctx, m) || threads > ctx.decode_cursor_count_) return;
+  const int64_t ranges = int64_t{kDecodeRangesPerThread} * threads;
+  ctx.decode_cursors_[thread].Arm(ranges * thread / threads,
+                                  ranges * (thread + 1) / threads);
+}
+
+void QuantLinear::RunByteRange(const QuantContext& ctx, const float* x, int m,
+                               float* y, int64_t lo, int64_t hi) const {
   const KernelTable& table = Table(ctx.isa_);
   const int64_t k = in_features_;
   const ActRows all_rows{.base = ctx.act_.get(),
@@ -484,9 +519,6 @@ void QuantLinear::DecodeSlice(const QuantContext& ctx, const float* x, int m,
                          .nbp = internal::ActPaddedBlocks(k)};
   const int64_t out = out_features_;
   const bool interleaved = InterleavesQ4K(ctx, m);
-  const int64_t total = weight_bytes_;
-  const int64_t nt = threads, t = thread;
-  const int64_t lo = total * t / nt, hi = total * (t + 1) / nt;
   int64_t byte0 = 0, row0 = 0;  // where the part starts
   for (const Part& p : parts_) {
     const int64_t rb = RowBytes(p.type, k);

@@ -189,10 +189,10 @@ TEST(QuantLinearVnniTest, UncoveredPartUsesTheDotKernels) {
 }
 
 // The team split of a batched decode step: PrepareDecode on one thread,
-// then DecodeSlice by each thread of a team (as 1 thread and as this
-// machine's count, in a parallel region and one after the other, where the
-// first slice claims every VNNI task) gives Forward's bits; DecodesInTeam
-// says where.
+// ArmDecodeSlice then DecodeSlice by each thread of a team (as 1 thread and
+// as this machine's count, in a parallel region and one after the other,
+// where the first slice claims every VNNI task and every byte range of the
+// dot kernels) gives Forward's bits; DecodesInTeam says where.
 TEST(QuantLinearVnniTest, TeamSlicesMatchForwardBitForBit) {
   if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   std::mt19937 rng(36);
@@ -222,9 +222,17 @@ TEST(QuantLinearVnniTest, TeamSlicesMatchForwardBitForBit) {
       linear->PrepareDecode(*ctx, x.data(), m);
       if (parallel) {
 #pragma omp parallel num_threads(threads)
-        linear->DecodeSlice(*ctx, x.data(), m, y.data(), omp_get_thread_num(),
-                            omp_get_num_threads());
+        {
+          linear->ArmDecodeSlice(*ctx, m, omp_get_thread_num(),
+                                 omp_get_num_threads());
+#pragma omp barrier
+          linear->DecodeSlice(*ctx, x.data(), m, y.data(), omp_get_thread_num(),
+                              omp_get_num_threads());
+        }
       } else {
+        for (int t = 0; t < threads; ++t) {
+          linear->ArmDecodeSlice(*ctx, m, t, threads);
+        }
         for (int t = 0; t < threads; ++t) {
           linear->DecodeSlice(*ctx, x.data(), m, y.data(), t, threads);
         }
