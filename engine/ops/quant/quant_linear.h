@@ -191,11 +191,11 @@ class QuantLinear {
   // ctx (one PrepareDecode per team call); below them each thread claims
   // the byte ranges of its share in order, then those left in the others'
   // (ops::WorkCursor). Either way the slices together cover y whatever the
-  // threads' timing. Only where
-  // DecodesInTeam(ctx, m, threads): m <= 4 rows below the batched paths, or the
-  // VNNI panels for m up to kVnniTeamMaxRows (a batched decode step; longer
-  // prefill chunks run Forward's own region), with room in ctx (the context
-  // given to Create) for m rows and a scratch per thread.
+  // threads' timing. Only where DecodesInTeam(ctx, m, threads): m <= 4 rows
+  // below the batched paths, or the VNNI panels for m up to
+  // kVnniTeamMaxRows (a batched decode step; longer prefill chunks run
+  // Forward's own region), with room in ctx (the context given to Create)
+  // for m rows and a scratch per thread.
   static constexpr int kVnniTeamMaxRows = 64;
   bool DecodesInTeam(const QuantContext& ctx, int m, int threads) const;
   void PrepareDecode(QuantContext& ctx, const float* x, int m) const;
