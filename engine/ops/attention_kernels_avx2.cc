@@ -128,6 +128,15 @@ struct V {
   KVASIR_ATTN_TARGET static float HSum(F x) {
     return HSum8(_mm256_add_ps(x.lo, x.hi));
   }
+  // out[i] = HMax(x[i]) (HSum(x[i])) for i < N.
+  template <int N>
+  KVASIR_ATTN_TARGET static void HMaxN(const F* x, float* out) {
+    for (int i = 0; i < N; ++i) out[i] = HMax(x[i]);
+  }
+  template <int N>
+  KVASIR_ATTN_TARGET static void HSumN(const F* x, float* out) {
+    for (int i = 0; i < N; ++i) out[i] = HSum(x[i]);
+  }
   // Lanes >= n (0 <= n <= 16) replaced by `fill`.
   KVASIR_ATTN_TARGET static F KeepFirst(F x, int n, float fill) {
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
