@@ -348,9 +348,13 @@ struct V : internal::V {
     return _mm512_castsi512_ps(_mm512_loadu_si512(p));
   }
   // acc + the pair products of k's lanes with the one pair q2.
+  // (The broadcast is spelled as from an xmm: clang 16 crashes on
+  // _mm512_set1_epi32 cast to __m512bh. GCC still loads it with one
+  // vpbroadcastd from memory.)
   KVASIR_ATTN_TARGET static F DotPairs(F acc, F k, uint32_t q2) {
-    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(k),
-                            (__m512bh)_mm512_set1_epi32(static_cast<int>(q2)));
+    const __m512i q =
+        _mm512_broadcastd_epi32(_mm_cvtsi32_si128(static_cast<int>(q2)));
+    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(k), (__m512bh)q);
   }
 
   // OneQueryScores of the base on bf16 pairs: K rows as they are stored
