@@ -64,8 +64,10 @@ void AttendRangeAvx2(const RangeTask& task);    // avx2, fma
 void AttendRangeAvx512(const RangeTask& task);  // avx512f, avx512bw, fma
 // AttendRangeAvx512 where the CPU also has avx512_bf16: a bf16 cache's
 // scores are products of K with the query rounded to bf16 (to nearest
-// even), accumulated in f32, as llama.cpp does for a bf16 cache. Other
-// caches (and heads over 256) run AttendRangeAvx512.
+// even), accumulated in f32, as llama.cpp does for a bf16 cache; P.V
+// multiplies V with the softmax weights rounded to bf16 (each output
+// within 2^-8 max|V| of the result with f32 weights). Other caches (and
+// heads over 256) run AttendRangeAvx512.
 void AttendRangeAvx512Bf16(const RangeTask& task);
 
 }  // namespace kvasir::engine::ops::internal

@@ -22,7 +22,9 @@ namespace kvasir::engine::ops {
 // head_dim % 16 == 0; other head sizes always run the portable code.
 // kAvx512Bf16 differs from kAvx512 for a bf16 cache only (head_dim <= 256):
 // its scores multiply K with the query rounded to bf16, as llama.cpp does
-// for a bf16 cache, where the others multiply in f32.
+// for a bf16 cache, and P.V multiplies V with the softmax weights rounded
+// to bf16 (each output within 2^-8 max|V| of the result with f32
+// weights), where the others multiply in f32.
 enum class AttentionIsa { kAuto, kAvx512Bf16, kAvx512, kAvx2, kPortable };
 absl::string_view AttentionIsaName(AttentionIsa isa);  // "avx512", ...
 
