@@ -46,14 +46,18 @@ struct RangeTask {
   int64_t o_row_stride = 0;
   float* m = nullptr;
   float* l = nullptr;
-  // Thread-private scratch of at least ScratchFloats(head_dim) floats.
+  // Thread-private scratch of at least ScratchFloats(head_dim, queries)
+  // floats, queries >= n_new * group for the bf16 pair kernel (else 0).
   float* scratch = nullptr;
   float scale = 0.0f;  // 1 / sqrt(head_dim)
   bool normalize = true;
 };
 
-inline int64_t ScratchFloats(int head_dim) {
-  return int64_t{2} * kChunk * head_dim;
+// A chunk's K and V (2 * kChunk * head_dim), then, for the bf16 pair
+// kernel (AttendRangeAvx512Bf16 on a bf16 cache), `pair_queries` queries
+// rounded to bf16 pairs (head_dim / 2 each), once per range.
+inline int64_t ScratchFloats(int head_dim, int64_t pair_queries) {
+  return int64_t{2} * kChunk * head_dim + pair_queries * head_dim / 2;
 }
 
 // The same contract on three instruction sets. The AVX-512 and AVX2 kernels
@@ -66,8 +70,8 @@ void AttendRangeAvx512(const RangeTask& task);  // avx512f, avx512bw, fma
 // scores are products of K with the query rounded to bf16 (to nearest
 // even), accumulated in f32, as llama.cpp does for a bf16 cache; P.V
 // multiplies V with the softmax weights rounded to bf16 (each output
-// within 2^-8 max|V| of the result with f32 weights). Other caches (and
-// heads over 256) run AttendRangeAvx512.
+// within 2^-8 max|V| of the result with f32 weights). Other caches run
+// AttendRangeAvx512.
 void AttendRangeAvx512Bf16(const RangeTask& task);
 
 }  // namespace kvasir::engine::ops::internal

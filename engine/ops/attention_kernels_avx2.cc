@@ -128,14 +128,10 @@ struct V {
   KVASIR_ATTN_TARGET static float HSum(F x) {
     return HSum8(_mm256_add_ps(x.lo, x.hi));
   }
-  // out[i] = HMax(x[i]) (HSum(x[i])) for i < N.
-  template <int N>
-  KVASIR_ATTN_TARGET static void HMaxN(const F* x, float* out) {
-    for (int i = 0; i < N; ++i) out[i] = HMax(x[i]);
-  }
-  template <int N>
-  KVASIR_ATTN_TARGET static void HSumN(const F* x, float* out) {
-    for (int i = 0; i < N; ++i) out[i] = HSum(x[i]);
+  // out[i] = HMax(x[i]) (kMax) or HSum(x[i]) for i < N.
+  template <bool kMax, int N>
+  KVASIR_ATTN_TARGET static void HReduceN(const F* x, float* out) {
+    for (int i = 0; i < N; ++i) out[i] = kMax ? HMax(x[i]) : HSum(x[i]);
   }
   // Lanes >= n (0 <= n <= 16) replaced by `fill`.
   KVASIR_ATTN_TARGET static F KeepFirst(F x, int n, float fill) {

@@ -86,22 +86,14 @@ struct V {
   }
   KVASIR_ATTN_TARGET static float HMax(F x) { return _mm512_reduce_max_ps(x); }
   KVASIR_ATTN_TARGET static float HSum(F x) { return _mm512_reduce_add_ps(x); }
-  // out[i] = HMax(x[i]) (HSum(x[i])) for i < N; four vectors reduce
-  // together (Reduce4).
-  template <int N>
-  KVASIR_ATTN_TARGET static void HMaxN(const F* x, float* out) {
+  // out[i] = HMax(x[i]) (kMax) or HSum(x[i]) for i < N; four vectors
+  // reduce together (Reduce4).
+  template <bool kMax, int N>
+  KVASIR_ATTN_TARGET static void HReduceN(const F* x, float* out) {
     if constexpr (N == 4) {
-      Reduce4<true>(x, out);
+      Reduce4<kMax>(x, out);
     } else {
-      for (int i = 0; i < N; ++i) out[i] = HMax(x[i]);
-    }
-  }
-  template <int N>
-  KVASIR_ATTN_TARGET static void HSumN(const F* x, float* out) {
-    if constexpr (N == 4) {
-      Reduce4<false>(x, out);
-    } else {
-      for (int i = 0; i < N; ++i) out[i] = HSum(x[i]);
+      for (int i = 0; i < N; ++i) out[i] = kMax ? HMax(x[i]) : HSum(x[i]);
     }
   }
   // out[i] = the max (kMax) or sum of the 16 lanes of x[i], i < 4, in one
@@ -294,11 +286,9 @@ alignas(64) constexpr std::array<std::array<int32_t, 16>, 2> kFromPairOrder =
     MakeFromPairOrder();
 
 struct V : internal::V {
-  // TileStep scores bf16 pairs (kt from TransposeChunk below) and runs
-  // P.V on pairs of keys, converting queries and weights on the stack:
-  // head sizes up to kMaxPairHeadDim.
+  // TileStep scores bf16 pairs (kt from TransposeChunk below, the queries
+  // from QueryPairs) and runs P.V on pairs of keys.
   static constexpr bool kBf16Pairs = true;
-  static constexpr int kMaxPairHeadDim = 256;
 
   // out[e / 2] = the bf16 pair (q[e], q[e + 1]), lower half first; hd / 2
   // dwords (hd a multiple of 16).
@@ -349,22 +339,22 @@ struct V : internal::V {
   KVASIR_ATTN_TARGET static F LoadPairs(const uint32_t* p) {
     return _mm512_castsi512_ps(_mm512_loadu_si512(p));
   }
-  // acc + the pair products of k's lanes with the one pair q2.
+  // acc + the pair products of k's lanes with the one pair at q2.
   // (The broadcast is spelled as from an xmm: clang 16 crashes on
-  // _mm512_set1_epi32 cast to __m512bh. GCC still loads it with one
-  // vpbroadcastd from memory.)
-  KVASIR_ATTN_TARGET static F DotPairs(F acc, F k, uint32_t q2) {
-    const __m512i q =
-        _mm512_broadcastd_epi32(_mm_cvtsi32_si128(static_cast<int>(q2)));
+  // _mm512_set1_epi32 cast to __m512bh. GCC loads it with one vpbroadcastd
+  // from memory.)
+  KVASIR_ATTN_TARGET static F DotPairs(F acc, F k, const uint32_t* q2) {
+    const __m512i q = _mm512_broadcastd_epi32(_mm_loadu_si32(q2));
     return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_castps_si512(k), (__m512bh)q);
   }
 
   // OneQueryScores of the base on bf16 pairs: K rows as they are stored
-  // against q rounded to bf16, 32 elements per instruction. Only a bf16
-  // cache comes here (AttendRangeAvx512Bf16 sends the others to the base).
-  KVASIR_ATTN_TARGET static F OneQueryScores(const float* q, const uint16_t* k,
-                                             int hd, int slots,
-                                             const uint16_t* next_k,
+  // against q2, the query rounded to bf16 pairs (QueryPairs), 32 elements
+  // per instruction. Only a bf16 cache comes here (AttendRangeAvx512Bf16
+  // sends the others to the base).
+  KVASIR_ATTN_TARGET static F OneQueryScores(const uint32_t* q2,
+                                             const uint16_t* k, int hd,
+                                             int slots, const uint16_t* next_k,
                                              int next_slots) {
     F acc[16];
 #pragma GCC unroll 16
@@ -372,12 +362,8 @@ struct V : internal::V {
     for (int d = 0; d < hd; d += 32) {
       // The last step of a head of 16 (mod 32) elements: half vectors,
       // zero above.
-      const bool half = d + 32 > hd;
-      const __mmask16 lanes = half ? 0x00FF : 0xFFFF;
-      const __m512bh qd =
-          half ? (__m512bh)_mm512_zextsi256_si512(
-                     (__m256i)_mm512_cvtneps_pbh(Load(q + d)))
-               : _mm512_cvtne2ps_pbh(Load(q + d + 16), Load(q + d));
+      const __mmask16 lanes = d + 32 > hd ? 0x00FF : 0xFFFF;
+      const __m512bh qd = (__m512bh)_mm512_maskz_loadu_epi32(lanes, q2 + d / 2);
 #pragma GCC unroll 16
       for (int i = 0; i < 16; ++i) {
         const int t = 4 * (i % 4) + i / 4;
@@ -428,8 +414,7 @@ struct V : internal::V {
 }  // namespace
 
 void AttendRangeAvx512Bf16(const RangeTask& task) {
-  if (task.dtype == kvcache::KvDtype::kBF16 &&
-      task.head_dim <= bf16_dot::V::kMaxPairHeadDim) {
+  if (task.dtype == kvcache::KvDtype::kBF16) {
     bf16_dot::AttendRangeT<uint16_t>(task);
   } else {
     AttendRangeAvx512(task);

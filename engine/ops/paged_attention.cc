@@ -86,8 +86,15 @@ PagedAttention::PagedAttention(const Options& options, AttentionIsa isa)
       isa_(isa),
       group_(options.n_heads / options.layout.n_kv_heads) {
   const int hd = options.layout.head_dim;
+  // The bf16 pair kernel rounds a range's queries (at most max_rows * G)
+  // once, into the scratch.
+  const int64_t pair_queries =
+      isa == AttentionIsa::kAvx512Bf16 &&
+              options.layout.dtype == kvcache::KvDtype::kBF16
+          ? int64_t{options.max_rows} * group_
+          : 0;
   thread_stride_ = 2 * RoundUp16(int64_t{options.max_rows} * group_) +
-                   RoundUp16(internal::ScratchFloats(hd));
+                   RoundUp16(internal::ScratchFloats(hd, pair_queries));
   scratch_.resize(static_cast<size_t>(thread_stride_) * options.num_threads);
   // Split pairs have at most kMaxSplitQueries queries (and max_rows * G).
   const int64_t split_queries =

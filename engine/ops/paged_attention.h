@@ -20,7 +20,7 @@ namespace kvasir::engine::ops {
 // the CPU has (cpuid at run time): AVX-512 with AVX512_BF16, else AVX-512,
 // else AVX2 + FMA, else the portable code. The vector kernels need
 // head_dim % 16 == 0; other head sizes always run the portable code.
-// kAvx512Bf16 differs from kAvx512 for a bf16 cache only (head_dim <= 256):
+// kAvx512Bf16 differs from kAvx512 for a bf16 cache only:
 // its scores multiply K with the query rounded to bf16, as llama.cpp does
 // for a bf16 cache, and P.V multiplies V with the softmax weights rounded
 // to bf16 (each output within 2^-8 max|V| of the result with f32
