@@ -195,14 +195,22 @@ void Server::Shutdown() {
     engine->Shutdown(drain);
   }
   if (grpc_ != nullptr) {
-    // Every request has finished; let their last messages go out, then stop
-    // at once (waiting longer would only wait for idle connections and
-    // health watchers to go away).
-    if (!env_->WaitForCalls(options_.grpc_shutdown_grace)) {
+    // Every request has finished; wait for their calls to complete (their
+    // last messages handed to the transport).
+    absl::Time deadline = absl::Now();
+    if (env_->WaitForCalls(options_.grpc_shutdown_grace)) {
+      deadline = absl::Now() + options_.grpc_flush_grace;
+    } else {
       spdlog::warn("some calls did not complete within {}; cancelling them",
                    absl::FormatDuration(options_.grpc_shutdown_grace));
     }
-    grpc_->Shutdown(std::chrono::system_clock::now());
+    // Not a deadline of now: once the deadline passes gRPC cancels the calls
+    // left and force-closes every connection, and a forced close can reset
+    // a connection whose client has not yet read the status of a call that
+    // completed a moment ago (the client then sees that call fail). With no
+    // call left Shutdown returns at once; only calls that never end by
+    // themselves (health watchers) keep it until the deadline.
+    grpc_->Shutdown(absl::ToChronoTime(deadline));
   }
   // After WaitForCalls: the drained HTTP streams have written their last
   // events (they are live calls too).

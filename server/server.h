@@ -54,6 +54,9 @@ class Server {
     // After the drain, how long the finished requests' last writes may take
     // before gRPC cancels them.
     absl::Duration grpc_shutdown_grace = absl::Seconds(5);
+    // Then how long the connections stay open for clients to read the last
+    // statuses; calls still open after it (health watchers) are cancelled.
+    absl::Duration grpc_flush_grace = absl::Seconds(1);
     // Reloads re-initialize spdlog when logging.* changes (kvasir serve).
     bool reconfigure_logging = false;
   };

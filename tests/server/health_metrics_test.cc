@@ -93,10 +93,31 @@ TEST_F(HealthTest, WatchSeesDrainAsNotServing) {
   watch->Finish();
   server_->runner().Resume();
   v1::GenerateResponse m;
-  while (stream->Read(&m)) {
-  }
-  EXPECT_TRUE(stream->Finish().ok());
+  int messages = 0;
+  while (stream->Read(&m)) ++messages;
+  const grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_code() << ": "
+                           << status.error_message();
+  EXPECT_GT(messages, 0);
   shutdown.join();
+}
+
+// A watcher never ends by itself: the shutdown cancels it after the flush
+// grace, and stops.
+TEST_F(HealthTest, AWatchOpenAtShutdownIsCancelled) {
+  StartServer();
+  auto stub = server_->Health();
+  grpc::ClientContext ctx;
+  HealthCheckRequest request;
+  auto watch = stub->Watch(&ctx, request);
+  HealthCheckResponse r;
+  ASSERT_TRUE(watch->Read(&r));
+  EXPECT_EQ(r.status(), HealthCheckResponse::SERVING);
+  server_->server().Shutdown();
+  while (watch->Read(&r)) {
+    EXPECT_EQ(r.status(), HealthCheckResponse::NOT_SERVING);
+  }
+  EXPECT_FALSE(watch->Finish().ok());
 }
 
 // Server reflection lists our services (v1alpha, over a generic stream).
