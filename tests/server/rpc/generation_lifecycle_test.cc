@@ -166,6 +166,30 @@ TEST_F(GenerationTest, DrainLetsRunningRequestsFinishAndRefusesNewOnes) {
                                 HasSubstr("shutting down")));
 }
 
+// The server stops (Shutdown returns) before the client reads anything: the
+// stream that finished in the drain still arrives whole, with its status.
+TEST_F(GenerationTest, AStreamDrainedBeforeItsClientReadsArrivesWhole) {
+  TestServer::Options o;
+  o.start_paused = true;
+  StartServer(o);
+  auto ctx = TestServer::Context();
+  v1::GenerateRequest request = TextRequest("a", 250);
+  request.mutable_response()->set_token_ids(true);
+  auto reader = generation_->GenerateStream(ctx.get(), request);
+  server_->runner().WaitForStepsStarted(1);
+  std::thread shutdown([&] { server_->server().Shutdown(); });
+  ASSERT_TRUE(WaitUntil([&] { return server_->server().draining(); }));
+  server_->runner().Resume();
+  shutdown.join();
+  v1::GenerateResponse m;
+  int tokens = 0;
+  while (reader->Read(&m)) tokens += m.token_ids_size();
+  const grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_code() << ": "
+                           << status.error_message();
+  EXPECT_EQ(tokens, 250);
+}
+
 TEST_F(GenerationTest, DrainTimeoutEndsRunningCallsWithUnavailable) {
   CapturedLog log(std::make_unique<spdlog::pattern_formatter>("%v"));
   TestServer::Options o;
