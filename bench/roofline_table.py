@@ -88,8 +88,8 @@ def main():
     ap.add_argument("--only", default="", help="run rows containing this")
     args = ap.parse_args()
     print("| workload | tokens/s | per stream | weights GB/s (% of read) "
-          "| KV GB/s in attention (%) | matmul GFLOP/s (% of f32 / int8 "
-          "peak) | step / roofline | attention % | read GB/s |")
+          "| KV GB/s in attention (%) | matmul GFLOP/s (% of the peak of "
+          "its arithmetic) | step / roofline | attention % | read GB/s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, model, extra, figure in ROWS:
         if args.only and args.only not in name:
@@ -101,12 +101,14 @@ def main():
         j = run(args.kvasir, path, extra)
         r = j["roofline"]
         lim = r["limits"]
+        # Matmul GFLOP/s as % of the peak of the arithmetic most of them
+        # ran on (peak_used: f32 FMA, bf16 or int8 dot products).
         if figure == "prefill":
             p = r["prefill"]
             print(f"| {name} | {j['prefill_tokens_per_s']:.1f} | - | - | - "
                   f"| {p['matmul_GFLOPs']:.0f} "
-                  f"({p['matmul_pct_of_f32_peak']:.0f}% / "
-                  f"{p['matmul_pct_of_int8_peak']:.0f}%) | - "
+                  f"({p['matmul_pct_of_peak_used']:.0f}% "
+                  f"{p['peak_used']}) | - "
                   f"| {j['step_split']['attention_pct']:.0f} "
                   f"| {lim['read_GBps']:.1f} |", flush=True)
             continue
@@ -118,8 +120,7 @@ def main():
               f"| {d['kv_GBps_in_attention']:.1f} "
               f"({d['kv_pct_of_read']:.0f}%) "
               f"| {d['matmul_GFLOPs']:.0f} "
-              f"({d['matmul_pct_of_f32_peak']:.0f}% / "
-              f"{d['matmul_pct_of_int8_peak']:.0f}%) "
+              f"({d['matmul_pct_of_peak_used']:.0f}% {d['peak_used']}) "
               f"| {d.get('step_over_roofline', 0):.2f}x "
               f"| {j['step_split']['attention_pct']:.0f} "
               f"| {lim['read_GBps']:.1f} |", flush=True)

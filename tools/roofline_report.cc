@@ -21,6 +21,37 @@ double Percent(double part, double whole) {
   return whole > 0 ? 100.0 * part / whole : 0.0;
 }
 
+// The arithmetic most of t's matmul flops ran on, and its peak: bf16 dot
+// products for bf16 weights (f32 FMAs where the CPU has no AVX512_BF16:
+// the weights are widened), int8 dot products for quantized weights, f32
+// FMAs for f32 and f16 weights.
+struct Peak {
+  const char* name;
+  double rate;  // GFLOP/s or GOP/s
+};
+Peak PeakUsed(const engine::StepTimings& t,
+              const engine::ops::MachineLimits& limits) {
+  const int64_t bf16 = limits.bf16_gflops > 0 ? t.bf16_flops : 0;
+  const int64_t f32 = t.matmul_flops - bf16 - t.quant_flops;
+  if (t.quant_flops > std::max(f32, bf16)) {
+    return {"int8_dot", limits.int8_gops};
+  }
+  if (bf16 > f32) return {"bf16_dot", limits.bf16_gflops};
+  return {"f32_fma", limits.f32_gflops};
+}
+
+// part's percentages of each peak, and of the one it ran on.
+void PeakPercents(double gflops, const engine::StepTimings& t,
+                  const engine::ops::MachineLimits& limits,
+                  nlohmann::json* out) {
+  const Peak peak = PeakUsed(t, limits);
+  (*out)["peak_used"] = peak.name;
+  (*out)["matmul_pct_of_peak_used"] = Percent(gflops, peak.rate);
+  (*out)["matmul_pct_of_f32_peak"] = Percent(gflops, limits.f32_gflops);
+  (*out)["matmul_pct_of_int8_peak"] = Percent(gflops, limits.int8_gops);
+  (*out)["matmul_pct_of_bf16_peak"] = Percent(gflops, limits.bf16_gflops);
+}
+
 }  // namespace
 
 nlohmann::json LimitsJson(const engine::ops::MachineLimits& limits) {
@@ -28,8 +59,10 @@ nlohmann::json LimitsJson(const engine::ops::MachineLimits& limits) {
           {"read_GBps", limits.read_gbps},
           {"f32_fma_GFLOPs", limits.f32_gflops},
           {"int8_dot_GOPs", limits.int8_gops},
+          {"bf16_dot_GFLOPs", limits.bf16_gflops},
           {"fma_isa", limits.fma_isa},
-          {"int8_isa", limits.int8_isa}};
+          {"int8_isa", limits.int8_isa},
+          {"bf16_isa", limits.bf16_isa}};
 }
 
 nlohmann::json RooflineJson(const engine::EngineStats& stats,
@@ -60,18 +93,17 @@ nlohmann::json RooflineJson(const engine::EngineStats& stats,
   dec["weight_bytes"] = d.weight_bytes;
   dec["kv_bytes"] = d.kv_bytes;
   dec["matmul_flops"] = d.matmul_flops;
+  dec["bf16_flops"] = d.bf16_flops;
+  dec["quant_flops"] = d.quant_flops;
   dec["bytes_per_weight"] = bytes_per_weight;
   dec["weight_GBps"] = weight_gbps;
   dec["kv_GBps_in_attention"] = kv_gbps;
   dec["matmul_GFLOPs"] = matmul_gflops;
   if (limits != nullptr) {
-    const bool f32 = bytes_per_weight >= 3.5;
-    const double peak = f32 ? limits->f32_gflops : limits->int8_gops;
-    dec["peak_used"] = f32 ? "f32_fma" : "int8_dot";
+    PeakPercents(matmul_gflops, d, *limits, &dec);
+    const double peak = PeakUsed(d, *limits).rate;
     dec["weight_pct_of_read"] = Percent(weight_gbps, limits->read_gbps);
     dec["kv_pct_of_read"] = Percent(kv_gbps, limits->read_gbps);
-    dec["matmul_pct_of_f32_peak"] = Percent(matmul_gflops, limits->f32_gflops);
-    dec["matmul_pct_of_int8_peak"] = Percent(matmul_gflops, limits->int8_gops);
     // The roofline of the decode steps, in ns: weights streamed once per
     // step or the arithmetic, whichever binds, then the K/V reads.
     const double bw = limits->read_gbps;  // bytes per ns
@@ -89,16 +121,16 @@ nlohmann::json RooflineJson(const engine::EngineStats& stats,
   j["decode"] = dec;
 
   nlohmann::json pre;
-  const int64_t flops = stats.step_timings.matmul_flops - d.matmul_flops;
-  const int64_t mm_ns = stats.step_timings.matmul_ns - d.matmul_ns;
-  pre["matmul_flops"] = flops;
-  pre["matmul_GFLOPs"] = GigaPerSecond(static_cast<double>(flops), mm_ns);
-  if (limits != nullptr) {
-    pre["matmul_pct_of_f32_peak"] =
-        Percent(pre["matmul_GFLOPs"].get<double>(), limits->f32_gflops);
-    pre["matmul_pct_of_int8_peak"] =
-        Percent(pre["matmul_GFLOPs"].get<double>(), limits->int8_gops);
-  }
+  engine::StepTimings p = stats.step_timings;
+  p.matmul_ns -= d.matmul_ns;
+  p.matmul_flops -= d.matmul_flops;
+  p.bf16_flops -= d.bf16_flops;
+  p.quant_flops -= d.quant_flops;
+  const double prefill_gflops =
+      GigaPerSecond(static_cast<double>(p.matmul_flops), p.matmul_ns);
+  pre["matmul_flops"] = p.matmul_flops;
+  pre["matmul_GFLOPs"] = prefill_gflops;
+  if (limits != nullptr) PeakPercents(prefill_gflops, p, *limits, &pre);
   j["prefill"] = pre;
   return j;
 }
@@ -108,11 +140,13 @@ void PrintRoofline(const nlohmann::json& r) {
     const nlohmann::json& l = r["limits"];
     std::printf(
         "machine         read %.1f GB/s, f32 FMA %.0f GFLOP/s (%s), int8 "
-        "dot %.0f GOP/s (%s), %d threads\n",
+        "dot %.0f GOP/s (%s), bf16 dot %.0f GFLOP/s (%s), %d threads\n",
         l["read_GBps"].get<double>(), l["f32_fma_GFLOPs"].get<double>(),
         l["fma_isa"].get<std::string>().c_str(),
         l["int8_dot_GOPs"].get<double>(),
-        l["int8_isa"].get<std::string>().c_str(), l["threads"].get<int>());
+        l["int8_isa"].get<std::string>().c_str(),
+        l["bf16_dot_GFLOPs"].get<double>(),
+        l["bf16_isa"].get<std::string>().c_str(), l["threads"].get<int>());
   }
   const nlohmann::json& d = r["decode"];
   auto pct = [](const nlohmann::json& j, const char* key) {
@@ -128,9 +162,9 @@ void PrintRoofline(const nlohmann::json& r) {
       d["kv_GBps_in_attention"].get<double>(), pct(d, "kv_pct_of_read"));
   std::printf(
       "decode matmul   %.1f GFLOP/s (%.0f%% of f32 peak, %.0f%% of int8 "
-      "peak)\n",
+      "peak, %.0f%% of bf16 peak)\n",
       d["matmul_GFLOPs"].get<double>(), pct(d, "matmul_pct_of_f32_peak"),
-      pct(d, "matmul_pct_of_int8_peak"));
+      pct(d, "matmul_pct_of_int8_peak"), pct(d, "matmul_pct_of_bf16_peak"));
   if (d.contains("step_over_roofline")) {
     const double steps = std::max<double>(1, d["steps"].get<double>());
     std::printf(
@@ -144,9 +178,9 @@ void PrintRoofline(const nlohmann::json& r) {
   const nlohmann::json& p = r["prefill"];
   std::printf(
       "prefill matmul  %.1f GFLOP/s (%.0f%% of f32 peak, %.0f%% of int8 "
-      "peak)\n",
+      "peak, %.0f%% of bf16 peak)\n",
       p["matmul_GFLOPs"].get<double>(), pct(p, "matmul_pct_of_f32_peak"),
-      pct(p, "matmul_pct_of_int8_peak"));
+      pct(p, "matmul_pct_of_int8_peak"), pct(p, "matmul_pct_of_bf16_peak"));
 }
 
 }  // namespace kvasir::tools

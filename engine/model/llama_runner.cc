@@ -406,6 +406,7 @@ absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
                                      quant_ctx_.get(), blocks, in_features));
   }
   if (proj.dense != nullptr) {
+    proj.bf16 = dense_bf16;
     proj.weight_bytes = proj.dense->weight_bytes();
     proj.macs_per_row = in_features * proj.dense->out_features();
   } else {
@@ -480,7 +481,7 @@ absl::Status LlamaRunner::Matmul(const Proj& proj, const float* x, int m,
                             : proj.quant->Forward(*quant_ctx_, x, m, y);
   timings_.matmul_ns += NanosSince(start);
   timings_.weight_bytes += proj.weight_bytes;
-  timings_.matmul_flops += 2 * int64_t{m} * proj.macs_per_row;
+  proj.CountFlops(m, &timings_);
   return status;
 }
 

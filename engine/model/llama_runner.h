@@ -151,6 +151,15 @@ class LlamaRunner final : public ModelRunner {
     std::unique_ptr<quant::QuantLinear> quant;
     int64_t weight_bytes = 0;  // as laid out for the kernel
     int64_t macs_per_row = 0;  // in_features * out_features
+    bool bf16 = false;         // dense bf16 weights: bf16 arithmetic
+
+    // Adds the flops of `rows` rows to t (and to its bf16 or quant part).
+    void CountFlops(int rows, StepTimings* t) const {
+      const int64_t flops = 2 * int64_t{rows} * macs_per_row;
+      t->matmul_flops += flops;
+      if (bf16) t->bf16_flops += flops;
+      if (quant != nullptr) t->quant_flops += flops;
+    }
   };
   struct Layer {
     const float* attn_norm = nullptr;  // [D], in model_

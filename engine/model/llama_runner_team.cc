@@ -120,7 +120,7 @@ absl::Status LlamaRunner::ForwardInTeam(
       if (t == 0) {
         timings_.matmul_ns += NanosSince(start);
         timings_.weight_bytes += p.weight_bytes;
-        timings_.matmul_flops += 2 * int64_t{rows} * p.macs_per_row;
+        p.CountFlops(rows, &timings_);
       }
     };
 

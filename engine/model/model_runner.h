@@ -41,6 +41,11 @@ struct StepTimings {
   int64_t weight_bytes = 0;  // weight bytes the matmuls read (once per call)
   int64_t matmul_flops = 0;  // 2 * rows * in_features * out_features, summed
   int64_t kv_bytes = 0;      // K/V cache bytes attention read, all layers
+  // Of matmul_flops, those on bf16 weights (bf16 products, f32 sums) and
+  // those on quantized weights (int8 dot products); the rest ran on f32
+  // FMAs (f32 and f16 weights).
+  int64_t bf16_flops = 0;
+  int64_t quant_flops = 0;
 
   StepTimings& operator+=(const StepTimings& o) {
     matmul_ns += o.matmul_ns;
@@ -49,6 +54,8 @@ struct StepTimings {
     weight_bytes += o.weight_bytes;
     matmul_flops += o.matmul_flops;
     kv_bytes += o.kv_bytes;
+    bf16_flops += o.bf16_flops;
+    quant_flops += o.quant_flops;
     return *this;
   }
 };

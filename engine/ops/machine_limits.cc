@@ -25,6 +25,7 @@ namespace {
 #define KVASIR_TARGET_VNNI \
   __attribute__((target("avx512f,avx512bw,avx512vnni")))
 #define KVASIR_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define KVASIR_TARGET_BF16 __attribute__((target("avx512f,avx512bf16")))
 
 bool HasAvx512() {
   __builtin_cpu_init();
@@ -32,6 +33,7 @@ bool HasAvx512() {
          __builtin_cpu_supports("avx512bw");
 }
 bool HasVnni() { return HasAvx512() && __builtin_cpu_supports("avx512vnni"); }
+bool HasBf16() { return HasAvx512() && __builtin_cpu_supports("avx512bf16"); }
 bool HasAvx2() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -153,6 +155,26 @@ KVASIR_TARGET_VNNI double DotVnni(int64_t iters, int seed) {
   return static_cast<double>(iters) * 16 * 64 * 2;
 }
 
+// vdpbf16ps: 32 bf16 pair products added into 16 f32 lanes per
+// instruction per accumulator, 64 flops.
+KVASIR_TARGET_BF16 double DotBf16(int64_t iters, int seed) {
+  __m512 acc[16];
+  for (int j = 0; j < 16; ++j)
+    acc[j] = _mm512_set1_ps(static_cast<float>(seed + j));
+  // Products of at most 1 * 2^-20: the sums grow slowly.
+  const __m512 tiny = _mm512_set1_ps(0x1p-20f);
+  const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1.0f), tiny);
+  const __m512bh b = _mm512_cvtne2ps_pbh(tiny, tiny);
+  for (int64_t i = 0; i < iters; ++i) {
+    for (int j = 0; j < 16; ++j) acc[j] = _mm512_dpbf16_ps(acc[j], a, b);
+  }
+  __m512 s = acc[0];
+  for (int j = 1; j < 16; ++j) s = _mm512_add_ps(s, acc[j]);
+  volatile float sink = _mm512_reduce_add_ps(s);
+  (void)sink;
+  return static_cast<double>(iters) * 16 * 32 * 2;
+}
+
 // AVX2's int8 dot: vpmaddubsw (u8 x s8 -> pairs of s16), vpmaddwd by ones
 // (-> s32), add: 32 multiply-adds per three instructions.
 KVASIR_TARGET_AVX2 double DotAvx2(int64_t iters, int seed) {
@@ -260,6 +282,14 @@ double MeasureInt8Peak(int threads, int repetitions) {
   return 0;
 }
 
+double MeasureBf16Peak(int threads, int repetitions) {
+  if (!HasBf16()) return 0;
+  constexpr int64_t kIters = 4'000'000;
+  return PeakRate(std::max(threads, 1), repetitions, kIters,
+                  [](int64_t it, int t) { return DotBf16(it, t); }) /
+         1e9;
+}
+
 MachineLimits MeasureMachineLimits(const MachineLimitsOptions& options) {
   MachineLimits m;
   m.threads = std::max(options.threads, 1);
@@ -267,8 +297,10 @@ MachineLimits MeasureMachineLimits(const MachineLimitsOptions& options) {
                                      options.repetitions);
   m.f32_gflops = MeasureF32Peak(m.threads, options.repetitions);
   m.int8_gops = MeasureInt8Peak(m.threads, options.repetitions);
+  m.bf16_gflops = MeasureBf16Peak(m.threads, options.repetitions);
   m.fma_isa = HasAvx512() ? "avx512f" : (HasAvx2() ? "avx2" : "none");
   m.int8_isa = HasVnni() ? "avx512-vnni" : (HasAvx2() ? "avx2" : "none");
+  m.bf16_isa = HasBf16() ? "avx512bf16" : "none";
   return m;
 }
 

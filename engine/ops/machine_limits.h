@@ -26,10 +26,16 @@ struct MachineLimits {
   // 8-bit integer dot-product peak, GOP/s (2 ops per multiply-add): VNNI
   // vpdpbusd where present, else AVX2's vpmaddubsw + vpmaddwd pair.
   double int8_gops = 0;
+  // bf16 dot-product peak, GFLOP/s (2 flops per pair product, f32 sums):
+  // AVX512_BF16 vdpbf16ps, the arithmetic of bf16 weights in decode; 0
+  // without it (bf16 weights are then widened and FMA'd in f32). AMX, where
+  // oneDNN uses it for bf16 prefill, is not measured.
+  double bf16_gflops = 0;
   // The instruction sets the figures were measured with, e.g.
-  // "avx512f/avx512-vnni" or "avx2/avx2".
+  // "avx512f/avx512-vnni/avx512bf16" or "avx2/avx2/none".
   std::string fma_isa;
   std::string int8_isa;
+  std::string bf16_isa;
 };
 
 struct MachineLimitsOptions {
@@ -44,6 +50,8 @@ double MeasureReadBandwidth(int threads, int64_t bytes, int repetitions);
 // FMA and int8 peaks alone (GFLOP/s, GOP/s).
 double MeasureF32Peak(int threads, int repetitions);
 double MeasureInt8Peak(int threads, int repetitions);
+// vdpbf16ps peak (GFLOP/s); 0 where the CPU has no AVX512_BF16.
+double MeasureBf16Peak(int threads, int repetitions);
 
 // All of the above.
 MachineLimits MeasureMachineLimits(const MachineLimitsOptions& options);

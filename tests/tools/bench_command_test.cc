@@ -55,6 +55,7 @@ TEST(BenchCommandTest, OfflineReportsTheWorkOfTheDecodeSteps) {
       64 * (8 + 2 * 4) * 8 + 8 * 8 * 64 + 64 * 2 * 172 + 172 * 64;
   const int64_t macs = 5 * layer_macs + 64 * 512;
   EXPECT_EQ(d["matmul_flops"].get<int64_t>(), 2 * tokens * macs);
+  EXPECT_EQ(d["bf16_flops"].get<int64_t>(), 0);
   // f32 weights: 4 bytes each (oneDNN's layout may pad a little).
   EXPECT_NEAR(d["bytes_per_weight"].get<double>(), 4.0, 0.5);
   EXPECT_GT(d["kv_bytes"].get<int64_t>(), 0);
@@ -72,8 +73,31 @@ TEST(BenchCommandTest, RooflineMeasuresTheLimitsAndReportsPercentages) {
   const nlohmann::json& d = r["decode"];
   EXPECT_GT(d["weight_pct_of_read"].get<double>(), 0);
   EXPECT_EQ(d["peak_used"], "f32_fma");
+  EXPECT_DOUBLE_EQ(d["matmul_pct_of_peak_used"].get<double>(),
+                   d["matmul_pct_of_f32_peak"].get<double>());
   EXPECT_GT(d["roofline_ns"].get<double>(), 0);
   EXPECT_GT(d["step_over_roofline"].get<double>(), 0);
+}
+
+// bf16 weights run on bf16 dot products (vdpbf16ps): their matmuls are
+// judged against that peak, not f32 FMA's (half of it).
+TEST(BenchCommandTest, Bf16WeightsAreJudgedAgainstTheBf16DotPeak) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512bf16")) {
+    GTEST_SKIP() << "this CPU has no AVX512_BF16";
+  }
+  const nlohmann::json j =
+      Bench("roofline", {"--bandwidth-mib", "64", "--weights-dtype", "bf16"});
+  const nlohmann::json& r = j["roofline"];
+  EXPECT_GT(r["limits"]["bf16_dot_GFLOPs"].get<double>(), 0);
+  EXPECT_EQ(r["limits"]["bf16_isa"], "avx512bf16");
+  const nlohmann::json& d = r["decode"];
+  // Every projection is dense bf16.
+  EXPECT_EQ(d["bf16_flops"].get<int64_t>(), d["matmul_flops"].get<int64_t>());
+  EXPECT_NEAR(d["bytes_per_weight"].get<double>(), 2.0, 0.25);
+  EXPECT_EQ(d["peak_used"], "bf16_dot");
+  EXPECT_DOUBLE_EQ(d["matmul_pct_of_peak_used"].get<double>(),
+                   d["matmul_pct_of_bf16_peak"].get<double>());
 }
 
 }  // namespace

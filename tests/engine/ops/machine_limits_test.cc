@@ -24,6 +24,17 @@ TEST(MachineLimitsTest, MeasuresFiniteNonZeroLimits) {
   EXPECT_LT(m.int8_gops, 400'000);
   EXPECT_FALSE(m.fma_isa.empty());
   EXPECT_FALSE(m.int8_isa.empty());
+  // bf16 only where the CPU has AVX512_BF16, and then measured.
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bf16")) {
+    EXPECT_EQ(m.bf16_isa, "avx512bf16");
+    EXPECT_TRUE(std::isfinite(m.bf16_gflops));
+    EXPECT_GT(m.bf16_gflops, 0.1);
+    EXPECT_LT(m.bf16_gflops, 200'000);
+  } else {
+    EXPECT_EQ(m.bf16_isa, "none");
+    EXPECT_EQ(m.bf16_gflops, 0);
+  }
 }
 
 }  // namespace
