@@ -59,12 +59,39 @@ KVASIR_GEMV_AVX512 inline __m512 Load16(const uint16_t* p) {
       _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
+// While the row groups of an n block compute (from L2, after the first
+// group has streamed the block from memory), the next block of the range
+// comes into L2 a share at a time: group g of G prefetches the weight rows
+// i with i % G == g at the same place in the next block (n_stride elements
+// on). So memory streams during all of a block's arithmetic, not only its
+// first group's, which alone would need twice the read bandwidth at 6 rows.
+struct NextBlock {
+  int64_t stride = 0;  // elements to the next block; 0: nothing to prefetch
+  int share = 0;       // g
+  int shares = 1;      // G
+};
+
+// The per-row step of NextBlock: `turn` counts rows modulo G.
+template <typename E>
+KVASIR_GEMV_AVX512 inline void PrefetchNext(const E* row, int row_bytes,
+                                            const NextBlock& next, int* turn) {
+  if (next.stride == 0) return;
+  if (*turn == next.share) {
+    const char* n = reinterpret_cast<const char*>(row + next.stride);
+    for (int off = 0; off < row_bytes; off += 64) {
+      _mm_prefetch(n + off, _MM_HINT_T1);
+    }
+  }
+  if (++*turn == next.shares) *turn = 0;
+}
+
 // BlockAvx512's FMAs over rows [k0, k0 + kend) of a k block of f32 or f16
 // weights E: acc[r][v] += W[k][v cols] * x[r][k].
 template <typename E, int NV, int R>
 KVASIR_GEMV_AVX512 inline void FmaRun(const BlockedWeights& w, int64_t block,
                                       int64_t k0, int64_t kend, const float* x,
-                                      int64_t prefetch, __m512 (&acc)[R][NV]) {
+                                      int64_t prefetch, const NextBlock& next,
+                                      int* turn, __m512 (&acc)[R][NV]) {
   const int64_t nb = w.nb;
   const E* p = static_cast<const E*>(w.data) + block * w.n_stride +
                k0 / w.kb * w.k_stride;
@@ -73,6 +100,7 @@ KVASIR_GEMV_AVX512 inline void FmaRun(const BlockedWeights& w, int64_t block,
     if (prefetch != 0) {
       _mm_prefetch(reinterpret_cast<const char*>(row) + prefetch, _MM_HINT_T0);
     }
+    PrefetchNext(row, NV * 16 * sizeof(E), next, turn);
     __m512 wv[NV];
     for (int v = 0; v < NV; ++v) wv[v] = Load16(row + v * 16);
     for (int r = 0; r < R; ++r) {
@@ -87,11 +115,13 @@ KVASIR_GEMV_AVX512 inline void FmaRun(const BlockedWeights& w, int64_t block,
 // One n block of NV * 16 columns (nb = 16 * NV) for R rows of x, over all
 // of k, the sums in registers. `prefetch`: how far ahead (bytes) the block's
 // weights are prefetched; 0 when an earlier row group has brought them into
-// L2 already.
+// L2 already. `next`: this group's share of the next block.
 template <int NV, int R>
 KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
                                     const float* x, const uint16_t* xb,
-                                    float* y, int64_t prefetch) {
+                                    float* y, int64_t prefetch,
+                                    const NextBlock& next) {
+  int turn = 0;
   __m512 acc[R][NV];
   for (int r = 0; r < R; ++r) {
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
@@ -108,6 +138,7 @@ KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
           _mm_prefetch(reinterpret_cast<const char*>(row) + prefetch,
                        _MM_HINT_T0);
         }
+        PrefetchNext(row, NV * 64, next, &turn);
         __m512i wv[NV];
         for (int v = 0; v < NV; ++v) {
           wv[v] = _mm512_loadu_si512(row + v * 32);
@@ -131,9 +162,10 @@ KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
         }
       }
     } else if (w.type == GemvWeights::kF16) {
-      FmaRun<uint16_t, NV, R>(w, block, k0, kend, x, prefetch, acc);
+      FmaRun<uint16_t, NV, R>(w, block, k0, kend, x, prefetch, next, &turn,
+                              acc);
     } else {
-      FmaRun<float, NV, R>(w, block, k0, kend, x, prefetch, acc);
+      FmaRun<float, NV, R>(w, block, k0, kend, x, prefetch, next, &turn, acc);
     }
   }
   const int64_t n0 = block * nb;
@@ -155,10 +187,11 @@ KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
 // 5632).
 template <int NV>
 KVASIR_GEMV_AVX512 void RangeAvx512(const BlockedWeights& w, int64_t b0,
-                                    int64_t b1, const float* x,
-                                    const uint16_t* xb, int m, float* y) {
+                                    int64_t b1, int64_t ahead_end,
+                                    const float* x, const uint16_t* xb, int m,
+                                    float* y) {
   using BlockFn = void (*)(const BlockedWeights&, int64_t, const float*,
-                           const uint16_t*, float*, int64_t);
+                           const uint16_t*, float*, int64_t, const NextBlock&);
   // By the group's row count (index 0 unused).
   static_assert(kRowGroup == 6, "one entry per row count");
   static constexpr BlockFn kBlock[kRowGroup + 1] = {nullptr,
@@ -168,12 +201,20 @@ KVASIR_GEMV_AVX512 void RangeAvx512(const BlockedWeights& w, int64_t b0,
                                                     BlockAvx512<NV, 4>,
                                                     BlockAvx512<NV, 5>,
                                                     BlockAvx512<NV, 6>};
+  const int groups = (m + kRowGroup - 1) / kRowGroup;
   for (int64_t b = b0; b < b1; ++b) {
+    NextBlock next;
+    // One group streams its block from memory as it goes (kPrefetchBytes).
+    if (groups > 1 && b + 1 < ahead_end) {
+      next.stride = w.n_stride;
+      next.shares = groups;
+    }
     for (int r0 = 0; r0 < m; r0 += kRowGroup) {
+      next.share = r0 / kRowGroup;
       kBlock[std::min(m - r0, kRowGroup)](
           w, b, x == nullptr ? nullptr : x + r0 * w.k,
           xb == nullptr ? nullptr : xb + r0 * w.k, y + r0 * w.n,
-          r0 == 0 ? kPrefetchBytes : 0);
+          r0 == 0 ? kPrefetchBytes : 0, next);
     }
   }
 }
@@ -345,9 +386,11 @@ bool GemvSupported(GemvIsa isa, GemvWeights type) {
 
 namespace {
 
-// Column blocks [b0, b1) of w.
+// Column blocks [b0, b1) of w; the thread goes on with blocks up to
+// `ahead_end` after them (NextBlock prefetches).
 void RunBlocks(GemvIsa isa, const BlockedWeights& w, int64_t b0, int64_t b1,
-               const float* x, const uint16_t* x_bf16, int m, float* y) {
+               int64_t ahead_end, const float* x, const uint16_t* x_bf16, int m,
+               float* y) {
   if (isa == GemvIsa::kAvx2) {
     if (w.type == GemvWeights::kF16) {
       RangeAvx2<uint16_t>(w, b0, b1, x, m, y);
@@ -355,13 +398,13 @@ void RunBlocks(GemvIsa isa, const BlockedWeights& w, int64_t b0, int64_t b1,
       RangeAvx2<float>(w, b0, b1, x, m, y);
     }
   } else if (w.nb == 64) {
-    RangeAvx512<4>(w, b0, b1, x, x_bf16, m, y);
+    RangeAvx512<4>(w, b0, b1, ahead_end, x, x_bf16, m, y);
   } else if (w.nb == 32) {
-    RangeAvx512<2>(w, b0, b1, x, x_bf16, m, y);
+    RangeAvx512<2>(w, b0, b1, ahead_end, x, x_bf16, m, y);
   } else if (w.nb == 48) {
-    RangeAvx512<3>(w, b0, b1, x, x_bf16, m, y);
+    RangeAvx512<3>(w, b0, b1, ahead_end, x, x_bf16, m, y);
   } else {
-    RangeAvx512<1>(w, b0, b1, x, x_bf16, m, y);
+    RangeAvx512<1>(w, b0, b1, ahead_end, x, x_bf16, m, y);
   }
 }
 
@@ -380,11 +423,20 @@ void BlockedGemvSlice(GemvIsa isa, const BlockedWeights& w, const float* x,
   if (cursors == nullptr) {
     const int64_t blocks = (w.n + w.nb - 1) / w.nb;
     const int64_t nt = threads, t = thread;
-    RunBlocks(isa, w, blocks * t / nt, blocks * (t + 1) / nt, x, x_bf16, m, y);
+    const int64_t b1 = blocks * (t + 1) / nt;
+    RunBlocks(isa, w, blocks * t / nt, b1, b1, x, x_bf16, m, y);
     return;
   }
-  ClaimAll(cursors, thread, threads,
-           [&](int64_t b) { RunBlocks(isa, w, b, b + 1, x, x_bf16, m, y); });
+  ClaimAll(cursors, thread, threads, [&](int64_t b) {
+    // The claims of one cursor run in order: the next is likely b + 1.
+    int64_t ahead_end = b + 1;
+    for (int c = 0; c < threads; ++c) {
+      if (b >= cursors[c].end) continue;
+      ahead_end = cursors[c].end;
+      break;
+    }
+    RunBlocks(isa, w, b, b + 1, ahead_end, x, x_bf16, m, y);
+  });
 }
 
 void BlockedGemv(GemvIsa isa, const BlockedWeights& w, const float* x,
