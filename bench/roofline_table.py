@@ -81,6 +81,12 @@ def run(kvasir, model, extra):
     return json.loads(out.stdout)
 
 
+def reads(lim):
+    """The read bandwidth (the best reading) and each reading."""
+    each = " / ".join(f"{r:.1f}" for r in lim["read_GBps_readings"])
+    return f"{lim['read_GBps']:.1f} ({each})"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kvasir", default="build/tools/kvasir")
@@ -89,7 +95,8 @@ def main():
     args = ap.parse_args()
     print("| workload | tokens/s | per stream | weights GB/s (% of read) "
           "| KV GB/s in attention (%) | matmul GFLOP/s (% of the peak of "
-          "its arithmetic) | step / roofline | attention % | read GB/s |")
+          "its arithmetic) | step / roofline | attention % | read GB/s "
+          "(before / after) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, model, extra, figure in ROWS:
         if args.only and args.only not in name:
@@ -110,7 +117,7 @@ def main():
                   f"({p['matmul_pct_of_peak_used']:.0f}% "
                   f"{p['peak_used']}) | - "
                   f"| {j['step_split']['attention_pct']:.0f} "
-                  f"| {lim['read_GBps']:.1f} |", flush=True)
+                  f"| {reads(lim)} |", flush=True)
             continue
         d = r["decode"]
         tps = j["decode_tokens_per_s"]
@@ -123,7 +130,7 @@ def main():
               f"({d['matmul_pct_of_peak_used']:.0f}% {d['peak_used']}) "
               f"| {d.get('step_over_roofline', 0):.2f}x "
               f"| {j['step_split']['attention_pct']:.0f} "
-              f"| {lim['read_GBps']:.1f} |", flush=True)
+              f"| {reads(lim)} |", flush=True)
 
 
 if __name__ == "__main__":

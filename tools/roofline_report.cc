@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "absl/strings/str_format.h"
 #include "engine/engine.h"
 #include "engine/ops/machine_limits.h"
 #include "nlohmann/json.hpp"
@@ -52,11 +53,22 @@ void PeakPercents(double gflops, const engine::StepTimings& t,
   (*out)["matmul_pct_of_bf16_peak"] = Percent(gflops, limits.bf16_gflops);
 }
 
+// "36.1, 57.3"
+std::string Readings(const nlohmann::json& readings) {
+  std::string out;
+  for (const nlohmann::json& r : readings) {
+    if (!out.empty()) out += ", ";
+    out += absl::StrFormat("%.1f", r.get<double>());
+  }
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json LimitsJson(const engine::ops::MachineLimits& limits) {
   return {{"threads", limits.threads},
           {"read_GBps", limits.read_gbps},
+          {"read_GBps_readings", limits.read_readings},
           {"f32_fma_GFLOPs", limits.f32_gflops},
           {"int8_dot_GOPs", limits.int8_gops},
           {"bf16_dot_GFLOPs", limits.bf16_gflops},
@@ -139,9 +151,11 @@ void PrintRoofline(const nlohmann::json& r) {
   if (r.contains("limits")) {
     const nlohmann::json& l = r["limits"];
     std::printf(
-        "machine         read %.1f GB/s, f32 FMA %.0f GFLOP/s (%s), int8 "
-        "dot %.0f GOP/s (%s), bf16 dot %.0f GFLOP/s (%s), %d threads\n",
-        l["read_GBps"].get<double>(), l["f32_fma_GFLOPs"].get<double>(),
+        "machine         read %.1f GB/s (readings %s), f32 FMA %.0f "
+        "GFLOP/s (%s), int8 dot %.0f GOP/s (%s), bf16 dot %.0f GFLOP/s (%s), "
+        "%d threads\n",
+        l["read_GBps"].get<double>(), Readings(l["read_GBps_readings"]).c_str(),
+        l["f32_fma_GFLOPs"].get<double>(),
         l["fma_isa"].get<std::string>().c_str(),
         l["int8_dot_GOPs"].get<double>(),
         l["int8_isa"].get<std::string>().c_str(),

@@ -290,11 +290,18 @@ double MeasureBf16Peak(int threads, int repetitions) {
          1e9;
 }
 
+void AddReadReading(const MachineLimitsOptions& options, MachineLimits* m) {
+  const double gbps =
+      MeasureReadBandwidth(std::max(options.threads, 1),
+                           options.bandwidth_bytes, options.repetitions);
+  m->read_readings.push_back(gbps);
+  m->read_gbps = std::max(m->read_gbps, gbps);
+}
+
 MachineLimits MeasureMachineLimits(const MachineLimitsOptions& options) {
   MachineLimits m;
   m.threads = std::max(options.threads, 1);
-  m.read_gbps = MeasureReadBandwidth(m.threads, options.bandwidth_bytes,
-                                     options.repetitions);
+  AddReadReading(options, &m);
   m.f32_gflops = MeasureF32Peak(m.threads, options.repetitions);
   m.int8_gops = MeasureInt8Peak(m.threads, options.repetitions);
   m.bf16_gflops = MeasureBf16Peak(m.threads, options.repetitions);

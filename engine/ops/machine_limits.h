@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace kvasir::engine::ops {
 
@@ -20,6 +21,10 @@ struct MachineLimits {
   // its own contiguous part of a buffer far larger than the caches, with
   // the widest loads the CPU has and several independent sums.
   double read_gbps = 0;
+  // Each reading read_gbps is the best of, in order (MeasureMachineLimits
+  // takes one; `kvasir bench roofline` adds one after its workload, since a
+  // shared machine's bandwidth moves between runs and within one).
+  std::vector<double> read_readings;
   // f32 fused multiply-add peak, GFLOP/s (2 flops per lane per FMA), with
   // independent accumulator chains so that throughput, not latency, binds.
   double f32_gflops = 0;
@@ -55,6 +60,10 @@ double MeasureBf16Peak(int threads, int repetitions);
 
 // All of the above.
 MachineLimits MeasureMachineLimits(const MachineLimitsOptions& options);
+
+// Adds a read bandwidth reading (MeasureReadBandwidth with the options of
+// MeasureMachineLimits) to m; read_gbps becomes the best so far.
+void AddReadReading(const MachineLimitsOptions& options, MachineLimits* m);
 
 }  // namespace kvasir::engine::ops
 

@@ -15,6 +15,8 @@ TEST(MachineLimitsTest, MeasuresFiniteNonZeroLimits) {
   const MachineLimits m = MeasureMachineLimits(
       {.threads = 2, .bandwidth_bytes = int64_t{64} << 20, .repetitions = 2});
   EXPECT_EQ(m.threads, 2);
+  ASSERT_EQ(m.read_readings.size(), 1u);
+  EXPECT_EQ(m.read_readings[0], m.read_gbps);
   for (double v : {m.read_gbps, m.f32_gflops, m.int8_gops}) {
     EXPECT_TRUE(std::isfinite(v));
     EXPECT_GT(v, 0.1);
