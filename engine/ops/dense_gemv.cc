@@ -203,8 +203,10 @@ KVASIR_GEMV_AVX512 void RangeAvx512(const BlockedWeights& w, int64_t b0,
                                                     BlockAvx512<NV, 6>};
   const int groups = (m + kRowGroup - 1) / kRowGroup;
   for (int64_t b = b0; b < b1; ++b) {
+    // The first group streams the block from memory as it goes
+    // (kPrefetchBytes) unless the previous block's groups have brought it
+    // into L2; past one group, each group brings its share of the next.
     NextBlock next;
-    // One group streams its block from memory as it goes (kPrefetchBytes).
     if (groups > 1 && b + 1 < ahead_end) {
       next.stride = w.n_stride;
       next.shares = groups;
