@@ -41,8 +41,9 @@ Peak PeakUsed(const engine::StepTimings& t,
   return {"f32_fma", limits.f32_gflops};
 }
 
-// part's percentages of each peak, and of the one it ran on.
-void PeakPercents(double gflops, const engine::StepTimings& t,
+// The matmuls' percentages of each peak, and of the one they ran on
+// (returned).
+Peak PeakPercents(double gflops, const engine::StepTimings& t,
                   const engine::ops::MachineLimits& limits,
                   nlohmann::json* out) {
   const Peak peak = PeakUsed(t, limits);
@@ -51,6 +52,7 @@ void PeakPercents(double gflops, const engine::StepTimings& t,
   (*out)["matmul_pct_of_f32_peak"] = Percent(gflops, limits.f32_gflops);
   (*out)["matmul_pct_of_int8_peak"] = Percent(gflops, limits.int8_gops);
   (*out)["matmul_pct_of_bf16_peak"] = Percent(gflops, limits.bf16_gflops);
+  return peak;
 }
 
 // "36.1, 57.3"
@@ -112,8 +114,7 @@ nlohmann::json RooflineJson(const engine::EngineStats& stats,
   dec["kv_GBps_in_attention"] = kv_gbps;
   dec["matmul_GFLOPs"] = matmul_gflops;
   if (limits != nullptr) {
-    PeakPercents(matmul_gflops, d, *limits, &dec);
-    const double peak = PeakUsed(d, *limits).rate;
+    const double peak = PeakPercents(matmul_gflops, d, *limits, &dec).rate;
     dec["weight_pct_of_read"] = Percent(weight_gbps, limits->read_gbps);
     dec["kv_pct_of_read"] = Percent(kv_gbps, limits->read_gbps);
     // The roofline of the decode steps, in ns: weights streamed once per

@@ -429,15 +429,8 @@ void BlockedGemvSlice(GemvIsa isa, const BlockedWeights& w, const float* x,
     RunBlocks(isa, w, blocks * t / nt, b1, b1, x, x_bf16, m, y);
     return;
   }
-  ClaimAll(cursors, thread, threads, [&](int64_t b) {
-    // The claims of one cursor run in order: the next is likely b + 1.
-    int64_t ahead_end = b + 1;
-    for (int c = 0; c < threads; ++c) {
-      if (b >= cursors[c].end) continue;
-      ahead_end = cursors[c].end;
-      break;
-    }
-    RunBlocks(isa, w, b, b + 1, ahead_end, x, x_bf16, m, y);
+  ClaimAll(cursors, thread, threads, [&](int64_t b, int64_t share_end) {
+    RunBlocks(isa, w, b, b + 1, share_end, x, x_bf16, m, y);
   });
 }
 

@@ -25,8 +25,10 @@ struct alignas(64) WorkCursor {
   }
 };
 
-// Runs run(item) for the items of cursors[thread], then of the others
-// (thread + 1, thread + 2, ... of `threads`), as long as any are left.
+// Runs run(item, end) for the items of cursors[thread], then of the others
+// (thread + 1, thread + 2, ... of `threads`), as long as any are left. `end`
+// is the end of the share the item came from: the thread's next claim, if
+// the share has one left, is item + 1 (what a caller may prefetch).
 template <typename F>
 void ClaimAll(WorkCursor* cursors, int thread, int threads, F&& run) {
   for (int i = 0; i < threads; ++i) {
@@ -34,7 +36,7 @@ void ClaimAll(WorkCursor* cursors, int thread, int threads, F&& run) {
     for (;;) {
       const int64_t item = c.next.fetch_add(1, std::memory_order_relaxed);
       if (item >= c.end) break;
-      run(item);
+      run(item, c.end);
     }
   }
 }

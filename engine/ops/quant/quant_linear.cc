@@ -488,7 +488,7 @@ void QuantLinear::DecodeSlice(const QuantContext& ctx, const float* x, int m,
   // preempted or its memory slower for a while, would otherwise keep the
   // team waiting at the next barrier).
   const int64_t ranges = int64_t{kDecodeRangesPerThread} * threads;
-  auto run = [&](int64_t r) {
+  auto run = [&](int64_t r, int64_t /*share_end*/) {
     RunByteRange(ctx, x, m, y, weight_bytes_ * r / ranges,
                  weight_bytes_ * (r + 1) / ranges);
   };
@@ -497,7 +497,7 @@ void QuantLinear::DecodeSlice(const QuantContext& ctx, const float* x, int m,
   } else {
     for (int64_t r = ranges * thread / threads;
          r < ranges * (thread + 1) / threads; ++r) {
-      run(r);
+      run(r, 0);
     }
   }
 }
