@@ -14,6 +14,10 @@ namespace kvasir::engine::ops::internal {
 // Keys are processed in chunks of up to kChunk slots of one block; every
 // chunk is read once and applied to all queries of the range.
 inline constexpr int kChunk = 16;
+// A decode token's G queries up to this many are scored in packed tiles
+// (where the kernel has PackedScores) in the scratch of a transposed chunk:
+// kMaxPacked / 4 tiles of 4 * head_dim floats fit in 2 * kChunk * head_dim.
+inline constexpr int kMaxPacked = 32;
 
 // One (sequence, KV head) pair's queries against the keys at positions
 // [key_begin, key_end) of its sequence. The queries are (new token j,

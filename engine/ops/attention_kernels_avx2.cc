@@ -90,6 +90,9 @@ struct V {
   static constexpr bool kOneQueryScores = false;
   // TileStep scores and P.V in f32.
   static constexpr bool kBf16Pairs = false;
+  // No PackedScores: several queries share a transposed chunk.
+  template <typename T>
+  static constexpr bool kPackedScores = false;
 
   KVASIR_ATTN_TARGET static F Zero() {
     return {_mm256_setzero_ps(), _mm256_setzero_ps()};

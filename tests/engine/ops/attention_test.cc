@@ -391,7 +391,12 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(
         ::testing::Values(Heads{4, 4, 16}, Heads{8, 4, 8}, Heads{8, 2, 8},
                           Heads{4, 1, 16}, Heads{32, 4, 64}, Heads{6, 3, 12},
-                          Heads{12, 12, 64}, Heads{12, 1, 64}, Heads{6, 2, 32}),
+                          Heads{12, 12, 64}, Heads{12, 1, 64}, Heads{6, 2, 32},
+                          // Packed decode scores: G = 2, G = 5 (a tile of
+                          // one) with a head of 48 (a last 16 on bf16
+                          // pairs), G = kMaxPacked, and G past it.
+                          Heads{8, 4, 32}, Heads{10, 2, 48}, Heads{64, 2, 16},
+                          Heads{40, 1, 16}),
         ::testing::Values(KvDtype::kF32, KvDtype::kBF16, KvDtype::kInt8),
         ::testing::Values(4, 16, 40),
         ::testing::Values(AttentionIsa::kAvx512Bf16, AttentionIsa::kAvx512,
