@@ -185,13 +185,13 @@ struct V {
 void AttendRangeAvx2(const RangeTask& task) {
   switch (task.dtype) {
     case kvcache::KvDtype::kF32:
-      AttendRangeT<float>(task);
+      AttendRangeHd<float>(task);
       return;
     case kvcache::KvDtype::kBF16:
-      AttendRangeT<uint16_t>(task);
+      AttendRangeHd<uint16_t>(task);
       return;
     case kvcache::KvDtype::kInt8:
-      AttendRangeT<int8_t>(task);
+      AttendRangeHd<int8_t>(task);
       return;
   }
 }

@@ -508,7 +508,7 @@ struct V : internal::V {
 
 void AttendRangeAvx512Bf16(const RangeTask& task) {
   if (task.dtype == kvcache::KvDtype::kBF16) {
-    bf16_dot::AttendRangeT<uint16_t>(task);
+    bf16_dot::AttendRangeHd<uint16_t>(task);
   } else {
     AttendRangeAvx512(task);
   }
@@ -517,13 +517,13 @@ void AttendRangeAvx512Bf16(const RangeTask& task) {
 void AttendRangeAvx512(const RangeTask& task) {
   switch (task.dtype) {
     case kvcache::KvDtype::kF32:
-      AttendRangeT<float>(task);
+      AttendRangeHd<float>(task);
       return;
     case kvcache::KvDtype::kBF16:
-      AttendRangeT<uint16_t>(task);
+      AttendRangeHd<uint16_t>(task);
       return;
     case kvcache::KvDtype::kInt8:
-      AttendRangeT<int8_t>(task);
+      AttendRangeHd<int8_t>(task);
       return;
   }
 }

@@ -395,8 +395,10 @@ INSTANTIATE_TEST_SUITE_P(
                           // Packed decode scores: G = 2, G = 5 (a tile of
                           // one) with a head of 48 (a last 16 on bf16
                           // pairs), G = kMaxPacked, and G past it.
-                          Heads{8, 4, 32}, Heads{10, 2, 48}, Heads{64, 2, 16},
-                          Heads{40, 1, 16}),
+                          Heads{8, 4, 32}, Heads{10, 2, 48}, Heads{32, 1, 16},
+                          Heads{34, 1, 16},
+                          // Heads of 128 (a constant in the kernels).
+                          Heads{2, 2, 128}, Heads{4, 1, 128}),
         ::testing::Values(KvDtype::kF32, KvDtype::kBF16, KvDtype::kInt8),
         ::testing::Values(4, 16, 40),
         ::testing::Values(AttentionIsa::kAvx512Bf16, AttentionIsa::kAvx512,
