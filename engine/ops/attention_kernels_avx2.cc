@@ -182,16 +182,20 @@ struct V {
 
 }  // namespace
 
+// head_dim stays a run-time value here (AttendRangeT<T, 0>, not
+// AttendRangeHd): with it a constant, the unrolled head loops spill
+// 16 ymm registers (attention_bench AVX2, 16 sequences, 1,536 keys: MHA f32
+// 21-25 -> 17-18 GB/s, GQA-4 bf16 14-17 -> 12-13).
 void AttendRangeAvx2(const RangeTask& task) {
   switch (task.dtype) {
     case kvcache::KvDtype::kF32:
-      AttendRangeHd<float>(task);
+      AttendRangeT<float, 0>(task);
       return;
     case kvcache::KvDtype::kBF16:
-      AttendRangeHd<uint16_t>(task);
+      AttendRangeT<uint16_t, 0>(task);
       return;
     case kvcache::KvDtype::kInt8:
-      AttendRangeHd<int8_t>(task);
+      AttendRangeT<int8_t, 0>(task);
       return;
   }
 }
