@@ -186,7 +186,8 @@ void Args(benchmark::internal::Benchmark* b) {
     for (int dtype : {0, 1, 2}) {
       for (int seqs : {1, 16}) {
         for (int context : {256, 1536, 4096}) {
-          for (int hkv : {12, 6, 4, 3, 1}) b->Args({hkv, context, seqs, dtype, isa});
+          for (int hkv : {12, 6, 4, 3, 1})
+            b->Args({hkv, context, seqs, dtype, isa});
         }
       }
     }

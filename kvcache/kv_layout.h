@@ -47,9 +47,10 @@ absl::StatusOr<KvDtype> ParseKvDtype(absl::string_view text,
 // once. K and V of a head are adjacent: attention reads them together, and
 // one run of 2 * HeadBytes() is what the CPU's stream prefetcher follows
 // (decode attention 18-21 -> 27-28 GB/s for MHA with an f32 cache, 20-23 ->
-// 27-31 for GQA-4 with bf16, against K of all heads then V of all heads). With int8 the row of slot s is data[s][:] * scales[s]; the scales
-// live in the block next to their rows, so whatever shares or frees a block
-// (prefix cache, preemption) carries them along. Token position p of a
+// 27-31 for GQA-4 with bf16, against K of all heads then V of all heads).
+// With int8 the row of slot s is data[s][:] * scales[s]; the scales live in
+// the block next to their rows, so whatever shares or frees a block (prefix
+// cache, preemption) carries them along. Token position p of a
 // sequence lives in block table entry p / block_size, slot p % block_size.
 struct KvLayout {
   int n_layers = 0;
