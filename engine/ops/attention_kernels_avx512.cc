@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -211,27 +212,14 @@ struct V {
 
   // Decode scores of up to four queries without a transposition: the
   // queries are packed so that 128-bit lane i of vector b holds query i's
-  // elements 4b..4b+3 (PackQueries), and a K row's same four elements,
-  // broadcast to all four lanes, multiply all four queries at once. Against
-  // the transposed chunk (TransposeChunk: 256 two-source permutes and 128
-  // loads and stores per 16 x 64 chunk, shared by the queries) it costs 2 x
-  // 9 shuffles and adds per query tile: the better for up to kMaxPacked
+  // elements 4b..4b+3 (PackTile in attention_kernel.inc), and a K row's same
+  // four elements, broadcast to all four lanes, multiply all four queries at
+  // once. Against the transposed chunk (TransposeChunk: 256 two-source permutes
+  // and 128 loads and stores per 16 x 64 chunk, shared by the queries) it costs
+  // 2 x 9 shuffles and adds per query tile: the better for up to kMaxPacked
   // queries, G of a decode token (GQA's 2 to 8 and MQA's 12 measured).
   template <typename T>
   static constexpr bool kPackedScores = std::is_same_v<T, float>;
-  // Floats of one tile's packed queries.
-  static constexpr int PackedFloats(int hd) { return 4 * hd; }
-  // out: PackedFloats(hd) floats, q[i] for i < n (<= 4), zeros for the
-  // lanes of absent queries.
-  KVASIR_ATTN_TARGET static void PackQueries(const float* const* q, int n,
-                                             int hd, float* out) {
-    std::fill(out, out + PackedFloats(hd), 0.0f);
-    for (int i = 0; i < n; ++i) {
-      for (int b = 0; b < hd / 4; ++b) {
-        std::copy(q[i] + 4 * b, q[i] + 4 * b + 4, out + 16 * b + 4 * i);
-      }
-    }
-  }
   // A key row's elements 4b..4b+3 in all four 128-bit lanes.
   KVASIR_ATTN_TARGET static F KeyBlock(const float* row, int b) {
     return _mm512_broadcast_f32x4(_mm_loadu_ps(row + 4 * b));
@@ -239,7 +227,8 @@ struct V {
   KVASIR_ATTN_TARGET static F BlockFmadd(F acc, F q, F k) {
     return Fmadd(q, k, acc);
   }
-  // Elements of a key row per packed vector, and bytes of them.
+  // Elements of a key row per 128-bit lane of a packed vector (one 32-bit
+  // word each: PackTile).
   static constexpr int kBlockElems = 4;
 
 #include "engine/ops/attention_packed_scores.inc"
@@ -426,41 +415,10 @@ struct V : internal::V {
   }
 
   // PackedScores on bf16 pairs: lane i of packed vector b holds query i's
-  // elements 8b..8b+7 rounded to bf16 pairs (as QueryPairs rounds them),
-  // and vdpbf16ps multiplies it with a K row's same eight bf16.
+  // elements 8b..8b+7 as four bf16 pairs (its QueryPairs, packed by
+  // PackTile), and vdpbf16ps multiplies it with a K row's same eight bf16.
   template <typename T>
   static constexpr bool kPackedScores = std::is_same_v<T, uint16_t>;
-  static constexpr int PackedFloats(int hd) { return 2 * hd; }
-  KVASIR_ATTN_TARGET static void PackQueries(const float* const* q, int n,
-                                             int hd, float* out) {
-    std::fill(out, out + PackedFloats(hd), 0.0f);
-    auto* dwords = reinterpret_cast<uint32_t*>(out);
-    for (int i = 0; i < n; ++i) {
-      // 32 elements (16 pairs, four 128-bit lanes) at a time, then 16.
-      int d = 0;
-      for (; d + 32 <= hd; d += 32) {
-        const __m512i pairs =
-            (__m512i)_mm512_cvtne2ps_pbh(Load(q[i] + d + 16), Load(q[i] + d));
-        Store128(_mm512_extracti32x4_epi32(pairs, 0),
-                 dwords + 16 * (d / 8) + 4 * i);
-        Store128(_mm512_extracti32x4_epi32(pairs, 1),
-                 dwords + 16 * (d / 8 + 1) + 4 * i);
-        Store128(_mm512_extracti32x4_epi32(pairs, 2),
-                 dwords + 16 * (d / 8 + 2) + 4 * i);
-        Store128(_mm512_extracti32x4_epi32(pairs, 3),
-                 dwords + 16 * (d / 8 + 3) + 4 * i);
-      }
-      if (d < hd) {
-        const __m256i pairs = (__m256i)_mm512_cvtneps_pbh(Load(q[i] + d));
-        Store128(_mm256_castsi256_si128(pairs), dwords + 16 * (d / 8) + 4 * i);
-        Store128(_mm256_extracti128_si256(pairs, 1),
-                 dwords + 16 * (d / 8 + 1) + 4 * i);
-      }
-    }
-  }
-  KVASIR_ATTN_TARGET static void Store128(__m128i x, uint32_t* out) {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), x);
-  }
   static constexpr int kBlockElems = 8;
   KVASIR_ATTN_TARGET static F KeyBlock(const uint16_t* row, int b) {
     return _mm512_castsi512_ps(_mm512_broadcast_i32x4(
