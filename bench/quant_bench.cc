@@ -17,6 +17,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -28,6 +29,7 @@
 namespace kvasir::engine::quant {
 namespace {
 
+// The default matrix (rows = output features, cols = input features).
 constexpr int64_t kRows = 4096;
 constexpr int64_t kCols = 4096;
 // Bytes streamed per measurement: more than the last-level cache (300 MiB
@@ -53,6 +55,7 @@ BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->Iterations(1);
 void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa,
                     Batched batched, bool hot) {
   const int m = static_cast<int>(state.range(0));
+  const int64_t rows = state.range(1), cols = state.range(2);
   if (!IsaSupported(isa)) {
     state.SkipWithError("this CPU lacks the instruction set");
     return;
@@ -63,22 +66,22 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa,
   }
   std::mt19937 rng(7);
   std::normal_distribution<float> dist(0.0f, 0.02f);
-  const int64_t row_bytes = RowBytes(type, kCols);
-  const size_t matrix_bytes = static_cast<size_t>(row_bytes * kRows);
+  const int64_t row_bytes = RowBytes(type, cols);
+  const size_t matrix_bytes = static_cast<size_t>(row_bytes * rows);
   // Copies of one matrix, used in turn, so each call reads from memory.
   const size_t copies =
       hot ? 1 : (kStreamBytes + matrix_bytes - 1) / matrix_bytes;
   std::vector<uint8_t> w(matrix_bytes * copies);
-  std::vector<float> row(kCols);
-  for (int64_t r = 0; r < kRows; ++r) {
+  std::vector<float> row(cols);
+  for (int64_t r = 0; r < rows; ++r) {
     for (float& v : row) v = dist(rng);
-    QuantizeRow(type, row.data(), kCols, w.data() + r * row_bytes);
+    QuantizeRow(type, row.data(), cols, w.data() + r * row_bytes);
   }
   for (size_t c = 1; c < copies; ++c) {
     std::copy(w.begin(), w.begin() + matrix_bytes,
               w.begin() + c * matrix_bytes);
   }
-  std::vector<float> x(static_cast<size_t>(m) * kCols), y(m * kRows);
+  std::vector<float> x(static_cast<size_t>(m) * cols), y(m * rows);
   for (float& v : x) v = dist(rng) * 50.0f;
   // kAmx from m = 1, kOff: the Isa's dot kernels at every m.
   auto ctx = QuantContext::Create(
@@ -90,9 +93,9 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa,
   std::vector<std::unique_ptr<QuantLinear>> linears;
   for (size_t c = 0; c < copies; ++c) {
     const QuantLinear::Part part{
-        .type = type, .data = w.data() + c * matrix_bytes, .rows = kRows};
+        .type = type, .data = w.data() + c * matrix_bytes, .rows = rows};
     auto linear = QuantLinear::Create({.name = "bench", .max_rows = m},
-                                      ctx->get(), {part}, kCols);
+                                      ctx->get(), {part}, cols);
     if (!linear.ok()) {
       state.SkipWithError("linear create failed");
       return;
@@ -109,7 +112,7 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa,
       static_cast<double>(matrix_bytes) * state.iterations(),
       benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
   state.counters["GOP/s"] = benchmark::Counter(
-      2.0 * kRows * kCols * m * state.iterations(), benchmark::Counter::kIsRate,
+      2.0 * rows * cols * m * state.iterations(), benchmark::Counter::kIsRate,
       benchmark::Counter::kIs1000);
 }
 
@@ -118,7 +121,8 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa,
 // each path: the crossing of the dot kernels and AMX is
 // QuantContext::kDefaultBatchedMinRows.
 void Register(uint32_t type, Isa isa, Batched batched, bool hot,
-              std::initializer_list<int> ms) {
+              std::initializer_list<int> ms, int64_t rows = kRows,
+              int64_t cols = kCols) {
   const std::string path = batched == Batched::kOff
                                ? std::string(IsaName(isa))
                                : std::string(BatchedName(batched));
@@ -128,8 +132,9 @@ void Register(uint32_t type, Isa isa, Batched batched, bool hot,
                     .c_str(),
                 BM_QuantLinear, type, isa, batched, hot)
                 ->Unit(benchmark::kMillisecond)
-                ->UseRealTime();
-  for (int m : ms) b->Arg(m);
+                ->UseRealTime()
+                ->ArgNames({"m", "rows", "cols"});
+  for (int m : ms) b->Args({m, rows, cols});
 }
 
 void RegisterAll() {
@@ -154,6 +159,18 @@ void RegisterAll() {
     Register(type, Isa::kAvx512Vnni, Batched::kOff, true, ms);
     Register(type, Isa::kAvx512Vnni, Batched::kAmx, true, ms);
     Register(type, Isa::kAvx512Vnni, Batched::kVnni, true, ms);
+  }
+  // Decode (m = 1) at dummy:110m's shapes, whose matrices (0.3 to 2 MB per
+  // layer, the output's 20 MB) are a few microseconds each: what a single
+  // stream's step runs, start-up of every call included.
+  for (uint32_t type : {8u, 12u, 14u}) {
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{768, 768},
+                              {2304, 768},
+                              {4096, 768},
+                              {768, 2048},
+                              {32000, 768}}) {
+      Register(type, Isa::kAvx512Vnni, Batched::kOff, false, {1}, rows, cols);
+    }
   }
 }
 
