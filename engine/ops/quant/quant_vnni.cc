@@ -205,9 +205,12 @@ KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
       for (int n = 0; n < N; ++n) f[i][n] = _mm512_setzero_ps();
     }
     for (int64_t j = 0; j < nb; ++j) {
+      // Into L2 (T1), not L1, which the activation tiles fill: measured
+      // (quant_bench, vnni, 4096 x 4096, Zen 4 VM) m = 8 +15-30%, m = 32
+      // the same.
       if (pf != nullptr && n0 == 0) {
         for (int64_t b = j * pf_step; b < (j + 1) * pf_step; b += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(pf + b), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(pf + b), _MM_HINT_T1);
         }
       }
       const uint8_t* ab[T];
