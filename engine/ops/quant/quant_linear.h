@@ -144,9 +144,9 @@ class QuantContext {
 // f32 scale, int8 values and their sum) with integer dot products, as
 // llama.cpp's CPU kernels do (its accuracy class: a few tenths of a logit
 // from the exact math); F32/F16/BF16 parts use the f32 activations. On the
-// VNNI panels a linear of K-quant parts, and on the AVX-512 decode kernels
-// (m <= 4) a linear of Q4_K parts only, take one activation scale per 256
-// values instead, as llama.cpp does for K-quants (its Q8_K): ActBlock.
+// VNNI panels a linear of K-quant parts, and on the AVX-512 and AVX2 decode
+// kernels (m <= 4) a linear of Q4_K parts only, take one activation scale per
+// 256 values instead, as llama.cpp does for K-quants (its Q8_K): ActBlock.
 //
 // The weight bytes are NOT copied: each part's data must stay valid and
 // unchanged while the QuantLinear lives (the Model owns them).
