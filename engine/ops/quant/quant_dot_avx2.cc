@@ -223,7 +223,12 @@ struct QK45 {
 
 // Q6_K: per half of 128 values, block k (0..3) takes the low (k < 2) or
 // high nibbles of ql[0..31] (k even) or ql[32..63] (k odd) and bits 2k,
-// 2k+1 of qh[0..31] on top; its halves scale by sc[2k], sc[2k+1].
+// 2k+1 of qh[0..31] on top. vpmaddwd applies the scales of a block's two
+// halves to its integer sums (words sc[2k] in the low 128 bits, sc[2k+1] in
+// the high), so a block is 4 vector operations per activation row; the
+// d_x of its blocks and the -32 offsets of the whole super-block (one FMA
+// per 8 halves against the activations' half sums) are applied as floats,
+// d once per super-block. |sums| <= 2 * 63 * 127 * 2 * 127 fit in int32.
 struct Q6K {
   template <int R>
   KVASIR_AVX2 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
@@ -233,11 +238,27 @@ struct Q6K {
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 210;
       const float d = Half(b + 208);
+      const __m128i sc8 =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192));
+      const __m256i sc2 = _mm256_broadcastsi128_si256(sc8);
+      const int64_t j0 = sb * 8;
+      // The -32 offsets: -32 d sc_h * (d_x Σq) of every half h.
+      for (int g = 0; g < 2; ++g) {
+        const __m256 off =
+            _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+                              g == 0 ? sc8 : _mm_unpackhi_epi64(sc8, sc8))),
+                          _mm256_set1_ps(-32.0f * d));
+        for (int r = 0; r < R; ++r) {
+          acc.v[r] = _mm256_fmadd_ps(
+              off, _mm256_loadu_ps(a.ds(r) + j0 * 2 + 8 * g), acc.v[r]);
+        }
+      }
+      __m256 t[R];
+      for (int r = 0; r < R; ++r) t[r] = _mm256_setzero_ps();
       for (int half = 0; half < 2; ++half) {
         const uint8_t* ql = b + half * 64;
         const __m256i l0 = Load256(ql), l1 = Load256(ql + 32);
         const __m256i qh = Load256(b + 128 + half * 32);
-        const auto* sc = reinterpret_cast<const int8_t*>(b + 192) + half * 8;
         const __m256i u[4] = {
             _mm256_or_si256(_mm256_and_si256(l0, low4),
                             _mm256_and_si256(_mm256_slli_epi16(qh, 4), top2)),
@@ -249,23 +270,32 @@ struct Q6K {
                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), top2)),
         };
         for (int blk = 0; blk < 4; ++blk) {
-          const float a0 = d * sc[2 * blk], a1 = d * sc[2 * blk + 1];
-          Block<R, false>(u[blk], Scales(a0, a1),
-                          Offsets(-32.0f * a0, -32.0f * a1), a,
-                          sb * 8 + half * 4 + blk, acc);
+          const int h = 8 * half + 2 * blk;  // the block's first half
+          // Words (sc[h] << 8 | sc[h]) shifted down: sc[h] sign-extended.
+          const __m256i words = _mm256_srai_epi16(
+              _mm256_shuffle_epi8(
+                  sc2,
+                  _mm256_setr_m128i(_mm_set1_epi8(static_cast<char>(h)),
+                                    _mm_set1_epi8(static_cast<char>(h + 1)))),
+              8);
+          const int64_t j = j0 + half * 4 + blk;
+          for (int r = 0; r < R; ++r) {
+            const __m256i x =
+                Load256(reinterpret_cast<const uint8_t*>(a.q(r) + j * 32));
+            const __m256i p =
+                _mm256_madd_epi16(_mm256_maddubs_epi16(u[blk], x), words);
+            t[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
+                                   _mm256_loadu_ps(a.d8(r) + j * 8), t[r]);
+          }
         }
+      }
+      for (int r = 0; r < R; ++r) {
+        acc.v[r] = _mm256_fmadd_ps(t[r], _mm256_set1_ps(d), acc.v[r]);
       }
     }
   }
 };
 
-// Q4_K against QuantizeActQ4KAvx2's activations (one scale per super-block,
-// each super-block's values in the order of its weights' nibbles), as
-// quant_decode_avx512.cc's Q4KInterleaved does on 512 bits: per 128-bit
-// lane of nibbles one sub-block, so vpmaddubsw + vpmaddwd against its scale
-// words give integer sums of the whole super-block, converted once; the
-// mins are one FMA per 8 sub-block halves against the activations' half
-// sums. |Σ| <= 256 * 15 * 127 * 63 fits in int32.
 // A pshufb control that turns 16 bytes (in both 128-bit lanes) into the
 // words (byte b0, 0) in lane 0 and (byte b1, 0) in lane 1.
 KVASIR_AVX2 inline __m256i ScaleWords(int b0, int b1) {
