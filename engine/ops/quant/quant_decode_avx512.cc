@@ -65,22 +65,6 @@ KVASIR_AVX512 inline __m512 PairDot(__m512i u, __m512 ws, const ActRows& a,
                          acc);
 }
 
-// The bytes of UnpackKScales (scales 0-7, then mins 0-7) from the 12 bytes
-// at p (words q0 q1 q2; the 4 bytes after them, read too, are not used):
-// [q0 & low6, q2 & low4 | (q0 >> 2) & 0x30, q1 & low6,
-//  (q2 >> 4) & low4 | (q1 >> 2) & 0x30] per 32-bit word.
-KVASIR_AVX512 inline __m128i KScalesMins(const uint8_t* p) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m128i v = _mm_shuffle_epi32(q, _MM_SHUFFLE(2, 1, 2, 0));
-  const __m128i u = _mm_shuffle_epi32(q, _MM_SHUFFLE(1, 1, 0, 0));
-  return _mm_or_si128(
-      _mm_and_si128(
-          _mm_srlv_epi32(v, _mm_setr_epi32(0, 0, 0, 4)),
-          _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
-      _mm_and_si128(_mm_srli_epi32(u, 2),
-                    _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
-}
-
 // odd[r] -= off * the half sums of super-block j / 8 in activation row r:
 // the offsets (Q4_K's mins, Q6_K's -32) of a whole super-block, one FMA.
 template <int R>

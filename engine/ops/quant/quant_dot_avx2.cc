@@ -323,10 +323,7 @@ struct Q4KInterleaved {
     for (int r = 0; r < R; ++r) odd[r] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 144;
-      alignas(16) uint8_t packed[16];
-      UnpackKScales(b + 4, packed);
-      const __m128i sm =
-          _mm_load_si128(reinterpret_cast<const __m128i*>(packed));
+      const __m128i sm = KScalesMins(b + 4);
       const __m256i sm2 = _mm256_broadcastsi128_si256(sm);
       const __m256 dmin = _mm256_set1_ps(Half(b + 2));
       const int64_t j = sb * 8;

@@ -1,6 +1,8 @@
 #ifndef KVASIR_ENGINE_OPS_QUANT_QUANT_KERNELS_H_
 #define KVASIR_ENGINE_OPS_QUANT_QUANT_KERNELS_H_
 
+#include <immintrin.h>
+
 #include <cstdint>
 #include <cstring>
 
@@ -178,6 +180,23 @@ inline void UnpackKScales(const uint8_t* q, uint8_t* out) {
       ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4),
   };
   std::memcpy(out, words, sizeof(words));
+}
+
+// The bytes of UnpackKScales (scales 0-7, then mins 0-7) from the 12 bytes
+// at p (words q0 q1 q2; the 4 bytes after them, read too, are not used):
+// [q0 & low6, q2 & low4 | (q0 >> 2) & 0x30, q1 & low6,
+//  (q2 >> 4) & low4 | (q1 >> 2) & 0x30] per 32-bit word.
+// AVX2 (the AVX-512 kernels inline it too: their target includes it).
+__attribute__((target("avx2"))) inline __m128i KScalesMins(const uint8_t* p) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i v = _mm_shuffle_epi32(q, _MM_SHUFFLE(2, 1, 2, 0));
+  const __m128i u = _mm_shuffle_epi32(q, _MM_SHUFFLE(1, 1, 0, 0));
+  return _mm_or_si128(
+      _mm_and_si128(
+          _mm_srlv_epi32(v, _mm_setr_epi32(0, 0, 0, 4)),
+          _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)),
+      _mm_and_si128(_mm_srli_epi32(u, 2),
+                    _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
 }
 
 }  // namespace kvasir::engine::quant::internal
