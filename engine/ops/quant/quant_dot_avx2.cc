@@ -106,13 +106,6 @@ KVASIR_AVX2 inline void Block(__m256i u, __m256 a8, __m128 c, const ActRows& a,
   }
 }
 
-KVASIR_AVX2 inline __m128 Offsets(float c0, float c1) {
-  return _mm_setr_ps(c0, c1, 0.0f, 0.0f);
-}
-KVASIR_AVX2 inline __m256 Scales(float a0, float a1) {
-  return _mm256_set_m128(_mm_set1_ps(a1), _mm_set1_ps(a0));
-}
-
 struct Q4_0 {
   template <int R>
   KVASIR_AVX2 static void Run(const uint8_t* w, int64_t k, const ActRows& a,

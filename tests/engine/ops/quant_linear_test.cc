@@ -160,8 +160,9 @@ TEST(QuantLinearTest, SimdAgreesWithScalar) {
 }
 
 // Q4_K-only linears decode (m <= 4) on AVX-512 and AVX2 with one
-// activation scale per 256 values (their own kernel, which the tests above check against the
-// math on those activations); anything else, or more rows, keeps 32.
+// activation scale per 256 values (their own kernel, which the tests above
+// check against the math on those activations); anything else, or more rows,
+// keeps 32.
 TEST(QuantLinearTest, Q4KOnlyLinearsDecodeOnSuperBlockActivations) {
   std::mt19937 rng(12);
   const int64_t k = 512;
