@@ -199,7 +199,7 @@ void BM_Gemv(benchmark::State& state, Kind kind, quant::Isa isa) {
   const bool hot = state.range(2) != 0;
   const int64_t n = hot ? 512 : k == 768 ? 2304 : k == 2048 ? 768 : 4096;
   std::mt19937 rng(7);
-  Weights w(kind, isa, 4);
+  Weights w(kind, isa, std::max(m, 4));
   if (!w.Add(n, k, rng)) {
     state.SkipWithError("create failed");
     return;
@@ -224,6 +224,10 @@ void BM_Gemv(benchmark::State& state, Kind kind, quant::Isa isa) {
     next = (next + 1) % w.size();
   }
   Report(state, static_cast<double>(one), start);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * static_cast<double>(n * k) * m *
+          static_cast<double>(state.iterations()) * 1e-9,
+      benchmark::Counter::kIsRate);
 }
 
 // arg: m. The matmuls of one 110M decode step (m = 16, 32: a batched
@@ -301,6 +305,8 @@ void RegisterAll() {
       b->Args({768, 4, 0});
       b->Args({768, 1, 1});
       b->Args({768, 4, 1});
+      b->Args({768, 32, 0});
+      b->Args({768, 32, 1});
     }
   }
 }
