@@ -224,10 +224,10 @@ void BM_Gemv(benchmark::State& state, Kind kind, quant::Isa isa) {
     next = (next + 1) % w.size();
   }
   Report(state, static_cast<double>(one), start);
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      2.0 * static_cast<double>(n * k) * m *
-          static_cast<double>(state.iterations()) * 1e-9,
-      benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * static_cast<double>(n * k) * m *
+                             static_cast<double>(state.iterations()) * 1e-9,
+                         benchmark::Counter::kIsRate);
 }
 
 // arg: m. The matmuls of one 110M decode step (m = 16, 32: a batched

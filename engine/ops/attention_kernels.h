@@ -18,6 +18,9 @@ inline constexpr int kChunk = 16;
 // (where the kernel has PackedScores) in the scratch of a transposed chunk:
 // kMaxPacked / 4 tiles of 4 * head_dim floats fit in 2 * kChunk * head_dim.
 inline constexpr int kMaxPacked = 32;
+// A range covers up to this many consecutive KV heads of one sequence (see
+// RangeTask::heads), each with at most kMaxPacked queries.
+inline constexpr int kMaxRangeHeads = 16;
 
 // One (sequence, KV head) pair's queries against the keys at positions
 // [key_begin, key_end) of its sequence. The queries are (new token j,
@@ -31,6 +34,15 @@ inline constexpr int kMaxPacked = 32;
 // The kernel initializes o, m and l itself. With `normalize`, o ends as the
 // softmax-weighted sum (o / l); without, o stays unnormalized (for a
 // flash-decoding merge of several ranges).
+//
+// heads > 1: the same for KV heads kv_head .. kv_head + heads - 1 of the
+// sequence (at most kMaxRangeHeads, each with n_new * group <= kMaxPacked
+// queries): head i's queries and outputs start i * group * head_dim floats
+// on, its m and l at m + i * ml_stride and l + i * ml_stride, its scratch
+// at scratch + i * scratch_stride. The kernels take a chunk of keys for
+// every head before the next chunk: a block holds the heads of a layer one
+// after the other, so the range reads them as one run of memory, which the
+// hardware prefetchers follow (a head's chunk alone is one page or less).
 struct RangeTask {
   const kvcache::KvArena* kv = nullptr;
   const int32_t* block_table = nullptr;
@@ -55,7 +67,24 @@ struct RangeTask {
   float* scratch = nullptr;
   float scale = 0.0f;  // 1 / sqrt(head_dim)
   bool normalize = true;
+  int heads = 1;
+  int64_t ml_stride = 0;       // floats; heads > 1 only
+  int64_t scratch_stride = 0;  // floats; heads > 1 only
 };
+
+// Head h of a range (0 <= h < task.heads) as a range of one head.
+inline RangeTask HeadOfRange(const RangeTask& task, int h) {
+  RangeTask one = task;
+  const int64_t head_floats = int64_t{h} * task.group * task.head_dim;
+  one.kv_head += h;
+  one.q += head_floats;
+  one.o += head_floats;
+  one.m += h * task.ml_stride;
+  one.l += h * task.ml_stride;
+  one.scratch += h * task.scratch_stride;
+  one.heads = 1;
+  return one;
+}
 
 // A chunk's K and V (2 * kChunk * head_dim), then, for the bf16 pair
 // kernel (AttendRangeAvx512Bf16 on a bf16 cache), `pair_queries` queries

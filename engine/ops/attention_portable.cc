@@ -286,7 +286,9 @@ void AttendRangeClones(const RangeTask& a) {
 
 }  // namespace
 
-void AttendRangePortable(const RangeTask& task) { AttendRangeClones(task); }
+void AttendRangePortable(const RangeTask& task) {
+  for (int h = 0; h < task.heads; ++h) AttendRangeClones(HeadOfRange(task, h));
+}
 
 }  // namespace internal
 

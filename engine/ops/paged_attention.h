@@ -98,6 +98,9 @@ class PagedAttention {
   static constexpr int kSplitTasks = 8;
   static constexpr int kMaxSplitQueries = 64;
   static constexpr int kMinSplitKeys = 64;
+  // Unsplit decode pairs of a sequence share a range (several KV heads) as
+  // long as each thread still has this many ranges.
+  static constexpr int kRangesPerThread = 16;
 
   // One sequence's new tokens. Preconditions (the caller validates): rows
   // [row, row + n_new) of q/k/v/out belong to it; 1 <= n_new <= max_rows;
@@ -171,13 +174,15 @@ class PagedAttention {
   AttentionIsa isa() const { return isa_; }
 
  private:
-  // A (sequence, KV head) pair; split pairs own `parts` consecutive partial
-  // slots from first_slot.
+  // A (sequence, KV head) pair, or `heads` consecutive KV heads of a
+  // sequence (unsplit); split pairs own `parts` consecutive partial slots
+  // from first_slot.
   struct WorkItem {
     int32_t seq = 0;
     int32_t kv_head = 0;
     int32_t parts = 1;
     int32_t first_slot = -1;
+    int32_t heads = 1;
   };
   // A range of one pair's keys; slot -1 = the whole pair, written to out.
   struct Task {
@@ -200,6 +205,8 @@ class PagedAttention {
   AttentionIsa isa_ = AttentionIsa::kPortable;
   int group_ = 0;               // G = H / Hkv
   int64_t thread_stride_ = 0;   // floats of scratch per thread
+  int64_t ml_floats_ = 0;       // floats of each of m and l per thread
+  int64_t head_scratch_ = 0;    // floats of kernel scratch per range head
   std::vector<float> scratch_;  // [num_threads, thread_stride_]
   int64_t slot_stride_ = 0;     // floats per partial slot: o, m, l
   std::vector<float> partial_;  // [kSplitTasks + kSplitBelowItems slots]
