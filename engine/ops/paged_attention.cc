@@ -93,8 +93,8 @@ PagedAttention::PagedAttention(const Options& options, AttentionIsa isa)
               options.layout.dtype == kvcache::KvDtype::kBF16
           ? int64_t{options.max_rows} * group_
           : 0;
-  // A range of several heads (decode) has at most kMaxPacked queries per
-  // head, and a scratch per head.
+  // A range of several heads has at most kMaxPacked queries per head, and
+  // a scratch per head.
   head_scratch_ = RoundUp16(internal::ScratchFloats(
       hd, std::min<int64_t>(pair_queries, internal::kMaxPacked)));
   ml_floats_ = RoundUp16(std::max<int64_t>(
@@ -232,8 +232,8 @@ absl::Status PagedAttention::Prepare(absl::Span<const Sequence> seqs) {
   const int n_items = static_cast<int>(seqs.size()) * hkv;
   const bool split = n_items < kSplitBelowItems;
   const int want_parts = split ? (kSplitTasks + n_items - 1) / n_items : 1;
-  // MHA: unsplit decode pairs go several KV heads to a range (their K/V one
-  // run of memory, RangeTask::heads), as many as leave kRangesPerThread
+  // MHA: unsplit pairs of few new tokens go several KV heads to a range (their
+  // K/V one run of memory, RangeTask::heads), as many as leave kRangesPerThread
   // ranges per thread for the dynamic schedule to balance. Measured
   // (kvasir bench roofline, dummy:110m, bf16 K/V, alternating binaries):
   // MHA at 32 streams (12 heads per range) read K/V at 25.8-32.1 GB/s

@@ -98,8 +98,9 @@ class PagedAttention {
   static constexpr int kSplitTasks = 8;
   static constexpr int kMaxSplitQueries = 64;
   static constexpr int kMinSplitKeys = 64;
-  // Unsplit decode pairs of a sequence share a range (several KV heads) as
-  // long as each thread still has this many ranges.
+  // MHA: unsplit pairs of a sequence (at most kMaxPacked new tokens) share
+  // a range (several KV heads) as long as each thread still has this many
+  // ranges.
   static constexpr int kRangesPerThread = 16;
 
   // One sequence's new tokens. Preconditions (the caller validates): rows
