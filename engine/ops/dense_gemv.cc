@@ -211,12 +211,18 @@ KVASIR_GEMV_AVX512 void RangeAvx512(const BlockedWeights& w, int64_t b0,
       next.stride = w.n_stride;
       next.shares = groups;
     }
-    for (int r0 = 0; r0 < m; r0 += kRowGroup) {
-      next.share = r0 / kRowGroup;
-      kBlock[std::min(m - r0, kRowGroup)](
-          w, b, x == nullptr ? nullptr : x + r0 * w.k,
-          xb == nullptr ? nullptr : xb + r0 * w.k, y + r0 * w.n,
-          r0 == 0 ? kPrefetchBytes : 0, next);
+    // The rows spread evenly over the groups (m = 32: 6, 6, 5, 5, 5, 5, not
+    // 6 x 5 and a last group of 2, which has few FMAs per weight vector it
+    // reads from L2). Measured (gemv_bench BM_Model110m/linear_gemv_bf16/32,
+    // 7 rounds alternating the binaries): 269-345, mean 319 -> 320-362,
+    // mean 343 GFLOP/s.
+    for (int g = 0, r0 = 0; g < groups; ++g) {
+      const int rows = m / groups + (g < m % groups ? 1 : 0);
+      next.share = g;
+      kBlock[rows](w, b, x == nullptr ? nullptr : x + r0 * w.k,
+                   xb == nullptr ? nullptr : xb + r0 * w.k, y + r0 * w.n,
+                   r0 == 0 ? kPrefetchBytes : 0, next);
+      r0 += rows;
     }
   }
 }

@@ -139,8 +139,9 @@ TEST_P(LinearTest, RowsDoNotDependOnTheOtherRows) {
 }
 
 // Decode (m <= kMaxGemvRows) runs Kvasir's GEMV over oneDNN's blocked
-// weights: the same products as the naive matmul for m = 1..5, 13 (two
-// whole row groups and a partial one on either ISA), kMaxGemvRows and one
+// weights: the same products as the naive matmul for m = 1..5, 13 (row
+// groups of 5, 4 and 4 on AVX-512; three of 4 and one of 1 on AVX2),
+// kMaxGemvRows (AVX-512: 11 groups of 6 and 5) and one
 // more (oneDNN again; f16: the GEMV twice), odd k (a partial k block), n
 // past a whole n block, stacked parts, on AVX-512 and on the forced AVX2
 // path (f32, f16).
