@@ -93,17 +93,20 @@ PagedAttention::PagedAttention(const Options& options, AttentionIsa isa)
               options.layout.dtype == kvcache::KvDtype::kBF16
           ? int64_t{options.max_rows} * group_
           : 0;
-  // A range of several heads has at most kMaxPacked queries per head, and
-  // a scratch per head.
+  // Only MHA ranges take several KV heads (see Prepare), each with at most
+  // kMaxPacked queries and a scratch of its own.
+  max_range_heads_ = group_ == 1 ? std::min(options.layout.n_kv_heads,
+                                            internal::kMaxRangeHeads)
+                                 : 1;
   head_scratch_ = RoundUp16(internal::ScratchFloats(
       hd, std::min<int64_t>(pair_queries, internal::kMaxPacked)));
-  ml_floats_ = RoundUp16(std::max<int64_t>(
-      int64_t{options.max_rows} * group_,
-      int64_t{internal::kMaxRangeHeads} * internal::kMaxPacked));
+  ml_floats_ = RoundUp16(
+      std::max<int64_t>(int64_t{options.max_rows} * group_,
+                        int64_t{max_range_heads_} * internal::kMaxPacked));
   thread_stride_ =
       2 * ml_floats_ +
       std::max(RoundUp16(internal::ScratchFloats(hd, pair_queries)),
-               internal::kMaxRangeHeads * head_scratch_);
+               max_range_heads_ * head_scratch_);
   scratch_.resize(static_cast<size_t>(thread_stride_) * options.num_threads);
   // Split pairs have at most kMaxSplitQueries queries (and max_rows * G).
   const int64_t split_queries =
@@ -239,11 +242,8 @@ absl::Status PagedAttention::Prepare(absl::Span<const Sequence> seqs) {
   // MHA at 32 streams (12 heads per range) read K/V at 25.8-32.1 GB/s
   // against 24.5-28.7 with one head per range; GQA-4 at 16 streams of 1.5k
   // keys lost with 2 or 4 heads per range (18-25 against 26.6-29 GB/s).
-  const int range_heads =
-      group_ != 1
-          ? 1
-          : std::clamp(n_items / (kRangesPerThread * options_.num_threads), 1,
-                       std::min(hkv, internal::kMaxRangeHeads));
+  const int range_heads = std::clamp(
+      n_items / (kRangesPerThread * options_.num_threads), 1, max_range_heads_);
   // Split items first (their partial slots are 0..), in sequence order.
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < seqs.size(); ++i) {

@@ -206,6 +206,7 @@ class PagedAttention {
   AttentionIsa isa_ = AttentionIsa::kPortable;
   int group_ = 0;               // G = H / Hkv
   int64_t thread_stride_ = 0;   // floats of scratch per thread
+  int max_range_heads_ = 1;     // KV heads per range at most (MHA: > 1)
   int64_t ml_floats_ = 0;       // floats of each of m and l per thread
   int64_t head_scratch_ = 0;    // floats of kernel scratch per range head
   std::vector<float> scratch_;  // [num_threads, thread_stride_]
