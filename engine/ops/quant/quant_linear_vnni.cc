@@ -51,30 +51,50 @@ void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
                            int m, uint8_t* scratch, float* y) const {
   // A task: up to kVnniTaskRows rows of one part, panel after panel, each
   // prefetching the next (the last one the first of task next_c); the
-  // threads take disjoint tasks, so each weight byte is read and decoded
-  // once per call.
+  // threads take disjoint tasks, so each weight byte is read once per call.
+  //
+  // Every panel multiplies all the packed activation tiles it is given. Past
+  // a few tiles (prefill) they no longer fit in L2 next to the panel, and
+  // each panel would read them all from L3 again; so the rows go in groups
+  // of VnniGroupTiles(k) tiles, every panel of the task per group. A panel
+  // is then decoded once per group instead of once per call: decode-sized
+  // calls (m <= 32) are one group.
   const int64_t k = in_features_;
   const Chunk& chunk = vnni_chunks_[c];
   const uint32_t type = parts_[chunk.part].type;
   const int64_t row_bytes = RowBytes(type, k);
-  for (int64_t n0 = 0; n0 < chunk.rows; n0 += internal::kVnniPanelRows) {
-    const int rows_here = static_cast<int>(
-        std::min<int64_t>(internal::kVnniPanelRows, chunk.rows - n0));
-    const uint8_t* w = chunk.data + n0 * row_bytes;
-    const uint8_t* next = w + rows_here * row_bytes;
-    int64_t next_bytes = std::min<int64_t>(internal::kVnniPanelRows,
-                                           chunk.rows - n0 - rows_here) *
-                         row_bytes;
-    if (next_bytes == 0 && next_c >= 0) {
-      const Chunk& after = vnni_chunks_[next_c];
-      next = after.data;
-      next_bytes = std::min<int64_t>(internal::kVnniPanelRows, after.rows) *
-                   RowBytes(parts_[after.part].type, k);
+  const int64_t group_rows =
+      internal::VnniGroupTiles(k) * internal::kVnniTileRows;
+  const int64_t tile_bytes = internal::VnniActBytes(internal::kVnniTileRows, k);
+  for (int64_t r0 = 0; r0 < m; r0 += group_rows) {
+    const int rows_m = static_cast<int>(std::min<int64_t>(group_rows, m - r0));
+    const bool last_group = r0 + group_rows >= m;
+    for (int64_t n0 = 0; n0 < chunk.rows; n0 += internal::kVnniPanelRows) {
+      const int rows_here = static_cast<int>(
+          std::min<int64_t>(internal::kVnniPanelRows, chunk.rows - n0));
+      const uint8_t* w = chunk.data + n0 * row_bytes;
+      const uint8_t* next = w + rows_here * row_bytes;
+      int64_t next_bytes = std::min<int64_t>(internal::kVnniPanelRows,
+                                             chunk.rows - n0 - rows_here) *
+                           row_bytes;
+      if (next_bytes == 0 && !last_group) {
+        // The next group starts again at the task's first panel.
+        next = chunk.data;
+        next_bytes =
+            std::min<int64_t>(internal::kVnniPanelRows, chunk.rows) * row_bytes;
+      } else if (next_bytes == 0 && next_c >= 0) {
+        const Chunk& after = vnni_chunks_[next_c];
+        next = after.data;
+        next_bytes = std::min<int64_t>(internal::kVnniPanelRows, after.rows) *
+                     RowBytes(parts_[after.part].type, k);
+      }
+      internal::VnniPanel(
+          type, w, row_bytes, rows_here, k,
+          ctx.vnni_act_.get() + r0 / internal::kVnniTileRows * tile_bytes,
+          rows_m, vnni_super_, next_bytes > 0 ? next : nullptr, next_bytes,
+          scratch, y + r0 * out_features_ + chunk.row_begin + n0,
+          out_features_);
     }
-    internal::VnniPanel(type, w, row_bytes, rows_here, k, ctx.vnni_act_.get(),
-                        m, vnni_super_, next_bytes > 0 ? next : nullptr,
-                        next_bytes, scratch, y + chunk.row_begin + n0,
-                        out_features_);
   }
 }
 

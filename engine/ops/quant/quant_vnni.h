@@ -1,6 +1,7 @@
 #ifndef KVASIR_ENGINE_OPS_QUANT_QUANT_VNNI_H_
 #define KVASIR_ENGINE_OPS_QUANT_QUANT_VNNI_H_
 
+#include <algorithm>
 #include <cstdint>
 
 #include "engine/ops/quant/quant_kernels.h"
@@ -62,6 +63,19 @@ inline int64_t VnniTiles(int64_t m) {
 inline int64_t VnniActBytes(int64_t m, int64_t k) {
   return VnniTiles(m) * (k / 32) * kVnniBlockBytes;
 }
+// Activation tiles a panel multiplies in one VnniPanel call (see
+// QuantLinear::VnniTask): as many as fit in kVnniGroupBytes, in pairs (the
+// tile kernel takes two at once), at least one pair. Measured (`kvasir
+// bench roofline`, dummy:1b Q4_K_M, prefill of 512 tokens, Zen 5 VM with
+// 1 MiB of L2 per core, three rounds alternating): all tiles per call
+// 628-737 GOP/s in the matmuls, 256 KiB 705-763, 512 KiB 767-864, 768 KiB
+// 750-778.
+inline constexpr int64_t kVnniGroupBytes = 512 << 10;
+inline int64_t VnniGroupTiles(int64_t k) {
+  const int64_t tiles = kVnniGroupBytes / VnniActBytes(kVnniTileRows, k);
+  return std::max<int64_t>(2, tiles / 2 * 2);
+}
+
 // Bytes of one thread's scratch for rows of k values: the decoded panel
 // (8 rows of k bytes), its scales and offsets (8 rows of k / 16 floats
 // each), and the results of two tiles (2 x 8 x 16 floats).

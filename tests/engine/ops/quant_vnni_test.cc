@@ -1,6 +1,8 @@
 // QuantLinear's batched path on AVX-512 VNNI panels (quant_vnni.h), forced
 // with Batched::kVnni, against the double-precision reference of the int8
 // activations (the dot kernels' arithmetic).
+#include "engine/ops/quant/quant_vnni.h"
+
 #include <omp.h>
 
 #include <array>
@@ -138,6 +140,23 @@ TEST(QuantLinearVnniTest, PartsLongerThanATask) {
   for (int m : {16, 32, 50, 64}) {
     SCOPED_TRACE(absl::StrCat("m=", m));
     CheckVnni(parts, k, m, rng, 64);
+  }
+}
+
+// Rows past one group of tiles (QuantLinear::VnniTask): at k = 8192 a tile
+// of packed activations is 192 KiB, so a panel takes two tiles per call;
+// m = 72 and 77 end in a group of one short tile (8 rows: 2 dwords per
+// lane; 13 rows), and every task's last panel prefetches its first again.
+TEST(QuantLinearVnniTest, RowsPastOneGroupOfTiles) {
+  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  std::mt19937 rng(36);
+  const int64_t k = 8192;
+  ASSERT_EQ(internal::VnniGroupTiles(k), 2);
+  const LongParts w(k, rng);
+  const absl::Span<const QuantLinear::Part> parts = w.parts;
+  for (int m : {33, 72, 77}) {
+    SCOPED_TRACE(absl::StrCat("m=", m));
+    CheckVnni(parts, k, m, rng, 77);
   }
 }
 
