@@ -51,14 +51,15 @@ void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
                            int m, uint8_t* scratch, float* y) const {
   // A task: up to kVnniTaskRows rows of one part, panel after panel, each
   // prefetching the next (the last one the first of task next_c); the
-  // threads take disjoint tasks, so each weight byte is read once per call.
+  // threads take disjoint tasks, so each weight byte comes from memory once
+  // per call.
   //
   // Every panel multiplies all the packed activation tiles it is given. Past
   // a few tiles (prefill) they no longer fit in L2 next to the panel, and
   // each panel would read them all from L3 again; so the rows go in groups
   // of VnniGroupTiles(k) tiles, every panel of the task per group. A panel
-  // is then decoded once per group instead of once per call: decode-sized
-  // calls (m <= 32) are one group.
+  // is then read (from L2 or L3 after the first group) and decoded once per
+  // group; decode-sized calls (m <= 32) are one group.
   const int64_t k = in_features_;
   const Chunk& chunk = vnni_chunks_[c];
   const uint32_t type = parts_[chunk.part].type;

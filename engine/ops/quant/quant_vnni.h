@@ -67,9 +67,9 @@ inline int64_t VnniActBytes(int64_t m, int64_t k) {
 // QuantLinear::VnniTask): as many as fit in kVnniGroupBytes, in pairs (the
 // tile kernel takes two at once), at least one pair. Measured (`kvasir
 // bench roofline`, dummy:1b Q4_K_M, prefill of 512 tokens, Zen 5 VM with
-// 1 MiB of L2 per core, three rounds alternating): all tiles per call
-// 628-737 GOP/s in the matmuls, 256 KiB 705-763, 512 KiB 767-864, 768 KiB
-// 750-778.
+// 1 MiB of L2 per core, rounds alternating the binaries): all tiles per
+// call 628-743 GOP/s in the matmuls, 256 KiB 705-763, 512 KiB 767-864,
+// 768 KiB 750-778.
 inline constexpr int64_t kVnniGroupBytes = 512 << 10;
 inline int64_t VnniGroupTiles(int64_t k) {
   const int64_t tiles = kVnniGroupBytes / VnniActBytes(kVnniTileRows, k);
