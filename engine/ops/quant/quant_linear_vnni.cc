@@ -66,7 +66,6 @@ void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
   const int64_t row_bytes = RowBytes(type, k);
   const int64_t group_rows =
       internal::VnniGroupTiles(k) * internal::kVnniTileRows;
-  const int64_t tile_bytes = internal::VnniActBytes(internal::kVnniTileRows, k);
   for (int64_t r0 = 0; r0 < m; r0 += group_rows) {
     const int rows_m = static_cast<int>(std::min<int64_t>(group_rows, m - r0));
     const bool last_group = r0 + group_rows >= m;
@@ -91,10 +90,9 @@ void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
       }
       internal::VnniPanel(
           type, w, row_bytes, rows_here, k,
-          ctx.vnni_act_.get() + r0 / internal::kVnniTileRows * tile_bytes,
-          rows_m, vnni_super_, next_bytes > 0 ? next : nullptr, next_bytes,
-          scratch, y + r0 * out_features_ + chunk.row_begin + n0,
-          out_features_);
+          ctx.vnni_act_.get() + internal::VnniActBytes(r0, k), rows_m,
+          vnni_super_, next_bytes > 0 ? next : nullptr, next_bytes, scratch,
+          y + r0 * out_features_ + chunk.row_begin + n0, out_features_);
     }
   }
 }
