@@ -30,13 +30,25 @@ function(kvasir_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} kvasir_testing GTest::gmock GTest::gtest_main)
   kvasir_warnings(${name})
+  target_compile_options(${name} PRIVATE ${KVASIR_TEST_OPT})
   target_precompile_headers(${name} REUSE_FROM kvasir_test_pch)
-  set(props "")
-  if(ARG_LABELS)
-    set(props PROPERTIES LABELS "${ARG_LABELS}")
-  endif()
-  gtest_discover_tests(${name}
-    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}
-    DISCOVERY_TIMEOUT 60
-    ${props})
+  # The CTest tests: one per case, or chunks of a large suite's cases
+  # (KvasirTestList.cmake), listed from the binary each time it links.
+  set(list_file ${CMAKE_CURRENT_BINARY_DIR}/${name}_tests.cmake)
+  set(include_file ${CMAKE_CURRENT_BINARY_DIR}/${name}_include.cmake)
+  string(REPLACE ";" "," labels "${ARG_LABELS}")
+  add_custom_command(TARGET ${name} POST_BUILD
+    COMMAND ${CMAKE_COMMAND} -D EXE=$<TARGET_FILE:${name}> -D OUT=${list_file}
+            -D WORKDIR=${CMAKE_SOURCE_DIR} -D LABELS=${labels}
+            -D SMALL_SUITE=8 -D CHUNK=32
+            -P ${PROJECT_SOURCE_DIR}/cmake/KvasirTestList.cmake
+    BYPRODUCTS ${list_file}
+    VERBATIM)
+  file(WRITE ${include_file}
+       "if(EXISTS [==[${list_file}]==])\n"
+       "  include([==[${list_file}]==])\n"
+       "else()\n"
+       "  add_test(${name}_NOT_BUILT ${name}_NOT_BUILT)\n"
+       "endif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${include_file})
 endfunction()
