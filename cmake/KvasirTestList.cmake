@@ -5,11 +5,11 @@
 # ("Suite.Case"), as gtest_discover_tests does: server suites whose cases
 # take seconds each stay parallel, and a case that skips shows as skipped.
 # A larger suite (the value-parameterized sweeps: 1,080 paged-attention
-# cases) runs in chunks of at most CHUNK cases per process
+# cases, 55 encoder cases) runs in chunks of at most CHUNK cases per process
 # ("Suite.part2of34"). Each process costs about 0.25 s before the first
-# case under ASan (loading, LeakSanitizer's scan at exit), which for one
-# process per case was a quarter of `make test-asan`'s test time. A chunk
-# passes when each of its cases passes or skips; its output names them.
+# case under ASan (loading, LeakSanitizer's scan at exit): 1,080 of them
+# took longer than the cases themselves. A chunk passes when each of its
+# cases passes or skips; its output names them.
 #
 # Variables: EXE (the test binary), OUT (the CTest file to write), WORKDIR,
 # LABELS (a ,-list, may be empty), SMALL_SUITE, CHUNK.
