@@ -40,7 +40,7 @@ function(kvasir_test name)
   add_custom_command(TARGET ${name} POST_BUILD
     COMMAND ${CMAKE_COMMAND} -D EXE=$<TARGET_FILE:${name}> -D OUT=${list_file}
             -D WORKDIR=${CMAKE_SOURCE_DIR} -D LABELS=${labels}
-            -D SMALL_SUITE=32 -D CHUNK=32
+            -D CHUNK=32
             -P ${PROJECT_SOURCE_DIR}/cmake/KvasirTestList.cmake
     BYPRODUCTS ${list_file}
     VERBATIM)

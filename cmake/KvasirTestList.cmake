@@ -1,7 +1,7 @@
 # cmake -P script, run after a test binary links (kvasir_test()): lists its
 # GoogleTest cases and writes the CTest file that registers them.
 #
-# A suite of at most SMALL_SUITE cases gets one CTest test per case
+# A suite of at most CHUNK cases gets one CTest test per case
 # ("Suite.Case"), as gtest_discover_tests does: server suites whose cases
 # take seconds each stay parallel, and a case that skips shows as skipped.
 # A larger suite (the value-parameterized sweeps: 1,080 paged-attention
@@ -12,7 +12,7 @@
 # cases passes or skips; its output names them.
 #
 # Variables: EXE (the test binary), OUT (the CTest file to write), WORKDIR,
-# LABELS (a ,-list, may be empty), SMALL_SUITE, CHUNK.
+# LABELS (a ,-list, may be empty), CHUNK.
 execute_process(COMMAND "${EXE}" --gtest_list_tests
   OUTPUT_VARIABLE listing RESULT_VARIABLE rc ERROR_VARIABLE err TIMEOUT 120)
 if(NOT rc EQUAL 0)
@@ -58,7 +58,7 @@ foreach(suite IN LISTS suites)
   string(MAKE_C_IDENTIFIER "${suite}" var)
   set(cases "${cases_${var}}")
   list(LENGTH cases n)
-  if(n LESS_EQUAL SMALL_SUITE)
+  if(n LESS_EQUAL CHUNK)
     foreach(c IN LISTS cases)
       kvasir_add_test("${c}" "${c}" "${skip_props}")
     endforeach()
@@ -66,10 +66,8 @@ foreach(suite IN LISTS suites)
   endif()
   math(EXPR parts "(${n} + ${CHUNK} - 1) / ${CHUNK}")
   foreach(p RANGE 1 ${parts})
-    math(EXPR first "(${p} - 1) * ${n} / ${parts}")
-    math(EXPR last "${p} * ${n} / ${parts} - 1")
-    math(EXPR len "${last} - ${first} + 1")
-    list(SUBLIST cases ${first} ${len} chunk)
+    math(EXPR first "(${p} - 1) * ${CHUNK}")
+    list(SUBLIST cases ${first} ${CHUNK} chunk)
     list(JOIN chunk ":" filter)
     kvasir_add_test("${suite}.part${p}of${parts}" "${filter}" "")
   endforeach()
