@@ -1,6 +1,5 @@
 #include "common/text_file.h"
 
-#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -16,7 +15,8 @@ using ::testing::HasSubstr;
 using testing::StatusIs;
 
 TEST(TextFileTest, ReadsTheWholeFileAndNamesWhatIsMissing) {
-  const std::string dir = testing::MakeTempDir();
+  const testing::TempDir temp;
+  const std::string& dir = temp.path();
   ASSERT_FALSE(dir.empty());
   const std::string path = dir + "/t.jinja";
   const std::string bytes("line one\n\0line two", 18);
@@ -33,7 +33,6 @@ TEST(TextFileTest, ReadsTheWholeFileAndNamesWhatIsMissing) {
   EXPECT_THAT(ReadTextFile(dir, "config file"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("config file '" + dir + "'")));
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 // that carries a ChatML template (../shared/models/synth/qwen2-q8_0.gguf,
 // random weights of the Qwen2 architecture with Qwen's real tokenizer) and
 // `kvasir client chat`, as a process and as the library.
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -28,14 +27,7 @@ constexpr char kMaxTokens[] = "6";
 
 class ChatTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
+  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
 
   // `kvasir serve --config CONFIG --model qwen2-q8_0.gguf`.
   absl::StatusOr<std::unique_ptr<ServerProcess>> Serve(
@@ -43,7 +35,7 @@ class ChatTest : public ::testing::Test {
     ServerProcess::Options o;
     o.args = {"--config", config, "--model",
               testing::ModelPath("synth/qwen2-q8_0.gguf")};
-    o.log_path = dir_ + "/server.log";
+    o.log_path = dir_.File("server.log");
     o.ready_timeout = absl::Seconds(120);
     return ServerProcess::Start(o);
   }
@@ -61,7 +53,7 @@ class ChatTest : public ::testing::Test {
     return nlohmann::json::parse(r->out, nullptr, false);
   }
 
-  std::string dir_;
+  testing::TempDir dir_;
 };
 
 // What the GGUF's ChatML template renders for one user turn (it adds a
@@ -147,13 +139,13 @@ TEST_F(ChatTest, ScriptedConversationCarriesTheHistory) {
 }
 
 TEST_F(ChatTest, ConfigTemplateFileReplacesTheModels) {
-  const std::string tmpl = dir_ + "/plain.jinja";
+  const std::string tmpl = dir_.File("plain.jinja");
   {
     std::ofstream f(tmpl);
     f << "{% for m in messages %}{{ m.role | upper }}: {{ m.content }}\n"
          "{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}";
   }
-  const std::string config = dir_ + "/chat.yaml";
+  const std::string config = dir_.File("chat.yaml");
   {
     std::ofstream f(config);
     f << "model:\n  path: " << testing::ModelPath("synth/qwen2-q8_0.gguf")
@@ -175,7 +167,7 @@ TEST_F(ChatTest, ConfigTemplateFileReplacesTheModels) {
   }
   ServerProcess::Options bad;
   bad.args = {"--config", config};
-  bad.log_path = dir_ + "/bad.log";
+  bad.log_path = dir_.File("bad.log");
   bad.ready_timeout = absl::Seconds(120);
   absl::StatusOr<std::unique_ptr<ServerProcess>> failed =
       ServerProcess::Start(bad);

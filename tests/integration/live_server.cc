@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -88,13 +87,14 @@ std::string ConfigYaml(const ConfigSpec& spec) {
 absl::StatusOr<std::unique_ptr<LiveServer>> LiveServer::Start(
     const ConfigSpec& spec) {
   std::unique_ptr<LiveServer> s(new LiveServer());
-  s->dir_ = testing::MakeTempDir();
-  if (s->dir_.empty()) return absl::InternalError("cannot make a temp dir");
-  s->config_path_ = s->dir_ + "/kvasir.yaml";
+  if (s->dir_.path().empty()) {
+    return absl::InternalError("cannot make a temp dir");
+  }
+  s->config_path_ = s->dir_.File("kvasir.yaml");
   s->WriteConfig(ConfigYaml(spec));
   testing::ServerProcess::Options o;
   o.args = {"--config", s->config_path_};
-  o.log_path = s->dir_ + "/server.log";
+  o.log_path = s->dir_.File("server.log");
   o.ready_timeout = absl::Seconds(120);
   absl::StatusOr<std::unique_ptr<testing::ServerProcess>> p =
       testing::ServerProcess::Start(o);
@@ -107,8 +107,6 @@ absl::StatusOr<std::unique_ptr<LiveServer>> LiveServer::Start(
 LiveServer::~LiveServer() {
   channel_.reset();
   process_.reset();
-  std::error_code ignored;
-  if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
 }
 
 void LiveServer::WriteConfig(const std::string& yaml) const {

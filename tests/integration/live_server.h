@@ -18,6 +18,7 @@
 #include "grpcpp/client_context.h"
 #include "kvasir/v1/admin.grpc.pb.h"
 #include "kvasir/v1/generation.grpc.pb.h"
+#include "tests/testing/paths.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/wait_until.h"
 
@@ -107,7 +108,7 @@ class LiveServer {
  private:
   LiveServer() = default;
 
-  std::string dir_;
+  testing::TempDir dir_;  // outlives process_, which logs into it
   std::string config_path_;
   std::unique_ptr<testing::ServerProcess> process_;
   std::shared_ptr<grpc::Channel> channel_;

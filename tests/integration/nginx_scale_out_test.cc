@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -174,10 +173,9 @@ class NginxScaleOutTest : public ::testing::Test {
   }
 
   void StartNginx() {
-    dir_ = testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
+    ASSERT_FALSE(dir_.path().empty());
     // nginx's workers drop root privileges: let them into the temp dir.
-    chmod(dir_.c_str(), 0755);
+    chmod(dir_.path().c_str(), 0755);
     absl::StatusOr<int> port = testing::PickFreePort();
     ASSERT_TRUE(port.ok()) << port.status();
     absl::StatusOr<int> http_port = testing::PickFreePort();
@@ -194,18 +192,19 @@ class NginxScaleOutTest : public ::testing::Test {
       ports.grpc.push_back(r->process().port());
       ports.http.push_back(r->process().http_port());
     }
-    absl::StatusOr<std::string> conf = RewriteConf(source, dir_, ports);
+    absl::StatusOr<std::string> conf = RewriteConf(source, dir_.path(), ports);
     ASSERT_TRUE(conf.ok()) << conf.status();
-    const std::string conf_path = dir_ + "/nginx.conf";
+    const std::string conf_path = dir_.File("nginx.conf");
     std::ofstream(conf_path) << *conf;
 
     struct stat st;
     ASSERT_EQ(stat(kNginx, &st), 0)
         << kNginx << " not found: install nginx (scripts/install-deps.sh)";
     absl::StatusOr<std::unique_ptr<testing::ChildProcess>> nginx =
-        testing::ChildProcess::Spawn({kNginx, "-p", dir_ + "/", "-e", "stderr",
-                                      "-c", conf_path, "-g", "daemon off;"},
-                                     dir_ + "/nginx.log");
+        testing::ChildProcess::Spawn(
+            {kNginx, "-p", dir_.path() + "/", "-e", "stderr", "-c", conf_path,
+             "-g", "daemon off;"},
+            dir_.File("nginx.log"));
     ASSERT_TRUE(nginx.ok()) << nginx.status();
     nginx_ = *std::move(nginx);
     // Ready when a health check through it reaches a replica. A fresh
@@ -240,8 +239,6 @@ class NginxScaleOutTest : public ::testing::Test {
       EXPECT_TRUE(code.ok()) << code.status();
     }
     nginx_.reset();
-    std::error_code ignored;
-    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
   }
 
   // Generated tokens of tenant i on replica r (0 when it served none, -1
@@ -268,7 +265,7 @@ class NginxScaleOutTest : public ::testing::Test {
 
   std::vector<std::unique_ptr<LiveServer>> replicas_;
   std::vector<int32_t> reference_;
-  std::string dir_;
+  testing::TempDir dir_;  // outlives nginx_, which writes into it
   std::string nginx_address_;
   int nginx_http_port_ = 0;
   std::unique_ptr<testing::ChildProcess> nginx_;

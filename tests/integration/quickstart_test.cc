@@ -4,7 +4,6 @@
 // "Once upon a time"` with no key (the default tenant).
 #include <signal.h>
 
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -28,14 +27,7 @@ using testing::ServerProcess;
 
 class QuickStartTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
+  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
 
   // `kvasir serve --config configs/default.yaml` on free ports.
   absl::StatusOr<std::unique_ptr<ServerProcess>> ServeDefaultConfig(
@@ -43,12 +35,12 @@ class QuickStartTest : public ::testing::Test {
     ServerProcess::Options o;
     o.args = {"--config", testing::SourceDir() + "/configs/default.yaml"};
     o.args.insert(o.args.end(), extra_args.begin(), extra_args.end());
-    o.log_path = dir_ + "/server.log";
+    o.log_path = dir_.File("server.log");
     o.ready_timeout = absl::Seconds(120);
     return ServerProcess::Start(o);
   }
 
-  std::string dir_;
+  testing::TempDir dir_;
 };
 
 // The first golden prompt's llama.cpp greedy reference for stories260K,

@@ -21,9 +21,8 @@ inline constexpr char kTestKvasir[] = TEST_KVASIR_PATH;
 class ServeFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-    config_ = dir_ + "/kvasir.yaml";
+    ASSERT_FALSE(dir_.path().empty());
+    config_ = dir_.File("kvasir.yaml");
     WriteConfig(TestConfigYaml());
   }
 
@@ -36,7 +35,7 @@ class ServeFixture : public ::testing::Test {
     testing::ServerProcess::Options o;
     o.binary = kTestKvasir;
     o.args = {"--config", config_};
-    o.log_path = dir_ + "/server.log";
+    o.log_path = dir_.File("server.log");
     absl::StatusOr<std::unique_ptr<testing::ServerProcess>> p =
         testing::ServerProcess::Start(o);
     ASSERT_TRUE(p.ok()) << p.status();
@@ -45,7 +44,8 @@ class ServeFixture : public ::testing::Test {
                                    grpc::InsecureChannelCredentials());
   }
 
-  std::string dir_;
+  // Declared before server_: the server writes its log here.
+  testing::TempDir dir_;
   std::string config_;
   std::unique_ptr<testing::ServerProcess> server_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -156,7 +156,7 @@ TEST_F(ServeProcessTest, BadConfigExitsTwoNamingTheKey) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_THAT(r->err, HasSubstr("kv_cache.block_sise: unknown key"));
-  r = RunCommand({kTestKvasir, "serve", "--config", dir_ + "/missing.yaml"});
+  r = RunCommand({kTestKvasir, "serve", "--config", dir_.File("missing.yaml")});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_THAT(r->err, HasSubstr("missing.yaml"));

@@ -1,7 +1,6 @@
 #include "tests/server/test_server.h"
 
 #include <chrono>
-#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
@@ -51,9 +50,8 @@ tenants:
 
 absl::StatusOr<std::unique_ptr<TestServer>> TestServer::Start(Options options) {
   std::unique_ptr<TestServer> t(new TestServer());
-  t->dir_ = testing::MakeTempDir();
-  if (t->dir_.empty()) return absl::InternalError("no temp dir");
-  t->config_path_ = t->dir_ + "/kvasir.yaml";
+  if (t->dir_.path().empty()) return absl::InternalError("no temp dir");
+  t->config_path_ = t->dir_.File("kvasir.yaml");
   t->WriteConfig(options.yaml);
   absl::StatusOr<ServerConfig> config = LoadConfigFile(t->config_path_);
   if (!config.ok()) return config.status();
@@ -88,8 +86,6 @@ TestServer::~TestServer() {
   if (server_ != nullptr) server_->Shutdown();
   server_.reset();
   engine_.reset();
-  std::remove(config_path_.c_str());
-  std::remove(dir_.c_str());
 }
 
 engine::TenantStats TestServer::TenantStats(const std::string& name) const {

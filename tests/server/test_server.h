@@ -20,6 +20,7 @@
 #include "server/server.h"
 #include "tests/server/test_engine.h"
 #include "tests/testing/fake_runner.h"
+#include "tests/testing/paths.h"
 
 namespace kvasir::server {
 
@@ -81,7 +82,7 @@ class TestServer {
  private:
   TestServer() = default;
 
-  std::string dir_;
+  testing::TempDir dir_;
   std::string config_path_;
   std::unique_ptr<engine::Engine> engine_;
   testing::FakeRunner* runner_ = nullptr;  // owned by engine_

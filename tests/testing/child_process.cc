@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -88,10 +87,10 @@ std::optional<int> WaitProcess(pid_t pid, absl::Duration timeout) {
 
 absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
                                          absl::Duration timeout) {
-  const std::string dir = MakeTempDir();
-  if (dir.empty()) return absl::InternalError("cannot make a temp dir");
-  const std::string out_path = dir + "/stdout";
-  const std::string err_path = dir + "/stderr";
+  const TempDir dir;
+  if (dir.path().empty()) return absl::InternalError("cannot make a temp dir");
+  const std::string out_path = dir.File("stdout");
+  const std::string err_path = dir.File("stderr");
   absl::StatusOr<CommandResult> result;
   absl::StatusOr<pid_t> pid = SpawnProcess(argv, out_path, err_path);
   if (!pid.ok()) {
@@ -105,18 +104,18 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
   } else {
     result = CommandResult{*status, ReadFile(out_path), ReadFile(err_path)};
   }
-  std::error_code ignored;
-  std::filesystem::remove_all(dir, ignored);
   return result;
 }
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
     std::vector<std::string> argv, std::string log_path) {
-  std::string own_dir;
+  std::optional<TempDir> own_dir;
   if (log_path.empty()) {
-    own_dir = MakeTempDir();
-    if (own_dir.empty()) return absl::InternalError("cannot make a temp dir");
-    log_path = own_dir + "/output.log";
+    own_dir.emplace();
+    if (own_dir->path().empty()) {
+      return absl::InternalError("cannot make a temp dir");
+    }
+    log_path = own_dir->File("output.log");
   }
   std::unique_ptr<ChildProcess> p(new ChildProcess(
       std::move(argv), std::move(log_path), std::move(own_dir)));
@@ -131,10 +130,6 @@ ChildProcess::~ChildProcess() {
   if (pid_ > 0 && !reaped_) {
     kill(pid_, SIGKILL);
     WaitProcess(pid_, absl::Seconds(10));
-  }
-  if (!own_dir_.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove_all(own_dir_, ignored);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "tests/testing/paths.h"
 
 namespace kvasir::testing {
 
@@ -72,14 +73,14 @@ class ChildProcess {
 
  private:
   ChildProcess(std::vector<std::string> argv, std::string log_path,
-               std::string own_dir)
+               std::optional<TempDir> own_dir)
       : argv_(std::move(argv)),
         log_path_(std::move(log_path)),
         own_dir_(std::move(own_dir)) {}
 
   std::vector<std::string> argv_;
   std::string log_path_;
-  std::string own_dir_;  // the temp dir of the default log; removed
+  std::optional<TempDir> own_dir_;  // the temp dir of the default log
   pid_t pid_ = -1;
   bool reaped_ = false;
   int exit_status_ = -1;

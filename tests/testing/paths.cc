@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
+#include <utility>
 
 namespace kvasir::testing {
 namespace {
@@ -39,11 +41,40 @@ std::string GoldenPath(const std::string& name) {
   return SharedDir() + "/golden/" + name;
 }
 
-std::string MakeTempDir() {
-  std::string tmpl =
-      (std::filesystem::temp_directory_path() / "kvasir-test-XXXXXX").string();
-  char* dir = mkdtemp(tmpl.data());
-  return dir == nullptr ? std::string() : std::string(dir);
+TempDir::TempDir() {
+  std::error_code ec;
+  const std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
+  if (ec) return;
+  std::string tmpl = (tmp / "kvasir-test-XXXXXX").string();
+  if (mkdtemp(tmpl.data()) != nullptr) path_ = std::move(tmpl);
+}
+
+TempDir::~TempDir() { Remove(); }
+
+TempDir::TempDir(TempDir&& other) noexcept
+    : path_(std::exchange(other.path_, std::string())) {}
+
+TempDir& TempDir::operator=(TempDir&& other) noexcept {
+  if (this != &other) {
+    Remove();
+    path_ = std::exchange(other.path_, std::string());
+  }
+  return *this;
+}
+
+std::string TempDir::File(std::string_view name) const {
+  std::string file = path_;
+  file += '/';
+  file += name;
+  return file;
+}
+
+void TempDir::Remove() {
+  if (path_.empty()) return;
+  // Teardown must not throw: a folder that cannot be removed is left.
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+  path_.clear();
 }
 
 bool WriteFileAtomically(const std::string& path, const std::string& text) {

@@ -2,6 +2,7 @@
 #define KVASIR_TESTS_TESTING_PATHS_H_
 
 #include <string>
+#include <string_view>
 
 namespace kvasir::testing {
 
@@ -17,8 +18,31 @@ std::string SharedDir();
 std::string ModelPath(const std::string& name);
 // SharedDir() + "/golden/" + name.
 std::string GoldenPath(const std::string& name);
-// A fresh, empty folder under the system temp dir, unique to this process.
-std::string MakeTempDir();
+
+// A fresh, empty folder under the system temp dir (kvasir-test-XXXXXX),
+// removed with everything in it when the TempDir is destroyed (a folder a
+// test leaves behind stays in /tmp for good). path() is empty when it could
+// not be made. Whatever writes into it (a child process) must be gone by
+// then: declare the TempDir before it.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(TempDir&& other) noexcept;
+  TempDir& operator=(TempDir&& other) noexcept;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // path() + "/" + name.
+  std::string File(std::string_view name) const;
+
+ private:
+  void Remove();
+
+  std::string path_;
+};
+
 // Replaces `path`'s contents with `text`: written beside it and renamed
 // over it, so a reader (a config watcher) never sees half a file. False
 // when the write or the rename fails.

@@ -194,8 +194,8 @@ TEST_P(BenchServeTest, RateModeSendsEveryRequest) {
 }
 
 TEST_P(BenchServeTest, PromptsFileOneRequestPerLine) {
-  const std::string dir = testing::MakeTempDir();
-  const std::string path = dir + "/prompts.jsonl";
+  const testing::TempDir dir;
+  const std::string path = dir.File("prompts.jsonl");
   std::ofstream(path)
       << "{\"prompt\": \"Once upon a time\", \"max_tokens\": 7}\n"
          "{\"prompt\": [1, 300, 301, 302]}\n";

@@ -151,10 +151,12 @@ TEST(RandomPromptsTest, ExactLengthsInRangeAndReproducible) {
 class PromptsFileTest : public ::testing::Test {
  protected:
   std::string Write(const std::string& text) {
-    const std::string path = testing::MakeTempDir() + "/prompts.jsonl";
+    const std::string path = dir_.File("prompts.jsonl");
     std::ofstream(path) << text;
     return path;
   }
+
+  testing::TempDir dir_;
 };
 
 TEST_F(PromptsFileTest, ReadsTextAndIdPromptsWithDefaultMaxTokens) {

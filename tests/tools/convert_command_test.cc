@@ -35,13 +35,11 @@ std::string CalibrationText() {
 
 class ConvertCommandTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = kvasir::testing::MakeTempDir(); }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
+  kvasir::testing::TempDir dir_;
 };
 
 TEST_F(ConvertCommandTest, ConvertedFileGeneratesLikeConversionAtLoad) {
-  const std::string out = dir_ + "/gqa2.gguf";
+  const std::string out = dir_.File("gqa2.gguf");
   ProcessResult r =
       Kvasir({"convert", ModelPath("stories260K.gguf"), out, "--kv-heads", "2",
               "--kv-convert", "calibrated", "--calibration", CalibrationText(),
@@ -75,7 +73,7 @@ TEST_F(ConvertCommandTest, ConvertedFileGeneratesLikeConversionAtLoad) {
 }
 
 TEST_F(ConvertCommandTest, BadFlagsAreUsageErrorsNamingTheFlag) {
-  const std::string out = dir_ + "/x.gguf";
+  const std::string out = dir_.File("x.gguf");
   ProcessResult r = Kvasir(
       {"convert", ModelPath("stories260K.gguf"), out, "--kv-heads", "3"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
@@ -94,7 +92,7 @@ TEST_F(ConvertCommandTest, BadFlagsAreUsageErrorsNamingTheFlag) {
 
   r = Kvasir({"convert", ModelPath("stories260K.gguf"), out, "--kv-heads", "2",
               "--kv-convert", "calibrated", "--calibration",
-              dir_ + "/missing.txt"});
+              dir_.File("missing.txt")});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_THAT(r.err, HasSubstr("missing.txt"));
   EXPECT_FALSE(std::filesystem::exists(out));

@@ -35,15 +35,15 @@ std::string Slurp(const std::string& path) {
 }
 
 RunResult RunKvasir(const std::string& args) {
-  const std::string dir = kvasir::testing::MakeTempDir();
+  const kvasir::testing::TempDir dir;
   const std::string cmd = kvasir::testing::BinaryDir() + "/tools/kvasir " +
-                          args + " >" + dir + "/out 2>" + dir + "/err";
+                          args + " >" + dir.File("out") + " 2>" +
+                          dir.File("err");
   const int status = std::system(cmd.c_str());
   RunResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = Slurp(dir + "/out");
-  r.err = Slurp(dir + "/err");
-  std::filesystem::remove_all(dir);
+  r.out = Slurp(dir.File("out"));
+  r.err = Slurp(dir.File("err"));
   return r;
 }
 

@@ -156,8 +156,8 @@ TEST(PerplexityCommandTest, BadFlagsGiveClearErrors) {
 }
 
 TEST(PerplexityCommandTest, ShortTextSaysHowManyTokensItHasAndNeeds) {
-  const std::string dir = ::kvasir::testing::MakeTempDir();
-  const std::string path = dir + "/short.txt";
+  const ::kvasir::testing::TempDir dir;
+  const std::string path = dir.File("short.txt");
   ASSERT_TRUE(::kvasir::testing::WriteFileAtomically(
       path, "Once upon a time there was a cat."));
   const ProcessResult r =

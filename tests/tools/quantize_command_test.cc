@@ -52,22 +52,19 @@ std::string Slurp(const std::string& path) {
 
 class QuantizeCommandTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = kvasir::testing::MakeTempDir(); }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   RunResult Run(const std::string& args) {
     const std::string cmd = kvasir::testing::BinaryDir() +
-                            "/tools/kvasir quantize " + args + " >" + dir_ +
-                            "/stdout 2>" + dir_ + "/stderr";
+                            "/tools/kvasir quantize " + args + " >" +
+                            dir_.File("stdout") + " 2>" + dir_.File("stderr");
     const int status = std::system(cmd.c_str());
     RunResult r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = Slurp(dir_ + "/stdout");
-    r.err = Slurp(dir_ + "/stderr");
+    r.out = Slurp(dir_.File("stdout"));
+    r.err = Slurp(dir_.File("stderr"));
     return r;
   }
 
-  std::string dir_;
+  kvasir::testing::TempDir dir_;
 };
 
 // The f32 values of tensor `info` of `file` (any type quant_formats.h
@@ -93,7 +90,7 @@ float MaxAbs(const std::vector<float>& v) {
 
 TEST_F(QuantizeCommandTest, Stories260KToQ8_0KeepsMetadataAndFollowsTheRules) {
   const std::string in = ModelPath("stories260K.gguf");
-  const std::string out = dir_ + "/q8.gguf";
+  const std::string out = dir_.File("q8.gguf");
   const RunResult r = Run(in + " " + out + " --type q8_0");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, HasSubstr("token_embd.weight"));
@@ -151,10 +148,10 @@ TEST_F(QuantizeCommandTest, Stories260KToQ8_0KeepsMetadataAndFollowsTheRules) {
   const RunResult inspect_src = [&] {
     const std::string cmd = kvasir::testing::BinaryDir() +
                             "/tools/kvasir inspect --json --model " + out +
-                            " >" + dir_ + "/inspect 2>&1";
+                            " >" + dir_.path() + "/inspect 2>&1";
     RunResult rr;
     rr.exit_code = WEXITSTATUS(std::system(cmd.c_str()));
-    rr.out = Slurp(dir_ + "/inspect");
+    rr.out = Slurp(dir_.File("inspect"));
     return rr;
   }();
   EXPECT_EQ(inspect_src.exit_code, 0) << inspect_src.out;
@@ -170,7 +167,7 @@ TEST_F(QuantizeCommandTest, Stories260KToQ8_0KeepsMetadataAndFollowsTheRules) {
 // use_more_bits(i, 6) picks layers 2 and 5.
 TEST_F(QuantizeCommandTest, Dummy15mToQ4_K_MFollowsTheMix) {
   const std::string vocab = ModelPath("ggml-vocab-llama-spm.gguf");
-  const std::string out = dir_ + "/q4km.gguf";
+  const std::string out = dir_.File("q4km.gguf");
   const RunResult r = Run("dummy:15m " + out + " --type q4_k_m --seed 7 " +
                           "--vocab-from " + vocab);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -279,7 +276,7 @@ TEST_P(QuantizeMatchesLlamaCppTest, RequantizedFileMatches) {
   const LlamaCppFile p = GetParam();
   const std::string ref_path =
       kvasir::testing::SharedDir() + "/models/synth/" + p.name;
-  const std::string f32 = dir_ + "/f32.gguf", out = dir_ + "/out.gguf";
+  const std::string f32 = dir_.File("f32.gguf"), out = dir_.File("out.gguf");
   RunResult r = Run(ref_path + " " + f32 + " --type f32");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = Run(f32 + " " + out + " --type " + p.type);
@@ -320,55 +317,56 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST_F(QuantizeCommandTest, UnknownTypeListsTheValidOnes) {
-  const RunResult r =
-      Run(ModelPath("stories260K.gguf") + " " + dir_ + "/x.gguf --type q3_k");
+  const RunResult r = Run(ModelPath("stories260K.gguf") + " " + dir_.path() +
+                          "/x.gguf --type q3_k");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--type 'q3_k'"));
   EXPECT_THAT(r.err, HasSubstr(QuantMixNames()));
-  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.gguf"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("x.gguf")));
 }
 
 TEST_F(QuantizeCommandTest, MissingInputIsAUsageError) {
-  const RunResult r = Run(dir_ + "/nope.gguf " + dir_ + "/x.gguf --type q8_0");
+  const RunResult r =
+      Run(dir_.path() + "/nope.gguf " + dir_.path() + "/x.gguf --type q8_0");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("nope.gguf"));
 }
 
 TEST_F(QuantizeCommandTest, UnwritableOutputIsAUsageError) {
-  const RunResult r = Run(ModelPath("stories260K.gguf") + " " + dir_ +
+  const RunResult r = Run(ModelPath("stories260K.gguf") + " " + dir_.path() +
                           "/no/such/dir/x.gguf --type q8_0");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("no/such/dir/x.gguf"));
 }
 
 TEST_F(QuantizeCommandTest, DummyNeedsVocabFrom) {
-  const RunResult r = Run("dummy:15m " + dir_ + "/x.gguf --type q8_0");
+  const RunResult r = Run("dummy:15m " + dir_.path() + "/x.gguf --type q8_0");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--vocab-from"));
-  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.gguf"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("x.gguf")));
 }
 
 TEST_F(QuantizeCommandTest, VocabSizeMustMatchThePreset) {
   // dummy:tiny has 512 tokens, llama's vocabulary 32000.
   const RunResult r =
-      Run("dummy:tiny " + dir_ + "/x.gguf --type q8_0 " + "--vocab-from " +
-          ModelPath("ggml-vocab-llama-spm.gguf"));
+      Run("dummy:tiny " + dir_.path() + "/x.gguf --type q8_0 " +
+          "--vocab-from " + ModelPath("ggml-vocab-llama-spm.gguf"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("has 32000 tokens"));
   EXPECT_THAT(r.err, HasSubstr("vocabulary of 512"));
-  EXPECT_FALSE(std::filesystem::exists(dir_ + "/x.gguf"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("x.gguf")));
 }
 
 TEST_F(QuantizeCommandTest, VocabFromOnlyAppliesToDummies) {
-  const RunResult r =
-      Run(ModelPath("stories260K.gguf") + " " + dir_ + "/x.gguf --type q8_0" +
-          " --vocab-from " + ModelPath("ggml-vocab-llama-spm.gguf"));
+  const RunResult r = Run(ModelPath("stories260K.gguf") + " " + dir_.path() +
+                          "/x.gguf --type q8_0" + " --vocab-from " +
+                          ModelPath("ggml-vocab-llama-spm.gguf"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--vocab-from applies only to dummy"));
 }
 
 TEST_F(QuantizeCommandTest, MissingTypeIsAUsageError) {
-  const RunResult r = Run(ModelPath("stories260K.gguf") + " " + dir_ + "/x");
+  const RunResult r = Run(ModelPath("stories260K.gguf") + " " + dir_.File("x"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--type"));
 }

@@ -32,15 +32,11 @@ constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6,
 
 class GgufTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = kvasir::testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
 
   // Writes `bytes` to a fresh file in the temp dir and returns its path.
   std::string Write(const std::string& name, const std::string& bytes) {
-    const std::string path = dir_ + "/" + name;
+    const std::string path = dir_.File(name);
     // Replace rather than truncate: ext4 flushes truncated-and-rewritten
     // files on close, which makes loops over many files slow.
     std::filesystem::remove(path);
@@ -51,7 +47,7 @@ class GgufTest : public ::testing::Test {
     return Write(name, w.Build());
   }
 
-  std::string dir_;
+  kvasir::testing::TempDir dir_;
 };
 
 TEST(GgufRealFileTest, Stories260KConfigAndWeights) {

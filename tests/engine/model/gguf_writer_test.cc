@@ -27,18 +27,16 @@ constexpr uint32_t kQ8_0 = static_cast<uint32_t>(gguf::TensorType::kQ8_0);
 
 class GgufWriterTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = kvasir::testing::MakeTempDir(); }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string dir_;
+  kvasir::testing::TempDir dir_;
 };
 
 TEST_F(GgufWriterTest, CopiesEveryKindOfMetadataAndStreamsTensors) {
   // A source file with strings, integers, floats and arrays of each.
-  const std::string src_path = dir_ + "/src.gguf";
+  const std::string src_path = dir_.File("src.gguf");
   ASSERT_OK(kvasir::testing::MakeTinyLlamaGguf({}).WriteFile(src_path));
   ASSERT_OK_AND_ASSIGN(auto src, GgufFile::Open(src_path));
 
-  const std::string path = dir_ + "/out.gguf";
+  const std::string path = dir_.File("out.gguf");
   ASSERT_OK_AND_ASSIGN(auto writer, GgufWriter::Create(path));
   for (const auto& [key, value] : src->metadata()) {
     ASSERT_OK(writer->CopyValue(key, value));
@@ -80,7 +78,7 @@ TEST_F(GgufWriterTest, CopiesEveryKindOfMetadataAndStreamsTensors) {
 }
 
 TEST_F(GgufWriterTest, ReplacingAKeyKeepsItsPosition) {
-  const std::string path = dir_ + "/out.gguf";
+  const std::string path = dir_.File("out.gguf");
   ASSERT_OK_AND_ASSIGN(auto writer, GgufWriter::Create(path));
   writer->SetString("first", "x");
   writer->SetUint32("second", 1);
@@ -96,7 +94,7 @@ TEST_F(GgufWriterTest, ReplacingAKeyKeepsItsPosition) {
 }
 
 TEST_F(GgufWriterTest, HonoursGeneralAlignment) {
-  const std::string path = dir_ + "/out.gguf";
+  const std::string path = dir_.File("out.gguf");
   ASSERT_OK_AND_ASSIGN(auto writer, GgufWriter::Create(path));
   writer->SetUint32("general.alignment", 64);
   ASSERT_OK(writer->AddTensorInfo("a", {3}, kF32));
@@ -112,7 +110,7 @@ TEST_F(GgufWriterTest, HonoursGeneralAlignment) {
 }
 
 TEST_F(GgufWriterTest, RejectsABadAlignment) {
-  ASSERT_OK_AND_ASSIGN(auto writer, GgufWriter::Create(dir_ + "/out.gguf"));
+  ASSERT_OK_AND_ASSIGN(auto writer, GgufWriter::Create(dir_.File("out.gguf")));
   writer->SetUint32("general.alignment", 48);
   EXPECT_THAT(writer->WriteHeader(),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -120,7 +118,7 @@ TEST_F(GgufWriterTest, RejectsABadAlignment) {
 }
 
 TEST_F(GgufWriterTest, RejectsBadTensorInfos) {
-  ASSERT_OK_AND_ASSIGN(auto writer, GgufWriter::Create(dir_ + "/out.gguf"));
+  ASSERT_OK_AND_ASSIGN(auto writer, GgufWriter::Create(dir_.File("out.gguf")));
   ASSERT_OK(writer->AddTensorInfo("a", {32}, kQ8_0));
   EXPECT_THAT(writer->AddTensorInfo("a", {32}, kQ8_0),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -137,7 +135,7 @@ TEST_F(GgufWriterTest, RejectsBadTensorInfos) {
 }
 
 TEST_F(GgufWriterTest, AnIncompleteFileIsNotLeftBehind) {
-  const std::string path = dir_ + "/out.gguf";
+  const std::string path = dir_.File("out.gguf");
   {
     ASSERT_OK_AND_ASSIGN(auto writer, GgufWriter::Create(path));
     ASSERT_OK(writer->AddTensorInfo("a", {4}, kF32));
@@ -169,19 +167,19 @@ TEST_F(GgufWriterTest, ArraysOfArraysCannotBeCopied) {
   gguf::AppendLe(static_cast<uint32_t>(gguf::ValueType::kUint8), &nested);
   gguf::AppendLe<uint64_t>(1, &nested);
   gguf::AppendLe<uint8_t>(7, &nested);
-  const std::string src_path = dir_ + "/nested.gguf";
+  const std::string src_path = dir_.File("nested.gguf");
   ASSERT_OK(kvasir::testing::GgufWriter()
                 .AddRawValue("nested", 9, nested)
                 .WriteFile(src_path));
   ASSERT_OK_AND_ASSIGN(auto src, GgufFile::Open(src_path));
-  ASSERT_OK_AND_ASSIGN(auto writer, GgufWriter::Create(dir_ + "/out.gguf"));
+  ASSERT_OK_AND_ASSIGN(auto writer, GgufWriter::Create(dir_.File("out.gguf")));
   EXPECT_THAT(writer->CopyValue("nested", *src->FindValue("nested")),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("'nested' is an array of array")));
 }
 
 TEST_F(GgufWriterTest, AnUnwritablePathIsAnInvalidArgument) {
-  EXPECT_THAT(GgufWriter::Create(dir_ + "/no/such/dir/out.gguf").status(),
+  EXPECT_THAT(GgufWriter::Create(dir_.File("no/such/dir/out.gguf")).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("no/such/dir/out.gguf")));
 }

@@ -395,7 +395,7 @@ TEST(KvHeadsCalibratedTest, GeneratedCalibrationTextIsSeeded) {
 // `kvasir convert`'s file loads as a model with the new head count and the
 // logits of the same conversion done in memory.
 TEST(ConvertModelFileTest, OutputLoadsAndMatchesInMemoryConversion) {
-  const std::string dir = kvasir::testing::MakeTempDir();
+  const kvasir::testing::TempDir dir;
   CalibrationOptions co;
   co.text_file = kvasir::testing::SourceDir() + "/tests/data/calibration.txt";
   co.num_threads = 1;
@@ -410,7 +410,7 @@ TEST(ConvertModelFileTest, OutputLoadsAndMatchesInMemoryConversion) {
     for (int n : {2, 8}) {
       ConvertOptions options;
       options.input = kvasir::testing::ModelPath("stories260K.gguf");
-      options.output = dir + "/out.gguf";
+      options.output = dir.File("out.gguf");
       options.kv_heads = n;
       options.method = method;
       options.calibration = co;
@@ -432,7 +432,7 @@ TEST(ConvertModelFileTest, OutputLoadsAndMatchesInMemoryConversion) {
   }
   ConvertOptions bad;
   bad.input = kvasir::testing::ModelPath("stories260K.gguf");
-  bad.output = dir + "/bad.gguf";
+  bad.output = dir.File("bad.gguf");
   bad.kv_heads = 3;
   bad.method = KvConversion::kCalibrated;
   EXPECT_THAT(ConvertModelFile(bad),

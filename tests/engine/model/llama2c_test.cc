@@ -62,18 +62,14 @@ void ExpectSameWeights(const Model& a, const Model& b) {
 
 class Llama2cTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = kvasir::testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
   std::string Write(const std::string& name, const std::string& bytes) {
-    const std::string path = dir_ + "/" + name;
+    const std::string path = dir_.File(name);
     std::filesystem::remove(path);
     EXPECT_OK(kvasir::testing::WriteBytes(path, bytes));
     return path;
   }
-  std::string dir_;
+  kvasir::testing::TempDir dir_;
 };
 
 TEST(Llama2cRealFileTest, Stories260KEqualsItsGgufCopy) {
@@ -200,7 +196,8 @@ TEST_F(Llama2cTest, TokenizerMustMatchTheCheckpoint) {
                AllOf(HasSubstr("tok105.bin has 105 tokens"),
                      HasSubstr("stories260K.bin has vocab_size 512"))));
   EXPECT_THAT(
-      LoadLlama2cModel(ModelPath("stories260K.bin"), dir_ + "/missing-tok.bin"),
+      LoadLlama2cModel(ModelPath("stories260K.bin"),
+                       dir_.File("missing-tok.bin")),
       StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing-tok.bin")));
 }
 

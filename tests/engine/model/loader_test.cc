@@ -36,12 +36,11 @@ TEST(LoadModelTest, DispatchesOnDummyGgufAndLlama2c) {
 }
 
 TEST(LoadModelTest, RecognisesGgufByMagicNotName) {
-  const std::string dir = kvasir::testing::MakeTempDir();
-  const std::string path = dir + "/renamed.bin";
+  const kvasir::testing::TempDir dir;
+  const std::string path = dir.File("renamed.bin");
   std::filesystem::copy_file(ModelPath("babyllama5000.gguf"), path);
   ASSERT_OK_AND_ASSIGN(auto model, LoadModel(Opts(path)));
   EXPECT_EQ(model->config.vocab_size, 105);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(LoadModelTest, DummySeedChangesWeights) {

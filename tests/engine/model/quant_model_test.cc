@@ -37,9 +37,9 @@ namespace {
 using ::kvasir::testing::GgufWriter;
 using ::kvasir::testing::IsOk;
 using ::kvasir::testing::kTinyLlamaVocab;
-using ::kvasir::testing::MakeTempDir;
 using ::kvasir::testing::MakeTinyLlamaGguf;
 using ::kvasir::testing::StatusIs;
+using ::kvasir::testing::TempDir;
 using ::kvasir::testing::TinyLlamaSpec;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -52,11 +52,27 @@ int64_t ResidentBytes() {
   return resident * sysconf(_SC_PAGESIZE);
 }
 
-std::string WriteModel(const GgufWriter& w, const std::string& name) {
-  const std::string path = MakeTempDir() + "/" + name;
-  EXPECT_THAT(w.WriteFile(path), IsOk());
-  return path;
-}
+class QuantModelTest : public ::testing::Test {
+ protected:
+  std::string WriteModel(const GgufWriter& w, const std::string& name) {
+    const std::string path = dir_.File(name);
+    EXPECT_THAT(w.WriteFile(path), IsOk());
+    return path;
+  }
+
+  // A small GQA model whose matrices are of ggml type `type`, written to
+  // `name`.
+  std::string WriteSmallModel(uint32_t type, const std::string& name) {
+    const TinyLlamaSpec spec{.dim = 64,
+                             .hidden_dim = 96,
+                             .n_heads = 4,
+                             .n_kv_heads = 2,
+                             .tensor_type = type};
+    return WriteModel(MakeTinyLlamaGguf(spec), name);
+  }
+
+  TempDir dir_;
+};
 
 absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path) {
   LoadOptions options;
@@ -64,7 +80,7 @@ absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path) {
   return LoadModel(options);
 }
 
-TEST(QuantModelTest, ResidentMemoryGrowsByAboutTheQuantizedTensorBytes) {
+TEST_F(QuantModelTest, ResidentMemoryGrowsByAboutTheQuantizedTensorBytes) {
 #ifdef KVASIR_UNDER_ASAN
   GTEST_SKIP() << "ASan's shadow memory and quarantine distort RSS";
 #endif
@@ -137,18 +153,7 @@ std::vector<float> LastLogits(std::unique_ptr<Model> model,
   return LastLogits(**runner);
 }
 
-// A small GQA model whose matrices are of ggml type `type`, written to
-// `name`.
-std::string WriteSmallModel(uint32_t type, const std::string& name) {
-  const TinyLlamaSpec spec{.dim = 64,
-                           .hidden_dim = 96,
-                           .n_heads = 4,
-                           .n_kv_heads = 2,
-                           .tensor_type = type};
-  return WriteModel(MakeTinyLlamaGguf(spec), name);
-}
-
-TEST(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
+TEST_F(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
   const std::string path = WriteSmallModel(1, "f16.gguf");  // F16
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> kept, Load(path));
   EXPECT_EQ(kept->weights.layers[0].wq.type(), 1u);
@@ -186,8 +191,8 @@ TEST(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
 // every m) whatever weights_dtype says, where the CPU has one; else
 // Kvasir's dense kernels read them as stored. Either way the logits are
 // those of the f32 expansion within bf16's rounding of the activations.
-TEST(QuantModelTest,
-     Bf16WeightsRunOnTheBf16MatmulAndComputeAsTheirF32Expansion) {
+TEST_F(QuantModelTest,
+       Bf16WeightsRunOnTheBf16MatmulAndComputeAsTheirF32Expansion) {
   const std::string path = WriteSmallModel(30, "bf16.gguf");  // BF16
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> expanded, Load(path));
   ExpandToF32(*expanded);
@@ -215,7 +220,7 @@ TEST(QuantModelTest,
 // contexts long enough that attention splits over both threads; and steps
 // of 8 rows or more (row ops split over the team), among them steps with
 // 10 sampled rows, whose logits' input every thread prepares a share of.
-TEST(QuantModelTest, DecodeTeamMatchesOneRegionPerOp) {
+TEST_F(QuantModelTest, DecodeTeamMatchesOneRegionPerOp) {
   struct Case {
     uint32_t type;  // ggml type of the file's matrices
     WeightsDtype dtype;
@@ -303,7 +308,7 @@ TEST(QuantModelTest, DecodeTeamMatchesOneRegionPerOp) {
   }
 }
 
-TEST(QuantModelTest, RopeScalingFollowsLlamaCpp) {
+TEST_F(QuantModelTest, RopeScalingFollowsLlamaCpp) {
   struct Case {
     const char* type;  // nullptr: no type key
     const char* factor_key;
@@ -320,7 +325,7 @@ TEST(QuantModelTest, RopeScalingFollowsLlamaCpp) {
   }
 }
 
-TEST(QuantModelTest, UnknownArchitectureIsAClearError) {
+TEST_F(QuantModelTest, UnknownArchitectureIsAClearError) {
   GgufWriter w = MakeTinyLlamaGguf({});
   w.RemoveKey("general.architecture").AddString("general.architecture", "gpt4");
   EXPECT_THAT(Load(WriteModel(w, "arch.gguf")),
@@ -329,7 +334,7 @@ TEST(QuantModelTest, UnknownArchitectureIsAClearError) {
                              HasSubstr("llama, qwen2, qwen3"))));
 }
 
-TEST(QuantModelTest, TensorTypeWithoutKernelIsAClearError) {
+TEST_F(QuantModelTest, TensorTypeWithoutKernelIsAClearError) {
   GgufWriter w = MakeTinyLlamaGguf({.dim = 256, .hidden_dim = 256});
   // Q2_K (type 10, no kernel here): 84 bytes per 256 values.
   w.RemoveTensor("blk.0.ffn_up.weight");
@@ -341,7 +346,7 @@ TEST(QuantModelTest, TensorTypeWithoutKernelIsAClearError) {
                AllOf(HasSubstr("blk.0.ffn_up.weight"), HasSubstr("Q2_K"))));
 }
 
-TEST(QuantModelTest, UnsupportedRopeScalingIsAClearError) {
+TEST_F(QuantModelTest, UnsupportedRopeScalingIsAClearError) {
   GgufWriter w = MakeTinyLlamaGguf({});
   w.AddString("llama.rope.scaling.type", "yarn");
   EXPECT_THAT(Load(WriteModel(w, "yarn.gguf")),

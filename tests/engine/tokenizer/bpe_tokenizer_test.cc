@@ -32,11 +32,11 @@ using ::kvasir::engine::testing::TinyBpeIds;
 using ::kvasir::engine::testing::TinyBpeVocab;
 using ::kvasir::testing::GgufWriter;
 using ::kvasir::testing::GoldenPath;
-using ::kvasir::testing::MakeTempDir;
 using ::kvasir::testing::ModelPath;
 using ::kvasir::testing::ReadVocabCases;
 using ::kvasir::testing::SharedDir;
 using ::kvasir::testing::StatusIs;
+using ::kvasir::testing::TempDir;
 using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::ElementsAre;
@@ -382,25 +382,31 @@ TEST(BpeTokenizerTest, CreateValidatesTheVocab) {
                        HasSubstr("no tokenizer.ggml.bos_token_id")));
 }
 
-// A vocab-only GGUF of the tiny vocabulary, written to a temp file.
-std::string WriteTinyGguf(const std::string& name, void (*edit)(GgufWriter&)) {
-  const BpeVocab v = TinyBpeVocab();
-  GgufWriter w;
-  w.AddString("tokenizer.ggml.model", "gpt2");
-  w.AddString("tokenizer.ggml.pre", "qwen2");
-  w.AddStringArray("tokenizer.ggml.tokens", v.pieces);
-  std::vector<int32_t> types;
-  for (TokenType t : v.types) types.push_back(static_cast<int32_t>(t));
-  w.AddInt32Array("tokenizer.ggml.token_type", types);
-  w.AddStringArray("tokenizer.ggml.merges", v.merges);
-  w.AddUint32("tokenizer.ggml.eos_token_id", TinyBpeIds::kEndOfText);
-  edit(w);
-  const std::string path = MakeTempDir() + "/" + name;
-  EXPECT_OK(w.WriteFile(path));
-  return path;
-}
+class GgufTokenizerTest : public ::testing::Test {
+ protected:
+  // A vocab-only GGUF of the tiny vocabulary, written to a temp file.
+  std::string WriteTinyGguf(const std::string& name,
+                            void (*edit)(GgufWriter&)) {
+    const BpeVocab v = TinyBpeVocab();
+    GgufWriter w;
+    w.AddString("tokenizer.ggml.model", "gpt2");
+    w.AddString("tokenizer.ggml.pre", "qwen2");
+    w.AddStringArray("tokenizer.ggml.tokens", v.pieces);
+    std::vector<int32_t> types;
+    for (TokenType t : v.types) types.push_back(static_cast<int32_t>(t));
+    w.AddInt32Array("tokenizer.ggml.token_type", types);
+    w.AddStringArray("tokenizer.ggml.merges", v.merges);
+    w.AddUint32("tokenizer.ggml.eos_token_id", TinyBpeIds::kEndOfText);
+    edit(w);
+    const std::string path = dir_.File(name);
+    EXPECT_OK(w.WriteFile(path));
+    return path;
+  }
 
-TEST(GgufTokenizerTest, LoadsByteLevelBpeAndReportsItsErrors) {
+  TempDir dir_;
+};
+
+TEST_F(GgufTokenizerTest, LoadsByteLevelBpeAndReportsItsErrors) {
   ASSERT_OK_AND_ASSIGN(
       auto tok, LoadGgufTokenizer(WriteTinyGguf("ok.gguf", [](auto&) {})));
   EXPECT_NE(dynamic_cast<const BpeTokenizer*>(tok.get()), nullptr);

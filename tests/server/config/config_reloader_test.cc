@@ -1,7 +1,6 @@
 #include "server/config/config_reloader.h"
 
 #include <atomic>
-#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -45,9 +44,8 @@ class ConfigReloaderTest : public ::testing::Test {
       std::function<absl::Status(std::vector<engine::TenantConfig>)>;
 
   void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-    path_ = dir_ + "/kvasir.yaml";
+    ASSERT_FALSE(dir_.path().empty());
+    path_ = dir_.File("kvasir.yaml");
     ASSERT_TRUE(testing::WriteFileAtomically(path_, Yaml("1MiB")));
     absl::StatusOr<ServerConfig> config = LoadConfigFile(path_);
     ASSERT_TRUE(config.ok()) << config.status();
@@ -58,11 +56,7 @@ class ConfigReloaderTest : public ::testing::Test {
     auth_ = std::make_unique<Authenticator>(*std::move(table));
   }
 
-  void TearDown() override {
-    reloader_.reset();
-    std::remove(path_.c_str());
-    std::remove(dir_.c_str());
-  }
+  void TearDown() override { reloader_.reset(); }
 
   void StartReloader(UpdateTenants update_tenants) {
     ConfigReloader::Hooks hooks;
@@ -72,7 +66,7 @@ class ConfigReloaderTest : public ::testing::Test {
                                                  std::move(hooks));
   }
 
-  std::string dir_;
+  testing::TempDir dir_;
   std::string path_;
   ServerConfig config_;
   std::unique_ptr<Authenticator> auth_;
@@ -181,9 +175,8 @@ tenants:
   }
 
   void SetUp() override {
-    dir_ = testing::MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-    path_ = dir_ + "/kvasir.yaml";
+    ASSERT_FALSE(dir_.path().empty());
+    path_ = dir_.File("kvasir.yaml");
     ASSERT_TRUE(testing::WriteFileAtomically(path_, RunningYaml()));
     absl::StatusOr<ServerConfig> config = LoadConfigFile(path_);
     ASSERT_TRUE(config.ok()) << config.status();
@@ -206,8 +199,6 @@ tenants:
   void TearDown() override {
     reloader_.reset();
     engine_.reset();
-    std::remove(path_.c_str());
-    std::remove(dir_.c_str());
   }
 
   // The default tenant's KV limit as the engine reports it.
@@ -218,7 +209,7 @@ tenants:
     return -1;
   }
 
-  std::string dir_;
+  testing::TempDir dir_;
   std::string path_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<Authenticator> auth_;

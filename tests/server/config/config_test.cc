@@ -72,7 +72,8 @@ TEST(ConfigTest, MultiTenantYamlParses) {
 }
 
 TEST(ConfigTest, RelativeFilesAreRelativeToTheConfigFile) {
-  const std::string dir = testing::MakeTempDir();
+  const testing::TempDir temp;
+  const std::string& dir = temp.path();
   ASSERT_FALSE(dir.empty());
   {
     std::ofstream f(dir + "/k.yaml");
@@ -94,7 +95,6 @@ TEST(ConfigTest, RelativeFilesAreRelativeToTheConfigFile) {
                   "t.yaml"));
   EXPECT_EQ(p.model.path, "m.gguf");
   EXPECT_EQ(p.model.chat_template, "t.jinja");
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ConfigTest, MinimalConfigTakesDocumentedDefaults) {

@@ -18,9 +18,9 @@ void Write(const std::string& path, const std::string& text) {
 }
 
 TEST(ConfigWatcherTest, SeesContentChangesAndReplacement) {
-  const std::string dir = testing::MakeTempDir();
-  ASSERT_FALSE(dir.empty());
-  const std::string path = dir + "/c.yaml";
+  const testing::TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string path = dir.File("c.yaml");
   Write(path, "a: 1\n");
   std::atomic<int> changes{0};
   ConfigFileWatcher watcher(path, absl::Milliseconds(5), [&] { ++changes; });
@@ -28,17 +28,16 @@ TEST(ConfigWatcherTest, SeesContentChangesAndReplacement) {
   ASSERT_TRUE(WaitUntil([&] { return changes.load() >= 1; }));
   // An editor's write-to-temp-and-rename: a new inode.
   const int before = changes.load();
-  Write(dir + "/tmp.yaml", "a: 333\n");
-  ASSERT_EQ(std::rename((dir + "/tmp.yaml").c_str(), path.c_str()), 0);
+  Write(dir.File("tmp.yaml"), "a: 333\n");
+  ASSERT_EQ(std::rename(dir.File("tmp.yaml").c_str(), path.c_str()), 0);
   EXPECT_TRUE(WaitUntil([&] { return changes.load() > before; }));
   watcher.Stop();
-  std::remove(path.c_str());
 }
 
 TEST(ConfigWatcherTest, ReportsEachChangeOnceAndNothingElse) {
-  const std::string dir = testing::MakeTempDir();
-  ASSERT_FALSE(dir.empty());
-  const std::string path = dir + "/c.yaml";
+  const testing::TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string path = dir.File("c.yaml");
   Write(path, "a: 1\n");
   int changes = 0;
   // No thread: every look is this test's CheckNow.
@@ -58,7 +57,6 @@ TEST(ConfigWatcherTest, ReportsEachChangeOnceAndNothingElse) {
   Write(path, "a: 1\n");
   EXPECT_TRUE(watcher.CheckNow());
   EXPECT_EQ(changes, 3);
-  std::remove(path.c_str());
 }
 
 }  // namespace
