@@ -27,8 +27,6 @@ constexpr char kMaxTokens[] = "6";
 
 class ChatTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
-
   // `kvasir serve --config CONFIG --model qwen2-q8_0.gguf`.
   absl::StatusOr<std::unique_ptr<ServerProcess>> Serve(
       std::string config = testing::SourceDir() + "/configs/default.yaml") {

@@ -173,7 +173,6 @@ class NginxScaleOutTest : public ::testing::Test {
   }
 
   void StartNginx() {
-    ASSERT_FALSE(dir_.path().empty());
     // nginx's workers drop root privileges: let them into the temp dir.
     chmod(dir_.path().c_str(), 0755);
     absl::StatusOr<int> port = testing::PickFreePort();

@@ -27,8 +27,6 @@ using testing::ServerProcess;
 
 class QuickStartTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
-
   // `kvasir serve --config configs/default.yaml` on free ports.
   absl::StatusOr<std::unique_ptr<ServerProcess>> ServeDefaultConfig(
       std::vector<std::string> extra_args = {}) {

@@ -21,7 +21,6 @@ inline constexpr char kTestKvasir[] = TEST_KVASIR_PATH;
 class ServeFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(dir_.path().empty());
     config_ = dir_.File("kvasir.yaml");
     WriteConfig(TestConfigYaml());
   }

@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -44,9 +46,15 @@ std::string GoldenPath(const std::string& name) {
 TempDir::TempDir() {
   std::error_code ec;
   const std::filesystem::path tmp = std::filesystem::temp_directory_path(ec);
-  if (ec) return;
   std::string tmpl = (tmp / "kvasir-test-XXXXXX").string();
-  if (mkdtemp(tmpl.data()) != nullptr) path_ = std::move(tmpl);
+  if (ec || mkdtemp(tmpl.data()) == nullptr) {
+    // No test can go on without its folder: stop here, saying why, rather
+    // than have every caller check.
+    std::fprintf(stderr, "TempDir: cannot make %s: %s\n", tmpl.c_str(),
+                 ec ? ec.message().c_str() : std::strerror(errno));
+    std::abort();
+  }
+  path_ = std::move(tmpl);
 }
 
 TempDir::~TempDir() { Remove(); }

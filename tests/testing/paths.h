@@ -21,9 +21,9 @@ std::string GoldenPath(const std::string& name);
 
 // A fresh, empty folder under the system temp dir (kvasir-test-XXXXXX),
 // removed with everything in it when the TempDir is destroyed (a folder a
-// test leaves behind stays in /tmp for good). path() is empty when it could
-// not be made. Whatever writes into it (a child process) must be gone by
-// then: declare the TempDir before it.
+// test leaves behind stays in /tmp for good). When it cannot be made, the
+// process stops with the reason. Whatever writes into it (a child process)
+// must be gone by then: declare the TempDir before it.
 class TempDir {
  public:
   TempDir();

@@ -32,8 +32,6 @@ constexpr uint32_t kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6,
 
 class GgufTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
-
   // Writes `bytes` to a fresh file in the temp dir and returns its path.
   std::string Write(const std::string& name, const std::string& bytes) {
     const std::string path = dir_.File(name);

@@ -62,7 +62,6 @@ void ExpectSameWeights(const Model& a, const Model& b) {
 
 class Llama2cTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_FALSE(dir_.path().empty()); }
   std::string Write(const std::string& name, const std::string& bytes) {
     const std::string path = dir_.File(name);
     std::filesystem::remove(path);

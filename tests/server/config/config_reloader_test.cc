@@ -44,7 +44,6 @@ class ConfigReloaderTest : public ::testing::Test {
       std::function<absl::Status(std::vector<engine::TenantConfig>)>;
 
   void SetUp() override {
-    ASSERT_FALSE(dir_.path().empty());
     path_ = dir_.File("kvasir.yaml");
     ASSERT_TRUE(testing::WriteFileAtomically(path_, Yaml("1MiB")));
     absl::StatusOr<ServerConfig> config = LoadConfigFile(path_);
@@ -175,7 +174,6 @@ tenants:
   }
 
   void SetUp() override {
-    ASSERT_FALSE(dir_.path().empty());
     path_ = dir_.File("kvasir.yaml");
     ASSERT_TRUE(testing::WriteFileAtomically(path_, RunningYaml()));
     absl::StatusOr<ServerConfig> config = LoadConfigFile(path_);
