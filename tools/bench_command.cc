@@ -27,7 +27,6 @@
 #include "engine/ops/machine_limits.h"
 #include "kvcache/kv_layout.h"
 #include "nlohmann/json.hpp"
-#include "tools/bench_serve.h"
 #include "tools/command_util.h"
 #include "tools/commands.h"
 #include "tools/roofline_report.h"

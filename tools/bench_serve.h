@@ -16,8 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "CLI/CLI.hpp"
-
 namespace kvasir::tools {
 
 struct BenchServeOptions {
@@ -68,9 +66,6 @@ struct BenchServeOptions {
 // bad options or an unreadable prompts file.
 int RunBenchServe(const BenchServeOptions& options, std::ostream& out,
                   std::ostream& err);
-
-// Adds `bench serve` to `bench` (bench_serve_command.cc).
-void AddBenchServeCommand(CLI::App* bench, int* exit_code);
 
 }  // namespace kvasir::tools
 

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "tools/bench_serve.h"
+#include "tools/commands.h"
 
 namespace kvasir::tools {
 

@@ -1,5 +1,7 @@
 // The `kvasir` command line: every subcommand (one per file, see
 // commands.h) on one CLI11 app.
+#include "tools/command_line.h"
+
 #include "CLI/CLI.hpp"
 #include "tools/commands.h"
 

@@ -4,14 +4,10 @@
 #include "CLI/CLI.hpp"
 #include "server/serve.h"
 
+// The commands' side of the command line (command_line.h is its entry
+// point). Only command files include this header: CLI11 is header-only and
+// costs each file that includes it several seconds of every build.
 namespace kvasir::tools {
-
-// Parses argv as `kvasir <command> ...` and runs the command; returns the
-// process exit code (2 for a usage error). `serve` builds its engine with
-// `serve_engine`: tools::BuildEngine in the real binary, a test's factory in
-// test binaries.
-int RunCommandLine(int argc, char** argv,
-                   const server::EngineFactory& serve_engine);
 
 // Each `kvasir <command>` lives in its own file and adds itself to the app
 // here. The callback it installs runs the command and sets `*exit_code`.
@@ -27,6 +23,8 @@ void AddPerplexityCommand(CLI::App& app,  // perplexity_command.cc
                           int* exit_code);
 void AddKvReportCommand(CLI::App& app, int* exit_code);  // kv_report_command.cc
 void AddConvertCommand(CLI::App& app, int* exit_code);   // convert_command.cc
+// Adds `bench serve` to `bench` (bench_serve_command.cc).
+void AddBenchServeCommand(CLI::App* bench, int* exit_code);
 
 }  // namespace kvasir::tools
 

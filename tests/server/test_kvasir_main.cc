@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 #include "tests/server/test_engine.h"
-#include "tools/commands.h"
+#include "tools/command_line.h"
 
 namespace {
 
