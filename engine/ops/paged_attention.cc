@@ -236,14 +236,30 @@ absl::Status PagedAttention::Prepare(absl::Span<const Sequence> seqs) {
   const bool split = n_items < kSplitBelowItems;
   const int want_parts = split ? (kSplitTasks + n_items - 1) / n_items : 1;
   // MHA: unsplit pairs of few new tokens go several KV heads to a range (their
-  // K/V one run of memory, RangeTask::heads), as many as leave kRangesPerThread
-  // ranges per thread for the dynamic schedule to balance. Measured
-  // (kvasir bench roofline, dummy:110m, bf16 K/V, alternating binaries):
-  // MHA at 32 streams (12 heads per range) read K/V at 25.8-32.1 GB/s
-  // against 24.5-28.7 with one head per range; GQA-4 at 16 streams of 1.5k
-  // keys lost with 2 or 4 heads per range (18-25 against 26.6-29 GB/s).
-  const int range_heads = std::clamp(
-      n_items / (kRangesPerThread * options_.num_threads), 1, max_range_heads_);
+  // K/V one run of memory per block, RangeTask::heads): all of a
+  // sequence's heads (up to max_range_heads_), unless the ranges would not
+  // share out evenly over the threads; then each sequence's heads are cut
+  // into the fewest ranges that do, or that give every thread at least
+  // kMinRangesPerThread (1 sequence on 2 threads: 2 ranges; 3: 6; 9: 9).
+  // Longer runs read K/V faster; ranges left to the dynamic schedule
+  // balance it. Measured (kvasir bench roofline, dummy:110m Q4_K_M, f32
+  // K/V, 16 + 256 tokens; alternating binaries), K/V GB/s in attention
+  // with 1, 6 and 12 heads per range: 1 stream 25-29, 35-38, - (one thread
+  // idle); 4 streams 22-23, 29-31, 36-37; 16 streams -, 24-25, 34; decode
+  // tokens/s at 16 streams 919-940 (6, the former rule: at least 16 ranges
+  // per thread) -> 1,126-1,157 (12). GQA-4 at 16 streams of 1.5k keys lost
+  // with 2 or 4 heads per range (18-25 against 26.6-29 GB/s), so GQA and
+  // MQA ranges keep one KV head (max_range_heads_).
+  const int n_seqs = static_cast<int>(seqs.size());
+  const int threads = options_.num_threads;
+  int seq_ranges = 1;
+  while (seq_ranges < hkv &&
+         n_seqs * seq_ranges < kMinRangesPerThread * threads &&
+         n_seqs * seq_ranges % threads != 0) {
+    ++seq_ranges;
+  }
+  const int range_heads =
+      std::clamp((hkv + seq_ranges - 1) / seq_ranges, 1, max_range_heads_);
   // Split items first (their partial slots are 0..), in sequence order.
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < seqs.size(); ++i) {

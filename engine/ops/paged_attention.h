@@ -98,10 +98,11 @@ class PagedAttention {
   static constexpr int kSplitTasks = 8;
   static constexpr int kMaxSplitQueries = 64;
   static constexpr int kMinSplitKeys = 64;
-  // MHA: unsplit pairs of a sequence (at most kMaxPacked new tokens) share
-  // a range (several KV heads) as long as each thread still has this many
-  // ranges.
-  static constexpr int kRangesPerThread = 16;
+  // MHA: the unsplit pairs of a sequence (at most kMaxPacked new tokens)
+  // share ranges of several KV heads; each sequence's heads are cut into
+  // the fewest ranges that give every thread as many, or at least this
+  // many each (Prepare).
+  static constexpr int kMinRangesPerThread = 4;
 
   // One sequence's new tokens. Preconditions (the caller validates): rows
   // [row, row + n_new) of q/k/v/out belong to it; 1 <= n_new <= max_rows;
