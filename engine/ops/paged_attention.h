@@ -99,9 +99,9 @@ class PagedAttention {
   static constexpr int kMaxSplitQueries = 64;
   static constexpr int kMinSplitKeys = 64;
   // MHA: the unsplit pairs of a sequence (at most kMaxPacked new tokens)
-  // share ranges of several KV heads; each sequence's heads are cut into
-  // the fewest ranges that give every thread as many, or at least this
-  // many each (Prepare).
+  // share ranges of several KV heads: each sequence's heads go to the
+  // fewest ranges that share out evenly over the threads or give each
+  // thread at least this many (Prepare).
   static constexpr int kMinRangesPerThread = 4;
 
   // One sequence's new tokens. Preconditions (the caller validates): rows
