@@ -241,15 +241,11 @@ absl::Status PagedAttention::Prepare(absl::Span<const Sequence> seqs) {
   // share out evenly over the threads; then each sequence's heads are cut
   // into the fewest ranges that do, or that give every thread at least
   // kMinRangesPerThread (1 sequence on 2 threads: 2 ranges; 3: 6; 9: 9).
-  // Longer runs read K/V faster; ranges left to the dynamic schedule
-  // balance it. Measured (kvasir bench roofline, dummy:110m Q4_K_M, f32
-  // K/V, 16 + 256 tokens; alternating binaries), K/V GB/s in attention
-  // with 1, 6 and 12 heads per range: 1 stream 25-29, 35-38, - (one thread
-  // idle); 4 streams 22-23, 29-31, 36-37; 16 streams -, 24-25, 34; decode
-  // tokens/s at 16 streams 919-940 (6, the former rule: at least 16 ranges
-  // per thread) -> 1,126-1,157 (12). GQA-4 at 16 streams of 1.5k keys lost
-  // with 2 or 4 heads per range (18-25 against 26.6-29 GB/s), so GQA and
-  // MQA ranges keep one KV head (max_range_heads_).
+  // Longer runs read K/V faster, and the dynamic schedule balances with
+  // few ranges: dummy:110m at 16 streams read K/V at 34 GB/s with 12 heads
+  // per range against 24-25 with 6 (docs/kernels.md, 2026-12-06). GQA and
+  // MQA ranges keep one KV head (max_range_heads_): GQA-4 at 16 streams of
+  // 1.5k keys reads slower with several.
   const int n_seqs = static_cast<int>(seqs.size());
   const int threads = options_.num_threads;
   int seq_ranges = 1;
