@@ -45,6 +45,7 @@ struct BenchFlags {
   int32_t prompt_len = 128;
   int32_t gen_len = 128;
   int32_t max_batch_tokens = 512;
+  int32_t block_size = engine::Engine::Options{}.block_size;
   std::string kv_dtype = "f32";
   std::string weights_dtype = "f32";
   int32_t threads = 0;
@@ -118,6 +119,11 @@ absl::Status CheckFlags(const BenchFlags& f) {
         {"--bandwidth-mib", f.bandwidth_mib}}) {
     if (absl::Status s = positive(flag, v); !s.ok()) return s;
   }
+  // The engine's own limit (Engine::Options::block_size), named as the flag.
+  if (f.block_size < 1 || f.block_size > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--block-size ", f.block_size, " must be in [1, 1024]"));
+  }
   return absl::OkStatus();
 }
 
@@ -164,6 +170,7 @@ int RunBench(const BenchFlags& flags) {
   options.max_running = flags.concurrency;
   options.max_queued = std::max(flags.concurrency, 1);
   options.kv_dtype = *kv_dtype;
+  options.block_size = flags.block_size;
   // Room for every in-flight sequence at full length, plus a block each.
   options.kv_capacity_bytes = engine::KvBytesForTokens(
       config, *kv_dtype, options.block_size,
@@ -240,6 +247,7 @@ int RunBench(const BenchFlags& flags) {
     j["prompt_len"] = flags.prompt_len;
     j["gen_len"] = flags.gen_len;
     j["max_batch_tokens"] = flags.max_batch_tokens;
+    j["block_size"] = st.kv.block_size;  // the engine's, as it ran
     j["prefill_tokens_per_s"] = prefill_tps;
     j["decode_tokens_per_s"] = decode_tps;
     j["output_tokens_per_s"] = output_tps;
@@ -259,9 +267,9 @@ int RunBench(const BenchFlags& flags) {
     std::printf("model           %s (%s)\n", flags.model.c_str(), mode.c_str());
     std::printf(
         "requests        %d, concurrency %d, prompt %d, gen %d, "
-        "max_batch_tokens %d\n",
+        "max_batch_tokens %d, block_size %d\n",
         flags.requests, flags.concurrency, flags.prompt_len, flags.gen_len,
-        flags.max_batch_tokens);
+        flags.max_batch_tokens, st.kv.block_size);
     std::printf("prefill         %.1f tokens/s\n", prefill_tps);
     std::printf(
         "decode          %.2f tokens/s (aggregate, decode-only steps)\n",
@@ -305,6 +313,8 @@ void AddWorkloadCommand(CLI::App* bench, const std::string& name,
                   "tokens generated per request (128)");
   cmd->add_option("--max-batch-tokens", flags->max_batch_tokens,
                   "tokens per step (512)");
+  cmd->add_option("--block-size", flags->block_size,
+                  "tokens per KV block (16, as kv_cache.block_size)");
   cmd->add_option("--kv-dtype", flags->kv_dtype, KvDtypeHelp());
   cmd->add_option("--weights-dtype", flags->weights_dtype,
                   "f32 (default) or bf16");

@@ -86,6 +86,31 @@ TEST(BenchCommandTest, RooflineMeasuresTheLimitsAndReportsPercentages) {
   EXPECT_GT(d["step_over_roofline"].get<double>(), 0);
 }
 
+// --block-size sets the engine's KV block (kv_cache.block_size): the run
+// reports it, and the decode work it counts does not depend on it.
+TEST(BenchCommandTest, BlockSizeSetsTheKvBlockAndKeepsTheWork) {
+  const nlohmann::json base = Bench("offline", {});
+  EXPECT_EQ(base["block_size"].get<int>(), 16);
+  const nlohmann::json j = Bench("offline", {"--block-size", "4"});
+  EXPECT_EQ(j["block_size"].get<int>(), 4);
+  const nlohmann::json& d = j["roofline"]["decode"];
+  const nlohmann::json& b = base["roofline"]["decode"];
+  EXPECT_EQ(d["tokens"].get<int64_t>(), b["tokens"].get<int64_t>());
+  EXPECT_EQ(d["matmul_flops"].get<int64_t>(), b["matmul_flops"].get<int64_t>());
+  EXPECT_EQ(d["kv_bytes"].get<int64_t>(), b["kv_bytes"].get<int64_t>());
+}
+
+TEST(BenchCommandTest, BlockSizeOutOfRangeNamesTheFlagAndTheLimit) {
+  for (const char* bad : {"0", "1025"}) {
+    const ProcessResult r = RunProcess(
+        {BinaryDir() + "/tools/kvasir", "bench", "offline", "--model",
+         ModelPath("stories260K.gguf"), "--block-size", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_THAT(r.err, ::testing::HasSubstr(std::string("--block-size ") + bad +
+                                            " must be in [1, 1024]"));
+  }
+}
+
 // bf16 weights run on bf16 dot products (vdpbf16ps): their matmuls are
 // judged against that peak, not f32 FMA's (half of it).
 TEST(BenchCommandTest, Bf16WeightsAreJudgedAgainstTheBf16DotPeak) {
