@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "engine/ops/fast_math.h"
+#include "engine/ops/parallel_for.h"
 #include "engine/ops/quant/quant_formats.h"
 #include "engine/ops/simd.h"
 
@@ -40,34 +41,32 @@ void AddRow(float* x, const float* y, int64_t n) {
 
 void RmsNorm(const float* x, const float* weight, int rows, int dim, float eps,
              float* y) {
-#pragma omp parallel for if (int64_t{rows} * dim >= kParallelElements)
-  for (int r = 0; r < rows; ++r) {
-    RmsNormRow(x + int64_t{r} * dim, weight, dim, eps, y + int64_t{r} * dim);
-  }
+  ParallelFor(0, rows, int64_t{rows} * dim >= kParallelElements,
+              [&](int64_t r) {
+                RmsNormRow(x + r * dim, weight, dim, eps, y + r * dim);
+              });
 }
 
 void SwiGlu(const float* gate_up, int rows, int f, float* out) {
-#pragma omp parallel for if (int64_t{rows} * f >= kParallelElements)
-  for (int r = 0; r < rows; ++r) {
-    const float* row = gate_up + int64_t{r} * 2 * f;
-    SwiGluRow(row, row + f, f, out + int64_t{r} * f);
-  }
+  ParallelFor(0, rows, int64_t{rows} * f >= kParallelElements, [&](int64_t r) {
+    const float* row = gate_up + r * 2 * f;
+    SwiGluRow(row, row + f, f, out + r * f);
+  });
 }
 
 void AddRowInPlace(float* x, const float* row, int rows, int64_t n) {
-#pragma omp parallel for if (rows * n >= kParallelElements)
-  for (int r = 0; r < rows; ++r) AddRow(x + r * n, row, n);
+  ParallelFor(0, rows, rows * n >= kParallelElements,
+              [&](int64_t r) { AddRow(x + r * n, row, n); });
 }
 
 void AddInPlace(float* x, const float* y, int64_t n) {
   constexpr int64_t kChunk = int64_t{1} << 14;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n >= kParallelElements)
-  for (int64_t c = 0; c < chunks; ++c) {
+  ParallelFor(0, chunks, n >= kParallelElements, [&](int64_t c) {
     const int64_t begin = c * kChunk;
     const int64_t len = n - begin < kChunk ? n - begin : kChunk;
     AddRow(x + begin, y + begin, len);
-  }
+  });
 }
 
 void EmbeddingLookup(const float* table, int dim, absl::Span<const int32_t> ids,

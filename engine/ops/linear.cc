@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/ops/bf16.h"
+#include "engine/ops/parallel_for.h"
 
 namespace kvasir::engine {
 
@@ -444,8 +445,8 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
   try {
     if (options_.weights_dtype == WeightsDtype::kBF16) {
       uint16_t* xb = ctx.bf16_scratch();
-#pragma omp parallel for if (int64_t{m} * k >= (int64_t{1} << 16))
-      for (int r = 0; r < m; ++r) FloatToBf16Row(x + r * k, k, xb + r * k);
+      ParallelFor(0, m, int64_t{m} * k >= (int64_t{1} << 16),
+                  [&](int64_t r) { FloatToBf16Row(x + r * k, k, xb + r * k); });
       std::fill_n(xb + m * k, pad_in, uint16_t{0});
       entry->src.set_data_handle(xb);
     } else if (rows != m) {

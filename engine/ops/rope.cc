@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "engine/ops/parallel_for.h"
 #include "engine/ops/simd.h"
 
 namespace kvasir::engine::ops {
@@ -125,19 +126,21 @@ void Rope::SetPositions(absl::Span<const int32_t> positions) {
 void Rope::Apply(float* x, int rows, int n_heads, int64_t stride) const {
   const int half = options_.head_dim / 2;
   const int hd = options_.head_dim;
-#pragma omp parallel for if (int64_t{rows} * n_heads * hd >= (1 << 16))
-  for (int r = 0; r < rows; ++r) {
-    const float* c = rows_[2 * static_cast<size_t>(r)];
-    const float* s = rows_[2 * static_cast<size_t>(r) + 1];
-    float* row = x + r * stride;
-    if (options_.neox) {
-      for (int h = 0; h < n_heads; ++h) {
-        RotateHeadNeox(row + h * hd, c, s, half);
-      }
-    } else {
-      for (int h = 0; h < n_heads; ++h) RotateHead(row + h * hd, c, s, half);
-    }
-  }
+  ParallelFor(0, rows, int64_t{rows} * n_heads * hd >= (1 << 16),
+              [&](int64_t r) {
+                const float* c = rows_[2 * static_cast<size_t>(r)];
+                const float* s = rows_[2 * static_cast<size_t>(r) + 1];
+                float* row = x + r * stride;
+                if (options_.neox) {
+                  for (int h = 0; h < n_heads; ++h) {
+                    RotateHeadNeox(row + h * hd, c, s, half);
+                  }
+                } else {
+                  for (int h = 0; h < n_heads; ++h) {
+                    RotateHead(row + h * hd, c, s, half);
+                  }
+                }
+              });
 }
 
 }  // namespace kvasir::engine::ops

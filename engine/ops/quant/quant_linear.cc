@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "engine/model/gguf_types.h"
+#include "engine/ops/parallel_for.h"
 #include "engine/ops/quant/quant_amx.h"
 #include "engine/ops/quant/quant_formats.h"
 #include "engine/ops/quant/quant_kernels.h"
@@ -434,9 +435,10 @@ void QuantLinear::QuantizeRows(QuantContext& ctx, const float* x, int m, int r0,
   const int64_t k = in_features_;
   const int64_t stride = internal::ActRowBytes(k);
   uint8_t* act = ctx.act_.get();
-  // (Called by a team's threads: omp_in_parallel, no region of its own.)
-#pragma omp parallel for schedule(static) if (r1 - r0 > 1 && !omp_in_parallel())
-  for (int i = r0; i < r1; ++i) quantize(x + i * k, k, act + i * stride);
+  // (Called by a team's threads too: no region of its own then.)
+  ops::ParallelFor(r0, r1, true, [&](int64_t i) {
+    quantize(x + i * k, k, act + i * stride);
+  });
 }
 
 void QuantLinear::PrepareDecode(QuantContext& ctx, const float* x,
