@@ -21,8 +21,9 @@ class KvArena {
  public:
   // num_blocks = capacity_bytes / layout.BlockBytes(). InvalidArgument if
   // the layout is invalid or the capacity holds no block (the message gives
-  // the block size in bytes). The memory is 64-byte aligned and zeroed
-  // lazily by the OS (anonymous mapping).
+  // the block size in bytes). The memory is 64-byte aligned, zeroed, and
+  // committed (faulted in) here: ResourceExhausted when the machine cannot
+  // give it.
   static absl::StatusOr<KvArena> Create(const KvLayout& layout,
                                         int64_t capacity_bytes);
 
