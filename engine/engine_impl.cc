@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "engine/request_validation.h"
 #include "engine/tenant_rules.h"
+#include "kvcache/kv_layout.h"
 #include "kvcache/tenant_budgets.h"
 #include "spdlog/spdlog.h"
 
@@ -40,8 +41,9 @@ absl::Status ValidateOptions(const Engine::Options& o) {
   if (o.max_running < 1)
     return bad("max_running", o.max_running, "must be >= 1");
   if (o.max_queued < 1) return bad("max_queued", o.max_queued, "must be >= 1");
-  if (o.block_size < 1 || o.block_size > 1024) {
-    return bad("block_size", o.block_size, "must be in [1, 1024]");
+  if (o.block_size < 1 || o.block_size > kvcache::kMaxBlockSize) {
+    return bad("block_size", o.block_size,
+               absl::StrCat("must be in [1, ", kvcache::kMaxBlockSize, "]"));
   }
   if (o.kv_capacity_bytes < 1) {
     return bad("kv_capacity_bytes", o.kv_capacity_bytes, "must be > 0");

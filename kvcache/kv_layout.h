@@ -52,6 +52,10 @@ absl::StatusOr<KvDtype> ParseKvDtype(absl::string_view text,
 // the block next to their rows, so whatever shares or frees a block (prefix
 // cache, preemption) carries them along. Token position p of a
 // sequence lives in block table entry p / block_size, slot p % block_size.
+// The largest block_size the config, the engine and the tools accept
+// (tokens per block).
+inline constexpr int32_t kMaxBlockSize = 1024;
+
 struct KvLayout {
   int n_layers = 0;
   int n_kv_heads = 0;  // Hkv

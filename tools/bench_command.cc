@@ -119,10 +119,11 @@ absl::Status CheckFlags(const BenchFlags& f) {
         {"--bandwidth-mib", f.bandwidth_mib}}) {
     if (absl::Status s = positive(flag, v); !s.ok()) return s;
   }
-  // The engine's own limit (Engine::Options::block_size), named as the flag.
-  if (f.block_size < 1 || f.block_size > 1024) {
+  // The engine's own limit, named as the flag.
+  if (f.block_size < 1 || f.block_size > kvcache::kMaxBlockSize) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--block-size ", f.block_size, " must be in [1, 1024]"));
+        absl::StrCat("--block-size ", f.block_size, " must be in [1, ",
+                     kvcache::kMaxBlockSize, "]"));
   }
   return absl::OkStatus();
 }

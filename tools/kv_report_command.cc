@@ -17,6 +17,7 @@
 #include "engine/model/kv_calibration.h"
 #include "engine/model/kv_heads.h"
 #include "engine/model/kv_heads_calibrated.h"
+#include "kvcache/kv_layout.h"
 #include "tools/command_util.h"
 #include "tools/commands.h"
 #include "tools/kv_report.h"
@@ -52,8 +53,9 @@ int RunKvReport(const KvReportFlags& flags) {
   };
   if (*budget < 1) return bad("--budget", *budget, "must be positive");
   if (flags.ctx < 1) return bad("--ctx", flags.ctx, "must be at least 1");
-  if (flags.block_size < 1 || flags.block_size > 1024) {
-    return bad("--block-size", flags.block_size, "must be in [1, 1024]");
+  if (flags.block_size < 1 || flags.block_size > kvcache::kMaxBlockSize) {
+    return bad("--block-size", flags.block_size,
+               absl::StrCat("must be in [1, ", kvcache::kMaxBlockSize, "]"));
   }
   if (flags.threads < 0) {
     return bad("--threads", flags.threads, "must be >= 0 (0: all cores)");

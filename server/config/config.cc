@@ -18,6 +18,7 @@
 #include "common/status_macros.h"
 #include "common/text_file.h"
 #include "common/units.h"
+#include "kvcache/kv_layout.h"
 #include "server/config/cache_share.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/yaml.h"
@@ -349,8 +350,8 @@ absl::Status ReadKvCache(const Reader& r, const YAML::Node& root,
     return r.Error(Reader::Get(n, "capacity"), "kv_cache.capacity",
                    "must be more than 0 bytes");
   }
-  RETURN_IF_ERROR(r.Int32(n, "block_size", "kv_cache.block_size", 1, 1024,
-                          &kv->block_size));
+  RETURN_IF_ERROR(r.Int32(n, "block_size", "kv_cache.block_size", 1,
+                          kvcache::kMaxBlockSize, &kv->block_size));
   std::string dtype;
   RETURN_IF_ERROR(r.String(n, "dtype", "kv_cache.dtype", &dtype));
   if (!dtype.empty()) {

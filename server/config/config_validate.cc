@@ -14,6 +14,7 @@
 #include "engine/model/kv_heads.h"
 #include "engine/ops/linear.h"
 #include "engine/tenant_rules.h"
+#include "kvcache/kv_layout.h"
 #include "kvcache/tenant_budgets.h"
 #include "server/config/config.h"
 #include "server/config/config_engine.h"
@@ -295,10 +296,10 @@ absl::Status ValidateConfig(const ServerConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat(
         src, "kv_cache.capacity: ", kv.capacity_bytes, " must be > 0 bytes"));
   }
-  if (kv.block_size < 1 || kv.block_size > 1024) {
+  if (kv.block_size < 1 || kv.block_size > kvcache::kMaxBlockSize) {
     return absl::InvalidArgumentError(
         absl::StrCat(src, "kv_cache.block_size: ", kv.block_size,
-                     " is out of range [1, 1024]"));
+                     " is out of range [1, ", kvcache::kMaxBlockSize, "]"));
   }
   const ServerConfig::Scheduler& s = config.scheduler;
   for (const auto& [key, value] : {std::pair<absl::string_view, int32_t>{
