@@ -129,7 +129,7 @@ def main():
               f"| {d['matmul_GFLOPs']:.0f} "
               f"({d['matmul_pct_of_peak_used']:.0f}% {d['peak_used']}) "
               f"| {d.get('step_over_roofline', 0):.2f}x "
-              f"| {j['step_split']['attention_pct']:.0f} "
+              f"| {d['attention_pct']:.0f} "
               f"| {reads(lim)} |", flush=True)
 
 

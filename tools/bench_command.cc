@@ -278,7 +278,8 @@ int RunBench(const BenchFlags& flags) {
     std::printf("output          %.2f tokens/s over %.2f s wall\n", output_tps,
                 wall_s);
     std::printf(
-        "step split      matmul %.1f%%, attention %.1f%%, other %.1f%%\n",
+        "step split      matmul %.1f%%, attention %.1f%%, other %.1f%% (all "
+        "steps)\n",
         share(t.matmul_ns), share(t.attention_ns), share(t.other_ns));
     std::printf("steps           %lld, preemptions %lld, load %.2f s\n",
                 static_cast<long long>(st.steps),

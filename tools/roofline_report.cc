@@ -113,6 +113,19 @@ nlohmann::json RooflineJson(const engine::EngineStats& stats,
   dec["weight_GBps"] = weight_gbps;
   dec["kv_GBps_in_attention"] = kv_gbps;
   dec["matmul_GFLOPs"] = matmul_gflops;
+  // The decode steps' own split: the run's step split also counts its
+  // prompt steps, which dominate it when prompts are long.
+  const double model_ns =
+      static_cast<double>(d.matmul_ns + d.attention_ns + d.other_ns);
+  auto share = [&](int64_t ns) {
+    return Percent(static_cast<double>(ns), model_ns);
+  };
+  dec["matmul_ns"] = d.matmul_ns;
+  dec["attention_ns"] = d.attention_ns;
+  dec["other_ns"] = d.other_ns;
+  dec["matmul_pct"] = share(d.matmul_ns);
+  dec["attention_pct"] = share(d.attention_ns);
+  dec["other_pct"] = share(d.other_ns);
   if (limits != nullptr) {
     const double peak = PeakPercents(matmul_gflops, d, *limits, &dec).rate;
     dec["weight_pct_of_read"] = Percent(weight_gbps, limits->read_gbps);
@@ -167,6 +180,9 @@ void PrintRoofline(const nlohmann::json& r) {
   auto pct = [](const nlohmann::json& j, const char* key) {
     return j.contains(key) ? j[key].get<double>() : 0.0;
   };
+  std::printf("decode split    matmul %.1f%%, attention %.1f%%, other %.1f%%\n",
+              d["matmul_pct"].get<double>(), d["attention_pct"].get<double>(),
+              d["other_pct"].get<double>());
   std::printf(
       "decode weights  %.2f GB/s over step time (%.0f%% of read), %.2f "
       "bytes/weight\n",

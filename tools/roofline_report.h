@@ -10,7 +10,8 @@ namespace kvasir::tools {
 // What a benchmark run achieved, from the work counters of the engine's
 // StepTimings, next to this machine's limits: numbers, not a verdict.
 //
-// For the decode-only steps: weight bytes read per second of step time
+// For the decode-only steps: their split into matmul, attention and other
+// time (% of their model time), weight bytes read per second of step time
 // (the single-stream figure: tokens/s x weight bytes per token), K/V bytes
 // per second of attention time, matmul flops per second of matmul time,
 // and the roofline step time max(weight bytes / bandwidth, flops / peak) +

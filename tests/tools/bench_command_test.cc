@@ -64,6 +64,32 @@ TEST(BenchCommandTest, OfflineReportsTheWorkOfTheDecodeSteps) {
   EXPECT_FALSE(d.contains("weight_pct_of_read"));
 }
 
+// The decode steps' split is their own: the run's step split also counts
+// the prompt steps.
+TEST(BenchCommandTest, DecodeSplitCountsTheDecodeStepsOnly) {
+  const nlohmann::json j = Bench("offline", {});
+  const nlohmann::json& d = j["roofline"]["decode"];
+  const nlohmann::json& all = j["step_split"];
+  const auto ns = [](const nlohmann::json& o, const char* key) {
+    return o[key].get<int64_t>();
+  };
+  // Every kind of time is inside the run's; the prompts' matmuls are not
+  // in the decode steps'.
+  EXPECT_GT(ns(d, "matmul_ns"), 0);
+  EXPECT_LT(ns(d, "matmul_ns"), ns(all, "matmul_ns"));
+  EXPECT_LE(ns(d, "attention_ns"), ns(all, "attention_ns"));
+  EXPECT_LE(ns(d, "other_ns"), ns(all, "other_ns"));
+  const double total = static_cast<double>(
+      ns(d, "matmul_ns") + ns(d, "attention_ns") + ns(d, "other_ns"));
+  EXPECT_DOUBLE_EQ(d["matmul_pct"].get<double>(),
+                   100.0 * static_cast<double>(ns(d, "matmul_ns")) / total);
+  EXPECT_DOUBLE_EQ(d["attention_pct"].get<double>(),
+                   100.0 * static_cast<double>(ns(d, "attention_ns")) / total);
+  EXPECT_NEAR(d["matmul_pct"].get<double>() + d["attention_pct"].get<double>() +
+                  d["other_pct"].get<double>(),
+              100.0, 1e-9);
+}
+
 TEST(BenchCommandTest, RooflineMeasuresTheLimitsAndReportsPercentages) {
   const nlohmann::json j = Bench("roofline", {"--bandwidth-mib", "64"});
   const nlohmann::json& r = j["roofline"];
