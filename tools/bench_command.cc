@@ -230,12 +230,7 @@ int RunBench(const BenchFlags& flags) {
   const double decode_tps = PerSecond(st.decode_step_tokens, st.decode_step_ns);
   const double output_tps =
       wall_s > 0 ? static_cast<double>(completion.generated()) / wall_s : 0;
-  const engine::StepTimings& t = st.step_timings;
-  const double model_ns =
-      static_cast<double>(t.matmul_ns + t.attention_ns + t.other_ns);
-  auto share = [&](int64_t ns) {
-    return model_ns > 0 ? 100.0 * static_cast<double>(ns) / model_ns : 0.0;
-  };
+  const nlohmann::json step_split = SplitJson(st.step_timings);
   const std::string mode =
       absl::StrCat(engine::AttentionModeName(config.attention_mode()),
                    " H=", config.n_heads, " Hkv=", config.n_kv_heads);
@@ -256,12 +251,7 @@ int RunBench(const BenchFlags& flags) {
     j["load_s"] = load_s;
     j["steps"] = st.steps;
     j["preemptions"] = st.preemptions;
-    j["step_split"] = {{"matmul_ns", t.matmul_ns},
-                       {"attention_ns", t.attention_ns},
-                       {"other_ns", t.other_ns},
-                       {"matmul_pct", share(t.matmul_ns)},
-                       {"attention_pct", share(t.attention_ns)},
-                       {"other_pct", share(t.other_ns)}};
+    j["step_split"] = step_split;
     j["roofline"] = RooflineJson(st, limits ? &*limits : nullptr);
     std::printf("%s\n", j.dump().c_str());
   } else {
@@ -277,10 +267,8 @@ int RunBench(const BenchFlags& flags) {
         decode_tps);
     std::printf("output          %.2f tokens/s over %.2f s wall\n", output_tps,
                 wall_s);
-    std::printf(
-        "step split      matmul %.1f%%, attention %.1f%%, other %.1f%% (all "
-        "steps)\n",
-        share(t.matmul_ns), share(t.attention_ns), share(t.other_ns));
+    std::printf("step split      %s (all steps)\n",
+                SplitText(step_split).c_str());
     std::printf("steps           %lld, preemptions %lld, load %.2f s\n",
                 static_cast<long long>(st.steps),
                 static_cast<long long>(st.preemptions), load_s);

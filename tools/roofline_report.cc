@@ -79,6 +79,27 @@ nlohmann::json LimitsJson(const engine::ops::MachineLimits& limits) {
           {"bf16_isa", limits.bf16_isa}};
 }
 
+nlohmann::json SplitJson(const engine::StepTimings& t) {
+  const double model_ns =
+      static_cast<double>(t.matmul_ns + t.attention_ns + t.other_ns);
+  auto share = [&](int64_t ns) {
+    return Percent(static_cast<double>(ns), model_ns);
+  };
+  return {{"matmul_ns", t.matmul_ns},
+          {"attention_ns", t.attention_ns},
+          {"other_ns", t.other_ns},
+          {"matmul_pct", share(t.matmul_ns)},
+          {"attention_pct", share(t.attention_ns)},
+          {"other_pct", share(t.other_ns)}};
+}
+
+std::string SplitText(const nlohmann::json& split) {
+  return absl::StrFormat("matmul %.1f%%, attention %.1f%%, other %.1f%%",
+                         split["matmul_pct"].get<double>(),
+                         split["attention_pct"].get<double>(),
+                         split["other_pct"].get<double>());
+}
+
 nlohmann::json RooflineJson(const engine::EngineStats& stats,
                             const engine::ops::MachineLimits* limits) {
   nlohmann::json j;
@@ -115,17 +136,7 @@ nlohmann::json RooflineJson(const engine::EngineStats& stats,
   dec["matmul_GFLOPs"] = matmul_gflops;
   // The decode steps' own split: the run's step split also counts its
   // prompt steps, which dominate it when prompts are long.
-  const double model_ns =
-      static_cast<double>(d.matmul_ns + d.attention_ns + d.other_ns);
-  auto share = [&](int64_t ns) {
-    return Percent(static_cast<double>(ns), model_ns);
-  };
-  dec["matmul_ns"] = d.matmul_ns;
-  dec["attention_ns"] = d.attention_ns;
-  dec["other_ns"] = d.other_ns;
-  dec["matmul_pct"] = share(d.matmul_ns);
-  dec["attention_pct"] = share(d.attention_ns);
-  dec["other_pct"] = share(d.other_ns);
+  dec.update(SplitJson(d));
   if (limits != nullptr) {
     const double peak = PeakPercents(matmul_gflops, d, *limits, &dec).rate;
     dec["weight_pct_of_read"] = Percent(weight_gbps, limits->read_gbps);
@@ -180,9 +191,7 @@ void PrintRoofline(const nlohmann::json& r) {
   auto pct = [](const nlohmann::json& j, const char* key) {
     return j.contains(key) ? j[key].get<double>() : 0.0;
   };
-  std::printf("decode split    matmul %.1f%%, attention %.1f%%, other %.1f%%\n",
-              d["matmul_pct"].get<double>(), d["attention_pct"].get<double>(),
-              d["other_pct"].get<double>());
+  std::printf("decode split    %s\n", SplitText(d).c_str());
   std::printf(
       "decode weights  %.2f GB/s over step time (%.0f%% of read), %.2f "
       "bytes/weight\n",

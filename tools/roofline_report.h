@@ -1,6 +1,8 @@
 #ifndef KVASIR_TOOLS_ROOFLINE_REPORT_H_
 #define KVASIR_TOOLS_ROOFLINE_REPORT_H_
 
+#include <string>
+
 #include "engine/engine.h"
 #include "engine/ops/machine_limits.h"
 #include "nlohmann/json.hpp"
@@ -20,6 +22,13 @@ namespace kvasir::tools {
 // peak otherwise (bf16 and quantized weights run on VNNI or AMX units). For
 // prompt steps: matmul flops per second. Percentages only when `limits`
 // is given.
+// A step time split: matmul_ns, attention_ns, other_ns and each as a % of
+// their sum (matmul_pct, attention_pct, other_pct).
+nlohmann::json SplitJson(const engine::StepTimings& t);
+// "matmul x%, attention y%, other z%" of a SplitJson (or an object that
+// holds its keys).
+std::string SplitText(const nlohmann::json& split);
+
 nlohmann::json RooflineJson(const engine::EngineStats& stats,
                             const engine::ops::MachineLimits* limits);
 
