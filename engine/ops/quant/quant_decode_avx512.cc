@@ -247,6 +247,81 @@ struct Q6KFast {
   }
 };
 
+// Q6_K against activations with one scale per super-block
+// (QuantizeActSuperAvx2): the sub-block scales multiply integer sums
+// (`vpmaddubsw` pairs into `vpdpwssd` against each vector's scale words),
+// so a super-block costs one conversion and one FMA per row instead of a
+// conversion, a multiply and an FMA per 64 values. The -32 offsets stay one
+// FMA per super-block against the half sums. No overflow: |pair| <= 2 * 63
+// * 127, and per int32 lane 4 * 2 * 16002 * 128 < 2^31.
+struct Q6KSuper {
+  template <int R>
+  KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
+                                Acc<R>& acc) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i top2 = _mm512_set1_epi8(0x30);
+    const __m512i shl01 =
+        _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr23 =
+        _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    // Word t of a vector of 64 values sums values 2t, 2t + 1: scale t / 8
+    // of the vector's four.
+    const __m512i quarter = _mm512_cvtepu8_epi16(
+        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,
+                         2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    __m512 odd[R];
+    for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < k / 256; ++sb) {
+      const uint8_t* b = w + sb * 210;
+      Prefetch(b, 210);
+      uint16_t dh;
+      std::memcpy(&dh, b + 208, sizeof(dh));
+      const float d = _cvtsh_ss(dh);
+      const __m128i sc8 =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192));
+      const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(sc8));
+      const int64_t j = sb * 8;
+      // The -32 offset of every value: -32 * d * sc_h * (d_x * Σq) per half.
+      SubtractOffsets<R>(
+          _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc8)),
+                        _mm512_set1_ps(32.0f * d)),
+          a, j, odd);
+      __m512i sum[R];
+      for (int h = 0; h < 2; ++h) {
+        const __m512i ql = _mm512_loadu_si512(b + h * 64);
+        const __m512i qh = _mm512_broadcast_i64x4(Load256(b + 128 + h * 32));
+        const __m512i h01 =
+            _mm512_and_si512(_mm512_sllv_epi16(qh, shl01), top2);
+        const __m512i h23 =
+            _mm512_and_si512(_mm512_srlv_epi16(qh, shr23), top2);
+        // (a & b) | c: values 128h + [0, 64) and 128h + [64, 128).
+        const __m512i u01 = _mm512_ternarylogic_epi32(ql, low4, h01, 0xEA);
+        const __m512i u23 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4),
+                                                      low4, h23, 0xEA);
+        const __m512i s01 = _mm512_permutexvar_epi16(
+            _mm512_add_epi16(quarter, _mm512_set1_epi16(8 * h)), sc16);
+        const __m512i s23 = _mm512_permutexvar_epi16(
+            _mm512_add_epi16(quarter, _mm512_set1_epi16(8 * h + 4)), sc16);
+        for (int r = 0; r < R; ++r) {
+          const int8_t* x = a.q(r) + (j + 4 * h) * 32;
+          const __m512i p01 = _mm512_maddubs_epi16(u01, _mm512_loadu_si512(x));
+          const __m512i p23 =
+              _mm512_maddubs_epi16(u23, _mm512_loadu_si512(x + 64));
+          sum[r] = h == 0 ? _mm512_madd_epi16(p01, s01)
+                          : _mm512_dpwssd_epi32(sum[r], p01, s01);
+          sum[r] = _mm512_dpwssd_epi32(sum[r], p23, s23);
+        }
+      }
+      for (int r = 0; r < R; ++r) {
+        acc.v[r] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]),
+                            _mm512_set1_ps(d * a.d8(r)[j * 8]), acc.v[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
+  }
+};
+
 // Q8_0, signed on both sides: vpdpbusd(|w|, q negated where w < 0).
 struct Q80Fast {
   template <int R>
@@ -338,6 +413,12 @@ KVASIR_AVX512 void GemvAvx512Q6_K(const uint8_t* w, int64_t row_bytes,
                                   const float* x, int m, float* y,
                                   int64_t y_stride) {
   QuantRows<Q6KFast>(w, row_bytes, nrows, k, a, x, m, y, y_stride);
+}
+KVASIR_AVX512 void GemvAvx512Q6_KSuper(const uint8_t* w, int64_t row_bytes,
+                                       int64_t nrows, int64_t k,
+                                       const ActRows& a, const float* x, int m,
+                                       float* y, int64_t y_stride) {
+  QuantRows<Q6KSuper>(w, row_bytes, nrows, k, a, x, m, y, y_stride);
 }
 
 }  // namespace kvasir::engine::quant::internal

@@ -196,6 +196,7 @@ const KernelTable& Avx512Kernels() {
       .bf16_rows = DenseGemvAvx512BF16,
       .quantize_act_q4k = QuantizeActQ4KAvx2,
       .q4_k_interleaved_rows = GemvAvx512Q4_KInterleaved,
+      .q6_k_super_rows = GemvAvx512Q6_KSuper,
   };
   return table;
 }

@@ -87,6 +87,9 @@ struct KernelTable {
   // them): the activations quantized by quantize_act_q4k, in its order.
   QuantizeActFn quantize_act_q4k = nullptr;
   GemvFn q4_k_interleaved_rows = nullptr;
+  // Decode of linears made only of Q6_K parts (null: q6_k_rows serves
+  // them): the activations of QuantizeActSuperAvx2.
+  GemvFn q6_k_super_rows = nullptr;
 };
 
 // Portable C++ (also the reference the SIMD kernels are tested against).
@@ -114,7 +117,7 @@ void DenseGemvAvx512BF16(const uint8_t* w, int64_t row_bytes, int64_t nrows,
 
 // The Q8_0 / Q4_K / Q6_K entries of Avx512Kernels()
 // (quant_decode_avx512.cc); GemvAvx512Q4_KInterleaved takes activations of
-// QuantizeActQ4KAvx2.
+// QuantizeActQ4KAvx2, GemvAvx512Q6_KSuper those of QuantizeActSuperAvx2.
 void DotAvx512Q8_0(const uint8_t* w, int64_t k, const ActRows& a, int rows,
                    float* out);
 void DotAvx512Q4_K(const uint8_t* w, int64_t k, const ActRows& a, int rows,
@@ -134,6 +137,9 @@ void GemvAvx512Q4_KInterleaved(const uint8_t* w, int64_t row_bytes,
 void GemvAvx512Q6_K(const uint8_t* w, int64_t row_bytes, int64_t nrows,
                     int64_t k, const ActRows& a, const float* x, int m,
                     float* y, int64_t y_stride);
+void GemvAvx512Q6_KSuper(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                         int64_t k, const ActRows& a, const float* x, int m,
+                         float* y, int64_t y_stride);
 
 void QuantizeActScalar(const float* x, int64_t k, uint8_t* row);
 void QuantizeActAvx2(const float* x, int64_t k, uint8_t* row);

@@ -105,14 +105,15 @@ internal::GemvFn Gemv(const KernelTable& t, uint32_t type) {
 // Rows [r0, r1) of one part (weights of row 0 at `w`) times all m <=
 // kMaxTileRows rows of x into y (column 0 = the part's row 0, row stride
 // `out`).
-// interleaved: the activations are in the Q4_K order (q4_k_interleaved_rows).
+// special: the kernel of the linear's own activations (a Q4_K-only or
+// Q6_K-only linear's), or null for the type's.
 void RowsForward(const KernelTable& table, uint32_t type, const uint8_t* w,
                  int64_t r0, int64_t r1, int64_t k, const ActRows& a,
-                 const float* x, int m, bool interleaved, float* y,
+                 const float* x, int m, internal::GemvFn special, float* y,
                  int64_t out) {
   const int64_t rb = RowBytes(type, k);
   if (const internal::GemvFn rows =
-          interleaved ? table.q4_k_interleaved_rows : Gemv(table, type);
+          special != nullptr ? special : Gemv(table, type);
       rows != nullptr) {
     rows(w + r0 * rb, rb, r1 - r0, k, a, x, m, y + r0, out);
     return;
@@ -330,6 +331,10 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
       std::all_of(parts.begin(), parts.end(), [](const Part& p) {
         return p.type == static_cast<uint32_t>(TensorType::kQ4_K);
       });
+  linear->q6k_only_ =
+      std::all_of(parts.begin(), parts.end(), [](const Part& p) {
+        return p.type == static_cast<uint32_t>(TensorType::kQ6_K);
+      });
   if (any_quantized) {
     try {
       ctx->Reserve(options.max_rows, in_features);
@@ -426,12 +431,19 @@ bool QuantLinear::InterleavesQ4K(const QuantContext& ctx, int m) const {
          Table(ctx.isa_).q4_k_interleaved_rows != nullptr;
 }
 
+bool QuantLinear::SuperQ6K(const QuantContext& ctx, int m) const {
+  return q6k_only_ && m <= kMaxTileRows && !TakesVnni(ctx, m) &&
+         !(amx_ && m >= ctx.batched_min_rows_) &&
+         Table(ctx.isa_).q6_k_super_rows != nullptr;
+}
+
 void QuantLinear::QuantizeRows(QuantContext& ctx, const float* x, int m, int r0,
                                int r1) const {
   const internal::QuantizeActFn quantize =
-      vnni_super_ && TakesVnni(ctx, m) ? internal::QuantizeActSuperAvx2
-      : InterleavesQ4K(ctx, m)         ? Table(ctx.isa_).quantize_act_q4k
-                                       : Table(ctx.isa_).quantize_act;
+      (vnni_super_ && TakesVnni(ctx, m)) || SuperQ6K(ctx, m)
+          ? internal::QuantizeActSuperAvx2
+      : InterleavesQ4K(ctx, m) ? Table(ctx.isa_).quantize_act_q4k
+                               : Table(ctx.isa_).quantize_act;
   const int64_t k = in_features_;
   const int64_t stride = internal::ActRowBytes(k);
   uint8_t* act = ctx.act_.get();
@@ -520,7 +532,10 @@ void QuantLinear::RunByteRange(const QuantContext& ctx, const float* x, int m,
                          .stride = internal::ActRowBytes(k),
                          .nbp = internal::ActPaddedBlocks(k)};
   const int64_t out = out_features_;
-  const bool interleaved = InterleavesQ4K(ctx, m);
+  const internal::GemvFn special = InterleavesQ4K(ctx, m)
+                                       ? table.q4_k_interleaved_rows
+                                   : SuperQ6K(ctx, m) ? table.q6_k_super_rows
+                                                      : nullptr;
   int64_t byte0 = 0, row0 = 0;  // where the part starts
   for (const Part& p : parts_) {
     const int64_t rb = RowBytes(p.type, k);
@@ -531,7 +546,7 @@ void QuantLinear::RunByteRange(const QuantContext& ctx, const float* x, int m,
     const int64_t r0 = first_row_at(lo), r1 = first_row_at(hi);
     if (r0 < r1) {
       RowsForward(table, p.type, static_cast<const uint8_t*>(p.data), r0, r1, k,
-                  all_rows, x, m, interleaved, y + row0, out);
+                  all_rows, x, m, special, y + row0, out);
     }
     byte0 += p.rows * rb;
     row0 += p.rows;

@@ -145,8 +145,9 @@ class QuantContext {
 // llama.cpp's CPU kernels do (its accuracy class: a few tenths of a logit
 // from the exact math); F32/F16/BF16 parts use the f32 activations. On the
 // VNNI panels a linear of K-quant parts, and on the AVX-512 and AVX2 decode
-// kernels (m <= 4) a linear of Q4_K parts only, take one activation scale per
-// 256 values instead, as llama.cpp does for K-quants (its Q8_K): ActBlock.
+// kernels (m <= 4) a linear of Q4_K parts only, and on the AVX-512 ones a
+// linear of Q6_K parts only, take one activation scale per 256 values
+// instead, as llama.cpp does for K-quants (its Q8_K): ActBlock.
 //
 // The weight bytes are NOT copied: each part's data must stay valid and
 // unchanged while the QuantLinear lives (the Model owns them).
@@ -250,13 +251,17 @@ class QuantLinear {
   // Whether m rows (<= kMaxTileRows, below the batched paths) take the
   // decode kernel of Q4_K-only linears (KernelTable::q4_k_interleaved_rows).
   bool InterleavesQ4K(const QuantContext& ctx, int m) const;
+  // Likewise for Q6_K-only linears (KernelTable::q6_k_super_rows).
+  bool SuperQ6K(const QuantContext& ctx, int m) const;
   // Whether m rows take one activation scale per 256 values.
   bool SuperAct(const QuantContext& ctx, int m) const {
-    return (vnni_super_ && TakesVnni(ctx, m)) || InterleavesQ4K(ctx, m);
+    return (vnni_super_ && TakesVnni(ctx, m)) || InterleavesQ4K(ctx, m) ||
+           SuperQ6K(ctx, m);
   }
   // Quantizes rows [r0, r1) of the m rows of x (k values each) into
   // ctx.act_: as the panels take them when TakesVnni(ctx, m), in the Q4_K
-  // order when InterleavesQ4K(ctx, m), else as the dot kernels do.
+  // order when InterleavesQ4K(ctx, m), one scale per 256 values when
+  // SuperQ6K(ctx, m), else as the dot kernels do.
   void QuantizeRows(QuantContext& ctx, const float* x, int m, int r0,
                     int r1) const;
   // TakesVnni, and ctx has the panels' buffers for m rows.
@@ -293,6 +298,7 @@ class QuantLinear {
   // one scale per 256 values (internal::QuantizeActSuperAvx2).
   bool vnni_super_ = false;
   bool q4k_only_ = false;  // every part is Q4_K
+  bool q6k_only_ = false;  // every part is Q6_K
 };
 
 }  // namespace kvasir::engine::quant

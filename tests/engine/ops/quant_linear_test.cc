@@ -159,11 +159,11 @@ TEST(QuantLinearTest, SimdAgreesWithScalar) {
   }
 }
 
-// Q4_K-only linears decode (m <= 4) on AVX-512 and AVX2 with one
-// activation scale per 256 values (their own kernel, which the tests above
-// check against the math on those activations); anything else, or more rows,
-// keeps 32.
-TEST(QuantLinearTest, Q4KOnlyLinearsDecodeOnSuperBlockActivations) {
+// Q4_K-only linears decode (m <= 4) on AVX-512 and AVX2, and Q6_K-only
+// linears on AVX-512, with one activation scale per 256 values (their own
+// kernels, which the tests above check against the math on those
+// activations); anything else, or more rows, keeps 32.
+TEST(QuantLinearTest, KQuantOnlyLinearsDecodeOnSuperBlockActivations) {
   std::mt19937 rng(12);
   const int64_t k = 512;
   const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 8, k, rng);
@@ -179,15 +179,21 @@ TEST(QuantLinearTest, Q4KOnlyLinearsDecodeOnSuperBlockActivations) {
     ASSERT_OK_AND_ASSIGN(
         auto only,
         QuantLinear::Create({.name = "q4k"}, ctx.get(), {q4k_part}, k));
+    ASSERT_OK_AND_ASSIGN(
+        auto q6k_only,
+        QuantLinear::Create({.name = "q6k"}, ctx.get(), {q6k_part}, k));
     ASSERT_OK_AND_ASSIGN(auto mixed,
                          QuantLinear::Create({.name = "mixed"}, ctx.get(),
                                              {q4k_part, q6k_part}, k));
     const int64_t want = isa == Isa::kScalar ? 32 : 256;
+    const int64_t want_q6k = isa == Isa::kAvx512Vnni ? 256 : 32;
     for (int m : {1, 4}) {
       EXPECT_EQ(only->ActBlock(*ctx, m), want) << m;
+      EXPECT_EQ(q6k_only->ActBlock(*ctx, m), want_q6k) << m;
       EXPECT_EQ(mixed->ActBlock(*ctx, m), 32) << m;
     }
     EXPECT_EQ(only->ActBlock(*ctx, 5), 32);
+    EXPECT_EQ(q6k_only->ActBlock(*ctx, 5), 32);
   }
 }
 

@@ -31,13 +31,18 @@ using ::testing::HasSubstr;
 constexpr uint32_t kVnniTypes[] = {kQ4_0, kQ8_0, kQ4_K, kQ6_K};
 
 // The values per activation scale for m rows: 256 when the panels take
-// them and every part is a K-quant (quant_vnni.h), else 32.
+// them and every part is a K-quant (quant_vnni.h), or below the panels
+// when every part is Q6_K (the AVX-512 decode kernel, quant_linear.h), else
+// 32.
 int64_t ActBlock(const QuantContext& ctx,
                  absl::Span<const QuantLinear::Part> parts, int m) {
+  bool q6k_only = true;
   for (const QuantLinear::Part& p : parts) {
     if (p.type != kQ4_K && p.type != kQ6_K) return 32;
+    q6k_only = q6k_only && p.type == kQ6_K;
   }
-  return m >= ctx.batched_min_rows() ? 256 : 32;
+  if (m >= ctx.batched_min_rows()) return 256;
+  return q6k_only && m <= 4 ? 256 : 32;
 }
 
 // y of `linear` for m rows of x, checked against the reference: within
