@@ -425,15 +425,18 @@ bool QuantLinear::DecodesInTeam(const QuantContext& ctx, int m,
   return m <= kMaxTileRows;
 }
 
+bool QuantLinear::OnDecodeKernels(const QuantContext& ctx, int m) const {
+  return m <= kMaxTileRows && !TakesVnni(ctx, m) &&
+         !(amx_ && m >= ctx.batched_min_rows_);
+}
+
 bool QuantLinear::InterleavesQ4K(const QuantContext& ctx, int m) const {
-  return q4k_only_ && m <= kMaxTileRows && !TakesVnni(ctx, m) &&
-         !(amx_ && m >= ctx.batched_min_rows_) &&
+  return q4k_only_ && OnDecodeKernels(ctx, m) &&
          Table(ctx.isa_).q4_k_interleaved_rows != nullptr;
 }
 
 bool QuantLinear::SuperQ6K(const QuantContext& ctx, int m) const {
-  return q6k_only_ && m <= kMaxTileRows && !TakesVnni(ctx, m) &&
-         !(amx_ && m >= ctx.batched_min_rows_) &&
+  return q6k_only_ && OnDecodeKernels(ctx, m) &&
          Table(ctx.isa_).q6_k_super_rows != nullptr;
 }
 

@@ -248,8 +248,11 @@ class QuantLinear {
   bool TakesVnni(const QuantContext& ctx, int m) const {
     return vnni_ && m >= ctx.batched_min_rows_;
   }
-  // Whether m rows (<= kMaxTileRows, below the batched paths) take the
-  // decode kernel of Q4_K-only linears (KernelTable::q4_k_interleaved_rows).
+  // Whether m rows run on the decode kernels: m <= kMaxTileRows and below
+  // the batched paths.
+  bool OnDecodeKernels(const QuantContext& ctx, int m) const;
+  // Whether m rows take the decode kernel of Q4_K-only linears there
+  // (KernelTable::q4_k_interleaved_rows).
   bool InterleavesQ4K(const QuantContext& ctx, int m) const;
   // Likewise for Q6_K-only linears (KernelTable::q6_k_super_rows).
   bool SuperQ6K(const QuantContext& ctx, int m) const;
