@@ -75,6 +75,58 @@ KVASIR_AVX512 inline void SubtractOffsets(__m512 off, const ActRows& a,
   }
 }
 
+// For activations with one scale per super-block: sum[r] += lo · s_lo +
+// hi · s_hi over the 64 + 64 values at byte `at` of row r's values, the
+// products pairwise (`vpmaddubsw`), then times each word's scale
+// (`vpdpwssd`); `first` starts the sums.
+template <int R>
+KVASIR_AVX512 inline void AddScaledPairs(__m512i lo, __m512i hi, __m512i s_lo,
+                                         __m512i s_hi, const ActRows& a,
+                                         int64_t at, bool first, __m512i* sum) {
+  for (int r = 0; r < R; ++r) {
+    const int8_t* x = a.q(r) + at;
+    const __m512i pl = _mm512_maddubs_epi16(lo, _mm512_loadu_si512(x));
+    const __m512i ph = _mm512_maddubs_epi16(hi, _mm512_loadu_si512(x + 64));
+    sum[r] = first ? _mm512_madd_epi16(pl, s_lo)
+                   : _mm512_dpwssd_epi32(sum[r], pl, s_lo);
+    sum[r] = _mm512_dpwssd_epi32(sum[r], ph, s_hi);
+  }
+}
+
+// acc[r] += the integer sums of the super-block whose first block is j,
+// times d * d_x.
+template <int R>
+KVASIR_AVX512 inline void AddSuperBlock(const __m512i* sum, float d,
+                                        const ActRows& a, int64_t j,
+                                        Acc<R>& acc) {
+  for (int r = 0; r < R; ++r) {
+    acc.v[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]),
+                               _mm512_set1_ps(d * a.d8(r)[j * 8]), acc.v[r]);
+  }
+}
+
+// Q6_K values 128h + [0, 64) into u01 and 128h + [64, 128) into u23
+// (unsigned, 0..63), in order, from the super-block at b (ggml's layout:
+// each half takes 64 bytes of ql, low nibbles then high, and 32 of qh, 2
+// bits for each of 4 groups of 32).
+KVASIR_AVX512 inline void Q6KValues(const uint8_t* b, int h, __m512i* u01,
+                                    __m512i* u23) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i top2 = _mm512_set1_epi8(0x30);
+  // qh << 4 | qh << 2 (blocks 0 / 1) and qh | qh >> 2 (blocks 2 / 3).
+  const __m512i shl01 =
+      _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+  const __m512i shr23 =
+      _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  const __m512i ql = _mm512_loadu_si512(b + h * 64);
+  const __m512i qh = _mm512_broadcast_i64x4(Load256(b + 128 + h * 32));
+  const __m512i h01 = _mm512_and_si512(_mm512_sllv_epi16(qh, shl01), top2);
+  const __m512i h23 = _mm512_and_si512(_mm512_srlv_epi16(qh, shr23), top2);
+  // (a & b) | c
+  *u01 = _mm512_ternarylogic_epi32(ql, low4, h01, 0xEA);
+  *u23 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), low4, h23, 0xEA);
+}
+
 struct Q4KFast {
   template <int R>
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
@@ -167,23 +219,11 @@ struct Q4KInterleaved {
         // Bytes 16p..16p+15 of the 4 chunks of 32.
         const __m512i v = p == 0 ? _mm512_shuffle_i64x2(q0, q1, 0x88)
                                  : _mm512_shuffle_i64x2(q0, q1, 0xDD);
-        const __m512i lo = _mm512_and_si512(v, low4);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-        for (int r = 0; r < R; ++r) {
-          const int8_t* x = a.q(r) + j * 32 + p * 128;
-          const __m512i pl = _mm512_maddubs_epi16(lo, _mm512_loadu_si512(x));
-          const __m512i ph =
-              _mm512_maddubs_epi16(hi, _mm512_loadu_si512(x + 64));
-          sum[r] = p == 0 ? _mm512_madd_epi16(pl, s_even)
-                          : _mm512_dpwssd_epi32(sum[r], pl, s_even);
-          sum[r] = _mm512_dpwssd_epi32(sum[r], ph, s_odd);
-        }
+        AddScaledPairs<R>(_mm512_and_si512(v, low4),
+                          _mm512_and_si512(_mm512_srli_epi16(v, 4), low4),
+                          s_even, s_odd, a, j * 32 + p * 128, p == 0, sum);
       }
-      for (int r = 0; r < R; ++r) {
-        acc.v[r] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]),
-                            _mm512_set1_ps(d * a.d8(r)[j * 8]), acc.v[r]);
-      }
+      AddSuperBlock<R>(sum, d, a, j, acc);
     }
     for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
   }
@@ -193,13 +233,6 @@ struct Q6KFast {
   template <int R>
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
                                 Acc<R>& acc) {
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    const __m512i top2 = _mm512_set1_epi8(0x30);
-    // qh << 4 | qh << 2 (blocks 0 / 1) and qh | qh >> 2 (blocks 2 / 3).
-    const __m512i shl01 =
-        _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
-    const __m512i shr23 =
-        _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     __m512 odd[R];
     for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < k / 256; ++sb) {
@@ -218,16 +251,8 @@ struct Q6KFast {
       SubtractOffsets<R>(off, a, j, odd);
       auto half = [&](auto h_const) KVASIR_AVX512 {
         constexpr int h = decltype(h_const)::value;
-        const __m512i ql = _mm512_loadu_si512(b + h * 64);
-        const __m512i qh = _mm512_broadcast_i64x4(Load256(b + 128 + h * 32));
-        const __m512i h01 =
-            _mm512_and_si512(_mm512_sllv_epi16(qh, shl01), top2);
-        const __m512i h23 =
-            _mm512_and_si512(_mm512_srlv_epi16(qh, shr23), top2);
-        // (a & b) | c
-        const __m512i u01 = _mm512_ternarylogic_epi32(ql, low4, h01, 0xEA);
-        const __m512i u23 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4),
-                                                      low4, h23, 0xEA);
+        __m512i u01, u23;
+        Q6KValues(b, h, &u01, &u23);
         // Lane group g of pair p sums half 4p + g.
         const __m512i g =
             _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
@@ -258,12 +283,6 @@ struct Q6KSuper {
   template <int R>
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
                                 Acc<R>& acc) {
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
-    const __m512i top2 = _mm512_set1_epi8(0x30);
-    const __m512i shl01 =
-        _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
-    const __m512i shr23 =
-        _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     // Word t of a vector of 64 values sums values 2t, 2t + 1: scale t / 8
     // of the vector's four.
     const __m512i quarter = _mm512_cvtepu8_epi16(
@@ -288,35 +307,15 @@ struct Q6KSuper {
           a, j, odd);
       __m512i sum[R];
       for (int h = 0; h < 2; ++h) {
-        const __m512i ql = _mm512_loadu_si512(b + h * 64);
-        const __m512i qh = _mm512_broadcast_i64x4(Load256(b + 128 + h * 32));
-        const __m512i h01 =
-            _mm512_and_si512(_mm512_sllv_epi16(qh, shl01), top2);
-        const __m512i h23 =
-            _mm512_and_si512(_mm512_srlv_epi16(qh, shr23), top2);
-        // (a & b) | c: values 128h + [0, 64) and 128h + [64, 128).
-        const __m512i u01 = _mm512_ternarylogic_epi32(ql, low4, h01, 0xEA);
-        const __m512i u23 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4),
-                                                      low4, h23, 0xEA);
+        __m512i u01, u23;
+        Q6KValues(b, h, &u01, &u23);
         const __m512i s01 = _mm512_permutexvar_epi16(
             _mm512_add_epi16(quarter, _mm512_set1_epi16(8 * h)), sc16);
         const __m512i s23 = _mm512_permutexvar_epi16(
             _mm512_add_epi16(quarter, _mm512_set1_epi16(8 * h + 4)), sc16);
-        for (int r = 0; r < R; ++r) {
-          const int8_t* x = a.q(r) + (j + 4 * h) * 32;
-          const __m512i p01 = _mm512_maddubs_epi16(u01, _mm512_loadu_si512(x));
-          const __m512i p23 =
-              _mm512_maddubs_epi16(u23, _mm512_loadu_si512(x + 64));
-          sum[r] = h == 0 ? _mm512_madd_epi16(p01, s01)
-                          : _mm512_dpwssd_epi32(sum[r], p01, s01);
-          sum[r] = _mm512_dpwssd_epi32(sum[r], p23, s23);
-        }
+        AddScaledPairs<R>(u01, u23, s01, s23, a, (j + 4 * h) * 32, h == 0, sum);
       }
-      for (int r = 0; r < R; ++r) {
-        acc.v[r] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]),
-                            _mm512_set1_ps(d * a.d8(r)[j * 8]), acc.v[r]);
-      }
+      AddSuperBlock<R>(sum, d, a, j, acc);
     }
     for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
   }
