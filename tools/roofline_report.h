@@ -22,13 +22,6 @@ namespace kvasir::tools {
 // peak otherwise (bf16 and quantized weights run on VNNI or AMX units). For
 // prompt steps: matmul flops per second. Percentages only when `limits`
 // is given.
-// A step time split: matmul_ns, attention_ns, other_ns and each as a % of
-// their sum (matmul_pct, attention_pct, other_pct).
-nlohmann::json SplitJson(const engine::StepTimings& t);
-// "matmul x%, attention y%, other z%" of a SplitJson (or an object that
-// holds its keys).
-std::string SplitText(const nlohmann::json& split);
-
 nlohmann::json RooflineJson(const engine::EngineStats& stats,
                             const engine::ops::MachineLimits* limits);
 
@@ -37,6 +30,13 @@ void PrintRoofline(const nlohmann::json& roofline);
 
 // The limits alone, as JSON.
 nlohmann::json LimitsJson(const engine::ops::MachineLimits& limits);
+
+// A step time split: matmul_ns, attention_ns, other_ns and each as a % of
+// their sum (matmul_pct, attention_pct, other_pct).
+nlohmann::json SplitJson(const engine::StepTimings& t);
+// "matmul x%, attention y%, other z%" of a SplitJson (or an object that
+// holds its keys).
+std::string SplitText(const nlohmann::json& split);
 
 }  // namespace kvasir::tools
 

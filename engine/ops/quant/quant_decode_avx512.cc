@@ -238,13 +238,11 @@ struct Q6KFast {
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 210;
       Prefetch(b, 210);
-      uint16_t dh;
-      std::memcpy(&dh, b + 208, sizeof(dh));
       // d * scale of each half of 16 values, in order.
       const __m512 sc = _mm512_mul_ps(
           _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
               _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192)))),
-          _mm512_set1_ps(_cvtsh_ss(dh)));
+          _mm512_set1_ps(Half(b + 208)));
       const int64_t j = sb * 8;
       // The -32 offset of every value: -32 * sc_h * (d_x * Σq) per half.
       const __m512 off = _mm512_mul_ps(sc, _mm512_set1_ps(32.0f));
@@ -293,9 +291,7 @@ struct Q6KSuper {
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 210;
       Prefetch(b, 210);
-      uint16_t dh;
-      std::memcpy(&dh, b + 208, sizeof(dh));
-      const float d = _cvtsh_ss(dh);
+      const float d = Half(b + 208);
       const __m128i sc8 =
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192));
       const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(sc8));
