@@ -76,14 +76,14 @@ void FillNormal(Tensor& t, uint64_t key, float std) {
 
 Tensor RandomTensor(std::vector<int64_t> shape, uint64_t seed,
                     uint64_t tensor_index) {
-  Tensor t = NewWeightTensor(std::move(shape));
+  Tensor t = Tensor::Uninitialized(std::move(shape));
   // Separate streams per tensor: a hashed (seed, index) pair as the key.
   FillNormal(t, Mix(seed ^ Mix(tensor_index)), kWeightStd);
   return t;
 }
 
 Tensor Ones(std::vector<int64_t> shape) {
-  Tensor t = NewWeightTensor(std::move(shape));
+  Tensor t = Tensor::Uninitialized(std::move(shape));
   for (float& x : t.span()) x = 1.0f;
   return t;
 }

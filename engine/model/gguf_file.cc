@@ -397,7 +397,7 @@ absl::Status GgufFile::CheckReadable(const GgufTensorInfo& info) const {
 
 absl::StatusOr<Tensor> GgufFile::ReadTensor(const GgufTensorInfo& info) const {
   RETURN_IF_ERROR(CheckReadable(info));
-  Tensor t = NewWeightTensor(info.Shape());
+  Tensor t = Tensor::Uninitialized(info.Shape());
   // Rows are contiguous and ne0 is a multiple of the block size (checked at
   // Open), so the whole tensor converts as one run of blocks.
   quant::DequantizeRow(info.type, info.data,

@@ -62,7 +62,7 @@ std::string HeaderString(const Llama2cHeader& h) {
 // (or [cols] when rows == 0) and advances the cursor.
 Tensor Take(const uint8_t** cursor, int64_t rows, int64_t cols) {
   Tensor t =
-      rows == 0 ? NewWeightTensor({cols}) : NewWeightTensor({rows, cols});
+      rows == 0 ? Tensor::Uninitialized({cols}) : Tensor::Uninitialized({rows, cols});
   std::memcpy(t.data(), *cursor, t.numel() * sizeof(float));
   *cursor += t.numel() * sizeof(float);
   return t;

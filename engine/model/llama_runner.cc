@@ -242,11 +242,13 @@ absl::Status LlamaRunner::Init(Model* releasable) {
                                          options_.primitive_cache_size}));
   ASSIGN_OR_RETURN(quant_ctx_,
                    quant::QuantContext::Create({.isa = options_.quant_isa}));
-  // With an owned model, each f32 matrix is dropped once oneDNN has its own
-  // copy; block-type matrices stay (the quantized kernels read them there).
+  ASSIGN_OR_RETURN(weight_arena_, ops::WeightArena::Create({}));
+  // With an owned model, each matrix is dropped once the projection has its
+  // own copy (oneDNN's layout, or the blocks copied into weight_arena_).
+  const bool copy_blocks = releasable != nullptr;
   auto release = [&](std::initializer_list<Tensor LayerWeights::*> fields,
-                     const Proj& proj, int l) {
-    if (releasable == nullptr || proj.dense == nullptr) return;
+                     int l) {
+    if (releasable == nullptr) return;
     for (Tensor LayerWeights::*field : fields) {
       releasable->weights.layers[l].*field = Tensor();
     }
@@ -270,28 +272,31 @@ absl::Status LlamaRunner::Init(Model* releasable) {
       }
     }
     const std::string p = absl::StrCat("layers.", l, ".");
-    ASSIGN_OR_RETURN(layer.wqkv,
-                     MakeProj(p + "wqkv", {&lw.wq, &lw.wk, &lw.wv}, d, m));
-    release({&LayerWeights::wq, &LayerWeights::wk, &LayerWeights::wv},
-            layer.wqkv, l);
-    ASSIGN_OR_RETURN(layer.wo,
-                     MakeProj(p + "wo", {&lw.wo}, int64_t{h} * hd, m));
-    release({&LayerWeights::wo}, layer.wo, l);
+    ASSIGN_OR_RETURN(layer.wqkv, MakeProj(p + "wqkv", {&lw.wq, &lw.wk, &lw.wv},
+                                          d, m, copy_blocks));
+    release({&LayerWeights::wq, &LayerWeights::wk, &LayerWeights::wv}, l);
+    ASSIGN_OR_RETURN(layer.wo, MakeProj(p + "wo", {&lw.wo}, int64_t{h} * hd,
+                                        m, copy_blocks));
+    release({&LayerWeights::wo}, l);
     ASSIGN_OR_RETURN(layer.w_gate_up,
-                     MakeProj(p + "w_gate_up", {&lw.w_gate, &lw.w_up}, d, m));
-    release({&LayerWeights::w_gate, &LayerWeights::w_up}, layer.w_gate_up, l);
-    ASSIGN_OR_RETURN(layer.w_down, MakeProj(p + "w_down", {&lw.w_down}, f, m));
-    release({&LayerWeights::w_down}, layer.w_down, l);
+                     MakeProj(p + "w_gate_up", {&lw.w_gate, &lw.w_up}, d, m,
+                              copy_blocks));
+    release({&LayerWeights::w_gate, &LayerWeights::w_up}, l);
+    ASSIGN_OR_RETURN(layer.w_down,
+                     MakeProj(p + "w_down", {&lw.w_down}, f, m, copy_blocks));
+    release({&LayerWeights::w_down}, l);
   }
 
   if (layers_[0].wqkv.quant != nullptr) {
     quant_impl_ = absl::StrCat("quant:", quant::IsaName(quant_ctx_->isa()));
   }
+  // A tied output's blocks are read in the embeddings (which stay).
   ASSIGN_OR_RETURN(
       output_,
       MakeProj(w.tied_output() ? "output (tied to tok_embeddings)" : "output",
-               {w.tied_output() ? &w.tok_embeddings : &w.output}, d, r));
-  if (releasable != nullptr && !w.tied_output() && output_.dense != nullptr) {
+               {w.tied_output() ? &w.tok_embeddings : &w.output}, d, r,
+               copy_blocks && !w.tied_output()));
+  if (releasable != nullptr && !w.tied_output()) {
     releasable->weights.output = Tensor();
   }
 
@@ -340,7 +345,7 @@ absl::Status LlamaRunner::Init(Model* releasable) {
 
 absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
     const std::string& name, std::initializer_list<const Tensor*> parts,
-    int64_t in_features, int max_rows) {
+    int64_t in_features, int max_rows, bool copy_blocks) {
   auto all = [&](auto pred) {
     return std::all_of(parts.begin(), parts.end(), pred);
   };
@@ -394,16 +399,21 @@ absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
                              .weights_dtype = dense_bf16  ? WeightsDtype::kBF16
                                               : dense_f16 ? WeightsDtype::kF16
                                                           : WeightsDtype::kF32,
-                             .max_rows = max_rows},
+                             .max_rows = max_rows,
+                             .arena = weight_arena_.get()},
                             matmul_ctx_.get(), dense, in_features));
   } else {
     std::vector<quant::QuantLinear::Part> blocks;
     for (const Tensor* t : parts) {
       blocks.push_back({t->type(), t->bytes(), t->dim(0)});
     }
-    ASSIGN_OR_RETURN(proj.quant, quant::QuantLinear::Create(
-                                     {.name = name, .max_rows = max_rows},
-                                     quant_ctx_.get(), blocks, in_features));
+    ASSIGN_OR_RETURN(
+        proj.quant,
+        quant::QuantLinear::Create(
+            {.name = name,
+             .max_rows = max_rows,
+             .arena = copy_blocks ? weight_arena_.get() : nullptr},
+            quant_ctx_.get(), blocks, in_features));
   }
   if (proj.dense != nullptr) {
     proj.bf16 = dense_bf16;

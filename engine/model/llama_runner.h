@@ -18,6 +18,7 @@
 #include "engine/ops/quant/quant_linear.h"
 #include "engine/ops/rope.h"
 #include "engine/ops/spin_barrier.h"
+#include "engine/ops/weight_arena.h"
 #include "kvcache/kv_arena.h"
 #include "kvcache/kv_layout.h"
 
@@ -91,12 +92,14 @@ class LlamaRunner final : public ModelRunner {
   static absl::StatusOr<std::unique_ptr<LlamaRunner>> Create(
       const Options& options, std::shared_ptr<const Model> model);
 
-  // Like Create, but takes the model and frees each f32 projection matrix
-  // (wq, wk, wv, wo, gate, up, down and an untied output) as soon as it is
-  // laid out, so peak memory stays near one copy of the weights (block-type
-  // matrices stay: the quantized kernels read them in place). The model
-  // the runner keeps (and model() returns) has those tensors empty; config,
-  // tokenizer, embeddings and norms stay.
+  // Like Create, but takes the model and frees each projection matrix (wq,
+  // wk, wv, wo, gate, up, down and an untied output) as soon as it is laid
+  // out, so peak memory stays near one copy of the weights (block-type
+  // matrices are copied as they are into the runner's huge pages,
+  // ops/weight_arena.h; a tied output stays in the embeddings, which the
+  // quantized kernels then read in place). The model the runner keeps (and
+  // model() returns) has those tensors empty; config, tokenizer, embeddings
+  // and norms stay.
   static absl::StatusOr<std::unique_ptr<LlamaRunner>> CreateOwning(
       const Options& options, std::unique_ptr<Model> model);
 
@@ -191,10 +194,13 @@ class LlamaRunner final : public ModelRunner {
                         const kvcache::KvArena& kv) const;
   absl::Status Forward(absl::Span<const SequenceStep> seqs,
                        kvcache::KvArena& kv);
-  // A projection of the row blocks `parts` (stacked), in_features wide.
+  // A projection of the row blocks `parts` (stacked), in_features wide,
+  // laid out in weight_arena_. Quantized parts are copied there only when
+  // `copy_blocks` (the caller then frees them), else read where they are.
   absl::StatusOr<Proj> MakeProj(const std::string& name,
                                 std::initializer_list<const Tensor*> parts,
-                                int64_t in_features, int max_rows);
+                                int64_t in_features, int max_rows,
+                                bool copy_blocks);
   absl::Status Matmul(const Proj& proj, const float* x, int m, float* y);
   // Step timings (StepTimings) are read off a steady clock.
   using Clock = std::chrono::steady_clock;
@@ -222,6 +228,8 @@ class LlamaRunner final : public ModelRunner {
   std::shared_ptr<const Model> model_;
   kvcache::KvLayout layout_;
 
+  // The projections' weights (declared first: it outlives them).
+  std::unique_ptr<ops::WeightArena> weight_arena_;
   std::unique_ptr<ops::MatmulContext> matmul_ctx_;
   std::unique_ptr<quant::QuantContext> quant_ctx_;
   std::vector<Layer> layers_;

@@ -1,7 +1,5 @@
 #include "engine/model/loader_util.h"
 
-#include <sys/mman.h>
-
 #include <cmath>
 #include <cstdint>
 
@@ -70,22 +68,6 @@ WeightShapes ShapesFor(const ModelConfig& c) {
       .up = {f, d},
       .down = {d, f},
   };
-}
-
-Tensor NewWeightTensor(std::vector<int64_t> shape) {
-  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
-  Tensor t = Tensor::Uninitialized(std::move(shape));
-  const auto begin = reinterpret_cast<uintptr_t>(t.data());
-  const uintptr_t end =
-      begin + static_cast<uintptr_t>(t.numel()) * sizeof(float);
-  const uintptr_t first = (begin + kHugePage - 1) & ~(kHugePage - 1);
-  const uintptr_t last = end & ~(kHugePage - 1);
-  if (t.numel() > 0 && last > first) {
-    // Advice only: where THP is off or the range is not eligible the call
-    // fails or does nothing, and the tensor works the same.
-    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-  }
-  return t;
 }
 
 }  // namespace kvasir::engine

@@ -34,11 +34,6 @@ struct WeightShapes {
 };
 WeightShapes ShapesFor(const ModelConfig& config);
 
-// An uninitialized tensor for weights the caller then fills completely.
-// Large ones ask the kernel for transparent huge pages (madvise) before the
-// first touch: a 4 GB model then takes ~2K page faults instead of ~1M, and
-// the matmuls that stream the weights see fewer TLB misses.
-Tensor NewWeightTensor(std::vector<int64_t> shape);
 
 }  // namespace kvasir::engine
 

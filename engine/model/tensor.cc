@@ -1,5 +1,7 @@
 #include "engine/model/tensor.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
 #include <new>
 
@@ -21,7 +23,14 @@ Tensor Tensor::Allocate(std::vector<int64_t> shape, uint32_t type,
   if (n > 0) {
     size_t bytes = static_cast<size_t>(nbytes);
     bytes = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, bytes);
+    constexpr size_t kHuge = size_t{2} << 20;
+    void* p = nullptr;
+    if (bytes >= kHuge) {
+      if (posix_memalign(&p, kHuge, bytes) != 0) p = nullptr;
+      if (p != nullptr) ::madvise(p, bytes, MADV_HUGEPAGE);
+    } else {
+      p = std::aligned_alloc(64, bytes);
+    }
     if (p == nullptr) throw std::bad_alloc();
     const size_t used = static_cast<size_t>(nbytes);
     std::memset(static_cast<char*>(p) + used, 0, bytes - used);

@@ -301,7 +301,15 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
                                                       options.max_rows, name));
   const dnnl::engine& eng = ctx->engine();
   try {
-    linear->weights_ = dnnl::memory(ctx->shape(linear->shape_).weights_md, eng);
+    const dnnl::memory::desc& md = ctx->shape(linear->shape_).weights_md;
+    if (options.arena != nullptr) {
+      ASSIGN_OR_RETURN(uint8_t* mem,
+                       options.arena->Allocate(
+                           static_cast<int64_t>(md.get_size()), name));
+      linear->weights_ = dnnl::memory(md, eng, mem);
+    } else {
+      linear->weights_ = dnnl::memory(md, eng);
+    }
     // W [n, k] row-major is the matmul's B [k, n] in `ba` order.
     const dnnl::memory::dim k = in_features, n = out_features;
     std::vector<float> stacked;
@@ -392,14 +400,21 @@ absl::Status Linear::LayOutF16Weights(absl::Span<const WeightPart> parts) {
     }
     f16_elements_ = blocks * w.n_stride;
     // (Not zeroed: LayOutF16 writes every element, padding included.)
-    f16_weights_.reset(new uint16_t[f16_elements_]);
-    LayOutF16(w, plain, f16_weights_.get());
+    if (options_.arena != nullptr) {
+      ASSIGN_OR_RETURN(uint8_t* mem, options_.arena->Allocate(
+                                         f16_elements_ * 2, options_.name));
+      f16_weights_ = reinterpret_cast<uint16_t*>(mem);
+    } else {
+      f16_owned_.reset(new uint16_t[f16_elements_]);
+      f16_weights_ = f16_owned_.get();
+    }
+    LayOutF16(w, plain, f16_weights_);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
         absl::StrCat(name, ": out of memory laying out f16 weights [",
                      out_features_, ", ", in_features_, "]"));
   }
-  w.data = f16_weights_.get();
+  w.data = f16_weights_;
   gemv_ = w;
   gemv_isa_ = isa;
   impl_name_ = absl::StrCat("kvasir_gemv:f16:",

@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "engine/ops/dense_gemv.h"
+#include "engine/ops/weight_arena.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
 namespace kvasir::engine {
@@ -191,6 +192,9 @@ class Linear {
     bool decode_gemv = true;
     // Tests: the AVX2 GEMV even on an AVX-512 CPU (f32 and f16).
     bool force_avx2_gemv = false;
+    // Where the laid-out weights go (not owned; must outlive the Linear);
+    // null: memory of the Linear's own.
+    WeightArena* arena = nullptr;
   };
   // Row block [rows, in_features] of W, row-major f32; read only during
   // Create (the caller may free it afterwards). A kF16 Linear also takes
@@ -284,7 +288,9 @@ class Linear {
   // weights_ (f16: f16_weights_) as the decode GEMV reads them; nullopt:
   // oneDNN for all M.
   std::optional<BlockedWeights> gemv_;
-  std::unique_ptr<uint16_t[]> f16_weights_;  // kF16 only
+  // kF16 only: the laid-out weights, in f16_owned_ or the arena.
+  uint16_t* f16_weights_ = nullptr;
+  std::unique_ptr<uint16_t[]> f16_owned_;
   int64_t f16_elements_ = 0;
   GemvIsa gemv_isa_ = GemvIsa::kAvx512;
 };

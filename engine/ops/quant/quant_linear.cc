@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "common/status_macros.h"
 #include "engine/model/gguf_types.h"
 #include "engine/ops/parallel_for.h"
 #include "engine/ops/quant/quant_amx.h"
@@ -276,7 +278,7 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
       std::unique_ptr<QuantLinear>(new QuantLinear(options, in_features));
   bool any_quantized = false;
   for (size_t i = 0; i < parts.size(); ++i) {
-    const Part& p = parts[i];
+    Part p = parts[i];
     if (p.data == nullptr || p.rows <= 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "QuantLinear ", name, ": part ", i, " is empty (rows = ", p.rows,
@@ -297,6 +299,12 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
     any_quantized = any_quantized || IsQuantized(p.type);
     // Task boundaries follow part boundaries so a task runs one kernel.
     const int64_t row_bytes = RowBytes(p.type, in_features);
+    if (options.arena != nullptr) {
+      ASSIGN_OR_RETURN(uint8_t* copy,
+                       options.arena->Allocate(p.rows * row_bytes, name));
+      std::memcpy(copy, p.data, static_cast<size_t>(p.rows * row_bytes));
+      p.data = copy;
+    }
     auto split = [&](int64_t size, std::vector<Chunk>& list) {
       for (int64_t r = 0; r < p.rows; r += size) {
         list.push_back(

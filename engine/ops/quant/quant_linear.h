@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "engine/ops/weight_arena.h"
 #include "engine/ops/work_cursor.h"
 
 namespace kvasir::engine::quant {
@@ -149,14 +150,19 @@ class QuantContext {
 // linear of Q6_K parts only, take one activation scale per 256 values
 // instead, as llama.cpp does for K-quants (its Q8_K): ActBlock.
 //
-// The weight bytes are NOT copied: each part's data must stay valid and
-// unchanged while the QuantLinear lives (the Model owns them).
+// The weight bytes are copied into options.arena when one is given (the
+// caller may then free the parts); without one they are NOT copied, and
+// each part's data must stay valid and unchanged while the QuantLinear
+// lives (the Model owns them).
 // Immutable after Create; Forward mutates only the context.
 class QuantLinear {
  public:
   struct Options {
     std::string name;    // for error messages: "layers.3.wqkv"
     int max_rows = 512;  // largest m that Forward accepts, >= 1
+    // Not owned; must outlive the QuantLinear. Set: the parts are copied
+    // here (on huge pages: ops/weight_arena.h), else read where they are.
+    ops::WeightArena* arena = nullptr;
   };
   // Rows [rows, in_features] of W as `type`: rows * RowBytes(type,
   // in_features) bytes at `data` (any alignment).
