@@ -44,6 +44,7 @@
 #include "engine/ops/machine_limits.h"
 #include "engine/ops/quant/quant_formats.h"
 #include "engine/ops/quant/quant_linear.h"
+#include "engine/ops/weight_arena.h"
 
 namespace kvasir::engine {
 namespace {
@@ -94,15 +95,16 @@ struct Kind {
 
 // One projection [n, k] in either form.
 struct Proj {
-  std::vector<uint8_t> bytes;  // QuantLinear's weights
   std::unique_ptr<quant::QuantLinear> quant;
   std::unique_ptr<ops::Linear> dense;
 };
 
-// Matrices of the given shapes, random N(0, 0.02) weights.
+// Matrices of the given shapes, random N(0, 0.02) weights, laid out on
+// huge pages as LlamaRunner lays out a model's (ops::WeightArena).
 class Weights {
  public:
-  Weights(const Kind& kind, quant::Isa isa, int max_rows) : kind_(kind) {
+  Weights(const Kind& kind, quant::Isa isa, int max_rows)
+      : kind_(kind), arena_(*ops::WeightArena::Create({})) {
     if (kind.onednn) {
       matmul_ = *ops::MatmulContext::Create();
     } else {
@@ -132,16 +134,17 @@ class Weights {
       auto l = ops::Linear::Create({.name = "bench",
                                     .weights_dtype = kind_.dtype,
                                     .max_rows = max_rows_,
-                                    .decode_gemv = kind_.gemv},
+                                    .decode_gemv = kind_.gemv,
+                                    .arena = arena_.get()},
                                    matmul_.get(), {{t.w.data(), n}}, k);
       if (!l.ok()) return false;
       p.dense = *std::move(l);
     } else {
-      p.bytes = t.q;
       const quant::QuantLinear::Part part{
-          .type = kind_.type, .data = p.bytes.data(), .rows = n};
+          .type = kind_.type, .data = t.q.data(), .rows = n};
       auto l = quant::QuantLinear::Create(
-          {.name = "bench", .max_rows = max_rows_}, quant_.get(), {part}, k);
+          {.name = "bench", .max_rows = max_rows_, .arena = arena_.get()},
+          quant_.get(), {part}, k);
       if (!l.ok()) return false;
       p.quant = *std::move(l);
     }
@@ -166,6 +169,8 @@ class Weights {
 
  private:
   Kind kind_;
+  // The projections' weights (declared before them: it outlives them).
+  std::unique_ptr<ops::WeightArena> arena_;
   int max_rows_ = 4;
   std::unique_ptr<ops::MatmulContext> matmul_;
   std::unique_ptr<quant::QuantContext> quant_;

@@ -25,6 +25,7 @@
 #include "engine/ops/machine_limits.h"
 #include "engine/ops/quant/quant_formats.h"
 #include "engine/ops/quant/quant_linear.h"
+#include "engine/ops/weight_arena.h"
 
 namespace kvasir::engine::quant {
 namespace {
@@ -68,18 +69,25 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa,
   std::normal_distribution<float> dist(0.0f, 0.02f);
   const int64_t row_bytes = RowBytes(type, cols);
   const size_t matrix_bytes = static_cast<size_t>(row_bytes * rows);
-  // Copies of one matrix, used in turn, so each call reads from memory.
+  // Copies of one matrix, used in turn, so each call reads from memory; on
+  // huge pages, as LlamaRunner lays out a model's (ops::WeightArena).
   const size_t copies =
       hot ? 1 : (kStreamBytes + matrix_bytes - 1) / matrix_bytes;
-  std::vector<uint8_t> w(matrix_bytes * copies);
+  auto arena = ops::WeightArena::Create({});
+  auto mem = (*arena)->Allocate(static_cast<int64_t>(matrix_bytes * copies),
+                                "bench weights");
+  if (!mem.ok()) {
+    state.SkipWithError("out of memory for the weights");
+    return;
+  }
+  uint8_t* const w = *mem;
   std::vector<float> row(cols);
   for (int64_t r = 0; r < rows; ++r) {
     for (float& v : row) v = dist(rng);
-    QuantizeRow(type, row.data(), cols, w.data() + r * row_bytes);
+    QuantizeRow(type, row.data(), cols, w + r * row_bytes);
   }
   for (size_t c = 1; c < copies; ++c) {
-    std::copy(w.begin(), w.begin() + matrix_bytes,
-              w.begin() + c * matrix_bytes);
+    std::copy(w, w + matrix_bytes, w + c * matrix_bytes);
   }
   std::vector<float> x(static_cast<size_t>(m) * cols), y(m * rows);
   for (float& v : x) v = dist(rng) * 50.0f;
@@ -93,7 +101,7 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa,
   std::vector<std::unique_ptr<QuantLinear>> linears;
   for (size_t c = 0; c < copies; ++c) {
     const QuantLinear::Part part{
-        .type = type, .data = w.data() + c * matrix_bytes, .rows = rows};
+        .type = type, .data = w + c * matrix_bytes, .rows = rows};
     auto linear = QuantLinear::Create({.name = "bench", .max_rows = m},
                                       ctx->get(), {part}, cols);
     if (!linear.ok()) {

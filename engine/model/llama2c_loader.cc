@@ -61,8 +61,8 @@ std::string HeaderString(const Llama2cHeader& h) {
 // Copies `rows * cols` floats at `*cursor` into a new [rows, cols] tensor
 // (or [cols] when rows == 0) and advances the cursor.
 Tensor Take(const uint8_t** cursor, int64_t rows, int64_t cols) {
-  Tensor t =
-      rows == 0 ? Tensor::Uninitialized({cols}) : Tensor::Uninitialized({rows, cols});
+  Tensor t = rows == 0 ? Tensor::Uninitialized({cols})
+                       : Tensor::Uninitialized({rows, cols});
   std::memcpy(t.data(), *cursor, t.numel() * sizeof(float));
   *cursor += t.numel() * sizeof(float);
   return t;

@@ -275,12 +275,12 @@ absl::Status LlamaRunner::Init(Model* releasable) {
     ASSIGN_OR_RETURN(layer.wqkv, MakeProj(p + "wqkv", {&lw.wq, &lw.wk, &lw.wv},
                                           d, m, copy_blocks));
     release({&LayerWeights::wq, &LayerWeights::wk, &LayerWeights::wv}, l);
-    ASSIGN_OR_RETURN(layer.wo, MakeProj(p + "wo", {&lw.wo}, int64_t{h} * hd,
-                                        m, copy_blocks));
+    ASSIGN_OR_RETURN(layer.wo, MakeProj(p + "wo", {&lw.wo}, int64_t{h} * hd, m,
+                                        copy_blocks));
     release({&LayerWeights::wo}, l);
-    ASSIGN_OR_RETURN(layer.w_gate_up,
-                     MakeProj(p + "w_gate_up", {&lw.w_gate, &lw.w_up}, d, m,
-                              copy_blocks));
+    ASSIGN_OR_RETURN(
+        layer.w_gate_up,
+        MakeProj(p + "w_gate_up", {&lw.w_gate, &lw.w_up}, d, m, copy_blocks));
     release({&LayerWeights::w_gate, &LayerWeights::w_up}, l);
     ASSIGN_OR_RETURN(layer.w_down,
                      MakeProj(p + "w_down", {&lw.w_down}, f, m, copy_blocks));
@@ -407,13 +407,12 @@ absl::StatusOr<LlamaRunner::Proj> LlamaRunner::MakeProj(
     for (const Tensor* t : parts) {
       blocks.push_back({t->type(), t->bytes(), t->dim(0)});
     }
-    ASSIGN_OR_RETURN(
-        proj.quant,
-        quant::QuantLinear::Create(
-            {.name = name,
-             .max_rows = max_rows,
-             .arena = copy_blocks ? weight_arena_.get() : nullptr},
-            quant_ctx_.get(), blocks, in_features));
+    ASSIGN_OR_RETURN(proj.quant,
+                     quant::QuantLinear::Create(
+                         {.name = name,
+                          .max_rows = max_rows,
+                          .arena = copy_blocks ? weight_arena_.get() : nullptr},
+                         quant_ctx_.get(), blocks, in_features));
   }
   if (proj.dense != nullptr) {
     proj.bf16 = dense_bf16;

@@ -34,7 +34,6 @@ struct WeightShapes {
 };
 WeightShapes ShapesFor(const ModelConfig& config);
 
-
 }  // namespace kvasir::engine
 
 #endif  // KVASIR_ENGINE_MODEL_LOADER_UTIL_H_

@@ -1,13 +1,12 @@
 #include "engine/model/tensor.h"
 
-#include <sys/mman.h>
-
 #include <cstring>
 #include <new>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/ops/quant/quant_formats.h"
+#include "engine/ops/weight_arena.h"
 
 namespace kvasir::engine {
 
@@ -23,14 +22,10 @@ Tensor Tensor::Allocate(std::vector<int64_t> shape, uint32_t type,
   if (n > 0) {
     size_t bytes = static_cast<size_t>(nbytes);
     bytes = (bytes + 63) / 64 * 64;
-    constexpr size_t kHuge = size_t{2} << 20;
-    void* p = nullptr;
-    if (bytes >= kHuge) {
-      if (posix_memalign(&p, kHuge, bytes) != 0) p = nullptr;
-      if (p != nullptr) ::madvise(p, bytes, MADV_HUGEPAGE);
-    } else {
-      p = std::aligned_alloc(64, bytes);
-    }
+    // (Smaller storage could not fill a huge page.)
+    void* p = bytes >= (size_t{2} << 20)
+                  ? ops::AllocateOnHugePages(static_cast<int64_t>(bytes))
+                  : std::aligned_alloc(64, bytes);
     if (p == nullptr) throw std::bad_alloc();
     const size_t used = static_cast<size_t>(nbytes);
     std::memset(static_cast<char*>(p) + used, 0, bytes - used);

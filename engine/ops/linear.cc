@@ -303,9 +303,9 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
   try {
     const dnnl::memory::desc& md = ctx->shape(linear->shape_).weights_md;
     if (options.arena != nullptr) {
-      ASSIGN_OR_RETURN(uint8_t* mem,
-                       options.arena->Allocate(
-                           static_cast<int64_t>(md.get_size()), name));
+      ASSIGN_OR_RETURN(
+          uint8_t * mem,
+          options.arena->Allocate(static_cast<int64_t>(md.get_size()), name));
       linear->weights_ = dnnl::memory(md, eng, mem);
     } else {
       linear->weights_ = dnnl::memory(md, eng);
@@ -401,8 +401,8 @@ absl::Status Linear::LayOutF16Weights(absl::Span<const WeightPart> parts) {
     f16_elements_ = blocks * w.n_stride;
     // (Not zeroed: LayOutF16 writes every element, padding included.)
     if (options_.arena != nullptr) {
-      ASSIGN_OR_RETURN(uint8_t* mem, options_.arena->Allocate(
-                                         f16_elements_ * 2, options_.name));
+      ASSIGN_OR_RETURN(uint8_t * mem, options_.arena->Allocate(
+                                          f16_elements_ * 2, options_.name));
       f16_weights_ = reinterpret_cast<uint16_t*>(mem);
     } else {
       f16_owned_.reset(new uint16_t[f16_elements_]);

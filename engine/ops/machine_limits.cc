@@ -2,7 +2,6 @@
 
 #include <immintrin.h>
 #include <omp.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+
+#include "engine/ops/weight_arena.h"
 
 // GCC 12 reports the self-initialized _mm512_undefined_*() placeholders of
 // its own intrinsics headers as uninitialized once inlined (GCC bug 105593).
@@ -220,9 +221,8 @@ double MeasureReadBandwidth(int threads, int64_t bytes, int repetitions) {
   constexpr int64_t kHuge = int64_t{2} << 20;
   bytes = std::max<int64_t>((bytes + kHuge - 1) / kHuge * kHuge, kHuge);
   std::unique_ptr<float, FreeDeleter> buf(
-      static_cast<float*>(std::aligned_alloc(kHuge, bytes)));
+      static_cast<float*>(AllocateOnHugePages(bytes)));
   if (buf == nullptr) return 0;
-  madvise(buf.get(), bytes, MADV_HUGEPAGE);
   const int64_t n = bytes / static_cast<int64_t>(sizeof(float));
   // Touched by the threads that will read it (first-touch placement).
 #pragma omp parallel num_threads(threads)

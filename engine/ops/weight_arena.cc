@@ -18,6 +18,16 @@ int64_t RoundUp(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 
 }  // namespace
 
+void* AllocateOnHugePages(int64_t bytes) {
+  void* p = nullptr;
+  if (bytes <= 0 ||
+      posix_memalign(&p, kHugePage, static_cast<size_t>(bytes)) != 0) {
+    return nullptr;
+  }
+  ::madvise(p, static_cast<size_t>(bytes), MADV_HUGEPAGE);
+  return p;
+}
+
 void WeightArena::Free::operator()(uint8_t* p) const { std::free(p); }
 
 absl::StatusOr<std::unique_ptr<WeightArena>> WeightArena::Create(
@@ -60,14 +70,12 @@ absl::StatusOr<uint8_t*> WeightArena::NewChunk(int64_t min_bytes,
                                                absl::string_view what,
                                                int64_t bytes) {
   const int64_t chunk = RoundUp(min_bytes, kHugePage);
-  void* p = nullptr;
-  if (posix_memalign(&p, kHugePage, static_cast<size_t>(chunk)) != 0) {
+  void* p = AllocateOnHugePages(chunk);
+  if (p == nullptr) {
     return absl::ResourceExhaustedError(
         absl::StrCat("weight arena: out of memory for ", what, " (", bytes,
                      " bytes, in a chunk of ", chunk, ")"));
   }
-  // Before the first touch, so the faults take whole huge pages.
-  ::madvise(p, static_cast<size_t>(chunk), MADV_HUGEPAGE);
   chunks_.emplace_back(static_cast<uint8_t*>(p));
   reserved_ += chunk;
   return static_cast<uint8_t*>(p);

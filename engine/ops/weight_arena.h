@@ -10,6 +10,12 @@
 
 namespace kvasir::engine::ops {
 
+// `bytes` (> 0) of uninitialized memory starting on a 2 MiB boundary, the
+// kernel asked for transparent huge pages before the first touch (advice
+// only: where THP is off it works the same); null when it cannot be had.
+// Free with std::free.
+void* AllocateOnHugePages(int64_t bytes);
+
 // Memory for weights laid out once at load and read by every step until
 // the model is unloaded: carved from chunks that start on a 2 MiB boundary
 // and ask the kernel for transparent huge pages (madvise) before the first

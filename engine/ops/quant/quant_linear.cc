@@ -300,7 +300,7 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
     // Task boundaries follow part boundaries so a task runs one kernel.
     const int64_t row_bytes = RowBytes(p.type, in_features);
     if (options.arena != nullptr) {
-      ASSIGN_OR_RETURN(uint8_t* copy,
+      ASSIGN_OR_RETURN(uint8_t * copy,
                        options.arena->Allocate(p.rows * row_bytes, name));
       std::memcpy(copy, p.data, static_cast<size_t>(p.rows * row_bytes));
       p.data = copy;

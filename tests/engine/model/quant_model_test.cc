@@ -153,6 +153,50 @@ std::vector<float> LastLogits(std::unique_ptr<Model> model,
   return LastLogits(**runner);
 }
 
+// CreateOwning copies a quantized model's blocks into the runner's own
+// (huge-page) memory and frees the model's matrices, as it frees f32 ones;
+// the logits are those of a runner that reads the shared model's blocks in
+// place, bit for bit. A tied output keeps reading the embeddings.
+TEST_F(QuantModelTest, CreateOwningCopiesBlocksAndMatchesCreate) {
+  for (uint32_t type : {static_cast<uint32_t>(gguf::TensorType::kQ4_K),
+                        static_cast<uint32_t>(gguf::TensorType::kQ8_0)}) {
+    SCOPED_TRACE(type);
+    // K-quant rows are whole super-blocks of 256 values.
+    const TinyLlamaSpec spec{.dim = 256,
+                             .hidden_dim = 256,
+                             .n_heads = 4,
+                             .n_kv_heads = 2,
+                             .tensor_type = type};
+    const std::string path = WriteModel(MakeTinyLlamaGguf(spec), "own.gguf");
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> shared_model, Load(path));
+    const std::shared_ptr<const Model> shared = std::move(shared_model);
+    LlamaRunner::Options o;
+    o.max_batch_tokens = 16;
+    o.max_seqs = 1;
+    ASSERT_OK_AND_ASSIGN(auto reading, LlamaRunner::Create(o, shared));
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> owned, Load(path));
+    ASSERT_OK_AND_ASSIGN(auto owning,
+                         LlamaRunner::CreateOwning(o, std::move(owned)));
+    EXPECT_EQ(shared->weights.layers[0].wq.type(), type);
+    for (const LayerWeights& lw : owning->model().weights.layers) {
+      EXPECT_TRUE(lw.wq.empty() && lw.wk.empty() && lw.wv.empty() &&
+                  lw.wo.empty() && lw.w_gate.empty() && lw.w_up.empty() &&
+                  lw.w_down.empty());
+    }
+    const ModelWeights& w = owning->model().weights;
+    EXPECT_FALSE(w.tok_embeddings.empty());
+    if (!shared->weights.tied_output()) {
+      EXPECT_TRUE(w.output.empty());
+    }
+    EXPECT_EQ(owning->weight_bytes(), reading->weight_bytes());
+    EXPECT_EQ(owning->matmul_impl(), reading->matmul_impl());
+    const std::vector<float> want = LastLogits(*reading);
+    const std::vector<float> got = LastLogits(*owning);
+    ASSERT_FALSE(want.empty());
+    EXPECT_EQ(got, want);
+  }
+}
+
 TEST_F(QuantModelTest, F16WeightsStay16BitAndComputeAsTheirF32Expansion) {
   const std::string path = WriteSmallModel(1, "f16.gguf");  // F16
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Model> kept, Load(path));
