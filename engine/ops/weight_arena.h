@@ -22,10 +22,11 @@ void* AllocateOnHugePages(int64_t bytes);
 // touch. A decode step streams every weight byte once, and a model's
 // matrices are mostly smaller than a huge page each (dummy:110m's Q8_0
 // projections: 0.6 to 3.3 MB), so allocated one by one they sit on 4 KiB
-// pages. Measured on the Zen 4 VM (2 threads): a read-only sum over 1 GB
-// streams at 33 GB/s on huge pages against 29 on 4 KiB ones, and
-// dummy:110m's f32 decode ran 7-17% faster with its weights on huge pages.
-// Where THP is off the advice does nothing and the memory works the same.
+// pages. Measured on the Zen 4 VM (2 threads, 12 rounds alternating the
+// two): one stream of dummy:110m's copies decodes 20% faster with Q8_0
+// weights on huge pages, 9-10% with Q4_K_M, f32 and bf16; a plain read-only
+// sum over 1 GB 4-6% (docs/kernels.md, "Weights on huge pages"). Where
+// THP is off the advice does nothing and the memory works the same.
 //
 // Nothing is freed before the arena: callers put here only what lives as
 // long as the arena's owner. Not thread-safe (loading is single-threaded).

@@ -14,6 +14,7 @@
 #include "engine/model/gguf_dequant.h"
 #include "engine/ops/bf16.h"
 #include "engine/ops/quant/quant_formats.h"
+#include "engine/ops/weight_arena.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/engine/ops/quant_test_util.h"
@@ -109,6 +110,45 @@ TEST(QuantLinearTest, MixedPartsInOneLinear) {
       SCOPED_TRACE(absl::StrCat(IsaName(isa), " m=", m));
       CheckForward(isa, parts, k, m, rng);
     }
+  }
+}
+
+// With an arena, Create copies the parts there: the caller's bytes may
+// change or go afterwards, and the products are those of a linear that
+// reads the same bytes in place, bit for bit.
+TEST(QuantLinearTest, ArenaHoldsACopyOfTheParts) {
+  std::mt19937 rng(12);
+  const int64_t k = 512;
+  std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 6, k, rng);
+  std::vector<uint8_t> q8 = RandomWeights(kQ8_0, 10, k, rng);
+  const std::vector<uint8_t> q4k_kept = q4k, q8_kept = q8;
+  ASSERT_OK_AND_ASSIGN(auto ctx, QuantContext::Create({}));
+  ASSERT_OK_AND_ASSIGN(auto arena, ops::WeightArena::Create({}));
+  ASSERT_OK_AND_ASSIGN(
+      auto copied,
+      QuantLinear::Create(
+          {.name = "copied", .max_rows = 17, .arena = arena.get()}, ctx.get(),
+          {{.type = kQ4_K, .data = q4k.data(), .rows = 6},
+           {.type = kQ8_0, .data = q8.data(), .rows = 10}},
+          k));
+  EXPECT_EQ(arena->allocated_bytes(),
+            6 * RowBytes(kQ4_K, k) + 10 * RowBytes(kQ8_0, k));
+  std::fill(q4k.begin(), q4k.end(), 0);
+  q8.clear();
+  q8.shrink_to_fit();
+  ASSERT_OK_AND_ASSIGN(
+      auto in_place,
+      QuantLinear::Create({.name = "in place", .max_rows = 17}, ctx.get(),
+                          {{.type = kQ4_K, .data = q4k_kept.data(), .rows = 6},
+                           {.type = kQ8_0, .data = q8_kept.data(), .rows = 10}},
+                          k));
+  for (int m : {1, 4, 17}) {
+    const std::vector<float> x = RandomX(m * k, rng);
+    std::vector<float> a(static_cast<size_t>(m * 16)), b(a.size());
+    ASSERT_OK(copied->Forward(*ctx, x.data(), m, a.data()));
+    ASSERT_OK(in_place->Forward(*ctx, x.data(), m, b.data()));
+    EXPECT_EQ(a, b) << "m = " << m;
+    EXPECT_NE(a, std::vector<float>(a.size(), 0.0f));
   }
 }
 
