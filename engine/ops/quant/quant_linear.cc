@@ -450,11 +450,11 @@ bool QuantLinear::SuperQ6K(const QuantContext& ctx, int m) const {
 
 void QuantLinear::QuantizeRows(QuantContext& ctx, const float* x, int m, int r0,
                                int r1) const {
+  // (InterleavesQ4K is one case of SuperAct, with its own order.)
   const internal::QuantizeActFn quantize =
-      (vnni_super_ && TakesVnni(ctx, m)) || SuperQ6K(ctx, m)
-          ? internal::QuantizeActSuperAvx2
-      : InterleavesQ4K(ctx, m) ? Table(ctx.isa_).quantize_act_q4k
-                               : Table(ctx.isa_).quantize_act;
+      InterleavesQ4K(ctx, m) ? Table(ctx.isa_).quantize_act_q4k
+      : SuperAct(ctx, m)     ? internal::QuantizeActSuperAvx2
+                             : Table(ctx.isa_).quantize_act;
   const int64_t k = in_features_;
   const int64_t stride = internal::ActRowBytes(k);
   uint8_t* act = ctx.act_.get();
