@@ -18,6 +18,9 @@ inline constexpr int kChunk = 16;
 // (where the kernel has PackedScores) in the scratch of a transposed chunk:
 // kMaxPacked / 4 tiles of 4 * head_dim floats fit in 2 * kChunk * head_dim.
 inline constexpr int kMaxPacked = 32;
+// From this many (up to kMaxPacked), where the kernel has LaneStep, the
+// queries go in vector lanes instead of packed tiles (see LaneStep).
+inline constexpr int kLaneMinQueries = 12;
 // A range covers up to this many consecutive KV heads of one sequence (see
 // RangeTask::heads), each with at most kMaxPacked queries.
 inline constexpr int kMaxRangeHeads = 16;

@@ -94,6 +94,9 @@ struct V {
   // No PackedScores: several queries share a transposed chunk.
   template <typename T>
   static constexpr bool kPackedScores = false;
+  // No LaneStep: its 8 keys' sums alone would take all 16 ymm registers.
+  template <typename T>
+  static constexpr bool kLaneScores = false;
 
   KVASIR_ATTN_TARGET static F Zero() {
     return {_mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -121,6 +124,9 @@ struct V {
   }
   KVASIR_ATTN_TARGET static F Mul(F a, F b) {
     return {_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)};
+  }
+  KVASIR_ATTN_TARGET static F Max(F a, F b) {
+    return {_mm256_max_ps(a.lo, b.lo), _mm256_max_ps(a.hi, b.hi)};
   }
   KVASIR_ATTN_TARGET static F Fmadd(F a, F b, F c) {
     return {_mm256_fmadd_ps(a.lo, b.lo, c.lo),

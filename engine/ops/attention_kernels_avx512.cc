@@ -89,6 +89,7 @@ struct V {
   KVASIR_ATTN_TARGET static F Add(F a, F b) { return _mm512_add_ps(a, b); }
   KVASIR_ATTN_TARGET static F Sub(F a, F b) { return _mm512_sub_ps(a, b); }
   KVASIR_ATTN_TARGET static F Mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  KVASIR_ATTN_TARGET static F Max(F a, F b) { return _mm512_max_ps(a, b); }
   KVASIR_ATTN_TARGET static F Fmadd(F a, F b, F c) {
     return _mm512_fmadd_ps(a, b, c);
   }
@@ -227,6 +228,10 @@ struct V {
   // queries, G of a decode token (GQA's 2 to 8 and MQA's 12 measured).
   template <typename T>
   static constexpr bool kPackedScores = std::is_same_v<T, float>;
+  // LaneStep (attention_kernel.inc) for f32 K/V: 32 registers hold its 8
+  // keys x 2 vectors of sums.
+  template <typename T>
+  static constexpr bool kLaneScores = std::is_same_v<T, float>;
   // A key row's elements 4b..4b+3 in all four 128-bit lanes.
   KVASIR_ATTN_TARGET static F KeyBlock(const float* row, int b) {
     return _mm512_broadcast_f32x4(_mm_loadu_ps(row + 4 * b));

@@ -428,6 +428,10 @@ INSTANTIATE_TEST_SUITE_P(
                           // pairs), G = kMaxPacked, and G past it.
                           Heads{8, 4, 32}, Heads{10, 2, 48}, Heads{32, 1, 16},
                           Heads{34, 1, 16},
+                          // Queries in lanes (f32, G >= kLaneMinQueries):
+                          // two vectors of them with a last P.V tile of
+                          // two, and G = 13 at a head of 128.
+                          Heads{18, 1, 64}, Heads{26, 2, 128},
                           // Heads of 128 (a constant in the kernels).
                           Heads{2, 2, 128}, Heads{4, 1, 128}),
         ::testing::Values(KvDtype::kF32, KvDtype::kBF16, KvDtype::kInt8),
