@@ -228,8 +228,8 @@ struct V {
   // queries, G of a decode token (GQA's 2 to 8 and MQA's 12 measured).
   template <typename T>
   static constexpr bool kPackedScores = std::is_same_v<T, float>;
-  // LaneStep (attention_kernel.inc) for f32 K/V: 32 registers hold its 8
-  // keys x 2 vectors of sums.
+  // LaneStep (attention_lane_step.inc) for f32 K/V: 32 registers hold its
+  // 8 keys x 2 vectors of sums. (bf16_dot::V below: for bf16 K/V.)
   template <typename T>
   static constexpr bool kLaneScores = std::is_same_v<T, float>;
   // A key row's elements 4b..4b+3 in all four 128-bit lanes.
@@ -365,6 +365,13 @@ struct V : internal::V {
     *lo = _mm512_castsi512_ps(_mm512_unpacklo_epi16(a, b));
     *hi = _mm512_castsi512_ps(_mm512_unpackhi_epi16(a, b));
   }
+  // out[i] = the bf16 pair (a[i], b[i]) for i < 16: LaneStep's weights of
+  // two keys (lanes = queries) for P.V on pairs of keys.
+  KVASIR_ATTN_TARGET static void LanePairs(F a, F b, uint32_t* out) {
+    const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
+    const __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b));
+    _mm512_storeu_si512(out, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+  }
   // out[j] = the bf16 pair (p[2j], p[2j + 1]) for j < 8.
   KVASIR_ATTN_TARGET static void WeightPairs(const float* p, uint32_t* out) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
@@ -431,6 +438,9 @@ struct V : internal::V {
   // PackTile), and vdpbf16ps multiplies it with a K row's same eight bf16.
   template <typename T>
   static constexpr bool kPackedScores = std::is_same_v<T, uint16_t>;
+  // LaneStep on bf16 pairs (DotPairs, PvPairStep with LanePairs).
+  template <typename T>
+  static constexpr bool kLaneScores = std::is_same_v<T, uint16_t>;
   static constexpr int kBlockElems = 8;
   KVASIR_ATTN_TARGET static F KeyBlock(const uint16_t* row, int b) {
     return _mm512_castsi512_ps(_mm512_broadcast_i32x4(
