@@ -94,7 +94,8 @@ KVASIR_GEMV_AVX512 inline void PrefetchNext(const E* row, int row_bytes,
   if (++*turn == next.shares) *turn = 0;
 }
 
-// StreamPrefetch's lines of `row` (bytes of one k step of an n block).
+// Every line of `row` (`bytes`: one k step of an n block), kL1PrefetchBytes
+// ahead into L1 and kPrefetchBytes ahead into L2.
 KVASIR_GEMV_AVX512 inline void StreamPrefetch(const void* row, int bytes) {
   const char* p = static_cast<const char*>(row);
   for (int off = 0; off < bytes; off += 64) {
