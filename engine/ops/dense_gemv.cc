@@ -25,6 +25,8 @@
 #include <cstring>
 #include <optional>
 
+#include "engine/ops/stream_prefetch.h"
+
 #define KVASIR_GEMV_AVX512 \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma,f16c")))
 #define KVASIR_GEMV_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -36,17 +38,10 @@ namespace {
 // contiguous, but the hardware prefetcher stops at each 4 KiB page, and a
 // row group of kRowGroup rows spends long enough on each weight row that a
 // shorter distance leaves the loads waiting on memory (measured: 1 KiB
-// took 1.5x as long as 8 KiB at m = 6, one line per row).
+// took 1.5x as long as 8 KiB at m = 6, one line per row). The AVX2 path's
+// distance; the AVX-512 group that streams a block prefetches every line
+// of it (ops::PrefetchStream).
 constexpr int64_t kPrefetchBytes = 8192;
-// The AVX-512 group that streams a block from memory prefetches every line
-// of it twice: kL1PrefetchBytes ahead into L1 and kPrefetchBytes ahead into
-// L2, as the quantized kernels do (quant_avx512_util.h), so that more of
-// the stream is in flight than one line per row brought. Measured against
-// one line per row 8 KiB ahead into L1 (gemv_bench BM_Model110m, Zen 4 VM,
-// 5-6 rounds alternating in one binary, median GB/s): linear_gemv_f32/1
-// 27.2 -> 31.5, linear_gemv_bf16/1 27.7 -> 30.6; GFLOP/s at f32/16
-// 164-169 -> 188-190, the others at 16 and 32 rows the same.
-constexpr int64_t kL1PrefetchBytes = 1024;
 
 // Rows of x that share each weight vector load (their accumulators, NV per
 // row, stay in registers: 24 of the 32 at NV = 4).
@@ -94,16 +89,6 @@ KVASIR_GEMV_AVX512 inline void PrefetchNext(const E* row, int row_bytes,
   if (++*turn == next.shares) *turn = 0;
 }
 
-// Every line of `row` (`bytes`: one k step of an n block), kL1PrefetchBytes
-// ahead into L1 and kPrefetchBytes ahead into L2.
-KVASIR_GEMV_AVX512 inline void StreamPrefetch(const void* row, int bytes) {
-  const char* p = static_cast<const char*>(row);
-  for (int off = 0; off < bytes; off += 64) {
-    _mm_prefetch(p + kL1PrefetchBytes + off, _MM_HINT_T0);
-    _mm_prefetch(p + kPrefetchBytes + off, _MM_HINT_T1);
-  }
-}
-
 // BlockAvx512's FMAs over rows [k0, k0 + kend) of a k block of f32 or f16
 // weights E: acc[r][v] += W[k][v cols] * x[r][k].
 template <typename E, int NV, int R>
@@ -116,7 +101,7 @@ KVASIR_GEMV_AVX512 inline void FmaRun(const BlockedWeights& w, int64_t block,
                k0 / w.kb * w.k_stride;
   for (int64_t kk = 0; kk < kend; ++kk) {
     const E* row = p + kk * nb;
-    if (stream) StreamPrefetch(row, NV * 16 * sizeof(E));
+    if (stream) PrefetchStream(row, NV * 16 * sizeof(E));
     PrefetchNext(row, NV * 16 * sizeof(E), next, turn);
     __m512 wv[NV];
     for (int v = 0; v < NV; ++v) wv[v] = Load16(row + v * 16);
@@ -131,7 +116,7 @@ KVASIR_GEMV_AVX512 inline void FmaRun(const BlockedWeights& w, int64_t block,
 
 // One n block of NV * 16 columns (nb = 16 * NV) for R rows of x, over all
 // of k, the sums in registers. `stream`: the group streams the block from
-// memory (StreamPrefetch); false when an earlier row group has brought it
+// memory (PrefetchStream); false when an earlier row group has brought it
 // into L2 already. `next`: this group's share of the next block.
 template <int NV, int R>
 KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
@@ -151,7 +136,7 @@ KVASIR_GEMV_AVX512 void BlockAvx512(const BlockedWeights& w, int64_t block,
                           block * w.n_stride + k0 / w.kb * w.k_stride;
       for (int64_t kk = 0; kk < kend; kk += 2) {
         const uint16_t* row = p + kk * nb;  // (kk / 2) * 2 * nb
-        if (stream) StreamPrefetch(row, NV * 64);
+        if (stream) PrefetchStream(row, NV * 64);
         PrefetchNext(row, NV * 64, next, &turn);
         __m512i wv[NV];
         for (int v = 0; v < NV; ++v) {
@@ -217,7 +202,7 @@ KVASIR_GEMV_AVX512 void RangeAvx512(const BlockedWeights& w, int64_t b0,
   const int groups = (m + kRowGroup - 1) / kRowGroup;
   for (int64_t b = b0; b < b1; ++b) {
     // The first group streams the block from memory as it goes
-    // (StreamPrefetch) unless the previous block's groups have brought it
+    // (PrefetchStream) unless the previous block's groups have brought it
     // into L2; past one group, each group brings its share of the next.
     NextBlock next;
     if (groups > 1 && b + 1 < ahead_end) {

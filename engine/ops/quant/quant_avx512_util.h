@@ -11,35 +11,13 @@
 #include <cstring>
 
 #include "engine/ops/quant/quant_kernels.h"
+#include "engine/ops/stream_prefetch.h"
 
 #define KVASIR_AVX512 \
   __attribute__((     \
       target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma,f16c")))
 
 namespace kvasir::engine::quant::internal {
-
-// Bytes of weights ahead of the current super-block that are prefetched
-// into L1: past the first 4 KiB page boundaries the hardware prefetcher
-// stops at.
-constexpr int64_t kPrefetchBytes = 1024;
-// ... and into L2, so more of the stream is in flight than the L1
-// prefetches and the hardware's keep. Measured (quant_bench BM_QuantLinear
-// at dummy:110m's shapes and 4096 x 4096, m = 1, 2 threads, Zen 4 VM;
-// variants alternated call by call in one process): Q6_K +8-20%, Q8_0
-// 0-15% (4096 x 768 from 35 to 44 GB/s when the VM read 57 GB/s), Q4_K
-// 0-5%, the kernel that is nearest its compute limit. 4 KiB ahead was
-// slower than none, 16 KiB no better than 8, and without the L1
-// prefetches about the same.
-constexpr int64_t kL2PrefetchBytes = 8192;
-
-KVASIR_AVX512 inline void Prefetch(const uint8_t* p, int64_t bytes) {
-  for (int64_t o = 0; o < bytes; o += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + o),
-                 _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p + kL2PrefetchBytes + o),
-                 _MM_HINT_T1);
-  }
-}
 
 // The sums of the 16 lanes of a, b, c, d as [Σa, Σb, Σc, Σd].
 KVASIR_AVX512 inline __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {

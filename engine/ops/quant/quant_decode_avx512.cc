@@ -139,7 +139,7 @@ struct Q4KFast {
     for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 144;
-      Prefetch(b, 144);
+      ops::PrefetchStream(b, 144);
       const __m128i packed = KScalesMins(b + 4);
       // [d * sc_0..7, dmin * m_0..7]
       const __m512 sm =
@@ -199,7 +199,7 @@ struct Q4KInterleaved {
     for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 144;
-      Prefetch(b, 144);
+      ops::PrefetchStream(b, 144);
       const __m128i packed = KScalesMins(b + 4);
       const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(packed));
       const __m512i s_even = _mm512_permutexvar_epi16(even_idx, sc16);
@@ -237,7 +237,7 @@ struct Q6KFast {
     for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 210;
-      Prefetch(b, 210);
+      ops::PrefetchStream(b, 210);
       // d * scale of each half of 16 values, in order.
       const __m512 sc = _mm512_mul_ps(
           _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
@@ -290,7 +290,7 @@ struct Q6KSuper {
     for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 210;
-      Prefetch(b, 210);
+      ops::PrefetchStream(b, 210);
       const float d = Half(b + 208);
       const __m128i sc8 =
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 192));
@@ -329,7 +329,7 @@ struct Q80Fast {
     int64_t j = 0;
     for (; j + 4 <= nb; j += 4) {
       const uint8_t* b = w + j * 34;
-      Prefetch(b, 136);
+      ops::PrefetchStream(b, 136);
       for (int h = 0; h < 2; ++h) {
         const uint8_t* b0 = b + h * 68;
         const __m512i u = Join(Load256(b0 + 2), Load256(b0 + 36));

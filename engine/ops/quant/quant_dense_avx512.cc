@@ -58,11 +58,11 @@ KVASIR_AVX512 inline void DenseAcc(const uint8_t* w, int64_t k, const float* x,
   int64_t i = 0;
   for (; i + 32 <= k; i += 32) {
     _mm_prefetch(
-        reinterpret_cast<const char*>(w + i * T::kBytes + kPrefetchBytes),
+        reinterpret_cast<const char*>(w + i * T::kBytes + ops::kStreamL1Bytes),
         _MM_HINT_T0);
     if (T::kBytes == 4) {
       _mm_prefetch(reinterpret_cast<const char*>(w + i * T::kBytes +
-                                                 kPrefetchBytes + 64),
+                                                 ops::kStreamL1Bytes + 64),
                    _MM_HINT_T0);
     }
     const __m512 w0 = T::Load16(w + i * T::kBytes, all);
