@@ -175,6 +175,26 @@ struct Q4KFast {
   }
 };
 
+// vpshufb controls over KScalesMins' 16 bytes (scales 0-7, mins 0-7) in
+// every 128-bit lane. even / odd: every word of lane L = scale 2L / 2L + 1
+// (Q4KInterleaved's scale words); mins: dword 4L + i = min 2L + i / 2 (a
+// sub-block's min for both of its halves, against the half sums). -1
+// zeroes a byte.
+struct ScaleShuffles {
+  alignas(64) int8_t even[64], odd[64], mins[64];
+};
+constexpr ScaleShuffles MakeScaleShuffles() {
+  ScaleShuffles t{};
+  for (int b = 0; b < 64; ++b) {
+    const int lane = b / 16, at = b % 16;
+    t.even[b] = static_cast<int8_t>(at % 2 == 0 ? 2 * lane : -1);
+    t.odd[b] = static_cast<int8_t>(at % 2 == 0 ? 2 * lane + 1 : -1);
+    t.mins[b] = static_cast<int8_t>(at % 4 == 0 ? 8 + 2 * lane + at / 8 : -1);
+  }
+  return t;
+}
+constexpr ScaleShuffles kScaleShuffles = MakeScaleShuffles();
+
 // Q4_K against activations quantized by QuantizeActQ4KAvx2: one scale per
 // super-block, and each super-block's values stored in the order of its
 // weights' nibbles (see QuantizeActQ4KAvx2), so 64 bytes of qs split into
@@ -187,28 +207,23 @@ struct Q4KInterleaved {
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
                                 Acc<R>& acc) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
-    // Lane m of the even (odd) vector: scale word 2m (2m + 1).
-    const __m512i even_idx = _mm512_inserti64x4(
-        _mm512_castsi256_si512(
-            _mm256_setr_epi64x(0, 0, 0x0002000200020002, 0x0002000200020002)),
-        _mm256_setr_epi64x(0x0004000400040004, 0x0004000400040004,
-                           0x0006000600060006, 0x0006000600060006),
-        1);
-    const __m512i odd_idx = _mm512_add_epi16(even_idx, _mm512_set1_epi16(1));
+    const __m512i even_ctl = _mm512_load_si512(kScaleShuffles.even);
+    const __m512i odd_ctl = _mm512_load_si512(kScaleShuffles.odd);
+    const __m512i mins_ctl = _mm512_load_si512(kScaleShuffles.mins);
     __m512 odd[R];
     for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 144;
       ops::PrefetchStream(b, 144);
-      const __m128i packed = KScalesMins(b + 4);
-      const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(packed));
-      const __m512i s_even = _mm512_permutexvar_epi16(even_idx, sc16);
-      const __m512i s_odd = _mm512_permutexvar_epi16(odd_idx, sc16);
-      const __m512 mins = _mm512_mul_ps(
-          _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_shuffle_epi8(
-              packed, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13,
-                                    14, 14, 15, 15)))),
-          _mm512_set1_ps(Half(b + 2)));
+      // In-lane shuffles of one broadcast, where widening and two vpermw
+      // took 20.2 GB/s on one Zen 4 core with the weights in L2, this 20.9
+      // (gemv_bench BM_Gemv/Q4_K/.../hot:1, OMP_NUM_THREADS=1, 5 runs).
+      const __m512i all = _mm512_broadcast_i32x4(KScalesMins(b + 4));
+      const __m512i s_even = _mm512_shuffle_epi8(all, even_ctl);
+      const __m512i s_odd = _mm512_shuffle_epi8(all, odd_ctl);
+      const __m512 mins =
+          _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_shuffle_epi8(all, mins_ctl)),
+                        _mm512_set1_ps(Half(b + 2)));
       const float d = Half(b);
       const int64_t j = sb * 8;
       SubtractOffsets<R>(mins, a, j, odd);
@@ -282,10 +297,15 @@ struct Q6KSuper {
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
                                 Acc<R>& acc) {
     // Word t of a vector of 64 values sums values 2t, 2t + 1: scale t / 8
-    // of the vector's four.
-    const __m512i quarter = _mm512_cvtepu8_epi16(
-        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,
-                         2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    // of the vector's four, so 128-bit lane L takes scale word L (s01) or
+    // 4 + L (s23) of the half's eight: in-lane shuffles, where two vpermw
+    // per half took 24.5 GB/s on one Zen 4 core with the weights in L2,
+    // these 25.1 (gemv_bench BM_Gemv/Q6_K/.../hot:1, OMP_NUM_THREADS=1).
+    const __m512i ctl01 = _mm512_set_epi64(
+        0x0706070607060706, 0x0706070607060706, 0x0504050405040504,
+        0x0504050405040504, 0x0302030203020302, 0x0302030203020302,
+        0x0100010001000100, 0x0100010001000100);
+    const __m512i ctl23 = _mm512_add_epi8(ctl01, _mm512_set1_epi8(8));
     __m512 odd[R];
     for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < k / 256; ++sb) {
@@ -305,10 +325,10 @@ struct Q6KSuper {
       for (int h = 0; h < 2; ++h) {
         __m512i u01, u23;
         Q6KValues(b, h, &u01, &u23);
-        const __m512i s01 = _mm512_permutexvar_epi16(
-            _mm512_add_epi16(quarter, _mm512_set1_epi16(8 * h)), sc16);
-        const __m512i s23 = _mm512_permutexvar_epi16(
-            _mm512_add_epi16(quarter, _mm512_set1_epi16(8 * h + 4)), sc16);
+        const __m512i words = h == 0 ? _mm512_shuffle_i32x4(sc16, sc16, 0x00)
+                                     : _mm512_shuffle_i32x4(sc16, sc16, 0x55);
+        const __m512i s01 = _mm512_shuffle_epi8(words, ctl01);
+        const __m512i s23 = _mm512_shuffle_epi8(words, ctl23);
         AddScaledPairs<R>(u01, u23, s01, s23, a, (j + 4 * h) * 32, h == 0, sum);
       }
       AddSuperBlock<R>(sum, d, a, j, acc);
