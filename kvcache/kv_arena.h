@@ -38,10 +38,10 @@ class KvArena {
 
   // Start of block `block` (0 <= block < num_blocks()).
   std::byte* block(int32_t block) {
-    return base_.get() + static_cast<size_t>(block) * layout_.BlockBytes();
+    return base_.get() + static_cast<size_t>(block) * block_bytes_;
   }
   const std::byte* block(int32_t block) const {
-    return base_.get() + static_cast<size_t>(block) * layout_.BlockBytes();
+    return base_.get() + static_cast<size_t>(block) * block_bytes_;
   }
 
   // The [block_size, head_dim] K (kv = 0) or V (kv = 1) matrix of
@@ -76,9 +76,15 @@ class KvArena {
   };
   KvArena(const KvLayout& layout, int32_t num_blocks,
           std::unique_ptr<std::byte, Unmap> base)
-      : layout_(layout), num_blocks_(num_blocks), base_(std::move(base)) {}
+      : layout_(layout),
+        block_bytes_(static_cast<size_t>(layout.BlockBytes())),
+        num_blocks_(num_blocks),
+        base_(std::move(base)) {}
 
   KvLayout layout_;
+  // layout_.BlockBytes(), which block() would otherwise recompute for every
+  // chunk of keys the attention kernels read.
+  size_t block_bytes_ = 0;
   int32_t num_blocks_ = 0;
   std::unique_ptr<std::byte, Unmap> base_;
 };

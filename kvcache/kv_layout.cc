@@ -10,20 +10,6 @@ absl::Span<const KvDtype> AllKvDtypes() {
   return kAll;
 }
 
-int KvDtypeSize(KvDtype dtype) {
-  switch (dtype) {
-    case KvDtype::kF32:
-      return 4;
-    case KvDtype::kBF16:
-      return 2;
-    case KvDtype::kInt8:
-      return 1;
-  }
-  return 4;
-}
-
-int KvDtypeScaleBytes(KvDtype dtype) { return dtype == KvDtype::kInt8 ? 4 : 0; }
-
 absl::string_view KvDtypeName(KvDtype dtype) {
   switch (dtype) {
     case KvDtype::kF32:
