@@ -328,9 +328,10 @@ constexpr TileFn kTiles[] = {Tile<1, kHalves, kShift, 1, kSuper>,
                              Tile<1, kHalves, kShift, 2, kSuper>};
 
 // super_act: the activations have one scale per super-block (K-quants
-// only). Q6_K keeps the per-block tile, correct for either activations:
-// its kSuper tile saves 1 of its 5 float operations per block and measured
-// no faster (Zen 5, m = 32 and 64).
+// only). Q6_K's kSuper tile saves 1 of its 5 float operations per block:
+// no faster on Zen 5 (m = 32 and 64), on Zen 4 (one thread, quant_bench
+// m = 32) 3.55-3.69 -> 3.70-3.96 weight GB/s, the FMAs sharing the
+// vpdpbusd pipes there.
 const TileFn* Tiles(uint32_t type, bool super_act) {
   switch (static_cast<TensorType>(type)) {
     case TensorType::kQ4_0:
@@ -338,7 +339,7 @@ const TileFn* Tiles(uint32_t type, bool super_act) {
     case TensorType::kQ8_0:
       return kTiles<false, 7, false>;
     case TensorType::kQ6_K:
-      return kTiles<true, 5, false>;
+      return super_act ? kTiles<true, 5, true> : kTiles<true, 5, false>;
     default:
       return super_act ? kTiles<false, 0, true> : kTiles<false, 0, false>;
   }
