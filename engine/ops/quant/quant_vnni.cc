@@ -188,7 +188,9 @@ KVASIR_AVX512 inline __m512i Broadcast(const uint8_t* p) {
 // before the one multiply by d_x, and Q4_K's mins are integer dot products
 // with the blocks' Σq (vpdpwssd, two blocks per instruction) scaled once by
 // d_min: per weight row and tile, 2 float operations per block instead of
-// 4. The float operations, not the vpdpbusd, are what limits the tile.
+// 4 (Q6_K: 4 instead of 5). Besides the 8 vpdpbusd per block, the FMAs
+// are what limits the tile: on Zen 4 each takes a vpdpbusd slot (their
+// pipes are shared), while the conversions run beside them.
 template <int L, bool kHalves, int kShift, int T, bool kSuper>
 KVASIR_AVX512 void Tile(const uint8_t* u, int64_t k, const float* ws,
                         const float* off, int64_t nsc, const uint8_t* act,

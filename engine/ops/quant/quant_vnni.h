@@ -30,8 +30,8 @@
 // 32, quant_kernels.h), so the results agree with them up to float summation
 // order. Linears of K-quants only quantize their activations with one scale
 // per 256 values instead (QuantizeActSuperAvx2, as llama.cpp's Q8_K), which
-// lets the Q4_K tile scale by d_x once per super-block and take the mins as
-// integer sums (see Tile in quant_vnni.cc).
+// lets the Q4_K and Q6_K tiles scale by d_x once per super-block, and the
+// Q4_K tile take the mins as integer sums (see Tile in quant_vnni.cc).
 //
 // Activation tiles: 16 rows of one dword per lane (L = 1), or, for a tile
 // of at most 8 rows (m <= 8, and the tail), 8 rows of 2 dwords each
