@@ -51,7 +51,9 @@ std::string JoinBounded(absl::Span<const std::string> items,
 }
 
 absl::Status WithLogDetail(absl::Status status, absl::string_view detail) {
-  if (!status.ok()) status.SetPayload(kLogDetailPayload, absl::Cord(detail));
+  if (!status.ok() && !detail.empty()) {
+    status.SetPayload(kLogDetailPayload, absl::Cord(detail));
+  }
   return status;
 }
 

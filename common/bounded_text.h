@@ -41,8 +41,8 @@ std::string JoinBounded(absl::Span<const std::string> items,
                         size_t max_items = kMaxListedItems);
 
 // `status` with `detail` attached for the log (not sent to clients): the
-// full text a bounded message left out. OK statuses are returned as they
-// are.
+// full text a bounded message left out. OK statuses, and an empty
+// detail, leave `status` as it is.
 absl::Status WithLogDetail(absl::Status status, absl::string_view detail);
 
 // The detail WithLogDetail attached, if any.

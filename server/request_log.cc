@@ -1,5 +1,9 @@
 #include "server/request_log.h"
 
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
@@ -16,6 +20,23 @@ std::string StatusCodeName(const absl::Status& s) {
   return absl::StatusCodeToString(s.code());
 }
 
+// `v` in double quotes, C-escaped (quotes, backslashes, control bytes;
+// UTF-8 kept): a client's text cannot end the value and forge the fields
+// after it.
+std::string Quoted(absl::string_view v) {
+  return absl::StrCat("\"", absl::Utf8SafeCEscape(v), "\"");
+}
+
+// A client-chosen value (a request id): bare when it is one plain word,
+// else Quoted, so that `key=value` pairs stay unambiguous.
+std::string Word(absl::string_view v) {
+  const bool plain = !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u > 0x20 && u < 0x7f && c != '=' && c != '"' && c != '\\';
+  });
+  return plain ? std::string(v) : Quoted(v);
+}
+
 }  // namespace
 
 std::string RequestLogger::FormatText(const RequestRecord& r) {
@@ -24,14 +45,14 @@ std::string RequestLogger::FormatText(const RequestRecord& r) {
       "finish_reason=%s prompt_tokens=%d cached_prompt_tokens=%d "
       "generated_tokens=%d ttft_ms=%.3f queue_ms=%.3f duration_ms=%.3f "
       "preemptions=%d",
-      r.method, r.tenant, r.request_id, StatusCodeName(r.status),
+      r.method, r.tenant, Word(r.request_id), StatusCodeName(r.status),
       engine::FinishReasonName(r.info.reason), r.info.prompt_tokens,
       r.info.cached_prompt_tokens, r.info.generated_tokens,
       Ms(r.info.time_to_first_token), Ms(r.info.queue_time),
       Ms(r.info.total_time), r.info.preemptions);
-  if (!r.user.empty()) absl::StrAppend(&line, " user=\"", r.user, "\"");
+  if (!r.user.empty()) absl::StrAppend(&line, " user=", Quoted(r.user));
   if (!r.status.ok()) {
-    absl::StrAppend(&line, " error=\"", r.status.message(), "\"");
+    absl::StrAppend(&line, " error=", Quoted(r.status.message()));
   }
   return line;
 }

@@ -493,6 +493,16 @@ int RunClient(const ClientOptions& o, std::ostream& out, std::ostream& err) {
     err << "error: " << o.command << " needs --prompt TEXT or --token-ids\n";
     return kExitUsage;
   }
+  // gRPC aborts the process on a header value outside printable ASCII.
+  for (size_t i = 0; i < o.api_key.size(); ++i) {
+    const auto c = static_cast<unsigned char>(o.api_key[i]);
+    if (c < 0x20 || c > 0x7e) {
+      err << "error: --api-key has a control or non-ASCII byte at offset " << i
+          << " (a trailing newline from a file?); keys are printable "
+             "ASCII\n";
+      return kExitUsage;
+    }
+  }
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateChannel(o.addr, grpc::InsecureChannelCredentials());
   if (o.command == "generate") return Generate(channel, o, out, err);

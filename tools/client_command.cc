@@ -68,9 +68,16 @@ void AddClientSubcommand(CLI::App* client, const std::string& name,
     cmd->add_flag("--no-bos", p->o.no_bos, "Do not prepend BOS");
   }
   if (generates && !chat) {
+    // An empty item would convert to token 0, a prompt nobody gave.
     cmd->add_option("--token-ids", p->o.token_ids,
                     "Prompt as token ids instead of text: 1,2,3")
-        ->delimiter(',');
+        ->delimiter(',')
+        ->check(CLI::Validator(
+            [](std::string& id) {
+              return id.empty() ? std::string("an empty token id (1,2,3)")
+                                : std::string();
+            },
+            "", "NONEMPTY"));
   }
   if (generates) {
     max_tokens =

@@ -411,6 +411,21 @@ absl::Status ReadTenant(const Reader& r, const YAML::Node& n,
     return r.Error(n, path, "must be a map with at least `name`");
   }
   if (!n.Mark().is_null()) t->line = n.Mark().line + 1;
+  // CheckMap above: every key is a known scalar.
+  for (const auto& kv : n) {
+    const std::string key = kv.first.Scalar();
+    if (!kv.first.Mark().is_null()) {
+      t->key_lines[key] = kv.first.Mark().line + 1;
+    }
+    if (key == "rate_limit" && kv.second.IsMap()) {
+      for (const auto& sub : kv.second) {
+        if (!sub.first.Mark().is_null()) {
+          t->key_lines[absl::StrCat(key, ".", sub.first.Scalar())] =
+              sub.first.Mark().line + 1;
+        }
+      }
+    }
+  }
   RETURN_IF_ERROR(r.String(n, "name", path + ".name", &t->name));
   if (t->name.empty()) return r.Error(n, path + ".name", "is required");
   RETURN_IF_ERROR(r.String(n, "api_key_sha256", path + ".api_key_sha256",

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -52,9 +53,11 @@ struct TenantSpec : engine::TenantConfig {
   // SHA-256 of the tenant's API key: 64 lowercase hex digits (the parser
   // lowercases). Empty only for the `default` tenant.
   std::string api_key_sha256;
-  // The file line where the tenant's entry starts (1-based; 0 unknown), so
-  // that the engine's verdict on it can point there.
+  // The file line where the tenant's entry starts (1-based; 0 unknown), and
+  // the line of each key it has ("weight", "rate_limit.burst", ...), so
+  // that the engine's verdict on a field can point at it.
   int32_t line = 0;
+  absl::flat_hash_map<std::string, int32_t> key_lines;
 };
 
 struct ServerConfig {

@@ -37,7 +37,9 @@ absl::Status TenantRuleStatus(const ServerConfig& config,
   int32_t line = 0;
   std::string path;
   if (e.index >= 0) {
-    line = config.tenants[static_cast<size_t>(e.index)].line;
+    const TenantSpec& t = config.tenants[static_cast<size_t>(e.index)];
+    const auto key = t.key_lines.find(YamlKey(e.field));
+    line = key != t.key_lines.end() ? key->second : t.line;
     path = absl::StrCat("tenants[", e.index, "].", YamlKey(e.field));
   } else {
     if (!config.tenants.empty()) line = config.tenants[0].line;

@@ -16,6 +16,7 @@
 #include "engine/request_validation.h"
 #include "server/fmt_absl.h"
 #include "server/http/openai_response.h"
+#include "server/http/peer_socket.h"
 #include "server/request_log.h"
 #include "server/rpc/status_mapping.h"
 #include "spdlog/spdlog.h"
@@ -66,6 +67,11 @@ class OutputBuffer final : public engine::RequestSink {
   void WaitForFinish() {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(&finished_));
+  }
+  // WaitForFinish for at most `timeout`; whether the finish came.
+  bool WaitForFinishFor(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&finished_), timeout);
   }
 
  private:
@@ -340,10 +346,25 @@ void HandleOpenAiGenerate(ServiceEnv* env, const OpenAiCallOptions& options,
     return;
   }
 
-  output->WaitForFinish();
+  // A client that went away is noticed within client_check and its
+  // request cancelled (its KV blocks freed), as a stream's is; without its
+  // socket (PeerSocket::Find failed) the request runs to its end.
+  const absl::StatusOr<PeerSocket> peer = PeerSocket::Find(req);
+  bool gone = false;
+  while (!output->WaitForFinishFor(options.client_check)) {
+    if (peer.ok() && peer->PeerClosed()) {
+      gone = true;
+      engine->Cancel(*id);
+      output->WaitForFinish();
+      break;
+    }
+  }
   OutputBuffer::Batch all = output->Take(absl::ZeroDuration());
   record.info = *all.finish;
-  record.status = FinishStatus(*all.finish, env->drain_timeout());
+  record.status =
+      gone && all.finish->reason == engine::FinishReason::kCancelled
+          ? absl::CancelledError("the client went away before the response")
+          : FinishStatus(*all.finish, env->drain_timeout());
   if (record.status.ok()) {
     json lp = nullptr;
     if (request.logprobs) {

@@ -23,8 +23,9 @@
 //     freed) whether it was running or queued.
 // Each request counts as a live call of the env from admission to its last
 // write, so that Server::Shutdown lets the drained streams end cleanly.
-// A unary request whose client goes away runs to its end (bounded by
-// max_tokens and the deadline): httplib does not expose the connection.
+// A unary request's connection thread checks every `client_check`
+// whether its client went away (peer_socket.h), and cancels the request
+// if so.
 
 #include <string>
 
@@ -39,6 +40,8 @@ struct OpenAiCallOptions {
   std::string model_id;  // what `model` must equal, and responses carry
   // A stream silent this long gets a comment line (see above).
   absl::Duration keep_alive = absl::Seconds(1);
+  // A unary request's client is checked this often (a poll(2) each).
+  absl::Duration client_check = absl::Milliseconds(100);
 };
 
 // Serves POST /v1/completions (kCompletions) or /v1/chat/completions on the

@@ -50,6 +50,20 @@ absl::StatusOr<std::optional<double>> Number(const json& body,
   return v->get<double>();
 }
 
+// A number the engine keeps as a float: one beyond float's range is an
+// error here, with the value as sent (converted, it would be inf).
+absl::StatusOr<std::optional<float>> Float(const json& body,
+                                           absl::string_view key) {
+  ASSIGN_OR_RETURN(std::optional<double> v, Number(body, key));
+  if (!v.has_value()) return std::nullopt;
+  if (std::abs(*v) > std::numeric_limits<float>::max()) {
+    return FieldError(
+        key, absl::StrCat(*v, " is out of range (at most ",
+                          std::numeric_limits<float>::max(), " in magnitude)"));
+  }
+  return static_cast<float>(*v);
+}
+
 // An integer; a float with an integral value (1.0) counts, as JSON does not
 // tell them apart.
 absl::StatusOr<std::optional<int64_t>> Integer(const json& body,
@@ -194,16 +208,16 @@ absl::Status ParseCommon(const json& body, const OpenAiModelInfo& model,
   }
 
   engine::SamplingParams& s = out->engine.sampling;
-  ASSIGN_OR_RETURN(std::optional<double> temperature,
-                   Number(body, "temperature"));
-  if (temperature.has_value()) s.temperature = static_cast<float>(*temperature);
-  ASSIGN_OR_RETURN(std::optional<double> top_p, Number(body, "top_p"));
-  if (top_p.has_value()) s.top_p = static_cast<float>(*top_p);
-  ASSIGN_OR_RETURN(std::optional<double> min_p, Number(body, "min_p"));
-  if (min_p.has_value()) s.min_p = static_cast<float>(*min_p);
-  ASSIGN_OR_RETURN(std::optional<double> rep,
-                   Number(body, "repetition_penalty"));
-  if (rep.has_value()) s.repetition_penalty = static_cast<float>(*rep);
+  ASSIGN_OR_RETURN(std::optional<float> temperature,
+                   Float(body, "temperature"));
+  // OpenAI's default is 1 (vLLM's too); the engine's own is greedy.
+  s.temperature = temperature.value_or(1.0f);
+  ASSIGN_OR_RETURN(std::optional<float> top_p, Float(body, "top_p"));
+  if (top_p.has_value()) s.top_p = *top_p;
+  ASSIGN_OR_RETURN(std::optional<float> min_p, Float(body, "min_p"));
+  if (min_p.has_value()) s.min_p = *min_p;
+  ASSIGN_OR_RETURN(std::optional<float> rep, Float(body, "repetition_penalty"));
+  if (rep.has_value()) s.repetition_penalty = *rep;
   ASSIGN_OR_RETURN(std::optional<int64_t> top_k, Integer(body, "top_k"));
   // vLLM's "off" is -1; the engine's is 0.
   if (top_k.has_value()) s.top_k = *top_k == -1 ? 0 : ClampToInt32(*top_k);
@@ -340,12 +354,17 @@ absl::StatusOr<std::vector<ChatMessageIn>> ChatMessages(const json& body) {
           }
           ASSIGN_OR_RETURN(std::optional<std::string> text,
                            String(part, "text", ppath));
-          in.content += text.value_or("");
+          if (!text.has_value())
+            return FieldError(ppath + ".text", "is missing");
+          in.content += *text;
         }
       } else {
         return WrongType(path + ".content",
                          "a string or an array of text parts", *c);
       }
+    } else if (in.role != "assistant") {
+      // As OpenAI's: only an assistant turn may come without content.
+      return FieldError(path + ".content", "is missing");
     }
     out.push_back(std::move(in));
   }

@@ -88,7 +88,12 @@ void LogprobsBuilder::Add(absl::Span<const engine::GeneratedToken> tokens) {
       }
       current_["top_logprobs"].push_back(std::move(top));
     }
-    text_offset_ += static_cast<int64_t>(text.size());
+    // Offsets count characters of the text, as OpenAI's (Python's len):
+    // a token's UTF-8 lead and single bytes, not its continuation bytes
+    // (those of a character split across tokens count at its first).
+    for (const char c : text) {
+      if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++text_offset_;
+    }
   }
 }
 

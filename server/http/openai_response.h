@@ -43,7 +43,8 @@ class LogprobsBuilder {
  public:
   LogprobsBuilder(OpenAiEndpoint endpoint, int32_t top_logprobs,
                   const engine::Tokenizer* tokenizer);
-  // Appends `tokens`; `text_offset` advances by each token's bytes.
+  // Appends `tokens`; `text_offset` advances by each token's characters
+  // (Unicode code points of its UTF-8 bytes).
   void Add(absl::Span<const engine::GeneratedToken> tokens);
   // What was added since the last Take (the whole when never taken), and
   // starts over (keeping the text offset).

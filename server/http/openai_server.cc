@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/bounded_text.h"
+#include "common/field_error.h"
 #include "common/status_macros.h"
 #include "httplib.h"
 #include "server/config/config.h"
@@ -33,6 +34,26 @@ int64_t ContentLength(const httplib::Request& req) {
   int64_t size = -1;
   if (length.empty() || !absl::SimpleAtoi(length, &size)) return -1;
   return size;
+}
+
+// InvalidArgument when the request's Content-Length headers disagree, or
+// come with a Transfer-Encoding.
+absl::Status CheckFraming(const httplib::Request& req) {
+  const size_t n = req.get_header_value_count("Content-Length");
+  if (n == 0) return absl::OkStatus();
+  if (req.has_header("Transfer-Encoding")) {
+    return FieldError("Content-Length", "not allowed with Transfer-Encoding");
+  }
+  const std::string first = req.get_header_value("Content-Length", 0);
+  for (size_t i = 1; i < n; ++i) {
+    const std::string other = req.get_header_value("Content-Length", i);
+    if (other != first) {
+      return FieldError("Content-Length",
+                        absl::StrCat("conflicting values ", Quoted(first),
+                                     " and ", Quoted(other)));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -125,6 +146,13 @@ void OpenAiHttpServer::Route() {
                 : absl::InvalidArgumentError(
                       "the request body could not be read (cut short?)"),
             res);
+        return;
+      }
+      // Conflicting lengths frame the body two ways (a proxy in front may
+      // take the other one): RFC 9112 section 6.3 says refuse.
+      if (absl::Status framing = CheckFraming(req); !framing.ok()) {
+        res.set_header("Connection", "close");
+        WriteOpenAiError(framing, res);
         return;
       }
       HandleOpenAiGenerate(env, call, endpoint, req, body, res);

@@ -1,8 +1,14 @@
 // The OpenAI-compatible HTTP API of the real `kvasir serve` process
 // (stories260K.gguf, the two-tenant config), beside gRPC on the same
-// engine: every error status, streaming, a client going away mid-stream,
-// two tenants, the SIGTERM drain, and greedy output equal to gRPC's.
+// engine: every error status, streaming, a client going away mid-stream or
+// during a unary request, two tenants, the SIGTERM drain, and greedy output
+// equal to gRPC's.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -37,6 +43,47 @@ std::string Completion(const std::string& prompt, int max_tokens,
     body["stream_options"] = {{"include_usage", true}};
   }
   return body.dump();
+}
+
+// A POST /v1/completions of `body` for tenant alpha, with the
+// Content-Length header(s) given, as bytes on the wire.
+std::string RawPost(const std::string& body, size_t length,
+                    const std::string& more_headers = "") {
+  return absl::StrCat("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                      "Authorization: Bearer ", kAlphaKey,
+                      "\r\nContent-Type: application/json\r\n",
+                      "Content-Length: ", length, "\r\n", more_headers, "\r\n",
+                      body);
+}
+
+// A connection to 127.0.0.1:port that sent `bytes`; -1 on failure.
+int SendRaw(int port, const std::string& bytes) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      send(fd, bytes.data(), bytes.size(), 0) !=
+          static_cast<ssize_t>(bytes.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Everything the server sends on `fd` until it closes the connection (or
+// 30 s pass); closes fd.
+std::string ReadToClose(int fd) {
+  timeval timeout{.tv_sec = 30, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) out.append(buf, n);
+  close(fd);
+  return out;
 }
 
 class HttpApiTest : public ::testing::Test {
@@ -267,6 +314,50 @@ TEST_F(HttpApiTest, ClientGoneMidStreamLeavesNoKvBlockBehind) {
   const HttpReply after = HttpPost(port_, "/v1/completions", kAlphaKey,
                                    Completion("Once upon a time", 8));
   EXPECT_EQ(after.status, 200) << after.body;
+}
+
+// A unary request (no stream) whose client hangs up while it runs: the
+// server notices the closed connection, cancels the request and frees its
+// blocks instead of generating all kLong tokens for nobody.
+TEST_F(HttpApiTest, ClientGoneDuringAUnaryRequestCancelsIt) {
+  Start();
+  const std::string body = Completion("Once upon a time", kLong);
+  const int fd = SendRaw(port_, RawPost(body, body.size()));
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WaitUntil([&] { return Tenant("alpha").running() == 1; }));
+  close(fd);
+  ASSERT_TRUE(WaitUntil([&] { return Idle("alpha"); }))
+      << server_->Stats()->DebugString();
+  EXPECT_LT(Tenant("alpha").generated_tokens(), kLong);
+  EXPECT_TRUE(WaitUntil([&] {
+    return server_->process().ReadLog().find(
+               "the client went away before the response") != std::string::npos;
+  })) << server_->process().ReadLog();
+  const HttpReply after = HttpPost(port_, "/v1/completions", kAlphaKey,
+                                   Completion("Once upon a time", 8));
+  EXPECT_EQ(after.status, 200) << after.body;
+}
+
+// Two Content-Length headers that disagree frame the body two ways (a
+// proxy in front may pick the other): 400 naming the header.
+TEST_F(HttpApiTest, ConflictingContentLengthsAre400) {
+  Start();
+  const std::string body = Completion("Once", 2);
+  const int fd = SendRaw(
+      port_,
+      RawPost(body, body.size(), "Content-Length: 3\r\nConnection: close\r\n"));
+  ASSERT_GE(fd, 0);
+  const std::string reply = ReadToClose(fd);
+  EXPECT_THAT(reply, ::testing::StartsWith("HTTP/1.1 400"));
+  EXPECT_THAT(reply, HasSubstr("Content-Length: conflicting values"));
+  EXPECT_THAT(reply, HasSubstr("\"param\":\"Content-Length\""));
+  // The same length twice is one framing: served.
+  const int same =
+      SendRaw(port_, RawPost(body, body.size(),
+                             absl::StrCat("Content-Length: ", body.size(),
+                                          "\r\nConnection: close\r\n")));
+  ASSERT_GE(same, 0);
+  EXPECT_THAT(ReadToClose(same), ::testing::StartsWith("HTTP/1.1 200"));
 }
 
 // A GGUF with a chat template (qwen2-q8_0.gguf carries ChatML): chat

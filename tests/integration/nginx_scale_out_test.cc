@@ -333,9 +333,10 @@ TEST_F(NginxScaleOutTest, HashesTenantsOntoReplicasAndFailsOver) {
 // the Authorization header like gRPC's, so a tenant's HTTP requests land on
 // one replica, and the output is the reference.
 TEST_F(NginxScaleOutTest, HttpRequestsAreHashedOnTheKeyToo) {
-  const std::string body =
-      nlohmann::json({{"prompt", "Once upon a time"}, {"max_tokens", kTokens}})
-          .dump();
+  const std::string body = nlohmann::json({{"prompt", "Once upon a time"},
+                                           {"max_tokens", kTokens},
+                                           {"temperature", 0}})
+                               .dump();
   for (int t = 0; t < 4; ++t) {
     SCOPED_TRACE(TenantName(t));
     for (int n = 0; n < kRequestsPerTenant; ++n) {

@@ -41,6 +41,23 @@ TEST(RequestLogTest, TextLineHasTheFields) {
   EXPECT_THAT(line, HasSubstr("status=OK"));
 }
 
+// Values a client chose cannot forge the fields after them: a request id
+// that is not one plain word, the user and the error are quoted and
+// escaped.
+TEST(RequestLogTest, TextValuesFromClientsCannotForgeFields) {
+  RequestRecord r = Record();
+  r.request_id = "x tenant=victim status=OK";
+  r.user = "u\" generated_tokens=999999 \"";
+  r.status = absl::CancelledError("went \"away\"");
+  const std::string line = RequestLogger::FormatText(r);
+  EXPECT_THAT(line, HasSubstr("request_id=\"x tenant=victim status=OK\" "));
+  EXPECT_THAT(line, HasSubstr("user=\"u\\\" generated_tokens=999999 \\\"\""));
+  EXPECT_THAT(line, HasSubstr("error=\"went \\\"away\\\"\""));
+  // One plain word stays bare (what log searches expect).
+  r.request_id = "req-42";
+  EXPECT_THAT(RequestLogger::FormatText(r), HasSubstr("request_id=req-42 "));
+}
+
 TEST(RequestLogTest, JsonMembersAreEscapedProperly) {
   RequestRecord r = Record();
   r.status = absl::CancelledError("client \"gone\"\n");

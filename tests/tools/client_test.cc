@@ -9,7 +9,9 @@
 #include "nlohmann/json.hpp"
 #include "tests/server/test_server.h"
 #include "tests/testing/ascii_tokenizer.h"
+#include "tests/testing/paths.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/subprocess.h"
 #include "tests/testing/wait_until.h"
 
 namespace kvasir::server {
@@ -152,11 +154,29 @@ TEST_F(ClientTest, ExitCodesFollowTheGrpcStatus) {
                                     "reserved / 32 limit"));
   o = Options("generate");
   EXPECT_EQ(Run(o), 2);  // no prompt
+  // A key read from a file with its newline: refused before gRPC sees it
+  // (gRPC aborts the process on such a header value).
+  o.prompt = "a";
+  o.api_key = std::string(kAlphaKey) + "\n";
+  EXPECT_EQ(Run(o), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("--api-key has a control or non-ASCII "
+                                    "byte at offset"));
+  o.api_key = kAlphaKey;
   absl::StatusOr<int> port = testing::PickFreePort();
   ASSERT_TRUE(port.ok());
   o.prompt = "a";
   o.addr = "127.0.0.1:" + std::to_string(*port);
   EXPECT_EQ(Run(o), 14);  // UNAVAILABLE: nobody listens
+}
+
+// An empty --token-ids would convert to token 0: a usage error (exit 2)
+// before any call, with or without a server.
+TEST(ClientCommandLineTest, EmptyTokenIdsAreAUsageError) {
+  const testing::ProcessResult r = testing::RunProcess(
+      {testing::BinaryDir() + "/tools/kvasir", "client", "generate", "--addr",
+       "127.0.0.1:1", "--token-ids", ""});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--token-ids: an empty token id"));
 }
 
 TEST_F(ClientTest, StatsJsonIsTheProtoJsonMapping) {

@@ -303,6 +303,17 @@ TEST(ConfigErrorTest, TenantRulesAreTheEnginesWithFileLineAndKey) {
   EXPECT_THAT(ParseError("tenants: []"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("tenants: at least one tenant is required")));
+  // In block style the line is the key's, not the entry's.
+  EXPECT_THAT(
+      ParseError("tenants:\n  - name: default\n    weight: 1\n"
+                 "    max_concurrent: -1\n"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("test.yaml:4: tenants[0].max_concurrent: -1")));
+  EXPECT_THAT(ParseError("tenants:\n  - name: default\n    rate_limit:\n"
+                         "      tokens_per_second: 5\n      burst: 0.5\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("test.yaml:5: tenants[0].rate_limit.burst: "
+                                 "0.5 must be")));
 }
 
 TEST(ConfigErrorTest, FloorsOverCapacity) {

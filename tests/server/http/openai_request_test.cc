@@ -92,11 +92,12 @@ TEST_F(OpenAiRequestTest, EveryCompletionFieldReachesTheEngine) {
 }
 
 TEST_F(OpenAiRequestTest, DefaultsAndPromptForms) {
-  // No max_tokens: the rest of the context. Greedy, no logprobs.
+  // No max_tokens: the rest of the context. No temperature: OpenAI's 1. No
+  // logprobs.
   ASSERT_OK_AND_ASSIGN(OpenAiRequest r, Completion(R"({"prompt": [5, 6]})"));
   EXPECT_THAT(r.engine.prompt, ElementsAre(5, 6));
   EXPECT_EQ(r.engine.stopping.max_new_tokens, 62);
-  EXPECT_EQ(r.engine.sampling.temperature, 0.0f);
+  EXPECT_EQ(r.engine.sampling.temperature, 1.0f);
   EXPECT_FALSE(r.engine.logprobs);
   EXPECT_FALSE(r.stream);
   EXPECT_TRUE(r.model.empty());
@@ -118,6 +119,8 @@ TEST_F(OpenAiRequestTest, ErrorsNameTheOpenAiField) {
     std::vector<std::string> parts;
   } cases[] = {
       {R"({"prompt": "a", "temperature": -1})", {"temperature: -1", ">= 0"}},
+      {R"({"prompt": "a", "temperature": 1e300})",
+       {"temperature: 1e+300 is out of range"}},
       {R"({"prompt": "a", "temperature": "hot"})",
        {"temperature: must be a number, got a string"}},
       {R"({"prompt": "a", "top_p": 2})", {"top_p: 2"}},
@@ -216,6 +219,12 @@ TEST_F(OpenAiRequestTest, ChatMessagesAndLogprobs) {
       {R"({})", "messages: is missing"},
       {R"({"messages": []})", "messages: is empty"},
       {R"({"messages": [{"content": "x"}]})", "messages[0].role: is missing"},
+      {R"({"messages": [{"role": "user"}]})",
+       "messages[0].content: is missing"},
+      {R"({"messages": [{"role": "user", "content": null}]})",
+       "messages[0].content: is missing"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "text"}]}]})",
+       "messages[0].content[0].text: is missing"},
       {R"({"messages": [{"role": "user", "content": 5}]})",
        "messages[0].content: must be a string or an array"},
       {R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})",

@@ -1,6 +1,7 @@
 #include "server/http/openai_response.h"
 
 #include <string>
+#include <vector>
 
 #include "common/field_error.h"
 #include "engine/engine.h"
@@ -93,6 +94,41 @@ TEST(OpenAiResponseTest, CompletionLogprobsShape) {
   LogprobsBuilder none(OpenAiEndpoint::kCompletions, 0, &tok);
   none.Add({Token('a', -0.5f)});
   EXPECT_TRUE(none.Take()["top_logprobs"].is_null());
+}
+
+// Tokens of fixed UTF-8 bytes: "ǀ" (2 bytes, one character), "נדל" (6
+// bytes, three), "x", and the two halves of "é" split across tokens.
+class Utf8Tokenizer final : public engine::Tokenizer {
+ public:
+  int32_t vocab_size() const override { return 5; }
+  int32_t bos_id() const override { return -1; }
+  int32_t eos_id() const override { return -1; }
+  absl::StatusOr<std::vector<int32_t>> Encode(
+      absl::string_view /*text*/,
+      const engine::EncodeOptions& /*options*/) const override {
+    return std::vector<int32_t>();
+  }
+  absl::string_view TokenBytes(int32_t id) const override { return kBytes[id]; }
+  absl::string_view Piece(int32_t id) const override { return kBytes[id]; }
+
+ private:
+  static constexpr const char* kBytes[] = {
+      "\xC7\x80", "\xD7\xA0\xD7\x93\xD7\x9C", "x", "\xC3", "\xA9"};
+};
+
+TEST(OpenAiResponseTest, TextOffsetsCountCharactersNotBytes) {
+  Utf8Tokenizer tok;
+  LogprobsBuilder b(OpenAiEndpoint::kCompletions, 0, &tok);
+  std::vector<engine::GeneratedToken> tokens;
+  for (int32_t id : {0, 1, 2, 3, 4, 2}) {
+    engine::GeneratedToken t;
+    t.token = id;
+    tokens.push_back(t);
+  }
+  b.Add(tokens);
+  // "ǀנדלxéx": ǀ at 0, נדל at 1, x at 4, é's first byte at 5, its second
+  // (no new character) at 6, the last x at 6.
+  EXPECT_EQ(b.Take()["text_offset"], json::array({0, 1, 4, 5, 6, 6}));
 }
 
 TEST(OpenAiResponseTest, ChatLogprobsShape) {

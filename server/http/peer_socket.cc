@@ -1,0 +1,93 @@
+#include "server/http/peer_socket.h"
+
+#include <dirent.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace kvasir::server {
+namespace {
+
+// The numeric host and port of `addr`, as httplib renders them
+// (getnameinfo with NI_NUMERICHOST), or false.
+bool HostPort(const sockaddr_storage& addr, socklen_t len, std::string* host,
+              int* port) {
+  char h[NI_MAXHOST];
+  char s[NI_MAXSERV];
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&addr), len, h, sizeof(h),
+                  s, sizeof(s), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return false;
+  }
+  *host = h;
+  return absl::SimpleAtoi(s, port);
+}
+
+// Whether socket `fd` has local address (host, port) on one side: its own
+// when `peer` is false, its peer's when true.
+bool Matches(int fd, bool peer, const std::string& host, int port) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  auto* a = reinterpret_cast<sockaddr*>(&addr);
+  if ((peer ? getpeername(fd, a, &len) : getsockname(fd, a, &len)) != 0) {
+    return false;
+  }
+  if (addr.ss_family != AF_INET && addr.ss_family != AF_INET6) return false;
+  std::string h;
+  int p = 0;
+  return HostPort(addr, len, &h, &p) && p == port && h == host;
+}
+
+}  // namespace
+
+absl::StatusOr<PeerSocket> PeerSocket::Find(const httplib::Request& req) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot list /proc/self/fd: errno ", errno));
+  }
+  int found = -1;
+  while (const dirent* e = readdir(dir)) {
+    int fd = -1;
+    if (!absl::SimpleAtoi(e->d_name, &fd) || fd == dirfd(dir)) continue;
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    if (Matches(fd, false, req.local_addr, req.local_port) &&
+        Matches(fd, true, req.remote_addr, req.remote_port)) {
+      found = fd;
+      break;
+    }
+  }
+  closedir(dir);
+  if (found < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("no socket from ", req.remote_addr, ":", req.remote_port,
+                     " to ", req.local_addr, ":", req.local_port));
+  }
+  return PeerSocket(found);
+}
+
+bool PeerSocket::PeerClosed() const {
+  pollfd p{.fd = fd_, .events = POLLIN | POLLRDHUP, .revents = 0};
+  if (poll(&p, 1, 0) <= 0) return false;
+  if ((p.revents & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL)) != 0) {
+    return true;
+  }
+  if ((p.revents & POLLIN) == 0) return false;
+  // Readable without a hang-up flag: an end of input, or bytes of a
+  // pipelined request (the client is still there).
+  char c;
+  const ssize_t n = recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 ||
+         (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+}  // namespace kvasir::server
