@@ -96,6 +96,11 @@ struct StoppingParams {
   // >= 1; unset: RequestLimits::default_max_new_tokens, or the room the
   // context leaves after the prompt if that is less.
   std::optional<int32_t> max_new_tokens;
+  // With max_new_tokens unset: as many as fit instead of the default, the
+  // room the context leaves and what one sequence of the tenant's KV limit
+  // holds after the prompt, whichever is less (OpenAI's max_tokens left
+  // out: a tenant's limit below the context does not refuse the request).
+  bool fill_room = false;
   std::vector<std::string> stop;  // stop sequences, matched on output text
   bool include_stop = false;      // keep the matched stop text in the output
   bool ignore_eos = false;        // keep going after EOS/EOT/EOM (benchmarks)

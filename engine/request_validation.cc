@@ -43,11 +43,12 @@ absl::Status CheckPrompt(const ModelConfig& model,
 
 absl::Status CheckMaxNewTokens(const ModelConfig& model,
                                const RequestLimits& limits,
-                               int32_t prompt_tokens,
+                               int32_t prompt_tokens, bool fill_room,
                                std::optional<int32_t>& max_new_tokens) {
   const int32_t room = model.context_length - prompt_tokens;
   if (!max_new_tokens.has_value()) {
-    max_new_tokens = std::min(limits.default_max_new_tokens, room);
+    max_new_tokens =
+        fill_room ? room : std::min(limits.default_max_new_tokens, room);
     return absl::OkStatus();
   }
   const int64_t n = *max_new_tokens;
@@ -114,9 +115,9 @@ absl::Status ValidateRequest(const ModelConfig& model,
                              const RequestLimits& limits, Request& request) {
   RETURN_IF_ERROR(CheckRequestId(limits, request.request_id));
   RETURN_IF_ERROR(CheckPrompt(model, request.prompt));
-  RETURN_IF_ERROR(CheckMaxNewTokens(model, limits,
-                                    static_cast<int32_t>(request.prompt.size()),
-                                    request.stopping.max_new_tokens));
+  RETURN_IF_ERROR(CheckMaxNewTokens(
+      model, limits, static_cast<int32_t>(request.prompt.size()),
+      request.stopping.fill_room, request.stopping.max_new_tokens));
   RETURN_IF_ERROR(request.sampling.Validate());
   if (request.top_logprobs < 0 ||
       request.top_logprobs > limits.max_top_logprobs) {

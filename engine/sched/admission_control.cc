@@ -80,6 +80,14 @@ int32_t AdmissionControl::queued(absl::string_view tenant) const {
   return it == tenants_.end() ? 0 : it->second.queued;
 }
 
+int64_t AdmissionControl::max_kv_tokens(absl::string_view tenant) const {
+  absl::MutexLock lock(&mu_);
+  auto it = tenants_.find(tenant);
+  return it == tenants_.end() || !it->second.configured
+             ? 0
+             : it->second.max_kv_tokens;
+}
+
 int32_t AdmissionControl::queued_total() const {
   absl::MutexLock lock(&mu_);
   return queued_total_;

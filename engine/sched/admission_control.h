@@ -62,6 +62,8 @@ class AdmissionControl {
 
   int32_t queued(absl::string_view tenant) const;
   int32_t queued_total() const;
+  // The most tokens one sequence of `tenant` can hold (0: no such tenant).
+  int64_t max_kv_tokens(absl::string_view tenant) const;
 
  private:
   struct Entry {

@@ -118,7 +118,6 @@ absl::StatusOr<Admission> Admit(ServiceEnv* env,
   model.id = options.model_id;
   model.tokenizer = &a.engine->tokenizer();
   model.limits = &a.engine->request_limits();
-  model.context_length = a.engine->model_config().context_length;
   if (endpoint == OpenAiEndpoint::kCompletions) {
     ASSIGN_OR_RETURN(a.request, ParseCompletionRequest(body, model));
   } else {
@@ -136,7 +135,6 @@ absl::StatusOr<Admission> Admit(ServiceEnv* env,
         a.engine->request_limits());
     if (!prompt.ok()) return ToOpenAiField(prompt.status(), a.request);
     a.request.engine.prompt = *std::move(prompt);
-    SetDefaultMaxTokens(model.context_length, &a.request);
   }
   record->method = MethodName(endpoint, a.request.stream);
   record->user = a.request.user;

@@ -225,6 +225,9 @@ absl::Status ParseCommon(const json& body, const OpenAiModelInfo& model,
   if (seed.has_value()) s.seed = static_cast<uint64_t>(*seed);
 
   engine::StoppingParams& stop = out->engine.stopping;
+  // No max_tokens: as many as fit (the rest of the context, within what the
+  // tenant's KV limit holds), as vLLM's rest of the context.
+  stop.fill_room = true;
   // Chat's max_completion_tokens replaced max_tokens; either works, the
   // newer one wins when both are there.
   for (const char* key : {"max_tokens", "max_completion_tokens"}) {
@@ -402,7 +405,6 @@ absl::StatusOr<OpenAiRequest> ParseCompletionRequest(
     out.engine.top_logprobs = ClampToInt32(*logprobs);
   }
   ASSIGN_OR_RETURN(out.engine.prompt, CompletionPrompt(body, model));
-  SetDefaultMaxTokens(model.context_length, &out);
   return out;
 }
 
@@ -424,14 +426,6 @@ absl::StatusOr<OpenAiRequest> ParseChatRequest(const json& body,
   }
   ASSIGN_OR_RETURN(out.messages, ChatMessages(body));
   return out;
-}
-
-void SetDefaultMaxTokens(int32_t context_length, OpenAiRequest* request) {
-  std::optional<int32_t>& max = request->engine.stopping.max_new_tokens;
-  if (max.has_value()) return;
-  const int64_t room = int64_t{context_length} -
-                       static_cast<int64_t>(request->engine.prompt.size());
-  if (room >= 1) max = static_cast<int32_t>(room);
 }
 
 absl::Status ToOpenAiField(const absl::Status& status,

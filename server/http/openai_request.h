@@ -38,8 +38,8 @@ struct ChatMessageIn {
 struct OpenAiRequest {
   OpenAiEndpoint endpoint = OpenAiEndpoint::kCompletions;
   // Everything but the tenant, request id and deadline (the caller's), and
-  // for chat the prompt (rendered from `messages` by the chat template; then
-  // call SetDefaultMaxTokens).
+  // for chat the prompt (rendered from `messages` by the chat template).
+  // Without max_tokens, stopping.fill_room is set.
   engine::Request engine;
   std::vector<ChatMessageIn> messages;  // chat only
   std::string model;                    // as sent; empty when omitted
@@ -61,7 +61,6 @@ struct OpenAiModelInfo {
   std::string id;  // what `model` must equal (GET /v1/models lists it)
   const engine::Tokenizer* tokenizer = nullptr;  // not owned
   const engine::RequestLimits* limits = nullptr;
-  int32_t context_length = 0;
 };
 
 // The body as JSON: InvalidArgument (no field) when it is not a JSON object.
@@ -81,11 +80,6 @@ absl::StatusOr<OpenAiRequest> ParseCompletionRequest(
 // of {"type": "text", "text": ...} parts.
 absl::StatusOr<OpenAiRequest> ParseChatRequest(const nlohmann::json& body,
                                                const OpenAiModelInfo& model);
-
-// With the prompt set: when the client gave no max_tokens, the rest of the
-// context (left unset when the prompt leaves no room, so that the engine
-// reports the prompt as too long).
-void SetDefaultMaxTokens(int32_t context_length, OpenAiRequest* request);
 
 // `status` with an engine field path (common/field_error.h) renamed to the
 // field the client sent: "prompt" -> "prompt" (chat: "messages"),

@@ -294,6 +294,35 @@ TEST_F(EngineTest, SubmitErrorsNameTheFieldAndNeverCallTheSink) {
   Run(Req("hi", 4));
 }
 
+// fill_room without max_new_tokens (OpenAI's max_tokens left out): as many
+// tokens as the tenant's limit holds after the prompt instead of a refusal,
+// or the context's room when that is less.
+TEST_F(EngineTest, FillRoomStopsAtWhatTheTenantsLimitHolds) {
+  FakeRunner::Options ro;
+  ro.context_length = 128;
+  Start(DefaultOptions(), {Tenant("t"), Tenant("small", 0, 4)}, ro);
+  Request r = Req(std::string(60, 'a'), 1, "small");  // 61 prompt tokens
+  r.stopping.max_new_tokens.reset();
+  r.stopping.fill_room = true;
+  r.stopping.ignore_eos = true;
+  auto sink = Run(r);
+  EXPECT_EQ(sink->info().reason, FinishReason::kLength);
+  EXPECT_EQ(sink->info().generated_tokens, 4);  // 61 + 4 - 1 = 64 tokens
+  r.tenant = "t";  // 4096 tokens: the context is less
+  sink = Run(r);
+  EXPECT_EQ(sink->info().reason, FinishReason::kLength);
+  EXPECT_EQ(sink->info().generated_tokens, 128 - 61);
+  // A prompt that alone does not fit is refused, as before.
+  r = Req(std::string(70, 'a'), 1, "small");
+  r.stopping.max_new_tokens.reset();
+  r.stopping.fill_room = true;
+  const absl::StatusOr<RequestId> id =
+      engine_->Submit(r, std::make_shared<RecordingSink>());
+  EXPECT_THAT(id, StatusIs(absl::StatusCode::kResourceExhausted,
+                           HasSubstr("can hold at most 64 tokens")));
+  EXPECT_EQ(RefusalOf(id.status()), Refusal::kNeverFits);
+}
+
 TEST_F(EngineTest, QueueFullIsResourceExhaustedNamingTheQueue) {
   Engine::Options o = DefaultOptions();
   o.max_queued = 3;

@@ -29,7 +29,6 @@ class OpenAiRequestTest : public ::testing::Test {
     info_.id = "tiny.gguf";
     info_.tokenizer = &tokenizer_;
     info_.limits = &limits_;
-    info_.context_length = model_.context_length;
   }
 
   // What a call does before queueing: parse, let the engine validate, name
@@ -92,10 +91,12 @@ TEST_F(OpenAiRequestTest, EveryCompletionFieldReachesTheEngine) {
 }
 
 TEST_F(OpenAiRequestTest, DefaultsAndPromptForms) {
-  // No max_tokens: the rest of the context. No temperature: OpenAI's 1. No
+  // No max_tokens: as many as fit (fill_room: the rest of the context once
+  // validated, before the tenant's limit). No temperature: OpenAI's 1. No
   // logprobs.
   ASSERT_OK_AND_ASSIGN(OpenAiRequest r, Completion(R"({"prompt": [5, 6]})"));
   EXPECT_THAT(r.engine.prompt, ElementsAre(5, 6));
+  EXPECT_TRUE(r.engine.stopping.fill_room);
   EXPECT_EQ(r.engine.stopping.max_new_tokens, 62);
   EXPECT_EQ(r.engine.sampling.temperature, 1.0f);
   EXPECT_FALSE(r.engine.logprobs);
@@ -207,10 +208,6 @@ TEST_F(OpenAiRequestTest, ChatMessagesAndLogprobs) {
   EXPECT_EQ(r.engine.stopping.max_new_tokens, 9);
   EXPECT_EQ(r.max_tokens_field, "max_completion_tokens");
   EXPECT_TRUE(r.engine.prompt.empty());  // the chat template's job
-  r.engine.prompt = {1, 2, 3};
-  r.engine.stopping.max_new_tokens.reset();
-  SetDefaultMaxTokens(64, &r);
-  EXPECT_EQ(r.engine.stopping.max_new_tokens, 61);
 
   const struct {
     const char* body;
