@@ -80,11 +80,17 @@ absl::StatusOr<std::optional<int64_t>> Integer(const json& body,
   return WrongType(key, "an integer", *v);
 }
 
+// `parent`: the path of `body` in the request, as String's (below).
 absl::StatusOr<std::optional<bool>> Bool(const json& body,
-                                         absl::string_view key) {
+                                         absl::string_view key,
+                                         absl::string_view parent = "") {
   const json* v = Member(body, key);
   if (v == nullptr) return std::nullopt;
-  if (!v->is_boolean()) return WrongType(key, "true or false", *v);
+  if (!v->is_boolean()) {
+    return WrongType(
+        parent.empty() ? std::string(key) : absl::StrCat(parent, ".", key),
+        "true or false", *v);
+  }
   return v->get<bool>();
 }
 
@@ -203,7 +209,8 @@ absl::Status ParseCommon(const json& body, const OpenAiModelInfo& model,
                           "is not supported (only include_usage is)");
       }
     }
-    ASSIGN_OR_RETURN(std::optional<bool> usage, Bool(*so, "include_usage"));
+    ASSIGN_OR_RETURN(std::optional<bool> usage,
+                     Bool(*so, "include_usage", "stream_options"));
     out->include_usage = usage.value_or(false);
   }
 

@@ -156,6 +156,9 @@ TEST_F(OpenAiRequestTest, ErrorsNameTheOpenAiField) {
        {"stream_options: is only allowed when `stream` is true"}},
       {R"({"prompt": "a", "stream": true, "stream_options": {"x": 1}})",
        {"stream_options.x: is not supported"}},
+      {R"({"prompt": "a", "stream": true,
+           "stream_options": {"include_usage": "yes"}})",
+       {"stream_options.include_usage: must be true or false"}},
       {R"({"prompt": "a", "stream": "yes"})",
        {"stream: must be true or false, got a string"}},
   };
