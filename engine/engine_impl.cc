@@ -146,12 +146,13 @@ absl::StatusOr<RequestId> EngineImpl::DoSubmit(
   RETURN_IF_ERROR(
       ValidateRequest(runner_->config(), options_.request_limits, request));
   if (fill_room) {
-    // Down to what the tenant's limit holds; a prompt that alone does not
-    // fit keeps the context's room and is refused below, with the numbers.
+    // Down to what the tenant's limit holds. A prompt that alone does not
+    // fit asks for one token, so that its refusal below counts the prompt
+    // only.
     const int64_t fits = admission_->max_kv_tokens(request.tenant) -
                          static_cast<int64_t>(request.prompt.size()) + 1;
     int32_t& max = *request.stopping.max_new_tokens;
-    if (fits >= 1 && fits < max) max = static_cast<int32_t>(fits);
+    max = static_cast<int32_t>(std::clamp<int64_t>(fits, 1, max));
   }
   static_assert(sizeof(RequestId) == sizeof(uint64_t));
   const int64_t kv_tokens = static_cast<int64_t>(request.prompt.size()) +

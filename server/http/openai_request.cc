@@ -57,9 +57,10 @@ absl::StatusOr<std::optional<float>> Float(const json& body,
   ASSIGN_OR_RETURN(std::optional<double> v, Number(body, key));
   if (!v.has_value()) return std::nullopt;
   if (std::abs(*v) > std::numeric_limits<float>::max()) {
-    return FieldError(
-        key, absl::StrCat(*v, " is out of range (at most ",
-                          std::numeric_limits<float>::max(), " in magnitude)"));
+    // The JSON's own shortest spelling of the number, all its digits.
+    return FieldError(key, absl::StrCat(Member(body, key)->dump(),
+                                        " is out of range (at most about "
+                                        "3.4e38 in magnitude)"));
   }
   return static_cast<float>(*v);
 }

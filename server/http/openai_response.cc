@@ -47,6 +47,7 @@ LogprobsBuilder::LogprobsBuilder(OpenAiEndpoint endpoint, int32_t top_logprobs,
     : endpoint_(endpoint),
       top_logprobs_(top_logprobs),
       tokenizer_(tokenizer),
+      decoder_(tokenizer),
       current_(Empty()) {}
 
 json LogprobsBuilder::Empty() const {
@@ -88,10 +89,11 @@ void LogprobsBuilder::Add(absl::Span<const engine::GeneratedToken> tokens) {
       }
       current_["top_logprobs"].push_back(std::move(top));
     }
-    // Offsets count characters of the text, as OpenAI's (Python's len):
-    // a token's UTF-8 lead and single bytes, not its continuation bytes
-    // (those of a character split across tokens count at its first).
-    for (const char c : text) {
+    // Offsets count characters of the returned text, as OpenAI's
+    // (Python's len): the code points this token completes.
+    decoded_.clear();
+    decoder_.Add(t.token, &decoded_);
+    for (const char c : decoded_) {
       if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++text_offset_;
     }
   }

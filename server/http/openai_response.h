@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "engine/engine.h"
+#include "engine/tokenizer/incremental_decoder.h"
 #include "nlohmann/json.hpp"
 #include "server/http/openai_request.h"
 #include "server/rpc/status_mapping.h"
@@ -43,8 +44,10 @@ class LogprobsBuilder {
  public:
   LogprobsBuilder(OpenAiEndpoint endpoint, int32_t top_logprobs,
                   const engine::Tokenizer* tokenizer);
-  // Appends `tokens`; `text_offset` advances by each token's characters
-  // (Unicode code points of its UTF-8 bytes).
+  // Appends `tokens`; `text_offset` is the number of characters (code
+  // points) of the returned text before each token, the text decoded as
+  // the engine decodes it (engine::IncrementalDecoder: a character split
+  // over tokens counts where it completes, an invalid byte is one U+FFFD).
   void Add(absl::Span<const engine::GeneratedToken> tokens);
   // What was added since the last Take (the whole when never taken), and
   // starts over (keeping the text offset).
@@ -57,6 +60,8 @@ class LogprobsBuilder {
   OpenAiEndpoint endpoint_;
   int32_t top_logprobs_;
   const engine::Tokenizer* tokenizer_;
+  engine::IncrementalDecoder decoder_;
+  std::string decoded_;  // scratch for decoder_'s output
   int64_t text_offset_ = 0;
   nlohmann::json current_;
 };

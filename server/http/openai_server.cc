@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <utility>
@@ -36,8 +37,9 @@ int64_t ContentLength(const httplib::Request& req) {
   return size;
 }
 
-// InvalidArgument when the request's Content-Length headers disagree, or
-// come with a Transfer-Encoding.
+// InvalidArgument when the request's Content-Length headers are not one
+// number of digits (RFC 9110 section 8.6: "2, 999", "+33", "33abc"),
+// disagree, or come with a Transfer-Encoding.
 absl::Status CheckFraming(const httplib::Request& req) {
   const size_t n = req.get_header_value_count("Content-Length");
   if (n == 0) return absl::OkStatus();
@@ -45,8 +47,15 @@ absl::Status CheckFraming(const httplib::Request& req) {
     return FieldError("Content-Length", "not allowed with Transfer-Encoding");
   }
   const std::string first = req.get_header_value("Content-Length", 0);
-  for (size_t i = 1; i < n; ++i) {
+  for (size_t i = 0; i < n; ++i) {
     const std::string other = req.get_header_value("Content-Length", i);
+    if (other.empty() || !std::all_of(other.begin(), other.end(), [](char c) {
+          return c >= '0' && c <= '9';
+        })) {
+      return FieldError("Content-Length", absl::StrCat(Quoted(other),
+                                                       " is not a number of "
+                                                       "bytes (digits only)"));
+    }
     if (other != first) {
       return FieldError("Content-Length",
                         absl::StrCat("conflicting values ", Quoted(first),

@@ -312,14 +312,15 @@ TEST_F(EngineTest, FillRoomStopsAtWhatTheTenantsLimitHolds) {
   sink = Run(r);
   EXPECT_EQ(sink->info().reason, FinishReason::kLength);
   EXPECT_EQ(sink->info().generated_tokens, 128 - 61);
-  // A prompt that alone does not fit is refused, as before.
+  // A prompt that alone does not fit is refused, counting the prompt only.
   r = Req(std::string(70, 'a'), 1, "small");
   r.stopping.max_new_tokens.reset();
   r.stopping.fill_room = true;
   const absl::StatusOr<RequestId> id =
       engine_->Submit(r, std::make_shared<RecordingSink>());
   EXPECT_THAT(id, StatusIs(absl::StatusCode::kResourceExhausted,
-                           HasSubstr("can hold at most 64 tokens")));
+                           AllOf(HasSubstr("needs 71 tokens"),
+                                 HasSubstr("can hold at most 64 tokens"))));
   EXPECT_EQ(RefusalOf(id.status()), Refusal::kNeverFits);
 }
 

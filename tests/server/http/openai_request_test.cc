@@ -122,6 +122,8 @@ TEST_F(OpenAiRequestTest, ErrorsNameTheOpenAiField) {
       {R"({"prompt": "a", "temperature": -1})", {"temperature: -1", ">= 0"}},
       {R"({"prompt": "a", "temperature": 1e300})",
        {"temperature: 1e+300 is out of range"}},
+      {R"({"prompt": "a", "temperature": 3.4028236e38})",
+       {"temperature: 3.4028236e+38 is out of range"}},
       {R"({"prompt": "a", "temperature": "hot"})",
        {"temperature: must be a number, got a string"}},
       {R"({"prompt": "a", "top_p": 2})", {"top_p: 2"}},

@@ -126,9 +126,18 @@ TEST(OpenAiResponseTest, TextOffsetsCountCharactersNotBytes) {
     tokens.push_back(t);
   }
   b.Add(tokens);
-  // "ǀנדלxéx": ǀ at 0, נדל at 1, x at 4, é's first byte at 5, its second
-  // (no new character) at 6, the last x at 6.
-  EXPECT_EQ(b.Take()["text_offset"], json::array({0, 1, 4, 5, 6, 6}));
+  // "ǀנדלxéx": ǀ at 0, נדל at 1, x at 4, both halves of é at 5 (it
+  // completes with the second), the last x at 6.
+  EXPECT_EQ(b.Take()["text_offset"], json::array({0, 1, 4, 5, 5, 6}));
+  // Stray continuation bytes are one U+FFFD each in the text: two
+  // characters before the x.
+  LogprobsBuilder stray(OpenAiEndpoint::kCompletions, 0, &tok);
+  engine::GeneratedToken t;
+  t.token = 4;
+  stray.Add({t, t});
+  t.token = 2;
+  stray.Add({t});
+  EXPECT_EQ(stray.Take()["text_offset"], json::array({0, 1, 2}));
 }
 
 TEST(OpenAiResponseTest, ChatLogprobsShape) {
