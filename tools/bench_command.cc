@@ -308,7 +308,7 @@ void AddWorkloadCommand(CLI::App* bench, const std::string& name,
   cmd->add_option("--kv-dtype", flags->kv_dtype, KvDtypeHelp());
   cmd->add_option("--weights-dtype", flags->weights_dtype,
                   "f32 (default) or bf16");
-  cmd->add_option("--threads", flags->threads, "0 = all cores");
+  AddThreadsFlag(cmd, &flags->threads);
   cmd->add_option("--seed", flags->seed, "seed of the random prompts");
   cmd->add_flag("--json", flags->json, "print one JSON object");
   if (roofline) {

@@ -3,12 +3,16 @@
 #include "tools/command_line.h"
 
 #include "CLI/CLI.hpp"
+#include "common/logging.h"
 #include "tools/commands.h"
 
 namespace kvasir::tools {
 
 int RunCommandLine(int argc, char** argv,
                    const server::EngineFactory& serve_engine) {
+  // Logs go to stderr for every command (serve reconfigures them from its
+  // config): stdout is the commands' output, e.g. one JSON object.
+  (void)InitLogging(LoggingOptions{});
   CLI::App app{"Kvasir: a multi-tenant LLM inference server for the CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "kvasir 0.1.0");

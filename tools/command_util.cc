@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <string>
 
+#include "engine/model/llama_runner.h"
 #include "kvcache/kv_layout.h"
 
 namespace kvasir::tools {
@@ -28,6 +29,11 @@ std::string KvDtypeHelp() {
     if (d == kvcache::KvDtype::kF32) help += " (default)";
   }
   return "KV cache element type: " + help;
+}
+
+void AddThreadsFlag(CLI::App* cmd, int32_t* threads, const std::string& help) {
+  cmd->add_option("--threads", *threads, help)
+      ->check(CLI::Range(0, engine::kMaxNumThreads));
 }
 
 void AddKvConvertFlags(CLI::App* cmd, KvConvertFlags* flags) {

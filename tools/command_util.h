@@ -1,6 +1,7 @@
 #ifndef KVASIR_TOOLS_COMMAND_UTIL_H_
 #define KVASIR_TOOLS_COMMAND_UTIL_H_
 
+#include <cstdint>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -21,6 +22,11 @@ struct KvConvertFlags {
   std::string calibration;
 };
 void AddKvConvertFlags(CLI::App* cmd, KvConvertFlags* flags);
+
+// --threads (0: all cores), checked against engine::kMaxNumThreads: a
+// usage error, not a crash in the OpenMP runtime.
+void AddThreadsFlag(CLI::App* cmd, int32_t* threads,
+                    const std::string& help = "0 = all cores");
 
 // Exit status of a command that failed with `status`: 2 when the input was
 // bad (a missing or malformed file, a bad flag value), 1 otherwise. The same

@@ -66,8 +66,8 @@ void AddConvertCommand(CLI::App& app, int* exit_code) {
                   "(duplicate)")
       ->required();
   AddKvConvertFlags(cmd, &flags->kv_convert);
-  cmd->add_option("--threads", flags->threads,
-                  "threads of the calibration pass; 0 = all cores");
+  AddThreadsFlag(cmd, &flags->threads,
+                 "threads of the calibration pass; 0 = all cores");
   cmd->callback([flags, exit_code] { *exit_code = RunConvert(*flags); });
 }
 

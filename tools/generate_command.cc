@@ -141,11 +141,24 @@ int RunGenerate(const GenerateFlags& flags) {
       {.add_special = true, .parse_special = flags.parse_special});
   if (!prompt.ok()) return Fail("generate", prompt.status());
 
+  // The context bounds the KV cache sized below: checked first, so that a
+  // huge --max-tokens is a usage error, not gigabytes allocated.
+  const int64_t context = (*model)->config.context_length;
+  const int64_t prompt_tokens = static_cast<int64_t>(prompt->size());
+  if (prompt_tokens + flags.max_tokens > context) {
+    return Fail("generate", absl::InvalidArgumentError(absl::StrCat(
+                                "--max-tokens ", flags.max_tokens,
+                                " plus the prompt's ", prompt_tokens,
+                                " tokens exceeds the model's context "
+                                "length ",
+                                context, " (at most ",
+                                std::max<int64_t>(0, context - prompt_tokens),
+                                " for this prompt)")));
+  }
   engine::Engine::Options options;
   options.max_running = 1;
   options.kv_dtype = *kv_dtype;
-  const int64_t tokens =
-      static_cast<int64_t>(prompt->size()) + flags.max_tokens;
+  const int64_t tokens = prompt_tokens + flags.max_tokens;
   options.kv_capacity_bytes = engine::KvBytesForTokens(
       (*model)->config, *kv_dtype, options.block_size, tokens);
   absl::StatusOr<std::unique_ptr<engine::Engine>> eng =
@@ -255,7 +268,7 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--kv-dtype", flags->kv_dtype, KvDtypeHelp());
   cmd->add_option("--weights-dtype", flags->weights_dtype,
                   "f32 (default) or bf16");
-  cmd->add_option("--threads", flags->threads, "0 = all cores");
+  AddThreadsFlag(cmd, &flags->threads);
   cmd->add_flag("--json", flags->json,
                 "print one JSON object: prompt_token_ids, token_ids, text, "
                 "finish_reason, timing");

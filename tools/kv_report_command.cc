@@ -65,6 +65,12 @@ int RunKvReport(const KvReportFlags& flags) {
     absl::StatusOr<std::string> read = ReadTextFile(flags.text, "--text file");
     if (!read.ok()) return Fail(kCmd, read.status());
     text = *std::move(read);
+    // An empty text would silently drop the perplexity columns.
+    if (text.empty()) {
+      return Fail(kCmd, absl::InvalidArgumentError(
+                            absl::StrCat("--text file '", flags.text,
+                                         "' is empty: perplexity needs text")));
+    }
   }
 
   const engine::ModelSource base = ModelSourceFromFlags(flags);
@@ -191,7 +197,7 @@ void AddKvReportCommand(CLI::App& app, int* exit_code) {
                   "perplexity chunk size (default: --ctx)");
   cmd->add_option("--block-size", flags->block_size,
                   "tokens per KV block (default 16, as kv_cache.block_size)");
-  cmd->add_option("--threads", flags->threads, "0 = all cores");
+  AddThreadsFlag(cmd, &flags->threads);
   cmd->add_flag("--json", flags->json, "print one JSON object");
   cmd->callback([flags, exit_code] { *exit_code = RunKvReport(*flags); });
 }

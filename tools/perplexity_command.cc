@@ -133,7 +133,7 @@ void AddPerplexityCommand(CLI::App& app, int* exit_code) {
                       "convert the model to this many K/V heads at load");
   AddKvConvertFlags(cmd, &flags->kv_convert);
   cmd->add_option("--kv-dtype", flags->kv_dtype, KvDtypeHelp());
-  cmd->add_option("--threads", flags->threads, "0 = all cores");
+  AddThreadsFlag(cmd, &flags->threads);
   cmd->add_flag("--json", flags->json,
                 "print one JSON object: ppl, ppl_error, chunk_ppl, tokens");
   cmd->callback([flags, exit_code, kv_heads] {

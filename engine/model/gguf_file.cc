@@ -20,6 +20,11 @@ using gguf::ValueType;
 // Nesting limit for arrays of arrays: each level costs only 12 bytes of
 // file, so without a limit a small file could exhaust the stack.
 constexpr int kMaxArrayDepth = 8;
+// Longest metadata key and tensor name accepted. Real files stay far below
+// (ggml caps tensor names at 64 bytes); the caps keep a corrupted length
+// from putting megabytes of file bytes into an error message.
+constexpr size_t kMaxKeyBytes = 256;
+constexpr size_t kMaxTensorNameBytes = 256;
 
 // Minimum encoded sizes, used to reject absurd counts before looping.
 constexpr uint64_t kMinKvBytes = 8 + 4 + 1;  // key len, type, value
@@ -214,6 +219,11 @@ absl::Status ParseTensorInfo(Parser& in, uint64_t index, uint64_t alignment,
   absl::string_view name;
   RETURN_IF_ERROR(
       in.ReadString(&name, absl::StrCat("the name of tensor #", index)));
+  if (name.size() > kMaxTensorNameBytes) {
+    return in.Invalid(absl::StrCat(
+        "the name of tensor #", index, " is ", name.size(), " bytes (at most ",
+        kMaxTensorNameBytes, "; a corrupt length?)"));
+  }
   info->name = Printable(name);
   const std::string what =
       absl::StrCat("the header of tensor '", info->name, "'");
@@ -301,6 +311,11 @@ absl::Status GgufFile::ParseAll() {
   for (uint64_t k = 0; k < n_kv; ++k) {
     absl::string_view key;
     RETURN_IF_ERROR(in.ReadString(&key, absl::StrCat("metadata key #", k)));
+    if (key.size() > kMaxKeyBytes) {
+      return in.Invalid(absl::StrCat("metadata key #", k, " is ", key.size(),
+                                     " bytes (at most ", kMaxKeyBytes,
+                                     "; a corrupt length?)"));
+    }
     uint32_t type = 0;
     RETURN_IF_ERROR(in.Read(&type, absl::StrCat("the type of metadata key '",
                                                 Printable(key), "'")));

@@ -1,5 +1,7 @@
 #include "engine/model/gguf_writer.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -121,6 +123,18 @@ GgufWriter::GgufWriter(std::string path, std::FILE* file)
 
 absl::StatusOr<std::unique_ptr<GgufWriter>> GgufWriter::Create(
     const std::string& path) {
+  // The finished file is renamed over `path`: only a regular file may be
+  // replaced (not a device such as /dev/null, a FIFO, a directory or a
+  // symlink, whose target would stay as it was).
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "output file '", path, "' exists and is not a regular file (",
+        S_ISLNK(st.st_mode)   ? "a symlink"
+        : S_ISDIR(st.st_mode) ? "a directory"
+                              : "a device, FIFO or socket",
+        "); give a new path or a regular file to replace"));
+  }
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) {

@@ -54,7 +54,9 @@ absl::StatusOr<std::string> EncodeValue(absl::string_view key,
 class GgufWriter {
  public:
   // Creates the temporary file. InvalidArgument naming `path` when it
-  // cannot be created (missing folder, no permission).
+  // cannot be created (missing folder, no permission), or when `path`
+  // exists and is not a regular file (a device, FIFO, directory or
+  // symlink: the rename would replace it, not write to it).
   static absl::StatusOr<std::unique_ptr<GgufWriter>> Create(
       const std::string& path);
   ~GgufWriter();

@@ -83,9 +83,10 @@ absl::Status ValidateOptions(const LlamaRunner::Options& o) {
   if (o.block_size < 1) {
     return bad("block_size", o.block_size, "must be at least 1");
   }
-  if (o.num_threads < 0) {
-    return bad("num_threads", o.num_threads,
-               "must be 0 (all cores) or positive");
+  if (o.num_threads < 0 || o.num_threads > kMaxNumThreads) {
+    return bad(
+        "num_threads", o.num_threads,
+        absl::StrCat("must be in [0, ", kMaxNumThreads, "] (0: all cores)"));
   }
   if (o.primitive_cache_size < 1) {
     return bad("primitive_cache_size", o.primitive_cache_size,

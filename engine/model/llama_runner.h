@@ -24,6 +24,10 @@
 
 namespace kvasir::engine {
 
+// More OpenMP threads than this is a mistake, not a machine: libgomp fails
+// to start them, or crashes, long before.
+inline constexpr int kMaxNumThreads = 1024;
+
 // The Llama decoder on the CPU: a batched, paged forward pass (see
 // ModelRunner). One Step runs all scheduled tokens of all sequences as one
 // M-row matrix:
@@ -62,7 +66,8 @@ class LlamaRunner final : public ModelRunner {
     // memory and bandwidth, with bf16-rounded activations into the matmuls).
     WeightsDtype weights_dtype = WeightsDtype::kF32;
     // OpenMP threads for matmuls and attention; 0 = omp_get_max_threads()
-    // (all cores unless OMP_NUM_THREADS says otherwise).
+    // (all cores unless OMP_NUM_THREADS says otherwise); at most
+    // kMaxNumThreads.
     int num_threads = 0;
     // oneDNN primitives kept per weight shape, one per row count M (the
     // layers share them: a model has a handful of shapes).

@@ -169,6 +169,16 @@ TEST(GenerateCommandTest, BadInputGoesToStderrWithExitCodeTwo) {
                 "--max-tokens", "200"});
   EXPECT_EQ(r.exit_code, 2) << r.err;  // bad input
   EXPECT_THAT(r.err, HasSubstr("context length 128"));
+  // Checked before the KV cache is sized from it (2.5 TiB here).
+  r = Generate({"--model", ModelPath("stories260K.gguf"), "--prompt", "x",
+                "--max-tokens", "2147483647"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // bad input
+  EXPECT_THAT(r.err, HasSubstr("--max-tokens 2147483647 plus the prompt's"));
+  // A thread count the OpenMP runtime cannot start is a usage error.
+  r = Generate({"--model", ModelPath("stories260K.gguf"), "--prompt", "x",
+                "--threads", "70000"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--threads"));
 
   r = Generate({"--model", ModelPath("stories260K.gguf"), "--prompt", "x",
                 "--kv-dtype", "f16"});

@@ -259,6 +259,14 @@ TEST(KvReportCommandTest, BadFlags) {
               EvalText(), "--ppl-ctx", "2"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--ppl-ctx 2 must be in [3, 2048]"));
+  // An empty text is an error, not a table without its perplexity columns.
+  const ::kvasir::testing::TempDir dir;
+  const std::string empty = dir.File("empty.txt");
+  ASSERT_TRUE(::kvasir::testing::WriteFileAtomically(empty, ""));
+  r = Kvasir(
+      {"kv-report", "--model", ModelPath("stories260K.gguf"), "--text", empty});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("is empty: perplexity needs text"));
 }
 
 }  // namespace

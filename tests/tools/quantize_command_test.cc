@@ -1,6 +1,7 @@
 // Runs the real `kvasir quantize` binary (built before this test, see
 // tests/tools/CMakeLists.txt) and checks the files it writes at the GgufFile
 // level, plus the per-tensor type rules of quant_mix.h.
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmath>
@@ -337,6 +338,29 @@ TEST_F(QuantizeCommandTest, UnwritableOutputIsAUsageError) {
                           "/no/such/dir/x.gguf --type q8_0");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("no/such/dir/x.gguf"));
+}
+
+// The output is renamed into place: a path that is not a regular file (a
+// FIFO, a symlink, a directory; as root, /dev/null) is refused, not
+// replaced.
+TEST_F(QuantizeCommandTest, OutputThatIsNotARegularFileIsRefused) {
+  const std::string fifo = dir_.File("fifo.gguf");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::string target = dir_.File("target.gguf");
+  std::ofstream(target) << "original";
+  const std::string link = dir_.File("link.gguf");
+  std::filesystem::create_symlink(target, link);
+  std::filesystem::create_directory(dir_.File("dir.gguf"));
+  for (const std::string& out : {fifo, link, dir_.File("dir.gguf")}) {
+    SCOPED_TRACE(out);
+    const RunResult r =
+        Run(ModelPath("stories260K.gguf") + " " + out + " --type q8_0");
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("exists and is not a regular file"));
+  }
+  EXPECT_TRUE(std::filesystem::is_fifo(fifo));
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(Slurp(target), "original");
 }
 
 TEST_F(QuantizeCommandTest, DummyNeedsVocabFrom) {

@@ -382,6 +382,25 @@ TEST_F(GgufTest, UnknownValueTypeAndDuplicateKey) {
                        HasSubstr("duplicate metadata key 'k'")));
 }
 
+// A corrupt length that still fits in the file must not put its bytes
+// into the message: keys and tensor names over 256 bytes are refused by
+// length alone.
+TEST_F(GgufTest, OverlongKeysAndTensorNamesAreRefusedWithAShortMessage) {
+  GgufWriter k;
+  k.AddUint32(std::string(300, 'k'), 1);
+  const absl::Status key = GgufFile::Open(Write("k.gguf", k)).status();
+  EXPECT_THAT(key, StatusIs(absl::StatusCode::kInvalidArgument,
+                            HasSubstr("metadata key #0 is 300 bytes (at most "
+                                      "256")));
+  EXPECT_LT(key.message().size(), 300u);
+  GgufWriter t;
+  t.AddTensorF32(std::string(300, 't'), {1}, {1.0f});
+  const absl::Status name = GgufFile::Open(Write("t.gguf", t)).status();
+  EXPECT_THAT(name, StatusIs(absl::StatusCode::kInvalidArgument,
+                             HasSubstr("the name of tensor #0 is 300 bytes")));
+  EXPECT_LT(name.message().size(), 300u);
+}
+
 TEST_F(GgufTest, UnsupportedTensorType) {
   GgufWriter w = MakeTinyLlamaGguf({.dim = 256, .hidden_dim = 256});
   // Q2_K (no kernel here): blocks of 256 values in 84 bytes.
