@@ -23,18 +23,18 @@ std::string StatusCodeName(const absl::Status& s) {
 // `v` in double quotes, C-escaped (quotes, backslashes, control bytes;
 // UTF-8 kept): a client's text cannot end the value and forge the fields
 // after it.
-std::string Quoted(absl::string_view v) {
+std::string LogQuoted(absl::string_view v) {
   return absl::StrCat("\"", absl::Utf8SafeCEscape(v), "\"");
 }
 
 // A client-chosen value (a request id): bare when it is one plain word,
-// else Quoted, so that `key=value` pairs stay unambiguous.
+// else LogQuoted, so that `key=value` pairs stay unambiguous.
 std::string Word(absl::string_view v) {
   const bool plain = !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
     const auto u = static_cast<unsigned char>(c);
     return u > 0x20 && u < 0x7f && c != '=' && c != '"' && c != '\\';
   });
-  return plain ? std::string(v) : Quoted(v);
+  return plain ? std::string(v) : LogQuoted(v);
 }
 
 }  // namespace
@@ -50,9 +50,9 @@ std::string RequestLogger::FormatText(const RequestRecord& r) {
       r.info.cached_prompt_tokens, r.info.generated_tokens,
       Ms(r.info.time_to_first_token), Ms(r.info.queue_time),
       Ms(r.info.total_time), r.info.preemptions);
-  if (!r.user.empty()) absl::StrAppend(&line, " user=", Quoted(r.user));
+  if (!r.user.empty()) absl::StrAppend(&line, " user=", LogQuoted(r.user));
   if (!r.status.ok()) {
-    absl::StrAppend(&line, " error=", Quoted(r.status.message()));
+    absl::StrAppend(&line, " error=", LogQuoted(r.status.message()));
   }
   return line;
 }
