@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <string>
 
 #include "absl/status/status.h"
@@ -31,8 +30,8 @@ bool HostPort(const sockaddr_storage& addr, socklen_t len, std::string* host,
   return absl::SimpleAtoi(s, port);
 }
 
-// Whether socket `fd` has local address (host, port) on one side: its own
-// when `peer` is false, its peer's when true.
+// Whether the address of socket `fd` (its own when `peer` is false, its
+// peer's when true) is (host, port).
 bool Matches(int fd, bool peer, const std::string& host, int port) {
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);

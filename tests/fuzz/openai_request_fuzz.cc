@@ -72,7 +72,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   info.id = "fuzz-model";
   info.tokenizer = &tok;
   info.limits = &limits;
-  info.context_length = model.context_length;
 
   auto completion = server::ParseCompletionRequest(*body, info);
   if (completion.ok()) {
@@ -98,7 +97,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   chat->engine.prompt = *std::move(prompt);
-  server::SetDefaultMaxTokens(model.context_length, &*chat);
   fuzz::Validate(model, limits, *chat);
   return 0;
 }
