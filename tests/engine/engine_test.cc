@@ -1,3 +1,6 @@
+// The engine on the FakeRunner: output, stop sequences, cancellation,
+// deadlines, shutdown, chunked prefill and preemption, prefix caching,
+// tenant updates and stats (Submit's refusals: engine_admission_test.cc).
 #include "engine/engine.h"
 
 #include <memory>
@@ -8,9 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
-#include "common/field_error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/engine/engine_test_fixture.h"
 #include "tests/testing/fake_runner.h"
 #include "tests/testing/recording_sink.h"
 #include "tests/testing/status_matchers.h"
@@ -18,6 +21,12 @@
 namespace kvasir::engine {
 namespace {
 
+using ::kvasir::engine::engine_test::Bytes;
+using ::kvasir::engine::engine_test::DefaultOptions;
+using ::kvasir::engine::engine_test::EngineTest;
+using ::kvasir::engine::engine_test::ExpectAllBlocksFree;
+using ::kvasir::engine::engine_test::kBlockBytes;
+using ::kvasir::engine::engine_test::Tenant;
 using ::kvasir::testing::FakeRunner;
 using ::kvasir::testing::RecordingSink;
 using ::kvasir::testing::StatusIs;
@@ -25,111 +34,6 @@ using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-// FakeRunner's K/V: 1 layer, 1 head, head_dim 2, f32 = 16 bytes per token;
-// 16-token blocks of 256 bytes.
-constexpr int64_t kBlockBytes = 256;
-
-TenantConfig Tenant(std::string name, int64_t reserved_blocks = 0,
-                    int64_t limit_blocks = 256) {
-  TenantConfig t;
-  t.name = std::move(name);
-  t.reserved_bytes = reserved_blocks * kBlockBytes;
-  t.limit_bytes = limit_blocks * kBlockBytes;
-  return t;
-}
-
-Engine::Options DefaultOptions() {
-  Engine::Options o;
-  o.max_batch_tokens = 64;
-  o.max_running = 16;
-  o.max_queued = 64;
-  o.block_size = 16;
-  o.kv_capacity_bytes = 256 * kBlockBytes;
-  return o;
-}
-
-std::string Bytes(const std::vector<int32_t>& ids) {
-  std::string s;
-  for (int32_t id : ids) {
-    if (id >= 3 && id < 259) s.push_back(static_cast<char>(id - 3));
-  }
-  return s;
-}
-
-void ExpectAllBlocksFree(const EngineStats& s) {
-  EXPECT_GT(s.kv.total_blocks, 0);
-  EXPECT_EQ(s.kv.free_blocks + s.kv.cached_blocks, s.kv.total_blocks);
-  EXPECT_EQ(s.running, 0);
-  EXPECT_EQ(s.queued, 0);
-  for (const TenantStats& t : s.tenants) {
-    EXPECT_EQ(t.kv.used_blocks, 0) << t.name;
-  }
-}
-
-class EngineTest : public ::testing::Test {
- protected:
-  // A setup where Req(..., kEndless) practically never ends: it would take
-  // a million steps. Tests that need a request to stay running whatever
-  // the thread timing use it (and cancel it).
-  static constexpr int32_t kEndless = 999000;
-  void StartEndless(int32_t max_running,
-                    std::vector<TenantConfig> tenants = {}) {
-    Engine::Options o = DefaultOptions();
-    o.max_running = max_running;
-    o.kv_capacity_bytes = 62600 * kBlockBytes;
-    if (tenants.empty()) tenants = {Tenant("t", 0, 62600)};
-    FakeRunner::Options ro;
-    ro.context_length = 1000000;
-    Start(o, tenants, ro);
-  }
-
-  void Start(Engine::Options options = DefaultOptions(),
-             std::vector<TenantConfig> tenants = {Tenant("t")},
-             FakeRunner::Options ro = {}) {
-    auto runner = FakeRunner::Create(ro);
-    ASSERT_OK(runner);
-    runner_ = runner->get();
-    options.clock = &clock_;
-    auto engine = Engine::Create(options, *std::move(runner), tenants);
-    ASSERT_OK(engine);
-    engine_ = *std::move(engine);
-  }
-
-  void TearDown() override {
-    if (engine_ == nullptr) return;
-    runner_->Resume();
-    engine_->Shutdown(absl::InfiniteDuration());
-    ExpectAllBlocksFree(engine_->Stats());
-  }
-
-  static Request Req(absl::string_view text, int32_t max_new,
-                     std::string tenant = "t") {
-    Request r;
-    r.tenant = std::move(tenant);
-    r.prompt = FakeRunner::Ids(text);
-    r.stopping.max_new_tokens = max_new;
-    return r;
-  }
-
-  std::shared_ptr<RecordingSink> Submit(Request r) {
-    auto sink = std::make_shared<RecordingSink>();
-    auto id = engine_->Submit(std::move(r), sink);
-    EXPECT_OK(id);
-    return sink;
-  }
-
-  std::shared_ptr<RecordingSink> Run(Request r) {
-    auto sink = Submit(std::move(r));
-    EXPECT_TRUE(sink->WaitForFinish());
-    EXPECT_THAT(sink->violations(), IsEmpty());
-    return sink;
-  }
-
-  FakeClock clock_;
-  FakeRunner* runner_ = nullptr;
-  std::unique_ptr<Engine> engine_;
-};
 
 TEST_F(EngineTest, SinkGetsTokensThenExactlyOneFinish) {
   Start();
@@ -220,139 +124,6 @@ TEST_F(EngineTest, IncompleteCharacterAtTheEndIsReplaced) {
   auto sink = Run(Req("#", 2));  // E2 82, then the length limit
   EXPECT_EQ(sink->info().reason, FinishReason::kLength);
   EXPECT_EQ(sink->text(), "\xEF\xBF\xBD");  // U+FFFD
-}
-
-TEST_F(EngineTest, SubmitErrorsNameTheFieldAndNeverCallTheSink) {
-  Engine::Options o = DefaultOptions();
-  TenantConfig small = Tenant("small", 0, 4);  // 64 tokens
-  FakeRunner::Options ro;
-  ro.context_length = 128;
-  Start(o, {Tenant("t"), small}, ro);
-  auto sink = std::make_shared<RecordingSink>();
-  // Every refusal names its field (invalid requests) and says its reason.
-  auto expect_error = [&](Request r, absl::StatusCode code,
-                          const std::string& text, Refusal refusal,
-                          const std::string& field = "") {
-    const absl::StatusOr<RequestId> id = engine_->Submit(std::move(r), sink);
-    EXPECT_THAT(id, StatusIs(code, HasSubstr(text)));
-    EXPECT_EQ(RefusalOf(id.status()), refusal) << id.status();
-    EXPECT_EQ(FieldOf(id.status()).value_or(""), field) << id.status();
-  };
-  const Refusal kInvalid = Refusal::kInvalidRequest;
-  Request r = Req("hi", 4);
-  r.prompt.clear();
-  expect_error(r, absl::StatusCode::kInvalidArgument, "prompt: is empty",
-               kInvalid, "prompt");
-  r = Req("hi", 4);
-  r.prompt[1] = 300;
-  expect_error(r, absl::StatusCode::kInvalidArgument,
-               "prompt[1]: 300 is outside the vocabulary [0, 300)", kInvalid,
-               "prompt[1]");
-  r = Req("hi", 4);
-  r.prompt.assign(128, 1);  // the whole context: no room for a new token
-  expect_error(r, absl::StatusCode::kInvalidArgument, "prompt: has 128 tokens",
-               Refusal::kPromptTooLong, "prompt");
-  r = Req("hi", 0);
-  expect_error(r, absl::StatusCode::kInvalidArgument,
-               "stopping.max_new_tokens: 0 must be >= 1", kInvalid,
-               "stopping.max_new_tokens");
-  r = Req("hi", 126);
-  expect_error(r, absl::StatusCode::kInvalidArgument,
-               "126 plus the prompt's 3 tokens (129) exceeds the model's "
-               "context length 128",
-               kInvalid, "stopping.max_new_tokens");
-  r = Req("hi", 4);
-  r.sampling.temperature = -1;
-  expect_error(r, absl::StatusCode::kInvalidArgument, "temperature: -1",
-               kInvalid, "sampling.temperature");
-  r = Req("hi", 4);
-  r.sampling.top_p = 0;
-  expect_error(r, absl::StatusCode::kInvalidArgument, "top_p: 0", kInvalid,
-               "sampling.top_p");
-  r = Req("hi", 4);
-  r.top_logprobs = 21;
-  expect_error(r, absl::StatusCode::kInvalidArgument, "top_logprobs: 21",
-               kInvalid, "top_logprobs");
-  r = Req("hi", 4);
-  r.stopping.stop = {"ok", ""};
-  expect_error(r, absl::StatusCode::kInvalidArgument, "stop[1]: is empty",
-               kInvalid, "stopping.stop[1]");
-  r = Req("hi", 4);
-  r.request_id = "a\tb";
-  expect_error(r, absl::StatusCode::kInvalidArgument, "non-printable", kInvalid,
-               "request_id");
-  r = Req("hi", 4, "nobody");
-  expect_error(r, absl::StatusCode::kNotFound, "unknown tenant 'nobody'",
-               Refusal::kUnknownTenant);
-  r = Req(std::string(60, 'a'), 10, "small");
-  expect_error(r, absl::StatusCode::kResourceExhausted,
-               "needs 70 tokens of KV cache", Refusal::kNeverFits);
-  EXPECT_THAT(engine_->Submit(Req("hi", 4), nullptr),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sink")));
-  EXPECT_EQ(sink->calls(), 0);
-  // A good one still goes through.
-  Run(Req("hi", 4));
-}
-
-// fill_room without max_new_tokens (OpenAI's max_tokens left out): as many
-// tokens as the tenant's limit holds after the prompt instead of a refusal,
-// or the context's room when that is less.
-TEST_F(EngineTest, FillRoomStopsAtWhatTheTenantsLimitHolds) {
-  FakeRunner::Options ro;
-  ro.context_length = 128;
-  Start(DefaultOptions(), {Tenant("t"), Tenant("small", 0, 4)}, ro);
-  Request r = Req(std::string(60, 'a'), 1, "small");  // 61 prompt tokens
-  r.stopping.max_new_tokens.reset();
-  r.stopping.fill_room = true;
-  r.stopping.ignore_eos = true;
-  auto sink = Run(r);
-  EXPECT_EQ(sink->info().reason, FinishReason::kLength);
-  EXPECT_EQ(sink->info().generated_tokens, 4);  // 61 + 4 - 1 = 64 tokens
-  r.tenant = "t";  // 4096 tokens: the context is less
-  sink = Run(r);
-  EXPECT_EQ(sink->info().reason, FinishReason::kLength);
-  EXPECT_EQ(sink->info().generated_tokens, 128 - 61);
-  // A prompt that alone does not fit is refused, counting the prompt only.
-  r = Req(std::string(70, 'a'), 1, "small");
-  r.stopping.max_new_tokens.reset();
-  r.stopping.fill_room = true;
-  const absl::StatusOr<RequestId> id =
-      engine_->Submit(r, std::make_shared<RecordingSink>());
-  EXPECT_THAT(id, StatusIs(absl::StatusCode::kResourceExhausted,
-                           AllOf(HasSubstr("needs 71 tokens"),
-                                 HasSubstr("can hold at most 64 tokens"))));
-  EXPECT_EQ(RefusalOf(id.status()), Refusal::kNeverFits);
-}
-
-TEST_F(EngineTest, QueueFullIsResourceExhaustedNamingTheQueue) {
-  Engine::Options o = DefaultOptions();
-  o.max_queued = 3;
-  TenantConfig t = Tenant("t");
-  t.max_queued = 2;
-  Start(o, {t, Tenant("u")});
-  runner_->Pause();
-  auto first = Submit(Req("a", 50));
-  runner_->WaitForStepsStarted(1);  // `first` runs; the queue is empty
-  auto q1 = Submit(Req("b", 2));
-  auto q2 = Submit(Req("c", 2));
-  auto sink = std::make_shared<RecordingSink>();
-  const absl::StatusOr<RequestId> tenant_full =
-      engine_->Submit(Req("d", 2), sink);
-  EXPECT_THAT(tenant_full, StatusIs(absl::StatusCode::kResourceExhausted,
-                                    HasSubstr("tenant 't' queue is full")));
-  EXPECT_EQ(RefusalOf(tenant_full.status()), Refusal::kTenantQueueFull);
-  auto q3 = Submit(Req("e", 2, "u"));
-  const absl::StatusOr<RequestId> all_full =
-      engine_->Submit(Req("f", 2, "u"), sink);
-  EXPECT_THAT(all_full, StatusIs(absl::StatusCode::kResourceExhausted,
-                                 HasSubstr("global queue is full")));
-  EXPECT_EQ(RefusalOf(all_full.status()), Refusal::kQueueFull);
-  EXPECT_EQ(sink->calls(), 0);
-  runner_->Resume();
-  for (auto& s : {first, q1, q2, q3}) {
-    ASSERT_TRUE(s->WaitForFinish());
-    EXPECT_EQ(s->info().reason, FinishReason::kLength);
-  }
 }
 
 TEST_F(EngineTest, CancelFinishesAtTheNextStepAndFreesBlocks) {
