@@ -57,9 +57,6 @@ int RunKvReport(const KvReportFlags& flags) {
     return bad("--block-size", flags.block_size,
                absl::StrCat("must be in [1, ", kvcache::kMaxBlockSize, "]"));
   }
-  if (flags.threads < 0) {
-    return bad("--threads", flags.threads, "must be >= 0 (0: all cores)");
-  }
   std::string text;
   if (!flags.text.empty()) {
     absl::StatusOr<std::string> read = ReadTextFile(flags.text, "--text file");

@@ -8,7 +8,6 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/str_cat.h"
 #include "common/text_file.h"
 #include "kvcache/kv_layout.h"
 #include "nlohmann/json.hpp"
@@ -63,11 +62,6 @@ int RunPerplexity(const PerplexityFlags& flags) {
   setup.ctx = flags.ctx;
   setup.threads = flags.threads;
   setup.ctx_flag = "--ctx";
-  if (flags.threads < 0) {
-    return Fail("perplexity",
-                absl::InvalidArgumentError(absl::StrCat(
-                    "--threads ", flags.threads, " must be >= 0 (0: all)")));
-  }
   absl::StatusOr<std::string> text = ReadTextFile(flags.text, "--text file");
   if (!text.ok()) return Fail("perplexity", text.status());
 

@@ -345,12 +345,15 @@ void HandleOpenAiGenerate(ServiceEnv* env, const OpenAiCallOptions& options,
   }
 
   // A client that went away is noticed within client_check and its
-  // request cancelled (its KV blocks freed), as a stream's is; without its
-  // socket (PeerSocket::Find failed) the request runs to its end.
-  const absl::StatusOr<PeerSocket> peer = PeerSocket::Find(req);
+  // request cancelled (its KV blocks freed), as a stream's is. The socket
+  // is looked for once the request outlasts one check, so short requests
+  // skip the search; without it (PeerSocket::Find failed) the request runs
+  // to its end.
+  std::optional<absl::StatusOr<PeerSocket>> peer;
   bool gone = false;
   while (!output->WaitForFinishFor(options.client_check)) {
-    if (peer.ok() && peer->PeerClosed()) {
+    if (!peer.has_value()) peer = PeerSocket::Find(req);
+    if (peer->ok() && (*peer)->PeerClosed()) {
       gone = true;
       engine->Cancel(*id);
       output->WaitForFinish();

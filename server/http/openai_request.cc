@@ -365,8 +365,9 @@ absl::StatusOr<std::vector<ChatMessageIn>> ChatMessages(const json& body) {
           }
           ASSIGN_OR_RETURN(std::optional<std::string> text,
                            String(part, "text", ppath));
-          if (!text.has_value())
+          if (!text.has_value()) {
             return FieldError(ppath + ".text", "is missing");
+          }
           in.content += *text;
         }
       } else {

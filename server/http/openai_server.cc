@@ -136,6 +136,15 @@ void OpenAiHttpServer::Route() {
     return [env, call, max_body, endpoint](
                const httplib::Request& req, httplib::Response& res,
                const httplib::ContentReader& reader) {
+      // Conflicting lengths frame the body two ways (a proxy in front may
+      // take the other one): RFC 9112 section 6.3 says refuse, before the
+      // body is read. `Connection: close` tells the client to close (httplib
+      // 0.11 itself would keep the connection).
+      if (absl::Status framing = CheckFraming(req); !framing.ok()) {
+        res.set_header("Connection", "close");
+        WriteOpenAiError(framing, res);
+        return;
+      }
       std::string body;
       bool too_large = false;
       const bool read = reader([&](const char* data, size_t n) {
@@ -155,13 +164,6 @@ void OpenAiHttpServer::Route() {
                 : absl::InvalidArgumentError(
                       "the request body could not be read (cut short?)"),
             res);
-        return;
-      }
-      // Conflicting lengths frame the body two ways (a proxy in front may
-      // take the other one): RFC 9112 section 6.3 says refuse.
-      if (absl::Status framing = CheckFraming(req); !framing.ok()) {
-        res.set_header("Connection", "close");
-        WriteOpenAiError(framing, res);
         return;
       }
       HandleOpenAiGenerate(env, call, endpoint, req, body, res);
