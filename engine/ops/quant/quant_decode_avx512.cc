@@ -75,21 +75,35 @@ KVASIR_AVX512 inline void SubtractOffsets(__m512 off, const ActRows& a,
   }
 }
 
-// For activations with one scale per super-block: sum[r] += lo · s_lo +
-// hi · s_hi over the 64 + 64 values at byte `at` of row r's values, the
-// products pairwise (`vpmaddubsw`), then times each word's scale
-// (`vpdpwssd`); `first` starts the sums.
-template <int R>
-KVASIR_AVX512 inline void AddScaledPairs(__m512i lo, __m512i hi, __m512i s_lo,
-                                         __m512i s_hi, const ActRows& a,
-                                         int64_t at, bool first, __m512i* sum) {
+// For activations with one scale per super-block: sum[r] += sw · (L | H)
+// for row r, where L and H are the int32 sums of 4 products each of
+// Σ_i lo[i] · x[lo_at[i]] and Σ_i hi[i] · x[hi_at[i]] (`vpdpbusd`, x at
+// byte offsets of row r's values), L | H their int16 pack (`vpackssdw`:
+// 128-bit lane l takes words 0-3 from L's lane l, 4-7 from H's), and sw
+// the scale word of each; `first` starts the sums. One multiply per 64 or
+// 128 values and one per 128 for the scales, where `vpmaddubsw` pairs into
+// `vpdpwssd` took two per 64; the pack runs on another pipe. One Zen 4
+// core, weights in L2 (gemv_bench BM_Gemv/.../hot:1, OMP_NUM_THREADS=1,
+// best of 7, three rounds alternating): Q4_K 20.7-21.0 -> 22.5-22.9 GB/s,
+// Q6_K 24.9-25.1 -> 25.1-26.5. The callers keep |L|, |H| <= 32767, so the
+// pack does not saturate.
+template <int R, int N>
+KVASIR_AVX512 inline void AddScaledQuads(const __m512i (&lo)[N],
+                                         const __m512i (&hi)[N],
+                                         const int64_t (&lo_at)[N],
+                                         const int64_t (&hi_at)[N], __m512i sw,
+                                         const ActRows& a, bool first,
+                                         __m512i* sum) {
   for (int r = 0; r < R; ++r) {
-    const int8_t* x = a.q(r) + at;
-    const __m512i pl = _mm512_maddubs_epi16(lo, _mm512_loadu_si512(x));
-    const __m512i ph = _mm512_maddubs_epi16(hi, _mm512_loadu_si512(x + 64));
-    sum[r] = first ? _mm512_madd_epi16(pl, s_lo)
-                   : _mm512_dpwssd_epi32(sum[r], pl, s_lo);
-    sum[r] = _mm512_dpwssd_epi32(sum[r], ph, s_hi);
+    const int8_t* x = a.q(r);
+    __m512i l = _mm512_setzero_si512(), h = _mm512_setzero_si512();
+    for (int i = 0; i < N; ++i) {
+      l = _mm512_dpbusd_epi32(l, lo[i], _mm512_loadu_si512(x + lo_at[i]));
+      h = _mm512_dpbusd_epi32(h, hi[i], _mm512_loadu_si512(x + hi_at[i]));
+    }
+    const __m512i lh = _mm512_packs_epi32(l, h);
+    sum[r] =
+        first ? _mm512_madd_epi16(lh, sw) : _mm512_dpwssd_epi32(sum[r], lh, sw);
   }
 }
 
@@ -176,19 +190,18 @@ struct Q4KFast {
 };
 
 // vpshufb controls over KScalesMins' 16 bytes (scales 0-7, mins 0-7) in
-// every 128-bit lane. even / odd: every word of lane L = scale 2L / 2L + 1
-// (Q4KInterleaved's scale words); mins: dword 4L + i = min 2L + i / 2 (a
-// sub-block's min for both of its halves, against the half sums). -1
-// zeroes a byte.
+// every 128-bit lane. quads: words 0-3 of lane L = scale 2L, words 4-7 =
+// scale 2L + 1 (Q4KInterleaved's scale words); mins: dword 4L + i = min
+// 2L + i / 2 (a sub-block's min for both of its halves, against the half
+// sums). -1 zeroes a byte.
 struct ScaleShuffles {
-  alignas(64) int8_t even[64], odd[64], mins[64];
+  alignas(64) int8_t quads[64], mins[64];
 };
 constexpr ScaleShuffles MakeScaleShuffles() {
   ScaleShuffles t{};
   for (int b = 0; b < 64; ++b) {
     const int lane = b / 16, at = b % 16;
-    t.even[b] = static_cast<int8_t>(at % 2 == 0 ? 2 * lane : -1);
-    t.odd[b] = static_cast<int8_t>(at % 2 == 0 ? 2 * lane + 1 : -1);
+    t.quads[b] = static_cast<int8_t>(at % 2 == 0 ? 2 * lane + at / 8 : -1);
     t.mins[b] = static_cast<int8_t>(at % 4 == 0 ? 8 + 2 * lane + at / 8 : -1);
   }
   return t;
@@ -199,16 +212,15 @@ constexpr ScaleShuffles kScaleShuffles = MakeScaleShuffles();
 // super-block, and each super-block's values stored in the order of its
 // weights' nibbles (see QuantizeActQ4KAvx2), so 64 bytes of qs split into
 // two vectors of 64 values with one shuffle, two ANDs and a shift, and every
-// vector's sub-block scales are one of two vectors of scale words per
-// super-block. The sums cannot overflow: |pair| <= 2 * 15 * 127, and over a
-// super-block |Σ| <= 256 * 15 * 127 * 63.
+// super-block's sub-block scales are one vector of scale words. The sums
+// cannot overflow: |sum of 8 products| <= 8 * 15 * 128 < 2^15, and over a
+// super-block |Σ| <= 256 * 15 * 128 * 63.
 struct Q4KInterleaved {
   template <int R>
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
                                 Acc<R>& acc) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
-    const __m512i even_ctl = _mm512_load_si512(kScaleShuffles.even);
-    const __m512i odd_ctl = _mm512_load_si512(kScaleShuffles.odd);
+    const __m512i quads_ctl = _mm512_load_si512(kScaleShuffles.quads);
     const __m512i mins_ctl = _mm512_load_si512(kScaleShuffles.mins);
     __m512 odd[R];
     for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
@@ -219,8 +231,7 @@ struct Q4KInterleaved {
       // took 20.2 GB/s on one Zen 4 core with the weights in L2, this 20.9
       // (gemv_bench BM_Gemv/Q4_K/.../hot:1, OMP_NUM_THREADS=1, 5 runs).
       const __m512i all = _mm512_broadcast_i32x4(KScalesMins(b + 4));
-      const __m512i s_even = _mm512_shuffle_epi8(all, even_ctl);
-      const __m512i s_odd = _mm512_shuffle_epi8(all, odd_ctl);
+      const __m512i sw = _mm512_shuffle_epi8(all, quads_ctl);
       const __m512 mins =
           _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_shuffle_epi8(all, mins_ctl)),
                         _mm512_set1_ps(Half(b + 2)));
@@ -229,15 +240,20 @@ struct Q4KInterleaved {
       SubtractOffsets<R>(mins, a, j, odd);
       const __m512i q0 = _mm512_loadu_si512(b + 16);
       const __m512i q1 = _mm512_loadu_si512(b + 80);
-      __m512i sum[R];
+      // Lane L of lo[p] / hi[p]: values 16p..16p+15 of sub-block 2L / 2L + 1
+      // (bytes 16p..16p+15 of the 4 chunks of 32), so the two p add up
+      // before the scales: |sum of 8 products| <= 8 * 15 * 128.
+      __m512i lo[2], hi[2];
       for (int p = 0; p < 2; ++p) {
-        // Bytes 16p..16p+15 of the 4 chunks of 32.
         const __m512i v = p == 0 ? _mm512_shuffle_i64x2(q0, q1, 0x88)
                                  : _mm512_shuffle_i64x2(q0, q1, 0xDD);
-        AddScaledPairs<R>(_mm512_and_si512(v, low4),
-                          _mm512_and_si512(_mm512_srli_epi16(v, 4), low4),
-                          s_even, s_odd, a, j * 32 + p * 128, p == 0, sum);
+        lo[p] = _mm512_and_si512(v, low4);
+        hi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
       }
+      const int64_t at = j * 32;
+      __m512i sum[R];
+      AddScaledQuads<R, 2>(lo, hi, {at, at + 128}, {at + 64, at + 192}, sw, a,
+                           true, sum);
       AddSuperBlock<R>(sum, d, a, j, acc);
     }
     for (int r = 0; r < R; ++r) acc.v[r] = _mm512_add_ps(acc.v[r], odd[r]);
@@ -287,25 +303,26 @@ struct Q6KFast {
 
 // Q6_K against activations with one scale per super-block
 // (QuantizeActSuperAvx2): the sub-block scales multiply integer sums
-// (`vpmaddubsw` pairs into `vpdpwssd` against each vector's scale words),
-// so a super-block costs one conversion and one FMA per row instead of a
-// conversion, a multiply and an FMA per 64 values. The -32 offsets stay one
-// FMA per super-block against the half sums. No overflow: |pair| <= 2 * 63
-// * 127, and per int32 lane 4 * 2 * 16002 * 128 < 2^31.
+// (AddScaledQuads), so a super-block costs one conversion and one FMA per
+// row instead of a conversion, a multiply and an FMA per 64 values. The -32
+// offsets stay one FMA per super-block against the half sums. No overflow:
+// |sum of 4 products| <= 4 * 63 * 128 < 2^15, and per int32 lane
+// 2 * 2 * 32256 * 128 < 2^31.
 struct Q6KSuper {
   template <int R>
   KVASIR_AVX512 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
                                 Acc<R>& acc) {
-    // Word t of a vector of 64 values sums values 2t, 2t + 1: scale t / 8
-    // of the vector's four, so 128-bit lane L takes scale word L (s01) or
-    // 4 + L (s23) of the half's eight: in-lane shuffles, where two vpermw
-    // per half took 24.5 GB/s on one Zen 4 core with the weights in L2,
-    // these 25.1 (gemv_bench BM_Gemv/Q6_K/.../hot:1, OMP_NUM_THREADS=1).
+    // 128-bit lane L of u01 / u23 holds the 16 values of scale L / 4 + L
+    // of the half's eight, so in the pack words 0-3 of lane L take scale
+    // word L and words 4-7 scale word 4 + L: an in-lane shuffle (two vpermw
+    // per half took 24.5 GB/s on one Zen 4 core with the weights in L2, the
+    // shuffles 25.1: gemv_bench BM_Gemv/Q6_K/.../hot:1, OMP_NUM_THREADS=1).
     const __m512i ctl01 = _mm512_set_epi64(
         0x0706070607060706, 0x0706070607060706, 0x0504050405040504,
         0x0504050405040504, 0x0302030203020302, 0x0302030203020302,
         0x0100010001000100, 0x0100010001000100);
-    const __m512i ctl23 = _mm512_add_epi8(ctl01, _mm512_set1_epi8(8));
+    const __m512i ctl = _mm512_mask_blend_epi64(
+        0xAA, ctl01, _mm512_add_epi8(ctl01, _mm512_set1_epi8(8)));
     __m512 odd[R];
     for (int r = 0; r < R; ++r) odd[r] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < k / 256; ++sb) {
@@ -327,9 +344,9 @@ struct Q6KSuper {
         Q6KValues(b, h, &u01, &u23);
         const __m512i words = h == 0 ? _mm512_shuffle_i32x4(sc16, sc16, 0x00)
                                      : _mm512_shuffle_i32x4(sc16, sc16, 0x55);
-        const __m512i s01 = _mm512_shuffle_epi8(words, ctl01);
-        const __m512i s23 = _mm512_shuffle_epi8(words, ctl23);
-        AddScaledPairs<R>(u01, u23, s01, s23, a, (j + 4 * h) * 32, h == 0, sum);
+        const int64_t at = (j + 4 * h) * 32;
+        AddScaledQuads<R, 1>({u01}, {u23}, {at}, {at + 64},
+                             _mm512_shuffle_epi8(words, ctl), a, h == 0, sum);
       }
       AddSuperBlock<R>(sum, d, a, j, acc);
     }
