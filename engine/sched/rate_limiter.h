@@ -1,6 +1,7 @@
 #ifndef KVASIR_ENGINE_SCHED_RATE_LIMITER_H_
 #define KVASIR_ENGINE_SCHED_RATE_LIMITER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -56,6 +57,9 @@ class RateLimiter {
   // Charges a starting request's prompt (after MayStart said yes).
   void TakePrompt(int32_t t, int32_t prompt_tokens, absl::Time now);
 
+  // Makes next_refill() at most `t`: a step left a token unused for a
+  // start that did not happen, so the next step should not wait.
+  void WakeBy(absl::Time t) { next_refill_ = std::min(next_refill_, t); }
   // Forgets the refusals of the previous step.
   void StartStep() { next_refill_ = absl::InfiniteFuture(); }
   // The earliest time a tenant refused since StartStep gets what it was

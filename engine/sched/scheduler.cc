@@ -164,6 +164,16 @@ const StepPlan& Scheduler::Schedule() {
   // As vLLM: a step that had to preempt is short of memory; starting more
   // requests now would only thrash.
   if (plan_.preempted.empty()) ScheduleWaiting(now);
+  // A waiting request a running stream left its tenant's token to but that
+  // did not start (memory, the step's budget, its prompt rate) goes behind
+  // that stream: the next token is the stream's, so neither starves the
+  // other. The token is still there: the next step comes at once.
+  for (Sequence* w : yielded_to_) {
+    if (w->status != SeqStatus::kWaiting) continue;
+    w->turn = next_arrival_++;
+    rate_.WakeBy(now);
+  }
+  yielded_to_.clear();
   for (const ScheduledSeq& e : plan_.scheduled) e.seq->plan_index = -1;
   return plan_;
 }
@@ -214,6 +224,10 @@ void Scheduler::ScheduleRunning(absl::Time now) {
     // has the sequence sit this step out (it slows down, never fails) and
     // leave its slot to others (ScheduleWaiting).
     const bool logits = s->num_computed() + n == s->num_tokens();
+    if (logits && YieldsToWaiting(*s, now)) {
+      ++rate_idle_;
+      continue;
+    }
     if (logits && !rate_.TakeGenerated(s->tenant_index, now)) {
       ++rate_idle_;
       continue;
@@ -225,6 +239,28 @@ void Scheduler::ScheduleRunning(absl::Time now) {
     }
     AddToPlan(s, n);
   }
+}
+
+bool Scheduler::YieldsToWaiting(const Sequence& s, absl::Time now) {
+  const int32_t t = s.tenant_index;
+  const Tenant& tenant = tenants_[t];
+  const std::optional<TokenBucket>& bucket = rate_.generated(t);
+  if (!bucket.has_value() || tenant.waiting.empty()) return false;
+  Sequence* w = *tenant.waiting.begin();
+  // (Has(2) would say yes to a full bucket of burst 1: bigger asks wait
+  // for a full bucket.)
+  if (w->turn > s.turn || !bucket->Has(1, now) || bucket->Level(now) >= 2) {
+    return false;
+  }
+  if (tenant.info.max_concurrent > 0 &&
+      tenant.info.stats.running >= tenant.info.max_concurrent) {
+    return false;
+  }
+  if (std::find(yielded_to_.begin(), yielded_to_.end(), w) ==
+      yielded_to_.end()) {
+    yielded_to_.push_back(w);
+  }
+  return true;
 }
 
 bool Scheduler::AllocateOrPreempt(Sequence* seq, int32_t n) {
@@ -302,8 +338,12 @@ bool Scheduler::TryStart(int32_t t, absl::Time now) {
   }
   StartRunning(tenant, s, *std::move(kvseq), n, now);
   rate_.TakePrompt(t, prompt_charge, now);
-  // MayStart saw a generated token there, so this take succeeds.
-  if (plan_.scheduled.back().compute_logits) rate_.TakeGenerated(t, now);
+  // MayStart saw a generated token there, so this take succeeds; the
+  // tenant's next token goes to its other streams first.
+  if (plan_.scheduled.back().compute_logits) {
+    rate_.TakeGenerated(t, now);
+    if (rate_.limited(t)) s->turn = next_arrival_++;
+  }
   return true;
 }
 

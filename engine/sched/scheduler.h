@@ -199,6 +199,12 @@ class Scheduler {
 
   void ExpireDeadlines(absl::Time now);
   void ScheduleRunning(absl::Time now);
+  // Whether running stream `s`, about to take its tenant's last generated
+  // token, leaves it to the tenant's waiting head instead: the head's turn
+  // came first (a rate-limited tenant's tokens go round its streams and its
+  // next request alike) and the tenant may start one more. Records the head
+  // in yielded_to_.
+  bool YieldsToWaiting(const Sequence& s, absl::Time now);
   void ScheduleWaiting(absl::Time now);
   // Grows `seq`'s blocks for n more tokens, preempting victims as needed.
   // False when it could not (the sequence is then preempted or finished).
@@ -249,6 +255,7 @@ class Scheduler {
   // Step scratch, reused (no allocation per step).
   std::vector<Sequence*> order_;
   std::vector<uint8_t> blocked_;
+  std::vector<Sequence*> yielded_to_;  // YieldsToWaiting's heads this step
   int32_t rate_idle_ = 0;       // running sequences sitting this step out for
                                 // their tenant's rate (step 2, read by step 3)
   kvcache::PrefixMatch match_;  // of the request TryStart looks at (step 2,

@@ -119,9 +119,54 @@ TEST(SchedulerRateTest, OnlyLimitedWorkLeavesThePlanEmptyUntilTheRefill) {
   h.clock().Advance(absl::Milliseconds(249));
   EXPECT_EQ(h.Step(), "-");
   h.clock().Advance(absl::Milliseconds(1));
-  // Running decodes go before starts.
-  EXPECT_EQ(h.Step(), "a+1");
+  // The tenant's tokens go round its streams and its waiting request: b
+  // waited since before a's first token, so the refill starts b.
+  EXPECT_EQ(h.Step(), "b+3");
   EXPECT_EQ(h.Step(), "-");
+  h.clock().Advance(absl::Milliseconds(250));
+  EXPECT_EQ(h.Step(), "a+1");
+  h.clock().Advance(absl::Milliseconds(250));
+  EXPECT_EQ(h.Step(), "b+1");
+}
+
+TEST(SchedulerRateTest, AWaitingRequestGetsItsTurnBeforeARunningStream) {
+  // 4 tokens/s, burst 1: a long stream running alone took every refill,
+  // and the tenant's next request waited for the stream's end. Now the
+  // request takes its turn: the stream's token next, then the request's.
+  SchedHarness h(Opts(64, 16, 8), {Limited("t", 64, 4, 1)});
+  ASSERT_OK(h.Submit("long", "t", 1, 30));
+  EXPECT_EQ(h.Step(), "long+1");
+  for (int i = 0; i < 3; ++i) {
+    h.clock().Advance(absl::Milliseconds(250));
+    EXPECT_EQ(h.Step(), "long+1");
+  }
+  ASSERT_OK(h.Submit("short", "t", 1, 1));
+  h.clock().Advance(absl::Milliseconds(250));
+  EXPECT_EQ(h.Step(), "long+1");
+  h.clock().Advance(absl::Milliseconds(250));
+  EXPECT_EQ(h.Step(), "short+1");
+  EXPECT_EQ(h.State(), "long:D5 short:F-length");
+  h.clock().Advance(absl::Milliseconds(250));
+  EXPECT_EQ(h.Step(), "long+1");
+}
+
+TEST(SchedulerRateTest, AWaitingRequestThatCannotStartDoesNotStallTheStream) {
+  // The tenant's limit holds one sequence: the waiting request cannot start
+  // while the stream runs, so the token it was left goes back to the
+  // stream at once (the next step is not put off) and the stream goes on.
+  SchedHarness h(Opts(64, 16, 8), {Limited("t", 1, 4, 1)});
+  ASSERT_OK(h.Submit("a", "t", 1, 3));
+  EXPECT_EQ(h.Step(), "a+1");
+  ASSERT_OK(h.Submit("b", "t", 1, 3));
+  h.clock().Advance(absl::Milliseconds(250));
+  EXPECT_EQ(h.Step(), "a+1");  // a's turn came before b's
+  h.clock().Advance(absl::Milliseconds(250));
+  EXPECT_EQ(h.Step(), "-");  // a leaves the token to b, which cannot start
+  EXPECT_EQ(h.sched().NextWakeTime(), h.clock().Now());
+  EXPECT_EQ(h.Step(), "a+1");  // b went behind a; a's last token
+  EXPECT_EQ(h.State(), "a:F-length b:W");
+  h.clock().Advance(absl::Milliseconds(250));
+  EXPECT_EQ(h.Step(), "b+1");
 }
 
 TEST(SchedulerRateTest, ALimitedTenantsTokensGoRoundItsStreams) {
