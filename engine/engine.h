@@ -315,14 +315,16 @@ class Engine {
       Request request, std::shared_ptr<RequestSink> sink) = 0;
 
   // Thread-safe. Finishes the request with kCancelled at the next step and
-  // frees its blocks; unknown or finished ids are ignored. Only callers
-  // cancel: the engine's own terminations have reasons of their own.
+  // frees its blocks (kDeadline when its deadline has passed by then: a
+  // gRPC call is cancelled when its deadline passes); unknown or finished
+  // ids are ignored. Only callers cancel: the engine's own terminations
+  // have reasons of their own.
   virtual void Cancel(RequestId id) = 0;
 
   // Thread-safe. Validates and applies the new tenant set between steps.
   // Removed tenants' queued requests finish with kTenantRemoved; running
-  // ones continue until they need a block they can no longer get. A tenant
-  // above its new limit gets no new blocks and is preempted first.
+  // ones go on to their end within the tenant's old limit. A tenant above
+  // its new limit gets no new blocks and is preempted first.
   virtual absl::Status UpdateTenants(std::vector<TenantConfig> tenants) = 0;
 
   // Thread-safe snapshot (taken at the end of the last step).

@@ -302,10 +302,17 @@ void EngineImpl::ApplyInbox() {
     requests_.emplace(raw->id, std::move(r));
   }
   local_submits_.clear();
+  const absl::Time now = clock_->Now();
   for (RequestId id : local_cancels_) {
     auto it = requests_.find(id);
     if (it != requests_.end()) {
-      FinishRequest(it->second.get(), FinishReason::kCancelled,
+      // A cancel at or after the request's own deadline (gRPC cancels a
+      // call whose deadline passed) is that deadline: the same event ends
+      // `deadline` whether the cancel or the step's expiry comes first.
+      EngineRequest* r = it->second.get();
+      FinishRequest(r,
+                    r->deadline <= now ? FinishReason::kDeadline
+                                       : FinishReason::kCancelled,
                     absl::OkStatus());
     }
   }

@@ -210,10 +210,12 @@ std::optional<TenantRuleError> TenantBudgets::Check(
 
 absl::Status TenantBudgets::Set(std::vector<TenantBudget> budgets) {
   RETURN_IF_ERROR(Validate(options_, budgets));
+  // A tenant left out is removed: no floor, no new sequences, but its
+  // running ones go on to their end within the limit it had.
   for (Tenant& t : tenants_) {
     t.configured = false;
-    t.reserved_bytes = t.limit_bytes = 0;
-    t.reserved_blocks = t.limit_blocks = 0;
+    t.reserved_bytes = 0;
+    t.reserved_blocks = 0;
     t.prefix_caching = false;
     t.cache_share_blocks = 0;
   }

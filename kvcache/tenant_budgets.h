@@ -144,8 +144,9 @@ absl::string_view AllocStatusName(AllocStatus status);  // "ok", ...
 // Tenant ids are small integers, stable for the life of the object: a name
 // keeps its id when budgets are replaced, removed, or added back. A tenant
 // removed while it still holds blocks stays (configured = false, floor 0,
-// limit 0: over its limit, so it gets nothing new) until its usage drops to
-// zero; if it is configured again it takes up its old id and usage.
+// the limit it had: its running sequences go on to their end, within that
+// limit and the others' floors) until its usage drops to zero; if it is
+// configured again it takes up its old id and usage.
 //
 // Not thread-safe. O(1) per accounting call; Set is O(tenants).
 class TenantBudgets {
@@ -158,6 +159,7 @@ class TenantBudgets {
   struct Tenant {
     std::string name;
     bool configured = false;  // false: removed, kept while used_blocks > 0
+                              // (with the limit it had, floor 0)
     int64_t reserved_bytes = 0;
     int64_t limit_bytes = 0;
     int64_t reserved_blocks = 0;  // min(ceil(reserved / block), limit_blocks)

@@ -98,7 +98,8 @@ absl::Status Scheduler::SetTenants(std::vector<TenantConfig> tenants,
         {c.name, c.max_queued, max_tokens, kv_->GetTenant(*kv_id).limit_bytes});
   }
   // Removed tenants: their waiting requests are cancelled now; running ones
-  // go on with the blocks they hold.
+  // go on to their end within the tenant's old limit (kvcache keeps it),
+  // unless memory runs short and they are preempted (then they end).
   for (Tenant& t : tenants_) {
     if (t.info.configured) continue;
     while (!t.waiting.empty()) {
@@ -466,20 +467,21 @@ void Scheduler::Preempt(Sequence* seq) {
   RemoveFromPlan(seq);
   RemoveRunning(seq);
   seq->kv.Free();
-  seq->status = SeqStatus::kWaiting;
-  ++seq->preemptions;
-  ++total_preemptions_;
   Tenant& tenant = tenants_[seq->tenant_index];
-  ++tenant.info.stats.preemptions;
-  plan_.preempted.push_back(seq);
   if (!tenant.info.configured) {
-    // Its tenant was removed: it cannot get blocks again.
+    // Its tenant was removed: it cannot start again, so it ends here (a
+    // removal, not a preemption it would come back from).
     seq->status = SeqStatus::kFinished;
     plan_.finished.push_back(
         {seq, FinishReason::kTenantRemoved, absl::OkStatus()});
     UpdateActive(seq->tenant_index);
     return;
   }
+  seq->status = SeqStatus::kWaiting;
+  ++seq->preemptions;
+  ++total_preemptions_;
+  ++tenant.info.stats.preemptions;
+  plan_.preempted.push_back(seq);
   // Back in line with its original arrival: ahead of later requests.
   tenant.waiting.insert(seq);
   ++num_waiting_;

@@ -128,10 +128,11 @@ class Scheduler {
   // Replaces the tenant set, all or nothing (InvalidArgument naming the
   // tenant and the field; nothing changes then). KV budgets change at once
   // (a tenant above its new limit gets no new blocks and is preempted
-  // first). Waiting requests of removed tenants finish with kCancelled and
-  // are appended to *cancelled; running ones continue (but get no new
-  // blocks: when they need one, or when another tenant's request is short
-  // of pool blocks, they are preempted, then cancelled).
+  // first). Waiting requests of removed tenants finish with
+  // kTenantRemoved and are appended to *cancelled; running ones go on to
+  // their end within the limit their tenant had (and the others' floors;
+  // when memory runs short and one is picked as a victim, it finishes with
+  // kTenantRemoved instead of waiting: a removed tenant starts nothing).
   absl::Status SetTenants(std::vector<TenantConfig> tenants,
                           std::vector<FinishedSeq>* cancelled);
 

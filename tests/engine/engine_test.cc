@@ -160,6 +160,25 @@ TEST_F(EngineTest, DeadlinePassingWhileRunning) {
   EXPECT_EQ(sink->info().total_time, absl::Seconds(2));
 }
 
+TEST_F(EngineTest, ACancelAfterTheDeadlineIsTheDeadline) {
+  // gRPC cancels a call when its deadline passes, and the engine may see
+  // that cancel before its own expiry: the request still ends `deadline`
+  // (a cancel before the deadline: CancelFinishesAtTheNextStepAndFreesBlocks).
+  Start();
+  runner_->Pause();
+  Request r = Req("late", 100);
+  r.deadline = clock_.Now() + absl::Seconds(1);
+  auto sink = std::make_shared<RecordingSink>();
+  auto id = engine_->Submit(r, sink);
+  ASSERT_OK(id);
+  runner_->WaitForStepsStarted(1);
+  clock_.Advance(absl::Seconds(2));
+  engine_->Cancel(*id);
+  runner_->Resume();
+  ASSERT_TRUE(sink->WaitForFinish());
+  EXPECT_EQ(sink->info().reason, FinishReason::kDeadline);
+}
+
 TEST_F(EngineTest, AlreadyExpiredRequestNeverRuns) {
   Start();
   Request r = Req("late", 5);

@@ -344,7 +344,8 @@ TEST(KvCacheManagerTest, RemovedTenantKeepsCountingUntilFreed) {
   ASSERT_OK_AND_ASSIGN(TenantKvStats gone, TenantByName(*m, "a"));
   EXPECT_FALSE(gone.configured);
   EXPECT_EQ(gone.used_blocks, 3);
-  EXPECT_TRUE(gone.over_limit());
+  EXPECT_EQ(gone.reserved_blocks, 0);
+  EXPECT_EQ(gone.limit_blocks, 10);
   EXPECT_EQ(m->Stats().used_blocks, 3);
   // The name keeps its id, and FindTenant no longer maps it.
   EXPECT_FALSE(m->FindTenant("a").has_value());
@@ -352,6 +353,9 @@ TEST(KvCacheManagerTest, RemovedTenantKeepsCountingUntilFreed) {
   // B can take only what A does not hold.
   ASSERT_OK_AND_ASSIGN(KvSequence b, NewSequenceFor(*m, "b"));
   EXPECT_EQ(TryAllocate(*m, b, 14 * 4), AllocStatus::kPoolExhausted);
+  // A's running sequence goes on to its end within A's old limit.
+  EXPECT_EQ(TryAllocate(*m, a, 4), AllocStatus::kOk);
+  EXPECT_EQ(TenantByName(*m, "a")->used_blocks, 4);
 
   a.Free();
   EXPECT_THAT(TenantByName(*m, "a"),

@@ -153,7 +153,8 @@ class PropertyHarness {
 
   void ApplyRefBudgets(const std::vector<TenantBudget>& budgets) {
     auto valid = RefValidate(budgets);
-    for (auto& [name, t] : ref_tenants_) t = RefTenant{};
+    // A removed tenant keeps the limit it had (its sequences go on).
+    for (auto& [name, t] : ref_tenants_) t = RefTenant{.limit = t.limit};
     for (auto& [name, t] : *valid) ref_tenants_[name] = t;
     // Cached blocks of tenants now without caching are dropped.
     for (int32_t b = 0; b < kBlocks; ++b) {

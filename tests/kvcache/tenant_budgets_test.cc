@@ -146,9 +146,12 @@ TEST(TenantBudgetsTest, RemovedTenantKeepsItsIdAndUsage) {
   const TenantBudgets::Tenant& gone = b->tenant(a);
   EXPECT_FALSE(gone.configured);
   EXPECT_EQ(gone.used_blocks, 3);
-  EXPECT_EQ(gone.limit_blocks, 0);
-  EXPECT_TRUE(gone.over_limit());
-  EXPECT_EQ(b->CanTake(a, 1, 10), AllocStatus::kTenantLimit);
+  // Its running sequences go on within the limit it had; its floor is gone.
+  EXPECT_EQ(gone.limit_blocks, 5);
+  EXPECT_EQ(gone.reserved_blocks, 0);
+  EXPECT_FALSE(gone.over_limit());
+  EXPECT_EQ(b->CanTake(a, 2, 10), AllocStatus::kOk);
+  EXPECT_EQ(b->CanTake(a, 3, 10), AllocStatus::kTenantLimit);
   EXPECT_EQ(b->unused_floors(), 0);
 
   ASSERT_TRUE(b->Set({{"b", 0, 5000, true}, {"a", 1000, 4000, true}}).ok());

@@ -332,8 +332,6 @@ TEST(SchedulerTest, PreemptedRequestsGetBackInLineWhateverTheQueueLimit) {
 TEST(SchedulerTest, RemovedTenantsQueuedRequestsAreCancelled) {
   SchedHarness h(Opts(64, 64, 1),
                  {BlocksTenant("A", 0, 32), BlocksTenant("B", 0, 32)});
-  // b1's 2 prompt + 2 more tokens fit in its first block: it never needs
-  // a new one (it would not get it: a removed tenant has no budget).
   ASSERT_OK(h.Submit("b1", "B", 2, 3));
   ASSERT_OK(h.Submit("b2", "B", 2, 3));
   EXPECT_EQ(h.Step(), "b1+2");
@@ -350,6 +348,23 @@ TEST(SchedulerTest, RemovedTenantsQueuedRequestsAreCancelled) {
   EXPECT_EQ(h.Step(), "b1+1");
   EXPECT_EQ(h.reason("b1"), FinishReason::kLength);
   h.sched().Finish(const_cast<Sequence*>(&h.seq("b2")));
+  h.ExpectAllBlocksFree();
+}
+
+TEST(SchedulerTest, RemovedTenantsRunningRequestGoesOnToItsEnd) {
+  // 4 tokens a block: b1 (2 prompt + 9 generated tokens) needs its second
+  // and third blocks after B is removed, and gets them within B's old
+  // limit. Nothing counts as a preemption.
+  SchedHarness h(Opts(64, 64, 4),
+                 {BlocksTenant("A", 0, 32), BlocksTenant("B", 0, 32)});
+  ASSERT_OK(h.Submit("b1", "B", 2, 10));
+  EXPECT_EQ(h.Step(), "b1+2");
+  std::vector<FinishedSeq> cancelled;
+  ASSERT_OK(h.sched().SetTenants({BlocksTenant("A", 0, 32)}, &cancelled));
+  EXPECT_TRUE(cancelled.empty());
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(h.Step(), "b1+1") << i;
+  EXPECT_EQ(h.reason("b1"), FinishReason::kLength);
+  EXPECT_EQ(h.sched().total_preemptions(), 0);
   h.ExpectAllBlocksFree();
 }
 
