@@ -45,6 +45,21 @@ bool Matches(int fd, bool peer, const std::string& host, int port) {
   return HostPort(addr, len, &h, &p) && p == port && h == host;
 }
 
+// Whether socket `fd` is a connection that lost its peer: not a listener,
+// and getpeername says it is not connected (a reset connection).
+bool LostPeer(int fd) {
+  int listening = 0;
+  socklen_t optlen = sizeof(listening);
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) != 0 ||
+      listening != 0) {
+    return false;
+  }
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  return getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 &&
+         errno == ENOTCONN;
+}
+
 }  // namespace
 
 absl::StatusOr<PeerSocket> PeerSocket::Find(const httplib::Request& req) {
@@ -54,18 +69,24 @@ absl::StatusOr<PeerSocket> PeerSocket::Find(const httplib::Request& req) {
         absl::StrCat("cannot list /proc/self/fd: errno ", errno));
   }
   int found = -1;
+  bool lost = false;
   while (const dirent* e = readdir(dir)) {
     int fd = -1;
     if (!absl::SimpleAtoi(e->d_name, &fd) || fd == dirfd(dir)) continue;
     struct stat st {};
     if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
-    if (Matches(fd, false, req.local_addr, req.local_port) &&
-        Matches(fd, true, req.remote_addr, req.remote_port)) {
+    if (!Matches(fd, false, req.local_addr, req.local_port)) continue;
+    if (Matches(fd, true, req.remote_addr, req.remote_port)) {
       found = fd;
       break;
     }
+    lost = lost || LostPeer(fd);
   }
   closedir(dir);
+  // httplib keeps the request's socket open while the handler runs, so
+  // when none of this port's connections has the request's peer, the
+  // request's is one that lost its peer: reset before this lookup.
+  if (found < 0 && lost) return PeerSocket(-1);
   if (found < 0) {
     return absl::NotFoundError(
         absl::StrCat("no socket from ", req.remote_addr, ":", req.remote_port,
@@ -75,6 +96,7 @@ absl::StatusOr<PeerSocket> PeerSocket::Find(const httplib::Request& req) {
 }
 
 bool PeerSocket::PeerClosed() const {
+  if (fd_ < 0) return true;
   pollfd p{.fd = fd_, .events = POLLIN | POLLRDHUP, .revents = 0};
   if (poll(&p, 1, 0) <= 0) return false;
   if ((p.revents & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL)) != 0) {

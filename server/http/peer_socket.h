@@ -19,9 +19,12 @@ namespace kvasir::server {
 class PeerSocket {
  public:
   // The socket whose local and peer addresses are req's (local_addr,
-  // local_port, remote_addr, remote_port). NotFound when there is none
-  // (the handler then cannot watch its client). Costs a scan of
-  // /proc/self/fd: a few syscalls per open descriptor.
+  // local_port, remote_addr, remote_port); when none is but a socket of
+  // the same local address has lost its peer (getpeername: not connected,
+  // as after a reset), the request's connection is that one, and
+  // PeerClosed() is true. NotFound otherwise (the handler then cannot watch
+  // its client). Costs a scan of /proc/self/fd: a few syscalls per open
+  // descriptor.
   static absl::StatusOr<PeerSocket> Find(const httplib::Request& req);
 
   // Whether the peer closed or reset the connection: a pending end of
@@ -31,7 +34,7 @@ class PeerSocket {
 
  private:
   explicit PeerSocket(int fd) : fd_(fd) {}
-  int fd_;
+  int fd_;  // -1: the connection was reset before Find looked
 };
 
 }  // namespace kvasir::server

@@ -338,6 +338,28 @@ TEST_F(HttpApiTest, ClientGoneDuringAUnaryRequestCancelsIt) {
   EXPECT_EQ(after.status, 200) << after.body;
 }
 
+// A client that resets its connection (RST, not FIN) before the handler
+// first looks for its socket: getpeername fails on a reset socket, so the
+// lookup finds the connection by its lost peer, and the request is
+// cancelled as for a close (it ran to its end, billed OK).
+TEST_F(HttpApiTest, ClientResetEarlyInAUnaryRequestCancelsIt) {
+  Start();
+  const std::string body = Completion("Once upon a time", kLong);
+  const int fd = SendRaw(port_, RawPost(body, body.size()));
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WaitUntil([&] { return Tenant("alpha").running() == 1; }));
+  const linger reset{.l_onoff = 1, .l_linger = 0};
+  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+  close(fd);
+  ASSERT_TRUE(WaitUntil([&] { return Idle("alpha"); }))
+      << server_->Stats()->DebugString();
+  EXPECT_LT(Tenant("alpha").generated_tokens(), kLong);
+  EXPECT_TRUE(WaitUntil([&] {
+    return server_->process().ReadLog().find(
+               "the client went away before the response") != std::string::npos;
+  })) << server_->process().ReadLog();
+}
+
 // Two Content-Length headers that disagree frame the body two ways (a
 // proxy in front may pick the other): 400 naming the header.
 TEST_F(HttpApiTest, ConflictingContentLengthsAre400) {
