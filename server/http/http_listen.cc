@@ -1,5 +1,7 @@
 #include "server/http/http_listen.h"
 
+#include <sys/socket.h>
+
 #include <chrono>
 
 #include "absl/status/status.h"
@@ -12,6 +14,16 @@ absl::StatusOr<int> BindAndServe(httplib::Server& http, const std::string& host,
                                  int port, absl::string_view field,
                                  absl::string_view address,
                                  std::thread* thread) {
+  // httplib's default options set SO_REUSEPORT: a second server on the
+  // same port would start and take half the connections. SO_REUSEADDR
+  // alone (a restart does not wait out TIME_WAIT) makes it an error, as
+  // for the gRPC port.
+  int listener = -1;
+  http.set_socket_options([&listener](int fd) {
+    const int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listener = fd;
+  });
   if (port == 0) {
     port = http.bind_to_any_port(host);
   } else if (!http.bind_to_port(host, port)) {
@@ -23,6 +35,9 @@ absl::StatusOr<int> BindAndServe(httplib::Server& http, const std::string& host,
                      "' (address in use, or not an address of this "
                      "machine?)"));
   }
+  // httplib 0.11 listens with a backlog of 5: a burst of connections
+  // beyond it waits out a SYN retry (1 s). Listening again raises it.
+  if (listener >= 0) listen(listener, SOMAXCONN);
   *thread = std::thread([&http] { http.listen_after_bind(); });
   // stop() only takes effect once the loop runs; wait for it.
   const auto give_up =

@@ -212,6 +212,24 @@ TEST_F(HealthTest, ABusyPortIsAnErrorNotShared) {
   EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
 }
 
+// httplib's listeners set SO_REUSEPORT by default: a second server on the
+// metrics (or HTTP API) port started and split the scrapes. Refused now.
+TEST_F(HealthTest, ABusyMetricsPortIsAnErrorNotShared) {
+  StartServer();
+  const std::string busy =
+      absl::StrCat("127.0.0.1:", server_->server().metrics_port());
+  TestServer::Options second;
+  second.yaml = ReplaceOnce(TestConfigYaml(), "metrics_listen: \"127.0.0.1:0\"",
+                            "metrics_listen: \"" + busy + "\"");
+  absl::StatusOr<std::unique_ptr<TestServer>> other = TestServer::Start(second);
+  ASSERT_FALSE(other.ok());
+  EXPECT_THAT(
+      other.status().message(),
+      HasSubstr("server.metrics_listen: cannot listen on '" + busy + "'"));
+  EXPECT_THAT(HttpGet(server_->server().metrics_port(), "/metrics"),
+              HasSubstr("200 OK"));
+}
+
 TEST_F(HealthTest, MetricsEndpointServesTheFamilies) {
   StartServer();
   auto gen = server_->Generation();
