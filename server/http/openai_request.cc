@@ -386,8 +386,29 @@ absl::StatusOr<std::vector<ChatMessageIn>> ChatMessages(const json& body) {
 }  // namespace
 
 absl::StatusOr<json> ParseJsonBody(absl::string_view body) {
-  json j = json::parse(body.begin(), body.end(), nullptr,
-                       /*allow_exceptions=*/false);
+  // The body cap bounds the bytes, not the tree: 4 MiB of "[[[[..." is two
+  // million nested arrays, ~150 MB as a json, and each level a recursion
+  // in its destructor. Parsing stops at the first level past the limit.
+  struct TooDeep {};
+  json j;
+  try {
+    j = json::parse(
+        body.begin(), body.end(),
+        [](int depth, json::parse_event_t event, json&) {
+          if (depth >= kMaxJsonDepth &&
+              (event == json::parse_event_t::object_start ||
+               event == json::parse_event_t::array_start)) {
+            throw TooDeep{};
+          }
+          return true;
+        },
+        /*allow_exceptions=*/false);
+  } catch (const TooDeep&) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request body nests JSON arrays and objects more "
+                     "than ",
+                     kMaxJsonDepth, " levels deep"));
+  }
   if (j.is_discarded()) {
     return absl::InvalidArgumentError(
         "the request body is not valid JSON (send a JSON object with "

@@ -63,7 +63,9 @@ struct OpenAiModelInfo {
   const engine::RequestLimits* limits = nullptr;
 };
 
-// The body as JSON: InvalidArgument (no field) when it is not a JSON object.
+// The body as JSON: InvalidArgument (no field) when it is not a JSON
+// object, or nests arrays and objects kMaxJsonDepth levels or deeper.
+inline constexpr int kMaxJsonDepth = 64;
 absl::StatusOr<nlohmann::json> ParseJsonBody(absl::string_view body);
 
 // POST /v1/completions. `prompt` is a string (encoded with the

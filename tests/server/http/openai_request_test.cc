@@ -15,6 +15,7 @@ namespace kvasir::server {
 namespace {
 
 using ::kvasir::testing::AsciiTokenizer;
+using ::kvasir::testing::IsOk;
 using ::kvasir::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
@@ -178,6 +179,19 @@ TEST_F(OpenAiRequestTest, BodyModelAndContext) {
                                           HasSubstr("not valid JSON")));
   EXPECT_THAT(Error("[1]"), StatusIs(absl::StatusCode::kInvalidArgument,
                                      HasSubstr("must be a JSON object")));
+  // Nesting is bounded (a 4 MiB body of "[" took ~150 MB to parse); an
+  // ignored field at the limit's depth is still parsed.
+  auto nested = [](int levels) {
+    return absl::StrCat(R"({"prompt": "a", "x": )", std::string(levels, '['),
+                        std::string(levels, ']'), "}");
+  };
+  EXPECT_THAT(Error(nested(2000000)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("more than 64 levels deep")));
+  EXPECT_THAT(Error(nested(kMaxJsonDepth)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("more than 64 levels deep")));
+  EXPECT_THAT(ParseJsonBody(nested(kMaxJsonDepth - 1)), IsOk());
   EXPECT_THAT(Error(R"({"prompt": "a", "model": "other"})"),
               StatusIs(absl::StatusCode::kNotFound,
                        AllOf(HasSubstr("'other' is not served here"),
