@@ -64,6 +64,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options,
   hooks.request_log = s->request_log_.get();
   hooks.metrics = s->metrics_.get();
   hooks.reconfigure_logging = s->options_.reconfigure_logging;
+  hooks.set_metrics_key = [self](const std::string& hex) {
+    // Validated by the reload: 64 hex digits or empty.
+    if (absl::Status st = self->SetScrapeToken(hex); !st.ok()) {
+      spdlog::error("{}", st.message());
+    }
+  };
   s->reloader_ = std::make_unique<ConfigReloader>(
       std::move(config), s->options_.overrides, std::move(hooks));
   ConfigReloader* reloader = s->reloader_.get();
@@ -113,18 +119,11 @@ absl::Status Server::Start() {
                      OpenAiHttpServer::Start(std::move(http), env_.get()));
   }
   if (!config.server.metrics_listen.empty()) {
-    std::optional<Sha256Digest> token;
-    if (!config.server.metrics_api_key_sha256.empty()) {
-      token.emplace();
-      if (!HexToDigest(config.server.metrics_api_key_sha256, &*token)) {
-        return absl::InvalidArgumentError(
-            "server.metrics_api_key_sha256: not 64 hex digits");
-      }
-    }
+    RETURN_IF_ERROR(SetScrapeToken(config.server.metrics_api_key_sha256));
     ASSIGN_OR_RETURN(metrics_http_,
                      MetricsHttpServer::Start(
                          config.server.metrics_listen,
-                         [this] { return RenderMetrics(); }, token));
+                         [this] { return RenderMetrics(); }, &scrape_token_));
   }
   if (!config.source.empty() &&
       options_.config_poll_interval > absl::ZeroDuration()) {
@@ -231,6 +230,20 @@ int Server::http_port() const {
 }
 
 ServerConfig Server::config() const { return reloader_->current(); }
+
+absl::Status Server::SetScrapeToken(const std::string& hex) {
+  if (hex.empty()) {
+    scrape_token_.Set(std::nullopt);
+    return absl::OkStatus();
+  }
+  Sha256Digest digest;
+  if (!HexToDigest(hex, &digest)) {
+    return absl::InvalidArgumentError(
+        "server.metrics_api_key_sha256: not 64 hex digits");
+  }
+  scrape_token_.Set(digest);
+  return absl::OkStatus();
+}
 
 std::string Server::RenderMetrics() const {
   engine::Engine* engine = env_->engine();

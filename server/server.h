@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "engine/engine.h"
 #include "server/config/config.h"
+#include "server/http/metrics_http.h"
 #include "server/service_env.h"
 
 namespace grpc {
@@ -39,7 +40,6 @@ class AdminService;
 class ConfigFileWatcher;
 class ConfigReloader;
 class GenerationService;
-class MetricsHttpServer;
 class OpenAiHttpServer;
 
 class Server {
@@ -105,6 +105,8 @@ class Server {
   Server(Options options, ServerConfig config);
   void UpdateHealth() ABSL_LOCKS_EXCLUDED(health_mu_);
   std::string RenderMetrics() const;
+  // scrape_token_ from server.metrics_api_key_sha256 (empty: none).
+  absl::Status SetScrapeToken(const std::string& hex);
 
   const Options options_;
   const ServerConfig initial_config_;
@@ -116,6 +118,7 @@ class Server {
   std::unique_ptr<ConfigReloader> reloader_;
   std::unique_ptr<GenerationService> generation_;
   std::unique_ptr<AdminService> admin_;
+  ScrapeToken scrape_token_;  // read by metrics_http_, set by reloads
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   std::unique_ptr<OpenAiHttpServer> openai_http_;
   std::unique_ptr<ConfigFileWatcher> watcher_;

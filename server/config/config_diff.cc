@@ -101,10 +101,11 @@ ConfigChanges DiffConfigs(const ServerConfig& before,
             after.server.metrics_listen);
   if (before.server.metrics_api_key_sha256 !=
       after.server.metrics_api_key_sha256) {
-    out.restart.push_back(absl::StrCat(
-        "server.metrics_api_key_sha256: ",
-        Hash(before.server.metrics_api_key_sha256), " -> ",
-        Hash(after.server.metrics_api_key_sha256), " (needs a restart)"));
+    out.live.push_back(absl::StrCat("server.metrics_api_key_sha256: ",
+                                    Hash(before.server.metrics_api_key_sha256),
+                                    " -> ",
+                                    Hash(after.server.metrics_api_key_sha256)));
+    out.metrics_key_changed = true;
   }
   if (before.server.admin_api_key_sha256 != after.server.admin_api_key_sha256) {
     out.live.push_back(absl::StrCat("server.admin_api_key_sha256: ",
@@ -181,7 +182,6 @@ ServerConfig MergeLiveChanges(const ServerConfig& running,
   ServerConfig merged = loaded;
   merged.server.listen = running.server.listen;
   merged.server.metrics_listen = running.server.metrics_listen;
-  merged.server.metrics_api_key_sha256 = running.server.metrics_api_key_sha256;
   merged.model = running.model;
   merged.model_defaulted = running.model_defaulted;
   merged.kv_cache = running.kv_cache;

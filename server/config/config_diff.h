@@ -24,6 +24,7 @@ struct ConfigChanges {
   bool tenants_changed = false;  // the engine needs UpdateTenants
   bool auth_changed = false;     // tenant key hashes or the admin key
   bool logging_changed = false;
+  bool metrics_key_changed = false;  // server.metrics_api_key_sha256
 
   bool empty() const { return live.empty() && restart.empty(); }
 };

@@ -83,6 +83,9 @@ absl::StatusOr<ReloadOutcome> ConfigReloader::ReloadLocked(
     }
   }
   if (auth != nullptr) hooks_.auth->Swap(std::move(auth));
+  if (changes.metrics_key_changed && hooks_.set_metrics_key) {
+    hooks_.set_metrics_key(merged.server.metrics_api_key_sha256);
+  }
   if (changes.logging_changed) {
     if (hooks_.reconfigure_logging) {
       absl::Status s = ReconfigureLogging(merged.logging);

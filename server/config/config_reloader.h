@@ -43,6 +43,9 @@ class ConfigReloader {
     Authenticator* auth = nullptr;         // required; not owned
     RequestLogger* request_log = nullptr;  // optional; not owned
     Metrics* metrics = nullptr;            // optional; not owned
+    // Applies a new server.metrics_api_key_sha256 (normalized hex, or empty
+    // for none) to the metrics endpoint. Optional.
+    std::function<void(const std::string&)> set_metrics_key;
     // Reconfigure spdlog's default logger when logging.* changes (off in
     // tests, where the test owns the logger).
     bool reconfigure_logging = false;

@@ -166,6 +166,29 @@ absl::Status ValidateTenantKey(const ServerConfig& config, size_t i,
   return absl::OkStatus();
 }
 
+// A scrape token that is also an API key would let a tenant read every
+// tenant's numbers, and leak that key with every scrape config.
+absl::Status ValidateMetricsKey(const ServerConfig& config,
+                                absl::string_view src) {
+  const std::string& key = config.server.metrics_api_key_sha256;
+  if (key.empty()) return absl::OkStatus();
+  auto bad = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, "server.metrics_api_key_sha256: equals ", what,
+                     "; use a separate scrape token"));
+  };
+  if (key == config.server.admin_api_key_sha256) {
+    return bad("server.admin_api_key_sha256");
+  }
+  for (size_t i = 0; i < config.tenants.size(); ++i) {
+    if (config.tenants[i].api_key_sha256 == key) {
+      return bad(absl::StrCat("tenants[", i, "].api_key_sha256 ('",
+                              config.tenants[i].name, "')"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> NormalizeSha256Hex(absl::string_view hex,
@@ -321,6 +344,7 @@ absl::Status ValidateConfig(const ServerConfig& config) {
   for (size_t i = 0; i < config.tenants.size(); ++i) {
     RETURN_IF_ERROR(ValidateTenantKey(config, i, src));
   }
+  RETURN_IF_ERROR(ValidateMetricsKey(config, src));
   return wrap(ValidateLoggingOptions(config.logging));
 }
 

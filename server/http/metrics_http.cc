@@ -30,7 +30,7 @@ absl::Status ScrapeAllowed(const httplib::Request& req,
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& address, std::function<std::string()> render,
-    std::optional<Sha256Digest> token_sha256) {
+    const ScrapeToken* token) {
   ASSIGN_OR_RETURN(const HostPort split,
                    SplitListenAddress(address, "server.metrics_listen"));
   const std::string& host = split.host;
@@ -41,9 +41,11 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     httplib::Server& http = *server->http_;
     // Scrapes are rare and cheap: one worker is plenty.
     http.new_task_queue = [] { return new httplib::ThreadPool(1); };
-    http.Get("/metrics", [render = std::move(render), token_sha256](
+    http.Get("/metrics", [render = std::move(render), token](
                              const httplib::Request& req,
                              httplib::Response& res) {
+      const std::optional<Sha256Digest> token_sha256 =
+          token != nullptr ? token->Get() : std::nullopt;
       if (token_sha256.has_value()) {
         absl::Status s = ScrapeAllowed(req, *token_sha256);
         if (!s.ok()) {

@@ -10,7 +10,9 @@
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "server/sha256.h"
 
 namespace httplib {
@@ -19,17 +21,36 @@ class Server;
 
 namespace kvasir::server {
 
+// The SHA-256 of the token a scrape must send, or none: set at start and
+// by config reloads. Thread-safe.
+class ScrapeToken {
+ public:
+  void Set(std::optional<Sha256Digest> sha256) {
+    absl::MutexLock lock(&mu_);
+    sha256_ = sha256;
+  }
+  std::optional<Sha256Digest> Get() const {
+    absl::MutexLock lock(&mu_);
+    return sha256_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::optional<Sha256Digest> sha256_ ABSL_GUARDED_BY(mu_);
+};
+
 class MetricsHttpServer {
  public:
   // Binds `address` ("host:port"; port 0 picks a free one) and serves
   // `render()` (called per scrape, from the server's thread) as
-  // text/plain; version=0.0.4. With `token_sha256`, a scrape must send
-  // `Authorization: Bearer <token>` whose SHA-256 it is (401 otherwise,
-  // as Prometheus' `authorization` scrape setting expects). Unavailable
-  // when the address cannot be bound.
+  // text/plain; version=0.0.4. While `token` (not owned; must outlive the
+  // server; null: none) holds a hash, a scrape must send `Authorization:
+  // Bearer <token>` whose SHA-256 it is (401 otherwise, as Prometheus'
+  // `authorization` scrape setting expects). Unavailable when the address
+  // cannot be bound.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
       const std::string& address, std::function<std::string()> render,
-      std::optional<Sha256Digest> token_sha256 = std::nullopt);
+      const ScrapeToken* token = nullptr);
 
   ~MetricsHttpServer();  // Stop()
 

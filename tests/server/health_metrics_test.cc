@@ -314,6 +314,40 @@ TEST_F(HealthTest, MetricsTokenIsRequiredWhenConfigured) {
               HasSubstr("kvasir_tenant_kv_blocks_limit{tenant=\"alpha\"}"));
 }
 
+// A reload rotates the scrape token at once (it needed a restart).
+TEST_F(HealthTest, AReloadRotatesTheMetricsToken) {
+  auto with_token = [](const std::string& token) {
+    absl::StatusOr<Sha256Digest> hash = Sha256(token);
+    EXPECT_TRUE(hash.ok());
+    return ReplaceOnce(TestConfigYaml(), "metrics_listen: \"127.0.0.1:0\"",
+                       "metrics_listen: \"127.0.0.1:0\"\n"
+                       "  metrics_api_key_sha256: \"" +
+                           DigestToHex(*hash) + "\"");
+  };
+  TestServer::Options options;
+  options.yaml = with_token("old-token");
+  StartServer(options);
+  const int port = server_->server().metrics_port();
+  auto scrape = [&](const std::string& token) {
+    return HttpGet(port, "/metrics", "Authorization: Bearer " + token + "\r\n");
+  };
+  EXPECT_THAT(scrape("old-token"), HasSubstr("200 OK"));
+  server_->WriteConfig(with_token("new-token"));
+  auto ctx = TestServer::Context(kAdminKey);
+  v1::ReloadConfigResponse r;
+  ASSERT_TRUE(server_->Admin()
+                  ->ReloadConfig(ctx.get(), v1::ReloadConfigRequest(), &r)
+                  .ok());
+  EXPECT_THAT(scrape("old-token"), HasSubstr("401"));
+  EXPECT_THAT(scrape("new-token"), HasSubstr("200 OK"));
+  server_->WriteConfig(TestConfigYaml());
+  auto ctx2 = TestServer::Context(kAdminKey);
+  ASSERT_TRUE(server_->Admin()
+                  ->ReloadConfig(ctx2.get(), v1::ReloadConfigRequest(), &r)
+                  .ok());
+  EXPECT_THAT(HttpGet(port, "/metrics"), HasSubstr("200 OK"));
+}
+
 TEST_F(HealthTest, MetricsNeedNoTokenByDefault) {
   StartServer();
   const std::string text =

@@ -57,10 +57,13 @@ class ConfigReloaderTest : public ::testing::Test {
 
   void TearDown() override { reloader_.reset(); }
 
-  void StartReloader(UpdateTenants update_tenants) {
+  void StartReloader(
+      UpdateTenants update_tenants,
+      std::function<void(const std::string&)> set_metrics_key = nullptr) {
     ConfigReloader::Hooks hooks;
     hooks.update_tenants = std::move(update_tenants);
     hooks.auth = auth_.get();
+    hooks.set_metrics_key = std::move(set_metrics_key);
     reloader_ = std::make_unique<ConfigReloader>(config_, ConfigOverrides(),
                                                  std::move(hooks));
   }
@@ -71,6 +74,29 @@ class ConfigReloaderTest : public ::testing::Test {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<ConfigReloader> reloader_;
 };
+
+// The scrape token rotates live (it needed a restart, so a leaked token
+// stayed valid until one).
+TEST_F(ConfigReloaderTest, AMetricsKeyChangeAppliesLive) {
+  std::vector<std::string> keys;
+  StartReloader(
+      [](std::vector<engine::TenantConfig>) { return absl::OkStatus(); },
+      [&](const std::string& hex) { keys.push_back(hex); });
+  const std::string a(64, 'a');
+  ASSERT_TRUE(testing::WriteFileAtomically(
+      path_,
+      "server: { metrics_api_key_sha256: \"" + a + "\" }\n" + Yaml("1MiB")));
+  absl::StatusOr<ReloadOutcome> r = reloader_->ReloadNow("test");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->applied,
+              ::testing::Contains(
+                  HasSubstr("server.metrics_api_key_sha256: (none) -> aaaa")));
+  EXPECT_TRUE(r->restart_required.empty());
+  ASSERT_TRUE(testing::WriteFileAtomically(path_, Yaml("1MiB")));
+  ASSERT_TRUE(reloader_->ReloadNow("test").ok());
+  EXPECT_THAT(keys, ::testing::ElementsAre(a, ""));
+  EXPECT_EQ(reloader_->current().server.metrics_api_key_sha256, "");
+}
 
 TEST_F(ConfigReloaderTest, ReloadRacingWithEngineStartIsRetried) {
   absl::Mutex mu;

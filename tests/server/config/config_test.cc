@@ -409,6 +409,24 @@ TEST(ConfigErrorTest, KeyRulesForTenants) {
   EXPECT_THAT(ParseError(admin),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("equals server.admin_api_key_sha256")));
+  // A scrape token that is also an API key: every tenant's numbers to one
+  // tenant, and the key in every scrape config.
+  const std::string scrape_tenant =
+      "server: {metrics_api_key_sha256: " + std::string(kKeyA) +
+      "}\ntenants: [{name: a, api_key_sha256: " + std::string(kKeyA) + "}]";
+  EXPECT_THAT(
+      ParseError(scrape_tenant),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("server.metrics_api_key_sha256: equals "
+                         "tenants[0].api_key_sha256 ('a'); use a separate")));
+  const std::string scrape_admin =
+      "server: {metrics_api_key_sha256: " + std::string(kKeyA) +
+      ", admin_api_key_sha256: " + std::string(kKeyA) +
+      "}\ntenants: [{name: default}]";
+  EXPECT_THAT(ParseError(scrape_admin),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("server.metrics_api_key_sha256: equals "
+                                 "server.admin_api_key_sha256")));
   EXPECT_THAT(ParseError("tenants: [{name: 'bad name'}]"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("tenants[0].name: 'bad name' must be")));
