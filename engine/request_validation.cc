@@ -153,7 +153,8 @@ absl::StatusOr<std::vector<int32_t>> EncodePrompt(absl::string_view text,
                                                   const EncodeOptions& options,
                                                   const Tokenizer& tokenizer,
                                                   const RequestLimits& limits) {
-  if (text.empty()) return FieldError("prompt", "is empty");
+  // An empty text is [BOS] where the vocabulary adds one (as llama.cpp's);
+  // with nothing at all, ValidateRequest refuses the empty prompt.
   return EncodeText(text, options, tokenizer, limits);
 }
 

@@ -44,8 +44,10 @@ absl::StatusOr<std::vector<int32_t>> EncodeText(absl::string_view text,
                                                 const Tokenizer& tokenizer,
                                                 const RequestLimits& limits);
 
-// A text prompt's token ids: EncodeText, and an error for empty text (a
-// prompt needs text; the special prefix alone is not one).
+// A text prompt's token ids: EncodeText. Empty text is the special prefix
+// alone ([BOS] where the vocabulary adds one, as llama.cpp and `kvasir
+// generate --prompt ""` take it); none at all is refused by
+// ValidateRequest.
 absl::StatusOr<std::vector<int32_t>> EncodePrompt(absl::string_view text,
                                                   const EncodeOptions& options,
                                                   const Tokenizer& tokenizer,

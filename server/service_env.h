@@ -8,11 +8,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -38,7 +40,8 @@ class ServiceEnv {
       : clock_(clock),
         auth_(auth),
         metrics_(metrics),
-        request_log_(request_log) {}
+        request_log_(request_log),
+        instance_(NewInstanceTag()) {}
 
   Clock* clock() const { return clock_; }
   Authenticator* auth() const { return auth_; }
@@ -96,10 +99,16 @@ class ServiceEnv {
     return calls_mu_.AwaitWithTimeout(absl::Condition(&none), timeout);
   }
 
-  // A server-assigned request id for requests that bring none: "kv-<n>".
-  std::string NewRequestId() {
-    return "kv-" + std::to_string(next_request_id_.fetch_add(
-                       1, std::memory_order_relaxed));
+  // A server-assigned request id for requests that bring none:
+  // "kv-<8 random hex digits of this process>-<n>", unique across restarts
+  // and replicas (as OpenAI's response ids are).
+  std::string NewRequestId() { return "kv-" + NewUniqueSuffix(); }
+  // "<instance>-<n>": what OpenAI response ids ("cmpl-...") end with,
+  // whatever X-Request-Id the client sent.
+  std::string NewUniqueSuffix() {
+    return instance_ + "-" +
+           std::to_string(
+               next_request_id_.fetch_add(1, std::memory_order_relaxed));
   }
 
   // Admin.ReloadConfig: starts a reload off the calling thread and calls
@@ -117,6 +126,11 @@ class ServiceEnv {
   std::atomic<bool> draining_{false};
   mutable absl::Mutex drain_mu_;
   absl::Duration drain_timeout_ ABSL_GUARDED_BY(drain_mu_);
+  static std::string NewInstanceTag() {
+    std::random_device device;
+    return absl::StrFormat("%08x", device());
+  }
+  const std::string instance_;
   std::atomic<uint64_t> next_request_id_{1};
   absl::Mutex calls_mu_;
   int64_t live_calls_ ABSL_GUARDED_BY(calls_mu_) = 0;

@@ -203,7 +203,11 @@ class StreamCall {
   bool Provide(httplib::DataSink& sink) {
     OutputBuffer::Batch batch = output_->Take(keep_alive_);
     std::string out;
-    const bool has_output = !batch.text.empty() || !batch.tokens.empty();
+    // Tokens whose text is held back (a possible stop string's start) make
+    // no chunk of their own, unless their logprobs are wanted: an empty
+    // delta mid-stream breaks clients that join delta.content.
+    const bool has_output =
+        !batch.text.empty() || (want_logprobs_ && !batch.tokens.empty());
     const bool chat = meta_.endpoint == OpenAiEndpoint::kChatCompletions;
     if (has_output || (first_ && chat && batch.finish.has_value())) {
       json lp = nullptr;
@@ -315,9 +319,10 @@ void HandleOpenAiGenerate(ServiceEnv* env, const OpenAiCallOptions& options,
   const OpenAiRequest& request = admission->request;
   ResponseMeta meta;
   meta.endpoint = endpoint;
+  // Not the client's X-Request-Id (two requests may send the same one).
   meta.id = absl::StrCat(
       endpoint == OpenAiEndpoint::kCompletions ? "cmpl-" : "chatcmpl-",
-      record.request_id);
+      env->NewUniqueSuffix());
   meta.created = absl::ToUnixSeconds(env->clock()->Now());
   meta.model = options.model_id;
 

@@ -126,6 +126,7 @@ struct Unsupported {
 bool IsOne(const json& v) { return v.is_number() && v.get<double>() == 1.0; }
 bool IsZero(const json& v) { return v.is_number() && v.get<double>() == 0.0; }
 bool IsFalse(const json& v) { return v.is_boolean() && !v.get<bool>(); }
+bool IsTrue(const json& v) { return v.is_boolean() && v.get<bool>(); }
 bool IsEmpty(const json& v) {
   return (v.is_string() || v.is_array() || v.is_object()) && v.empty();
 }
@@ -161,6 +162,13 @@ constexpr Unsupported kUnsupported[] = {
     {"prediction", Never, "predicted outputs are not supported"},
     {"reasoning_effort", Never, "reasoning effort is not supported"},
     {"web_search_options", Never, "web search is not supported"},
+    // vLLM's chat template options: refused rather than silently ignored.
+    {"add_generation_prompt", IsTrue,
+     "the assistant's turn is always opened"},
+    {"continue_final_message", IsFalse,
+     "a final assistant message is not continued"},
+    {"chat_template_kwargs", IsEmpty,
+     "the chat template takes no extra variables"},
 };
 
 absl::Status CheckUnsupported(const json& body) {
@@ -233,19 +241,33 @@ absl::Status ParseCommon(const json& body, const OpenAiModelInfo& model,
   if (seed.has_value()) s.seed = static_cast<uint64_t>(*seed);
 
   engine::StoppingParams& stop = out->engine.stopping;
-  // No max_tokens: as many as fit (the rest of the context, within what the
-  // tenant's KV limit holds), as vLLM's rest of the context.
-  stop.fill_room = true;
+  if (out->endpoint == OpenAiEndpoint::kCompletions) {
+    // No max_tokens: the engine's default, 16 (OpenAI's and vLLM's for
+    // completions).
+    if (Member(body, "max_completion_tokens") != nullptr) {
+      return FieldError("max_completion_tokens",
+                        "is a chat completions field; /v1/completions takes "
+                        "max_tokens");
+    }
+  } else {
+    // No max_tokens: as many as fit (the rest of the context, within what
+    // the tenant's KV limit holds), as vLLM's chat.
+    stop.fill_room = true;
+  }
   // Chat's max_completion_tokens replaced max_tokens; either works, the
   // newer one wins when both are there.
   for (const char* key : {"max_tokens", "max_completion_tokens"}) {
     ASSIGN_OR_RETURN(std::optional<int64_t> n, Integer(body, key));
     if (!n.has_value()) continue;
-    if (out->endpoint == OpenAiEndpoint::kCompletions &&
-        absl::string_view(key) == "max_completion_tokens") {
-      continue;  // not a completions field
+    if (*n != ClampToInt32(*n)) {
+      // (As sent: clamped, it would read 2147483647 in the engine's error.)
+      return FieldError(key, absl::StrCat(Member(body, key)->dump(),
+                                          " is out of range [1, ",
+                                          std::numeric_limits<int32_t>::max(),
+                                          "]"));
     }
-    stop.max_new_tokens = ClampToInt32(*n);
+    stop.max_new_tokens = static_cast<int32_t>(*n);
+    stop.fill_room = false;
     out->max_tokens_field = key;
   }
   ASSIGN_OR_RETURN(std::optional<bool> ignore_eos, Bool(body, "ignore_eos"));
@@ -279,6 +301,13 @@ absl::StatusOr<std::vector<int32_t>> TokenArray(const json& v,
     if (!e.is_number_integer()) {
       return WrongType(absl::StrCat(field, "[", i, "]"), "a token id", e);
     }
+    if (e.is_number_unsigned() &&
+        e.get<uint64_t>() > static_cast<uint64_t>(
+                                std::numeric_limits<int32_t>::max())) {
+      // (As sent: clamped, it would read 2147483647.)
+      return FieldError(absl::StrCat(field, "[", i, "]"),
+                        absl::StrCat(e.dump(), " is outside the vocabulary"));
+    }
     ids.push_back(ClampToInt32(e.get<int64_t>()));
   }
   return ids;
@@ -291,12 +320,17 @@ absl::StatusOr<std::vector<int32_t>> CompletionPrompt(
     return FieldError("prompt",
                       "is missing: a string or an array of token ids");
   }
+  // Special-token text in a completions prompt ("<|im_start|>") is the
+  // special token, as vLLM's and llama.cpp's: clients send prompts they
+  // rendered themselves. `"parse_special": false` keeps it text. (Chat
+  // content is always text.)
+  ASSIGN_OR_RETURN(std::optional<bool> parse_special,
+                   Bool(body, "parse_special"));
   auto encode = [&](const std::string& text) {
-    // User text is never parsed for special tokens: "<|im_start|>" typed by
-    // a user stays text.
-    return engine::EncodePrompt(text,
-                                {.add_special = true, .parse_special = false},
-                                *model.tokenizer, *model.limits);
+    return engine::EncodePrompt(
+        text,
+        {.add_special = true, .parse_special = parse_special.value_or(true)},
+        *model.tokenizer, *model.limits);
   };
   if (p->is_string()) return encode(p->get<std::string>());
   if (!p->is_array()) {
@@ -368,6 +402,8 @@ absl::StatusOr<std::vector<ChatMessageIn>> ChatMessages(const json& body) {
           if (!text.has_value()) {
             return FieldError(ppath + ".text", "is missing");
           }
+          // Parts joined by newlines, as vLLM's.
+          if (j > 0) in.content += '\n';
           in.content += *text;
         }
       } else {
@@ -453,6 +489,14 @@ absl::StatusOr<OpenAiRequest> ParseChatRequest(const json& body,
       return FieldError("top_logprobs", "needs `logprobs` set to true");
     }
     out.engine.top_logprobs = ClampToInt32(*top);
+  }
+  ASSIGN_OR_RETURN(std::optional<bool> parse_special,
+                   Bool(body, "parse_special"));
+  if (parse_special.value_or(false)) {
+    return FieldError("parse_special",
+                      "true is not supported in chat (message content is "
+                      "always text; send a rendered prompt to "
+                      "/v1/completions, which parses special tokens)");
   }
   ASSIGN_OR_RETURN(out.messages, ChatMessages(body));
   return out;

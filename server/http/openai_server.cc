@@ -201,6 +201,21 @@ void OpenAiHttpServer::Route() {
                                          options_.model_id, "'")),
         res);
   });
+  // The GET endpoints answer other methods with 405 and an Allow header.
+  for (const char* path : {"/v1/models", "/v1/models/(.+)", "/health"}) {
+    auto not_allowed = [](const httplib::Request& req,
+                          httplib::Response& res) {
+      res.set_header("Allow", "GET");
+      WriteOpenAiError(absl::InvalidArgumentError(absl::StrCat(
+                           req.method, " ", req.path,
+                           " is not allowed: this endpoint takes GET")),
+                       res);
+      res.status = 405;
+    };
+    http.Post(path, not_allowed);
+    http.Put(path, not_allowed);
+    http.Delete(path, not_allowed);
+  }
   http.Get("/health", [env](const httplib::Request&, httplib::Response& res) {
     if (env->draining()) {
       SetJson(res, 503, {{"status", "draining"}});

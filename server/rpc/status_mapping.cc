@@ -76,7 +76,8 @@ HttpError ToHttpError(const absl::Status& status) {
       return {200, "", ""};
     case absl::StatusCode::kInvalidArgument:
       if (refusal == engine::Refusal::kPromptTooLong) {
-        return {413, "invalid_request_error", "context_length_exceeded"};
+        // 400, as OpenAI's and vLLM's (their SDKs raise BadRequestError).
+        return {400, "invalid_request_error", "context_length_exceeded"};
       }
       return {400, "invalid_request_error", "invalid_value"};
     case absl::StatusCode::kFailedPrecondition:

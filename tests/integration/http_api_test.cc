@@ -153,6 +153,15 @@ TEST_F(HttpApiTest, ModelsHealthAndAUnaryCompletion) {
   EXPECT_EQ(r.json["object"], "text_completion");
   EXPECT_EQ(r.json["model"], "stories260K.gguf");
   EXPECT_THAT(r.json["id"].get<std::string>(), ::testing::StartsWith("cmpl-"));
+  // Response ids are unique even when clients reuse an X-Request-Id.
+  const std::string body = Completion("Once", 2);
+  const HttpReply same1 = HttpPost(port_, "/v1/completions", kAlphaKey, body,
+                                   {{"X-Request-Id", "same"}});
+  const HttpReply same2 = HttpPost(port_, "/v1/completions", kAlphaKey, body,
+                                   {{"X-Request-Id", "same"}});
+  ASSERT_EQ(same1.status, 200) << same1.body;
+  ASSERT_EQ(same2.status, 200) << same2.body;
+  EXPECT_NE(same1.json["id"], same2.json["id"]);
   const json& choice = r.json["choices"][0];
   EXPECT_FALSE(choice["text"].get<std::string>().empty());
   EXPECT_TRUE(choice["finish_reason"] == "length" ||
@@ -202,6 +211,30 @@ TEST_F(HttpApiTest, GreedyOutputEqualsGrpcUnaryAndStreaming) {
   EXPECT_GE(Tenant("beta").generated_tokens(), 40);
 }
 
+// A stop string that starts matching and then does not: the text it held
+// back comes later, and no chunk in between is empty (an empty delta broke
+// clients that join delta.content).
+TEST_F(HttpApiTest, HeldBackTextMakesNoEmptyChunks) {
+  Start();
+  const HttpReply unary = HttpPost(port_, "/v1/completions", kAlphaKey,
+                                   Completion("Once upon a time", 40));
+  ASSERT_EQ(unary.status, 200) << unary.body;
+  const std::string text = unary.json["choices"][0]["text"];
+  ASSERT_GT(text.size(), 30u);
+  json body = json::parse(Completion("Once upon a time", 40, true));
+  // Never matched (\x01 does not come), but its first 12 bytes do.
+  body["stop"] = text.substr(10, 12) + "\x01";
+  const SseStream s =
+      HttpStream(port_, "/v1/completions", kAlphaKey, body.dump());
+  ASSERT_TRUE(s.done) << s.raw;
+  EXPECT_EQ(s.Text(), text);
+  for (size_t i = 0; i + 1 < s.events.size(); ++i) {
+    const json& choice = s.events[i]["choices"][0];
+    if (!choice["finish_reason"].is_null()) continue;
+    EXPECT_FALSE(choice["text"].get<std::string>().empty()) << s.raw;
+  }
+}
+
 TEST_F(HttpApiTest, ClientErrors) {
   Start();  // no default tenant
   const std::string ok = Completion("Once", 4);
@@ -223,12 +256,14 @@ TEST_F(HttpApiTest, ClientErrors) {
               "model");
   ExpectError(HttpGet(port_, "/v1/nothing"), 404, "invalid_request_error",
               "no such endpoint");
+  ExpectError(HttpPost(port_, "/v1/models", kAlphaKey, "{}"), 405,
+              "invalid_request_error", "this endpoint takes GET");
   // A prompt over the 2048-token context.
   json ids = json::array();
   for (int i = 0; i < 2100; ++i) ids.push_back(1);
   ExpectError(HttpPost(port_, "/v1/completions", kAlphaKey,
                        json({{"prompt", ids}}).dump()),
-              413, "invalid_request_error", "context length is 2048", "prompt");
+              400, "invalid_request_error", "context length is 2048", "prompt");
   // A body over server.http_max_body_bytes (4 MiB by default).
   ExpectError(HttpPost(port_, "/v1/completions", kAlphaKey,
                        json({{"prompt", std::string(5 << 20, 'a')}}).dump()),

@@ -137,11 +137,6 @@ TEST_F(StatusCodesTest, InvalidArgumentNamesTheFieldTheValueAndTheLimit) {
     cases.push_back(c);
   }
   {
-    Case c{"empty text", TextRequest("", 4), {}};
-    c.message_parts = {"text", "empty"};
-    cases.push_back(c);
-  }
-  {
     Case c{"no prompt", TextRequest("Once", 4), {}};
     c.request.clear_prompt();
     c.message_parts = {"prompt", "missing"};

@@ -271,7 +271,7 @@ TEST_P(BenchServeTest, BadOptionsAreUsageErrors) {
   } else {
     // /v1/models does not say it: the server refuses each request.
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_THAT(r.err, HasSubstr("2 of 2 requests failed (HTTP 413"));
+    EXPECT_THAT(r.err, HasSubstr("2 of 2 requests failed (HTTP 400"));
   }
   r = Bench({"--prompts", "/nonexistent/prompts.jsonl"});
   EXPECT_EQ(r.exit_code, 2);

@@ -92,13 +92,13 @@ TEST_F(OpenAiRequestTest, EveryCompletionFieldReachesTheEngine) {
 }
 
 TEST_F(OpenAiRequestTest, DefaultsAndPromptForms) {
-  // No max_tokens: as many as fit (fill_room: the rest of the context once
-  // validated, before the tenant's limit). No temperature: OpenAI's 1. No
-  // logprobs.
+  // No max_tokens: 16 in completions (OpenAI's and vLLM's default; chat's
+  // is as many as fit, ChatMessagesAndLogprobs). No temperature: OpenAI's
+  // 1. No logprobs.
   ASSERT_OK_AND_ASSIGN(OpenAiRequest r, Completion(R"({"prompt": [5, 6]})"));
   EXPECT_THAT(r.engine.prompt, ElementsAre(5, 6));
-  EXPECT_TRUE(r.engine.stopping.fill_room);
-  EXPECT_EQ(r.engine.stopping.max_new_tokens, 62);
+  EXPECT_FALSE(r.engine.stopping.fill_room);
+  EXPECT_EQ(r.engine.stopping.max_new_tokens, 16);
   EXPECT_EQ(r.engine.sampling.temperature, 1.0f);
   EXPECT_FALSE(r.engine.logprobs);
   EXPECT_FALSE(r.stream);
@@ -110,9 +110,17 @@ TEST_F(OpenAiRequestTest, DefaultsAndPromptForms) {
   ASSERT_OK_AND_ASSIGN(r, Completion(R"({"prompt": [[7]], "stop": "q"})"));
   EXPECT_THAT(r.engine.prompt, ElementsAre(7));
   EXPECT_THAT(r.engine.stopping.stop, ElementsAre("q"));
-  // Special-token text typed by a user stays text.
+  // Special-token text in a completions prompt is the special token, as
+  // vLLM's and llama.cpp's (a prompt rendered by the client); parse_special
+  // false keeps it text.
   ASSERT_OK_AND_ASSIGN(r, Completion(R"({"prompt": "<s>"})"));
+  EXPECT_EQ(r.engine.prompt.size(), 3u);  // BOS, ' ', <s>
+  ASSERT_OK_AND_ASSIGN(
+      r, Completion(R"({"prompt": "<s>", "parse_special": false})"));
   EXPECT_EQ(r.engine.prompt.size(), 5u);  // BOS, ' ', '<', 's', '>'
+  // An empty prompt is BOS alone where the vocabulary adds one.
+  ASSERT_OK_AND_ASSIGN(r, Completion(R"({"prompt": ""})"));
+  EXPECT_EQ(r.engine.prompt.size(), 1u);
 }
 
 TEST_F(OpenAiRequestTest, ErrorsNameTheOpenAiField) {
@@ -134,9 +142,19 @@ TEST_F(OpenAiRequestTest, ErrorsNameTheOpenAiField) {
       {R"({"prompt": "a", "max_tokens": 100})",
        {"max_tokens: 100 plus the prompt's 3 tokens"}},
       {R"({"prompt": [1, 500]})", {"prompt[1]: 500 is outside"}},
+      // Values beyond 32 bits are quoted as sent, not clamped.
+      {R"({"prompt": [4294967296]})",
+       {"prompt[0]: 4294967296 is outside the vocabulary"}},
+      {R"({"prompt": "a", "max_tokens": 10000000000})",
+       {"max_tokens: 10000000000 is out of range [1, 2147483647]"}},
+      {R"({"prompt": "a", "max_completion_tokens": 3})",
+       {"max_completion_tokens: is a chat completions field"}},
+      {R"({"prompt": "a", "chat_template_kwargs": {"enable_thinking": false}})",
+       {"chat_template_kwargs: ", "is not supported"}},
+      {R"({"prompt": "a", "add_generation_prompt": false})",
+       {"add_generation_prompt: false is not supported"}},
       {R"({"prompt": [1, "x"]})", {"prompt[1]: must be a token id"}},
       {R"({"prompt": ["a", "b"]})", {"prompt: is a batch of 2 prompts"}},
-      {R"({"prompt": ""})", {"prompt: is empty"}},
       {R"({})", {"prompt: is missing"}},
       {R"({"prompt": "a", "stop": ["ok", ""]})", {"stop[1]: is empty"}},
       {R"({"prompt": "a", "stop": ""})", {"stop: is empty"}},
@@ -206,7 +224,7 @@ TEST_F(OpenAiRequestTest, PromptOverTheContextIsPromptTooLong) {
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument,
                           HasSubstr("prompt: has 64 tokens")));
   EXPECT_EQ(engine::RefusalOf(s), engine::Refusal::kPromptTooLong);
-  EXPECT_EQ(ToHttpError(s).status, 413);
+  EXPECT_EQ(ToHttpError(s).status, 400);
 }
 
 TEST_F(OpenAiRequestTest, ChatMessagesAndLogprobs) {
@@ -220,7 +238,7 @@ TEST_F(OpenAiRequestTest, ChatMessagesAndLogprobs) {
   ASSERT_EQ(r.messages.size(), 3u);
   EXPECT_EQ(r.messages[0].role, "system");
   EXPECT_EQ(r.messages[0].content, "be brief");
-  EXPECT_EQ(r.messages[1].content, "hi there");
+  EXPECT_EQ(r.messages[1].content, "hi \nthere");  // parts: vLLM's "\n"
   EXPECT_EQ(r.messages[2].content, "");
   EXPECT_TRUE(r.logprobs);
   EXPECT_EQ(r.engine.top_logprobs, 2);
@@ -245,6 +263,12 @@ TEST_F(OpenAiRequestTest, ChatMessagesAndLogprobs) {
        "messages[0].content: must be a string or an array"},
       {R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})",
        "messages[0].content[0].type: 'image_url' is not supported"},
+      {R"({"messages": [{"role": "user", "content": "x"}],
+          "parse_special": true})",
+       "parse_special: true is not supported in chat"},
+      {R"({"messages": [{"role": "user", "content": "x"}],
+          "continue_final_message": true})",
+       "continue_final_message: true is not supported"},
       // Found by openai_request_fuzz: a "type" or "text" that is not a
       // string threw out of json::value() instead of being refused.
       {R"({"messages": [{"role": 1, "content": "x"}]})",

@@ -231,13 +231,11 @@ TEST_F(AdminTest, RemovedTenantLosesItsKeyAndQueuedRequests) {
   EXPECT_THAT(queued_status.error_message(),
               HasSubstr("a config reload removed its tenant"));
   EXPECT_EQ(Generate(kBetaKey).error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  // The running one goes on until it needs another KV block, which a
-  // removed tenant does not get: then it is cancelled too.
+  // The running one goes on to its end within beta's old limit (it needs
+  // more KV blocks on the way).
   server_->runner().SetStepDelay(absl::ZeroDuration());
   running.join();
-  EXPECT_EQ(running_status.error_code(), grpc::StatusCode::CANCELLED);
-  EXPECT_THAT(running_status.error_message(),
-              HasSubstr("a config reload removed its tenant"));
+  EXPECT_TRUE(running_status.ok()) << running_status.error_message();
   EXPECT_TRUE(Generate(kAlphaKey).ok());
 }
 

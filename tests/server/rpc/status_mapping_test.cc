@@ -112,7 +112,7 @@ TEST(StatusMappingTest, HttpStatusOfEveryOutcome) {
        "invalid_request_error", "invalid_value"},
       {WithRefusal(absl::InvalidArgumentError("prompt: has 3000 tokens"),
                    Refusal::kPromptTooLong),
-       413, "invalid_request_error", "context_length_exceeded"},
+       400, "invalid_request_error", "context_length_exceeded"},
       {BodyTooLargeError(10, 5), 413, "invalid_request_error",
        "request_too_large"},
       {absl::FailedPreconditionError("no chat template"), 400,
