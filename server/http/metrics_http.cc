@@ -11,6 +11,7 @@
 #include "server/auth.h"
 #include "server/config/config.h"
 #include "server/http/http_listen.h"
+#include "server/http/peer_socket.h"
 #include "spdlog/spdlog.h"
 
 namespace kvasir::server {
@@ -74,6 +75,9 @@ MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
 void MetricsHttpServer::Stop() {
   if (http_ != nullptr) http_->stop();
+  // A scrape connection trickling bytes would hold the join (see
+  // OpenAiHttpServer::Stop).
+  if (port_ > 0) ShutdownConnections(port_);
   if (thread_.joinable()) thread_.join();
 }
 

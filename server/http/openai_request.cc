@@ -163,8 +163,7 @@ constexpr Unsupported kUnsupported[] = {
     {"reasoning_effort", Never, "reasoning effort is not supported"},
     {"web_search_options", Never, "web search is not supported"},
     // vLLM's chat template options: refused rather than silently ignored.
-    {"add_generation_prompt", IsTrue,
-     "the assistant's turn is always opened"},
+    {"add_generation_prompt", IsTrue, "the assistant's turn is always opened"},
     {"continue_final_message", IsFalse,
      "a final assistant message is not continued"},
     {"chat_template_kwargs", IsEmpty,
@@ -261,10 +260,9 @@ absl::Status ParseCommon(const json& body, const OpenAiModelInfo& model,
     if (!n.has_value()) continue;
     if (*n != ClampToInt32(*n)) {
       // (As sent: clamped, it would read 2147483647 in the engine's error.)
-      return FieldError(key, absl::StrCat(Member(body, key)->dump(),
-                                          " is out of range [1, ",
-                                          std::numeric_limits<int32_t>::max(),
-                                          "]"));
+      return FieldError(
+          key, absl::StrCat(Member(body, key)->dump(), " is out of range [1, ",
+                            std::numeric_limits<int32_t>::max(), "]"));
     }
     stop.max_new_tokens = static_cast<int32_t>(*n);
     stop.fill_room = false;
@@ -302,8 +300,8 @@ absl::StatusOr<std::vector<int32_t>> TokenArray(const json& v,
       return WrongType(absl::StrCat(field, "[", i, "]"), "a token id", e);
     }
     if (e.is_number_unsigned() &&
-        e.get<uint64_t>() > static_cast<uint64_t>(
-                                std::numeric_limits<int32_t>::max())) {
+        e.get<uint64_t>() >
+            static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
       // (As sent: clamped, it would read 2147483647.)
       return FieldError(absl::StrCat(field, "[", i, "]"),
                         absl::StrCat(e.dump(), " is outside the vocabulary"));

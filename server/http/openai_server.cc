@@ -17,6 +17,7 @@
 #include "server/http/http_listen.h"
 #include "server/http/http_thread_pool.h"
 #include "server/http/openai_response.h"
+#include "server/http/peer_socket.h"
 #include "server/rpc/status_mapping.h"
 
 namespace kvasir::server {
@@ -203,8 +204,7 @@ void OpenAiHttpServer::Route() {
   });
   // The GET endpoints answer other methods with 405 and an Allow header.
   for (const char* path : {"/v1/models", "/v1/models/(.+)", "/health"}) {
-    auto not_allowed = [](const httplib::Request& req,
-                          httplib::Response& res) {
+    auto not_allowed = [](const httplib::Request& req, httplib::Response& res) {
       res.set_header("Allow", "GET");
       WriteOpenAiError(absl::InvalidArgumentError(absl::StrCat(
                            req.method, " ", req.path,
@@ -256,6 +256,11 @@ void OpenAiHttpServer::Route() {
 
 void OpenAiHttpServer::Stop() {
   if (http_ != nullptr) http_->stop();
+  // The listener is closed: no connection comes after this. Each request
+  // has had its answer (the server drains first), but a client trickling
+  // header bytes would hold its thread, and so this join, for as long as
+  // it kept trickling.
+  if (port_ > 0) ShutdownConnections(port_);
   if (thread_.joinable()) thread_.join();
 }
 

@@ -95,6 +95,38 @@ absl::StatusOr<PeerSocket> PeerSocket::Find(const httplib::Request& req) {
   return PeerSocket(found);
 }
 
+int ShutdownConnections(int port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return 0;
+  int n = 0;
+  while (const dirent* e = readdir(dir)) {
+    int fd = -1;
+    if (!absl::SimpleAtoi(e->d_name, &fd) || fd == dirfd(dir)) continue;
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    int listening = 0;
+    socklen_t optlen = sizeof(listening);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) != 0 ||
+        listening != 0) {
+      continue;
+    }
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      continue;
+    }
+    std::string host;
+    int local_port = 0;
+    if ((addr.ss_family == AF_INET || addr.ss_family == AF_INET6) &&
+        HostPort(addr, len, &host, &local_port) && local_port == port &&
+        shutdown(fd, SHUT_RDWR) == 0) {
+      ++n;
+    }
+  }
+  closedir(dir);
+  return n;
+}
+
 bool PeerSocket::PeerClosed() const {
   if (fd_ < 0) return true;
   pollfd p{.fd = fd_, .events = POLLIN | POLLRDHUP, .revents = 0};

@@ -37,6 +37,14 @@ class PeerSocket {
   int fd_;  // -1: the connection was reset before Find looked
 };
 
+// Shuts down (SHUT_RDWR; the descriptors stay open, their owners close
+// them) every accepted connection of this process on local TCP port
+// `port`. For a server's stop, after its listener closed: a connection
+// thread blocked reading a client that trickles bytes (or sits idle until
+// the read timeout) returns at once instead of holding the stop. Returns
+// how many it shut down.
+int ShutdownConnections(int port);
+
 }  // namespace kvasir::server
 
 #endif  // KVASIR_SERVER_HTTP_PEER_SOCKET_H_

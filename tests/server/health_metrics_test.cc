@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
@@ -210,6 +212,40 @@ TEST_F(HealthTest, ABusyPortIsAnErrorNotShared) {
   HealthCheckResponse response;  // the first one still serves
   ASSERT_TRUE(Check("", &response).ok());
   EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+}
+
+// A client trickling header bytes (one every 200 ms, under httplib's 5 s
+// read timeout) held its connection thread, and the HTTP server's stop
+// joined it: shutdown waited for as long as the client went on. Now the
+// stop shuts the connection down.
+TEST_F(HealthTest, ShutdownDoesNotWaitForATricklingClient) {
+  StartServer();
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->server().http_port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string start = "GET /health HTTP/1.1\r\nX-Slow: ";
+  ASSERT_EQ(write(fd, start.data(), start.size()),
+            static_cast<ssize_t>(start.size()));
+  absl::Notification stopped;
+  std::thread trickle([&] {
+    // Up to 100 s, far longer than a stop takes.
+    for (int i = 0; i < 500 && !stopped.HasBeenNotified(); ++i) {
+      if (send(fd, "a", 1, MSG_NOSIGNAL) != 1) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+  });
+  std::thread stopper([&] {
+    server_->server().Shutdown();
+    stopped.Notify();
+  });
+  const bool done = stopped.WaitForNotificationWithTimeout(absl::Seconds(60));
+  EXPECT_TRUE(done) << "Shutdown still waits for the trickling client";
+  stopper.join();
+  trickle.join();
+  close(fd);
 }
 
 // httplib's listeners set SO_REUSEPORT by default: a second server on the
