@@ -40,8 +40,10 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   try {
     server->http_ = std::make_unique<httplib::Server>();
     httplib::Server& http = *server->http_;
-    // Scrapes are rare and cheap: one worker is plenty.
-    http.new_task_queue = [] { return new httplib::ThreadPool(1); };
+    // Scrapes are rare and cheap, but one idle or trickling connection
+    // holds a worker for its read timeout (5 s) or longer: a few workers
+    // keep a scrape from waiting behind it.
+    http.new_task_queue = [] { return new httplib::ThreadPool(4); };
     http.Get("/metrics", [render = std::move(render), token](
                              const httplib::Request& req,
                              httplib::Response& res) {
