@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/bounded_text.h"
 #include "common/status_macros.h"
 #include "common/units.h"
@@ -73,6 +76,29 @@ std::optional<TenantRuleError> CheckOne(size_t i, const TenantBudget& b) {
 
 }  // namespace
 
+namespace {
+constexpr absl::string_view kRulePayload = "kvasir.dev/tenant-rule";
+}  // namespace
+
+std::optional<TenantRuleError> TenantRuleErrorOf(const absl::Status& status) {
+  const auto payload = status.GetPayload(kRulePayload);
+  if (!payload.has_value()) return std::nullopt;
+  // "index\ntenant\nfield\nmessage" (names and fields have no newline).
+  const std::vector<std::string> parts =
+      absl::StrSplit(std::string(*payload), absl::MaxSplits('\n', 3));
+  TenantRuleError e;
+  if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &e.index)) {
+    return std::nullopt;
+  }
+  e.tenant = parts[1];
+  e.field = parts[2];
+  e.message = parts[3];
+  if (std::optional<std::string> detail = LogDetailOf(status)) {
+    e.detail = *std::move(detail);
+  }
+  return e;
+}
+
 absl::Status TenantRuleError::ToStatus() const {
   std::string who;
   if (index < 0) {
@@ -82,10 +108,14 @@ absl::Status TenantRuleError::ToStatus() const {
   } else {
     who = absl::StrCat("tenant ", Quoted(tenant));
   }
-  return WithLogDetail(
-      absl::InvalidArgumentError(
-          absl::StrCat(who, ": ", field, field.empty() ? "" : ": ", message)),
-      detail);
+  absl::Status status =
+      WithLogDetail(absl::InvalidArgumentError(absl::StrCat(
+                        who, ": ", field, field.empty() ? "" : ": ", message)),
+                    detail);
+  status.SetPayload(kRulePayload,
+                    absl::Cord(absl::StrCat(index, "\n", tenant, "\n", field,
+                                            "\n", message)));
+  return status;
 }
 
 std::optional<TenantRuleError> CheckBudgetBytes(

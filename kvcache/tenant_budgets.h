@@ -68,9 +68,15 @@ struct TenantRuleError {
 
   // InvalidArgument "tenant 'a': reserved_bytes: 64MiB exceeds ..."
   // ("tenants[2]: name: ..." when the tenant has no name; "tenants: ..."
-  // for the whole list), with `detail` as its log detail.
+  // for the whole list), with `detail` as its log detail, and the error
+  // itself attached (TenantRuleErrorOf), so that a server can point a
+  // refusal from deep inside the engine at its config file's line.
   absl::Status ToStatus() const;
 };
+
+// The TenantRuleError a status from ToStatus carries (also after
+// WithMessage), or nullopt.
+std::optional<TenantRuleError> TenantRuleErrorOf(const absl::Status& status);
 
 // The budget arithmetic that needs no block size, so that a config can be
 // checked before its model is loaded: reserved >= 0, limit > 0,

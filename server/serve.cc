@@ -134,6 +134,17 @@ int RunServe(const ServeFlags& flags, const EngineFactory& factory) {
   absl::StatusOr<std::unique_ptr<engine::Engine>> engine =
       factory(srv->config());
   if (!engine.ok()) {
+    // A tenant budget the model's KV blocks cannot honour (a limit under
+    // one block, floors that round up past the capacity) is a config
+    // error: the file's line, and exit 2.
+    if (const std::optional<kvcache::TenantRuleError> rule =
+            kvcache::TenantRuleErrorOf(engine.status())) {
+      const absl::Status bad = TenantRuleStatus(srv->config(), *rule);
+      LogDetail(bad, "the config is invalid");
+      spdlog::error("{} (with this model's KV blocks)", bad.message());
+      srv->Shutdown();
+      return 2;
+    }
     spdlog::error("cannot load the model: {}", engine.status().message());
     srv->Shutdown();
     return 1;

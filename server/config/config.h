@@ -35,6 +35,7 @@
 #include "common/logging.h"
 #include "engine/engine.h"
 #include "kvcache/kv_layout.h"
+#include "kvcache/tenant_budgets.h"
 
 namespace kvasir::server {
 
@@ -165,6 +166,11 @@ absl::StatusOr<ServerConfig> LoadConfigFile(const std::string& path);
 // hex hashes, tenant names, budgets against the capacity). Run it again
 // after changing a parsed config (command-line overrides).
 absl::Status ValidateConfig(const ServerConfig& config);
+
+// A tenant rule's error (the engine's, kvcache's) pointed at the file, the
+// line and the key: "<file>:<line>: tenants[2].limit: ...".
+absl::Status TenantRuleStatus(const ServerConfig& config,
+                              const kvcache::TenantRuleError& e);
 
 // "host:port" (IPv6 hosts in brackets, port 0..65535) split into the host
 // (brackets removed) and the port; InvalidArgument naming `field` when it is

@@ -78,6 +78,15 @@ absl::StatusOr<ReloadOutcome> ConfigReloader::ReloadLocked(
     // has seen the newest file: nothing is left to retry.
     if (s.code() != absl::StatusCode::kUnavailable) deferred_.store(false);
     if (!s.ok()) {
+      // The block rules (a limit under one KV block, floors rounding up
+      // past the capacity) are checked by the engine, which knows the
+      // block size: pointed at the file's line like the others.
+      if (const std::optional<kvcache::TenantRuleError> rule =
+              kvcache::TenantRuleErrorOf(s)) {
+        const absl::Status bad = TenantRuleStatus(merged, *rule);
+        return WithMessage(
+            bad, absl::StrCat(bad.message(), " (with the model's KV blocks)"));
+      }
       return WithMessage(
           s, absl::StrCat("the engine refused the new tenants: ", s.message()));
     }

@@ -30,8 +30,8 @@ absl::string_view YamlKey(absl::string_view field) {
   return field;
 }
 
-// The engine's verdict on the tenants, pointed at the file, the line and
-// the key.
+}  // namespace
+
 absl::Status TenantRuleStatus(const ServerConfig& config,
                               const kvcache::TenantRuleError& e) {
   int32_t line = 0;
@@ -55,6 +55,8 @@ absl::Status TenantRuleStatus(const ServerConfig& config,
       absl::InvalidArgumentError(absl::StrCat(where, path, ": ", e.message)),
       e.detail);
 }
+
+namespace {
 
 absl::Status ValidateModel(const ServerConfig& config, absl::string_view src) {
   const ServerConfig::Model& m = config.model;

@@ -26,6 +26,7 @@ using ::kvasir::testing::RunCommand;
 using ::kvasir::testing::ServerProcess;
 using ::kvasir::testing::WaitUntil;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class ServeProcessTest : public ServeFixture {
  protected:
@@ -166,6 +167,24 @@ TEST_F(ServeProcessTest, BadConfigExitsTwoNamingTheKey) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_THAT(r->err, HasSubstr("--listen: 'x' has no host:port form"));
+}
+
+// A budget only the model's KV block size breaks (a limit under one 4 KiB
+// block here) is found once the model is loaded: still a config error
+// naming the file, the line and the key (it said "cannot load the model").
+TEST_F(ServeProcessTest, ABudgetUnderOneKvBlockExitsTwoNamingTheKey) {
+  std::string yaml =
+      ReplaceOnce(TestConfigYaml(), "limit: 128KiB", "limit: 1KiB");
+  yaml = ReplaceOnce(yaml, "reserved: 64KiB", "reserved: 0");
+  WriteConfig(yaml);
+  absl::StatusOr<CommandResult> r = RunCommand(
+      {kTestKvasir, "serve", "--config", config_, "--metrics-listen", "off"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2) << r->err;
+  EXPECT_THAT(r->err, HasSubstr(config_ + ":"));
+  EXPECT_THAT(r->err, HasSubstr("tenants[0].limit: 1KiB is less than one KV "
+                                "block"));
+  EXPECT_THAT(r->err, Not(HasSubstr("cannot load the model")));
 }
 
 TEST_F(ServeProcessTest, ModelLoadFailureExitsOne) {

@@ -98,6 +98,24 @@ TEST_F(ConfigReloaderTest, AMetricsKeyChangeAppliesLive) {
   EXPECT_EQ(reloader_->current().server.metrics_api_key_sha256, "");
 }
 
+// The engine checks the rules that need the block size; its refusal is
+// pointed at the file's line and key like the reloader's own errors.
+TEST_F(ConfigReloaderTest, TheEnginesBlockRuleNamesTheLine) {
+  StartReloader([](std::vector<engine::TenantConfig>) {
+    return kvcache::TenantRuleError{.index = 0,
+                                    .tenant = "default",
+                                    .field = "limit_bytes",
+                                    .message = "1KiB is less than one KV block"}
+        .ToStatus();
+  });
+  ASSERT_TRUE(testing::WriteFileAtomically(path_, Yaml("2MiB")));
+  EXPECT_THAT(reloader_->ReloadNow("test"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("kvasir.yaml:2: tenants[0].limit: 1KiB is "
+                                 "less than one KV block (with the model's KV "
+                                 "blocks)")));
+}
+
 TEST_F(ConfigReloaderTest, ReloadRacingWithEngineStartIsRetried) {
   absl::Mutex mu;
   std::vector<int64_t> limits;  // of every update_tenants call
