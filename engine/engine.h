@@ -188,7 +188,7 @@ struct RateLimit {
 };
 
 // A tenant's policy and KV budget. The rules (engine/tenant_rules.h):
-// name [A-Za-z0-9_.-]{1,64}, unique; weight finite > 0; caps >= 0;
+// name [A-Za-z0-9_.-]{1,64}, unique; weight in [0.001, 1000]; caps >= 0;
 // 0 <= reserved <= limit <= the KV capacity, floors summing to at most the
 // capacity; rate limits as RateLimit says.
 struct TenantConfig {

@@ -100,9 +100,13 @@ std::optional<kvcache::TenantRuleError> CheckTenantConfigs(
                     absl::StrCat("duplicate tenant name ", Quoted(t.name),
                                  " (also tenants[", it->second, "])"));
     }
-    if (!std::isfinite(t.weight) || t.weight <= 0) {
-      return Broken(i, t, "weight",
-                    absl::StrCat(t.weight, " must be a finite number > 0"));
+    // Bounded both ways: the fair share divides by it (1e-320 made its
+    // counters infinite, and a refund inf - inf).
+    if (!(t.weight >= kMinTenantWeight && t.weight <= kMaxTenantWeight)) {
+      return Broken(
+          i, t, "weight",
+          absl::StrCat(t.weight, " is out of range [", kMinTenantWeight, ", ",
+                       kMaxTenantWeight, "]"));
     }
     if (t.max_concurrent < 0) {
       return Broken(

@@ -20,11 +20,15 @@
 
 namespace kvasir::engine {
 
+// A tenant's weight, relative to the others'.
+inline constexpr double kMinTenantWeight = 0.001;
+inline constexpr double kMaxTenantWeight = 1000;
+
 // The first rule `tenants` breaks, or nullopt: at least one tenant; names
-// 1-64 characters of [A-Za-z0-9_.-], unique; weight finite and > 0;
-// max_concurrent and max_queued >= 0; rate limits as RateLimit says
-// (field "rate_limit.tokens_per_second", ...); then kvcache::CheckBudgetBytes
-// against `kv_capacity_bytes`.
+// 1-64 characters of [A-Za-z0-9_.-], unique; weight in [kMinTenantWeight,
+// kMaxTenantWeight]; max_concurrent and max_queued >= 0; rate limits as
+// RateLimit says (field "rate_limit.tokens_per_second", ...); then
+// kvcache::CheckBudgetBytes against `kv_capacity_bytes`.
 std::optional<kvcache::TenantRuleError> CheckTenantConfigs(
     const std::vector<TenantConfig>& tenants, int64_t kv_capacity_bytes);
 

@@ -79,8 +79,13 @@ TEST(TenantRulesTest, TheErrorSaysTheTenantTheValueAndTheLimit) {
   w.weight = -2;
   EXPECT_THAT(ValidateTenantConfigs({w}, 4 * kMiB),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("tenant 'w': weight: -2 must be a finite "
-                                 "number > 0")));
+                       HasSubstr("tenant 'w': weight: -2 is out of range "
+                                 "[0.001, 1000]")));
+  // The fair share divides by it: 1e-320 made its counters infinite.
+  w.weight = 1e-320;
+  EXPECT_THAT(ValidateTenantConfigs({w}, 4 * kMiB),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("weight: 9.99989e-321 is out of range")));
   EXPECT_THAT(ValidateTenantConfigs({}, 4 * kMiB),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("tenants: at least one tenant is required")));

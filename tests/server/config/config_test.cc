@@ -269,8 +269,8 @@ TEST(ConfigErrorTest, WrongTypesNameKeyAndValue) {
                        HasSubstr("tenants: must be a list, got a map")));
   EXPECT_THAT(ParseError("tenants: [{name: default, weight: -2}]"),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("test.yaml:1: tenants[0].weight: -2 must be "
-                                 "a finite")));
+                       HasSubstr("test.yaml:1: tenants[0].weight: -2 is out "
+                                 "of range [0.001, 1000]")));
   EXPECT_THAT(ParseError("tenants: [{name: default, weight: nan}]"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("tenants[0].weight: 'nan' is not a finite")));

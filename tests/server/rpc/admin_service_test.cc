@@ -185,8 +185,11 @@ TEST_F(AdminTest, EngineRefusalKeepsTheOldConfigAndKeys) {
   v1::ReloadConfigResponse r;
   grpc::Status status = Reload(&r);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // Pointed at the file like the config's own errors.
   EXPECT_THAT(status.error_message(),
-              HasSubstr("the engine refused the new tenants"));
+              AllOf(HasSubstr("kvasir.yaml:"),
+                    HasSubstr("tenants[].reserved: the sum of reserved floors"),
+                    HasSubstr("(with the model's KV blocks)")));
   EXPECT_EQ(Generate("gamma-key").error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(server_->engine().Stats().tenants.size(), 3u);
