@@ -125,6 +125,29 @@ class HttpApiTest : public ::testing::Test {
     return s.ok() ? FindTenant(*s, name) : v1::TenantStats();
   }
 
+  // Sends a long unary request, closes its connection once it runs (with
+  // an RST when `reset`, else a FIN) and expects it cancelled: its blocks
+  // freed before its end, CANCELLED in the log.
+  void ExpectCancelledWhenTheClientGoes(bool reset) {
+    const std::string body = Completion("Once upon a time", kLong);
+    const int fd = SendRaw(port_, RawPost(body, body.size()));
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(WaitUntil([&] { return Tenant("alpha").running() == 1; }));
+    if (reset) {
+      const linger now{.l_onoff = 1, .l_linger = 0};
+      ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now)), 0);
+    }
+    close(fd);
+    ASSERT_TRUE(WaitUntil([&] { return Idle("alpha"); }))
+        << server_->Stats()->DebugString();
+    EXPECT_LT(Tenant("alpha").generated_tokens(), kLong);
+    EXPECT_TRUE(WaitUntil([&] {
+      return server_->process().ReadLog().find(
+                 "the client went away before the response") !=
+             std::string::npos;
+    })) << server_->process().ReadLog();
+  }
+
   std::unique_ptr<LiveServer> server_;
   std::unique_ptr<v1::Generation::Stub> stub_;
   int port_ = 0;
@@ -356,18 +379,7 @@ TEST_F(HttpApiTest, ClientGoneMidStreamLeavesNoKvBlockBehind) {
 // blocks instead of generating all kLong tokens for nobody.
 TEST_F(HttpApiTest, ClientGoneDuringAUnaryRequestCancelsIt) {
   Start();
-  const std::string body = Completion("Once upon a time", kLong);
-  const int fd = SendRaw(port_, RawPost(body, body.size()));
-  ASSERT_GE(fd, 0);
-  ASSERT_TRUE(WaitUntil([&] { return Tenant("alpha").running() == 1; }));
-  close(fd);
-  ASSERT_TRUE(WaitUntil([&] { return Idle("alpha"); }))
-      << server_->Stats()->DebugString();
-  EXPECT_LT(Tenant("alpha").generated_tokens(), kLong);
-  EXPECT_TRUE(WaitUntil([&] {
-    return server_->process().ReadLog().find(
-               "the client went away before the response") != std::string::npos;
-  })) << server_->process().ReadLog();
+  ExpectCancelledWhenTheClientGoes(/*reset=*/false);
   const HttpReply after = HttpPost(port_, "/v1/completions", kAlphaKey,
                                    Completion("Once upon a time", 8));
   EXPECT_EQ(after.status, 200) << after.body;
@@ -379,20 +391,7 @@ TEST_F(HttpApiTest, ClientGoneDuringAUnaryRequestCancelsIt) {
 // cancelled as for a close (it ran to its end, billed OK).
 TEST_F(HttpApiTest, ClientResetEarlyInAUnaryRequestCancelsIt) {
   Start();
-  const std::string body = Completion("Once upon a time", kLong);
-  const int fd = SendRaw(port_, RawPost(body, body.size()));
-  ASSERT_GE(fd, 0);
-  ASSERT_TRUE(WaitUntil([&] { return Tenant("alpha").running() == 1; }));
-  const linger reset{.l_onoff = 1, .l_linger = 0};
-  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
-  close(fd);
-  ASSERT_TRUE(WaitUntil([&] { return Idle("alpha"); }))
-      << server_->Stats()->DebugString();
-  EXPECT_LT(Tenant("alpha").generated_tokens(), kLong);
-  EXPECT_TRUE(WaitUntil([&] {
-    return server_->process().ReadLog().find(
-               "the client went away before the response") != std::string::npos;
-  })) << server_->process().ReadLog();
+  ExpectCancelledWhenTheClientGoes(/*reset=*/true);
 }
 
 // Two Content-Length headers that disagree frame the body two ways (a
