@@ -149,15 +149,6 @@ absl::StatusOr<std::vector<int32_t>> EncodeText(absl::string_view text,
   return ids;
 }
 
-absl::StatusOr<std::vector<int32_t>> EncodePrompt(absl::string_view text,
-                                                  const EncodeOptions& options,
-                                                  const Tokenizer& tokenizer,
-                                                  const RequestLimits& limits) {
-  // An empty text is [BOS] where the vocabulary adds one (as llama.cpp's);
-  // with nothing at all, ValidateRequest refuses the empty prompt.
-  return EncodeText(text, options, tokenizer, limits);
-}
-
 absl::StatusOr<std::vector<int32_t>> EncodeChatPrompt(
     absl::Span<const chat::Message> messages,
     const chat::ChatTemplate* chat_template, const Tokenizer& tokenizer,

@@ -38,20 +38,14 @@ absl::Status ValidateRequest(const ModelConfig& model,
                              const RequestLimits& limits, Request& request);
 
 // Text's token ids: a FieldError "prompt" when the text is longer than
-// limits.max_prompt_text_bytes or the vocabulary cannot encode it.
+// limits.max_prompt_text_bytes or the vocabulary cannot encode it. Empty
+// text is the special prefix alone ([BOS] where the vocabulary adds one, as
+// llama.cpp and `kvasir generate --prompt ""` take it); no token at all is
+// refused by ValidateRequest.
 absl::StatusOr<std::vector<int32_t>> EncodeText(absl::string_view text,
                                                 const EncodeOptions& options,
                                                 const Tokenizer& tokenizer,
                                                 const RequestLimits& limits);
-
-// A text prompt's token ids: EncodeText. Empty text is the special prefix
-// alone ([BOS] where the vocabulary adds one, as llama.cpp and `kvasir
-// generate --prompt ""` take it); none at all is refused by
-// ValidateRequest.
-absl::StatusOr<std::vector<int32_t>> EncodePrompt(absl::string_view text,
-                                                  const EncodeOptions& options,
-                                                  const Tokenizer& tokenizer,
-                                                  const RequestLimits& limits);
 
 // A conversation's token ids: chat::EncodeChat (engine/chat/chat_prompt.h:
 // the template's render, its markers as control tokens, the messages' text

@@ -93,7 +93,7 @@ std::optional<TenantRuleError> CheckBudgetBytes(
 // it to pick victims. Allocation-free to make.
 struct TenantKvStats {
   // False for a tenant removed from the config whose sequences still hold
-  // blocks (floor and limit 0).
+  // blocks (floor 0, the limit it had).
   bool configured = false;
   bool prefix_caching = false;  // effective: the tenant's and the global
                                 // switch

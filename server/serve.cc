@@ -137,11 +137,10 @@ int RunServe(const ServeFlags& flags, const EngineFactory& factory) {
     // A tenant budget the model's KV blocks cannot honour (a limit under
     // one block, floors that round up past the capacity) is a config
     // error: the file's line, and exit 2.
-    if (const std::optional<kvcache::TenantRuleError> rule =
-            kvcache::TenantRuleErrorOf(engine.status())) {
-      const absl::Status bad = TenantRuleStatus(srv->config(), *rule);
-      LogDetail(bad, "the config is invalid");
-      spdlog::error("{} (with this model's KV blocks)", bad.message());
+    if (const std::optional<absl::Status> bad =
+            EngineTenantRuleError(srv->config(), engine.status())) {
+      LogDetail(*bad, "the config is invalid");
+      spdlog::error("{}", bad->message());
       srv->Shutdown();
       return 2;
     }

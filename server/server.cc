@@ -36,6 +36,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options,
                                                        ServerConfig config) {
   RETURN_IF_ERROR(ValidateConfig(config));
   std::unique_ptr<Server> s(new Server(std::move(options), config));
+  // Before the reloader exists: a reload's token is never overwritten by
+  // the initial one.
+  RETURN_IF_ERROR(s->SetScrapeToken(config.server.metrics_api_key_sha256));
   ASSIGN_OR_RETURN(std::shared_ptr<const AuthTable> table,
                    AuthTable::Create(config));
   s->auth_ = std::make_unique<Authenticator>(std::move(table));
@@ -119,7 +122,6 @@ absl::Status Server::Start() {
                      OpenAiHttpServer::Start(std::move(http), env_.get()));
   }
   if (!config.server.metrics_listen.empty()) {
-    RETURN_IF_ERROR(SetScrapeToken(config.server.metrics_api_key_sha256));
     ASSIGN_OR_RETURN(metrics_http_,
                      MetricsHttpServer::Start(
                          config.server.metrics_listen,

@@ -100,8 +100,8 @@ class ServiceEnv {
   }
 
   // A server-assigned request id for requests that bring none:
-  // "kv-<8 random hex digits of this process>-<n>", unique across restarts
-  // and replicas (as OpenAI's response ids are).
+  // "kv-<8 random hex digits of this process>-<n>": not repeated after a
+  // restart or on another replica (but for a 1 in 2^32 chance per pair).
   std::string NewRequestId() { return "kv-" + NewUniqueSuffix(); }
   // "<instance>-<n>": what OpenAI response ids ("cmpl-...") end with,
   // whatever X-Request-Id the client sent.

@@ -87,8 +87,8 @@ struct TenantSched {
 // step would generate a token is skipped for the step when its tenant's
 // bucket is empty, and a tenant whose buckets cannot pay for a start (one
 // generated token; its prompt, once per request) waits this step. A
-// limited tenant's tokens go round its running streams (Sequence::turn),
-// which go before its new requests. max_running bounds the sequences a
+// limited tenant's tokens go round its running streams and its next waiting
+// request (Sequence::turn; YieldsToWaiting). max_running bounds the sequences a
 // step computes: a sequence sitting a step out for its rate leaves its slot
 // to a start (it stays resident, up to BatchPolicy::kResidentFactor x
 // max_running sequences in all), so a throttled tenant cannot hold every

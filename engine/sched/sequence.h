@@ -48,7 +48,8 @@ struct Sequence {
   uint64_t arrival = 0;       // order of Add, across tenants
   // Last tie-break among running sequences: arrival, except that a
   // rate-limited tenant's sequence goes to the back each time it is
-  // served, so that the tenant's few tokens go round its streams.
+  // served (or started), so that the tenant's few tokens go round its
+  // streams; its waiting head takes its turn among them (YieldsToWaiting).
   uint64_t turn = 0;
   absl::Time arrival_time;  // clock time of Add
   // The KV blocks while running; empty while waiting and once finished.

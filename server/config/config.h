@@ -172,6 +172,14 @@ absl::Status ValidateConfig(const ServerConfig& config);
 absl::Status TenantRuleStatus(const ServerConfig& config,
                               const kvcache::TenantRuleError& e);
 
+// When the engine refused `config`'s tenants with a rule that needs the
+// model's KV block size (kvcache::TenantRuleErrorOf: a limit under one
+// block, floors rounding up past the capacity): that refusal as
+// TenantRuleStatus, marked "(with the model's KV blocks)". nullopt for
+// any other error.
+std::optional<absl::Status> EngineTenantRuleError(const ServerConfig& config,
+                                                  const absl::Status& status);
+
 // "host:port" (IPv6 hosts in brackets, port 0..65535) split into the host
 // (brackets removed) and the port; InvalidArgument naming `field` when it is
 // not one. ValidateListenAddress only checks.

@@ -81,11 +81,8 @@ absl::StatusOr<ReloadOutcome> ConfigReloader::ReloadLocked(
       // The block rules (a limit under one KV block, floors rounding up
       // past the capacity) are checked by the engine, which knows the
       // block size: pointed at the file's line like the others.
-      if (const std::optional<kvcache::TenantRuleError> rule =
-              kvcache::TenantRuleErrorOf(s)) {
-        const absl::Status bad = TenantRuleStatus(merged, *rule);
-        return WithMessage(
-            bad, absl::StrCat(bad.message(), " (with the model's KV blocks)"));
+      if (std::optional<absl::Status> bad = EngineTenantRuleError(merged, s)) {
+        return *std::move(bad);
       }
       return WithMessage(
           s, absl::StrCat("the engine refused the new tenants: ", s.message()));

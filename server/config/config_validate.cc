@@ -36,7 +36,7 @@ absl::Status TenantRuleStatus(const ServerConfig& config,
                               const kvcache::TenantRuleError& e) {
   int32_t line = 0;
   std::string path;
-  if (e.index >= 0) {
+  if (e.index >= 0 && static_cast<size_t>(e.index) < config.tenants.size()) {
     const TenantSpec& t = config.tenants[static_cast<size_t>(e.index)];
     const auto key = t.key_lines.find(YamlKey(e.field));
     line = key != t.key_lines.end() ? key->second : t.line;
@@ -54,6 +54,16 @@ absl::Status TenantRuleStatus(const ServerConfig& config,
   return WithLogDetail(
       absl::InvalidArgumentError(absl::StrCat(where, path, ": ", e.message)),
       e.detail);
+}
+
+std::optional<absl::Status> EngineTenantRuleError(const ServerConfig& config,
+                                                  const absl::Status& status) {
+  const std::optional<kvcache::TenantRuleError> rule =
+      kvcache::TenantRuleErrorOf(status);
+  if (!rule.has_value()) return std::nullopt;
+  const absl::Status bad = TenantRuleStatus(config, *rule);
+  return WithMessage(
+      bad, absl::StrCat(bad.message(), " (with the model's KV blocks)"));
 }
 
 namespace {

@@ -319,10 +319,12 @@ void HandleOpenAiGenerate(ServiceEnv* env, const OpenAiCallOptions& options,
   const OpenAiRequest& request = admission->request;
   ResponseMeta meta;
   meta.endpoint = endpoint;
-  // Not the client's X-Request-Id (two requests may send the same one).
+  // The server's own request id (the log's) when it gave one; never the
+  // client's X-Request-Id, which two requests may share.
   meta.id = absl::StrCat(
       endpoint == OpenAiEndpoint::kCompletions ? "cmpl-" : "chatcmpl-",
-      env->NewUniqueSuffix());
+      req.has_header("X-Request-Id") ? env->NewUniqueSuffix()
+                                     : record.request_id);
   meta.created = absl::ToUnixSeconds(env->clock()->Now());
   meta.model = options.model_id;
 

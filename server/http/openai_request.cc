@@ -299,10 +299,13 @@ absl::StatusOr<std::vector<int32_t>> TokenArray(const json& v,
     if (!e.is_number_integer()) {
       return WrongType(absl::StrCat(field, "[", i, "]"), "a token id", e);
     }
-    if (e.is_number_unsigned() &&
-        e.get<uint64_t>() >
-            static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
-      // (As sent: clamped, it would read 2147483647.)
+    const bool beyond_32_bits =
+        e.is_number_unsigned()
+            ? e.get<uint64_t>() >
+                  static_cast<uint64_t>(std::numeric_limits<int32_t>::max())
+            : e.get<int64_t>() != ClampToInt32(e.get<int64_t>());
+    if (beyond_32_bits) {
+      // (As sent: clamped, it would read 2147483647 or -2147483648.)
       return FieldError(absl::StrCat(field, "[", i, "]"),
                         absl::StrCat(e.dump(), " is outside the vocabulary"));
     }
@@ -325,7 +328,7 @@ absl::StatusOr<std::vector<int32_t>> CompletionPrompt(
   ASSIGN_OR_RETURN(std::optional<bool> parse_special,
                    Bool(body, "parse_special"));
   auto encode = [&](const std::string& text) {
-    return engine::EncodePrompt(
+    return engine::EncodeText(
         text,
         {.add_special = true, .parse_special = parse_special.value_or(true)},
         *model.tokenizer, *model.limits);

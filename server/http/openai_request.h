@@ -39,7 +39,8 @@ struct OpenAiRequest {
   OpenAiEndpoint endpoint = OpenAiEndpoint::kCompletions;
   // Everything but the tenant, request id and deadline (the caller's), and
   // for chat the prompt (rendered from `messages` by the chat template).
-  // Without max_tokens, stopping.fill_room is set.
+  // Without max_tokens: in chat, stopping.fill_room is set; in completions,
+  // the engine's default (16).
   engine::Request engine;
   std::vector<ChatMessageIn> messages;  // chat only
   std::string model;                    // as sent; empty when omitted
@@ -64,7 +65,8 @@ struct OpenAiModelInfo {
 };
 
 // The body as JSON: InvalidArgument (no field) when it is not a JSON
-// object, or nests arrays and objects kMaxJsonDepth levels or deeper.
+// object, or nests more than kMaxJsonDepth levels (the body's own object
+// counting as one).
 inline constexpr int kMaxJsonDepth = 64;
 absl::StatusOr<nlohmann::json> ParseJsonBody(absl::string_view body);
 

@@ -256,10 +256,11 @@ void OpenAiHttpServer::Route() {
 
 void OpenAiHttpServer::Stop() {
   if (http_ != nullptr) http_->stop();
-  // The listener is closed: no connection comes after this. Each request
-  // has had its answer (the server drains first), but a client trickling
-  // header bytes would hold its thread, and so this join, for as long as
-  // it kept trickling.
+  // The listener is closed: no connection comes after this. The requests
+  // have ended (the server drains first); their answers may still be on
+  // their way out, which the read-side shutdown leaves alone. A client
+  // trickling header bytes would otherwise hold its thread, and so this
+  // join, for as long as it kept trickling.
   if (port_ > 0) ShutdownConnections(port_);
   if (thread_.joinable()) thread_.join();
 }

@@ -45,15 +45,34 @@ bool Matches(int fd, bool peer, const std::string& host, int port) {
   return HostPort(addr, len, &h, &p) && p == port && h == host;
 }
 
-// Whether socket `fd` is a connection that lost its peer: not a listener,
-// and getpeername says it is not connected (a reset connection).
-bool LostPeer(int fd) {
-  int listening = 0;
-  socklen_t optlen = sizeof(listening);
-  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) != 0 ||
-      listening != 0) {
-    return false;
+// Calls fn(fd) for each socket descriptor of this process until it returns
+// false; false when /proc/self/fd cannot be listed.
+template <typename Fn>
+bool ForEachSocket(Fn fn) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return false;
+  while (const dirent* e = readdir(dir)) {
+    int fd = -1;
+    if (!absl::SimpleAtoi(e->d_name, &fd) || fd == dirfd(dir)) continue;
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    if (!fn(fd)) break;
   }
+  closedir(dir);
+  return true;
+}
+
+bool IsListener(int fd) {
+  int listening = 0;
+  socklen_t len = sizeof(listening);
+  return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 &&
+         listening != 0;
+}
+
+// Whether socket `fd` is a connection that lost its peer: getpeername says
+// it is not connected (as after a reset).
+bool LostPeer(int fd) {
+  if (IsListener(fd)) return false;
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
   return getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 &&
@@ -63,29 +82,25 @@ bool LostPeer(int fd) {
 }  // namespace
 
 absl::StatusOr<PeerSocket> PeerSocket::Find(const httplib::Request& req) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) {
+  int found = -1;
+  bool lost = false;
+  const bool listed = ForEachSocket([&](int fd) {
+    if (!Matches(fd, false, req.local_addr, req.local_port)) return true;
+    if (Matches(fd, true, req.remote_addr, req.remote_port)) {
+      found = fd;
+      return false;
+    }
+    lost = lost || LostPeer(fd);
+    return true;
+  });
+  if (!listed) {
     return absl::NotFoundError(
         absl::StrCat("cannot list /proc/self/fd: errno ", errno));
   }
-  int found = -1;
-  bool lost = false;
-  while (const dirent* e = readdir(dir)) {
-    int fd = -1;
-    if (!absl::SimpleAtoi(e->d_name, &fd) || fd == dirfd(dir)) continue;
-    struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
-    if (!Matches(fd, false, req.local_addr, req.local_port)) continue;
-    if (Matches(fd, true, req.remote_addr, req.remote_port)) {
-      found = fd;
-      break;
-    }
-    lost = lost || LostPeer(fd);
-  }
-  closedir(dir);
-  // httplib keeps the request's socket open while the handler runs, so
-  // when none of this port's connections has the request's peer, the
-  // request's is one that lost its peer: reset before this lookup.
+  // httplib keeps the request's socket open while the handler runs, and
+  // getpeername on it fails only once the connection was reset. So when
+  // none of this address's connections has the request's peer but one has
+  // lost its peer, that one is the request's.
   if (found < 0 && lost) return PeerSocket(-1);
   if (found < 0) {
     return absl::NotFoundError(
@@ -96,34 +111,23 @@ absl::StatusOr<PeerSocket> PeerSocket::Find(const httplib::Request& req) {
 }
 
 int ShutdownConnections(int port) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return 0;
   int n = 0;
-  while (const dirent* e = readdir(dir)) {
-    int fd = -1;
-    if (!absl::SimpleAtoi(e->d_name, &fd) || fd == dirfd(dir)) continue;
-    struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
-    int listening = 0;
-    socklen_t optlen = sizeof(listening);
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) != 0 ||
-        listening != 0) {
-      continue;
-    }
+  ForEachSocket([&](int fd) {
+    if (IsListener(fd)) return true;
     sockaddr_storage addr{};
     socklen_t len = sizeof(addr);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      continue;
-    }
     std::string host;
     int local_port = 0;
-    if ((addr.ss_family == AF_INET || addr.ss_family == AF_INET6) &&
+    // The read side only: a response still being written goes out whole;
+    // a thread waiting for request bytes sees the end of input.
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+        (addr.ss_family == AF_INET || addr.ss_family == AF_INET6) &&
         HostPort(addr, len, &host, &local_port) && local_port == port &&
-        shutdown(fd, SHUT_RDWR) == 0) {
+        shutdown(fd, SHUT_RD) == 0) {
       ++n;
     }
-  }
-  closedir(dir);
+    return true;
+  });
   return n;
 }
 

@@ -37,12 +37,14 @@ class PeerSocket {
   int fd_;  // -1: the connection was reset before Find looked
 };
 
-// Shuts down (SHUT_RDWR; the descriptors stay open, their owners close
-// them) every accepted connection of this process on local TCP port
-// `port`. For a server's stop, after its listener closed: a connection
-// thread blocked reading a client that trickles bytes (or sits idle until
-// the read timeout) returns at once instead of holding the stop. Returns
-// how many it shut down.
+// Shuts down the read side (SHUT_RD: a response being written still goes
+// out whole; the descriptors stay open, their owners close them) of every
+// accepted connection of this process on local TCP port `port`, whatever
+// its local address (a wildcard listener's connections have the
+// interface's). For a server's stop, after its listener closed: a
+// connection thread blocked reading a client that trickles bytes (or sits
+// idle until the read timeout) sees the end of input and returns instead of
+// holding the stop. Returns how many it shut down.
 int ShutdownConnections(int port);
 
 }  // namespace kvasir::server

@@ -22,7 +22,7 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(
     const engine::RequestLimits& limits) {
   switch (request.prompt_case()) {
     case v1::GenerateRequest::kText:
-      return engine::EncodePrompt(
+      return engine::EncodeText(
           request.text(),
           {.add_special = true,
            .parse_special =

@@ -53,9 +53,9 @@ struct HttpError {
 // The HTTP side of the table, by code (and the engine's refusal where one
 // code has several causes):
 //   INVALID_ARGUMENT      400 invalid_request_error (the field is named);
-//                         413 when the refusal is kPromptTooLong (the prompt
-//                         leaves no room in the context, code
-//                         context_length_exceeded)
+//                         code context_length_exceeded when the refusal is
+//                         kPromptTooLong (the prompt leaves no room in the
+//                         context; 400 as OpenAI's and vLLM's)
 //   FAILED_PRECONDITION   400 invalid_request_error (e.g. chat on a model
 //                         without a chat template)
 //   OUT_OF_RANGE          413 invalid_request_error (the body is over

@@ -80,9 +80,10 @@ KVASIR_AVX512 inline void SubtractOffsets(__m512 off, const ActRows& a,
 // Σ_i lo[i] · x[lo_at[i]] and Σ_i hi[i] · x[hi_at[i]] (`vpdpbusd`, x at
 // byte offsets of row r's values), L | H their int16 pack (`vpackssdw`:
 // 128-bit lane l takes words 0-3 from L's lane l, 4-7 from H's), and sw
-// the scale word of each; `first` starts the sums. One multiply per 64 or
-// 128 values and one per 128 for the scales, where `vpmaddubsw` pairs into
-// `vpdpwssd` took two per 64; the pack runs on another pipe. One Zen 4
+// the scale word of each; `first` starts the sums. One multiply per 64
+// values and one for the scales per 128 (Q6_K) or 256 (Q4_K, N = 2), where
+// `vpmaddubsw` pairs into `vpdpwssd` took two per 64; the pack runs on
+// another pipe. One Zen 4
 // core, weights in L2 (gemv_bench BM_Gemv/.../hot:1, OMP_NUM_THREADS=1,
 // best of 7, three rounds alternating): Q4_K 20.7-21.0 -> 22.5-22.9 GB/s,
 // Q6_K 24.9-25.1 -> 25.1-26.5. The callers keep |L|, |H| <= 32767, so the

@@ -145,6 +145,8 @@ TEST_F(OpenAiRequestTest, ErrorsNameTheOpenAiField) {
       // Values beyond 32 bits are quoted as sent, not clamped.
       {R"({"prompt": [4294967296]})",
        {"prompt[0]: 4294967296 is outside the vocabulary"}},
+      {R"({"prompt": [1, -4294967296]})",
+       {"prompt[1]: -4294967296 is outside the vocabulary"}},
       {R"({"prompt": "a", "max_tokens": 10000000000})",
        {"max_tokens: 10000000000 is out of range [1, 2147483647]"}},
       {R"({"prompt": "a", "max_completion_tokens": 3})",
