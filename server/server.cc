@@ -71,6 +71,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options,
     // Validated by the reload: 64 hex digits or empty.
     if (absl::Status st = self->SetScrapeToken(hex); !st.ok()) {
       spdlog::error("{}", st.message());
+    } else if (hex.empty()) {
+      spdlog::warn(
+          "server.metrics_api_key_sha256 removed: /metrics (every tenant's "
+          "numbers) now answers without a token");
     }
   };
   s->reloader_ = std::make_unique<ConfigReloader>(

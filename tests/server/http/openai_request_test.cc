@@ -212,6 +212,12 @@ TEST_F(OpenAiRequestTest, BodyModelAndContext) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("more than 64 levels deep")));
   EXPECT_THAT(ParseJsonBody(nested(kMaxJsonDepth - 1)), IsOk());
+  // Brackets inside strings (and after escaped quotes) are text.
+  const std::string brackets(200, '[');
+  EXPECT_THAT(
+      ParseJsonBody(absl::StrCat(R"({"prompt": ")", brackets,
+                                 R"(\"", "stop": "\\)", brackets, R"("})")),
+      IsOk());
   EXPECT_THAT(Error(R"({"prompt": "a", "model": "other"})"),
               StatusIs(absl::StatusCode::kNotFound,
                        AllOf(HasSubstr("'other' is not served here"),
