@@ -48,9 +48,11 @@ Sequence* CapacityPolicy::PickVictim(
           return std::nullopt;
         }
         const kvcache::TenantKvStats t = kv_->GetTenant(tenant);
-        const int cls = t.over_limit()    ? kOverLimit
-                        : t.above_floor() ? kAboveFloor
-                                          : kWithinFloor;
+        // A removed tenant's request (it goes on to its end, but starts
+        // nothing) goes first, as one over its limit does.
+        const int cls = t.over_limit() || !t.configured ? kOverLimit
+                        : t.above_floor()               ? kAboveFloor
+                                                        : kWithinFloor;
         if (!same_tenant && cls == kWithinFloor) return std::nullopt;
         if (&s != &requester) {
           // Another tenant gives up only what it holds above its floor.

@@ -129,6 +129,26 @@ TEST(SchedulerTest, TenantAboveItsLimitIsPreemptedFirst) {
   h.ExpectAllBlocksFree();
 }
 
+TEST(SchedulerTest, ARemovedTenantsRequestMakesRoomFirst) {
+  // 8 blocks of 4 tokens. B is removed while b1 runs; when a1 needs a block
+  // the pool lacks, b1 (it would end anyway, and starts nothing) is the
+  // victim, not A's own later a2.
+  SchedHarness h(Opts(8, 32, 8),
+                 {BlocksTenant("A", 0, 8), BlocksTenant("B", 0, 8)});
+  ASSERT_OK(h.Submit("b1", "B", 8, 5, /*priority=*/5));
+  ASSERT_OK(h.Submit("a1", "A", 8, 5));
+  ASSERT_OK(h.Submit("a2", "A", 16, 5));
+  EXPECT_EQ(h.Step(), "b1+8 a1+8 a2+16");
+  std::vector<FinishedSeq> cancelled;
+  ASSERT_OK(h.sched().SetTenants({BlocksTenant("A", 0, 8)}, &cancelled));
+  EXPECT_TRUE(cancelled.empty());
+  EXPECT_EQ(h.Step(), "a1+1 a2+1");
+  EXPECT_EQ(h.reason("b1"), FinishReason::kTenantRemoved);
+  EXPECT_EQ(h.sched().total_preemptions(), 0);
+  h.RunUntilIdle();
+  h.ExpectAllBlocksFree();
+}
+
 TEST(SchedulerTest, TenantWithinItsFloorIsNeverPreemptedForAnother) {
   // A has a floor of 4 blocks out of 8; B none.
   SchedHarness h(Opts(8, 32, 8),
