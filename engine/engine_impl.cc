@@ -302,7 +302,9 @@ void EngineImpl::ApplyInbox() {
     requests_.emplace(raw->id, std::move(r));
   }
   local_submits_.clear();
-  const absl::Time now = clock_->Now();
+  // (The clock only when there is a cancel: this runs every step.)
+  const absl::Time now =
+      local_cancels_.empty() ? absl::InfinitePast() : clock_->Now();
   for (RequestId id : local_cancels_) {
     auto it = requests_.find(id);
     if (it != requests_.end()) {
