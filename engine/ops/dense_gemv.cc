@@ -25,6 +25,7 @@
 #include <cstring>
 #include <optional>
 
+#include "engine/ops/dense_gemv_rows.h"
 #include "engine/ops/stream_prefetch.h"
 
 #define KVASIR_GEMV_AVX512 \
@@ -305,6 +306,16 @@ std::optional<BlockedWeights> DescribeBlocked(const dnnl::memory::desc& md,
   w.type = bf16 ? GemvWeights::kBF16 : GemvWeights::kF32;
   w.k = d.dims[0];
   w.n = d.dims[1];
+  // Plain `ba`: W's own rows.
+  if (b.inner_nblks == 0) {
+    if (b.strides[0] != 1 || b.strides[1] != w.k || d.padded_dims[0] != w.k ||
+        d.padded_dims[1] != w.n) {
+      return std::nullopt;
+    }
+    BlockedWeights rows = RowsBlocking(w.type, w.k, w.n);
+    rows.data = data;
+    return rows;
+  }
   // inner blocks: {kb_in (a), nb (b)} or, for bf16, {kb / 2 (a), nb (b),
   // 2 (a)}.
   if (bf16) {
@@ -330,6 +341,19 @@ std::optional<BlockedWeights> DescribeBlocked(const dnnl::memory::desc& md,
       d.padded_dims[1] % w.nb != 0) {
     return std::nullopt;
   }
+  return w;
+}
+
+BlockedWeights RowsBlocking(GemvWeights type, int64_t k, int64_t n) {
+  BlockedWeights w;
+  w.type = type;
+  w.k = k;
+  w.n = n;
+  w.kb = k;
+  w.nb = kRowsPerBlock;
+  w.k_stride = k * kRowsPerBlock;
+  w.n_stride = w.k_stride;
+  w.rows = true;
   return w;
 }
 
@@ -390,6 +414,12 @@ bool GemvSupported(GemvIsa isa, GemvWeights type) {
          __builtin_cpu_supports("fma");
 }
 
+bool RowsGemvSupported(GemvWeights type) {
+  // (The rows kernels take every element type with the AVX2 target.)
+  return GemvSupported(GemvIsa::kAvx2,
+                       type == GemvWeights::kBF16 ? GemvWeights::kF32 : type);
+}
+
 namespace {
 
 // Column blocks [b0, b1) of w; the thread goes on with blocks up to
@@ -397,7 +427,9 @@ namespace {
 void RunBlocks(GemvIsa isa, const BlockedWeights& w, int64_t b0, int64_t b1,
                int64_t ahead_end, const float* x, const uint16_t* x_bf16, int m,
                float* y) {
-  if (isa == GemvIsa::kAvx2) {
+  if (w.rows) {
+    internal::RowsRangeAvx2(w, b0, b1, x, x_bf16, m, y);
+  } else if (isa == GemvIsa::kAvx2) {
     if (w.type == GemvWeights::kF16) {
       RangeAvx2<uint16_t>(w, b0, b1, x, m, y);
     } else {

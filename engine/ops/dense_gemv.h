@@ -33,10 +33,19 @@
 //        without AVX512-FP16), made by F16Blocking and LayOutF16, with one
 //        k block (kb = k) and nb = 64.
 // with nb a multiple of 16 and the padding (k and n up to whole blocks)
-// zero, as oneDNN's reorder leaves it.
+// zero, as oneDNN's reorder leaves it. And, on CPUs without AVX-512:
+//   rows W[n][k] row-major (`rows`; B in oneDNN's `ba` order), f32, f16 or
+//        bf16 elements: for f32 the layout Linear imposes on oneDNN there
+//        (its own choice, `ab`, is plain too, and a GEMV over it reads each
+//        column block with a stride of a whole row), for f16 and bf16
+//        Kvasir's own (RowsBlocking; oneDNN 2.6 has no bf16 matmul without
+//        AVX-512). Dot products of weight rows, 4 rows at a time, each
+//        weight vector used for up to 2 rows of x, then a horizontal sum;
+//        a "block" is kRowsPerBlock rows (nb), no padding.
 namespace kvasir::engine::ops {
 
 inline constexpr int kMaxGemvRows = 64;
+inline constexpr int64_t kRowsPerBlock = 16;
 
 enum class GemvWeights { kF32, kBF16, kF16 };
 
@@ -46,6 +55,7 @@ struct BlockedWeights {
   int64_t k = 0, n = 0;  // logical in / out features
   int64_t kb = 0, nb = 0;
   int64_t k_stride = 0, n_stride = 0;  // elements between blocks
+  bool rows = false;  // the rows layout (nb = kRowsPerBlock, kb = k)
 };
 
 // The blocking of `md` (B = Wᵀ [k, n]) when it is one of the layouts above,
@@ -62,20 +72,26 @@ void LayOutF16(const BlockedWeights& w, const uint16_t* src, uint16_t* dst);
 // dst[i] = f16(src[i]) for i < n, rounded to nearest even. Needs F16C
 // (GemvSupported(..., kF16)).
 void RowToF16(const float* src, int64_t n, uint16_t* dst);
+// The rows layout of [n, k] `type` weights (data unset); its size in
+// elements is n * k.
+BlockedWeights RowsBlocking(GemvWeights type, int64_t k, int64_t n);
 
 enum class GemvIsa { kAvx512, kAvx2 };
-// Whether this CPU runs the GEMV of `type` weights on `isa` (bf16 needs
-// AVX-512 with avx512_bf16; f32 runs on AVX2 + FMA too, f16 on either with
-// F16C).
+// Whether this CPU runs the GEMV of `type` weights on `isa` over oneDNN's
+// blocked layouts (bf16 needs AVX-512 with avx512_bf16; f32 runs on AVX2 +
+// FMA too, f16 on either with F16C).
 bool GemvSupported(GemvIsa isa, GemvWeights type);
+// Whether this CPU runs the GEMV of `type` weights in the rows layout (AVX2
+// and FMA; f16 F16C too). The rows layout always runs on GemvIsa::kAvx2.
+bool RowsGemvSupported(GemvWeights type);
 
 // y: [m, n] = x: [m, k] · Wᵀ, 1 <= m <= kMaxGemvRows, row-major and
 // contiguous. bf16 weights multiply x_bf16 (x rounded to bf16, [m, k]), f32
-// and f16 weights x. Runs on the calling thread's OpenMP team, each thread
-// one contiguous range of n blocks (`cursors` null), or, with one
-// WorkCursor per thread of the region, claiming blocks as
-// BlockedGemvSlice does. Precondition: GemvSupported(isa, w.type). Does
-// not allocate.
+// and f16 weights x. Precondition for the rows layout: isa is kAvx2. Runs on
+// the calling thread's OpenMP team, each thread one contiguous range of n
+// blocks (`cursors` null), or, with one WorkCursor per thread of the region,
+// claiming blocks as BlockedGemvSlice does. Precondition: GemvSupported(isa,
+// w.type) (rows: RowsGemvSupported). Does not allocate.
 void BlockedGemv(GemvIsa isa, const BlockedWeights& w, const float* x,
                  const uint16_t* x_bf16, int m, float* y,
                  WorkCursor* cursors = nullptr, int n_cursors = 0);

@@ -53,6 +53,27 @@ absl::Status FromDnnl(const dnnl::error& e, absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": oneDNN error ", e.what()));
 }
 
+GemvWeights GemvType(WeightsDtype dtype) {
+  return dtype == WeightsDtype::kBF16  ? GemvWeights::kBF16
+         : dtype == WeightsDtype::kF16 ? GemvWeights::kF16
+                                       : GemvWeights::kF32;
+}
+
+// Whether oneDNN has a bf16 matmul on this CPU (2.6: AVX-512 only).
+bool OneDnnHasBf16() {
+  try {
+    dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc(dnnl::memory::desc({1, 16}, dt::bf16, tag::ab),
+                           dnnl::memory::desc({16, 16}, dt::bf16, tag::any),
+                           dnnl::memory::desc({1, 16}, dt::f32, tag::ab)),
+        eng);
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MatmulContext>> MatmulContext::Create() {
@@ -134,6 +155,13 @@ absl::StatusOr<int32_t> MatmulContext::RegisterShape(int64_t k, int64_t n,
       dnnl::matmul::primitive_desc probe(
           dnnl::matmul::desc(src_md, any_w_md, dst_md), engine_);
       shape->weights_md = probe.weights_desc();
+      // Without AVX-512 oneDNN 2.6 picks a plain layout (`ab`, columns of
+      // W contiguous); W's own rows (`ba`) are as fast for its gemm and are
+      // what the decode GEMV streams (the rows layout, dense_gemv.h).
+      if (!DescribeBlocked(shape->weights_md, nullptr).has_value() &&
+          !GemvSupported(GemvIsa::kAvx512, GemvType(dtype))) {
+        shape->weights_md = dnnl::memory::desc({k, n}, type, tag::ba);
+      }
     } catch (const dnnl::error& e) {
       return FromDnnl(e, absl::StrCat(name, ": choosing the layout of ",
                                       WeightsDtypeName(dtype), " weights [", n,
@@ -233,23 +261,13 @@ bool Linear::IsSupported(WeightsDtype dtype) {
   if (dtype == WeightsDtype::kF32) return true;
   if (dtype == WeightsDtype::kF16) {
     return GemvSupported(GemvIsa::kAvx512, GemvWeights::kF16) ||
-           GemvSupported(GemvIsa::kAvx2, GemvWeights::kF16);
+           RowsGemvSupported(GemvWeights::kF16);
   }
-  try {
-    dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-    dnnl::matmul::primitive_desc pd(
-        dnnl::matmul::desc(dnnl::memory::desc({1, 16}, dt::bf16, tag::ab),
-                           dnnl::memory::desc({16, 16}, dt::bf16, tag::any),
-                           dnnl::memory::desc({1, 16}, dt::f32, tag::ab)),
-        eng);
-    return true;
-  } catch (const dnnl::error&) {
-    return false;
-  }
+  return OneDnnHasBf16() || RowsGemvSupported(GemvWeights::kBF16);
 }
 
 int64_t Linear::weight_bytes() const {
-  if (f16_weights_ != nullptr) return f16_elements_ * 2;
+  if (own_weights_ != nullptr) return own_elements_ * 2;
   return static_cast<int64_t>(weights_.get_desc().get_size());
 }
 
@@ -292,8 +310,12 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
 
   std::unique_ptr<Linear> linear(
       new Linear(options, ctx, in_features, out_features));
-  if (f16) {
-    RETURN_IF_ERROR(linear->LayOutF16Weights(parts));
+  // f16, and bf16 where oneDNN has no bf16 matmul: Kvasir's layout and
+  // GEMV for every M.
+  if (f16 ||
+      (options.weights_dtype == WeightsDtype::kBF16 && !OneDnnHasBf16())) {
+    RETURN_IF_ERROR(linear->LayOutOwnWeights(parts));
+    if (!f16) ctx->ReserveBf16Scratch(int64_t{options.max_rows} * in_features);
     return linear;
   }
   ASSIGN_OR_RETURN(linear->shape_, ctx->RegisterShape(in_features, out_features,
@@ -334,15 +356,21 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(
     ctx->ReserveBf16Scratch(int64_t{options.max_rows} * in_features);
   }
   if (options.decode_gemv) {
-    const GemvWeights type = options.weights_dtype == WeightsDtype::kBF16
-                                 ? GemvWeights::kBF16
-                                 : GemvWeights::kF32;
-    const GemvIsa isa =
-        options.force_avx2_gemv ? GemvIsa::kAvx2 : GemvIsa::kAvx512;
-    if (GemvSupported(isa, type)) {
-      linear->gemv_isa_ = isa;
-      linear->gemv_ = DescribeBlocked(linear->weights_.get_desc(),
-                                      linear->weights_.get_data_handle());
+    const std::optional<BlockedWeights> w = DescribeBlocked(
+        linear->weights_.get_desc(), linear->weights_.get_data_handle());
+    const GemvWeights type = GemvType(options.weights_dtype);
+    if (w.has_value() && w->rows) {
+      if (RowsGemvSupported(type)) {
+        linear->gemv_isa_ = GemvIsa::kAvx2;
+        linear->gemv_ = w;
+      }
+    } else if (w.has_value()) {
+      const GemvIsa isa =
+          options.force_avx2_gemv ? GemvIsa::kAvx2 : GemvIsa::kAvx512;
+      if (GemvSupported(isa, type)) {
+        linear->gemv_isa_ = isa;
+        linear->gemv_ = w;
+      }
     }
   }
   // Create the decode primitive now (once per shape): it is the one every
@@ -367,19 +395,24 @@ const float* Linear::Stack(absl::Span<const WeightPart> parts, int64_t k,
   return stacked.data();
 }
 
-absl::Status Linear::LayOutF16Weights(absl::Span<const WeightPart> parts) {
+absl::Status Linear::LayOutOwnWeights(absl::Span<const WeightPart> parts) {
   const std::string& name = options_.name;
-  GemvIsa isa = options_.force_avx2_gemv ? GemvIsa::kAvx2 : GemvIsa::kAvx512;
-  if (!GemvSupported(isa, GemvWeights::kF16)) isa = GemvIsa::kAvx2;
-  if (!GemvSupported(isa, GemvWeights::kF16)) {
-    return absl::UnimplementedError(absl::StrCat(
-        name, ": f16 weights need AVX2, FMA and F16C, which this CPU lacks"));
+  const GemvWeights type = GemvType(options_.weights_dtype);
+  // f16 on AVX-512: the blocked layout; else (f16 forced to AVX2 or on an
+  // AVX2 CPU, and bf16, which comes here only without oneDNN's AVX-512 bf16
+  // matmul) W's rows.
+  const bool blocked = type == GemvWeights::kF16 && !options_.force_avx2_gemv &&
+                       GemvSupported(GemvIsa::kAvx512, type);
+  if (!blocked && !RowsGemvSupported(type)) {
+    return absl::UnimplementedError(
+        absl::StrCat(name, ": ", WeightsDtypeName(options_.weights_dtype),
+                     " weights need AVX2, FMA and F16C, which this CPU lacks"));
   }
-  BlockedWeights w = F16Blocking(in_features_, out_features_);
-  const int64_t blocks = (w.n + w.nb - 1) / w.nb;
+  BlockedWeights w = blocked ? F16Blocking(in_features_, out_features_)
+                             : RowsBlocking(type, in_features_, out_features_);
   const int64_t k = in_features_;
   try {
-    // The parts as one array of f16 rows: a single f16 part as it is,
+    // The parts as one array of 16-bit rows: a single f16 part as it is,
     // else stacked (f16 parts copied, f32 ones rounded).
     std::vector<uint16_t> stacked;
     const uint16_t* plain = parts.size() == 1 ? parts[0].f16 : nullptr;
@@ -391,34 +424,45 @@ absl::Status Linear::LayOutF16Weights(absl::Span<const WeightPart> parts) {
           std::copy(part.f16, part.f16 + part.rows * k, row);
         } else {
           for (int64_t r = 0; r < part.rows; ++r) {
-            RowToF16(part.data + r * k, k, row + r * k);
+            if (type == GemvWeights::kF16) {
+              RowToF16(part.data + r * k, k, row + r * k);
+            } else {
+              FloatToBf16Row(part.data + r * k, k, row + r * k);
+            }
           }
         }
         row += part.rows * k;
       }
       plain = stacked.data();
     }
-    f16_elements_ = blocks * w.n_stride;
+    own_elements_ =
+        blocked ? (w.n + w.nb - 1) / w.nb * w.n_stride : out_features_ * k;
     // (Not zeroed: LayOutF16 writes every element, padding included.)
     if (options_.arena != nullptr) {
       ASSIGN_OR_RETURN(uint8_t * mem, options_.arena->Allocate(
-                                          f16_elements_ * 2, options_.name));
-      f16_weights_ = reinterpret_cast<uint16_t*>(mem);
+                                          own_elements_ * 2, options_.name));
+      own_weights_ = reinterpret_cast<uint16_t*>(mem);
     } else {
-      f16_owned_.reset(new uint16_t[f16_elements_]);
-      f16_weights_ = f16_owned_.get();
+      own_owned_.reset(new uint16_t[own_elements_]);
+      own_weights_ = own_owned_.get();
     }
-    LayOutF16(w, plain, f16_weights_);
+    if (blocked) {
+      LayOutF16(w, plain, own_weights_);
+    } else {
+      std::copy_n(plain, own_elements_, own_weights_);
+    }
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
-        absl::StrCat(name, ": out of memory laying out f16 weights [",
+        absl::StrCat(name, ": out of memory laying out ",
+                     WeightsDtypeName(options_.weights_dtype), " weights [",
                      out_features_, ", ", in_features_, "]"));
   }
-  w.data = f16_weights_;
+  w.data = own_weights_;
   gemv_ = w;
-  gemv_isa_ = isa;
-  impl_name_ = absl::StrCat("kvasir_gemv:f16:",
-                            isa == GemvIsa::kAvx2 ? "avx2" : "avx512");
+  gemv_isa_ = blocked ? GemvIsa::kAvx512 : GemvIsa::kAvx2;
+  impl_name_ =
+      absl::StrCat("kvasir_gemv:", WeightsDtypeName(options_.weights_dtype),
+                   ":", blocked ? "avx512" : "avx2");
   return absl::OkStatus();
 }
 
@@ -441,11 +485,16 @@ absl::Status Linear::Forward(MatmulContext& ctx, const float* x, int m,
         ctx.gemv_cursors(), ctx.gemv_cursor_count());
     return absl::OkStatus();
   }
-  if (f16_weights_ != nullptr) {
-    // No oneDNN matmul for f16: the GEMV, kMaxGemvRows rows at a time (it
-    // is compute-bound there: each weight vector widened once per 6 rows).
+  if (own_weights_ != nullptr) {
+    // No oneDNN matmul for these weights: the GEMV, kMaxGemvRows rows at a
+    // time (compute-bound there: each weight vector widened once per 6
+    // rows of x, or 2 in the rows layout).
+    PrepareGemv(ctx, x, m);
+    const uint16_t* xb =
+        gemv_->type == GemvWeights::kBF16 ? ctx.bf16_scratch() : nullptr;
     for (int r0 = 0; r0 < m; r0 += kMaxGemvRows) {
-      BlockedGemv(gemv_isa_, *gemv_, x + r0 * in_features_, nullptr,
+      BlockedGemv(gemv_isa_, *gemv_, x + r0 * in_features_,
+                  xb == nullptr ? nullptr : xb + r0 * in_features_,
                   std::min(kMaxGemvRows, m - r0), y + r0 * out_features_,
                   ctx.gemv_cursors(), ctx.gemv_cursor_count());
     }

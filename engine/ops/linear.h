@@ -188,9 +188,11 @@ class Linear {
     int max_rows = 512;  // largest M that Forward accepts, >= 1
     // Decode (M <= kMaxGemvRows) on Kvasir's GEMV over the same weights
     // (dense_gemv.h) when the CPU and oneDNN's layout allow; false: oneDNN
-    // for every M. (kF16 has no oneDNN path: always the GEMV.)
+    // for every M. (kF16, and kBF16 where oneDNN has no bf16 matmul, have
+    // no oneDNN path: always the GEMV.)
     bool decode_gemv = true;
-    // Tests: the AVX2 GEMV even on an AVX-512 CPU (f32 and f16).
+    // Tests: the AVX2 GEMV even on an AVX-512 CPU (f32 over oneDNN's
+    // blocked layout; f16 in the rows layout).
     bool force_avx2_gemv = false;
     // Where the laid-out weights go (not owned; must outlive the Linear);
     // null: memory of the Linear's own.
@@ -207,17 +209,17 @@ class Linear {
 
   // `ctx` is not owned and must outlive the Linear; Forward must be given
   // the same context. InvalidArgument for empty or non-positive shapes,
-  // Unimplemented when oneDNN has no matmul for the dtype on this CPU (bf16
-  // needs AVX-512), ResourceExhausted when the weight copy cannot be
-  // allocated.
+  // Unimplemented when neither oneDNN nor Kvasir's GEMV has a matmul for the
+  // dtype on this CPU (!IsSupported), ResourceExhausted when the weight copy
+  // cannot be allocated.
   static absl::StatusOr<std::unique_ptr<Linear>> Create(
       const Options& options, MatmulContext* ctx,
       absl::Span<const WeightPart> parts, int64_t in_features);
 
-  // Whether oneDNN has a matmul for `dtype` weights on this CPU (bf16 needs
-  // AVX-512 in oneDNN 2.6; f32 always works), or for f16 whether Kvasir's
-  // GEMV runs here (AVX2, FMA and F16C). Cheap; for callers that want to
-  // choose or report before loading a model.
+  // Whether `dtype` weights run on this CPU: f32 always (oneDNN), bf16 on
+  // oneDNN's matmul (AVX-512 in oneDNN 2.6) or else Kvasir's GEMV (AVX2 and
+  // FMA), f16 on Kvasir's GEMV (AVX2, FMA and F16C). Cheap; for callers
+  // that want to choose or report before loading a model.
   static bool IsSupported(WeightsDtype dtype);
 
   ~Linear();
@@ -226,10 +228,10 @@ class Linear {
 
   // y: [m, out_features] = x: [m, in_features] · Wᵀ, with ctx's primitive
   // for this shape and MatmulContext::RowBucket(m), or Kvasir's GEMV (m <=
-  // kMaxGemvRows where it has one; kF16 every m). Both row-major and
-  // contiguous; x and y must not overlap. InvalidArgument unless 1 <= m <=
-  // max_rows or for another context than Create's; Internal if oneDNN fails.
-  // Allocates only when the context has no primitive for (shape, m) yet.
+  // kMaxGemvRows where it has one; Kvasir's own layouts every m). Both
+  // row-major and contiguous; x and y must not overlap. InvalidArgument unless
+  // 1 <= m <= max_rows or for another context than Create's; Internal if oneDNN
+  // fails. Allocates only when the context has no primitive for (shape, m) yet.
   absl::Status Forward(MatmulContext& ctx, const float* x, int m,
                        float* y) const;
 
@@ -237,8 +239,8 @@ class Linear {
   int64_t out_features() const { return out_features_; }
   // Bytes of the laid-out weights.
   int64_t weight_bytes() const;
-  // oneDNN's name of the kernel chosen for M = 1, or for kF16
-  // "kvasir_gemv:f16:<isa>" (for logs and benchmarks).
+  // oneDNN's name of the kernel chosen for M = 1, or for Kvasir's own
+  // layouts "kvasir_gemv:<dtype>:<isa>" (for logs and benchmarks).
   const std::string& impl_name() const { return impl_name_; }
   // Whether Forward runs M <= kMaxGemvRows on Kvasir's GEMV.
   bool has_decode_gemv() const { return gemv_.has_value(); }
@@ -275,8 +277,9 @@ class Linear {
   // is one part, else `stacked`, filled.
   static const float* Stack(absl::Span<const WeightPart> parts, int64_t k,
                             std::vector<float>& stacked);
-  // Create for kF16: the parts rounded to f16 in Kvasir's blocked layout.
-  absl::Status LayOutF16Weights(absl::Span<const WeightPart> parts);
+  // Create for kF16, and for kBF16 without oneDNN's bf16 matmul: the parts
+  // rounded to 16 bits in Kvasir's blocked (f16 on AVX-512) or rows layout.
+  absl::Status LayOutOwnWeights(absl::Span<const WeightPart> parts);
 
   Options options_;
   const MatmulContext* ctx_;  // for the same-context check only
@@ -285,13 +288,14 @@ class Linear {
   int32_t shape_ = -1;  // in ctx_
   dnnl::memory weights_;
   std::string impl_name_;
-  // weights_ (f16: f16_weights_) as the decode GEMV reads them; nullopt:
+  // weights_ (or own_weights_) as the decode GEMV reads them; nullopt:
   // oneDNN for all M.
   std::optional<BlockedWeights> gemv_;
-  // kF16 only: the laid-out weights, in f16_owned_ or the arena.
-  uint16_t* f16_weights_ = nullptr;
-  std::unique_ptr<uint16_t[]> f16_owned_;
-  int64_t f16_elements_ = 0;
+  // LayOutOwnWeights' weights, in own_owned_ or the arena; null: oneDNN's
+  // weights_.
+  uint16_t* own_weights_ = nullptr;
+  std::unique_ptr<uint16_t[]> own_owned_;
+  int64_t own_elements_ = 0;
   GemvIsa gemv_isa_ = GemvIsa::kAvx512;
 };
 
