@@ -76,8 +76,13 @@ ROWS = [
 
 
 def run(kvasir, model, extra):
+    """The run's JSON, or None (its error printed) when kvasir failed."""
     cmd = [kvasir, "bench", "roofline", "--model", model, "--json"] + extra
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"({' '.join(cmd)}: exit {out.returncode}: "
+              f"{out.stderr.strip()})", file=sys.stderr)
+        return None
     return json.loads(out.stdout)
 
 
@@ -106,6 +111,9 @@ def main():
             print(f"(skipped {name}: no {path})", file=sys.stderr)
             continue
         j = run(args.kvasir, path, extra)
+        if j is None:
+            print(f"| {name} | failed | | | | | | | |", flush=True)
+            continue
         r = j["roofline"]
         lim = r["limits"]
         # Matmul GFLOP/s as % of the peak of the arithmetic most of them
