@@ -255,6 +255,20 @@ struct V {
                _mm512_shuffle_ps(s01, s23, 0xEE));
   }
 
+  // sc[i] lane block g (4 lanes) = 128-bit lane i of r[g], i < QT, g < 4:
+  // r[g]'s lane i holds query i's scores of keys 4g..4g+3 (PackedScores).
+  template <int QT>
+  KVASIR_ATTN_INLINE static void ScoresOfBlocks(const F r[4], F* sc) {
+    const F a = _mm512_shuffle_f32x4(r[0], r[1], 0x44);
+    const F b = _mm512_shuffle_f32x4(r[0], r[1], 0xEE);
+    const F c = _mm512_shuffle_f32x4(r[2], r[3], 0x44);
+    const F d = _mm512_shuffle_f32x4(r[2], r[3], 0xEE);
+    sc[0] = _mm512_shuffle_f32x4(a, c, 0x88);
+    if constexpr (QT > 1) sc[1] = _mm512_shuffle_f32x4(a, c, 0xDD);
+    if constexpr (QT > 2) sc[2] = _mm512_shuffle_f32x4(b, d, 0x88);
+    if constexpr (QT > 3) sc[3] = _mm512_shuffle_f32x4(b, d, 0xDD);
+  }
+
   // kt[d][t] = k[t][d] for t < slots, 0 for slots <= t < 16; d < hd
   // (a multiple of 16). k: `slots` rows of hd elements. Prefetches the
   // first `next_slots` rows of next_k along the way.
