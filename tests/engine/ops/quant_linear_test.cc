@@ -57,10 +57,12 @@ TEST(QuantLinearTest, EveryTypeEveryIsaMatchesTheReference) {
   for (Isa isa : SupportedIsas()) {
     for (uint32_t type : kQuantTypes) {
       const int64_t block = GetBlockInfo(type)->block_size;
-      // 3 blocks: a multiple of the block but not of the SIMD width (and an
-      // odd count for the kernels that pair blocks of 32); 5: past the
-      // 4-block steps of the Q8_0 decode kernel, with an odd tail; then 8.
-      for (int64_t k : {3 * block, 5 * block, 8 * block}) {
+      // 1 block: no full step of the kernels that pair blocks (one K-quant
+      // super-block); 3 blocks: a multiple of the block but not of the SIMD
+      // width (and an odd count for the kernels that pair blocks of 32); 5:
+      // past the 4-block steps of the Q8_0 decode kernel, with an odd tail;
+      // then 8.
+      for (int64_t k : {block, 3 * block, 5 * block, 8 * block}) {
         for (int m : {1, 2, 3, 4, 5, 17}) {
           SCOPED_TRACE(absl::StrCat(IsaName(isa), " ", TypeName(type), " k=", k,
                                     " m=", m));
