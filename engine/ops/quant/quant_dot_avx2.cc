@@ -289,82 +289,6 @@ struct Q6K {
   }
 };
 
-// A pshufb control that turns 16 bytes (in both 128-bit lanes) into the
-// words (byte b0, 0) in lane 0 and (byte b1, 0) in lane 1.
-KVASIR_AVX2 inline __m256i ScaleWords(int b0, int b1) {
-  // A control byte with its top bit set writes 0.
-  return _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(0xFF00 | b0)),
-                           _mm_set1_epi16(static_cast<int16_t>(0xFF00 | b1)));
-}
-
-struct Q4KInterleaved {
-  template <int R>
-  KVASIR_AVX2 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
-                              Acc<R>& acc) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    // pshufb controls for the scale words of the vectors of half h (chunks
-    // 2h and 2h + 1): low nibbles sub-blocks 4h and 4h + 2, high ones
-    // 4h + 1 and 4h + 3.
-    const __m256i idx[2][2] = {{ScaleWords(0, 2), ScaleWords(1, 3)},
-                               {ScaleWords(4, 6), ScaleWords(5, 7)}};
-    // [m0 m0 m1 m1 m2 m2 m3 m3] and the same for m4..m7 (bytes 8..15).
-    const __m128i mins_idx[2] = {_mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, -1,
-                                               -1, -1, -1, -1, -1, -1, -1),
-                                 _mm_setr_epi8(12, 12, 13, 13, 14, 14, 15, 15,
-                                               -1, -1, -1, -1, -1, -1, -1, -1)};
-    __m256 odd[R];
-    for (int r = 0; r < R; ++r) odd[r] = _mm256_setzero_ps();
-    for (int64_t sb = 0; sb < k / 256; ++sb) {
-      const uint8_t* b = w + sb * 144;
-      const __m128i sm = KScalesMins(b + 4);
-      const __m256i sm2 = _mm256_broadcastsi128_si256(sm);
-      const __m256 dmin = _mm256_set1_ps(Half(b + 2));
-      const int64_t j = sb * 8;
-      for (int h = 0; h < 2; ++h) {
-        const __m256 mins = _mm256_mul_ps(
-            _mm256_cvtepi32_ps(
-                _mm256_cvtepu8_epi32(_mm_shuffle_epi8(sm, mins_idx[h]))),
-            dmin);
-        for (int r = 0; r < R; ++r) {
-          odd[r] = _mm256_fnmadd_ps(
-              mins, _mm256_loadu_ps(a.ds(r) + j * 2 + 8 * h), odd[r]);
-        }
-      }
-      const uint8_t* qs = b + 16;
-      __m256i sum[R];
-      for (int r = 0; r < R; ++r) sum[r] = _mm256_setzero_si256();
-      for (int h = 0; h < 2; ++h) {
-        const __m256i s_lo = _mm256_shuffle_epi8(sm2, idx[h][0]);
-        const __m256i s_hi = _mm256_shuffle_epi8(sm2, idx[h][1]);
-        for (int p = 0; p < 2; ++p) {
-          // Bytes 16p..16p+15 of chunks 2h and 2h + 1.
-          const __m256i v = _mm256_loadu2_m128i(
-              reinterpret_cast<const __m128i*>(qs + (2 * h + 1) * 32 + 16 * p),
-              reinterpret_cast<const __m128i*>(qs + 2 * h * 32 + 16 * p));
-          const __m256i lo = _mm256_and_si256(v, low4);
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-          for (int r = 0; r < R; ++r) {
-            const uint8_t* x = reinterpret_cast<const uint8_t*>(a.q(r)) +
-                               j * 32 + p * 128 + 32 * h;
-            const __m256i pl = _mm256_maddubs_epi16(lo, Load256(x));
-            const __m256i ph = _mm256_maddubs_epi16(hi, Load256(x + 64));
-            sum[r] = _mm256_add_epi32(
-                sum[r], _mm256_add_epi32(_mm256_madd_epi16(pl, s_lo),
-                                         _mm256_madd_epi16(ph, s_hi)));
-          }
-        }
-      }
-      const float d = Half(b);
-      for (int r = 0; r < R; ++r) {
-        acc.v[r] =
-            _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[r]),
-                            _mm256_set1_ps(d * a.d8(r)[j * 8]), acc.v[r]);
-      }
-    }
-    for (int r = 0; r < R; ++r) acc.v[r] = _mm256_add_ps(acc.v[r], odd[r]);
-  }
-};
-
 template <class T, int R>
 KVASIR_AVX2 void RunRows(const uint8_t* w, int64_t k, const ActRows& a,
                          float* out) {
@@ -471,18 +395,16 @@ KVASIR_AVX2 void Dense(const uint8_t* w, int64_t k, const float* x,
   }
 }
 
-// Rows [0, nrows) of Q4_K weights (row_bytes apart) against m rows of
-// QuantizeActQ4KAvx2's activations (a GemvFn). The loop over rows is
-// QuantLinear's per-row loop again, but inside this target: through that
-// loop (an indirect call per row) the kernel measured 20-27 GB/s against
-// 30 here (gemv_bench Model110m/Q4_K/avx2/1, Zen 4 VM).
-KVASIR_AVX2 void GemvQ4KInterleaved(const uint8_t* w, int64_t row_bytes,
-                                    int64_t nrows, int64_t k, const ActRows& a,
-                                    const float* /*x*/, int m, float* y,
-                                    int64_t y_stride) {
+// Rows [0, nrows) of weights (row_bytes apart) against m rows of
+// activations, through the per-row kernel T (a GemvFn): the loop over rows
+// inside this target saves QuantLinear's indirect call per row.
+template <class T>
+KVASIR_AVX2 void DotRows(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                         int64_t k, const ActRows& a, const float* /*x*/, int m,
+                         float* y, int64_t y_stride) {
   float tile[kMaxTileRows];
   for (int64_t n = 0; n < nrows; ++n) {
-    Dot<Q4KInterleaved>(w + n * row_bytes, k, a, m, tile);
+    Dot<T>(w + n * row_bytes, k, a, m, tile);
     for (int r = 0; r < m; ++r) y[r * y_stride + n] = tile[r];
   }
 }
@@ -503,8 +425,12 @@ const KernelTable& Avx2Kernels() {
       .f32 = Dense<F32>,
       .f16 = Dense<F16>,
       .bf16 = Dense<BF16>,
+      .q8_0_rows = GemvAvx2Q8_0,
+      .q4_k_rows = DotRows<QK45<false>>,
+      .q6_k_rows = DotRows<Q6K>,
       .quantize_act_q4k = QuantizeActQ4KAvx2,
-      .q4_k_interleaved_rows = GemvQ4KInterleaved,
+      .q4_k_interleaved_rows = GemvAvx2Q4_KInterleaved,
+      .q6_k_super_rows = GemvAvx2Q6_KSuper,
   };
   return table;
 }

@@ -141,6 +141,19 @@ void GemvAvx512Q6_KSuper(const uint8_t* w, int64_t row_bytes, int64_t nrows,
                          int64_t k, const ActRows& a, const float* x, int m,
                          float* y, int64_t y_stride);
 
+// The GemvFn entries of Avx2Kernels() (quant_decode_avx2.cc):
+// GemvAvx2Q4_KInterleaved takes activations of QuantizeActQ4KAvx2,
+// GemvAvx2Q6_KSuper those of QuantizeActSuperAvx2.
+void GemvAvx2Q8_0(const uint8_t* w, int64_t row_bytes, int64_t nrows, int64_t k,
+                  const ActRows& a, const float* x, int m, float* y,
+                  int64_t y_stride);
+void GemvAvx2Q4_KInterleaved(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                             int64_t k, const ActRows& a, const float* x, int m,
+                             float* y, int64_t y_stride);
+void GemvAvx2Q6_KSuper(const uint8_t* w, int64_t row_bytes, int64_t nrows,
+                       int64_t k, const ActRows& a, const float* x, int m,
+                       float* y, int64_t y_stride);
+
 void QuantizeActScalar(const float* x, int64_t k, uint8_t* row);
 void QuantizeActAvx2(const float* x, int64_t k, uint8_t* row);
 // The same layout with one scale per super-block of 8 blocks (256 values;

@@ -146,8 +146,8 @@ class QuantContext {
 // llama.cpp's CPU kernels do (its accuracy class: a few tenths of a logit
 // from the exact math); F32/F16/BF16 parts use the f32 activations. On the
 // VNNI panels a linear of K-quant parts, and on the AVX-512 and AVX2 decode
-// kernels (m <= 4) a linear of Q4_K parts only, and on the AVX-512 ones a
-// linear of Q6_K parts only, take one activation scale per 256 values
+// kernels (m <= 4) a linear of Q4_K parts only or of Q6_K parts only, take
+// one activation scale per 256 values
 // instead, as llama.cpp does for K-quants (its Q8_K): ActBlock.
 //
 // The weight bytes are copied into options.arena when one is given (the

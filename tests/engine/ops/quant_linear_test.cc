@@ -57,10 +57,12 @@ TEST(QuantLinearTest, EveryTypeEveryIsaMatchesTheReference) {
   for (Isa isa : SupportedIsas()) {
     for (uint32_t type : kQuantTypes) {
       const int64_t block = GetBlockInfo(type)->block_size;
-      // 3 blocks: a multiple of the block but not of the SIMD width (and an
-      // odd count for the kernels that pair blocks of 32); 5: past the
-      // 4-block steps of the Q8_0 decode kernel, with an odd tail; then 8.
-      for (int64_t k : {3 * block, 5 * block, 8 * block}) {
+      // 1 block: no full step of the kernels that pair blocks (one K-quant
+      // super-block); 3 blocks: a multiple of the block but not of the SIMD
+      // width (and an odd count for the kernels that pair blocks of 32); 5:
+      // past the 4-block steps of the Q8_0 decode kernel, with an odd tail;
+      // then 8.
+      for (int64_t k : {block, 3 * block, 5 * block, 8 * block}) {
         for (int m : {1, 2, 3, 4, 5, 17}) {
           SCOPED_TRACE(absl::StrCat(IsaName(isa), " ", TypeName(type), " k=", k,
                                     " m=", m));
@@ -199,8 +201,8 @@ TEST(QuantLinearTest, SimdAgreesWithScalar) {
   }
 }
 
-// Q4_K-only linears decode (m <= 4) on AVX-512 and AVX2, and Q6_K-only
-// linears on AVX-512, with one activation scale per 256 values (their own
+// Q4_K-only and Q6_K-only linears decode (m <= 4) on AVX-512 and AVX2 with
+// one activation scale per 256 values (their own
 // kernels, which the tests above check against the math on those
 // activations); anything else, or more rows, keeps 32.
 TEST(QuantLinearTest, KQuantOnlyLinearsDecodeOnSuperBlockActivations) {
@@ -226,10 +228,9 @@ TEST(QuantLinearTest, KQuantOnlyLinearsDecodeOnSuperBlockActivations) {
                          QuantLinear::Create({.name = "mixed"}, ctx.get(),
                                              {q4k_part, q6k_part}, k));
     const int64_t want = isa == Isa::kScalar ? 32 : 256;
-    const int64_t want_q6k = isa == Isa::kAvx512Vnni ? 256 : 32;
     for (int m : {1, 4}) {
       EXPECT_EQ(only->ActBlock(*ctx, m), want) << m;
-      EXPECT_EQ(q6k_only->ActBlock(*ctx, m), want_q6k) << m;
+      EXPECT_EQ(q6k_only->ActBlock(*ctx, m), want) << m;
       EXPECT_EQ(mixed->ActBlock(*ctx, m), 32) << m;
     }
     EXPECT_EQ(only->ActBlock(*ctx, 5), 32);
