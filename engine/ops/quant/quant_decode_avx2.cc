@@ -13,23 +13,12 @@
 #include <cstdint>
 #include <cstring>
 
+#include "engine/ops/quant/quant_avx2_util.h"
 #include "engine/ops/quant/quant_kernels.h"
 #include "engine/ops/stream_prefetch.h"
 
-#define KVASIR_AVX2 __attribute__((target("avx2,fma,f16c")))
-
 namespace kvasir::engine::quant::internal {
 namespace {
-
-KVASIR_AVX2 inline float Half(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof(h));
-  return _cvtsh_ss(h);
-}
-
-KVASIR_AVX2 inline __m256i Load256(const uint8_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
 
 KVASIR_AVX2 inline float Reduce(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -128,8 +117,6 @@ struct Q6KSuper {
   template <int R>
   KVASIR_AVX2 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
                               __m256 (&acc)[R]) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    const __m256i top2 = _mm256_set1_epi8(0x30);
     // pshufb controls over 8 sign-extended scale words (both lanes): block
     // s of a half takes word 2s in lane 0 and 2s + 1 in lane 1.
     const __m256i ctl[4] = {
@@ -165,19 +152,8 @@ struct Q6KSuper {
       for (int half = 0; half < 2; ++half) {
         const __m256i sc16 = _mm256_broadcastsi128_si256(
             _mm_cvtepi8_epi16(half == 0 ? sc8 : _mm_unpackhi_epi64(sc8, sc8)));
-        const uint8_t* ql = b + half * 64;
-        const __m256i l0 = Load256(ql), l1 = Load256(ql + 32);
-        const __m256i qh = Load256(b + 128 + half * 32);
-        const __m256i u[4] = {
-            _mm256_or_si256(_mm256_and_si256(l0, low4),
-                            _mm256_and_si256(_mm256_slli_epi16(qh, 4), top2)),
-            _mm256_or_si256(_mm256_and_si256(l1, low4),
-                            _mm256_and_si256(_mm256_slli_epi16(qh, 2), top2)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                            _mm256_and_si256(qh, top2)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), top2)),
-        };
+        __m256i u[4];
+        Q6KHalf(b, half, u);
         for (int s = 0; s < 4; ++s) {
           const __m256i words = _mm256_shuffle_epi8(sc16, ctl[s]);
           const int64_t at = (j + half * 4 + s) * 32;

@@ -18,22 +18,11 @@
 
 #include "engine/model/gguf_dequant.h"
 #include "engine/ops/bf16.h"
+#include "engine/ops/quant/quant_avx2_util.h"
 #include "engine/ops/quant/quant_kernels.h"
-
-#define KVASIR_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace kvasir::engine::quant::internal {
 namespace {
-
-KVASIR_AVX2 inline float Half(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, sizeof(h));
-  return _cvtsh_ss(h);
-}
-
-KVASIR_AVX2 inline __m256i Load256(const uint8_t* p) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-}
 
 // 16 bytes of nibbles -> 32 bytes: the low nibbles, then the high ones.
 KVASIR_AVX2 inline __m256i Nibbles16(const uint8_t* p) {
@@ -226,8 +215,6 @@ struct Q6K {
   template <int R>
   KVASIR_AVX2 static void Run(const uint8_t* w, int64_t k, const ActRows& a,
                               Acc<R>& acc) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    const __m256i top2 = _mm256_set1_epi8(0x30);
     for (int64_t sb = 0; sb < k / 256; ++sb) {
       const uint8_t* b = w + sb * 210;
       const float d = Half(b + 208);
@@ -249,19 +236,8 @@ struct Q6K {
       __m256 t[R];
       for (int r = 0; r < R; ++r) t[r] = _mm256_setzero_ps();
       for (int half = 0; half < 2; ++half) {
-        const uint8_t* ql = b + half * 64;
-        const __m256i l0 = Load256(ql), l1 = Load256(ql + 32);
-        const __m256i qh = Load256(b + 128 + half * 32);
-        const __m256i u[4] = {
-            _mm256_or_si256(_mm256_and_si256(l0, low4),
-                            _mm256_and_si256(_mm256_slli_epi16(qh, 4), top2)),
-            _mm256_or_si256(_mm256_and_si256(l1, low4),
-                            _mm256_and_si256(_mm256_slli_epi16(qh, 2), top2)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                            _mm256_and_si256(qh, top2)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), top2)),
-        };
+        __m256i u[4];
+        Q6KHalf(b, half, u);
         for (int blk = 0; blk < 4; ++blk) {
           const int h = 8 * half + 2 * blk;  // the block's first half
           // Words (sc[h] << 8 | sc[h]) shifted down: sc[h] sign-extended.
