@@ -144,8 +144,7 @@ TEST_P(LinearTest, RowsDoNotDependOnTheOtherRows) {
 // kMaxGemvRows (AVX-512: 11 groups of 6 and 5) and one
 // more (oneDNN again; f16: the GEMV twice), odd k (a partial k block), n
 // past a whole n block, stacked parts, on AVX-512 and on the forced AVX2
-// path (f32, f16); on a CPU without AVX-512, the rows layout of every dtype
-// (rows of x in pairs, weight rows in fours: n = 150 ends in a pair).
+// path (f32, f16); without AVX-512, the rows layout of every dtype.
 TEST_P(LinearTest, DecodeGemvMatchesNaiveMatmul) {
   const WeightsDtype dtype = GetParam();
   const GemvWeights type = dtype == WeightsDtype::kBF16  ? GemvWeights::kBF16
@@ -169,10 +168,8 @@ TEST_P(LinearTest, DecodeGemvMatchesNaiveMatmul) {
                                            .max_rows = kMaxGemvRows + 1,
                                            .force_avx2_gemv = avx2},
                                           ctx.get(), parts, k));
-      // With AVX-512 oneDNN chooses a blocked layout, which the GEMV reads
-      // where it has the instructions; f16 always runs on the GEMV (its
-      // own layout), on AVX2 where forced. Without AVX-512 every dtype runs
-      // on the GEMV in the rows layout.
+      // AVX-512: the GEMV over oneDNN's blocked layout where it has the
+      // instructions, f16 always; without AVX-512 every dtype (rows layout).
       const bool avx512 = GemvSupported(GemvIsa::kAvx512, GemvWeights::kF32);
       EXPECT_EQ(linear->has_decode_gemv(), !avx512 ||
                                                type == GemvWeights::kF16 ||
