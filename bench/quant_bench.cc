@@ -131,8 +131,10 @@ void BM_QuantLinear(benchmark::State& state, uint32_t type, Isa isa,
 void Register(uint32_t type, Isa isa, Batched batched, bool hot,
               std::initializer_list<int> ms, int64_t rows = kRows,
               int64_t cols = kCols) {
-  const std::string path = batched == Batched::kOff
-                               ? std::string(IsaName(isa))
+  // The AVX2 panels (Batched::kVnni on Isa::kAvx2): "avx2-panels".
+  const std::string path = batched == Batched::kOff ? std::string(IsaName(isa))
+                           : isa == Isa::kAvx2
+                               ? "avx2-panels"
                                : std::string(BatchedName(batched));
   auto* b = benchmark::RegisterBenchmark(
                 absl::StrCat("BM_QuantLinear/", TypeName(type), "/", path,
@@ -161,7 +163,12 @@ void RegisterAll() {
     }
     const std::initializer_list<int> ms = {1, 4, 5, 8, 16, 32, 64, 512};
     Register(type, Isa::kAvx512Vnni, Batched::kOff, false, ms);
-    Register(type, Isa::kAvx2, Batched::kOff, false, {1, 16, 64});
+    Register(type, Isa::kAvx2, Batched::kOff, false, ms);
+    if (type != 8u) {  // the AVX2 panels cover Q4_K and Q6_K
+      Register(type, Isa::kAvx2, Batched::kVnni, false, ms);
+      Register(type, Isa::kAvx2, Batched::kOff, true, ms);
+      Register(type, Isa::kAvx2, Batched::kVnni, true, ms);
+    }
     Register(type, Isa::kAvx512Vnni, Batched::kAmx, false, ms);
     Register(type, Isa::kAvx512Vnni, Batched::kVnni, false, ms);
     Register(type, Isa::kAvx512Vnni, Batched::kOff, true, ms);

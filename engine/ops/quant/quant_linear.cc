@@ -203,18 +203,20 @@ absl::StatusOr<std::unique_ptr<QuantContext>> QuantContext::Create(
         "KVASIR_QUANT_BATCHED), but this CPU or OS does not "
         "allow AMX (amx-bf16 and avx512-bf16, arch_prctl XTILEDATA)");
   }
-  if (batched == Batched::kVnni && isa != Isa::kAvx512Vnni) {
+  if (batched == Batched::kVnni && isa != Isa::kAvx512Vnni &&
+      isa != Isa::kAvx2) {
     return absl::UnimplementedError(
         absl::StrCat("QuantContext: batched = vnni (options.batched or "
                      "KVASIR_QUANT_BATCHED) needs options.isa = ",
-                     IsaName(Isa::kAvx512Vnni), " (it is ", IsaName(isa), ")"));
+                     IsaName(Isa::kAvx512Vnni), " or ", IsaName(Isa::kAvx2),
+                     " (it is ", IsaName(isa), ")"));
   }
   ctx->amx_ =
       batched == Batched::kAmx ||
       (batched == Batched::kAuto && isa == Isa::kAvx512Vnni && AmxSupported());
-  ctx->vnni_ =
-      batched == Batched::kVnni ||
-      (batched == Batched::kAuto && !ctx->amx_ && isa == Isa::kAvx512Vnni);
+  ctx->vnni_ = batched == Batched::kVnni ||
+               (batched == Batched::kAuto && !ctx->amx_ &&
+                (isa == Isa::kAvx512Vnni || isa == Isa::kAvx2));
   ctx->decode_cursor_count_ = std::max(1, omp_get_max_threads());
   ctx->decode_cursors_ =
       std::make_unique<ops::WorkCursor[]>(ctx->decode_cursor_count_);
@@ -326,9 +328,13 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
                  std::all_of(parts.begin(), parts.end(), [](const Part& p) {
                    return BatchedCovers(p.type);
                  });
+  // On AVX2 the panels are quant_panel_avx2.cc's (Q4_K and Q6_K).
+  const bool avx2 = ctx->isa_ == Isa::kAvx2;
   linear->vnni_ =
-      ctx->vnni_ && std::all_of(parts.begin(), parts.end(), [](const Part& p) {
-        return internal::VnniCovers(p.type);
+      ctx->vnni_ &&
+      std::all_of(parts.begin(), parts.end(), [avx2](const Part& p) {
+        return avx2 ? internal::Avx2PanelCovers(p.type)
+                    : internal::VnniCovers(p.type);
       });
   linear->vnni_super_ =
       linear->vnni_ &&

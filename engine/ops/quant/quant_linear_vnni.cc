@@ -44,7 +44,12 @@ void QuantLinear::VnniPack(QuantContext& ctx, int m, int64_t t_begin,
   const internal::ActRows rows{.base = ctx.act_.get(),
                                .stride = internal::ActRowBytes(k),
                                .nbp = internal::ActPaddedBlocks(k)};
-  internal::VnniPackRows(rows, m, k, t_begin, t_end, ctx.vnni_act_.get());
+  if (ctx.isa_ == Isa::kAvx2) {
+    internal::Avx2PanelPackRows(rows, m, k, t_begin, t_end,
+                                ctx.vnni_act_.get());
+  } else {
+    internal::VnniPackRows(rows, m, k, t_begin, t_end, ctx.vnni_act_.get());
+  }
 }
 
 void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
@@ -88,11 +93,18 @@ void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
         next_bytes = std::min<int64_t>(internal::kVnniPanelRows, after.rows) *
                      RowBytes(parts_[after.part].type, k);
       }
-      internal::VnniPanel(
-          type, w, row_bytes, rows_here, k,
-          ctx.vnni_act_.get() + internal::VnniActBytes(r0, k), rows_m,
-          vnni_super_, next_bytes > 0 ? next : nullptr, next_bytes, scratch,
-          y + r0 * out_features_ + chunk.row_begin + n0, out_features_);
+      const uint8_t* packed =
+          ctx.vnni_act_.get() + internal::VnniActBytes(r0, k);
+      float* y_panel = y + r0 * out_features_ + chunk.row_begin + n0;
+      if (ctx.isa_ == Isa::kAvx2) {
+        internal::Avx2Panel(type, w, row_bytes, rows_here, k, packed, rows_m,
+                            next_bytes > 0 ? next : nullptr, next_bytes,
+                            scratch, y_panel, out_features_);
+      } else {
+        internal::VnniPanel(type, w, row_bytes, rows_here, k, packed, rows_m,
+                            vnni_super_, next_bytes > 0 ? next : nullptr,
+                            next_bytes, scratch, y_panel, out_features_);
+      }
     }
   }
 }

@@ -106,6 +106,20 @@ void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes, int rows,
                const uint8_t* next, int64_t next_bytes, uint8_t* scratch,
                float* y, int64_t y_stride);
 
+// The same panels with AVX2 instructions (quant_panel_avx2.cc), for CPUs
+// without AVX-512 VNNI: the sizes above (VnniTiles, VnniActBytes,
+// VnniGroupTiles, VnniScratchBytes) hold for them too, with their own
+// layout of the packed tiles and the decoded panel. They cover Q4_K and
+// Q6_K (Avx2PanelCovers) and take the activations of QuantizeActSuperAvx2
+// only (one scale per 256 values).
+bool Avx2PanelCovers(uint32_t type);
+void Avx2PanelPackRows(const ActRows& a, int m, int64_t k, int64_t t_begin,
+                       int64_t t_end, uint8_t* packed);
+void Avx2Panel(uint32_t type, const uint8_t* w, int64_t row_bytes, int rows,
+               int64_t k, const uint8_t* packed, int m, const uint8_t* next,
+               int64_t next_bytes, uint8_t* scratch, float* y,
+               int64_t y_stride);
+
 }  // namespace kvasir::engine::quant::internal
 
 #endif  // KVASIR_ENGINE_OPS_QUANT_QUANT_VNNI_H_

@@ -1,6 +1,8 @@
-// QuantLinear's batched path on AVX-512 VNNI panels (quant_vnni.h), forced
-// with Batched::kVnni, against the double-precision reference of the int8
-// activations (the dot kernels' arithmetic).
+// QuantLinear's batched path on panels (quant_vnni.h), forced with
+// Batched::kVnni, against the double-precision reference of the int8
+// activations (the dot kernels' arithmetic): the AVX-512 VNNI panels where
+// the CPU has them, and the AVX2 panels (quant_panel_avx2.cc) on every
+// CPU with AVX2.
 #include "engine/ops/quant/quant_vnni.h"
 
 #include <omp.h>
@@ -28,7 +30,11 @@ namespace {
 using ::kvasir::testing::StatusIs;
 using ::testing::HasSubstr;
 
-constexpr uint32_t kVnniTypes[] = {kQ4_0, kQ8_0, kQ4_K, kQ6_K};
+// The types the panels of `isa` cover.
+std::vector<uint32_t> PanelTypes(Isa isa) {
+  if (isa == Isa::kAvx2) return {kQ4_K, kQ6_K};
+  return {kQ4_0, kQ8_0, kQ4_K, kQ6_K};
+}
 
 // The values per activation scale for m rows: 256 when the panels take
 // them and every part is a K-quant (quant_vnni.h), or below the panels
@@ -66,11 +72,12 @@ void CheckRows(QuantContext& ctx, const QuantLinear& linear,
   }
 }
 
-void CheckVnni(absl::Span<const QuantLinear::Part> parts, int64_t k, int m,
-               std::mt19937& rng, int max_rows = 40) {
+void CheckVnni(Isa isa, absl::Span<const QuantLinear::Part> parts, int64_t k,
+               int m, std::mt19937& rng, int max_rows = 40) {
   ASSERT_OK_AND_ASSIGN(
       auto ctx,
-      QuantContext::Create({.batched = Batched::kVnni, .batched_min_rows = 1}));
+      QuantContext::Create(
+          {.isa = isa, .batched = Batched::kVnni, .batched_min_rows = 1}));
   ASSERT_TRUE(ctx->vnni());
   ASSERT_OK_AND_ASSIGN(
       auto linear, QuantLinear::Create({.name = "vnni", .max_rows = max_rows},
@@ -79,6 +86,18 @@ void CheckVnni(absl::Span<const QuantLinear::Part> parts, int64_t k, int m,
 }
 
 bool HaveVnni() { return IsaSupported(Isa::kAvx512Vnni); }
+
+// The panels of one instruction set; skipped where the CPU lacks it (every
+// x86-64 CI machine has AVX2, so the AVX2 panels always run).
+class QuantPanelTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!IsaSupported(GetParam())) {
+      GTEST_SKIP() << "this CPU has no " << IsaName(GetParam());
+    }
+  }
+  Isa isa() const { return GetParam(); }
+};
 
 // A Q4_K part of 133 rows and a Q6_K part of 70, k values each: parts
 // longer than one 64-row task, each ending in a short panel.
@@ -92,10 +111,9 @@ struct LongParts {
   std::array<QuantLinear::Part, 2> parts;
 };
 
-TEST(QuantLinearVnniTest, EveryCoveredTypeMatchesTheReference) {
-  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+TEST_P(QuantPanelTest, EveryCoveredTypeMatchesTheReference) {
   std::mt19937 rng(31);
-  for (uint32_t type : kVnniTypes) {
+  for (uint32_t type : PanelTypes(isa())) {
     EXPECT_TRUE(BatchedCovers(type)) << TypeName(type);
     const int64_t block = GetBlockInfo(type)->block_size;
     // k: an odd number of blocks of 32 (or super-blocks of 256).
@@ -107,7 +125,7 @@ TEST(QuantLinearVnniTest, EveryCoveredTypeMatchesTheReference) {
       // Tiles of 8 rows (2 dwords per lane) and of 16, and their tails.
       for (int m : {1, 3, 5, 8, 9, 13, 16, 17, 24, 32, 33, 40}) {
         SCOPED_TRACE(absl::StrCat(TypeName(type), " k=", k, " m=", m));
-        CheckVnni({part}, k, m, rng);
+        CheckVnni(isa(), {part}, k, m, rng);
       }
     }
   }
@@ -115,8 +133,7 @@ TEST(QuantLinearVnniTest, EveryCoveredTypeMatchesTheReference) {
 
 // A Q4_K_M fused projection (Q4_K and Q6_K parts, tails inside the parts)
 // and a Q8_0 part, with m past several tiles.
-TEST(QuantLinearVnniTest, FusedPartsAndLargeBatches) {
-  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+TEST_P(QuantPanelTest, FusedPartsAndLargeBatches) {
   std::mt19937 rng(32);
   const int64_t k = 1024;
   const std::vector<uint8_t> q4k = RandomWeights(kQ4_K, 40, k, rng);
@@ -129,22 +146,21 @@ TEST(QuantLinearVnniTest, FusedPartsAndLargeBatches) {
   };
   for (int m : {5, 19, 64, 129}) {
     SCOPED_TRACE(absl::StrCat("m=", m));
-    CheckVnni(parts, k, m, rng, 129);
+    CheckVnni(isa(), parts, k, m, rng, 129);
   }
 }
 
 // Parts longer than one task (64 rows: 8 panels, each prefetching the next)
 // split into several, with a short panel at the end of the last; m takes
 // full tiles (packed by gathers), a tail tile and two pairs of Q6_K tiles.
-TEST(QuantLinearVnniTest, PartsLongerThanATask) {
-  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+TEST_P(QuantPanelTest, PartsLongerThanATask) {
   std::mt19937 rng(35);
   const int64_t k = 512;
   const LongParts w(k, rng);
   const absl::Span<const QuantLinear::Part> parts = w.parts;
   for (int m : {16, 32, 50, 64}) {
     SCOPED_TRACE(absl::StrCat("m=", m));
-    CheckVnni(parts, k, m, rng, 64);
+    CheckVnni(isa(), parts, k, m, rng, 64);
   }
 }
 
@@ -152,8 +168,7 @@ TEST(QuantLinearVnniTest, PartsLongerThanATask) {
 // of packed activations is 192 KiB, so a panel takes two tiles per call;
 // m = 72 and 77 end in a group of one short tile (8 rows: 2 dwords per
 // lane; 13 rows), and every task's last panel prefetches its first again.
-TEST(QuantLinearVnniTest, RowsPastOneGroupOfTiles) {
-  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+TEST_P(QuantPanelTest, RowsPastOneGroupOfTiles) {
   std::mt19937 rng(36);
   const int64_t k = 8192;
   ASSERT_EQ(internal::VnniGroupTiles(k), 2);
@@ -161,21 +176,21 @@ TEST(QuantLinearVnniTest, RowsPastOneGroupOfTiles) {
   const absl::Span<const QuantLinear::Part> parts = w.parts;
   for (int m : {33, 72, 77}) {
     SCOPED_TRACE(absl::StrCat("m=", m));
-    CheckVnni(parts, k, m, rng, 77);
+    CheckVnni(isa(), parts, k, m, rng, 77);
   }
 }
 
 // The default threshold, and one linear and context at different m (the
 // packed tail lanes and the decoded panels of one call are stale in the
 // next), crossing between the dot kernels and the panels.
-TEST(QuantLinearVnniTest, ThresholdAndRepeatedCalls) {
-  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+TEST_P(QuantPanelTest, ThresholdAndRepeatedCalls) {
   std::mt19937 rng(33);
   const int64_t k = 512;
   const std::vector<uint8_t> w = RandomWeights(kQ6_K, 27, k, rng);
   const QuantLinear::Part part{.type = kQ6_K, .data = w.data(), .rows = 27};
-  ASSERT_OK_AND_ASSIGN(auto ctx,
-                       QuantContext::Create({.batched = Batched::kVnni}));
+  ASSERT_OK_AND_ASSIGN(
+      auto ctx,
+      QuantContext::Create({.isa = isa(), .batched = Batched::kVnni}));
   EXPECT_TRUE(ctx->vnni());
   EXPECT_FALSE(ctx->amx());
   EXPECT_EQ(ctx->batched_min_rows(), QuantContext::kDefaultVnniMinRows);
@@ -190,8 +205,7 @@ TEST(QuantLinearVnniTest, ThresholdAndRepeatedCalls) {
 
 // A part the panels do not cover (Q5_K, F32) keeps the whole linear on the
 // dot kernels at every m.
-TEST(QuantLinearVnniTest, UncoveredPartUsesTheDotKernels) {
-  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+TEST_P(QuantPanelTest, UncoveredPartUsesTheDotKernels) {
   EXPECT_FALSE(BatchedCovers(kQ5_K));
   std::mt19937 rng(34);
   const int64_t k = 256;
@@ -205,7 +219,8 @@ TEST(QuantLinearVnniTest, UncoveredPartUsesTheDotKernels) {
   };
   ASSERT_OK_AND_ASSIGN(
       auto ctx,
-      QuantContext::Create({.batched = Batched::kVnni, .batched_min_rows = 1}));
+      QuantContext::Create(
+          {.isa = isa(), .batched = Batched::kVnni, .batched_min_rows = 1}));
   ASSERT_OK_AND_ASSIGN(
       auto linear,
       QuantLinear::Create({.name = "u", .max_rows = 17}, ctx.get(), parts, k));
@@ -217,14 +232,14 @@ TEST(QuantLinearVnniTest, UncoveredPartUsesTheDotKernels) {
 // as this machine's count, in a parallel region and one after the other,
 // where the first slice claims every VNNI task and every byte range of the
 // dot kernels) gives Forward's bits; DecodesInTeam says where.
-TEST(QuantLinearVnniTest, TeamSlicesMatchForwardBitForBit) {
-  if (!HaveVnni()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+TEST_P(QuantPanelTest, TeamSlicesMatchForwardBitForBit) {
   std::mt19937 rng(36);
   const int64_t k = 512;
   const LongParts w(k, rng);
   const absl::Span<const QuantLinear::Part> parts = w.parts;
-  ASSERT_OK_AND_ASSIGN(auto ctx,
-                       QuantContext::Create({.batched = Batched::kVnni}));
+  ASSERT_OK_AND_ASSIGN(
+      auto ctx,
+      QuantContext::Create({.isa = isa(), .batched = Batched::kVnni}));
   constexpr int kMaxRows = 80;
   ASSERT_OK_AND_ASSIGN(
       auto linear, QuantLinear::Create({.name = "team", .max_rows = kMaxRows},
@@ -277,9 +292,16 @@ TEST(QuantLinearVnniTest, TeamSlicesMatchForwardBitForBit) {
   EXPECT_FALSE(linear->DecodesInTeam(*ctx, 32, 1 << 20));
 }
 
+INSTANTIATE_TEST_SUITE_P(Isas, QuantPanelTest,
+                         ::testing::Values(Isa::kAvx512Vnni, Isa::kAvx2),
+                         [](const ::testing::TestParamInfo<Isa>& info) {
+                           return info.param == Isa::kAvx2 ? "avx2" : "vnni";
+                         });
+
 TEST(QuantLinearVnniTest, OptionsAndNames) {
   EXPECT_EQ(BatchedName(Batched::kVnni), "vnni");
-  // The panels are AVX-512 VNNI code: another Isa cannot force them.
+  // The panels are AVX-512 VNNI or AVX2 code: the scalar Isa cannot force
+  // them.
   EXPECT_THAT(
       QuantContext::Create({.isa = Isa::kScalar, .batched = Batched::kVnni})
           .status(),
@@ -290,6 +312,11 @@ TEST(QuantLinearVnniTest, OptionsAndNames) {
   ASSERT_OK_AND_ASSIGN(auto off,
                        QuantContext::Create({.batched = Batched::kOff}));
   EXPECT_FALSE(off->vnni());
+  if (IsaSupported(Isa::kAvx2)) {
+    ASSERT_OK_AND_ASSIGN(auto avx2, QuantContext::Create({.isa = Isa::kAvx2}));
+    EXPECT_TRUE(avx2->vnni());
+    EXPECT_FALSE(avx2->amx());
+  }
   if (!HaveVnni()) return;
   // kAuto: AMX where the CPU and OS allow it, else the VNNI panels.
   ASSERT_OK_AND_ASSIGN(auto automatic, QuantContext::Create({}));
