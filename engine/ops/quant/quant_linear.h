@@ -30,12 +30,14 @@ bool IsaSupported(Isa isa);
 // How Forward multiplies a batch of m >= Options::batched_min_rows rows:
 // kAuto uses AMX tiles (bf16 weights dequantized per panel, see
 // quant_amx.h) when the Isa is kAvx512Vnni and the CPU and OS allow AMX,
-// else, on kAvx512Vnni, VNNI panels (weights decoded to int8 once per call
-// and applied to every activation row, see quant_vnni.h), else the Isa's
-// dot kernels; kOff always uses the dot kernels; kAmx requires AMX and
-// kVnni the kAvx512Vnni Isa (Create fails without them). Linears with a
-// part the batched paths do not cover (BatchedCovers) use the dot kernels
-// at every m.
+// else panels (weights decoded to int8 once per call and applied to every
+// activation row, see quant_vnni.h): VNNI panels on kAvx512Vnni, AVX2
+// panels on kAvx2 (Q4_K and Q6_K only; quant_panel_avx2.cc), else the
+// Isa's dot kernels; kOff always uses the dot kernels; kAmx requires AMX
+// and kVnni ("the panels") the kAvx512Vnni or kAvx2 Isa (Create fails
+// without them). Linears with a part the batched paths do not cover
+// (BatchedCovers; on kAvx2 also Q4_0 and Q8_0) use the dot kernels at every
+// m.
 enum class Batched { kAuto, kOff, kAmx, kVnni };
 // "auto", "off", "amx", "vnni"
 absl::string_view BatchedName(Batched batched);
@@ -72,6 +74,9 @@ class QuantContext {
   // Measured on Zen 4 (bench/quant_bench.cc, one thread, hot): at m = 8
   // the panels take half the time of the dot kernels for Q4_K and Q4_0,
   // the same for Q8_0 and 1.2x longer for Q6_K; at m = 32, 0.43-0.75x.
+  // The AVX2 panels on Zen 3 (two threads, weights from memory, GOP/s,
+  // dot kernels vs panels): m = 5 Q4_K 84 vs 77, Q6_K 81 vs 66; m = 8 89
+  // vs 133, 99 vs 122; so the same threshold.
   static constexpr int kDefaultVnniMinRows = 8;
   // Unimplemented naming the Isa when the CPU cannot run a forced one, for
   // Batched::kAmx without AMX, or for Batched::kVnni on another Isa.
@@ -85,7 +90,8 @@ class QuantContext {
   Isa isa() const { return isa_; }
   // Whether Forward takes the AMX path for m >= batched_min_rows().
   bool amx() const { return amx_; }
-  // Whether Forward takes the VNNI panel path for m >= batched_min_rows().
+  // Whether Forward takes the panel path (VNNI, or AVX2 on kAvx2) for
+  // m >= batched_min_rows().
   bool vnni() const { return vnni_; }
   int batched_min_rows() const { return batched_min_rows_; }
 
