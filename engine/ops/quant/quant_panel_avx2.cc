@@ -281,10 +281,8 @@ constexpr TileFn kTiles[] = {Tile<kQ6, 1, 4>, Tile<kQ6, 2, 4>};
 
 }  // namespace
 
-bool Avx2PanelCovers(uint32_t type) {
-  return type == static_cast<uint32_t>(TensorType::kQ4_K) ||
-         type == static_cast<uint32_t>(TensorType::kQ6_K);
-}
+// The tiles take super-block activations only: the types that can.
+bool Avx2PanelCovers(uint32_t type) { return VnniTakesSuperAct(type); }
 
 KVASIR_AVX2 void Avx2PanelPackRows(const ActRows& a, int m, int64_t k,
                                    int64_t t_begin, int64_t t_end,
