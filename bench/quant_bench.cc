@@ -164,11 +164,9 @@ void RegisterAll() {
     const std::initializer_list<int> ms = {1, 4, 5, 8, 16, 32, 64, 512};
     Register(type, Isa::kAvx512Vnni, Batched::kOff, false, ms);
     Register(type, Isa::kAvx2, Batched::kOff, false, ms);
-    if (type != 8u) {  // the AVX2 panels cover Q4_K and Q6_K
-      Register(type, Isa::kAvx2, Batched::kVnni, false, ms);
-      Register(type, Isa::kAvx2, Batched::kOff, true, ms);
-      Register(type, Isa::kAvx2, Batched::kVnni, true, ms);
-    }
+    Register(type, Isa::kAvx2, Batched::kVnni, false, ms);
+    Register(type, Isa::kAvx2, Batched::kOff, true, ms);
+    Register(type, Isa::kAvx2, Batched::kVnni, true, ms);
     Register(type, Isa::kAvx512Vnni, Batched::kAmx, false, ms);
     Register(type, Isa::kAvx512Vnni, Batched::kVnni, false, ms);
     Register(type, Isa::kAvx512Vnni, Batched::kOff, true, ms);

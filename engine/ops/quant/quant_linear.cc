@@ -328,19 +328,23 @@ absl::StatusOr<std::unique_ptr<QuantLinear>> QuantLinear::Create(
                  std::all_of(parts.begin(), parts.end(), [](const Part& p) {
                    return BatchedCovers(p.type);
                  });
-  // On AVX2 the panels are quant_panel_avx2.cc's (Q4_K and Q6_K).
+  // On AVX2 the panels are quant_panel_avx2.cc's, whose K-quant tiles take
+  // super-block activations only and Q8_0's those of 32 values: a linear
+  // of both kinds of parts stays on the dot kernels.
   const bool avx2 = ctx->isa_ == Isa::kAvx2;
+  const auto super = [](const Part& p) {
+    return internal::VnniTakesSuperAct(p.type);
+  };
+  const bool all_super = std::all_of(parts.begin(), parts.end(), super);
   linear->vnni_ =
       ctx->vnni_ &&
-      std::all_of(parts.begin(), parts.end(), [avx2](const Part& p) {
-        return avx2 ? internal::Avx2PanelCovers(p.type)
-                    : internal::VnniCovers(p.type);
-      });
-  linear->vnni_super_ =
-      linear->vnni_ &&
-      std::all_of(parts.begin(), parts.end(), [](const Part& p) {
-        return internal::VnniTakesSuperAct(p.type);
-      });
+      std::all_of(parts.begin(), parts.end(),
+                  [avx2](const Part& p) {
+                    return avx2 ? internal::Avx2PanelCovers(p.type)
+                                : internal::VnniCovers(p.type);
+                  }) &&
+      (!avx2 || all_super || std::none_of(parts.begin(), parts.end(), super));
+  linear->vnni_super_ = linear->vnni_ && all_super;
   linear->q4k_only_ =
       std::all_of(parts.begin(), parts.end(), [](const Part& p) {
         return p.type == static_cast<uint32_t>(TensorType::kQ4_K);

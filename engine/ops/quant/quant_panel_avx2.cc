@@ -132,6 +132,17 @@ KVASIR_AVX2 void DecodeQ6_K(const uint8_t* w, int64_t k, uint8_t* u,
   }
 }
 
+// Q8_0: the signed bytes as they are (the tile takes their absolute values
+// and signs), d per block in sc[j] (a float); aux unused.
+KVASIR_AVX2 void DecodeQ8_0(const uint8_t* w, int64_t k, uint8_t* u,
+                            int32_t* sc, int32_t* /*aux*/) {
+  for (int64_t j = 0; j < k / 32; ++j) {
+    const uint8_t* b = w + j * 34;
+    Store256(u + j * 32, Load256(b + 2));
+    StoreFloat(sc + j, Half(b));
+  }
+}
+
 // Sub-tile s's share of block j of the packed activations: its 8 vectors
 // (q), and `rows`, from which its rows' d_x (at + 512), Σq over the block
 // (+ 576), over its first half (+ 640) and second half (+ 704) are 8 lanes.
@@ -267,6 +278,65 @@ KVASIR_AVX2 void Tile(const Panel& p, int64_t k, const uint8_t* act, int s0,
   }
 }
 
+// Q8_0's tile, as Tile's layout: each product pair of |w| and x signed as w
+// (vpsignb) is at most 2 * 128 * 127 in magnitude, so the int16 sums go to
+// int32 at once (vpmaddwd by ones); one scale per block of 32 on both
+// sides, applied per block (activations of 32 values per scale). `pf`:
+// pf_step bytes per block.
+template <int T, int N>
+KVASIR_AVX2 void TileQ8(const Panel& p, int64_t k, const uint8_t* act, int s0,
+                        const uint8_t* pf, int64_t pf_step) {
+  const int64_t nb = k / 32, nsc = k / 16;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int n0 = 0; n0 < kVnniPanelRows; n0 += N) {
+    __m256 f[T][N];
+    for (int t = 0; t < T; ++t) {
+      for (int n = 0; n < N; ++n) f[t][n] = _mm256_setzero_ps();
+    }
+    for (int64_t j = 0; j < nb; ++j) {
+      if (pf != nullptr && n0 == 0) {
+        for (int64_t b = j * pf_step; b < (j + 1) * pf_step; b += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(pf + b), _MM_HINT_T1);
+        }
+      }
+      const uint8_t* ab[T];
+      for (int t = 0; t < T; ++t) ab[t] = At(act, nb, s0 + t, j).q;
+      __m256i acc[T][N];
+      for (int v = 0; v < 8; ++v) {
+        __m256i a[T];
+        for (int t = 0; t < T; ++t) {
+          a[t] = _mm256_load_si256(
+              reinterpret_cast<const __m256i*>(ab[t] + v * 32));
+        }
+        for (int n = 0; n < N; ++n) {
+          const __m256i w = Broadcast(p.u + (n0 + n) * k + j * 32 + 4 * v);
+          const __m256i aw = _mm256_abs_epi8(w);
+          for (int t = 0; t < T; ++t) {
+            const __m256i prod = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(aw, _mm256_sign_epi8(a[t], w)), ones);
+            acc[t][n] = v == 0 ? prod : _mm256_add_epi32(acc[t][n], prod);
+          }
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        const __m256 dx = _mm256_loadu_ps(
+            reinterpret_cast<const float*>(At(act, nb, s0 + t, j).rows + 512));
+        for (int n = 0; n < N; ++n) {
+          const __m256 d = _mm256_mul_ps(
+              _mm256_set1_ps(LoadFloat(p.sc + (n0 + n) * nsc + j)), dx);
+          f[t][n] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t][n]), d, f[t][n]);
+        }
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      for (int n = 0; n < N; ++n) {
+        _mm256_storeu_ps(p.out + (t * kVnniPanelRows + n0 + n) * kSubRows,
+                         f[t][n]);
+      }
+    }
+  }
+}
+
 using TileFn = void (*)(const Panel& p, int64_t k, const uint8_t* act, int s0,
                         const uint8_t* pf, int64_t pf_step);
 
@@ -278,11 +348,17 @@ using TileFn = void (*)(const Panel& p, int64_t k, const uint8_t* act, int s0,
 // sub-tile by 8 rows 112-120 / 96-108.
 template <bool kQ6>
 constexpr TileFn kTiles[] = {Tile<kQ6, 1, 4>, Tile<kQ6, 2, 4>};
+// Q8_0 (the same, GOP/s at m = 32 and 64, three rounds): two sub-tiles by
+// 4 weight rows 69-97 / 90-106, by 2 rows 71-87 / 73-89; the dot kernels
+// 58-66 / 56-63.
+constexpr TileFn kTilesQ8[] = {TileQ8<1, 4>, TileQ8<2, 4>};
 
 }  // namespace
 
-// The tiles take super-block activations only: the types that can.
-bool Avx2PanelCovers(uint32_t type) { return VnniTakesSuperAct(type); }
+bool Avx2PanelCovers(uint32_t type) {
+  return type == static_cast<uint32_t>(TensorType::kQ8_0) ||
+         VnniTakesSuperAct(type);
+}
 
 KVASIR_AVX2 void Avx2PanelPackRows(const ActRows& a, int m, int64_t k,
                                    int64_t t_begin, int64_t t_end,
@@ -331,11 +407,12 @@ KVASIR_AVX2 void Avx2Panel(uint32_t type, const uint8_t* w, int64_t row_bytes,
                            const uint8_t* next, int64_t next_bytes,
                            uint8_t* scratch, float* y, int64_t y_stride) {
   const bool q6 = type == static_cast<uint32_t>(TensorType::kQ6_K);
+  const bool q8 = type == static_cast<uint32_t>(TensorType::kQ8_0);
   const Panel p(scratch, k);
   const int64_t nsc = k / 16;
+  const auto decode = q8 ? DecodeQ8_0 : q6 ? DecodeQ6_K : DecodeQ4_K;
   for (int n = 0; n < rows; ++n) {
-    (q6 ? DecodeQ6_K : DecodeQ4_K)(w + n * row_bytes, k, p.u + n * k,
-                                   p.sc + n * nsc, p.aux + n * nsc);
+    decode(w + n * row_bytes, k, p.u + n * k, p.sc + n * nsc, p.aux + n * nsc);
   }
   // A short panel's missing rows: zero scales (their sums are not stored,
   // but the scratch is reused and must not hold NaNs).
@@ -343,9 +420,11 @@ KVASIR_AVX2 void Avx2Panel(uint32_t type, const uint8_t* w, int64_t row_bytes,
     std::memset(p.sc + n * nsc, 0, static_cast<size_t>(nsc) * 4);
     std::memset(p.aux + n * nsc, 0, static_cast<size_t>(nsc) * 4);
   }
-  const TileFn* tiles = q6 ? kTiles<true> : kTiles<false>;
+  const TileFn* tiles = q8 ? kTilesQ8 : q6 ? kTiles<true> : kTiles<false>;
   const int subs = (m + kSubRows - 1) / kSubRows;
-  const int64_t pf_step = (next_bytes / (k / 256) + 63) / 64 * 64;
+  // The tiles prefetch a share per super-block (Q8_0: per block).
+  const int64_t steps = q8 ? k / 32 : k / 256;
+  const int64_t pf_step = (next_bytes / steps + 63) / 64 * 64;
   for (int s = 0; s < subs;) {
     const int pair = std::min(subs - s, 2);
     tiles[pair - 1](p, k, packed, s, s == 0 ? next : nullptr, pf_step);

@@ -109,9 +109,10 @@ void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes, int rows,
 // The same panels with AVX2 instructions (quant_panel_avx2.cc), for CPUs
 // without AVX-512 VNNI: the sizes above (VnniTiles, VnniActBytes,
 // VnniGroupTiles, VnniScratchBytes) hold for them too, with their own
-// layout of the packed tiles and the decoded panel. They cover Q4_K and
-// Q6_K (Avx2PanelCovers) and take the activations of QuantizeActSuperAvx2
-// only (one scale per 256 values).
+// layout of the packed tiles and the decoded panel. They cover Q8_0, Q4_K
+// and Q6_K (Avx2PanelCovers), the K-quants with the activations of
+// QuantizeActSuperAvx2 only (one scale per 256 values), Q8_0 with those
+// of 32 values.
 bool Avx2PanelCovers(uint32_t type);
 void Avx2PanelPackRows(const ActRows& a, int m, int64_t k, int64_t t_begin,
                        int64_t t_end, uint8_t* packed);

@@ -32,7 +32,7 @@ using ::testing::HasSubstr;
 
 // The types the panels of `isa` cover.
 std::vector<uint32_t> PanelTypes(Isa isa) {
-  if (isa == Isa::kAvx2) return {kQ4_K, kQ6_K};
+  if (isa == Isa::kAvx2) return {kQ8_0, kQ4_K, kQ6_K};
   return {kQ4_0, kQ8_0, kQ4_K, kQ6_K};
 }
 
