@@ -164,6 +164,29 @@ KVASIR_AVX2 inline __m256i SumPairs(const uint8_t* lo, const uint8_t* hi) {
                          _mm256_slli_epi32(b, 16));
 }
 
+// Share i (pf_step bytes) of the next panel's weights into L2 (`pf` null:
+// none): the tiles spread it over their blocks, decoding reads it later.
+KVASIR_AVX2 inline void PrefetchShare(const uint8_t* pf, int64_t pf_step,
+                                      int64_t i) {
+  if (pf == nullptr) return;
+  for (int64_t b = i * pf_step; b < (i + 1) * pf_step; b += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(pf + b), _MM_HINT_T1);
+  }
+}
+
+// A tile's sums f[t][n] (weight row n0 + n, the 8 rows of sub-tile t) into
+// p.out.
+template <int T, int N>
+KVASIR_AVX2 inline void StoreOut(const Panel& p, int n0,
+                                 const __m256 (&f)[T][N]) {
+  for (int t = 0; t < T; ++t) {
+    for (int n = 0; n < N; ++n) {
+      _mm256_storeu_ps(p.out + (t * kVnniPanelRows + n0 + n) * kSubRows,
+                       f[t][n]);
+    }
+  }
+}
+
 // T sub-tiles (s0, s0 + 1, ...) against the 8 decoded weight rows, N at a
 // time: p.out[(t * 8 + n) * 8 + r] = Σ_i W_n[i] x_r[i] for row r of
 // sub-tile t. kQ6: Q6_K (scales per half block, offset 32), else Q4_K.
@@ -176,16 +199,9 @@ KVASIR_AVX2 void Tile(const Panel& p, int64_t k, const uint8_t* act, int s0,
   constexpr int kGroups = kQ6 ? 2 : 1;
   constexpr int kPerSum = kQ6 ? 2 : 8;
   for (int n0 = 0; n0 < kVnniPanelRows; n0 += N) {
-    __m256 f[T][N];
-    for (int t = 0; t < T; ++t) {
-      for (int n = 0; n < N; ++n) f[t][n] = _mm256_setzero_ps();
-    }
+    __m256 f[T][N] = {};
     for (int64_t sb = 0; sb < nsb; ++sb) {
-      if (pf != nullptr && n0 == 0) {
-        for (int64_t b = sb * pf_step; b < (sb + 1) * pf_step; b += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(pf + b), _MM_HINT_T1);
-        }
-      }
+      if (n0 == 0) PrefetchShare(pf, pf_step, sb);
       __m256i acc[T][N];
       for (int t = 0; t < T; ++t) {
         for (int n = 0; n < N; ++n) acc[t][n] = _mm256_setzero_si256();
@@ -269,12 +285,7 @@ KVASIR_AVX2 void Tile(const Panel& p, int64_t k, const uint8_t* act, int s0,
         }
       }
     }
-    for (int t = 0; t < T; ++t) {
-      for (int n = 0; n < N; ++n) {
-        _mm256_storeu_ps(p.out + (t * kVnniPanelRows + n0 + n) * kSubRows,
-                         f[t][n]);
-      }
-    }
+    StoreOut(p, n0, f);
   }
 }
 
@@ -289,16 +300,9 @@ KVASIR_AVX2 void TileQ8(const Panel& p, int64_t k, const uint8_t* act, int s0,
   const int64_t nb = k / 32, nsc = k / 16;
   const __m256i ones = _mm256_set1_epi16(1);
   for (int n0 = 0; n0 < kVnniPanelRows; n0 += N) {
-    __m256 f[T][N];
-    for (int t = 0; t < T; ++t) {
-      for (int n = 0; n < N; ++n) f[t][n] = _mm256_setzero_ps();
-    }
+    __m256 f[T][N] = {};
     for (int64_t j = 0; j < nb; ++j) {
-      if (pf != nullptr && n0 == 0) {
-        for (int64_t b = j * pf_step; b < (j + 1) * pf_step; b += 64) {
-          _mm_prefetch(reinterpret_cast<const char*>(pf + b), _MM_HINT_T1);
-        }
-      }
+      if (n0 == 0) PrefetchShare(pf, pf_step, j);
       const uint8_t* ab[T];
       for (int t = 0; t < T; ++t) ab[t] = At(act, nb, s0 + t, j).q;
       __m256i acc[T][N];
@@ -328,12 +332,7 @@ KVASIR_AVX2 void TileQ8(const Panel& p, int64_t k, const uint8_t* act, int s0,
         }
       }
     }
-    for (int t = 0; t < T; ++t) {
-      for (int n = 0; n < N; ++n) {
-        _mm256_storeu_ps(p.out + (t * kVnniPanelRows + n0 + n) * kSubRows,
-                         f[t][n]);
-      }
-    }
+    StoreOut(p, n0, f);
   }
 }
 
