@@ -150,6 +150,58 @@ TEST_P(QuantPanelTest, FusedPartsAndLargeBatches) {
   }
 }
 
+// The largest integer sums the tiles can meet: every weight at its largest
+// code (Q4_K nibbles 15 with scales and mins 63, Q6_K 63 with scale 127 or
+// -128, Q8_0 127 and -128) against activations all at +127 or all at -127
+// (the AVX2 tiles add 16 products in an int16 lane, bounded at 30,480, and
+// Q8_0's pairs at 32,512): no saturation, no wrap.
+TEST_P(QuantPanelTest, ExtremeCodesDoNotOverflow) {
+  const int64_t k = 512;
+  constexpr int kRows = 8, kM = 16;
+  for (uint32_t type : PanelTypes(isa())) {
+    const int64_t row_bytes = RowBytes(type, k);
+    std::vector<uint8_t> w(static_cast<size_t>(kRows * row_bytes), 0xFF);
+    const int64_t block = GetBlockInfo(type)->block_size;
+    const int64_t block_bytes = row_bytes / (k / block);
+    for (int64_t b = 0; b < kRows * k / block; ++b) {
+      uint8_t* p = w.data() + b * block_bytes;
+      const bool second = b % 2 == 1;  // the other sign, where there is one
+      if (type == kQ4_K) {
+        PutHalf(p, 1.0f);
+        PutHalf(p + 2, second ? 0.0f : 1.0f);  // d_min
+      } else if (type == kQ6_K) {
+        PutHalf(p + 208, 1.0f);
+        std::memset(p + 192, second ? 0x80 : 0x7F, 16);  // scales -128 / 127
+      } else if (type == kQ8_0) {
+        PutHalf(p, 1.0f);
+        std::memset(p + 2, second ? 0x80 : 0x7F, 32);  // -128 / 127
+      } else {
+        PutHalf(p, 1.0f);  // Q4_0: nibbles 15 (value 7)
+      }
+    }
+    const QuantLinear::Part part{.type = type, .data = w.data(), .rows = kRows};
+    ASSERT_OK_AND_ASSIGN(
+        auto ctx,
+        QuantContext::Create(
+            {.isa = isa(), .batched = Batched::kVnni, .batched_min_rows = 1}));
+    ASSERT_OK_AND_ASSIGN(auto linear,
+                         QuantLinear::Create({.name = "max", .max_rows = kM},
+                                             ctx.get(), {part}, k));
+    for (float sign : {1.0f, -1.0f}) {
+      SCOPED_TRACE(absl::StrCat(TypeName(type), " x = ", sign));
+      // Rows of equal values: each quantizes to 127 (or -127) everywhere.
+      const std::vector<float> x(static_cast<size_t>(kM * k), sign);
+      std::vector<float> y(static_cast<size_t>(kM * kRows), NAN);
+      ASSERT_OK(linear->Forward(*ctx, x.data(), kM, y.data()));
+      const Reference ref =
+          ComputeReference({part}, k, x, kM, linear->ActBlock(*ctx, kM));
+      for (size_t o = 0; o < y.size(); ++o) {
+        ASSERT_NEAR(y[o], ref.y[o], 1e-5 * ref.mag[o] + 1e-30) << o;
+      }
+    }
+  }
+}
+
 // Parts longer than one task (64 rows: 8 panels, each prefetching the next)
 // split into several, with a short panel at the end of the last; m takes
 // full tiles (packed by gathers), a tail tile and two pairs of Q6_K tiles.
