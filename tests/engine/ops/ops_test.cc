@@ -141,10 +141,10 @@ TEST_P(LinearTest, RowsDoNotDependOnTheOtherRows) {
 // Decode (m <= kMaxGemvRows) runs Kvasir's GEMV over oneDNN's blocked
 // weights: the same products as the naive matmul for m = 1..5, 13 (row
 // groups of 5, 4 and 4 on AVX-512; three of 4 and one of 1 on AVX2),
-// kMaxGemvRows (AVX-512: 11 groups of 6 and 5) and one
-// more (oneDNN again; f16: the GEMV twice), odd k (a partial k block), n
-// past a whole n block, stacked parts, on AVX-512 and on the forced AVX2
-// path (f32, f16); without AVX-512, the rows layout of every dtype.
+// kMaxGemvRows (AVX-512: 11 groups of 6 and 5) and one more (oneDNN again;
+// f16: the GEMV twice), odd k (a partial k block; 120: bf16 steps of 16,
+// then 8), n past a whole n block, stacked parts, on AVX-512 and on the
+// forced AVX2 path (f32, f16); without AVX-512, the rows of every dtype.
 TEST_P(LinearTest, DecodeGemvMatchesNaiveMatmul) {
   const WeightsDtype dtype = GetParam();
   const GemvWeights type = dtype == WeightsDtype::kBF16  ? GemvWeights::kBF16
@@ -157,7 +157,7 @@ TEST_P(LinearTest, DecodeGemvMatchesNaiveMatmul) {
   ASSERT_OK_AND_ASSIGN(auto ctx, MatmulContext::Create());
   for (bool avx2 : {false, true}) {
     const GemvIsa isa = avx2 ? GemvIsa::kAvx2 : GemvIsa::kAvx512;
-    for (int k : {7, 101, 256}) {
+    for (int k : {7, 101, 120, 256}) {
       constexpr int kRowsA = 70, kRowsB = 80, kOut = kRowsA + kRowsB;
       const std::vector<float> w = Random(size_t{kOut} * k, 5 + k);
       const Linear::WeightPart parts[] = {{w.data(), kRowsA},
