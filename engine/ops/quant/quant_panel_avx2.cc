@@ -11,10 +11,11 @@
 // |sum| <= 32,004), so the scales are integer arithmetic too: one int32
 // sum per super-block and (weight row, activation row), converted and
 // scaled once by d_w * d_x (the activations have one scale per 256 values:
-// QuantizeActSuperAvx2). The dot kernels instead convert and scale per
-// block of 32, for each pair of rows, which was most of their time at
-// m >= 8. Offsets are integer dot products too: Q4_K's mins against the
-// blocks' Σq, Q6_K's 32 against the halves' Σq.
+// QuantizeActSuperAvx2). The dot kernels instead decode each weight row
+// once per 4 activation rows and convert and scale per block of 32 for
+// every pair of rows. Offsets are integer dot products too: Q4_K's mins
+// against the blocks' Σq, Q6_K's 32 against the halves' Σq. Q8_0 (TileQ8)
+// keeps a float scale per block of 32, as its activations have.
 //
 // Packed activations (VnniPackRows' sizes: tiles of 16 rows, 768 bytes per
 // tile and block of 32): a tile is two sub-tiles of 8 rows, one per int32
