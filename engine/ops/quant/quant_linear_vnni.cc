@@ -44,12 +44,10 @@ void QuantLinear::VnniPack(QuantContext& ctx, int m, int64_t t_begin,
   const internal::ActRows rows{.base = ctx.act_.get(),
                                .stride = internal::ActRowBytes(k),
                                .nbp = internal::ActPaddedBlocks(k)};
-  if (ctx.isa_ == Isa::kAvx2) {
-    internal::Avx2PanelPackRows(rows, m, k, t_begin, t_end,
-                                ctx.vnni_act_.get());
-  } else {
-    internal::VnniPackRows(rows, m, k, t_begin, t_end, ctx.vnni_act_.get());
-  }
+  // The AVX2 panels on kAvx2 (quant_panel_avx2.cc), else VNNI's.
+  const auto pack = ctx.isa_ == Isa::kAvx2 ? internal::Avx2PanelPackRows
+                                           : internal::VnniPackRows;
+  pack(rows, m, k, t_begin, t_end, ctx.vnni_act_.get());
 }
 
 void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
@@ -71,6 +69,8 @@ void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
   const int64_t row_bytes = RowBytes(type, k);
   const int64_t group_rows =
       internal::VnniGroupTiles(k) * internal::kVnniTileRows;
+  const auto panel =
+      ctx.isa_ == Isa::kAvx2 ? internal::Avx2Panel : internal::VnniPanel;
   for (int64_t r0 = 0; r0 < m; r0 += group_rows) {
     const int rows_m = static_cast<int>(std::min<int64_t>(group_rows, m - r0));
     const bool last_group = r0 + group_rows >= m;
@@ -93,18 +93,10 @@ void QuantLinear::VnniTask(const QuantContext& ctx, int64_t c, int64_t next_c,
         next_bytes = std::min<int64_t>(internal::kVnniPanelRows, after.rows) *
                      RowBytes(parts_[after.part].type, k);
       }
-      const uint8_t* packed =
-          ctx.vnni_act_.get() + internal::VnniActBytes(r0, k);
-      float* y_panel = y + r0 * out_features_ + chunk.row_begin + n0;
-      if (ctx.isa_ == Isa::kAvx2) {
-        internal::Avx2Panel(type, w, row_bytes, rows_here, k, packed, rows_m,
-                            next_bytes > 0 ? next : nullptr, next_bytes,
-                            scratch, y_panel, out_features_);
-      } else {
-        internal::VnniPanel(type, w, row_bytes, rows_here, k, packed, rows_m,
-                            vnni_super_, next_bytes > 0 ? next : nullptr,
-                            next_bytes, scratch, y_panel, out_features_);
-      }
+      panel(type, w, row_bytes, rows_here, k,
+            ctx.vnni_act_.get() + internal::VnniActBytes(r0, k), rows_m,
+            vnni_super_, next_bytes > 0 ? next : nullptr, next_bytes, scratch,
+            y + r0 * out_features_ + chunk.row_begin + n0, out_features_);
     }
   }
 }

@@ -83,11 +83,13 @@ KVASIR_AVX2 inline float LoadFloat(const int32_t* slot) {
   return v;
 }
 
-// 8 int32 lanes x as int16 pairs (x, x).
-KVASIR_AVX2 inline __m256i Pairs(__m256i x) {
-  return _mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi32(0xFFFF)),
-                         _mm256_slli_epi32(x, 16));
+// Lane r: the int16 pair (lo[r], hi[r]) of two int32 vectors (scales for
+// vpmaddwd; Σq of two blocks, or of a block's two halves).
+KVASIR_AVX2 inline __m256i Pairs(__m256i lo, __m256i hi) {
+  return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xFFFF)),
+                         _mm256_slli_epi32(hi, 16));
 }
+KVASIR_AVX2 inline __m256i Pairs(__m256i x) { return Pairs(x, x); }
 
 KVASIR_AVX2 void DecodeQ4_K(const uint8_t* w, int64_t k, uint8_t* u,
                             int32_t* sc, int32_t* aux) {
@@ -156,13 +158,18 @@ inline SubBlock At(const uint8_t* act, int64_t nb, int s, int64_t j) {
   return {b + (s % 2) * 256, b + (s % 2) * 32};
 }
 
-// Lane r: the int16 pair (lo[r], hi[r]) of two int32 vectors (Σq of two
-// blocks, or of a block's two halves), for the offsets' vpmaddwd.
+// Σq pairs from two int32 vectors of the packed activations.
 KVASIR_AVX2 inline __m256i SumPairs(const uint8_t* lo, const uint8_t* hi) {
-  const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo));
-  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi));
-  return _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0xFFFF)),
-                         _mm256_slli_epi32(b, 16));
+  return Pairs(Load256(lo), Load256(hi));
+}
+
+// Vector v of T sub-tiles' blocks (ab[t]: their q).
+template <int T>
+KVASIR_AVX2 inline void LoadActs(const uint8_t* const (&ab)[T], int v,
+                                 __m256i (&a)[T]) {
+  for (int t = 0; t < T; ++t) {
+    a[t] = _mm256_load_si256(reinterpret_cast<const __m256i*>(ab[t] + v * 32));
+  }
 }
 
 // Share i (pf_step bytes) of the next panel's weights into L2 (`pf` null:
@@ -214,10 +221,7 @@ KVASIR_AVX2 void Tile(const Panel& p, int64_t k, const uint8_t* act, int s0,
           __m256i s[T][N];
           for (int v = v0; v < v0 + kPerSum; ++v) {
             __m256i a[T];
-            for (int t = 0; t < T; ++t) {
-              a[t] = _mm256_load_si256(
-                  reinterpret_cast<const __m256i*>(ab[t] + v * 32));
-            }
+            LoadActs(ab, v, a);
             for (int n = 0; n < N; ++n) {
               const __m256i w = Broadcast(p.u + (n0 + n) * k + j * 32 + 4 * v);
               for (int t = 0; t < T; ++t) {
@@ -309,10 +313,7 @@ KVASIR_AVX2 void TileQ8(const Panel& p, int64_t k, const uint8_t* act, int s0,
       __m256i acc[T][N];
       for (int v = 0; v < 8; ++v) {
         __m256i a[T];
-        for (int t = 0; t < T; ++t) {
-          a[t] = _mm256_load_si256(
-              reinterpret_cast<const __m256i*>(ab[t] + v * 32));
-        }
+        LoadActs(ab, v, a);
         for (int n = 0; n < N; ++n) {
           const __m256i w = Broadcast(p.u + (n0 + n) * k + j * 32 + 4 * v);
           const __m256i aw = _mm256_abs_epi8(w);
@@ -404,8 +405,9 @@ KVASIR_AVX2 void Avx2PanelPackRows(const ActRows& a, int m, int64_t k,
 
 KVASIR_AVX2 void Avx2Panel(uint32_t type, const uint8_t* w, int64_t row_bytes,
                            int rows, int64_t k, const uint8_t* packed, int m,
-                           const uint8_t* next, int64_t next_bytes,
-                           uint8_t* scratch, float* y, int64_t y_stride) {
+                           bool /*super_act*/, const uint8_t* next,
+                           int64_t next_bytes, uint8_t* scratch, float* y,
+                           int64_t y_stride) {
   const bool q6 = type == static_cast<uint32_t>(TensorType::kQ6_K);
   const bool q8 = type == static_cast<uint32_t>(TensorType::kQ8_0);
   const Panel p(scratch, k);

@@ -112,14 +112,15 @@ void VnniPanel(uint32_t type, const uint8_t* w, int64_t row_bytes, int rows,
 // layout of the packed tiles and the decoded panel. They cover Q8_0, Q4_K
 // and Q6_K (Avx2PanelCovers), the K-quants with the activations of
 // QuantizeActSuperAvx2 only (one scale per 256 values), Q8_0 with those
-// of 32 values.
+// of 32 values (super_act follows from the type: QuantLinear passes what
+// the parts allow, and does not mix the two kinds in one linear).
 bool Avx2PanelCovers(uint32_t type);
 void Avx2PanelPackRows(const ActRows& a, int m, int64_t k, int64_t t_begin,
                        int64_t t_end, uint8_t* packed);
 void Avx2Panel(uint32_t type, const uint8_t* w, int64_t row_bytes, int rows,
-               int64_t k, const uint8_t* packed, int m, const uint8_t* next,
-               int64_t next_bytes, uint8_t* scratch, float* y,
-               int64_t y_stride);
+               int64_t k, const uint8_t* packed, int m, bool super_act,
+               const uint8_t* next, int64_t next_bytes, uint8_t* scratch,
+               float* y, int64_t y_stride);
 
 }  // namespace kvasir::engine::quant::internal
 
